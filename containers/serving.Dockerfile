@@ -1,0 +1,28 @@
+# The endpoint: nginx -> gunicorn -> Flask, started by `serve`. No TensorFlow, no compilers.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS builder
+# The optional CA bundle exists only in this stage (see training.Dockerfile).
+COPY containers/requirements-serving.txt .build/ca-bundle.pe[m] /tmp/build/
+RUN python3 -m venv /opt/venv \
+ && if [ -s /tmp/build/ca-bundle.pem ]; then export PIP_CERT=/tmp/build/ca-bundle.pem; fi \
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+        -r /tmp/build/requirements-serving.txt \
+ && /opt/venv/bin/pip uninstall -y pip setuptools >/dev/null 2>&1 || true
+
+FROM ${BASE_IMAGE}
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light tini \
+ && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/*
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/opt/program \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
+EXPOSE 8080
+COPY containers/bin/serving/ /usr/local/bin/
+COPY nginx/ /opt/program/nginx/
+COPY serving/ /opt/program/serving/
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["serve"]

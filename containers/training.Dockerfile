@@ -1,0 +1,38 @@
+# Processing, training and evaluation jobs: `train` (the default), `process`, `evaluate`.
+# BASE_IMAGE is python:3.11-slim-bookworm or an equivalent Debian bookworm with python3-venv.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS builder
+# sagemaker-training ships as an sdist with a C extension: the builder needs a compiler and
+# Python's headers (Debian's python3-dev only where the base's own Python has none).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev \
+ && include=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])') \
+ && if [ ! -f "$include/Python.h" ]; then \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-dev; fi \
+ && rm -rf /var/lib/apt/lists/*
+# The optional CA bundle (for TLS-re-signing proxies) exists only in this stage; the final
+# stage copies the virtualenv alone, so no layer of the image carries it.
+COPY containers/requirements-training.txt .build/ca-bundle.pe[m] /tmp/build/
+RUN python3 -m venv /opt/venv \
+ && if [ -s /tmp/build/ca-bundle.pem ]; then export PIP_CERT=/tmp/build/ca-bundle.pem; fi \
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+        -r /tmp/build/requirements-training.txt \
+ && find /opt/venv -depth -type d -name tests -path '*/site-packages/*/tests' -exec rm -rf {} +
+
+FROM ${BASE_IMAGE}
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/opt/program \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    MPLBACKEND=Agg
+COPY containers/bin/training/ /usr/local/bin/
+COPY training/ /opt/program/training/
+# tini forwards SIGTERM to the job (which checkpoints) and reaps children.
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["train"]
