@@ -1,0 +1,138 @@
+"""Helpers that run the real images on the local Docker engine.
+
+Every container started here carries the label `penguins.test`, so `make test-clean` removes
+whatever a failed or interrupted run leaves behind.
+"""
+
+import json
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import requests
+
+TRAINING_IMAGE = os.environ.get("TRAINING_IMAGE", "penguins-training:latest")
+PROCESSING_IMAGE = os.environ.get("PROCESSING_IMAGE", TRAINING_IMAGE)
+SERVING_IMAGE = os.environ.get("SERVING_IMAGE", "penguins-serving:latest")
+LABELS = {"penguins.test": "1"}
+PING_DEADLINE_SECONDS = 60
+
+
+@dataclass
+class JobResult:
+    exit_code: int
+    logs: str
+    seconds: float
+
+
+def run_job(client, image, command, volumes, environment=None, entrypoint=None, timeout=300):
+    """Run a job container to completion without network, as SageMaker would; return its result."""
+    started = time.monotonic()
+    container = client.containers.run(
+        image,
+        command,
+        entrypoint=entrypoint,
+        detach=True,
+        labels=LABELS,
+        network_mode="none",
+        environment=environment or {},
+        volumes={str(host): {"bind": bind, "mode": mode} for host, (bind, mode) in volumes.items()},
+    )
+    try:
+        status = container.wait(timeout=timeout)
+        logs = container.logs().decode("utf-8", "replace")
+        return JobResult(status["StatusCode"], logs, time.monotonic() - started)
+    finally:
+        container.remove(force=True)
+
+
+def bundled_dataset() -> Path:
+    return Path(str(resources.files("palmerpenguins") / "data" / "penguins.csv"))
+
+
+def processing_tree(root: Path, csv_text: str | None = None) -> Path:
+    """An /opt/ml tree for a processing job with the given raw CSV (default: palmerpenguins)."""
+    (root / "processing" / "input").mkdir(parents=True)
+    (root / "output").mkdir()
+    target = root / "processing" / "input" / "penguins.csv"
+    if csv_text is None:
+        shutil.copyfile(bundled_dataset(), target)
+    else:
+        target.write_text(csv_text)
+    return root
+
+
+def run_processing(client, root: Path, *args: str) -> JobResult:
+    return run_job(client, PROCESSING_IMAGE, list(args), {root: ("/opt/ml", "rw")},
+                   entrypoint=["/usr/bin/tini", "--", "process"])
+
+
+def training_tree(root: Path, processed: Path, hyperparameters: dict, channels=None) -> dict:
+    """Volumes for a training job whose channels are a processing job's outputs."""
+    config = root / "input" / "config"
+    config.mkdir(parents=True)
+    for name in ("model", "output", "checkpoints"):
+        (root / name).mkdir()
+    config.joinpath("hyperparameters.json").write_text(json.dumps(hyperparameters))
+    config.joinpath("resourceconfig.json").write_text(
+        json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]})
+    )
+    channels = channels if channels is not None else ("train", "validation", "pipeline")
+    config.joinpath("inputdataconfig.json").write_text(
+        json.dumps({name: {"TrainingInputMode": "File"} for name in channels})
+    )
+    volumes = {root: ("/opt/ml", "rw")}
+    for name in channels:
+        source = processed / "processing" / name
+        volumes[source] = (f"/opt/ml/input/data/{name}", "ro")
+    return volumes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Endpoint:
+    """A running serving container and its base URL."""
+
+    def __init__(self, client, model_dir: Path, environment=None, **run_args):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.container = client.containers.run(
+            SERVING_IMAGE,
+            "serve",
+            detach=True,
+            labels=LABELS,
+            environment=environment or {},
+            ports={"8080/tcp": ("127.0.0.1", self.port)},
+            volumes={str(model_dir): {"bind": "/opt/ml/model", "mode": "ro"}},
+            **run_args,
+        )
+
+    def wait_ready(self, deadline_seconds: float = PING_DEADLINE_SECONDS) -> float:
+        """Poll /ping until 200; fail loudly with the logs at the deadline."""
+        started = time.monotonic()
+        while time.monotonic() - started < deadline_seconds:
+            try:
+                if requests.get(f"{self.url}/ping", timeout=2).status_code == 200:
+                    return time.monotonic() - started
+            except requests.ConnectionError:
+                pass
+            self.container.reload()
+            if self.container.status == "exited":
+                break
+            time.sleep(0.1)
+        pytest.fail(f"endpoint not healthy after {deadline_seconds}s:\n{self.logs()}")
+
+    def logs(self) -> str:
+        return self.container.logs().decode("utf-8", "replace")
+
+    def remove(self):
+        self.container.remove(force=True)

@@ -1,0 +1,241 @@
+"""Processing, training and evaluation images on the SageMaker job contract."""
+
+import json
+import re
+import tarfile
+import time
+
+import pytest
+from harness import (
+    PROCESSING_IMAGE,
+    TRAINING_IMAGE,
+    processing_tree,
+    run_job,
+    run_processing,
+    training_tree,
+)
+from training.train import METRIC_DEFINITIONS
+
+HEADER = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year\n"
+OUTPUTS = ("train", "validation", "test", "pipeline", "baseline")
+
+
+def output_files(root):
+    return sorted(
+        str(path.relative_to(root))
+        for name in OUTPUTS
+        for path in (root / "processing" / name).rglob("*")
+        if path.is_file()
+    )
+
+
+# Processing
+
+
+def test_processing_writes_splits_transformers_and_baselines(processed):
+    out = processed / "processing"
+    rows = {name: (out / name / f"{name}.csv").read_text().splitlines() for name in
+            ("train", "validation", "test")}
+    total = sum(len(lines) for lines in rows.values())
+    assert total == 342  # palmerpenguins has 344 rows, 2 without measurements but with species
+    assert abs(len(rows["train"]) / total - 0.70) < 0.02
+    assert abs(len(rows["test"]) / total - 0.15) < 0.02
+    first = rows["train"][0].split(",")
+    assert first[0] in {"0", "1", "2", "0.0", "1.0", "2.0"}  # label first, encoded
+    assert len(first) == 1 + 4 + 3 + 2  # label, numeric, island one-hot, sex one-hot
+    assert {p.name for p in (out / "pipeline").iterdir()} >= {"features.joblib", "target.joblib"}
+    baseline = (out / "baseline" / "train-baseline.csv").read_text().splitlines()
+    assert "species" not in baseline[0] and "island" in baseline[0]
+    assert "species" in (out / "baseline" / "test-baseline.csv").read_text().splitlines()[0]
+
+
+def test_processing_split_is_seeded(docker_client, processed, tmp_path):
+    again = processing_tree(tmp_path / "again")
+    assert run_processing(docker_client, again, "--seed", "42").exit_code == 0
+    for name in ("train", "test"):
+        path = f"processing/{name}/{name}.csv"
+        assert (again / path).read_text() == (processed / path).read_text()
+
+
+@pytest.mark.parametrize(
+    ("csv_text", "named"),
+    [
+        (HEADER.replace("flipper_length_mm,", "") + "Adelie,Dream,39,18,3700,male,2007\n",
+         "flipper_length_mm"),
+        (HEADER, "penguins.csv"),
+        ("\x89PNG\r\n\x1a\n\x00\x00binary\x00", "penguins.csv"),
+        (HEADER + "".join("NA,Dream,39,18,181,3700,male,2007\n" for _ in range(20)), "species"),
+        (HEADER + "".join(f"Adelie,Dream,{40 + i % 5},18,181,heavy,male,2007\n" for i in range(30)),
+         "body_mass_g"),
+    ],
+    ids=["missing-column", "no-rows", "not-csv", "no-labels", "non-numeric"],
+)
+def test_processing_bad_input_fails_cleanly(docker_client, tmp_path, csv_text, named):
+    root = processing_tree(tmp_path, csv_text)
+    result = run_processing(docker_client, root)
+    assert result.exit_code != 0
+    message = (root / "output" / "message").read_text()
+    assert named in message and "\n" not in message.strip()
+    assert output_files(root) == []
+
+
+# Training
+
+
+def test_training_writes_servable_model_and_archive(trained):
+    model = trained / "model"
+    assert {"model.keras", "model.onnx", "features.json", "labels.json", "model-card.json",
+            "features.joblib", "target.joblib"} <= {p.name for p in model.iterdir()}
+    assert json.loads((model / "labels.json").read_text()) == ["Adelie", "Chinstrap", "Gentoo"]
+    card = json.loads((model / "model-card.json").read_text())
+    assert card["hyperparameters"]["epochs"] == 50
+    with tarfile.open(trained / "output" / "model.tar.gz") as archive:
+        names = {name.removeprefix("./") for name in archive.getnames()}
+    assert {"model.onnx", "features.json", "labels.json"} <= names
+    assert not any("/" in name for name in names if name not in {"", "."})
+    assert not (trained / "output" / "failure").exists()
+
+
+def test_training_prints_metrics_the_documented_regexes_read(trained):
+    logs = (trained / "logs.txt").read_text()
+    for definition in METRIC_DEFINITIONS:
+        values = re.findall(definition["Regex"], logs)
+        assert len(values) == 50, definition
+        assert all(0 <= float(value) < 100 for value in values)
+
+
+def test_training_accepts_sdk_double_encoded_hyperparameters(docker_client, processed, tmp_path):
+    hps = {"epochs": '"2"', "batch_size": '"16"', "learning_rate": "0.05", "seed": "7",
+           "sagemaker_program": '"ignored.py"', "_tuning_objective_metric": "validation:accuracy"}
+    volumes = training_tree(tmp_path, processed, hps)
+    result = run_job(docker_client, TRAINING_IMAGE, "train", volumes)
+    assert result.exit_code == 0, result.logs
+    assert len(re.findall(r"^epoch=\d+/2 ", result.logs, re.M)) == 2
+    card = json.loads((tmp_path / "model" / "model-card.json").read_text())
+    assert card["hyperparameters"]["batch_size"] == 16
+
+
+def test_training_without_validation_channel_has_no_val_metrics(docker_client, processed, tmp_path):
+    volumes = training_tree(tmp_path, processed, {"epochs": "1"}, channels=("train", "pipeline"))
+    result = run_job(docker_client, TRAINING_IMAGE, "train", volumes)
+    assert result.exit_code == 0, result.logs
+    assert "train_loss=" in result.logs and "val_loss=" not in result.logs
+
+
+@pytest.mark.parametrize(
+    ("hyperparameters", "channels", "named"),
+    [
+        ({"epochs": "many"}, None, "epochs"),
+        ({"epochs": "0"}, None, "epochs"),
+        ({"learning_rate": "-1"}, None, "learning_rate"),
+        ({"dropout": "0.5"}, None, "dropout"),
+        ({}, ("validation", "pipeline"), "train"),
+        ({}, ("train", "validation"), "pipeline"),
+    ],
+    ids=["bad-epochs", "zero-epochs", "negative-lr", "unknown-key", "no-train", "no-pipeline"],
+)
+def test_training_failure_names_the_cause(docker_client, processed, tmp_path, hyperparameters,
+                                          channels, named):
+    volumes = training_tree(tmp_path, processed, hyperparameters, channels)
+    result = run_job(docker_client, TRAINING_IMAGE, "train", volumes)
+    assert result.exit_code != 0
+    assert result.seconds < 30
+    assert named in (tmp_path / "output" / "failure").read_text()
+    assert list((tmp_path / "model").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [("1,0.5,0.5\n", "train.csv"), ("1,0.1,x,0,0,1,0,0,1,0\n", "train.csv")],
+    ids=["wrong-columns", "non-numeric"],
+)
+def test_training_rejects_bad_csv(docker_client, processed, tmp_path, content, named):
+    data = tmp_path / "data"
+    (data / "train").mkdir(parents=True)
+    (data / "train" / "train.csv").write_text(content)
+    volumes = training_tree(tmp_path / "ml", processed, {}, channels=("pipeline",))
+    volumes[data / "train"] = ("/opt/ml/input/data/train", "ro")
+    result = run_job(docker_client, TRAINING_IMAGE, "train", volumes)
+    assert result.exit_code != 0
+    assert named in (tmp_path / "ml" / "output" / "failure").read_text()
+    assert list((tmp_path / "ml" / "model").iterdir()) == []
+
+
+def test_sigterm_checkpoints_and_restart_resumes(docker_client, processed, tmp_path):
+    volumes = training_tree(tmp_path, processed, {"epochs": "100000"})
+    container = docker_client.containers.run(
+        TRAINING_IMAGE, "train", detach=True, network_mode="none",
+        labels={"penguins.test": "1"},
+        volumes={str(h): {"bind": b, "mode": m} for h, (b, m) in volumes.items()},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while b"epoch=3/" not in container.logs():
+            assert time.monotonic() < deadline, container.logs().decode()
+            time.sleep(0.2)
+        stopped = time.monotonic()
+        container.kill(signal="SIGTERM")
+        status = container.wait(timeout=120)
+        assert time.monotonic() - stopped < 30
+        assert status["StatusCode"] != 0
+    finally:
+        container.remove(force=True)
+    assert "SIGTERM" in (tmp_path / "output" / "failure").read_text()
+    assert any((tmp_path / "checkpoints").iterdir())
+
+    (tmp_path / "output" / "failure").unlink()
+    config = tmp_path / "input" / "config" / "hyperparameters.json"
+    config.write_text(json.dumps({"epochs": "1000"}))
+    result = run_job(docker_client, TRAINING_IMAGE, "train", volumes, timeout=600)
+    assert result.exit_code == 0, result.logs
+    resumed = re.search(r"resuming from checkpoint at epoch (\d+)", result.logs)
+    assert resumed and int(resumed.group(1)) >= 3
+    first_epoch = int(re.search(r"^epoch=(\d+)/1000", result.logs, re.M).group(1))
+    assert first_epoch == int(resumed.group(1)) + 1
+
+
+# Evaluation
+
+
+@pytest.fixture(scope="module")
+def evaluated(docker_client, processed, trained, tmp_path_factory):
+    root = tmp_path_factory.mktemp("evaluation")
+    (root / "processing" / "evaluation").mkdir(parents=True)
+    (root / "output").mkdir()
+    volumes = {
+        root: ("/opt/ml", "rw"),
+        processed / "processing" / "test": ("/opt/ml/processing/test", "ro"),
+        trained / "output": ("/opt/ml/processing/model", "ro"),
+    }
+    result = run_job(docker_client, PROCESSING_IMAGE, [], volumes,
+                     entrypoint=["/usr/bin/tini", "--", "evaluate"])
+    assert result.exit_code == 0, result.logs
+    return root / "processing" / "evaluation"
+
+
+def test_evaluation_reports_registry_metrics_and_reaches_target(evaluated):
+    report = json.loads((evaluated / "evaluation.json").read_text())
+    metrics = report["multiclass_classification_metrics"]
+    for name in ("accuracy", "weighted_precision", "weighted_recall", "weighted_f1"):
+        assert 0 <= metrics[name]["value"] <= 1
+    assert metrics["accuracy"]["value"] >= 0.95
+    matrix = metrics["confusion_matrix"]
+    assert set(matrix) == {"Adelie", "Chinstrap", "Gentoo"}
+    support = sum(report["per_class"][name]["support"] for name in matrix)
+    assert support == sum(sum(row.values()) for row in matrix.values())
+    png = (evaluated / "confusion-matrix.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+def test_evaluation_without_model_names_the_file(docker_client, processed, tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "output").mkdir()
+    volumes = {
+        tmp_path: ("/opt/ml", "rw"),
+        processed / "processing" / "test": ("/opt/ml/processing/test", "ro"),
+        tmp_path / "empty": ("/opt/ml/processing/model", "ro"),
+    }
+    result = run_job(docker_client, PROCESSING_IMAGE, [], volumes,
+                     entrypoint=["/usr/bin/tini", "--", "evaluate"])
+    assert result.exit_code != 0
+    assert "model.tar.gz" in (tmp_path / "output" / "message").read_text()
