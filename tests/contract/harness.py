@@ -102,7 +102,8 @@ def free_port() -> int:
 class Endpoint:
     """A running serving container and its base URL."""
 
-    def __init__(self, client, model_dir: Path, environment=None, **run_args):
+    def __init__(self, client, model_dir: Path, environment=None, container_port=8080,
+                 **run_args):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.container = client.containers.run(
@@ -111,7 +112,7 @@ class Endpoint:
             detach=True,
             labels=LABELS,
             environment=environment or {},
-            ports={"8080/tcp": ("127.0.0.1", self.port)},
+            ports={f"{container_port}/tcp": ("127.0.0.1", self.port)},
             volumes={str(model_dir): {"bind": "/opt/ml/model", "mode": "ro"}},
             **run_args,
         )

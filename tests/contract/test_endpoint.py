@@ -1,0 +1,172 @@
+"""The serving image on the SageMaker hosting contract: real HTTP through nginx."""
+
+import json
+import threading
+import time
+
+import pytest
+import requests
+from endpoint_cases import (
+    CASES,
+    CSV_LINE,
+    MB,
+    RECORD,
+    Reply,
+    check_case,
+    distinct_records,
+    padded_json,
+)
+from harness import Endpoint
+
+
+def send(endpoint, method, path, body=None, headers=None) -> Reply:
+    response = requests.request(method, endpoint.url + path, data=body, headers=headers or {},
+                                timeout=30)
+    return Reply(response.status_code, {k.lower(): v for k, v in response.headers.items()},
+                 response.content)
+
+
+@pytest.fixture(scope="module")
+def labels(model_dir):
+    return json.loads((model_dir / "labels.json").read_text())
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_contract_case(endpoint, labels, case):
+    check_case(case, send(endpoint, case.method, case.path, case.body, case.headers), labels)
+
+
+def test_predicts_the_sample_penguins(endpoint):
+    gentoo = send(endpoint, "POST", "/invocations", json.dumps(RECORD),
+                  {"Content-Type": "application/json"}).json()
+    adelie = {"island": "Torgersen", "bill_length_mm": 39.1, "bill_depth_mm": 18.7,
+              "flipper_length_mm": 181, "body_mass_g": 3750, "sex": "male"}
+    reply = send(endpoint, "POST", "/invocations", json.dumps(adelie),
+                 {"Content-Type": "application/json"}).json()
+    assert (gentoo["prediction"], reply["prediction"]) == ("Gentoo", "Adelie")
+    assert gentoo["confidence"] > 0.8
+
+
+def test_batch_keeps_order_and_matches_single_records(endpoint):
+    records = distinct_records(40)
+    batch = send(endpoint, "POST", "/invocations", json.dumps(records),
+                 {"Content-Type": "application/json"}).json()
+    singles = [send(endpoint, "POST", "/invocations", json.dumps(r),
+                    {"Content-Type": "application/json"}).json() for r in records]
+    assert [b["prediction"] for b in batch] == [s["prediction"] for s in singles]
+    for b, s in zip(batch, singles, strict=True):
+        assert abs(b["confidence"] - s["confidence"]) < 1e-5
+
+
+def test_payload_limit_is_six_megabytes(endpoint):
+    headers = {"Content-Type": "application/json"}
+    assert send(endpoint, "POST", "/invocations", padded_json(6 * MB), headers).status == 200
+    refused = send(endpoint, "POST", "/invocations", padded_json(6 * MB + 1), headers)
+    assert refused.status == 413
+    assert "error" in refused.json()
+
+
+def test_request_id_and_custom_attributes_are_echoed(endpoint):
+    headers = {"Content-Type": "application/json", "X-Amzn-SageMaker-Inference-Id": "abc-123",
+               "X-Amzn-SageMaker-Custom-Attributes": "trace=1"}
+    reply = send(endpoint, "POST", "/invocations", json.dumps(RECORD), headers)
+    assert reply.headers["x-amzn-sagemaker-inference-id"] == "abc-123"
+    assert reply.headers["x-amzn-sagemaker-custom-attributes"] == "trace=1"
+    generated = send(endpoint, "POST", "/invocations", json.dumps(RECORD),
+                     {"Content-Type": "application/json"})
+    assert len(generated.headers["x-amzn-sagemaker-inference-id"]) >= 16
+
+
+def test_access_log_skips_ping_and_logs_requests_once(endpoint):
+    for _ in range(3):
+        send(endpoint, "GET", "/ping")
+    send(endpoint, "POST", "/invocations", json.dumps(RECORD),
+         {"Content-Type": "application/json", "X-Amzn-SageMaker-Inference-Id": "log-me-once"})
+    time.sleep(0.5)
+    logs = endpoint.logs()
+    assert logs.count("log-me-once") == 1
+    line = next(line for line in logs.splitlines() if "log-me-once" in line)
+    assert "/invocations" in line and " 200 " in f" {line} "
+    assert "GET /ping" not in logs
+
+
+def test_execution_parameters_follow_the_environment(docker_client, model_dir):
+    server = Endpoint(docker_client, model_dir, environment={
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "3", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "2"})
+    try:
+        server.wait_ready()
+        params = send(server, "GET", "/execution-parameters").json()
+        assert params == {"MaxConcurrentTransforms": 3, "BatchStrategy": "MULTI_RECORD",
+                          "MaxPayloadInMB": 2}
+        top = server.container.top(ps_args="-eo pid,args")["Processes"]
+        workers = [p for p in top if "gunicorn" in p[-1]]
+        assert len(workers) == 1 + 3  # the master and three workers
+        headers = {"Content-Type": "application/json"}
+        assert send(server, "POST", "/invocations", padded_json(2 * MB), headers).status == 200
+        assert send(server, "POST", "/invocations", padded_json(2 * MB + 1), headers).status == 413
+    finally:
+        server.remove()
+
+
+def test_workers_default_to_the_container_cpu_quota(docker_client, model_dir):
+    server = Endpoint(docker_client, model_dir, nano_cpus=1_000_000_000)
+    try:
+        server.wait_ready()
+        assert send(server, "GET", "/execution-parameters").json()["MaxConcurrentTransforms"] == 1
+    finally:
+        server.remove()
+
+
+def test_port_from_sagemaker_bind_to_port(docker_client, model_dir):
+    server = Endpoint(docker_client, model_dir, environment={"SAGEMAKER_BIND_TO_PORT": "9090"},
+                      container_port=9090)
+    try:
+        server.wait_ready()
+        assert send(server, "GET", "/ping").status == 200
+    finally:
+        server.remove()
+
+
+def test_sigterm_drains_in_flight_requests(docker_client, model_dir):
+    server = Endpoint(docker_client, model_dir)
+    try:
+        server.wait_ready()
+        body = ("Gentoo," + CSV_LINE + "\n") * 150_000  # a request that takes a while
+        outcome = {}
+
+        def invoke():
+            try:
+                outcome["reply"] = send(server, "POST", "/invocations", body,
+                                        {"Content-Type": "text/csv", "Accept": "text/csv"})
+            except requests.RequestException as error:
+                outcome["error"] = error
+
+        client = threading.Thread(target=invoke)
+        client.start()
+        time.sleep(0.3)
+        stopped = time.monotonic()
+        server.container.kill(signal="SIGTERM")
+        client.join(timeout=60)
+        status = server.container.wait(timeout=40)
+        assert time.monotonic() - stopped < 30
+        assert status["StatusCode"] == 0, server.logs()
+        assert "reply" in outcome, outcome
+        assert outcome["reply"].status == 200
+        assert len(outcome["reply"].body.splitlines()) == 150_000
+    finally:
+        server.remove()
+
+
+@pytest.mark.parametrize("broken", ["model.onnx", "features.json", "labels.json"])
+def test_missing_model_file_stops_the_container(docker_client, model_dir, tmp_path, broken):
+    for path in model_dir.iterdir():
+        if path.name != broken:
+            (tmp_path / path.name).write_bytes(path.read_bytes())
+    server = Endpoint(docker_client, tmp_path)
+    try:
+        status = server.container.wait(timeout=30)
+        assert status["StatusCode"] != 0
+        assert broken in server.logs()
+    finally:
+        server.remove()
+

@@ -1,0 +1,205 @@
+"""The endpoint's contract as a table of cases, asserted in-process and against the image.
+
+Each layer supplies a `send(method, path, body, headers) -> Reply`; the cases and their checks
+are the same, so the Flask test client and real HTTP through nginx prove the same things.
+"""
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+RECORD = {
+    "island": "Biscoe",
+    "bill_length_mm": 48.6,
+    "bill_depth_mm": 16.0,
+    "flipper_length_mm": 230,
+    "body_mass_g": 5800,
+    "sex": "male",
+}
+CSV_LINE = "Biscoe,48.6,16.0,230,5800,male"
+MB = 1024 * 1024
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict  # lower-case names
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class Case:
+    id: str
+    method: str
+    path: str
+    body: bytes | None = None
+    headers: dict = field(default_factory=dict)
+    status: int = 200
+    check: Callable[[Reply, list], None] | None = None
+
+
+def json_body(value) -> bytes:
+    return json.dumps(value).encode()
+
+
+def assert_result(result: dict, labels: list) -> None:
+    """One prediction: a known species, its confidence, and probabilities summing to 1."""
+    assert set(result) == {"prediction", "confidence", "probabilities"}, result
+    assert set(result["probabilities"]) == set(labels)
+    assert math.isclose(sum(result["probabilities"].values()), 1.0, abs_tol=1e-4)
+    best = max(result["probabilities"], key=result["probabilities"].get)
+    assert result["prediction"] == best
+    assert math.isclose(result["confidence"], result["probabilities"][best], abs_tol=1e-6)
+
+
+def is_json(reply: Reply) -> None:
+    assert reply.headers["content-type"].startswith("application/json"), reply.headers
+
+
+def one_result(reply: Reply, labels: list) -> None:
+    is_json(reply)
+    assert_result(reply.json(), labels)
+
+
+def results(count: int) -> Callable[[Reply, list], None]:
+    def check(reply: Reply, labels: list) -> None:
+        is_json(reply)
+        body = reply.json()
+        assert isinstance(body, list) and len(body) == count, body
+        for result in body:
+            assert_result(result, labels)
+
+    return check
+
+
+def predictions(reply: Reply, labels: list) -> None:
+    is_json(reply)
+    body = reply.json()
+    assert list(body) == ["predictions"] and len(body["predictions"]) == 2
+    for result in body["predictions"]:
+        assert_result(result, labels)
+
+
+def csv_lines(count: int) -> Callable[[Reply, list], None]:
+    def check(reply: Reply, labels: list) -> None:
+        assert reply.headers["content-type"].startswith("text/csv")
+        lines = reply.body.decode().splitlines()
+        assert len(lines) == count
+        for line in lines:
+            species, confidence = line.split(",")
+            assert species in labels and 0 < float(confidence) <= 1
+
+    return check
+
+
+def json_lines(count: int) -> Callable[[Reply, list], None]:
+    def check(reply: Reply, labels: list) -> None:
+        assert reply.headers["content-type"].startswith("application/jsonlines")
+        lines = reply.body.decode().splitlines()
+        assert len(lines) == count
+        for line in lines:
+            assert_result(json.loads(line), labels)
+
+    return check
+
+
+def error_naming(*words: str) -> Callable[[Reply, list], None]:
+    def check(reply: Reply, labels: list) -> None:
+        is_json(reply)
+        message = reply.json()["error"]
+        assert isinstance(message, str) and message
+        for word in words:
+            assert word in message, (word, message)
+        assert "Traceback" not in message
+
+    return check
+
+
+def empty(reply: Reply, labels: list) -> None:
+    assert reply.body == b""
+
+
+JSON = {"Content-Type": "application/json"}
+CSV = {"Content-Type": "text/csv"}
+JSONL = {"Content-Type": "application/jsonlines"}
+POST = "POST"
+INV = "/invocations"
+
+CASES = [
+    Case("ping", "GET", "/ping", check=empty),
+    Case("json-record", POST, INV, json_body(RECORD), JSON, check=one_result),
+    Case("json-batch", POST, INV, json_body([RECORD, RECORD, {**RECORD, "sex": None}]), JSON,
+         check=results(3)),
+    Case("json-instances", POST, INV, json_body({"instances": [RECORD, RECORD]}), JSON,
+         check=predictions),
+    Case("charset-tolerated", POST, INV, json_body(RECORD),
+         {"Content-Type": "application/json; charset=utf-8"}, check=one_result),
+    Case("csv-in-json-out", POST, INV, f"{CSV_LINE}\n{CSV_LINE}\n".encode(),
+         {**CSV, "Accept": "application/json"}, check=results(2)),
+    Case("csv-label-column-ignored", POST, INV, f"Gentoo,{CSV_LINE}\n".encode(),
+         {**CSV, "Accept": "text/csv"}, check=csv_lines(1)),
+    Case("csv-charset-tolerated", POST, INV, f"{CSV_LINE}\n".encode(),
+         {"Content-Type": "text/csv; charset=utf-8", "Accept": "text/csv"}, check=csv_lines(1)),
+    Case("csv-missing-values", POST, INV, b"Dream,NA,,181,.,\n", {**CSV, "Accept": "text/csv"},
+         check=csv_lines(1)),
+    Case("jsonlines", POST, INV, (json.dumps(RECORD) + "\n" + json.dumps(RECORD)).encode(),
+         {**JSONL, "Accept": "application/jsonlines"}, check=json_lines(2)),
+    Case("accept-any", POST, INV, json_body(RECORD), {**JSON, "Accept": "*/*"}, check=one_result),
+    Case("accept-list-first-supported", POST, INV, json_body([RECORD]),
+         {**JSON, "Accept": "text/html, text/csv;q=0.9, application/json"}, check=csv_lines(1)),
+    Case("species-and-unknown-fields-ignored", POST, INV,
+         json_body({**RECORD, "species": "Adelie", "colour": "black"}), JSON, check=one_result),
+    Case("unknown-island-ignored", POST, INV, json_body({**RECORD, "island": "Atlantis"}), JSON,
+         check=one_result),
+    Case("nulls-and-missing-keys", POST, INV,
+         json_body({"island": None, "bill_length_mm": 40, "sex": None}), JSON, check=one_result),
+    Case("out-of-range-numbers", POST, INV, json_body({**RECORD, "body_mass_g": 1e9}), JSON,
+         check=one_result),
+    Case("numeric-strings", POST, INV, json_body({**RECORD, "bill_length_mm": "48.6"}), JSON,
+         check=one_result),
+    # Client mistakes: 4xx with a JSON error that names the problem.
+    Case("empty-body", POST, INV, b"", JSON, 400, error_naming()),
+    Case("malformed-json", POST, INV, b'{"island": "Biscoe",', JSON, 400, error_naming()),
+    Case("wrong-type", POST, INV, json_body({**RECORD, "bill_length_mm": "long"}), JSON, 400,
+         error_naming("bill_length_mm")),
+    Case("bool-is-not-a-number", POST, INV, json_body({**RECORD, "body_mass_g": True}), JSON,
+         400, error_naming("body_mass_g")),
+    Case("bad-record-index", POST, INV, json_body([RECORD, {**RECORD, "sex": 3}]), JSON, 400,
+         error_naming("sex", "1")),
+    Case("record-not-an-object", POST, INV, json_body([RECORD, "Biscoe"]), JSON, 400,
+         error_naming("1")),
+    Case("csv-wrong-column-count", POST, INV, f"{CSV_LINE}\nBiscoe,48.6\n".encode(), CSV, 400,
+         error_naming("line 2")),
+    Case("jsonlines-malformed-line", POST, INV, (json.dumps(RECORD) + "\n{nope\n").encode(),
+         JSONL, 400, error_naming("line 2")),
+    Case("unsupported-content-type", POST, INV, b"hello", {"Content-Type": "text/plain"}, 415,
+         error_naming("text/plain")),
+    Case("unsupported-accept", POST, INV, json_body(RECORD), {**JSON, "Accept": "image/png"},
+         406, error_naming("image/png")),
+    Case("unknown-path", "GET", "/nowhere", status=404, check=error_naming()),
+    Case("wrong-method", "GET", INV, status=405, check=error_naming()),
+]
+
+
+def check_case(case: Case, reply: Reply, labels: list) -> None:
+    assert reply.status == case.status, (reply.status, reply.body[:500])
+    if case.check:
+        case.check(reply, labels)
+
+
+def padded_json(size: int) -> bytes:
+    """A valid one-record JSON body of exactly `size` bytes (padded with whitespace)."""
+    body = json_body(RECORD)
+    return body[:-1] + b" " * (size - len(body)) + b"}"
+
+
+def distinct_records(count: int) -> list[dict]:
+    return [
+        {**RECORD, "bill_length_mm": 35 + i * 0.7, "flipper_length_mm": 180 + i * 2,
+         "island": ["Biscoe", "Dream", "Torgersen"][i % 3], "sex": ["male", "female", None][i % 3]}
+        for i in range(count)
+    ]
