@@ -1,0 +1,94 @@
+"""What the images are: entrypoints, layers, and what they must not carry."""
+
+import re
+import tarfile
+import tempfile
+from pathlib import Path
+
+import pytest
+from harness import PROCESSING_IMAGE, SERVING_IMAGE, TRAINING_IMAGE, run_job
+
+REPO = Path(__file__).resolve().parents[2]
+PEM = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+def build_bundle() -> bytes:
+    """The CA bundle the build was given (make copies it to .build/ca-bundle.pem)."""
+    path = REPO / ".build" / "ca-bundle.pem"
+    return path.read_bytes() if path.is_file() else b""
+
+
+def image_files(client, image: str):
+    """Yield (path, bytes) of every regular file in every layer of the image."""
+    with tempfile.TemporaryFile() as saved:
+        for chunk in client.images.get(image).save(named=True):
+            saved.write(chunk)
+        saved.seek(0)
+        with tarfile.open(fileobj=saved) as outer:
+            for member in outer.getmembers():
+                if not member.name.endswith(".tar"):
+                    continue
+                with tarfile.open(fileobj=outer.extractfile(member)) as layer:
+                    for entry in layer:
+                        if entry.isfile():
+                            yield entry.name, layer.extractfile(entry).read()
+
+
+@pytest.mark.parametrize("image", sorted({TRAINING_IMAGE, SERVING_IMAGE}))
+def test_build_ca_bundle_is_in_no_layer(docker_client, image):
+    bundle = build_bundle()
+    if not bundle.strip():
+        pytest.fail("make gives every build a CA bundle file; .build/ca-bundle.pem is missing")
+    # Certificates the image has anyway (Debian's ca-certificates) are not a leak.
+    system = docker_client.containers.run(
+        image, ["cat", "/etc/ssl/certs/ca-certificates.crt"], entrypoint=[], remove=True,
+        labels={"penguins.test": "1"}, network_mode="none",
+    )
+    extra = set(PEM.findall(bundle)) - set(PEM.findall(system))
+    seen = 0
+    for name, content in image_files(docker_client, image):
+        seen += 1
+        assert not name.endswith("ca-bundle.pem"), name
+        if bundle in content:
+            pytest.fail(f"{image}: {name} holds the build's CA bundle")
+        for cert in extra:
+            assert cert not in content, f"{image}: {name} holds a certificate of the build bundle"
+    assert seen > 1000  # the layers were really read
+
+
+def test_training_image_trains_when_started_without_arguments(docker_client, tmp_path):
+    """SageMaker SDK 3.x starts training containers with no `train` argument."""
+    (tmp_path / "output").mkdir()
+    result = run_job(docker_client, TRAINING_IMAGE, None, {tmp_path: ("/opt/ml", "rw")})
+    assert result.exit_code != 0
+    assert "train" in (tmp_path / "output" / "failure").read_text()
+
+
+def test_entrypoints_are_on_path_and_exec(docker_client):
+    for image, words in ((TRAINING_IMAGE, ["train", "process", "evaluate"]),
+                         (PROCESSING_IMAGE, ["process"]), (SERVING_IMAGE, ["serve"])):
+        for word in words:
+            script = docker_client.containers.run(
+                image, ["sh", "-c", f"cat $(command -v {word})"], entrypoint=[], remove=True,
+                labels={"penguins.test": "1"}, network_mode="none",
+            ).decode()
+            assert re.search(r"^exec ", script, re.M), (image, word, script)
+
+
+def test_serving_image_is_lean(docker_client):
+    probe = ("for tool in gcc cc g++ make; do command -v $tool && exit 1; done; "
+             "python -c 'import tensorflow' 2>/dev/null && exit 2; "
+             "python -c 'import sklearn' 2>/dev/null && exit 3; exit 0")
+    # A non-zero exit raises ContainerError, naming which probe failed.
+    docker_client.containers.run(SERVING_IMAGE, ["sh", "-c", probe], entrypoint=[], remove=True,
+                                 labels={"penguins.test": "1"}, network_mode="none")
+    labels = docker_client.images.get(SERVING_IMAGE).labels
+    assert labels["com.amazonaws.sagemaker.capabilities.accept-bind-to-port"] == "true"
+
+
+def test_images_hold_no_credentials(docker_client):
+    for image in sorted({TRAINING_IMAGE, SERVING_IMAGE}):
+        env = docker_client.images.get(image).attrs["Config"]["Env"]
+        joined = "\n".join(env)
+        for secret in ("AWS_SECRET", "AWS_ACCESS_KEY", "PIP_CERT", "SSL_CERT_FILE", "TOKEN"):
+            assert secret not in joined, (image, env)
