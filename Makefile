@@ -49,7 +49,7 @@ ENDPOINT_URL := http://localhost:$(ENDPOINT_PORT)
 
 .PHONY: help setup build build-training build-serving test test-unit test-contract \
         test-clean lint clean data process train evaluate register pipeline serve stop \
-        invoke demo models
+        invoke demo models push require-registry test-deps
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
@@ -160,12 +160,45 @@ demo: ## The whole job: pipeline, serve, then a real prediction
 	@echo "prediction for a Gentoo-like penguin from Biscoe:"
 	@$(MAKE) --no-print-directory invoke
 
+# ECR: <account>.dkr.ecr.<region>.amazonaws.com[/prefix]; anything else is a plain registry.
+REGISTRY ?=
+ECR_PATTERN := ^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com
+repository = $(firstword $(subst :, ,$(1)))
+
+require-registry:
+	@test -n "$(REGISTRY)" || { echo "usage: make push REGISTRY=host[:port][/prefix]" >&2; exit 1; }
+
+push: require-registry build ## Tag and push the images to REGISTRY (ECR: logs in, creates repositories)
+	@host=$$(echo "$(REGISTRY)" | cut -d/ -f1); \
+	 if echo "$$host" | grep -Eq '$(ECR_PATTERN)'; then \
+	   region=$$(echo "$$host" | cut -d. -f4); \
+	   command -v aws >/dev/null || { echo "pushing to ECR needs the AWS CLI (aws)" >&2; exit 1; }; \
+	   aws ecr get-login-password --region $$region \
+	     | $(DOCKER) login --username AWS --password-stdin $$host || exit 1; \
+	   prefix=$$(echo "$(REGISTRY)" | cut -s -d/ -f2-); \
+	   for image in $(call repository,$(TRAINING_IMAGE)) $(call repository,$(SERVING_IMAGE)); do \
+	     repo=$${prefix:+$$prefix/}$$image; \
+	     aws ecr describe-repositories --region $$region --repository-names $$repo >/dev/null 2>&1 \
+	       || aws ecr create-repository --region $$region --repository-name $$repo >/dev/null \
+	       || exit 1; \
+	   done; \
+	 fi
+	@for image in $(TRAINING_IMAGE) $(SERVING_IMAGE); do \
+	   remote=$(REGISTRY)/$$image; \
+	   $(DOCKER) tag $$image $$remote && $(DOCKER) push -q $$remote >/dev/null || exit 1; \
+	   echo "pushed $$remote"; \
+	 done
+
 $(VENV)/.installed: requirements-dev.txt containers/requirements-training.txt containers/requirements-serving.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-test: build $(VENV)/.installed ## Unit tests, then contract tests against the freshly built images
+# The push test needs a real registry on localhost: Debian's docker-registry, where apt can.
+test-deps:
+	@containers/setup.sh test-deps
+
+test: build test-deps $(VENV)/.installed ## Unit tests, then contract tests against the freshly built images
 	@status=0; \
 	 $(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests || status=$$?; \
 	 $(MAKE) --no-print-directory test-clean; \
@@ -174,7 +207,7 @@ test: build $(VENV)/.installed ## Unit tests, then contract tests against the fr
 test-unit: $(VENV)/.installed ## Only the in-process tests (no Docker)
 	$(VENV)/bin/python -m pytest -m "unit or training" $(PYTEST_ARGS) tests
 
-test-contract: build $(VENV)/.installed ## Only the contract tests against the images
+test-contract: build test-deps $(VENV)/.installed ## Only the contract tests against the images
 	@status=0; \
 	 $(VENV)/bin/python -m pytest -m contract $(PYTEST_ARGS) tests || status=$$?; \
 	 $(MAKE) --no-print-directory test-clean; \
@@ -184,8 +217,9 @@ test-contract: build $(VENV)/.installed ## Only the contract tests against the i
 test-clean:
 	@ids=$$($(DOCKER) ps -aq --filter label=penguins.test); \
 	 if [ -n "$$ids" ]; then $(DOCKER) rm -f $$ids >/dev/null; fi
-	@nets=$$($(DOCKER) network ls -q --filter label=penguins.test); \
-	 if [ -n "$$nets" ]; then $(DOCKER) network rm $$nets >/dev/null; fi
+	@nets=$$($(DOCKER) network ls -q --filter label=penguins.test; \
+	   $(DOCKER) network ls -q --filter name=^sagemaker-local$$); \
+	 if [ -n "$$nets" ]; then $(DOCKER) network rm $$nets >/dev/null || true; fi
 
 lint: $(VENV)/.installed ## ruff over the Python code
 	$(VENV)/bin/ruff check training serving tests

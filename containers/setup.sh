@@ -3,6 +3,7 @@
 #
 #   containers/setup.sh engine          ensure `docker info` works
 #   containers/setup.sh base IMAGE OUT  ensure a usable base image; write its name to OUT
+#   containers/setup.sh test-deps       what the tests need beyond Python (docker-registry)
 #
 # Every wait here is bounded, so a broken machine fails with a message instead of hanging.
 set -euo pipefail
@@ -106,8 +107,22 @@ base() {
     say "base image: $chosen"
 }
 
+test_deps() {
+    command -v docker-registry >/dev/null 2>&1 && return 0
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        say "installing Debian's docker-registry for the push test"
+        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq docker-registry \
+            >/dev/null 2>&1 || { timeout 600 apt-get update -qq \
+            && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq docker-registry \
+            >/dev/null; } || die "could not install docker-registry"
+    else
+        say "docker-registry not installed: the push test will be skipped outside CI"
+    fi
+}
+
 case "${1:-}" in
     engine) engine ;;
+    test-deps) test_deps ;;
     base) [ $# -eq 3 ] || die "usage: $0 base IMAGE OUTFILE"; base "$2" "$3" ;;
-    *) die "usage: $0 engine | base IMAGE OUTFILE" ;;
+    *) die "usage: $0 engine | base IMAGE OUTFILE | test-deps" ;;
 esac

@@ -1,0 +1,157 @@
+"""The SageMaker Python SDK 2.x (local mode, offline, dummy role) as the client of the images."""
+
+import re
+import tarfile
+
+import pytest
+import requests
+from endpoint_cases import CSV_LINE, RECORD, assert_result
+from harness import (
+    PROCESSING_IMAGE,
+    SERVING_IMAGE,
+    TRAINING_IMAGE,
+    processing_tree,
+    run_job,
+    training_tree,
+)
+from sagemaker.deserializers import CSVDeserializer, JSONDeserializer
+from sagemaker.estimator import Estimator
+from sagemaker.local import LocalSession
+from sagemaker.model import Model
+from sagemaker.serializers import CSVSerializer, JSONSerializer
+from training.train import METRIC_DEFINITIONS
+
+pytestmark = pytest.mark.sdk
+ROLE = "arn:aws:iam::111111111111:role/service-role/LocalSageMakerRole"
+
+
+@pytest.fixture(scope="module")
+def session(docker_client, monkeypatch_module):
+    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    before = {c.id for c in docker_client.containers.list(all=True)}
+    local = LocalSession(sagemaker_config={
+        "SchemaVersion": "1.0",
+        "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
+    })
+    local.config = {"local": {"local_code": True}}
+    yield local
+    # Local mode leaves its containers stopped, not removed.
+    for container in docker_client.containers.list(all=True):
+        if container.id not in before:
+            container.remove(force=True)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    patch = pytest.MonkeyPatch()
+    yield patch
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
+def sdk_training(session, processed, tmp_path_factory):
+    """Estimator.fit on the processing job's channels; returns (estimator, logs, output dir)."""
+    output = tmp_path_factory.mktemp("sdk-output")
+    estimator = Estimator(
+        image_uri=TRAINING_IMAGE, role=ROLE, instance_count=1, instance_type="local",
+        hyperparameters={"epochs": 20, "learning_rate": 0.02}, output_path=f"file://{output}",
+        metric_definitions=METRIC_DEFINITIONS, sagemaker_session=session,
+    )
+    channels = {name: f"file://{processed / 'processing' / name}"
+                for name in ("train", "validation", "pipeline")}
+    estimator.fit(channels, logs=True)
+    return estimator, output
+
+
+def test_estimator_fit_writes_model_tar(sdk_training):
+    _estimator, output = sdk_training
+    with tarfile.open(output / "model.tar.gz") as archive:
+        names = {name.removeprefix("./") for name in archive.getnames()}
+    assert {"model.onnx", "features.json", "labels.json", "model-card.json"} <= names
+
+
+def test_metric_definitions_match_the_training_logs(docker_client, processed, tmp_path):
+    # Local mode prints the logs but keeps no copy: read them from a run of the same image.
+    result = run_job(docker_client, TRAINING_IMAGE, "train",
+                     training_tree(tmp_path, processed, {"epochs": '"3"'}))
+    assert result.exit_code == 0, result.logs
+    for definition in METRIC_DEFINITIONS:
+        assert len(re.findall(definition["Regex"], result.logs)) == 3, definition["Name"]
+
+
+@pytest.fixture(scope="module")
+def sdk_model(session, sdk_training):
+    _estimator, output = sdk_training
+    return Model(image_uri=SERVING_IMAGE, model_data=f"file://{output / 'model.tar.gz'}",
+                 role=ROLE, sagemaker_session=session)
+
+
+def test_deployed_model_predicts_json_and_csv(sdk_model):
+    predictor = sdk_model.deploy(initial_instance_count=1, instance_type="local")
+    try:
+        labels = ["Adelie", "Chinstrap", "Gentoo"]
+        predictor.serializer, predictor.deserializer = JSONSerializer(), JSONDeserializer()
+        # predict() does not check the status: check the body.
+        result = predictor.predict(RECORD)
+        assert_result(result, labels)
+        direct = requests.post("http://localhost:8080/invocations", json=RECORD, timeout=10)
+        assert direct.json() == result
+        predictor.serializer, predictor.deserializer = CSVSerializer(), CSVDeserializer()
+        predictor.accept = "text/csv"
+        rows = predictor.predict(f"{CSV_LINE}\n{CSV_LINE}", initial_args={"Accept": "text/csv"})
+        assert [row[0] for row in rows] == [result["prediction"]] * 2
+    finally:
+        predictor.delete_endpoint()
+
+
+def test_batch_transform_keeps_one_line_per_record(sdk_model, processed, tmp_path):
+    source = tmp_path / "input"
+    source.mkdir()
+    raw = (processed / "processing" / "baseline" / "test-baseline.csv").read_text().splitlines()
+    header = raw[0].split(",")
+    order = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g",
+             "sex"]
+    lines = []
+    for row in raw[1:]:
+        values = dict(zip(header, row.split(","), strict=True))
+        lines.append(",".join([values["species"]] + [values[name] for name in order]))
+    (source / "batch.csv").write_text("\n".join(lines) + "\n")
+    transformer = sdk_model.transformer(
+        instance_count=1, instance_type="local", strategy="MultiRecord", assemble_with="Line",
+        accept="text/csv", output_path=f"file://{tmp_path / 'output'}",
+    )
+    transformer.transform(f"file://{source}", content_type="text/csv", split_type="Line",
+                          wait=False, logs=False)
+    transformer.wait(logs=False)
+    out = (tmp_path / "output" / "batch.csv.out").read_text().splitlines()
+    assert len(out) == len(lines)
+    truth = [line.split(",")[0] for line in lines]
+    predicted = [line.split(",")[0] for line in out]
+    assert sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(truth) >= 0.9
+
+
+def test_processing_job_through_the_local_client(session, tmp_path):
+    root = processing_tree(tmp_path / "in")
+    out = tmp_path / "out"
+    outputs = []
+    for name in ("train", "validation", "test", "pipeline", "baseline"):
+        (out / name).mkdir(parents=True)
+        outputs.append({"OutputName": name, "S3Output": {
+            "S3Uri": f"file://{out / name}", "LocalPath": f"/opt/ml/processing/{name}",
+            "S3UploadMode": "EndOfJob"}})
+    session.sagemaker_client.create_processing_job(
+        ProcessingJobName="penguins-processing-sdk",
+        ProcessingInputs=[{"InputName": "input", "S3Input": {
+            "S3Uri": f"file://{root / 'processing' / 'input'}",
+            "LocalPath": "/opt/ml/processing/input", "S3DataType": "S3Prefix",
+            "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
+        ProcessingOutputConfig={"Outputs": outputs},
+        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "local",
+                                               "VolumeSizeInGB": 1}},
+        AppSpecification={"ImageUri": PROCESSING_IMAGE, "ContainerEntrypoint": ["process"],
+                          "ContainerArguments": ["--seed", "42"]},
+        RoleArn=ROLE,
+    )
+    train = (out / "train" / "train.csv").read_text().splitlines()
+    assert len(train) > 200
+    assert {p.name for p in (out / "pipeline").iterdir()} >= {"features.joblib", "target.joblib"}
