@@ -49,7 +49,7 @@ ENDPOINT_URL := http://localhost:$(ENDPOINT_PORT)
 
 .PHONY: help setup build build-training build-serving test test-unit test-contract \
         test-clean lint clean data process train evaluate register pipeline serve stop \
-        invoke demo models push require-registry test-deps
+        invoke demo models push require-registry test-deps bench
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
@@ -220,6 +220,12 @@ test-clean:
 	@nets=$$($(DOCKER) network ls -q --filter label=penguins.test; \
 	   $(DOCKER) network ls -q --filter name=^sagemaker-local$$); \
 	 if [ -n "$$nets" ]; then $(DOCKER) network rm $$nets >/dev/null || true; fi
+
+bench: build test-deps $(VENV)/.installed ## Endpoint speed, cold start, size, memory -> local/bench.json
+	@status=0; \
+	 $(VENV)/bin/python tests/bench.py --out $(LOCAL_DIR)/bench.json || status=$$?; \
+	 $(MAKE) --no-print-directory test-clean; \
+	 exit $$status
 
 lint: $(VENV)/.installed ## ruff over the Python code
 	$(VENV)/bin/ruff check training serving tests

@@ -3,7 +3,7 @@
 #
 #   containers/setup.sh engine          ensure `docker info` works
 #   containers/setup.sh base IMAGE OUT  ensure a usable base image; write its name to OUT
-#   containers/setup.sh test-deps       what the tests need beyond Python (docker-registry)
+#   containers/setup.sh test-deps       what tests and bench need beyond Python
 #
 # Every wait here is bounded, so a broken machine fails with a message instead of hanging.
 set -euo pipefail
@@ -107,16 +107,20 @@ base() {
     say "base image: $chosen"
 }
 
+# docker-registry: a real registry for the push test; wrk: the load generator of make bench.
 test_deps() {
-    command -v docker-registry >/dev/null 2>&1 && return 0
+    local missing=()
+    command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+    command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+    [ ${#missing[@]} -gt 0 ] || return 0
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-        say "installing Debian's docker-registry for the push test"
-        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq docker-registry \
+        say "installing Debian's ${missing[*]}"
+        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "${missing[@]}" \
             >/dev/null 2>&1 || { timeout 600 apt-get update -qq \
-            && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq docker-registry \
-            >/dev/null; } || die "could not install docker-registry"
+            && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "${missing[@]}" \
+            >/dev/null; } || die "could not install ${missing[*]}"
     else
-        say "docker-registry not installed: the push test will be skipped outside CI"
+        say "not installed: ${missing[*]} (the push test is skipped outside CI; make bench needs wrk)"
     fi
 }
 

@@ -1,0 +1,227 @@
+"""`make bench`: the endpoint's speed, cold start, size and memory, measured in one go.
+
+Trains a model with the real images, serves it, loads it with wrk, and compares the in-process
+inference path with the naive one of the program. Prints a table; writes the figures as JSON.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "contract"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from endpoint_cases import RECORD, distinct_records  # noqa: E402
+from harness import (  # noqa: E402
+    SERVING_IMAGE,
+    TRAINING_IMAGE,
+    Endpoint,
+    processing_tree,
+    run_job,
+    run_processing,
+    training_tree,
+)
+
+TARGETS = {
+    "invocations_ping_ratio": (">=", 0.8),
+    "inprocess_speedup": (">=", 50),
+    "batch_records_per_second": (">=", 100_000),
+    "cold_start_seconds": ("<=", 1.5),
+    "serving_image_mb": ("<=", 500),
+    "worker_rss_mb": ("<=", 150),
+}
+
+
+def train_model(client, work: Path) -> Path:
+    """Process and train with the real images; return the extracted model folder."""
+    processed = processing_tree(work / "processing")
+    result = run_processing(client, processed, "--seed", "42")
+    if result.exit_code:
+        sys.exit(f"processing failed:\n{result.logs}")
+    volumes = training_tree(work / "training", processed, {})
+    result = run_job(client, TRAINING_IMAGE, "train", volumes,
+                     environment={"MODEL_ARCHIVE": "/opt/ml/output/model.tar.gz"})
+    if result.exit_code:
+        sys.exit(f"training failed:\n{result.logs}")
+    model_dir = work / "model"
+    with tarfile.open(work / "training" / "output" / "model.tar.gz") as archive:
+        archive.extractall(model_dir, filter="data")
+    return model_dir, processed
+
+
+def wrk(url: str, body: bytes | None, seconds: int, connections: int) -> dict:
+    """Run wrk (with a Lua script for POST bodies) and parse throughput and latency."""
+    with tempfile.TemporaryDirectory() as scratch:
+        args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+        if body is not None:
+            Path(scratch, "body.json").write_bytes(body)
+            Path(scratch, "post.lua").write_text(
+                'wrk.method = "POST"\n'
+                'wrk.headers["Content-Type"] = "application/json"\n'
+                f'local f = io.open("{scratch}/body.json", "rb")\n'
+                "wrk.body = f:read('*a')\nf:close()\n"
+            )
+            args += ["-s", f"{scratch}/post.lua"]
+        out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        sys.exit(f"wrk saw {non2xx.group(1)} error responses from {url}:\n{out}")
+
+    def millis(quantile: str) -> float:
+        value, unit = re.search(rf"^\s+{quantile}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    return {
+        "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": millis("50"),
+        "p99_ms": millis("99"),
+    }
+
+
+def cold_start(client, model_dir: Path, runs: int = 5) -> list[float]:
+    """Seconds from `docker run ... serve` to the first successful /invocations."""
+    body = json.dumps(RECORD)
+    times = []
+    for _ in range(runs):
+        started = time.monotonic()
+        server = Endpoint(client, model_dir)
+        try:
+            while time.monotonic() - started < 60:
+                try:
+                    reply = requests.post(f"{server.url}/invocations", data=body, timeout=2,
+                                          headers={"Content-Type": "application/json"})
+                    if reply.status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                time.sleep(0.01)
+            else:
+                sys.exit(f"the endpoint never answered:\n{server.logs()}")
+            times.append(time.monotonic() - started)
+        finally:
+            server.remove()
+    return times
+
+
+def worker_rss_mb(server: Endpoint) -> list[float]:
+    processes = server.container.top(ps_args="-eo pid,ppid,rss,args")["Processes"]
+    masters = {p[0] for p in processes if "gunicorn" in p[3]}
+    return [int(p[2]) / 1024 for p in processes if "gunicorn" in p[3] and p[1] in masters]
+
+
+def in_process(model_dir: Path, processed: Path) -> dict:
+    """Per-record cost of our inference path against pandas -> ColumnTransformer -> Keras."""
+    import joblib
+    import keras
+    import numpy as np
+    import pandas as pd
+
+    from serving import model as serving_model
+
+    raw = pd.read_csv(processed / "processing" / "baseline" / "test-baseline.csv")
+    records = json.loads(raw.drop(columns=["species"]).to_json(orient="records"))
+    features = joblib.load(model_dir / "features.joblib")
+    network = keras.models.load_model(model_dir / "model.keras")
+    labels = json.loads((model_dir / "labels.json").read_text())
+    ours = serving_model.load(model_dir)
+
+    def naive(record):
+        frame = pd.DataFrame([record])
+        return network.predict(features.transform(frame), verbose=0)[0]
+
+    naive(records[0])
+    serving_model.predict(ours, records[:1])
+    naive_n = min(40, len(records))
+    started = time.perf_counter()
+    for record in records[:naive_n]:
+        naive(record)
+    naive_seconds = (time.perf_counter() - started) / naive_n
+    repeat = 20
+    started = time.perf_counter()
+    for _ in range(repeat):
+        for record in records:
+            serving_model.predict(ours, [record])
+    ours_seconds = (time.perf_counter() - started) / (repeat * len(records))
+
+    expected = network.predict(features.transform(raw.drop(columns=["species"])), verbose=0)
+    results = serving_model.predict(ours, records)
+    same = all(
+        r["prediction"] == labels[int(np.argmax(p))]
+        and abs(r["confidence"] - float(p.max())) < 1e-5
+        for r, p in zip(results, expected, strict=True)
+    )
+    return {"naive_us_per_record": naive_seconds * 1e6, "ours_us_per_record": ours_seconds * 1e6,
+            "speedup": naive_seconds / ours_seconds, "identical_on_test_split": same,
+            "test_records": len(records)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    client = docker.from_env()
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="penguins-bench-") as scratch:
+        model_dir, processed = train_model(client, Path(scratch))
+        server = Endpoint(client, model_dir)
+        try:
+            server.wait_ready()
+            ping = wrk(f"{server.url}/ping", None, args.seconds, args.connections)
+            single = wrk(f"{server.url}/invocations", json.dumps(RECORD).encode(), args.seconds,
+                         args.connections)
+            batch = wrk(f"{server.url}/invocations", json.dumps(distinct_records(1000)).encode(),
+                        args.seconds, 4)
+            rss = worker_rss_mb(server)
+        finally:
+            server.remove()
+        starts = cold_start(client, model_dir)
+        inproc = in_process(model_dir, processed)
+    size_mb = client.images.get(SERVING_IMAGE).attrs["Size"] / 1e6
+    figures = {
+        "invocations_ping_ratio": single["requests_per_second"] / ping["requests_per_second"],
+        "inprocess_speedup": inproc["speedup"],
+        "batch_records_per_second": batch["requests_per_second"] * 1000,
+        "cold_start_seconds": statistics.median(starts),
+        "serving_image_mb": size_mb,
+        "worker_rss_mb": max(rss),
+    }
+    report = {
+        "figures": figures,
+        "ping": ping, "invocations": single, "batch_1000": batch,
+        "cold_starts_seconds": starts, "in_process": inproc, "worker_rss_mb": rss,
+        "load_average_before": load, "connections": args.connections, "seconds": args.seconds,
+        "cpus": os.cpu_count(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+    print(f"\n{'figure':<28}{'value':>14}  target")
+    for name, value in figures.items():
+        op, target = TARGETS[name]
+        met = value >= target if op == ">=" else value <= target
+        print(f"{name:<28}{value:>14.3f}  {op} {target}  {'ok' if met else 'MISSED'}")
+    print(f"ping {ping['requests_per_second']:.0f} req/s p50 {ping['p50_ms']:.2f} ms "
+          f"p99 {ping['p99_ms']:.2f} ms; invocations {single['requests_per_second']:.0f} req/s "
+          f"p50 {single['p50_ms']:.2f} ms p99 {single['p99_ms']:.2f} ms")
+    print(f"in-process: naive {inproc['naive_us_per_record']:.0f} us/record, ours "
+          f"{inproc['ours_us_per_record']:.1f} us/record; identical on the test split: "
+          f"{inproc['identical_on_test_split']}")
+    print(f"load average before: {load}; figures written to {args.out}")
+    return 0 if inproc["identical_on_test_split"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
