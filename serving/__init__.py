@@ -1,0 +1,1 @@
+"""The inference endpoint: nginx -> gunicorn -> Flask on the SageMaker hosting contract."""

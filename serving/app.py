@@ -1,0 +1,108 @@
+"""The Flask app: a plain route table over the pure hooks of codecs and model."""
+
+import logging
+import sys
+import uuid
+from pathlib import Path
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from serving import codecs
+from serving import config as settings
+from serving import model as hooks
+
+log = logging.getLogger("serving")
+INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+WORKER_BOOT_ERROR = 3  # gunicorn halts the whole server when a worker exits with this
+
+
+def error(status: int, message: str) -> Response:
+    return Response(codecs.orjson.dumps({"error": message}), status,
+                    mimetype="application/json")
+
+
+def ping(state) -> Response:
+    # Only a worker that loaded and warmed the model exists to answer.
+    return Response(b"", 200)
+
+
+def invocations(state) -> Response:
+    model, config = state
+    try:
+        accept = codecs.negotiate(request.headers.get("Accept"), config.default_accept)
+        records, shape = codecs.decode(request.get_data(cache=False),
+                                       request.headers.get("Content-Type"))
+        results = hooks.predict(model, records)
+        body = codecs.encode(results, accept, shape)
+    except codecs.CodecError as mistake:
+        return error(mistake.status, mistake.message)
+    except hooks.RecordError as mistake:
+        return error(400, str(mistake))
+    return Response(body, 200, mimetype=accept)
+
+
+def execution_parameters(state) -> Response:
+    _model, config = state
+    return Response(codecs.orjson.dumps({
+        "MaxConcurrentTransforms": config.workers,
+        "BatchStrategy": "MULTI_RECORD",
+        "MaxPayloadInMB": config.max_payload_mb,
+    }), 200, mimetype="application/json")
+
+
+ROUTES = (
+    ("/ping", ("GET",), ping),
+    ("/invocations", ("POST",), invocations),
+    ("/execution-parameters", ("GET",), execution_parameters),
+)
+
+
+def echo_headers(response: Response) -> Response:
+    response.headers[INFERENCE_ID] = request.headers.get(INFERENCE_ID) or uuid.uuid4().hex
+    attributes = request.headers.get(CUSTOM_ATTRIBUTES)
+    if attributes is not None:
+        response.headers[CUSTOM_ATTRIBUTES] = attributes
+    return response
+
+
+def http_error(exc: HTTPException) -> Response:
+    messages = {
+        404: f"no such path {request.path}; the endpoint serves /ping and /invocations",
+        405: f"{request.method} is not allowed on {request.path}",
+        413: "request body is larger than the payload limit (SAGEMAKER_MAX_PAYLOAD_IN_MB)",
+    }
+    return error(exc.code or 500, messages.get(exc.code, exc.description or exc.name))
+
+
+def server_error(exc: Exception) -> Response:
+    log.exception("unexpected error on %s", request.path)
+    return error(500, "internal error; see the endpoint's log")
+
+
+def create_app(model_dir: Path | None = None, config: settings.Config | None = None) -> Flask:
+    """Load and warm the model, then build the app (ModelError if the model is broken)."""
+    config = config or settings.from_env()
+    model = hooks.load(Path(model_dir or config.model_dir))
+    hooks.warm(model)
+    app = Flask("serving")
+    app.config["MAX_CONTENT_LENGTH"] = config.max_payload_bytes
+    state = (model, config)
+    for path, methods, view in ROUTES:
+        app.add_url_rule(path, view.__name__, lambda view=view: view(state), methods=methods)
+    app.after_request(echo_headers)
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(Exception, server_error)
+    return app
+
+
+def worker_app() -> Flask:
+    """The app of one gunicorn worker; a broken model exits it, which halts the server."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return create_app()
+    except (hooks.ModelError, settings.ConfigError) as broken:
+        log.error("cannot serve: %s", broken)
+        sys.exit(WORKER_BOOT_ERROR)

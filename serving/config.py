@@ -1,0 +1,90 @@
+"""The endpoint's settings, from the environment variables SageMaker users expect."""
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"  # the same variable the training toolkit honours
+DEFAULT_BASE_DIR = "/opt/ml"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+SUPPORTED_ACCEPTS = ("application/json", "text/csv", "application/jsonlines")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used, naming the variable."""
+
+
+@dataclass(frozen=True)
+class Config:
+    model_dir: Path
+    port: int = 8080
+    workers: int = 1
+    timeout: int = 60
+    max_payload_mb: int = 6
+    default_accept: str = "application/json"
+    socket: str = "/tmp/gunicorn.sock"
+
+    @property
+    def max_payload_bytes(self) -> int:
+        return self.max_payload_mb * 1024 * 1024
+
+
+def cpu_count(cgroup_root: Path = CGROUP_ROOT) -> int:
+    """CPUs this container may use: the cgroup quota, not the host's count."""
+    available = len(os.sched_getaffinity(0))
+    quota = None
+    v2 = cgroup_root / "cpu.max"
+    v1_quota = cgroup_root / "cpu" / "cpu.cfs_quota_us"
+    v1_period = cgroup_root / "cpu" / "cpu.cfs_period_us"
+    try:
+        if v2.is_file():
+            limit, period = v2.read_text().split()[:2]
+            if limit != "max":
+                quota = int(limit) / int(period)
+        elif v1_quota.is_file():
+            limit, period = int(v1_quota.read_text()), int(v1_period.read_text())
+            if limit > 0:
+                quota = limit / period
+    except (OSError, ValueError):
+        quota = None
+    if quota is None:
+        return available
+    return max(1, min(available, math.ceil(quota)))
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be greater than 0")
+    return value
+
+
+def from_env(environ: Mapping[str, str] | None = None, cgroup_root: Path = CGROUP_ROOT) -> Config:
+    """Read the settings; raise ConfigError naming a variable that cannot be used."""
+    environ = os.environ if environ is None else environ
+    base = Path(environ.get(BASE_DIR_ENV, DEFAULT_BASE_DIR))
+    accept = environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "").strip() or "application/json"
+    if accept not in SUPPORTED_ACCEPTS:
+        raise ConfigError(
+            f"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT={accept!r} is not one of "
+            + ", ".join(SUPPORTED_ACCEPTS)
+        )
+    workers = environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", "").strip()
+    return Config(
+        model_dir=base / "model",
+        port=_positive_int(environ, "SAGEMAKER_BIND_TO_PORT", 8080),
+        workers=_positive_int(environ, "SAGEMAKER_MODEL_SERVER_WORKERS", 1)
+        if workers
+        else cpu_count(cgroup_root),
+        timeout=_positive_int(environ, "SAGEMAKER_MODEL_SERVER_TIMEOUT", 60),
+        max_payload_mb=_positive_int(environ, "SAGEMAKER_MAX_PAYLOAD_IN_MB", 6),
+        default_accept=accept,
+    )

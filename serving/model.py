@@ -1,0 +1,214 @@
+"""The model hooks: load(model_dir) and predict(model, records), with numpy and onnxruntime only.
+
+The training job ships the fitted scikit-learn transformer as plain arrays (features.json) and
+the Keras network as ONNX, so serving needs neither scikit-learn nor TensorFlow, and a record
+costs microseconds instead of the milliseconds of DataFrame -> transform -> model.predict.
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MISSING = frozenset({"", "NA", "N/A", ".", "nan", "NaN"})
+
+
+class ModelError(Exception):
+    """The model folder cannot be served; the message names the file."""
+
+
+class RecordError(ValueError):
+    """A client record that cannot be predicted; the message names the record and field."""
+
+
+@dataclass(frozen=True)
+class Categorical:
+    name: str
+    size: int
+    lookup: dict  # category, missing markers and None -> one-hot position
+
+
+@dataclass(frozen=True)
+class Model:
+    session: object  # onnxruntime.InferenceSession
+    input_name: str
+    labels: tuple
+    numeric: tuple  # field names
+    fill: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    categorical: tuple  # of Categorical
+    width: int
+
+    @property
+    def fields(self) -> tuple:
+        return self.numeric + tuple(c.name for c in self.categorical)
+
+    @property
+    def known(self) -> frozenset:
+        return frozenset(self.fields)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelError(f"{path}: missing") from None
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{path}: cannot read ({error})") from None
+
+
+def load(model_dir: Path) -> Model:
+    """Load a model folder written by the training job, or raise ModelError naming the file."""
+    import onnxruntime
+
+    model_dir = Path(model_dir)
+    labels = _read_json(model_dir / "labels.json")
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise ModelError(f"{model_dir / 'labels.json'}: expected a list of class names")
+    spec = _read_json(model_dir / "features.json")
+    try:
+        numeric = spec["numeric"]
+        categorical = tuple(_categorical(c) for c in spec["categorical"])
+        names = tuple(str(n["name"]) for n in numeric)
+        fill, mean, scale = (np.array([float(n[key]) for n in numeric]) for key in
+                             ("fill", "mean", "scale"))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelError(f"{model_dir / 'features.json'}: malformed ({error!r})") from None
+    path = model_dir / "model.onnx"
+    if not path.is_file():
+        raise ModelError(f"{path}: missing")
+    options = onnxruntime.SessionOptions()
+    # One thread per session: gunicorn workers give the parallelism.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        session = onnxruntime.InferenceSession(str(path), options,
+                                               providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own exception types
+        raise ModelError(f"{path}: cannot load ({error})") from None
+    width = len(names) + sum(c.size for c in categorical)
+    model = Model(session, session.get_inputs()[0].name, tuple(labels), names, fill, mean,
+                  np.where(scale == 0, 1.0, scale), categorical, width)
+    try:
+        probabilities = _run(model, np.zeros((1, width), dtype=np.float32))
+    except Exception as error:
+        raise ModelError(f"{path}: does not take {width} features ({error})") from None
+    if probabilities.shape != (1, len(labels)):
+        raise ModelError(f"{path}: gives {probabilities.shape[1]} classes, "
+                         f"labels.json names {len(labels)}")
+    return model
+
+
+def _categorical(spec: dict) -> Categorical:
+    positions = {str(value): i for i, value in enumerate(spec["categories"])}
+    fill = positions.get(str(spec["fill"]), -1)
+    # Missing values take the imputed category, as SimpleImputer(most_frequent) did.
+    lookup = dict.fromkeys(MISSING, fill) | {None: fill} | positions
+    return Categorical(str(spec["name"]), len(positions), lookup)
+
+
+NUMBER_TYPES = frozenset({int, float, type(None)})
+CATEGORY_TYPES = frozenset({str, type(None)})
+
+
+def _number(value, record: int, field: str) -> float:
+    kind = type(value)
+    if kind is float or kind is int:
+        number = float(value)
+    elif value is None:
+        return math.nan
+    elif kind is str:
+        text = value.strip()
+        if text in MISSING:
+            return math.nan
+        try:
+            number = float(text)
+        except ValueError:
+            raise RecordError(f"record {record}: {field} must be a number, got {value!r}") from None
+    else:
+        raise RecordError(
+            f"record {record}: {field} must be a number, got {type(value).__name__}"
+        )
+    if math.isinf(number):
+        raise RecordError(f"record {record}: {field} must be finite, got {value!r}")
+    return number
+
+
+def _numbers(column: list, field: str) -> np.ndarray:
+    # The common case, plain JSON numbers and nulls, converts in one call (None -> nan).
+    if NUMBER_TYPES.issuperset(map(type, column)):
+        values = np.array(column, dtype=np.float64)
+        if not np.isinf(values).any():
+            return values
+    return np.array([_number(value, row, field) for row, value in enumerate(column)])
+
+
+def _positions(column: list, feature: Categorical) -> np.ndarray:
+    if not CATEGORY_TYPES.issuperset(map(type, column)):
+        for row, value in enumerate(column):
+            if type(value) not in CATEGORY_TYPES:
+                raise RecordError(f"record {row}: {feature.name} must be a string, "
+                                  f"got {type(value).__name__}")
+    lookup = feature.lookup
+    # Unknown categories stay all zeros, as OneHotEncoder(handle_unknown="ignore").
+    return np.array([lookup.get(value, -1) for value in column], dtype=np.int64)
+
+
+def features(model: Model, records: list) -> np.ndarray:
+    """The [N, width] float32 input of the network for raw records (dicts of fields)."""
+    known = model.known
+    for row, record in enumerate(records):
+        if type(record) is not dict:
+            raise RecordError(f"record {row}: expected an object of fields, "
+                              f"got {type(record).__name__}")
+        if known.isdisjoint(record):
+            raise RecordError(f"record {row}: has none of the fields {', '.join(model.fields)}")
+    count = len(records)
+    numbers = np.empty((count, len(model.numeric)))
+    for col, field in enumerate(model.numeric):
+        numbers[:, col] = _numbers([record.get(field) for record in records], field)
+    numbers = np.where(np.isnan(numbers), model.fill, numbers)
+    out = np.zeros((count, model.width), dtype=np.float32)
+    out[:, : len(model.numeric)] = (numbers - model.mean) / model.scale
+    offset = len(model.numeric)
+    rows = np.arange(count)
+    for feature in model.categorical:
+        positions = _positions([record.get(feature.name) for record in records], feature)
+        hit = positions >= 0
+        out[rows[hit], offset + positions[hit]] = 1.0
+        offset += feature.size
+    return out
+
+
+def _run(model: Model, inputs: np.ndarray) -> np.ndarray:
+    return model.session.run(None, {model.input_name: inputs})[0]
+
+
+def probabilities(model: Model, records: list) -> np.ndarray:
+    """Class probabilities [N, classes] for raw records."""
+    return _run(model, features(model, records))
+
+
+def predict(model: Model, records: list) -> list[dict]:
+    """One result per record, in order: prediction, confidence and every class's probability."""
+    if not records:
+        return []
+    table = probabilities(model, records)
+    best = table.argmax(axis=1).tolist()
+    labels = model.labels
+    results = []
+    for row, winner in zip(table.tolist(), best, strict=True):
+        results.append({
+            "prediction": labels[winner],
+            "confidence": row[winner],
+            "probabilities": dict(zip(labels, row, strict=True)),
+        })
+    return results
+
+
+def warm(model: Model) -> None:
+    """One prediction, so the first request pays no first-call cost."""
+    predict(model, [{field: None for field in model.fields}])

@@ -1,0 +1,110 @@
+"""`serve`: start nginx and gunicorn, stop both gracefully on SIGTERM, exit if either dies."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from serving import config as settings
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "nginx" / "nginx.conf.template"
+RUN_DIR = Path(os.environ.get("SERVING_RUN_DIR", "/tmp/serving"))
+# SageMaker sends SIGKILL 30 s after SIGTERM: drain within that.
+NGINX_DRAIN_SECONDS = 20
+GUNICORN_GRACE_SECONDS = 8
+UNPRIVILEGED = ("nobody", "nogroup")
+
+
+def render_nginx(config: settings.Config, run_dir: Path, as_root: bool,
+                 template: Path = TEMPLATE) -> str:
+    """nginx.conf for these settings."""
+    values = {
+        "__RUN_DIR__": str(run_dir),
+        "__NGINX_WORKERS__": "1",
+        # nginx drops its workers to an unprivileged user only when started as root.
+        "__USER_DIRECTIVE__": f"user {' '.join(UNPRIVILEGED)};" if as_root else "",
+        "__SOCKET__": config.socket,
+        "__PORT__": str(config.port),
+        "__MAX_BODY_BYTES__": str(config.max_payload_bytes),
+        "__MAX_PAYLOAD_MB__": str(config.max_payload_mb),
+        "__PROXY_TIMEOUT__": str(config.timeout + 5),
+    }
+    text = template.read_text()
+    for name, value in values.items():
+        text = text.replace(name, value)
+    return text
+
+
+def gunicorn_command(config: settings.Config, as_root: bool) -> list[str]:
+    command = [
+        sys.executable, "-m", "gunicorn",
+        "--bind", f"unix:{config.socket}",
+        "--workers", str(config.workers),
+        "--worker-class", "sync",
+        "--timeout", str(config.timeout),
+        "--graceful-timeout", str(GUNICORN_GRACE_SECONDS),
+        "--error-logfile", "-",
+        "--log-level", "warning",
+        "--no-control-socket",
+    ]
+    if as_root:
+        command += ["--user", UNPRIVILEGED[0], "--group", UNPRIVILEGED[1]]
+    return command + ["serving.app:worker_app()"]
+
+
+def say(message: str) -> None:
+    print(f"serve: {message}", file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    try:
+        config = settings.from_env()
+    except settings.ConfigError as error:
+        say(str(error))
+        return 2
+    as_root = os.geteuid() == 0
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    conf = RUN_DIR / "nginx.conf"
+    conf.write_text(render_nginx(config, RUN_DIR, as_root))
+    Path(config.socket).unlink(missing_ok=True)
+
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(signal.SIGTERM))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(signal.SIGINT))
+    gunicorn = subprocess.Popen(gunicorn_command(config, as_root))
+    nginx = subprocess.Popen(["nginx", "-e", "stderr", "-c", str(conf)])
+    say(f"listening on port {config.port} with {config.workers} worker(s)")
+
+    while not stopping:
+        for name, child in (("gunicorn", gunicorn), ("nginx", nginx)):
+            code = child.poll()
+            if code is not None:
+                say(f"{name} exited with code {code}; stopping")
+                for other in (gunicorn, nginx):
+                    if other.poll() is None:
+                        other.terminate()
+                        other.wait(timeout=10)
+                return code or 1
+        time.sleep(0.1)
+
+    # Graceful: nginx stops accepting and finishes in-flight requests while gunicorn still
+    # answers them; then gunicorn's workers finish theirs.
+    say("SIGTERM: draining")
+    nginx.send_signal(signal.SIGQUIT)
+    try:
+        nginx.wait(timeout=NGINX_DRAIN_SECONDS)
+    except subprocess.TimeoutExpired:
+        nginx.kill()
+    gunicorn.terminate()
+    try:
+        gunicorn.wait(timeout=GUNICORN_GRACE_SECONDS + 1)
+    except subprocess.TimeoutExpired:
+        gunicorn.kill()
+    say("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
