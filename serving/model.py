@@ -80,6 +80,8 @@ def load(model_dir: Path) -> Model:
     path = model_dir / "model.onnx"
     if not path.is_file():
         raise ModelError(f"{path}: missing")
+    # Warnings only: its telemetry notice would otherwise open every worker's log.
+    onnxruntime.set_default_logger_severity(3)
     options = onnxruntime.SessionOptions()
     # One thread per session: gunicorn workers give the parallelism.
     options.intra_op_num_threads = 1

@@ -74,6 +74,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(signal.SIGTERM))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(signal.SIGINT))
     gunicorn = subprocess.Popen(gunicorn_command(config, as_root))
+    # gunicorn's master binds the socket long before the workers are ready; nginx started
+    # earlier would only log connection failures.
+    deadline = time.monotonic() + 10
+    while not Path(config.socket).exists() and gunicorn.poll() is None:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     nginx = subprocess.Popen(["nginx", "-e", "stderr", "-c", str(conf)])
     say(f"listening on port {config.port} with {config.workers} worker(s)")
 
