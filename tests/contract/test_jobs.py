@@ -37,7 +37,7 @@ def test_processing_writes_splits_transformers_and_baselines(processed):
     rows = {name: (out / name / f"{name}.csv").read_text().splitlines() for name in
             ("train", "validation", "test")}
     total = sum(len(lines) for lines in rows.values())
-    assert total == 342  # palmerpenguins has 344 rows, 2 without measurements but with species
+    assert total == 344  # every palmerpenguins row has a species; missing measurements are imputed
     assert abs(len(rows["train"]) / total - 0.70) < 0.02
     assert abs(len(rows["test"]) / total - 0.15) < 0.02
     first = rows["train"][0].split(",")

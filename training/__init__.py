@@ -1,0 +1,1 @@
+"""The Penguins jobs: processing, training and evaluation on the SageMaker job contract."""

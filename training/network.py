@@ -1,0 +1,141 @@
+"""The Keras side of training: the program's network, per-epoch logs and checkpoints, export.
+
+Imported only once the inputs are validated: TensorFlow takes about 2 s to import.
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from training.jobio import JobError, atomic_write  # noqa: E402
+
+CHECKPOINT = "checkpoint.keras"
+STATE = "state.json"
+
+
+def build(n_features: int, classes: int, learning_rate: float) -> keras.Model:
+    model = keras.Sequential([
+        keras.Input((n_features,)),
+        keras.layers.Dense(10, activation="relu"),
+        keras.layers.Dense(8, activation="relu"),
+        keras.layers.Dense(classes, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One stable line per epoch, for SageMaker metric_definitions regexes."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+        self.last: dict = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        names = (("train_loss", "loss"), ("train_accuracy", "accuracy"),
+                 ("val_loss", "val_loss"), ("val_accuracy", "val_accuracy"))
+        self.last = {label: float(logs[key]) for label, key in names if key in logs}
+        fields = " ".join(f"{label}={value:.6f}" for label, value in self.last.items())
+        print(f"epoch={epoch + 1}/{self.epochs} {fields}", flush=True)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """The model and the number of finished epochs, every epoch, each file written atomically."""
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = folder
+        self.done = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temp = self.folder / f".{CHECKPOINT}.tmp.keras"
+        self.model.save(temp)
+        os.replace(temp, self.folder / CHECKPOINT)
+        self.done = epoch + 1
+        atomic_write(self.folder / STATE, json.dumps({"epoch": self.done}) + "\n")
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Ends training at the next batch once SIGTERM arrived."""
+
+    def __init__(self, stop: list):
+        super().__init__()
+        self.stop = stop
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.stop:
+            self.model.stop_training = True
+
+
+def resume(folder: Path):
+    """(model, finished epochs) from a checkpoint, or (None, 0)."""
+    state, saved = folder / STATE, folder / CHECKPOINT
+    if not (state.is_file() and saved.is_file()):
+        return None, 0
+    try:
+        epoch = int(json.loads(state.read_text())["epoch"])
+        model = keras.models.load_model(saved)
+    except Exception as error:  # a damaged checkpoint is worth a clear message
+        raise JobError(f"cannot resume from {saved}: {error}") from None
+    print(f"resuming from checkpoint at epoch {epoch}", flush=True)
+    return model, epoch
+
+
+def fit(hps, x, y, validation, classes: int, checkpoints: Path, stop: list):
+    """Train (resuming from checkpoints if any); returns (model, last metrics, epochs done)."""
+    keras.utils.set_random_seed(hps.seed)
+    model, done = resume(checkpoints)
+    if model is None:
+        model = build(x.shape[1], classes, hps.learning_rate)
+    log, checkpoint = EpochLog(hps.epochs), Checkpoint(checkpoints)
+    checkpoint.done = done
+    if stop:
+        return model, {}, done
+    if done < hps.epochs:
+        model.fit(x, y, validation_data=validation, epochs=hps.epochs, initial_epoch=done,
+                  batch_size=hps.batch_size, shuffle=True, verbose=0,
+                  callbacks=[log, checkpoint, StopOnSignal(stop)])
+    if stop and checkpoint.done == 0:
+        checkpoint.on_epoch_end(-1)  # nothing finished yet: keep the starting point
+    return model, log.last, checkpoint.done
+
+
+def save(model: keras.Model, folder: Path, sample: np.ndarray) -> None:
+    """model.keras and model.onnx, after checking ONNX gives Keras's probabilities."""
+    import onnxruntime
+
+    model.save(folder / "model.keras")
+    expected = model(sample, training=False).numpy()
+    # Keras's exporter prints progress on stdout; the job's log keeps to its own lines.
+    stdout, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115
+    try:
+        model.export(str(folder / "model.onnx"), format="onnx", verbose=False)
+    finally:
+        sys.stdout.close()
+        sys.stdout = stdout
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: sample})[0]
+    if not np.allclose(got, expected, atol=1e-5):
+        raise JobError(f"model.onnx differs from the Keras model by "
+                       f"{np.abs(got - expected).max():.2e}")
+
+
+def versions() -> dict:
+    import onnxruntime
+    import sklearn
+    import tensorflow
+
+    return {"tensorflow": tensorflow.__version__, "keras": keras.__version__,
+            "scikit-learn": sklearn.__version__, "onnxruntime": onnxruntime.__version__,
+            "numpy": np.__version__, "python": sys.version.split()[0]}

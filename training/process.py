@@ -1,0 +1,158 @@
+"""Processing job: raw penguins CSV -> seeded stratified splits and the fitted transformers.
+
+Reads every CSV in /opt/ml/processing/input; writes train/, validation/, test/ (headerless,
+label first), pipeline/ (features.joblib, target.joblib) and baseline/ under /opt/ml/processing.
+Everything is validated and computed before the first file is written.
+"""
+
+import argparse
+import io
+import sys
+from pathlib import Path
+
+from training.jobio import JobError, atomic_write, base_dir, fail
+
+LABEL = "species"
+NUMERIC = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")
+CATEGORICAL = ("island", "sex")
+FEATURES = CATEGORICAL[:1] + NUMERIC + CATEGORICAL[1:]  # the dataset's own column order
+MISSING = ["NA", "", "."]
+OUTPUTS = ("train", "validation", "test", "pipeline", "baseline")
+
+
+def read_raw(input_dir: Path):
+    """Every CSV in input_dir as one DataFrame, or JobError naming the file and column."""
+    import pandas as pd
+
+    files = sorted(p for p in input_dir.glob("*.csv") if p.is_file())
+    if not files:
+        raise JobError(f"{input_dir}: no CSV file in the processing input")
+    frames = []
+    for path in files:
+        try:
+            frame = pd.read_csv(path, na_values=MISSING, keep_default_na=False, dtype=str,
+                                skipinitialspace=True)
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
+            raise JobError(f"{path.name}: not a readable CSV file ({error})") from None
+        missing = [c for c in (LABEL, *FEATURES) if c not in frame.columns]
+        if missing:
+            raise JobError(f"{path.name}: missing column {', '.join(missing)}")
+        if frame.empty:
+            raise JobError(f"{path.name}: no rows")
+        for column in NUMERIC:
+            numbers = pd.to_numeric(frame[column], errors="coerce")
+            bad = numbers.isna() & frame[column].notna()
+            if bad.any():
+                row = int(bad.idxmax())
+                raise JobError(f"{path.name}: column {column} has a non-numeric value "
+                               f"{frame[column][row]!r} on data row {row + 1}")
+            frame[column] = numbers
+        frames.append(frame[[LABEL, *FEATURES]])
+    return pd.concat(frames, ignore_index=True)
+
+
+def split(data, seed: int):
+    """Seeded stratified 70/15/15 split of the rows that have a label."""
+    from sklearn.model_selection import train_test_split
+
+    labelled = data[data[LABEL].notna()]
+    if labelled.empty:
+        raise JobError(f"column {LABEL}: no row has a label")
+    counts = labelled[LABEL].value_counts()
+    # Each split needs at least one row of each class: 7 rows make 70/15/15 possible.
+    rare = counts[counts < 7]
+    if not rare.empty:
+        raise JobError(f"column {LABEL}: too few rows of {', '.join(map(str, rare.index))} "
+                       "to split (at least 7 each)")
+    train, rest = train_test_split(labelled, test_size=0.30, random_state=seed,
+                                   stratify=labelled[LABEL])
+    validation, test = train_test_split(rest, test_size=0.50, random_state=seed,
+                                        stratify=rest[LABEL])
+    return train, validation, test, len(data) - len(labelled)
+
+
+def transformers(train):
+    """The feature ColumnTransformer and the label encoder, fitted on the train split only."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import LabelEncoder, OneHotEncoder, StandardScaler
+
+    features = ColumnTransformer([
+        ("numeric", make_pipeline(SimpleImputer(strategy="mean"), StandardScaler()),
+         list(NUMERIC)),
+        ("categorical", make_pipeline(
+            SimpleImputer(strategy="most_frequent"),
+            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+        ), list(CATEGORICAL)),
+    ])
+    features.fit(train[list(FEATURES)])
+    target = LabelEncoder().fit(train[LABEL])
+    return features, target
+
+
+def matrix_csv(frame, features, target) -> str:
+    """Headerless CSV, label code first: SageMaker's convention for CSV training data."""
+    import numpy as np
+
+    labels = target.transform(frame[LABEL]).reshape(-1, 1)
+    values = np.hstack([labels, features.transform(frame[list(FEATURES)])])
+    out = io.StringIO()
+    np.savetxt(out, values, delimiter=",", fmt=["%d"] + ["%.10g"] * (values.shape[1] - 1))
+    return out.getvalue()
+
+
+def outputs(data, seed: int) -> tuple[dict, str]:
+    """Every output file's bytes by relative path, and a summary line."""
+    import joblib
+
+    train, validation, test, unlabelled = split(data, seed)
+    features, target = transformers(train)
+    files = {f"{name}/{name}.csv": matrix_csv(frame, features, target)
+             for name, frame in (("train", train), ("validation", validation), ("test", test))}
+    for name, fitted in (("features", features), ("target", target)):
+        buffer = io.BytesIO()
+        joblib.dump(fitted, buffer)
+        files[f"pipeline/{name}.joblib"] = buffer.getvalue()
+    files["baseline/train-baseline.csv"] = train[list(FEATURES)].to_csv(index=False)
+    files["baseline/test-baseline.csv"] = test[[LABEL, *FEATURES]].to_csv(index=False)
+    summary = (f"rows: train {len(train)}, validation {len(validation)}, test {len(test)}; "
+               f"dropped {unlabelled} without {LABEL}; classes {', '.join(target.classes_)}")
+    return files, summary
+
+
+def write_all(root: Path, files: dict) -> None:
+    """Write every output; on any error remove what this run wrote."""
+    written = []
+    try:
+        for relative, content in files.items():
+            atomic_write(root / relative, content)
+            written.append(root / relative)
+    except OSError:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="process", description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    base = base_dir()
+    root = base / "processing"
+    try:
+        data = read_raw(root / "input")
+        files, summary = outputs(data, args.seed)
+        write_all(root, files)
+    except JobError as error:
+        return fail(base / "output" / "message", str(error))
+    except OSError as error:
+        return fail(base / "output" / "message", f"cannot write outputs: {error}")
+    print(summary)
+    for relative in files:
+        print(f"wrote {root / relative}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
