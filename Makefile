@@ -64,16 +64,21 @@ setup: ## Docker engine and base image (installs them where it can; fast when do
 
 build: build-training build-serving ## Build the training/processing and serving images
 
+# Build logs go to a file (printed on failure) so the job output stays readable.
 build-training: setup
-	$(DOCKER) build -f containers/training.Dockerfile \
-	  --build-arg BASE_IMAGE=$$(cat $(BUILD_DIR)/base-image) -t $(TRAINING_IMAGE) .
+	@$(DOCKER) build -f containers/training.Dockerfile \
+	  --build-arg BASE_IMAGE=$$(cat $(BUILD_DIR)/base-image) -t $(TRAINING_IMAGE) . \
+	  > $(BUILD_DIR)/build-training.log 2>&1 \
+	  || { tail -n 40 $(BUILD_DIR)/build-training.log; exit 1; }
 	@if [ "$(PROCESSING_IMAGE)" != "$(TRAINING_IMAGE)" ]; then \
 	   $(DOCKER) tag $(TRAINING_IMAGE) $(PROCESSING_IMAGE); fi
 	@echo "built $(TRAINING_IMAGE) (processing: $(PROCESSING_IMAGE))"
 
 build-serving: setup
-	$(DOCKER) build -f containers/serving.Dockerfile \
-	  --build-arg BASE_IMAGE=$$(cat $(BUILD_DIR)/base-image) -t $(SERVING_IMAGE) .
+	@$(DOCKER) build -f containers/serving.Dockerfile \
+	  --build-arg BASE_IMAGE=$$(cat $(BUILD_DIR)/base-image) -t $(SERVING_IMAGE) . \
+	  > $(BUILD_DIR)/build-serving.log 2>&1 \
+	  || { tail -n 40 $(BUILD_DIR)/build-serving.log; exit 1; }
 	@echo "built $(SERVING_IMAGE)"
 
 data: build-training ## Put the palmerpenguins dataset in the processing input (if none there)

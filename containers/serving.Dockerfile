@@ -15,13 +15,13 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light tini \
  && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/*
 COPY --from=builder /opt/venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH \
+ENV PATH=/opt/program/bin:/opt/venv/bin:$PATH \
     PYTHONPATH=/opt/program \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
 EXPOSE 8080
-COPY containers/bin/serving/ /usr/local/bin/
+COPY containers/bin/serving/ /opt/program/bin/
 COPY nginx/ /opt/program/nginx/
 COPY serving/ /opt/program/serving/
 ENTRYPOINT ["/usr/bin/tini", "--"]

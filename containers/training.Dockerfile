@@ -18,20 +18,22 @@ RUN python3 -m venv /opt/venv \
  && if [ -s /tmp/build/ca-bundle.pem ]; then export PIP_CERT=/tmp/build/ca-bundle.pem; fi \
  && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
         -r /tmp/build/requirements-training.txt \
- && find /opt/venv -depth -type d -name tests -path '*/site-packages/*/tests' -exec rm -rf {} +
+ && find /opt/venv -depth -type d -name tests -path '*/site-packages/*/tests' -exec rm -rf {} + \
+ && rm -f /opt/venv/bin/train
 
 FROM ${BASE_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /opt/venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH \
+# Our entrypoints first: sagemaker-training installs a `train` of its own (removed above).
+ENV PATH=/opt/program/bin:/opt/venv/bin:$PATH \
     PYTHONPATH=/opt/program \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \
     MPLBACKEND=Agg
-COPY containers/bin/training/ /usr/local/bin/
+COPY containers/bin/training/ /opt/program/bin/
 COPY training/ /opt/program/training/
 # tini forwards SIGTERM to the job (which checkpoints) and reaps children.
 ENTRYPOINT ["/usr/bin/tini", "--"]

@@ -14,14 +14,14 @@ import tempfile
 from pathlib import Path
 
 from training.jobio import JobError, atomic_write, base_dir, fail
+from training.package import extract
 
 
 def unpack(archive: Path, target: Path) -> None:
     if not archive.is_file():
         raise JobError(f"{archive}: model.tar.gz is missing (the training job's output)")
     try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(target, filter="data")
+        extract(archive, target)
     except (tarfile.TarError, OSError) as error:
         raise JobError(f"{archive}: cannot extract model.tar.gz ({error})") from None
     for name in ("model.keras", "labels.json"):

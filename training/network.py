@@ -6,6 +6,7 @@ Imported only once the inputs are validated: TensorFlow takes about 2 s to impor
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -119,7 +120,9 @@ def save(model: keras.Model, folder: Path, sample: np.ndarray) -> None:
     # Keras's exporter prints progress on stdout; the job's log keeps to its own lines.
     stdout, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115
     try:
-        model.export(str(folder / "model.onnx"), format="onnx", verbose=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # tf2onnx on numpy 2
+            model.export(str(folder / "model.onnx"), format="onnx", verbose=False)
     finally:
         sys.stdout.close()
         sys.stdout = stdout

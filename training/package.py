@@ -6,6 +6,20 @@ import tempfile
 from pathlib import Path
 
 
+def extract(archive: Path, target: Path) -> None:
+    """Extract model.tar.gz as SageMaker does, refusing links and paths outside target."""
+    with tarfile.open(archive) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(target, filter="data")
+            return
+        # Debian bookworm's Python 3.11.2 predates extraction filters: check by hand.
+        for member in tar.getmembers():
+            name = Path(member.name)
+            if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
+                raise tarfile.TarError(f"unsafe member {member.name!r}")
+        tar.extractall(target)
+
+
 def pack(model_dir: Path, archive: Path) -> Path:
     """Write archive atomically (temp file in the same folder, then rename)."""
     archive.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ needs is written to /opt/ml/model, and only once the whole job has succeeded.
 """
 
 import csv
+import importlib
 import json
 import os
 import shutil
@@ -80,10 +81,14 @@ def parse_hyperparameters(raw: dict) -> Hyperparameters:
     return Hyperparameters(**values)
 
 
-def read_hyperparameters() -> dict:
+def read_hyperparameters(base: Path) -> dict:
     """hyperparameters.json through the toolkit (which JSON-decodes each value once)."""
     from sagemaker_training import environment
 
+    if Path(environment.base_dir) != base:
+        # The toolkit fixes its paths when first imported; a later job in the same process
+        # (tests) may have another base.
+        importlib.reload(environment)
     try:
         return environment.read_hyperparameters()
     except FileNotFoundError:
@@ -155,7 +160,7 @@ def _is_number(text: str) -> bool:
 
 def run(base: Path, stop: list) -> dict:
     """The job; returns the model card. Raises JobError for anything the user can fix."""
-    hps = parse_hyperparameters(read_hyperparameters())
+    hps = parse_hyperparameters(read_hyperparameters(base))
     data = base / "input" / "data"
     features, target = read_pipeline(data / "pipeline")
     from training.export import feature_spec, width

@@ -58,6 +58,9 @@ def trained(docker_client, processed, tmp_path_factory) -> Path:
 def model_dir(trained, tmp_path_factory) -> Path:
     """model.tar.gz extracted into an empty folder, exactly as SageMaker hosting does."""
     target = tmp_path_factory.mktemp("opt-ml-model")
+    # pytest makes 0700 folders; SageMaker's /opt/ml/model is readable by the server's
+    # unprivileged workers.
+    target.chmod(0o755)
     with tarfile.open(trained / "output" / "model.tar.gz") as archive:
         archive.extractall(target, filter="data")
     return target

@@ -159,6 +159,7 @@ def test_sigterm_drains_in_flight_requests(docker_client, model_dir):
 
 @pytest.mark.parametrize("broken", ["model.onnx", "features.json", "labels.json"])
 def test_missing_model_file_stops_the_container(docker_client, model_dir, tmp_path, broken):
+    tmp_path.chmod(0o755)
     for path in model_dir.iterdir():
         if path.name != broken:
             (tmp_path / path.name).write_bytes(path.read_bytes())

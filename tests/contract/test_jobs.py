@@ -14,6 +14,7 @@ from harness import (
     run_processing,
     training_tree,
 )
+
 from training.train import METRIC_DEFINITIONS
 
 HEADER = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year\n"
