@@ -15,6 +15,7 @@ from serving import model as hooks
 log = logging.getLogger("serving")
 INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+MAX_CUSTOM_ATTRIBUTES = 1024
 WORKER_BOOT_ERROR = 3  # gunicorn halts the whole server when a worker exits with this
 
 
@@ -30,6 +31,10 @@ def ping(state) -> Response:
 
 def invocations(state) -> Response:
     model, config = state
+    attributes = request.headers.get(CUSTOM_ATTRIBUTES, "")
+    if len(attributes) > MAX_CUSTOM_ATTRIBUTES:
+        # InvokeEndpoint refuses these too.
+        return error(400, f"{CUSTOM_ATTRIBUTES} is longer than {MAX_CUSTOM_ATTRIBUTES} characters")
     try:
         accept = codecs.negotiate(request.headers.get("Accept"), config.default_accept)
         records, shape = codecs.decode(request.get_data(cache=False),
@@ -73,7 +78,11 @@ def http_error(exc: HTTPException) -> Response:
         405: f"{request.method} is not allowed on {request.path}",
         413: "request body is larger than the payload limit (SAGEMAKER_MAX_PAYLOAD_IN_MB)",
     }
-    return error(exc.code or 500, messages.get(exc.code, exc.description or exc.name))
+    response = error(exc.code or 500, messages.get(exc.code, exc.description or exc.name))
+    for name, value in exc.get_headers():
+        if name == "Allow":
+            response.headers[name] = value
+    return response
 
 
 def server_error(exc: Exception) -> Response:

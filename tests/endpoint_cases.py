@@ -119,6 +119,14 @@ def error_naming(*words: str) -> Callable[[Reply, list], None]:
     return check
 
 
+def allowed(method: str) -> Callable[[Reply, list], None]:
+    def check(reply: Reply, labels: list) -> None:
+        error_naming()(reply, labels)
+        assert method in reply.headers["allow"]
+
+    return check
+
+
 def empty(reply: Reply, labels: list) -> None:
     assert reply.body == b""
 
@@ -180,8 +188,12 @@ CASES = [
          error_naming("text/plain")),
     Case("unsupported-accept", POST, INV, json_body(RECORD), {**JSON, "Accept": "image/png"},
          406, error_naming("image/png")),
+    Case("custom-attributes-too-long", POST, INV, json_body(RECORD),
+         {**JSON, "X-Amzn-SageMaker-Custom-Attributes": "x" * 1025}, 400,
+         error_naming("Custom-Attributes")),
     Case("unknown-path", "GET", "/nowhere", status=404, check=error_naming()),
-    Case("wrong-method", "GET", INV, status=405, check=error_naming()),
+    Case("wrong-method", "GET", INV, status=405, check=allowed("POST")),
+    Case("trace-refused", "TRACE", "/ping", status=405, check=error_naming()),
 ]
 
 

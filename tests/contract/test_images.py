@@ -61,7 +61,7 @@ def test_training_image_trains_when_started_without_arguments(docker_client, tmp
     (tmp_path / "output").mkdir()
     result = run_job(docker_client, TRAINING_IMAGE, None, {tmp_path: ("/opt/ml", "rw")})
     assert result.exit_code != 0
-    assert "train" in (tmp_path / "output" / "failure").read_text()
+    assert "channel pipeline is missing" in (tmp_path / "output" / "failure").read_text()
 
 
 def test_entrypoints_are_on_path_and_exec(docker_client):
