@@ -238,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         traceback.print_exc()
         return fail(failure, f"unexpected {type(error).__name__}: {error}")
-    metrics = " ".join(f"{k}={v:.6f}" for k, v in card["metrics"].items())
-    print(f"training complete: {metrics}; model in {base / 'model'}")
+    # The final metrics are in the model card: repeating the epoch format here would give
+    # metric_definitions regexes one datapoint too many.
+    print(f"training complete after {card['hyperparameters']['epochs']} epochs; "
+          f"model in {base / 'model'}")
     return 0
 
 

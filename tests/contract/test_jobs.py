@@ -162,7 +162,7 @@ def test_training_rejects_bad_csv(docker_client, processed, tmp_path, content, n
     assert list((tmp_path / "ml" / "model").iterdir()) == []
 
 
-def test_sigterm_checkpoints_and_restart_resumes(docker_client, processed, tmp_path):
+def test_sigterm_checkpoints_and_restart_resumes(docker_client, processed, trained, tmp_path):
     volumes = training_tree(tmp_path, processed, {"epochs": "100000"})
     container = docker_client.containers.run(
         TRAINING_IMAGE, "train", detach=True, network_mode="none",
@@ -186,13 +186,18 @@ def test_sigterm_checkpoints_and_restart_resumes(docker_client, processed, tmp_p
 
     (tmp_path / "output" / "failure").unlink()
     config = tmp_path / "input" / "config" / "hyperparameters.json"
-    config.write_text(json.dumps({"epochs": "1000"}))
+    config.write_text(json.dumps({"epochs": "50"}))
     result = run_job(docker_client, TRAINING_IMAGE, "train", volumes, timeout=600)
     assert result.exit_code == 0, result.logs
     resumed = re.search(r"resuming from checkpoint at epoch (\d+)", result.logs)
     assert resumed and int(resumed.group(1)) >= 3
-    first_epoch = int(re.search(r"^epoch=(\d+)/1000", result.logs, re.M).group(1))
+    first_epoch = int(re.search(r"^epoch=(\d+)/50", result.logs, re.M).group(1))
     assert first_epoch == int(resumed.group(1)) + 1
+    # Interrupted and resumed, the model ends where an uninterrupted run does.
+    resumed_card = json.loads((tmp_path / "model" / "model-card.json").read_text())
+    whole_card = json.loads((trained / "model" / "model-card.json").read_text())
+    assert abs(resumed_card["metrics"]["val_accuracy"]
+               - whole_card["metrics"]["val_accuracy"]) <= 0.02
 
 
 # Evaluation

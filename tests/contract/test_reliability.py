@@ -1,0 +1,263 @@
+"""Hostile input, load and faults against the running images; least privilege."""
+
+import json
+import os
+import socket
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from endpoint_cases import MB, RECORD, distinct_records, padded_json
+from harness import TRAINING_IMAGE, Endpoint, training_tree
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+REPO = Path(__file__).resolve().parents[2]
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1300"))  # per strategy; four of them
+SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "60"))
+FIELDS = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g",
+          "sex", "species"]
+CONTENT_TYPES = ["application/json", "text/csv", "application/jsonlines", "text/plain",
+                 "application/json; charset=utf-8", "", "multipart/form-data", "*/*"]
+ACCEPTS = [None, "*/*", "application/json", "text/csv", "application/jsonlines", "image/png",
+           "text/csv, application/json", ""]
+FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True, database=None,
+                suppress_health_check=list(HealthCheck))
+
+
+def workers(server: Endpoint) -> dict:
+    """pid -> (user, rss KB) of the gunicorn workers (not the master)."""
+    rows = server.container.top(ps_args="-eo pid,ppid,user,rss,args")["Processes"]
+    masters = {row[0] for row in rows if "gunicorn" in row[4] and row[2] == "root"}
+    return {row[0]: (row[2], int(row[3])) for row in rows
+            if "gunicorn" in row[4] and row[1] in masters}
+
+
+@pytest.fixture(scope="module")
+def fuzzed(docker_client, model_dir):
+    server = Endpoint(docker_client, model_dir)
+    try:
+        server.wait_ready()
+        server.session = requests.Session()
+        server.sent = 0
+        server.before = set(workers(server))
+        yield server
+    finally:
+        server.remove()
+
+
+def check(server: Endpoint, body: bytes, content_type: str, accept: str | None):
+    headers = {"Content-Type": content_type}
+    if accept is not None:
+        headers["Accept"] = accept
+    reply = server.session.post(f"{server.url}/invocations", data=body, headers=headers,
+                                timeout=60)
+    server.sent += 1
+    assert reply.status_code < 500, (reply.status_code, body[:300], reply.text[:300])
+    if reply.status_code >= 400:
+        assert reply.headers["Content-Type"].startswith("application/json"), reply.text[:300]
+        message = reply.json()["error"]
+        assert message and "Traceback" not in message
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.floats(min_value=-1e308, max_value=1e308) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=8), children, max_size=7),
+    max_leaves=30,
+)
+records = st.fixed_dictionaries({}, optional={
+    field: st.none() | st.floats() | st.integers() | st.text(max_size=12) | st.booleans()
+    | st.sampled_from(["Biscoe", "Dream", "NA", ".", "", "male", "1e999", "-0", "∞"])
+    for field in FIELDS})
+
+
+@FUZZ
+@given(value=json_values, accept=st.sampled_from(ACCEPTS))
+def test_fuzz_json_structures(fuzzed, value, accept):
+    check(fuzzed, json.dumps(value).encode(), "application/json", accept)
+
+
+@FUZZ
+@given(batch=st.lists(records, max_size=20) | records.map(lambda r: {"instances": [r]}),
+       accept=st.sampled_from(ACCEPTS))
+def test_fuzz_records(fuzzed, batch, accept):
+    check(fuzzed, json.dumps(batch).encode(), "application/json", accept)
+
+
+@FUZZ
+@given(body=st.binary(max_size=300), content_type=st.sampled_from(CONTENT_TYPES),
+       accept=st.sampled_from(ACCEPTS))
+def test_fuzz_random_bytes(fuzzed, body, content_type, accept):
+    check(fuzzed, body, content_type, accept)
+
+
+@FUZZ
+@given(lines=st.lists(st.lists(st.text(max_size=8) | st.floats().map(str), max_size=8),
+                      max_size=10),
+       content_type=st.sampled_from(["text/csv", "application/jsonlines"]))
+def test_fuzz_csv_and_json_lines(fuzzed, lines, content_type):
+    body = "\n".join(",".join(cells) for cells in lines).encode()
+    check(fuzzed, body, content_type, None)
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"bill_length_mm": NaN}',
+    b'{"bill_length_mm": Infinity}',
+    b'{"bill_length_mm": 1e400}',
+    b"[]",
+    b'{"instances": []}',
+    "[" + ",".join([json.dumps(RECORD)] * 10_000) + "]",
+    '{"island": "\u00e9\U0001F427\u0000"}',
+])
+def test_edge_bodies(fuzzed, body):
+    check(fuzzed, body.encode() if isinstance(body, str) else body, "application/json", None)
+
+
+def test_bodies_around_the_limit(fuzzed):
+    check(fuzzed, padded_json(6 * MB - 1), "application/json", None)
+    check(fuzzed, padded_json(6 * MB + 1), "application/json", None)
+    check(fuzzed, b"x" * (6 * MB + 10), "text/csv", None)
+
+
+def test_fuzzing_left_the_server_healthy(fuzzed):
+    """Runs after the fuzzing above: enough requests, /ping still 200, no worker restarted."""
+    assert fuzzed.sent >= 4 * FUZZ_EXAMPLES + 10
+    print(f"\nfuzzed requests: {fuzzed.sent}")
+    assert requests.get(f"{fuzzed.url}/ping", timeout=2).status_code == 200
+    assert set(workers(fuzzed)) == fuzzed.before
+    assert "Traceback" not in fuzzed.logs()
+
+
+def test_slow_client_does_not_block_others(docker_client, model_dir):
+    server = Endpoint(docker_client, model_dir, environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "1"})
+    try:
+        server.wait_ready()
+        body = json.dumps(RECORD).encode()
+        slow = socket.create_connection(("127.0.0.1", server.port))
+        slow.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode())
+        latencies = []
+        for byte in body[:40]:
+            slow.sendall(bytes([byte]))
+            started = time.monotonic()
+            reply = requests.post(f"{server.url}/invocations", json=RECORD, timeout=5)
+            latencies.append(time.monotonic() - started)
+            assert reply.status_code == 200
+            time.sleep(0.05)
+        slow.sendall(body[40:])
+        assert b" 200 " in slow.recv(4096)
+        slow.close()
+        # One worker, yet every other request was answered while the slow body trickled in.
+        assert max(latencies) < 1.0, latencies
+    finally:
+        server.remove()
+
+
+def load(url: str, seconds: float, clients: int, outcome: dict):
+    """Concurrent clients posting records until the time is up; counts statuses."""
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(index):
+        session = requests.Session()
+        body = json.dumps(distinct_records(5)[index % 5])
+        while time.monotonic() < stop:
+            try:
+                code = session.post(url, data=body, timeout=10,
+                                    headers={"Content-Type": "application/json"}).status_code
+            except requests.RequestException:
+                code = "error"
+            with lock:
+                outcome[code] = outcome.get(code, 0) + 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def test_soak_has_no_errors_and_no_memory_growth(docker_client, model_dir):
+    server = Endpoint(docker_client, model_dir)
+    try:
+        server.wait_ready()
+        outcome: dict = {}
+        threads = load(f"{server.url}/invocations", SOAK_SECONDS, 4, outcome)
+        samples = []
+        started = time.monotonic()
+        while any(t.is_alive() for t in threads):
+            rss = sum(kb for _, kb in workers(server).values())
+            samples.append((time.monotonic() - started, rss))
+            time.sleep(1)
+        first = [rss for at, rss in samples if at <= 10]
+        last = [rss for at, rss in samples if at >= SOAK_SECONDS - 10]
+        total = sum(outcome.values())
+        print(f"\nsoak: {total} requests in {SOAK_SECONDS}s ({total / SOAK_SECONDS:.0f}/s), "
+              f"worker RSS {statistics.mean(first) / 1024:.1f} -> "
+              f"{statistics.mean(last) / 1024:.1f} MB")
+        assert set(outcome) == {200}, outcome
+        assert statistics.mean(last) <= 1.10 * statistics.mean(first)
+    finally:
+        server.remove()
+
+
+def test_killed_worker_is_replaced_under_load(docker_client, model_dir):
+    server = Endpoint(docker_client, model_dir, environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"})
+    try:
+        server.wait_ready()
+        outcome: dict = {}
+        threads = load(f"{server.url}/invocations", 10, 4, outcome)
+        time.sleep(3)
+        victim = sorted(workers(server))[0]
+        server.container.exec_run(["kill", "-9", victim])
+        killed = time.monotonic()
+        while requests.get(f"{server.url}/ping", timeout=2).status_code != 200:
+            assert time.monotonic() - killed < 5
+            time.sleep(0.05)
+        for thread in threads:
+            thread.join()
+        failed = sum(count for code, count in outcome.items() if code != 200)
+        total = sum(outcome.values())
+        print(f"\nworker kill: {failed} of {total} requests failed, ping back within "
+              f"{time.monotonic() - killed:.2f}s")
+        assert failed <= 0.01 * total, outcome
+        now = workers(server)
+        assert victim not in now and len(now) == 2
+    finally:
+        server.remove()
+
+
+def test_workers_do_not_run_as_root(endpoint):
+    rows = endpoint.container.top(ps_args="-eo user,args")["Processes"]
+    nginx_workers = [user for user, args in rows if args.startswith("nginx: worker")]
+    assert nginx_workers and set(nginx_workers) == {"nobody"}
+    assert workers(endpoint) and {user for user, _ in workers(endpoint).values()} == {"nobody"}
+    reply = requests.get(f"{endpoint.url}/nowhere", timeout=5)
+    assert reply.headers["Server"] == "nginx"  # no version
+
+
+@pytest.mark.parametrize("mount", ["read-only", "full"])
+def test_unwritable_model_dir_fails_the_job(docker_client, processed, tmp_path, mount):
+    volumes = training_tree(tmp_path, processed, {"epochs": "1"})
+    options = {}
+    if mount == "read-only":
+        volumes[tmp_path / "model"] = ("/opt/ml/model", "ro")
+    else:
+        options["tmpfs"] = {"/opt/ml/model": "size=4k"}
+    container = docker_client.containers.run(
+        TRAINING_IMAGE, "train", detach=True, network_mode="none", labels={"penguins.test": "1"},
+        volumes={str(h): {"bind": b, "mode": m} for h, (b, m) in volumes.items()}, **options)
+    try:
+        status = container.wait(timeout=120)
+        logs = container.logs().decode()
+    finally:
+        container.remove(force=True)
+    assert status["StatusCode"] != 0, logs
+    assert "/opt/ml/model" in (tmp_path / "output" / "failure").read_text()
+    assert "training complete" not in logs
+
