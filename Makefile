@@ -18,6 +18,8 @@ ENDPOINT_PORT ?= 8080
 PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
+# Length of the endpoint soak test, in seconds.
+SOAK_SECONDS ?= 60
 
 # Hyperparameters of `make train` / `make pipeline`.
 EPOCHS ?= 50
@@ -27,7 +29,7 @@ SEED ?= 42
 
 BUILD_DIR := .build
 COMPOSE = $(DOCKER_COMPOSE) -p $(COMPOSE_PROJECT) -f docker-compose.yml
-export TRAINING_IMAGE PROCESSING_IMAGE SERVING_IMAGE LOCAL_DIR ENDPOINT_PORT
+export TRAINING_IMAGE PROCESSING_IMAGE SERVING_IMAGE LOCAL_DIR ENDPOINT_PORT SOAK_SECONDS
 export HOST_UID := $(shell id -u)
 export HOST_GID := $(shell id -g)
 
