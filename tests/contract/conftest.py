@@ -5,6 +5,7 @@ from pathlib import Path
 
 import docker
 import pytest
+
 from harness import (
     PROCESSING_IMAGE,
     SERVING_IMAGE,

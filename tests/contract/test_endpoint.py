@@ -6,6 +6,7 @@ import time
 
 import pytest
 import requests
+
 from endpoint_cases import (
     CASES,
     CSV_LINE,

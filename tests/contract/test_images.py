@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from harness import PROCESSING_IMAGE, SERVING_IMAGE, TRAINING_IMAGE, run_job
 
 REPO = Path(__file__).resolve().parents[2]

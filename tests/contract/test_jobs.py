@@ -6,6 +6,9 @@ import tarfile
 import time
 
 import pytest
+
+from training.train import METRIC_DEFINITIONS
+
 from harness import (
     PROCESSING_IMAGE,
     TRAINING_IMAGE,
@@ -14,8 +17,6 @@ from harness import (
     run_processing,
     training_tree,
 )
-
-from training.train import METRIC_DEFINITIONS
 
 HEADER = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year\n"
 OUTPUTS = ("train", "validation", "test", "pipeline", "baseline")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from harness import SERVING_IMAGE, TRAINING_IMAGE, free_port
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from endpoint_cases import MB, RECORD, distinct_records, padded_json
-from harness import TRAINING_IMAGE, Endpoint, training_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from endpoint_cases import MB, RECORD, distinct_records, padded_json
+from harness import TRAINING_IMAGE, Endpoint, training_tree
 
 REPO = Path(__file__).resolve().parents[2]
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1300"))  # per strategy; four of them

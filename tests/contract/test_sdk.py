@@ -5,6 +5,15 @@ import tarfile
 
 import pytest
 import requests
+from sagemaker.deserializers import CSVDeserializer, JSONDeserializer
+from sagemaker.estimator import Estimator
+from sagemaker.local import LocalSession
+from sagemaker.model import Model
+from sagemaker.predictor import Predictor
+from sagemaker.serializers import CSVSerializer, JSONSerializer
+
+from training.train import METRIC_DEFINITIONS
+
 from endpoint_cases import CSV_LINE, RECORD, assert_result
 from harness import (
     PROCESSING_IMAGE,
@@ -14,12 +23,6 @@ from harness import (
     run_job,
     training_tree,
 )
-from sagemaker.deserializers import CSVDeserializer, JSONDeserializer
-from sagemaker.estimator import Estimator
-from sagemaker.local import LocalSession
-from sagemaker.model import Model
-from sagemaker.serializers import CSVSerializer, JSONSerializer
-from training.train import METRIC_DEFINITIONS
 
 pytestmark = pytest.mark.sdk
 ROLE = "arn:aws:iam::111111111111:role/service-role/LocalSageMakerRole"
@@ -83,7 +86,7 @@ def test_metric_definitions_match_the_training_logs(docker_client, processed, tm
 def sdk_model(session, sdk_training):
     _estimator, output = sdk_training
     return Model(image_uri=SERVING_IMAGE, model_data=f"file://{output / 'model.tar.gz'}",
-                 role=ROLE, sagemaker_session=session)
+                 role=ROLE, sagemaker_session=session, predictor_cls=Predictor)
 
 
 def test_deployed_model_predicts_json_and_csv(sdk_model):

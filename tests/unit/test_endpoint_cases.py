@@ -3,6 +3,10 @@
 import json
 
 import pytest
+
+from serving import config as settings
+from serving.app import create_app
+
 from endpoint_cases import (
     CASES,
     MB,
@@ -12,9 +16,6 @@ from endpoint_cases import (
     distinct_records,
     padded_json,
 )
-
-from serving import config as settings
-from serving.app import create_app
 
 pytestmark = pytest.mark.unit
 

@@ -6,12 +6,13 @@ import shutil
 import numpy as np
 import onnxruntime
 import pytest
-from conftest import FEATURES, LABELS
-from endpoint_cases import RECORD
 
 from serving import codecs, serve
 from serving import config as settings
 from serving import model as hooks
+
+from conftest import FEATURES, LABELS
+from endpoint_cases import RECORD
 
 pytestmark = pytest.mark.unit
 

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from endpoint_cases import RECORD
 
 from training import evaluate, export, process, registry, train
 from training.dataset import bundled
+
+from endpoint_cases import RECORD
 
 pytestmark = pytest.mark.training
 REPO = Path(__file__).resolve().parents[2]
