@@ -130,10 +130,12 @@ def negotiate(accept: str | None, default: str) -> str:
 
 def encode(results: list[dict], accept: str, shape: str) -> bytes:
     """The body for an accepted type; a JSON answer mirrors the shape of a JSON request."""
+    # No trailing newline: batch transform's AssembleWith=Line appends one after each
+    # response, and a second would add an empty output line.
     if accept == CSV:
-        return "".join(f"{r['prediction']},{r['confidence']}\n" for r in results).encode()
+        return "\n".join(f"{r['prediction']},{r['confidence']}" for r in results).encode()
     if accept == JSONLINES:
-        return b"".join(orjson.dumps(r) + b"\n" for r in results)
+        return b"\n".join(orjson.dumps(r) for r in results)
     if shape == RECORD:
         return orjson.dumps(results[0])
     if shape == INSTANCES:
