@@ -38,3 +38,11 @@ def tiny_model_dir(tmp_path_factory):
     (path / "labels.json").write_text(json.dumps(LABELS))
     (path / "features.json").write_text(json.dumps(FEATURES))
     return path
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    """monkeypatch for module-scoped fixtures."""
+    patch = pytest.MonkeyPatch()
+    yield patch
+    patch.undo()

@@ -215,3 +215,37 @@ def distinct_records(count: int) -> list[dict]:
          "island": ["Biscoe", "Dream", "Torgersen"][i % 3], "sex": ["male", "female", None][i % 3]}
         for i in range(count)
     ]
+
+
+# Checks that take several requests; `send(method, path, body, headers) -> Reply`.
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def check_batch_order(send) -> None:
+    """A batch answers as the same records one by one would, in order."""
+    records = distinct_records(40)
+    batch = send("POST", INV, json_body(records), JSON_HEADERS).json()
+    singles = [send("POST", INV, json_body(r), JSON_HEADERS).json() for r in records]
+    assert [b["prediction"] for b in batch] == [s["prediction"] for s in singles]
+    for b, s in zip(batch, singles, strict=True):
+        for label, p in b["probabilities"].items():
+            assert abs(p - s["probabilities"][label]) < 1e-5
+    assert len({b["confidence"] for b in batch}) > 1  # distinct records, distinct answers
+
+
+def check_payload_limit(send, megabytes: int = 6) -> None:
+    """Exactly the limit is accepted, one byte more is 413 with a JSON error."""
+    assert send("POST", INV, padded_json(megabytes * MB), JSON_HEADERS).status == 200
+    refused = send("POST", INV, padded_json(megabytes * MB + 1), JSON_HEADERS)
+    assert refused.status == 413
+    assert refused.json()["error"]
+
+
+def check_request_id_and_attributes(send) -> None:
+    headers = {**JSON_HEADERS, "X-Amzn-SageMaker-Inference-Id": "abc-123",
+               "X-Amzn-SageMaker-Custom-Attributes": "trace=1"}
+    reply = send("POST", INV, json_body(RECORD), headers)
+    assert reply.headers["x-amzn-sagemaker-inference-id"] == "abc-123"
+    assert reply.headers["x-amzn-sagemaker-custom-attributes"] == "trace=1"
+    generated = send("POST", INV, json_body(RECORD), JSON_HEADERS)
+    assert len(generated.headers["x-amzn-sagemaker-inference-id"]) >= 16

@@ -3,6 +3,7 @@
 import json
 import threading
 import time
+from functools import partial
 
 import pytest
 import requests
@@ -10,12 +11,12 @@ import requests
 from endpoint_cases import (
     CASES,
     CSV_LINE,
-    MB,
     RECORD,
     Reply,
+    check_batch_order,
     check_case,
-    distinct_records,
-    padded_json,
+    check_payload_limit,
+    check_request_id_and_attributes,
 )
 from harness import Endpoint
 
@@ -49,33 +50,15 @@ def test_predicts_the_sample_penguins(endpoint):
 
 
 def test_batch_keeps_order_and_matches_single_records(endpoint):
-    records = distinct_records(40)
-    batch = send(endpoint, "POST", "/invocations", json.dumps(records),
-                 {"Content-Type": "application/json"}).json()
-    singles = [send(endpoint, "POST", "/invocations", json.dumps(r),
-                    {"Content-Type": "application/json"}).json() for r in records]
-    assert [b["prediction"] for b in batch] == [s["prediction"] for s in singles]
-    for b, s in zip(batch, singles, strict=True):
-        assert abs(b["confidence"] - s["confidence"]) < 1e-5
+    check_batch_order(partial(send, endpoint))
 
 
 def test_payload_limit_is_six_megabytes(endpoint):
-    headers = {"Content-Type": "application/json"}
-    assert send(endpoint, "POST", "/invocations", padded_json(6 * MB), headers).status == 200
-    refused = send(endpoint, "POST", "/invocations", padded_json(6 * MB + 1), headers)
-    assert refused.status == 413
-    assert "error" in refused.json()
+    check_payload_limit(partial(send, endpoint))
 
 
 def test_request_id_and_custom_attributes_are_echoed(endpoint):
-    headers = {"Content-Type": "application/json", "X-Amzn-SageMaker-Inference-Id": "abc-123",
-               "X-Amzn-SageMaker-Custom-Attributes": "trace=1"}
-    reply = send(endpoint, "POST", "/invocations", json.dumps(RECORD), headers)
-    assert reply.headers["x-amzn-sagemaker-inference-id"] == "abc-123"
-    assert reply.headers["x-amzn-sagemaker-custom-attributes"] == "trace=1"
-    generated = send(endpoint, "POST", "/invocations", json.dumps(RECORD),
-                     {"Content-Type": "application/json"})
-    assert len(generated.headers["x-amzn-sagemaker-inference-id"]) >= 16
+    check_request_id_and_attributes(partial(send, endpoint))
 
 
 def test_access_log_skips_ping_and_logs_requests_once(endpoint):
@@ -102,9 +85,7 @@ def test_execution_parameters_follow_the_environment(docker_client, model_dir):
         top = server.container.top(ps_args="-eo pid,args")["Processes"]
         workers = [p for p in top if "gunicorn" in p[-1]]
         assert len(workers) == 1 + 3  # the master and three workers
-        headers = {"Content-Type": "application/json"}
-        assert send(server, "POST", "/invocations", padded_json(2 * MB), headers).status == 200
-        assert send(server, "POST", "/invocations", padded_json(2 * MB + 1), headers).status == 413
+        check_payload_limit(partial(send, server), megabytes=2)
     finally:
         server.remove()
 

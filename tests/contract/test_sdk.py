@@ -45,13 +45,6 @@ def session(docker_client, monkeypatch_module):
 
 
 @pytest.fixture(scope="module")
-def monkeypatch_module():
-    patch = pytest.MonkeyPatch()
-    yield patch
-    patch.undo()
-
-
-@pytest.fixture(scope="module")
 def sdk_training(session, processed, tmp_path_factory):
     """Estimator.fit on the processing job's channels; returns (estimator, logs, output dir)."""
     output = tmp_path_factory.mktemp("sdk-output")

@@ -1,6 +1,7 @@
 """The endpoint's contract, in-process: the same case table the contract tests run over HTTP."""
 
 import json
+from functools import partial
 
 import pytest
 
@@ -9,12 +10,12 @@ from serving.app import create_app
 
 from endpoint_cases import (
     CASES,
-    MB,
     RECORD,
     Reply,
+    check_batch_order,
     check_case,
-    distinct_records,
-    padded_json,
+    check_payload_limit,
+    check_request_id_and_attributes,
 )
 
 pytestmark = pytest.mark.unit
@@ -39,34 +40,15 @@ def test_contract_case(client, case):
 
 
 def test_batch_keeps_order_and_matches_single_records(client):
-    records = distinct_records(40)
-    headers = {"Content-Type": "application/json"}
-    batch = send(client, "POST", "/invocations", json.dumps(records), headers).json()
-    singles = [send(client, "POST", "/invocations", json.dumps(r), headers).json()
-               for r in records]
-    assert [b["prediction"] for b in batch] == [s["prediction"] for s in singles]
-    for b, s in zip(batch, singles, strict=True):
-        assert b["probabilities"] == pytest.approx(s["probabilities"], abs=1e-6)
-    assert len({b["confidence"] for b in batch}) > 1  # distinct records, distinct answers
+    check_batch_order(partial(send, client))
 
 
 def test_payload_limit_is_six_megabytes(client):
-    headers = {"Content-Type": "application/json"}
-    assert send(client, "POST", "/invocations", padded_json(6 * MB), headers).status == 200
-    refused = send(client, "POST", "/invocations", padded_json(6 * MB + 1), headers)
-    assert refused.status == 413
-    assert "error" in refused.json()
+    check_payload_limit(partial(send, client))
 
 
 def test_request_id_and_custom_attributes_are_echoed(client):
-    headers = {"Content-Type": "application/json", "X-Amzn-SageMaker-Inference-Id": "abc-123",
-               "X-Amzn-SageMaker-Custom-Attributes": "trace=1"}
-    reply = send(client, "POST", "/invocations", json.dumps(RECORD), headers)
-    assert reply.headers["x-amzn-sagemaker-inference-id"] == "abc-123"
-    assert reply.headers["x-amzn-sagemaker-custom-attributes"] == "trace=1"
-    generated = send(client, "POST", "/invocations", json.dumps(RECORD),
-                     {"Content-Type": "application/json"})
-    assert len(generated.headers["x-amzn-sagemaker-inference-id"]) >= 16
+    check_request_id_and_attributes(partial(send, client))
 
 
 def test_execution_parameters_follow_the_config(tiny_model_dir):

@@ -55,13 +55,6 @@ def processed(tmp_path_factory, monkeypatch_module):
 
 
 @pytest.fixture(scope="module")
-def monkeypatch_module():
-    patch = pytest.MonkeyPatch()
-    yield patch
-    patch.undo()
-
-
-@pytest.fixture(scope="module")
 def trained(processed, tmp_path_factory, monkeypatch_module):
     base = link_channels(tmp_path_factory.mktemp("training"), processed)
     monkeypatch_module.setenv("SAGEMAKER_BASE_DIR", str(base))
