@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+STANDARD_LIMIT = 1e4  # standard deviations; far outside any real penguin
 MISSING = frozenset({"", "NA", "N/A", ".", "nan", "NaN"})
 
 
@@ -174,7 +175,10 @@ def features(model: Model, records: list) -> np.ndarray:
         numbers[:, col] = _numbers([record.get(field) for record in records], field)
     numbers = np.where(np.isnan(numbers), model.fill, numbers)
     out = np.zeros((count, model.width), dtype=np.float32)
-    out[:, : len(model.numeric)] = (numbers - model.mean) / model.scale
+    # Out-of-range numbers are still predicted, but saturate: unbounded inputs overflow
+    # float32 inside the network and come out as NaN probabilities.
+    out[:, : len(model.numeric)] = np.clip((numbers - model.mean) / model.scale,
+                                           -STANDARD_LIMIT, STANDARD_LIMIT)
     offset = len(model.numeric)
     rows = np.arange(count)
     for feature in model.categorical:

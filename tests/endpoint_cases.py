@@ -167,6 +167,9 @@ CASES = [
          json_body({"island": None, "bill_length_mm": 40, "sex": None}), JSON, check=one_result),
     Case("out-of-range-numbers", POST, INV, json_body({**RECORD, "body_mass_g": 1e9}), JSON,
          check=one_result),
+    Case("numbers-beyond-float32", POST, INV,
+         json_body([{**RECORD, "bill_length_mm": 2e258}, {**RECORD, "body_mass_g": -1e300}]),
+         JSON, check=results(2)),
     Case("numeric-strings", POST, INV, json_body({**RECORD, "bill_length_mm": "48.6"}), JSON,
          check=one_result),
     # Client mistakes: 4xx with a JSON error that names the problem.

@@ -58,6 +58,11 @@ def check(server: Endpoint, body: bytes, content_type: str, accept: str | None):
                                 timeout=60)
     server.sent += 1
     assert reply.status_code < 500, (reply.status_code, body[:300], reply.text[:300])
+    if reply.status_code == 200 and reply.headers["Content-Type"] == "application/json":
+        answer = reply.json()
+        answer = answer.get("predictions", [answer]) if isinstance(answer, dict) else answer
+        for result in answer:
+            assert 0 <= result["confidence"] <= 1, result  # never NaN (null) or out of range
     if reply.status_code >= 400:
         assert reply.headers["Content-Type"].startswith("application/json"), reply.text[:300]
         message = reply.json()["error"]
@@ -215,7 +220,7 @@ def test_killed_worker_is_replaced_under_load(docker_client, model_dir):
         threads = load(f"{server.url}/invocations", 10, 4, outcome)
         time.sleep(3)
         victim = sorted(workers(server))[0]
-        server.container.exec_run(["kill", "-9", victim])
+        server.container.exec_run(["sh", "-c", f"kill -9 {victim}"])
         killed = time.monotonic()
         while requests.get(f"{server.url}/ping", timeout=2).status_code != 200:
             assert time.monotonic() - killed < 5
@@ -234,8 +239,8 @@ def test_killed_worker_is_replaced_under_load(docker_client, model_dir):
 
 
 def test_workers_do_not_run_as_root(endpoint):
-    rows = endpoint.container.top(ps_args="-eo user,args")["Processes"]
-    nginx_workers = [user for user, args in rows if args.startswith("nginx: worker")]
+    rows = endpoint.container.top(ps_args="-eo pid,user,args")["Processes"]
+    nginx_workers = [user for _pid, user, args in rows if args.startswith("nginx: worker")]
     assert nginx_workers and set(nginx_workers) == {"nobody"}
     assert workers(endpoint) and {user for user, _ in workers(endpoint).values()} == {"nobody"}
     reply = requests.get(f"{endpoint.url}/nowhere", timeout=5)
