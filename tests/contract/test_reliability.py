@@ -204,7 +204,7 @@ def test_soak_has_no_errors_and_no_memory_growth(docker_client, model_dir):
         last = [rss for at, rss in samples if at >= SOAK_SECONDS - 10]
         total = sum(outcome.values())
         print(f"\nsoak: {total} requests in {SOAK_SECONDS}s ({total / SOAK_SECONDS:.0f}/s), "
-              f"worker RSS {statistics.mean(first) / 1024:.1f} -> "
+              f"RSS of all workers {statistics.mean(first) / 1024:.1f} -> "
               f"{statistics.mean(last) / 1024:.1f} MB")
         assert set(outcome) == {200}, outcome
         assert statistics.mean(last) <= 1.10 * statistics.mean(first)
@@ -219,21 +219,25 @@ def test_killed_worker_is_replaced_under_load(docker_client, model_dir):
         outcome: dict = {}
         threads = load(f"{server.url}/invocations", 10, 4, outcome)
         time.sleep(3)
-        victim = sorted(workers(server))[0]
-        server.container.exec_run(["sh", "-c", f"kill -9 {victim}"])
+        before = set(workers(server))
+        # Container PIDs differ from the host's that `top` shows: pick the victim inside.
+        kill_one_worker = ("for d in /proc/[0-9]*; do grep -q gunicorn $d/cmdline 2>/dev/null "
+                           "&& grep -qE '^Uid:\\s+65534' $d/status && kill -9 ${d#/proc/} "
+                           "&& echo ${d#/proc/} && break; done")
+        assert server.container.exec_run(["sh", "-c", kill_one_worker]).output.strip()
         killed = time.monotonic()
         while requests.get(f"{server.url}/ping", timeout=2).status_code != 200:
             assert time.monotonic() - killed < 5
             time.sleep(0.05)
+        back = time.monotonic() - killed
         for thread in threads:
             thread.join()
         failed = sum(count for code, count in outcome.items() if code != 200)
         total = sum(outcome.values())
-        print(f"\nworker kill: {failed} of {total} requests failed, ping back within "
-              f"{time.monotonic() - killed:.2f}s")
+        print(f"\nworker kill: {failed} of {total} requests failed, ping 200 after {back:.2f}s")
         assert failed <= 0.01 * total, outcome
         now = workers(server)
-        assert victim not in now and len(now) == 2
+        assert len(now) == 2 and len(before - set(now)) == 1  # one worker replaced
     finally:
         server.remove()
 
