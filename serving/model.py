@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+FEW = 8  # up to this many records, the per-record path beats numpy's per-call overhead
 STANDARD_LIMIT = 1e4  # standard deviations; far outside any real penguin
 MISSING = frozenset({"", "NA", "N/A", ".", "nan", "NaN"})
 
@@ -42,6 +43,7 @@ class Model:
     scale: np.ndarray
     categorical: tuple  # of Categorical
     width: int
+    specs: tuple  # (field, fill, mean, scale) as Python floats, for the per-record path
 
     @property
     def fields(self) -> tuple:
@@ -93,8 +95,10 @@ def load(model_dir: Path) -> Model:
     except Exception as error:  # onnxruntime raises its own exception types
         raise ModelError(f"{path}: cannot load ({error})") from None
     width = len(names) + sum(c.size for c in categorical)
+    scale = np.where(scale == 0, 1.0, scale)
+    specs = tuple(zip(names, fill.tolist(), mean.tolist(), scale.tolist(), strict=True))
     model = Model(session, session.get_inputs()[0].name, tuple(labels), names, fill, mean,
-                  np.where(scale == 0, 1.0, scale), categorical, width)
+                  scale, categorical, width, specs)
     try:
         probabilities = _run(model, np.zeros((1, width), dtype=np.float32))
     except Exception as error:
@@ -160,8 +164,28 @@ def _positions(column: list, feature: Categorical) -> np.ndarray:
     return np.array([lookup.get(value, -1) for value in column], dtype=np.int64)
 
 
-def features(model: Model, records: list) -> np.ndarray:
-    """The [N, width] float32 input of the network for raw records (dicts of fields)."""
+def _row(model: Model, record: dict, row: int) -> list:
+    """One record's feature vector in plain Python: cheaper than numpy for a few records."""
+    values = []
+    for field, fill, mean, scale in model.specs:
+        number = _number(record.get(field), row, field)
+        if number != number:  # NaN: missing
+            number = fill
+        values.append(min(max((number - mean) / scale, -STANDARD_LIMIT), STANDARD_LIMIT))
+    for feature in model.categorical:
+        value = record.get(feature.name)
+        if type(value) not in CATEGORY_TYPES:
+            raise RecordError(f"record {row}: {feature.name} must be a string, "
+                              f"got {type(value).__name__}")
+        onehot = [0.0] * feature.size
+        position = feature.lookup.get(value, -1)
+        if position >= 0:
+            onehot[position] = 1.0
+        values.extend(onehot)
+    return values
+
+
+def _check(model: Model, records: list) -> None:
     known = model.known
     for row, record in enumerate(records):
         if type(record) is not dict:
@@ -169,7 +193,15 @@ def features(model: Model, records: list) -> np.ndarray:
                               f"got {type(record).__name__}")
         if known.isdisjoint(record):
             raise RecordError(f"record {row}: has none of the fields {', '.join(model.fields)}")
+
+
+def features(model: Model, records: list) -> np.ndarray:
+    """The [N, width] float32 input of the network for raw records (dicts of fields)."""
+    _check(model, records)
     count = len(records)
+    if count <= FEW:
+        return np.array([_row(model, record, row) for row, record in enumerate(records)],
+                        dtype=np.float32)
     numbers = np.empty((count, len(model.numeric)))
     for col, field in enumerate(model.numeric):
         numbers[:, col] = _numbers([record.get(field) for record in records], field)
@@ -202,11 +234,10 @@ def predict(model: Model, records: list) -> list[dict]:
     """One result per record, in order: prediction, confidence and every class's probability."""
     if not records:
         return []
-    table = probabilities(model, records)
-    best = table.argmax(axis=1).tolist()
     labels = model.labels
     results = []
-    for row, winner in zip(table.tolist(), best, strict=True):
+    for row in probabilities(model, records).tolist():
+        winner = row.index(max(row))
         results.append({
             "prediction": labels[winner],
             "confidence": row[winner],

@@ -19,8 +19,9 @@ from pathlib import Path
 import docker
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "contract"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "contract")]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from endpoint_cases import RECORD, distinct_records  # noqa: E402
 from harness import (  # noqa: E402

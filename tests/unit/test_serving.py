@@ -175,3 +175,17 @@ def test_csv_body_that_is_not_utf8_is_a_client_error():
     with pytest.raises(codecs.CodecError) as raised:
         codecs.decode(b"Biscoe,\xff\xfe,1,2,3,male\n", "text/csv")
     assert raised.value.status == 400 and "UTF-8" in raised.value.message
+
+
+def test_per_record_and_vectorised_paths_agree(tiny_model_dir):
+    from endpoint_cases import distinct_records
+
+    model = hooks.load(tiny_model_dir)
+    records = distinct_records(12) + [
+        {**RECORD, "bill_length_mm": None, "island": "NA"}, {**RECORD, "sex": "unknown"},
+        {**RECORD, "body_mass_g": "5000"}, {**RECORD, "flipper_length_mm": 1e300},
+        {"island": None}, {**RECORD, "bill_depth_mm": "."},
+    ]
+    assert len(records) > hooks.FEW
+    one_by_one = np.concatenate([hooks.features(model, [record]) for record in records])
+    np.testing.assert_allclose(hooks.features(model, records), one_by_one, rtol=1e-6)
