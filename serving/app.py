@@ -29,23 +29,43 @@ def ping(state) -> Response:
     return Response(b"", 200)
 
 
+def read_body(environ: dict, limit: int) -> bytes:
+    """The request body, at most `limit` bytes (413 beyond).
+
+    Read straight from the WSGI input: werkzeug's stream wrappers cost more per request
+    than the whole model does.
+    """
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        size = int(length)
+        if size > limit:
+            raise codecs.CodecError(413, f"request body of {size} bytes is larger than the "
+                                         f"{limit // (1024 * 1024)} MB limit "
+                                         "(SAGEMAKER_MAX_PAYLOAD_IN_MB)")
+        return environ["wsgi.input"].read(size)
+    body = environ["wsgi.input"].read(limit + 1)  # chunked: no length given
+    if len(body) > limit:
+        raise codecs.CodecError(413, f"request body is larger than the "
+                                     f"{limit // (1024 * 1024)} MB limit")
+    return body
+
+
 def invocations(state) -> Response:
     model, config = state
-    attributes = request.headers.get(CUSTOM_ATTRIBUTES, "")
-    if len(attributes) > MAX_CUSTOM_ATTRIBUTES:
+    headers = request.headers
+    if len(headers.get(CUSTOM_ATTRIBUTES, "")) > MAX_CUSTOM_ATTRIBUTES:
         # InvokeEndpoint refuses these too.
         return error(400, f"{CUSTOM_ATTRIBUTES} is longer than {MAX_CUSTOM_ATTRIBUTES} characters")
     try:
-        accept = codecs.negotiate(request.headers.get("Accept"), config.default_accept)
-        records, shape = codecs.decode(request.get_data(cache=False),
-                                       request.headers.get("Content-Type"))
-        results = hooks.predict(model, records)
-        body = codecs.encode(results, accept, shape)
+        accept = codecs.negotiate(headers.get("Accept"), config.default_accept)
+        body = read_body(request.environ, config.max_payload_bytes)
+        records, shape = codecs.decode(body, headers.get("Content-Type"))
+        answer = codecs.encode(hooks.predict(model, records), accept, shape)
     except codecs.CodecError as mistake:
         return error(mistake.status, mistake.message)
     except hooks.RecordError as mistake:
         return error(400, str(mistake))
-    return Response(body, 200, mimetype=accept)
+    return Response(answer, 200, content_type=accept)
 
 
 def execution_parameters(state) -> Response:
