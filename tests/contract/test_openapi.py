@@ -27,6 +27,6 @@ def test_schemathesis_finds_no_failure(endpoint, tmp_path):
         "--max-examples", "150", "--generation-deterministic",
         "--report", "junit", "--report-dir", str(tmp_path),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     assert "passed" in done.stdout
