@@ -1,43 +1,14 @@
 """Fixtures shared by the in-process layers."""
 
-import json
-
 import pytest
 
-LABELS = ["Adelie", "Chinstrap", "Gentoo"]
-FEATURES = {
-    "numeric": [
-        {"name": "bill_length_mm", "fill": 43.9, "mean": 43.9, "scale": 5.46},
-        {"name": "bill_depth_mm", "fill": 17.2, "mean": 17.2, "scale": 1.97},
-        {"name": "flipper_length_mm", "fill": 200.9, "mean": 200.9, "scale": 14.0},
-        {"name": "body_mass_g", "fill": 4201.8, "mean": 4201.8, "scale": 801.0},
-    ],
-    "categorical": [
-        {"name": "island", "fill": "Biscoe", "categories": ["Biscoe", "Dream", "Torgersen"]},
-        {"name": "sex", "fill": "male", "categories": ["female", "male"]},
-    ],
-}
+import tiny_model
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A servable model folder: a small seeded Keras network exported to ONNX, as training does."""
-    import keras
-
-    keras.utils.set_random_seed(7)
-    network = keras.Sequential([
-        keras.Input((9,)),
-        keras.layers.Dense(10, activation="relu"),
-        keras.layers.Dense(8, activation="relu"),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
-    network(keras.ops.zeros((1, 9)))
-    path = tmp_path_factory.mktemp("model")
-    network.export(str(path / "model.onnx"), format="onnx", verbose=False)
-    network.save(path / "model.keras")
-    (path / "labels.json").write_text(json.dumps(LABELS))
-    (path / "features.json").write_text(json.dumps(FEATURES))
-    return path
+    return tiny_model.build(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")

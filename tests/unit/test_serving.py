@@ -11,8 +11,8 @@ from serving import codecs, serve
 from serving import config as settings
 from serving import model as hooks
 
-from conftest import FEATURES, LABELS
 from endpoint_cases import RECORD
+from tiny_model import FEATURES, LABELS
 
 pytestmark = pytest.mark.unit
 

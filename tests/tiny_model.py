@@ -1,0 +1,37 @@
+"""A small servable model folder, as the training job writes it, for the in-process tests."""
+
+import json
+from pathlib import Path
+
+LABELS = ["Adelie", "Chinstrap", "Gentoo"]
+FEATURES = {
+    "numeric": [
+        {"name": "bill_length_mm", "fill": 43.9, "mean": 43.9, "scale": 5.46},
+        {"name": "bill_depth_mm", "fill": 17.2, "mean": 17.2, "scale": 1.97},
+        {"name": "flipper_length_mm", "fill": 200.9, "mean": 200.9, "scale": 14.0},
+        {"name": "body_mass_g", "fill": 4201.8, "mean": 4201.8, "scale": 801.0},
+    ],
+    "categorical": [
+        {"name": "island", "fill": "Biscoe", "categories": ["Biscoe", "Dream", "Torgersen"]},
+        {"name": "sex", "fill": "male", "categories": ["female", "male"]},
+    ],
+}
+
+
+def build(path: Path) -> Path:
+    """A seeded Keras network exported to ONNX, with labels.json and features.json."""
+    import keras
+
+    keras.utils.set_random_seed(7)
+    network = keras.Sequential([
+        keras.Input((9,)),
+        keras.layers.Dense(10, activation="relu"),
+        keras.layers.Dense(8, activation="relu"),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    network(keras.ops.zeros((1, 9)))
+    network.export(str(path / "model.onnx"), format="onnx", verbose=False)
+    network.save(path / "model.keras")
+    (path / "labels.json").write_text(json.dumps(LABELS))
+    (path / "features.json").write_text(json.dumps(FEATURES))
+    return path
