@@ -242,5 +242,5 @@ clean: ## Remove the project's containers and local job folders (not your data o
 	@$(MAKE) --no-print-directory test-clean
 	rm -rf $(LOCAL_DIR)/processing/processing/{train,validation,test,pipeline,baseline} \
 	  $(LOCAL_DIR)/processing/output $(LOCAL_DIR)/training $(LOCAL_DIR)/evaluation \
-	  $(LOCAL_DIR)/endpoint $(BUILD_DIR)
+	  $(LOCAL_DIR)/endpoint $(LOCAL_DIR)/bench.json $(BUILD_DIR)
 	@echo "removed containers and job outputs under $(LOCAL_DIR); kept $(LOCAL_DIR)/processing/processing/input and $(LOCAL_DIR)/registry"
