@@ -44,8 +44,8 @@ TARGETS = {
 }
 
 
-def train_model(client, work: Path) -> Path:
-    """Process and train with the real images; return the extracted model folder."""
+def train_model(client, work: Path) -> tuple[Path, Path]:
+    """Process and train with the real images; return the model folder and processing tree."""
     processed = processing_tree(work / "processing")
     result = run_processing(client, processed, "--seed", "42")
     if result.exit_code:
