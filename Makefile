@@ -207,7 +207,7 @@ test-deps:
 
 test: build test-deps $(VENV)/.installed ## Unit tests, then contract tests against the freshly built images
 	@status=0; \
-	 $(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests || status=$$?; \
+	 $(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/unit tests/contract || status=$$?; \
 	 $(MAKE) --no-print-directory test-clean; \
 	 exit $$status
 
@@ -220,11 +220,15 @@ test-contract: build test-deps $(VENV)/.installed ## Only the contract tests aga
 	 $(MAKE) --no-print-directory test-clean; \
 	 exit $$status
 
-# Removes only what tests started: containers labelled by the test suite and the SDK's network.
+# Removes only what tests started: containers labelled by the test suite, the compose project
+# of the make-target tests, and the SDK's network.
+TEST_COMPOSE_PROJECT := penguinstest
 test-clean:
-	@ids=$$($(DOCKER) ps -aq --filter label=penguins.test); \
+	@ids=$$($(DOCKER) ps -aq --filter label=penguins.test; \
+	   $(DOCKER) ps -aq --filter label=com.docker.compose.project=$(TEST_COMPOSE_PROJECT)); \
 	 if [ -n "$$ids" ]; then $(DOCKER) rm -f $$ids >/dev/null; fi
 	@nets=$$($(DOCKER) network ls -q --filter label=penguins.test; \
+	   $(DOCKER) network ls -q --filter label=com.docker.compose.project=$(TEST_COMPOSE_PROJECT); \
 	   $(DOCKER) network ls -q --filter name=^sagemaker-local$$); \
 	 if [ -n "$$nets" ]; then $(DOCKER) network rm $$nets >/dev/null || true; fi
 

@@ -18,7 +18,10 @@ def make(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory):
-    """A LOCAL_DIR and compose project of the tests' own, so a user's pipeline is left alone."""
+    """A LOCAL_DIR and compose project of the tests' own, so a user's pipeline is left alone.
+
+    `make test-clean` removes what is left of the `penguinstest` project if a run is cut short.
+    """
     folder = tmp_path_factory.mktemp("local")
     settings = [f"LOCAL_DIR={folder}", "COMPOSE_PROJECT=penguinstest",
                 f"ENDPOINT_PORT={free_port()}", "EPOCHS=30"]
