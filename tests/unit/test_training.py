@@ -285,3 +285,11 @@ def test_evaluation_without_model_names_it(tmp_path, monkeypatch):
     monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
     assert evaluate.main([]) == 1
     assert "model.tar.gz" in (tmp_path / "output" / "message").read_text()
+
+
+def test_readme_metric_definitions_are_the_jobs():
+    """README's metric_definitions (both copies) are the ones the job's log lines are made for."""
+    readme = (REPO / "README.md").read_text()
+    pairs = re.findall(r'\{"Name": "([^"]+)", "Regex": "([^"]+)"\}', readme)
+    expected = [(d["Name"], d["Regex"].replace("\\", "\\\\")) for d in train.METRIC_DEFINITIONS]
+    assert pairs == expected * 2
