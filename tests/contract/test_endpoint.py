@@ -66,7 +66,11 @@ def test_access_log_skips_ping_and_logs_requests_once(endpoint):
         send(endpoint, "GET", "/ping")
     send(endpoint, "POST", "/invocations", json.dumps(RECORD),
          {"Content-Type": "application/json", "X-Amzn-SageMaker-Inference-Id": "log-me-once"})
-    time.sleep(0.5)
+    # nginx buffers the access log and flushes it every second.
+    deadline = time.monotonic() + 3
+    while "log-me-once" not in (logs := endpoint.logs()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.2)  # a second line, had there been one, would be out by now
     logs = endpoint.logs()
     assert logs.count("log-me-once") == 1
     line = next(line for line in logs.splitlines() if "log-me-once" in line)
