@@ -19,8 +19,10 @@ FEATURES = {
 
 
 def build(path: Path) -> Path:
-    """A seeded Keras network exported to ONNX, with labels.json and features.json."""
+    """A seeded Keras network exported to ONNX and network.json, with labels and features."""
     import keras
+
+    from training.export import network_spec
 
     keras.utils.set_random_seed(7)
     network = keras.Sequential([
@@ -32,6 +34,7 @@ def build(path: Path) -> Path:
     network(keras.ops.zeros((1, 9)))
     network.export(str(path / "model.onnx"), format="onnx", verbose=False)
     network.save(path / "model.keras")
+    (path / "network.json").write_text(json.dumps(network_spec(network)))
     (path / "labels.json").write_text(json.dumps(LABELS))
     (path / "features.json").write_text(json.dumps(FEATURES))
     return path

@@ -5,6 +5,8 @@ one-hot of (value or fill) over each categorical column's categories (all zeros 
 This is exactly what the processing job's transformer does; a test holds the two together.
 """
 
+DENSE_ACTIVATIONS = ("linear", "relu", "softmax")  # what serving/dense.py computes
+
 
 def feature_spec(features) -> dict:
     """features.json content for a fitted ColumnTransformer of the processing job."""
@@ -31,3 +33,22 @@ def feature_spec(features) -> dict:
 def width(features) -> int:
     """How many columns the transformer outputs."""
     return len(features.get_feature_names_out())
+
+
+def network_spec(network) -> dict | None:
+    """network.json content for a Keras stack of Dense layers, or None for any other network.
+
+    Serving answers single records from these weights in plain Python and checks at load
+    that they agree with model.onnx; other networks are served by onnxruntime alone.
+    """
+    layers = []
+    for layer in network.layers:
+        config = layer.get_config()
+        if type(layer).__name__ != "Dense" or config.get("activation") not in DENSE_ACTIVATIONS:
+            return None
+        weights = layer.get_weights()
+        kernel = weights[0]
+        bias = weights[1] if config.get("use_bias", True) else [0.0] * kernel.shape[1]
+        layers.append({"kernel": [[float(w) for w in row] for row in kernel],
+                       "bias": [float(b) for b in bias], "activation": config["activation"]})
+    return {"layers": layers} if layers else None

@@ -14,6 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from training import export  # noqa: E402
 from training.jobio import JobError, atomic_write  # noqa: E402
 
 CHECKPOINT = "checkpoint.keras"
@@ -112,10 +113,13 @@ def fit(hps, x, y, validation, classes: int, checkpoints: Path, stop: list):
 
 
 def save(model: keras.Model, folder: Path, sample: np.ndarray) -> None:
-    """model.keras and model.onnx, after checking ONNX gives Keras's probabilities."""
+    """model.keras, model.onnx (checked against Keras) and, for a Dense stack, network.json."""
     import onnxruntime
 
     model.save(folder / "model.keras")
+    spec = export.network_spec(model)
+    if spec is not None:
+        atomic_write(folder / "network.json", json.dumps(spec) + "\n")
     expected = model(sample, training=False).numpy()
     # Keras's exporter prints progress on stdout; the job's log keeps to its own lines.
     stdout, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115

@@ -11,7 +11,7 @@ from serving import codecs, serve
 from serving import config as settings
 from serving import model as hooks
 
-from endpoint_cases import RECORD
+from endpoint_cases import RECORD, distinct_records
 from tiny_model import FEATURES, LABELS
 
 pytestmark = pytest.mark.unit
@@ -102,12 +102,51 @@ def test_a_missing_file_is_named(tiny_model_dir, tmp_path, missing):
     ("features.json", json.dumps({"numeric": [{"name": "x"}], "categorical": []})),
     ("labels.json", json.dumps(["only", "two"])),
     ("model.onnx", "not a model"),
+    ("network.json", "{not json"),
+    ("network.json", json.dumps({"layers": []})),
+    ("network.json", json.dumps({"layers": [{"kernel": [[1.0]], "bias": [0.0],
+                                             "activation": "relu"}]})),
+    ("network.json", json.dumps({"layers": [{"kernel": [[1.0]] * 9, "bias": [0.0],
+                                             "activation": "gelu"}]})),
 ])
 def test_a_broken_file_is_named(tiny_model_dir, tmp_path, name, content):
     copy_model(tiny_model_dir, tmp_path)
     (tmp_path / name).write_text(content)
     with pytest.raises(hooks.ModelError, match=name):
         hooks.load(tmp_path)
+
+
+def test_network_json_that_disagrees_with_the_onnx_model_is_refused(tiny_model_dir, tmp_path):
+    copy_model(tiny_model_dir, tmp_path)
+    spec = json.loads((tmp_path / "network.json").read_text())
+    spec["layers"][0]["kernel"][2][3] += 0.5
+    (tmp_path / "network.json").write_text(json.dumps(spec))
+    with pytest.raises(hooks.ModelError, match="network.json: does not answer as model.onnx"):
+        hooks.load(tmp_path)
+
+
+def test_without_network_json_onnx_answers_alone(tiny_model_dir, tmp_path):
+    both = hooks.load(tiny_model_dir)
+    onnx_only = hooks.load(copy_model(tiny_model_dir, tmp_path, without="network.json"))
+    assert both.layers is not None and onnx_only.layers is None
+    for record in distinct_records(20):
+        ours, theirs = hooks.predict(both, [record])[0], hooks.predict(onnx_only, [record])[0]
+        assert ours["prediction"] == theirs["prediction"]
+        assert ours["confidence"] == pytest.approx(theirs["confidence"], abs=1e-6)
+
+
+def test_few_records_and_batches_answer_alike(tiny_model_dir):
+    """Requests of up to DENSE_MAX records take the plain-Python path, larger ones onnxruntime."""
+    model = hooks.load(tiny_model_dir)
+    records = distinct_records(3 * (hooks.DENSE_MAX + hooks.FEW))
+    batch = hooks.predict(model, records)
+    few = [result for start in range(0, len(records), hooks.DENSE_MAX)
+           for result in hooks.predict(model, records[start:start + hooks.DENSE_MAX])]
+    assert [r["prediction"] for r in few] == [r["prediction"] for r in batch]
+    assert len({r["confidence"] for r in batch}) > 1
+    for one, many in zip(few, batch, strict=True):
+        assert list(one["probabilities"].values()) == pytest.approx(
+            list(many["probabilities"].values()), abs=1e-6)
 
 
 def by_hand(record):

@@ -125,8 +125,8 @@ def test_processing_bad_input(tmp_path, monkeypatch, csv_text, named):
 def test_model_folder_and_archive(trained):
     model = trained / "model"
     assert {p.name for p in model.iterdir()} == {
-        "model.keras", "model.onnx", "features.json", "labels.json", "model-card.json",
-        "features.joblib", "target.joblib"}
+        "model.keras", "model.onnx", "network.json", "features.json", "labels.json",
+        "model-card.json", "features.joblib", "target.joblib"}
     card = json.loads((model / "model-card.json").read_text())
     assert card["hyperparameters"]["epochs"] == 50 and card["rows"]["train"] == 240
     assert set(card["metrics"]) == {"train_loss", "train_accuracy", "val_loss", "val_accuracy"}
@@ -169,7 +169,7 @@ def test_features_json_reproduces_the_column_transformer(trained):
 
 
 def test_served_predictions_equal_keras_on_the_whole_test_split(processed, trained):
-    """The fast path (features.json + ONNX) answers exactly as DataFrame -> transform -> Keras."""
+    """Both fast paths answer as DataFrame -> transform -> Keras: ONNX and network.json."""
     import joblib
     import keras
 
@@ -181,12 +181,37 @@ def test_served_predictions_equal_keras_on_the_whole_test_split(processed, train
     network = keras.models.load_model(trained / "model" / "model.keras")
     expected = network.predict(features.transform(inputs), verbose=0)
     labels = json.loads((trained / "model" / "labels.json").read_text())
-    results = serving_model.predict(serving_model.load(trained / "model"),
-                                    json.loads(inputs.to_json(orient="records")))
-    assert len(results) == len(expected) == 52
-    for result, probabilities in zip(results, expected, strict=True):
-        assert result["prediction"] == labels[int(probabilities.argmax())]
-        assert abs(result["confidence"] - float(probabilities.max())) < 1e-5
+    served = serving_model.load(trained / "model")
+    assert served.layers is not None  # single records take network.json's path
+    records = json.loads(inputs.to_json(orient="records"))
+    batch = serving_model.predict(served, records)
+    one_by_one = [serving_model.predict(served, [record])[0] for record in records]
+    assert len(batch) == len(one_by_one) == len(expected) == 52
+    for results in (batch, one_by_one):
+        for result, probabilities in zip(results, expected, strict=True):
+            assert result["prediction"] == labels[int(probabilities.argmax())]
+            assert abs(result["confidence"] - float(probabilities.max())) < 1e-5
+
+
+@pytest.mark.parametrize(("layers", "expected"), [
+    ([("Dense", "relu"), ("Dense", "softmax")], ["relu", "softmax"]),
+    ([("Dense", "relu"), ("Dropout", None), ("Dense", "softmax")], None),
+    ([("Dense", "tanh"), ("Dense", "softmax")], None),
+])
+def test_network_json_only_for_a_stack_of_supported_dense_layers(layers, expected):
+    import keras
+
+    model = keras.Sequential([keras.Input((4,))] + [
+        keras.layers.Dense(3, activation=activation) if kind == "Dense"
+        else keras.layers.Dropout(0.1) for kind, activation in layers])
+    spec = export.network_spec(model)
+    if expected is None:
+        assert spec is None
+        return
+    assert [layer["activation"] for layer in spec["layers"]] == expected
+    kernel, bias = model.layers[0].get_weights()
+    assert np.array(spec["layers"][0]["kernel"]) == pytest.approx(kernel)
+    assert np.array(spec["layers"][0]["bias"]) == pytest.approx(bias)
 
 
 def test_sample_penguin_is_a_gentoo(trained):
