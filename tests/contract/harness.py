@@ -132,6 +132,22 @@ class Endpoint:
             time.sleep(0.1)
         pytest.fail(f"endpoint not healthy after {deadline_seconds}s:\n{self.logs()}")
 
+    def workers(self) -> dict:
+        """pid -> (user, rss KB) of the gunicorn workers (not the master)."""
+        rows = self.container.top(ps_args="-eo pid,ppid,user,rss,args")["Processes"]
+        masters = {row[0] for row in rows if "gunicorn" in row[4] and row[2] == "root"}
+        return {row[0]: (row[2], int(row[3])) for row in rows
+                if "gunicorn" in row[4] and row[1] in masters}
+
+    def wait_workers(self, count: int, deadline_seconds: float = 5) -> dict:
+        """The workers once `count` run: /ping answers when the first is up, gunicorn forks
+        the others up to 0.1 s apart."""
+        deadline = time.monotonic() + deadline_seconds
+        while len(found := self.workers()) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(found) == count, f"{len(found)} gunicorn workers, expected {count}"
+        return found
+
     def logs(self) -> str:
         return self.container.logs().decode("utf-8", "replace")
 

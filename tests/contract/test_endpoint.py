@@ -86,9 +86,7 @@ def test_execution_parameters_follow_the_environment(docker_client, model_dir):
         params = send(server, "GET", "/execution-parameters").json()
         assert params == {"MaxConcurrentTransforms": 3, "BatchStrategy": "MULTI_RECORD",
                           "MaxPayloadInMB": 2}
-        top = server.container.top(ps_args="-eo pid,args")["Processes"]
-        workers = [p for p in top if "gunicorn" in p[-1]]
-        assert len(workers) == 1 + 3  # the master and three workers
+        server.wait_workers(3)
         check_payload_limit(partial(send, server), megabytes=2)
     finally:
         server.remove()

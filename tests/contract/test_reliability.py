@@ -29,22 +29,14 @@ FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True, dat
                 suppress_health_check=list(HealthCheck))
 
 
-def workers(server: Endpoint) -> dict:
-    """pid -> (user, rss KB) of the gunicorn workers (not the master)."""
-    rows = server.container.top(ps_args="-eo pid,ppid,user,rss,args")["Processes"]
-    masters = {row[0] for row in rows if "gunicorn" in row[4] and row[2] == "root"}
-    return {row[0]: (row[2], int(row[3])) for row in rows
-            if "gunicorn" in row[4] and row[1] in masters}
-
-
 @pytest.fixture(scope="module")
 def fuzzed(docker_client, model_dir):
-    server = Endpoint(docker_client, model_dir)
+    server = Endpoint(docker_client, model_dir, environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"})
     try:
         server.wait_ready()
         server.session = requests.Session()
         server.sent = 0
-        server.before = set(workers(server))
+        server.before = set(server.wait_workers(2))
         yield server
     finally:
         server.remove()
@@ -136,7 +128,7 @@ def test_fuzzing_left_the_server_healthy(fuzzed):
     assert fuzzed.sent >= 4 * FUZZ_EXAMPLES + 10
     print(f"\nfuzzed requests: {fuzzed.sent}")
     assert requests.get(f"{fuzzed.url}/ping", timeout=2).status_code == 200
-    assert set(workers(fuzzed)) == fuzzed.before
+    assert set(fuzzed.workers()) == fuzzed.before
     assert "Traceback" not in fuzzed.logs()
 
 
@@ -197,7 +189,7 @@ def test_soak_has_no_errors_and_no_memory_growth(docker_client, model_dir):
         samples = []
         started = time.monotonic()
         while any(t.is_alive() for t in threads):
-            rss = sum(kb for _, kb in workers(server).values())
+            rss = sum(kb for _, kb in server.workers().values())
             samples.append((time.monotonic() - started, rss))
             time.sleep(1)
         first = [rss for at, rss in samples if at <= 10]
@@ -219,7 +211,7 @@ def test_killed_worker_is_replaced_under_load(docker_client, model_dir):
         outcome: dict = {}
         threads = load(f"{server.url}/invocations", 10, 4, outcome)
         time.sleep(3)
-        before = set(workers(server))
+        before = set(server.wait_workers(2))
         # Container PIDs differ from the host's that `top` shows: pick the victim inside.
         kill_one_worker = ("for d in /proc/[0-9]*; do grep -q gunicorn $d/cmdline 2>/dev/null "
                            "&& grep -qE '^Uid:\\s+65534' $d/status && kill -9 ${d#/proc/} "
@@ -236,8 +228,8 @@ def test_killed_worker_is_replaced_under_load(docker_client, model_dir):
         total = sum(outcome.values())
         print(f"\nworker kill: {failed} of {total} requests failed, ping 200 after {back:.2f}s")
         assert failed <= 0.01 * total, outcome
-        now = workers(server)
-        assert len(now) == 2 and len(before - set(now)) == 1  # one worker replaced
+        now = server.wait_workers(2)
+        assert len(before - set(now)) == 1  # one worker replaced
     finally:
         server.remove()
 
@@ -246,7 +238,7 @@ def test_workers_do_not_run_as_root(endpoint):
     rows = endpoint.container.top(ps_args="-eo pid,user,args")["Processes"]
     nginx_workers = [user for _pid, user, args in rows if args.startswith("nginx: worker")]
     assert nginx_workers and set(nginx_workers) == {"nobody"}
-    assert workers(endpoint) and {user for user, _ in workers(endpoint).values()} == {"nobody"}
+    assert endpoint.workers() and {user for user, _ in endpoint.workers().values()} == {"nobody"}
     reply = requests.get(f"{endpoint.url}/nowhere", timeout=5)
     assert reply.headers["Server"] == "nginx"  # no version
 
