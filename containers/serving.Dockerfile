@@ -15,7 +15,10 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light tini \
  && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/*
 COPY --from=builder /opt/venv /opt/venv
+# onnxruntime >= 1.29 keeps a device id and uploads usage telemetry unless told not to;
+# endpoints and jobs here are offline and often network-isolated.
 ENV PATH=/opt/program/bin:/opt/venv/bin:$PATH \
+    ORT_DISABLE_TELEMETRY=1 \
     PYTHONPATH=/opt/program \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1

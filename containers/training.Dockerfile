@@ -27,7 +27,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /opt/venv /opt/venv
 # Our entrypoints first: sagemaker-training installs a `train` of its own (removed above).
+# onnxruntime >= 1.29 keeps a device id and uploads usage telemetry unless told not to;
+# endpoints and jobs here are offline and often network-isolated.
 ENV PATH=/opt/program/bin:/opt/venv/bin:$PATH \
+    ORT_DISABLE_TELEMETRY=1 \
     PYTHONPATH=/opt/program \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

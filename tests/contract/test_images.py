@@ -57,6 +57,17 @@ def test_build_ca_bundle_is_in_no_layer(docker_client, image):
     assert seen > 1000  # the layers were really read
 
 
+@pytest.mark.parametrize("image", sorted({TRAINING_IMAGE, SERVING_IMAGE}))
+def test_onnxruntime_keeps_no_device_id_and_logs_no_telemetry_notice(docker_client, image):
+    output = docker_client.containers.run(
+        image, ["sh", "-c", "mkdir -p $HOME && python -c 'import onnxruntime' 2>&1 "
+                            "&& find $HOME -mindepth 1"],
+        entrypoint=[], remove=True, user="nobody", environment={"HOME": "/tmp/home"},
+        labels={"penguins.test": "1"}, network_mode="none",
+    ).decode()
+    assert output == "", output
+
+
 def test_training_image_trains_when_started_without_arguments(docker_client, tmp_path):
     """SageMaker SDK 3.x starts training containers with no `train` argument."""
     (tmp_path / "output").mkdir()
