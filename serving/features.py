@@ -141,13 +141,18 @@ def check(transform: Transform, records: list) -> None:
                               f"{', '.join(transform.fields)}")
 
 
+def vectors(transform: Transform, records: list) -> list[list]:
+    """The checked records' feature vectors in plain Python, for a few records."""
+    check(transform, records)
+    return [vector(transform, record, row) for row, record in enumerate(records)]
+
+
 def matrix(transform: Transform, records: list) -> np.ndarray:
     """The [N, width] float32 input of the network for raw records (dicts of fields)."""
-    check(transform, records)
     count = len(records)
     if count <= FEW:
-        return np.array([vector(transform, record, row) for row, record in enumerate(records)],
-                        dtype=np.float32)
+        return np.array(vectors(transform, records), dtype=np.float32)
+    check(transform, records)
     numbers = np.empty((count, len(transform.numeric)))
     for col, field in enumerate(transform.numeric):
         numbers[:, col] = _numbers([record.get(field) for record in records], field)
@@ -165,5 +170,3 @@ def matrix(transform: Transform, records: list) -> np.ndarray:
         out[rows[hit], offset + positions[hit]] = 1.0
         offset += feature.size
     return out
-
-

@@ -13,10 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from serving import dense
-from serving.features import FEW, RecordError, Transform, matrix
-from serving.features import check as check_records
+from serving.features import FEW, RecordError, Transform, matrix, vectors
 from serving.features import parse as parse_features
-from serving.features import vector as feature_vector
 
 __all__ = ["DENSE_MAX", "FEW", "Model", "ModelError", "RecordError", "features", "load",
            "predict", "probabilities", "warm"]
@@ -131,9 +129,7 @@ def predict(model: Model, records: list) -> list[dict]:
         return []
     labels = model.labels
     if model.layers is not None and len(records) <= DENSE_MAX:
-        check_records(model.transform, records)
-        rows = [dense.forward(model.layers, feature_vector(model.transform, record, number))
-                for number, record in enumerate(records)]
+        rows = [dense.forward(model.layers, row) for row in vectors(model.transform, records)]
     else:
         rows = probabilities(model, records).tolist()
     results = []
