@@ -57,7 +57,7 @@ def _session(path: Path):
 
     if not path.is_file():
         raise ModelError(f"{path}: missing")
-    # Warnings only: its telemetry notice would otherwise open every worker's log.
+    # Errors only, so each worker's start adds no onnxruntime warnings to the endpoint's log.
     onnxruntime.set_default_logger_severity(3)
     options = onnxruntime.SessionOptions()
     # One thread per session: gunicorn workers give the parallelism.

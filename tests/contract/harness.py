@@ -140,8 +140,8 @@ class Endpoint:
                 if "gunicorn" in row[4] and row[1] in masters}
 
     def wait_workers(self, count: int, deadline_seconds: float = 5) -> dict:
-        """The workers once `count` run: /ping answers when the first is up, gunicorn forks
-        the others up to 0.1 s apart."""
+        """The workers once `count` of them run, failing after the deadline."""
+        # /ping answers when the first is up; gunicorn forks the others up to 0.1 s apart.
         deadline = time.monotonic() + deadline_seconds
         while len(found := self.workers()) < count and time.monotonic() < deadline:
             time.sleep(0.1)

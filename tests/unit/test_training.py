@@ -214,6 +214,13 @@ def test_network_json_only_for_a_stack_of_supported_dense_layers(layers, expecte
     assert np.array(spec["layers"][0]["bias"]) == pytest.approx(bias)
 
 
+def test_training_writes_network_json_only_for_activations_serving_computes():
+    # Two lists because the training image does not ship serving/.
+    from serving import dense
+
+    assert set(export.DENSE_ACTIVATIONS) == set(dense.ACTIVATIONS)
+
+
 def test_sample_penguin_is_a_gentoo(trained):
     from serving import model as serving_model
 
