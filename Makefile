@@ -46,7 +46,8 @@ PROC := $(LOCAL_DIR)/processing
 TRAIN := $(LOCAL_DIR)/training
 EVAL := $(LOCAL_DIR)/evaluation
 ENDPOINT := $(LOCAL_DIR)/endpoint
-REGISTRY := $(LOCAL_DIR)/registry/$(MODEL_GROUP)
+# The local model registry (a folder); REGISTRY is the image registry of `make push`.
+MODEL_REGISTRY := $(LOCAL_DIR)/registry/$(MODEL_GROUP)
 ENDPOINT_URL := http://localhost:$(ENDPOINT_PORT)
 
 .PHONY: help setup build build-training build-serving test test-unit test-contract \
@@ -119,14 +120,14 @@ evaluate: build-training ## Evaluation job on the test split and the trained mod
 	@echo "evaluation: $(EVAL)/processing/evaluation/evaluation.json and confusion-matrix.png"
 
 register: ## Condition + register the evaluated model (ACCURACY_THRESHOLD, PENDING_THRESHOLD)
-	@$(PYTHON) training/registry.py --group-dir $(REGISTRY) register \
+	@$(PYTHON) training/registry.py --group-dir $(MODEL_REGISTRY) register \
 	  --model $(TRAIN)/output/model.tar.gz \
 	  --evaluation $(EVAL)/processing/evaluation/evaluation.json \
 	  --hyperparameters $(TRAIN)/input/config/hyperparameters.json \
 	  --approve-at $(ACCURACY_THRESHOLD) --pending-at $(PENDING_THRESHOLD)
 
 models: ## List the registered model versions
-	@$(PYTHON) training/registry.py --group-dir $(REGISTRY) list
+	@$(PYTHON) training/registry.py --group-dir $(MODEL_REGISTRY) list
 
 pipeline: ## process -> train -> evaluate -> condition -> register
 	@$(MAKE) --no-print-directory process
@@ -137,7 +138,7 @@ pipeline: ## process -> train -> evaluate -> condition -> register
 serve: build-serving ## Endpoint on localhost:ENDPOINT_PORT (latest Approved version)
 	@tar=$(MODEL_TAR); \
 	 if [ -z "$$tar" ]; then \
-	   tar=$$($(PYTHON) training/registry.py --group-dir $(REGISTRY) resolve \
+	   tar=$$($(PYTHON) training/registry.py --group-dir $(MODEL_REGISTRY) resolve \
 	     $(if $(MODEL_VERSION),--version $(MODEL_VERSION))) || exit 1; \
 	 fi; \
 	 test -f "$$tar" || { echo "no model archive $$tar" >&2; exit 1; }; \
