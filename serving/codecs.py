@@ -75,7 +75,10 @@ def _decode_csv(body: bytes):
     records = []
     width = len(CSV_FIELDS)
     try:
-        for number, row in enumerate(csv.reader(io.StringIO(_text(body))), start=1):
+        # skipinitialspace: a quote after a space still quotes, as in processing's reader;
+        # the spaces around a value are the record check's business (features.bare).
+        rows = csv.reader(io.StringIO(_text(body)), skipinitialspace=True)
+        for number, row in enumerate(rows, start=1):
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if len(row) == width + 1:

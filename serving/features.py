@@ -12,6 +12,8 @@ import numpy as np
 
 FEW = 8  # up to this many records, the per-record path beats numpy's per-call overhead
 STANDARD_LIMIT = 1e4  # standard deviations; far outside any real penguin
+# Strings read as a missing value, as processing reads them (training/process.py MISSING).
+# "nan" and "NaN" too: what Python and pandas write for a float NaN, never a category or a number.
 MISSING = frozenset({"", "NA", "N/A", ".", "nan", "NaN"})
 
 
@@ -66,6 +68,20 @@ NUMBER_TYPES = frozenset({int, float, type(None)})
 CATEGORY_TYPES = frozenset({str, type(None)})
 
 
+def bare(text: str) -> str:
+    """A string value without the spaces around it: they are insignificant (as in processing),
+    so `Biscoe, 48.6, male` and a JSON `" male"` mean what they would without them."""
+    return text.strip()
+
+
+def position(lookup: dict, value) -> int:
+    """A category's one-hot position, -1 if unknown (missing values map to the fill's)."""
+    found = lookup.get(value)
+    if found is None and type(value) is str:
+        found = lookup.get(bare(value))  # only a spaced or unknown value pays for this
+    return -1 if found is None else found
+
+
 def _number(value, record: int, field: str) -> float:
     kind = type(value)
     if kind is float or kind is int:
@@ -73,7 +89,7 @@ def _number(value, record: int, field: str) -> float:
     elif value is None:
         return math.nan
     elif kind is str:
-        text = value.strip()
+        text = bare(value)
         if text in MISSING:
             return math.nan
         try:
@@ -105,8 +121,11 @@ def _positions(column: list, feature: Categorical) -> np.ndarray:
                 raise RecordError(f"record {row}: {feature.name} must be a string, "
                                   f"got {type(value).__name__}")
     lookup = feature.lookup
+    found = [lookup.get(value, -1) for value in column]
+    if -1 in found:  # a spaced or unknown value: only then the slower look, value by value
+        found = [position(lookup, value) for value in column]
     # Unknown categories stay all zeros, as OneHotEncoder(handle_unknown="ignore").
-    return np.array([lookup.get(value, -1) for value in column], dtype=np.int64)
+    return np.array(found, dtype=np.int64)
 
 
 def vector(transform: Transform, record: dict, row: int) -> list:
@@ -123,9 +142,9 @@ def vector(transform: Transform, record: dict, row: int) -> list:
             raise RecordError(f"record {row}: {feature.name} must be a string, "
                               f"got {type(value).__name__}")
         onehot = [0.0] * feature.size
-        position = feature.lookup.get(value, -1)
-        if position >= 0:
-            onehot[position] = 1.0
+        found = position(feature.lookup, value)
+        if found >= 0:
+            onehot[found] = 1.0
         values.extend(onehot)
     return values
 

@@ -19,6 +19,8 @@ RECORD = {
 }
 CSV_LINE = "Biscoe,48.6,16.0,230,5800,male"
 MB = 1024 * 1024
+# The strings processing and serving both read as a missing value, spaces around them aside.
+MISSING_MARKERS = ("", "NA", "N/A", ".", "nan", "NaN")
 
 
 @dataclass
@@ -242,6 +244,39 @@ def check_payload_limit(send, megabytes: int = 6) -> None:
     refused = send("POST", INV, padded_json(megabytes * MB + 1), JSON_HEADERS)
     assert refused.status == 413
     assert refused.json()["error"]
+
+
+def _answer(send, body: str, content_type: str):
+    reply = send("POST", INV, body.encode(), {"Content-Type": content_type,
+                                             "Accept": "application/json"})
+    assert reply.status == 200, reply.body[:500]
+    return reply.json()
+
+
+# One record takes serving's plain-Python path, twenty its vectorised one.
+SIZES = (1, 20)
+
+
+def check_spaces_are_insignificant(send) -> None:
+    """Spaces around a CSV field or a JSON string change no answer, on every prediction path."""
+    spaced = ", ".join(CSV_LINE.split(",")).replace(" male", ' "male" ')  # a quote after a space
+    padded = {**RECORD, "island": " Biscoe", "sex": "male ", "bill_length_mm": " 48.6 "}
+    for count in SIZES:
+        plain = _answer(send, f"{CSV_LINE}\n" * count, "text/csv")
+        assert _answer(send, f"{spaced}\n" * count, "text/csv") == plain
+        assert _answer(send, json.dumps([padded] * count), "application/json") == plain
+
+
+def check_missing_markers(send) -> None:
+    """Each missing-value marker, spaced or not, answers as a null does."""
+    nulls = {**RECORD, "bill_depth_mm": None, "sex": None}
+    for count in SIZES:
+        expected = _answer(send, json.dumps([nulls] * count), "application/json")
+        assert expected != _answer(send, json.dumps([RECORD] * count), "application/json")
+        for marker in MISSING_MARKERS:
+            for text in (marker, f" {marker} "):
+                line = f"Biscoe,48.6,{text},230,5800,{text}\n"
+                assert _answer(send, line * count, "text/csv") == expected, repr(text)
 
 
 def check_request_id_and_attributes(send) -> None:

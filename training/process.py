@@ -16,8 +16,20 @@ LABEL = "species"
 NUMERIC = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")
 CATEGORICAL = ("island", "sex")
 FEATURES = CATEGORICAL[:1] + NUMERIC + CATEGORICAL[1:]  # the dataset's own column order
-MISSING = ["NA", "", "."]
+# Strings read as a missing value, as serving reads them (serving/features.py MISSING).
+# "nan" and "NaN" too: what Python and pandas write for a float NaN, never a category or a number.
+MISSING = ["", "NA", "N/A", ".", "nan", "NaN"]
 OUTPUTS = ("train", "validation", "test", "pipeline", "baseline")
+
+
+def bare(frame):
+    """Names and values without the spaces around them, missing markers as NaN.
+
+    Spaces around a field are insignificant, as serving reads a record (serving/features.py):
+    `Dream, male ` is island Dream, sex male.
+    """
+    frame = frame.rename(columns=str.strip).apply(lambda column: column.str.strip())
+    return frame.mask(frame.isin(MISSING))
 
 
 def read_raw(input_dir: Path):
@@ -30,8 +42,8 @@ def read_raw(input_dir: Path):
     frames = []
     for path in files:
         try:
-            frame = pd.read_csv(path, na_values=MISSING, keep_default_na=False, dtype=str,
-                                skipinitialspace=True)
+            # skipinitialspace: a quote after a space still quotes, as in serving's CSV reader.
+            frame = bare(pd.read_csv(path, dtype=str, na_filter=False, skipinitialspace=True))
         except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
             raise JobError(f"{path.name}: not a readable CSV file ({error})") from None
         missing = [c for c in (LABEL, *FEATURES) if c not in frame.columns]

@@ -15,8 +15,10 @@ from endpoint_cases import (
     Reply,
     check_batch_order,
     check_case,
+    check_missing_markers,
     check_payload_limit,
     check_request_id_and_attributes,
+    check_spaces_are_insignificant,
 )
 from harness import Endpoint
 
@@ -59,6 +61,14 @@ def test_payload_limit_is_six_megabytes(endpoint):
 
 def test_request_id_and_custom_attributes_are_echoed(endpoint):
     check_request_id_and_attributes(partial(send, endpoint))
+
+
+def test_spaces_around_values_are_insignificant(endpoint):
+    check_spaces_are_insignificant(partial(send, endpoint))
+
+
+def test_every_missing_marker_answers_as_null(endpoint):
+    check_missing_markers(partial(send, endpoint))
 
 
 def test_access_log_skips_ping_and_logs_requests_once(endpoint):

@@ -14,8 +14,10 @@ from endpoint_cases import (
     Reply,
     check_batch_order,
     check_case,
+    check_missing_markers,
     check_payload_limit,
     check_request_id_and_attributes,
+    check_spaces_are_insignificant,
 )
 
 pytestmark = pytest.mark.unit
@@ -49,6 +51,14 @@ def test_payload_limit_is_six_megabytes(client):
 
 def test_request_id_and_custom_attributes_are_echoed(client):
     check_request_id_and_attributes(partial(send, client))
+
+
+def test_spaces_around_values_are_insignificant(client):
+    check_spaces_are_insignificant(partial(send, client))
+
+
+def test_every_missing_marker_answers_as_null(client):
+    check_missing_markers(partial(send, client))
 
 
 def test_execution_parameters_follow_the_config(tiny_model_dir):

@@ -7,11 +7,11 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from serving import codecs, serve
+from serving import codecs, features, serve
 from serving import config as settings
 from serving import model as hooks
 
-from endpoint_cases import RECORD, distinct_records
+from endpoint_cases import MISSING_MARKERS, RECORD, distinct_records
 from tiny_model import FEATURES, LABELS
 
 pytestmark = pytest.mark.unit
@@ -197,6 +197,16 @@ def test_nan_is_a_missing_value(tiny_model_dir):
     missing = hooks.features(model, [{**RECORD, "body_mass_g": None}])
     assert hooks.features(model, [{**RECORD, "body_mass_g": float("nan")}]) == pytest.approx(
         missing)
+
+
+def test_missing_markers_are_processing_s(tiny_model_dir):
+    assert frozenset(MISSING_MARKERS) == features.MISSING
+    model = hooks.load(tiny_model_dir)
+    missing = hooks.features(model, [{**RECORD, "body_mass_g": None, "sex": None}])
+    for marker in MISSING_MARKERS:
+        for text in (marker, f" {marker} "):
+            record = {**RECORD, "body_mass_g": text, "sex": text}
+            assert hooks.features(model, [record]) == pytest.approx(missing), repr(text)
 
 
 @pytest.mark.parametrize(("accept", "expected"), [
