@@ -1,0 +1,241 @@
+"""`python -m pipeline.jobs STEP`: run a pipeline step as a named job through docker-compose.
+
+Each step says which run it took its input from, runs the job's container with that run's
+folders mounted, streams the job's log (and keeps it in the run's logs.txt), and records how
+the run ended. Standard library only: make runs it with the host's python3.
+"""
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline import runs
+from pipeline.runs import RunError
+
+# What the evaluation step reads and the registry's lineage names.
+EVALUATION_JSON = "processing/evaluation/evaluation.json"
+MODEL_TAR = "output/model.tar.gz"
+# The metric `make jobs` shows for a training run: SageMaker's validation:accuracy definition.
+KEY_METRIC = ("validation:accuracy", r"val_accuracy=([0-9\.]+)")
+CHANNELS = ("train", "validation", "pipeline")
+# Compose's own progress lines (v1 "Creating x ... done", v2 "Container x Creating"): not the job's.
+COMPOSE_NOISE = ("Creating ", "Starting ", "Removing ", "Stopping ", "Recreating ",
+                 "Network ", "Container ")
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def image_digest(docker: str, image: str) -> str | None:
+    done = subprocess.run([*shlex.split(docker), "image", "inspect", "-f", "{{.Id}}", image],
+                          capture_output=True, text=True)
+    return done.stdout.strip() or None
+
+
+def _show(line: str, kept) -> None:
+    sys.stdout.write(line)
+    sys.stdout.flush()
+    kept.write(line)
+
+
+def compose_run(compose: str, service: str, args: list[str], mounts: dict, log: Path) -> int:
+    """Run one job container; its output goes to the terminal and to the run's log."""
+    environ = {**os.environ, **{name: str(path) for name, path in mounts.items()}}
+    command = [*shlex.split(compose), "run", "--rm", "-T", service, *args]
+    with log.open("w") as kept, subprocess.Popen(
+            command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, errors="replace") as job:
+        held = None  # a bare number may be compose v1 echoing the exit code: decided at the end
+        try:
+            for line in job.stdout:
+                if line.startswith(COMPOSE_NOISE):
+                    continue
+                if held is not None:
+                    _show(held, kept)
+                    held = None
+                if line.strip().isdigit():
+                    held = line
+                    continue
+                _show(line, kept)
+            code = job.wait()
+            if held is not None and held.strip() != str(code):
+                _show(held, kept)
+            return code
+        except KeyboardInterrupt:
+            job.terminate()
+            job.wait()
+            return 143
+
+
+def start(args, kind: str, **fields) -> runs.Run:
+    return runs.create(args.local, kind, args.workload, image=args.image,
+                       image_digest=image_digest(args.docker, args.image), **fields)
+
+
+def end(args, run: runs.Run, code: int, metric: dict | None = None) -> int:
+    """Record the end, keep at most KEEP_RUNS runs of the kind, and say how it went."""
+    runs.finish(run, code, metric)
+    removed = runs.prune(args.local, run.record["kind"], args.keep)
+    if removed:
+        say(f"removed {len(removed)} old {run.record['kind']} run(s) beyond KEEP_RUNS={args.keep}")
+    if run.status == runs.COMPLETED:
+        say(f"{run.record['kind']} run {run.name} Completed in {runs.duration(run.record)}: "
+            f"{run.folder}")
+        return 0
+    print(f"{run.record['kind']} run {run.name} {run.status}: {run.record['failure_reason']} "
+          f"(log: {run.folder / runs.LOGS})", file=sys.stderr, flush=True)
+    return 1
+
+
+def process(args) -> int:
+    data = Path(args.data)
+    if not any(data.glob("*.csv")):
+        raise RunError(f"no CSV file in {data}: run make data, or put your raw CSV files there")
+    run = start(args, "processing", arguments=["--seed", str(args.seed)],
+                inputs={"input": {"path": str(data)}})
+    for name in ("input", "train", "validation", "test", "pipeline", "baseline"):
+        (run.folder / "processing" / name).mkdir(parents=True)
+    (run.folder / "output").mkdir()
+    code = compose_run(args.compose, "processing", ["--seed", str(args.seed)],
+                       {"JOB_DIR": run.folder, "DATA_DIR": data}, run.folder / runs.LOGS)
+    return end(args, run, code)
+
+
+def hyperparameters(pairs: list[str]) -> dict:
+    values = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        values[name] = value  # strings, as SageMaker writes hyperparameters.json
+    return values
+
+
+def train(args) -> int:
+    source = runs.take(args.local, "processing", args.processing_job, args.workload)
+    say(f"training on processing run {source.name}")
+    paths = {name: source.folder / "processing" / name for name in CHANNELS}
+    hps = hyperparameters(args.hyperparameter)
+    run = start(args, "training", hyperparameters=hps,
+                inputs={name: {"run": source.name, "path": str(path)}
+                        for name, path in paths.items()})
+    config = run.folder / "input" / "config"
+    config.mkdir(parents=True)
+    for name in ("model", "checkpoints", "output/data", *(f"input/data/{c}" for c in CHANNELS)):
+        (run.folder / name).mkdir(parents=True)
+    (config / "hyperparameters.json").write_text(json.dumps(hps) + "\n")
+    (config / "resourceconfig.json").write_text(json.dumps(
+        {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}) + "\n")
+    (config / "inputdataconfig.json").write_text(json.dumps({
+        name: {"ContentType": "text/csv", "TrainingInputMode": "File",
+               "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
+        for name in CHANNELS}) + "\n")
+    mounts = {"JOB_DIR": run.folder} | {f"CHANNEL_{n.upper()}": p for n, p in paths.items()}
+    code = compose_run(args.compose, "training", [], mounts, run.folder / runs.LOGS)
+    logs = (run.folder / runs.LOGS).read_text(errors="replace")
+    return end(args, run, code, runs.last_metric(logs, *KEY_METRIC))
+
+
+def evaluate(args) -> int:
+    trained = runs.take(args.local, "training", args.training_job, args.workload)
+    processed = trained.record["inputs"]["train"]["run"]
+    test = args.local / "processing" / processed / "processing" / "test"
+    if not test.is_dir():
+        raise RunError(f"the test split of processing run {processed} is gone from {test} "
+                       "(removed by KEEP_RUNS or by hand): run make pipeline again")
+    say(f"evaluating the model of training run {trained.name} on the test split of {processed}")
+    run = start(args, "evaluation", inputs={
+        "model": {"run": trained.name, "path": str(trained.folder / MODEL_TAR)},
+        "test": {"run": processed, "path": str(test)}})
+    for name in ("processing/test", "processing/model", "processing/evaluation", "output"):
+        (run.folder / name).mkdir(parents=True)
+    code = compose_run(args.compose, "evaluation", [],
+                       {"JOB_DIR": run.folder, "TEST_DIR": test,
+                        "MODEL_DIR": trained.folder / "output"}, run.folder / runs.LOGS)
+    metric = None
+    if code == 0:
+        report = json.loads((run.folder / EVALUATION_JSON).read_text())
+        accuracy = report["multiclass_classification_metrics"]["accuracy"]["value"]
+        metric = {"name": "test:accuracy", "value": accuracy}
+    return end(args, run, code, metric)
+
+
+def register(args) -> int:
+    from pipeline import registry
+
+    evaluated = runs.take(args.local, "evaluation", args.evaluation_job, args.workload)
+    trained_name = evaluated.record["inputs"]["model"]["run"]
+    trained = runs.load(args.local / "training" / trained_name)
+    if trained is None:
+        raise RunError(f"training run {trained_name} (evaluated by {evaluated.name}) is gone "
+                       f"from {args.local / 'training'}: run make pipeline again")
+    say(f"registering the model of training run {trained.name}, evaluated by {evaluated.name}")
+    lineage = {"processing": trained.record["inputs"]["train"]["run"],
+               "training": trained.name, "evaluation": evaluated.name}
+    try:
+        meta = registry.register(args.registry, trained.folder / MODEL_TAR,
+                                 evaluated.folder / EVALUATION_JSON,
+                                 trained.record.get("hyperparameters", {}),
+                                 args.approve_at, args.pending_at, lineage=lineage)
+    except registry.RegistryError as error:
+        raise RunError(str(error)) from None
+    say(f"registered version {meta['version']} as {meta['approval_status']} "
+        f"(accuracy {meta['accuracy']:.4f}) in {args.registry / str(meta['version'])}")
+    return 0
+
+
+def jobs(args) -> int:
+    found = runs.runs(args.local)
+    say(runs.table(found) if found else f"no job runs yet in {args.local}")
+    return 0
+
+
+def clean(args) -> int:
+    # Only folders with a run record: anything else a user keeps there is left alone.
+    removed = sum(len(runs.prune(args.local, kind, 0)) for kind in runs.KINDS)
+    say(f"removed {removed} job run(s) from {args.local}")
+    return 0
+
+
+STEPS = {"process": process, "train": train, "evaluate": evaluate, "register": register,
+         "list": jobs, "clean": clean}
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="pipeline.jobs", description=__doc__.splitlines()[0])
+    top.add_argument("step", choices=STEPS)
+    top.add_argument("--local", type=Path, required=True, help="LOCAL_DIR")
+    top.add_argument("--workload", default="penguins")
+    top.add_argument("--compose", default="docker-compose -f docker-compose.yml")
+    top.add_argument("--docker", default="docker")
+    top.add_argument("--image", default="penguins-training:latest")
+    top.add_argument("--keep", type=int, default=20, help="KEEP_RUNS")
+    top.add_argument("--data", help="the processing input folder")
+    top.add_argument("--seed", type=int, default=42)
+    top.add_argument("--hyperparameter", action="append", default=[], metavar="NAME=VALUE")
+    top.add_argument("--processing-job")
+    top.add_argument("--training-job")
+    top.add_argument("--evaluation-job")
+    top.add_argument("--registry", type=Path, help="MODEL_REGISTRY")
+    top.add_argument("--approve-at", type=float, default=0.70)
+    top.add_argument("--pending-at", type=float, default=0.50)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.keep < 1 and args.step != "clean":
+        print(f"KEEP_RUNS={args.keep}: keep at least 1 run of each kind", file=sys.stderr)
+        return 2
+    try:
+        return STEPS[args.step](args)
+    except RunError as error:
+        print(str(error), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Job runs: names, records, which run a step takes, pruning, and the job list."""
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import jobs, runs
+
+pytestmark = pytest.mark.pipeline
+NAME = re.compile(r"^penguins-train-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-\d{3}$")
+
+
+def made(local: Path, kind: str, exit_code: int, failure: str = "", metric=None) -> runs.Run:
+    run = runs.create(local, kind, "penguins")
+    if failure:
+        path = run.folder / runs.FAILURE_FILES[kind]
+        path.parent.mkdir(parents=True)
+        path.write_text(failure + "\n")
+    runs.finish(run, exit_code, metric)
+    return run
+
+
+def test_a_run_is_named_as_sagemaker_names_jobs_and_recorded_in_its_folder(tmp_path):
+    run = made(tmp_path, "training", 0, metric={"name": "validation:accuracy", "value": 0.9})
+    assert NAME.match(run.name), run.name
+    assert run.folder == tmp_path / "training" / run.name
+    record = json.loads((run.folder / runs.RECORD).read_text())
+    assert record["status"] == runs.COMPLETED
+    assert record["start"] <= record["end"] and record["seconds"] >= 0
+    assert record["metric"] == {"name": "validation:accuracy", "value": 0.9}
+
+
+def test_runs_started_in_the_same_millisecond_get_distinct_names(tmp_path):
+    names = {runs.create(tmp_path, "processing", "penguins").name for _ in range(20)}
+    assert len(names) == 20
+
+
+@pytest.mark.parametrize(("code", "status"), [(0, runs.COMPLETED), (1, runs.FAILED),
+                                              (2, runs.FAILED), (143, runs.STOPPED),
+                                              (137, runs.STOPPED)])
+def test_exit_code_decides_the_status(tmp_path, code, status):
+    assert made(tmp_path, "training", code).status == status
+
+
+def test_a_failed_run_records_the_jobs_own_reason(tmp_path):
+    run = made(tmp_path, "training", 1, failure="hyperparameter epochs='abc' is not a number")
+    assert run.record["failure_reason"] == "hyperparameter epochs='abc' is not a number"
+    silent = made(tmp_path, "evaluation", 3)
+    assert silent.record["failure_reason"] == "the job exited with code 3"
+
+
+def test_a_step_takes_the_newest_completed_run_never_a_failed_one(tmp_path):
+    older = made(tmp_path, "training", 0)
+    made(tmp_path, "training", 1, failure="broken")
+    made(tmp_path, "training", 143)
+    assert runs.take(tmp_path, "training", None, "penguins").name == older.name
+    newer = made(tmp_path, "training", 0)
+    assert runs.take(tmp_path, "training", None, "penguins").name == newer.name
+
+
+def test_a_named_run_is_taken_only_when_completed(tmp_path):
+    good = made(tmp_path, "training", 0)
+    bad = made(tmp_path, "training", 1, failure="channel train is missing")
+    assert runs.take(tmp_path, "training", good.name, "penguins").name == good.name
+    with pytest.raises(runs.RunError, match=r"TRAINING_JOB=.* is Failed.*channel train"):
+        runs.take(tmp_path, "training", bad.name, "penguins")
+    with pytest.raises(runs.RunError, match=r"TRAINING_JOB=nope: no such training run"):
+        runs.take(tmp_path, "training", "nope", "penguins")
+
+
+def test_no_completed_run_says_which_step_to_run(tmp_path):
+    made(tmp_path, "processing", 1, failure="no rows")
+    with pytest.raises(runs.RunError, match="no Completed processing run.*make process first"):
+        runs.take(tmp_path, "processing", None, "penguins")
+
+
+def test_another_workloads_runs_are_not_taken(tmp_path):
+    runs.finish(runs.create(tmp_path, "training", "digits"), 0)
+    with pytest.raises(runs.RunError, match="no Completed training run of penguins"):
+        runs.take(tmp_path, "training", None, "penguins")
+
+
+def test_prune_keeps_the_newest_finished_runs_and_any_in_progress(tmp_path):
+    made_runs = [made(tmp_path, "training", code) for code in (0, 1, 0, 0)]
+    running = runs.create(tmp_path, "training", "penguins")
+    removed = runs.prune(tmp_path, "training", 2)
+    assert removed == [made_runs[1].name, made_runs[0].name]
+    left = {run.name for run in runs.runs(tmp_path, "training")}
+    assert left == {made_runs[2].name, made_runs[3].name, running.name}
+
+
+def test_the_key_metric_is_the_last_value_as_sagemaker_reads_it():
+    logs = "epoch=1/2 val_accuracy=0.500000\nepoch=2/2 val_accuracy=0.750000\ndone\n"
+    assert runs.last_metric(logs, *jobs.KEY_METRIC) == {"name": "validation:accuracy",
+                                                       "value": 0.75}
+    assert runs.last_metric("error: no data\n", *jobs.KEY_METRIC) is None
+
+
+def test_the_job_list_is_newest_first_with_status_duration_and_metric(tmp_path):
+    first = made(tmp_path, "processing", 0)
+    second = made(tmp_path, "training", 1, failure="x")
+    third = made(tmp_path, "evaluation", 0, metric={"name": "test:accuracy", "value": 0.98})
+    lines = runs.table(runs.runs(tmp_path)).splitlines()
+    assert lines[0].split() == ["NAME", "KIND", "STATUS", "DURATION", "METRIC"]
+    assert [line.split()[0] for line in lines[1:]] == [third.name, second.name, first.name]
+    assert lines[1].split()[2] == "Completed" and lines[1].endswith("test:accuracy=0.9800")
+    assert lines[2].split()[2] == "Failed"
+
+
+def fake_compose(tmp_path: Path, script: str) -> str:
+    """A stand-in for the compose command that prints what a job would and exits."""
+    path = tmp_path / "compose.py"
+    path.write_text(script)
+    return f"{sys.executable} {path}"
+
+
+def test_compose_output_goes_to_the_log_without_compose_noise_or_a_bare_exit_code(tmp_path,
+                                                                                    capsys):
+    compose = fake_compose(tmp_path, (
+        "import sys\n"
+        "print('Creating penguins_training_run ... done', file=sys.stderr)\n"
+        "print('epoch=1/1 val_accuracy=0.5')\n"
+        "print('42')\n"
+        "print('error: broken', file=sys.stderr)\n"
+        "print('1')\n"
+        "sys.exit(1)\n"))
+    log = tmp_path / "logs.txt"
+    assert jobs.compose_run(compose, "training", [], {}, log) == 1
+    kept = log.read_text()
+    assert kept == "epoch=1/1 val_accuracy=0.5\n42\nerror: broken\n"
+    assert capsys.readouterr().out == kept
+
+
+def test_process_without_data_says_what_to_do(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    code = jobs.main(["process", "--local", str(tmp_path), "--data", str(tmp_path / "data")])
+    assert code == 1
+    assert "no CSV file in" in capsys.readouterr().err
+    assert not (tmp_path / "processing").exists()  # no run started
+
+
+def test_a_training_step_records_its_inputs_and_hyperparameters(tmp_path):
+    source = made(tmp_path, "processing", 0)
+    compose = fake_compose(tmp_path, "print('epoch=1/1 val_accuracy=0.875000')\n")
+    started = time.time()
+    code = jobs.main(["train", "--local", str(tmp_path), "--compose", compose,
+                      "--docker", "false", "--hyperparameter", "epochs=1"])
+    assert code == 0
+    run = runs.runs(tmp_path, "training")[0]
+    assert run.status == runs.COMPLETED
+    assert run.record["inputs"]["train"]["run"] == source.name
+    assert run.record["hyperparameters"] == {"epochs": "1"}
+    assert run.record["metric"] == {"name": "validation:accuracy", "value": 0.875}
+    config = json.loads((run.folder / "input/config/hyperparameters.json").read_text())
+    assert config == {"epochs": "1"}
+    assert runs.parse_time(run.record["start"]).timestamp() >= started - 1
