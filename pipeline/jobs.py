@@ -53,7 +53,7 @@ def compose_run(compose: str, service: str, args: list[str], mounts: dict, log: 
         held = None  # a bare number may be compose v1 echoing the exit code: decided at the end
         try:
             for line in job.stdout:
-                if line.startswith(COMPOSE_NOISE):
+                if line.lstrip().startswith(COMPOSE_NOISE):
                     continue
                 if held is not None:
                     _show(held, kept)
