@@ -1,9 +1,12 @@
 """The wire formats: decode(body, content_type) into records, encode(results, accept)."""
 
 import csv
+import functools
 import io
 
 import orjson
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 # The documented CSV column order: the raw Penguins features, as batch transform sends them.
 CSV_FIELDS = ("island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g",
@@ -15,6 +18,7 @@ JSONLINES = "application/jsonlines"
 JSONLINES_ALIASES = {JSONLINES, "application/jsonl", "application/x-jsonlines",
                      "application/json-lines", "application/x-ndjson"}
 SUPPORTED = (JSON, CSV, JSONLINES)
+OFFERS = (JSON, CSV, JSONLINES, *sorted(JSONLINES_ALIASES - {JSONLINES}))
 
 # Shapes of a JSON body, mirrored by the JSON answer.
 RECORD, LIST, INSTANCES, ROWS = "record", "list", "instances", "rows"
@@ -113,22 +117,33 @@ def decode(body: bytes, content_type: str | None) -> tuple[list, str]:
 
 
 def negotiate(accept: str | None, default: str) -> str:
-    """The answer's type: the first supported type of Accept, the default for */*, or 406."""
+    """The answer's type for an Accept header, or CodecError 406 if it accepts none of ours."""
     if not accept or not accept.strip():
         return default
-    for part in accept.split(","):
-        kind = media_type(part)
-        if kind == "*/*":
-            return default
-        if kind == "application/*":
-            return default if default.startswith("application/") else JSON
-        if kind == "text/*":
-            return CSV
-        if kind in (JSON, CSV):
-            return kind
-        if kind in JSONLINES_ALIASES:
-            return JSONLINES
-    raise CodecError(406, f"unsupported Accept {accept!r}; use one of {', '.join(SUPPORTED)}")
+    kind = _best_type(accept, default)
+    if kind is None:
+        raise CodecError(406, f"unsupported Accept {accept!r}: it accepts none of "
+                              f"{', '.join(SUPPORTED)}")
+    return kind
+
+
+@functools.lru_cache(maxsize=256)
+def _best_type(accept: str, default: str) -> str | None:
+    """werkzeug's reading of Accept: q-values (q=0 refuses), then the more specific range.
+
+    Clients send a handful of distinct headers, so the parse is cached: it costs more than
+    a one-record prediction.
+    """
+    # Parameters other than q (`text/csv; charset=utf-8`) do not change what we answer.
+    client = MIMEAccept([(media_type(value), quality)
+                         for value, quality in parse_accept_header(accept)])
+    if not client:
+        return default  # nothing readable in it: as if there were no Accept
+    # Offer the types the client names in its order (werkzeug keeps it among equal q-values),
+    # so `text/csv, application/json` is CSV; */* and application/* prefer the default.
+    named = [kind for kind, _quality in client if kind in OFFERS]
+    match = client.best_match(dict.fromkeys([*named, default, *OFFERS]))
+    return JSONLINES if match in JSONLINES_ALIASES else match
 
 
 def encode(results: list[dict], accept: str, shape: str) -> bytes:

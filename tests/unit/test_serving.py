@@ -215,9 +215,36 @@ def test_missing_markers_are_processing_s(tiny_model_dir):
     ("text/csv; charset=utf-8", "text/csv"),
     ("application/x-ndjson", "application/jsonlines"),
     ("image/png, application/jsonlines;q=0.5", "application/jsonlines"),
+    ("TEXT/CSV", "text/csv"),
+    ("text/*", "text/csv"),
+    ("application/*", "application/json"),
+    ("text/csv, application/json", "text/csv"),  # equal preference: the client's order
+    ("text/csv;q=0.5, application/json", "application/json"),
+    ("application/json;q=0, text/csv", "text/csv"),
+    ("application/json;q=0, */*", "text/csv"),  # the more specific range decides
+    ("*/*;q=0.1, application/jsonlines", "application/jsonlines"),
+    ("text/csv;level=1;q=0.2, application/json;q=0.1", "text/csv"),
+    (",", "application/json"),  # nothing readable: as if there were no Accept
 ])
 def test_accept_negotiation(accept, expected):
     assert codecs.negotiate(accept, "application/json") == expected
+
+
+@pytest.mark.parametrize(("default", "expected"), [
+    ("text/csv", "application/json"),
+    ("application/jsonlines", "application/jsonlines"),
+])
+def test_application_any_prefers_an_application_default(default, expected):
+    assert codecs.negotiate("application/*", default) == expected
+    assert codecs.negotiate("*/*", default) == default
+
+
+@pytest.mark.parametrize("accept", ["application/json;q=0", "image/png",
+                                    "text/csv;q=0, application/*;q=0"])
+def test_accept_without_an_acceptable_type_is_406(accept):
+    with pytest.raises(codecs.CodecError) as raised:
+        codecs.negotiate(accept, "application/json")
+    assert raised.value.status == 406 and accept in raised.value.message
 
 
 def test_csv_body_that_is_not_utf8_is_a_client_error():
