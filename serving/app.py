@@ -31,24 +31,36 @@ def ping(state) -> Response:
     return Response(b"", 200)
 
 
+def discard(stream, size: int) -> None:
+    """Read and drop a refused body of `size` bytes (nginx bounds it, see read_body).
+
+    nginx is still sending it: a worker that answered and closed the connection first would
+    turn the answer into nginx's 502.
+    """
+    while size > 0 and (chunk := stream.read(min(size, 1024 * 1024))):
+        size -= len(chunk)
+
+
 def read_body(environ: dict, limit: int) -> bytes:
     """The request body, at most `limit` bytes (413 beyond).
 
-    Read straight from the WSGI input: werkzeug's stream wrappers cost more per request
-    than the whole model does.
+    The one place that enforces SAGEMAKER_MAX_PAYLOAD_IN_MB: it holds with or without nginx
+    in front (the in-process tests have none), and nginx's own bound sits above it (see
+    nginx.conf.template). Read straight from the WSGI input: werkzeug's stream wrappers cost
+    more per request than the whole model does, and they would be where Flask's
+    MAX_CONTENT_LENGTH applies.
     """
+    too_large = f"larger than the {limit // (1024 * 1024)} MB limit (SAGEMAKER_MAX_PAYLOAD_IN_MB)"
     length = environ.get("CONTENT_LENGTH")
     if length:
         size = int(length)
         if size > limit:
-            raise codecs.CodecError(413, f"request body of {size} bytes is larger than the "
-                                         f"{limit // (1024 * 1024)} MB limit "
-                                         "(SAGEMAKER_MAX_PAYLOAD_IN_MB)")
+            discard(environ["wsgi.input"], size)
+            raise codecs.CodecError(413, f"request body of {size} bytes is {too_large}")
         return environ["wsgi.input"].read(size)
     body = environ["wsgi.input"].read(limit + 1)  # chunked: no length given
     if len(body) > limit:
-        raise codecs.CodecError(413, f"request body is larger than the "
-                                     f"{limit // (1024 * 1024)} MB limit")
+        raise codecs.CodecError(413, f"request body is {too_large}")
     return body
 
 
@@ -56,12 +68,14 @@ def invocations(state) -> Response:
     model, config = state
     # Straight from the WSGI environ: werkzeug's header view costs more than the model.
     environ = request.environ
-    if len(environ.get(CUSTOM_ATTRIBUTES_KEY, "")) > MAX_CUSTOM_ATTRIBUTES:
-        # InvokeEndpoint refuses these too.
-        return error(400, f"{CUSTOM_ATTRIBUTES} is longer than {MAX_CUSTOM_ATTRIBUTES} characters")
     try:
-        accept = codecs.negotiate(environ.get("HTTP_ACCEPT"), config.default_accept)
+        # The body first, whatever the answer: an unread body turns it into nginx's 502.
         body = read_body(environ, config.max_payload_bytes)
+        if len(environ.get(CUSTOM_ATTRIBUTES_KEY, "")) > MAX_CUSTOM_ATTRIBUTES:
+            # InvokeEndpoint refuses these too.
+            raise codecs.CodecError(400, f"{CUSTOM_ATTRIBUTES} is longer than "
+                                         f"{MAX_CUSTOM_ATTRIBUTES} characters")
+        accept = codecs.negotiate(environ.get("HTTP_ACCEPT"), config.default_accept)
         records, shape = codecs.decode(body, environ.get("CONTENT_TYPE"))
         answer = codecs.encode(hooks.predict(model, records), accept, shape)
     except codecs.CodecError as mistake:
@@ -100,7 +114,6 @@ def http_error(exc: HTTPException) -> Response:
     messages = {
         404: f"no such path {request.path}; the endpoint serves /ping and /invocations",
         405: f"{request.method} is not allowed on {request.path}",
-        413: "request body is larger than the payload limit (SAGEMAKER_MAX_PAYLOAD_IN_MB)",
     }
     response = error(exc.code or 500, messages.get(exc.code, exc.description or exc.name))
     for name, value in exc.get_headers():
@@ -120,7 +133,6 @@ def create_app(model_dir: Path | None = None, config: settings.Config | None = N
     model = hooks.load(Path(model_dir or config.model_dir))
     hooks.warm(model)
     app = Flask("serving")
-    app.config["MAX_CONTENT_LENGTH"] = config.max_payload_bytes
     state = (model, config)
     for path, methods, view in ROUTES:
         app.add_url_rule(path, view.__name__, lambda view=view: view(state), methods=methods)

@@ -15,6 +15,8 @@ RUN_DIR = Path(os.environ.get("SERVING_RUN_DIR", "/tmp/serving"))
 NGINX_DRAIN_SECONDS = 20
 GUNICORN_GRACE_SECONDS = 8
 UNPRIVILEGED = ("nobody", "nogroup")
+# nginx reads at most this many times the payload limit: the app decides up to there.
+NGINX_BODY_BOUND = 2
 
 
 def render_nginx(config: settings.Config, run_dir: Path, as_root: bool,
@@ -28,6 +30,7 @@ def render_nginx(config: settings.Config, run_dir: Path, as_root: bool,
         "__SOCKET__": config.socket,
         "__PORT__": str(config.port),
         "__MAX_BODY_BYTES__": str(config.max_payload_bytes),
+        "__BODY_BOUND_BYTES__": str(NGINX_BODY_BOUND * config.max_payload_bytes),
         "__MAX_PAYLOAD_MB__": str(config.max_payload_mb),
         "__PROXY_TIMEOUT__": str(config.timeout + 5),
     }

@@ -254,7 +254,8 @@ def check_payload_limit(send, megabytes: int = 6) -> None:
     assert send("POST", INV, padded_json(megabytes * MB), JSON_HEADERS).status == 200
     refused = send("POST", INV, padded_json(megabytes * MB + 1), JSON_HEADERS)
     assert refused.status == 413
-    assert refused.json()["error"]
+    # The app's own words in both layers: one place decides (serving/app.py read_body).
+    assert f"request body of {megabytes * MB + 1} bytes" in refused.json()["error"]
 
 
 def _answer(send, body: str, content_type: str):
@@ -288,6 +289,18 @@ def check_missing_markers(send) -> None:
             for text in (marker, f" {marker} "):
                 line = f"Biscoe,48.6,{text},230,5800,{text}\n"
                 assert _answer(send, line * count, "text/csv") == expected, repr(text)
+
+
+def check_large_bodies_refused_as_json(send, megabytes: int = 6, rounds: int = 5) -> None:
+    """Refusals of large bodies are their 4xx with a JSON error, every time (never a 502)."""
+    headers = {**JSON_HEADERS, "Accept": "image/png"}
+    for _ in range(rounds):
+        too_large = send("POST", INV, padded_json(2 * megabytes * MB), JSON_HEADERS)
+        assert too_large.status == 413, too_large.body[:200]
+        assert "SAGEMAKER_MAX_PAYLOAD_IN_MB" in too_large.json()["error"]
+        refused = send("POST", INV, padded_json(megabytes * MB), headers)
+        assert refused.status == 406, refused.body[:200]
+        assert "image/png" in refused.json()["error"]
 
 
 def check_request_id_and_attributes(send) -> None:

@@ -15,6 +15,7 @@ from endpoint_cases import (
     Reply,
     check_batch_order,
     check_case,
+    check_large_bodies_refused_as_json,
     check_missing_markers,
     check_payload_limit,
     check_request_id_and_attributes,
@@ -57,6 +58,10 @@ def test_batch_keeps_order_and_matches_single_records(endpoint):
 
 def test_payload_limit_is_six_megabytes(endpoint):
     check_payload_limit(partial(send, endpoint))
+
+
+def test_large_bodies_are_refused_with_their_own_status(endpoint):
+    check_large_bodies_refused_as_json(partial(send, endpoint))
 
 
 def test_request_id_and_custom_attributes_are_echoed(endpoint):

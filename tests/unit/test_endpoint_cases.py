@@ -14,6 +14,7 @@ from endpoint_cases import (
     Reply,
     check_batch_order,
     check_case,
+    check_large_bodies_refused_as_json,
     check_missing_markers,
     check_payload_limit,
     check_request_id_and_attributes,
@@ -47,6 +48,10 @@ def test_batch_keeps_order_and_matches_single_records(client):
 
 def test_payload_limit_is_six_megabytes(client):
     check_payload_limit(partial(send, client))
+
+
+def test_large_bodies_are_refused_with_their_own_status(client):
+    check_large_bodies_refused_as_json(partial(send, client))
 
 
 def test_request_id_and_custom_attributes_are_echoed(client):

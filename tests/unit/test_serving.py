@@ -68,7 +68,10 @@ def test_nginx_config_carries_the_settings(tmp_path):
     config = settings.Config(model_dir=tmp_path, port=9090, timeout=90, max_payload_mb=6)
     text = serve.render_nginx(config, tmp_path, as_root=True)
     assert "listen 9090" in text
-    assert f"client_max_body_size {6 * 1024 * 1024};" in text
+    # The app enforces the payload limit; nginx only bounds what it reads, above the limit.
+    bound = int(text.split("client_max_body_size ", 1)[1].split(";", 1)[0])
+    assert bound > config.max_payload_bytes
+    assert f"client_body_buffer_size {config.max_payload_bytes};" in text
     assert "proxy_read_timeout 95s;" in text  # never shorter than gunicorn's timeout
     assert "server_tokens off;" in text and "user nobody nogroup;" in text
     assert "__" not in text
