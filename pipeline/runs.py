@@ -59,7 +59,7 @@ def stamp(moment: datetime) -> str:
 
 
 def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def write_record(folder: Path, record: dict) -> None:
