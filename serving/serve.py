@@ -14,6 +14,7 @@ RUN_DIR = Path(os.environ.get("SERVING_RUN_DIR", "/tmp/serving"))
 # SageMaker sends SIGKILL 30 s after SIGTERM: drain within that.
 NGINX_DRAIN_SECONDS = 20
 GUNICORN_GRACE_SECONDS = 8
+WORKER_RECLAIM_SECONDS = 5  # gunicorn kills a worker this long after nginx answered 504
 UNPRIVILEGED = ("nobody", "nogroup")
 # nginx reads at most this many times the payload limit: the app decides up to there.
 NGINX_BODY_BOUND = 2
@@ -32,7 +33,7 @@ def render_nginx(config: settings.Config, run_dir: Path, as_root: bool,
         "__MAX_BODY_BYTES__": str(config.max_payload_bytes),
         "__BODY_BOUND_BYTES__": str(NGINX_BODY_BOUND * config.max_payload_bytes),
         "__MAX_PAYLOAD_MB__": str(config.max_payload_mb),
-        "__PROXY_TIMEOUT__": str(config.timeout + 5),
+        "__PROXY_TIMEOUT__": str(config.timeout),
     }
     text = template.read_text()
     for name, value in values.items():
@@ -46,7 +47,8 @@ def gunicorn_command(config: settings.Config, as_root: bool) -> list[str]:
         "--bind", f"unix:{config.socket}",
         "--workers", str(config.workers),
         "--worker-class", "sync",
-        "--timeout", str(config.timeout),
+        # After nginx's: nginx answers the slow request (504), gunicorn reclaims the worker.
+        "--timeout", str(config.timeout + WORKER_RECLAIM_SECONDS),
         "--graceful-timeout", str(GUNICORN_GRACE_SECONDS),
         "--error-logfile", "-",
         "--log-level", "warning",

@@ -1,6 +1,7 @@
 """The serving image on the SageMaker hosting contract: real HTTP through nginx."""
 
 import json
+import socket
 import threading
 import time
 from functools import partial
@@ -79,18 +80,86 @@ def test_every_missing_marker_answers_as_null(endpoint):
 def test_access_log_skips_ping_and_logs_requests_once(endpoint):
     for _ in range(3):
         send(endpoint, "GET", "/ping")
-    send(endpoint, "POST", "/invocations", json.dumps(RECORD),
-         {"Content-Type": "application/json", "X-Amzn-SageMaker-Inference-Id": "log-me-once"})
-    # nginx buffers the access log and flushes it every second.
-    deadline = time.monotonic() + 3
-    while "log-me-once" not in (logs := endpoint.logs()) and time.monotonic() < deadline:
+    for request_id in ("log-me-once", "logged-after"):
+        send(endpoint, "POST", "/invocations", json.dumps(RECORD),
+             {"Content-Type": "application/json", "X-Amzn-SageMaker-Inference-Id": request_id})
+    # nginx buffers the access log, flushed every second, in the order requests end: once the
+    # later request's line is out, a second line of the first (or of a ping) would be too.
+    deadline = time.monotonic() + 5
+    while "logged-after" not in (logs := endpoint.logs()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    time.sleep(1.2)  # a second line, had there been one, would be out by now
-    logs = endpoint.logs()
+    assert "logged-after" in logs, logs[-2000:]
     assert logs.count("log-me-once") == 1
     line = next(line for line in logs.splitlines() if "log-me-once" in line)
     assert "/invocations" in line and " 200 " in f" {line} "
     assert "GET /ping" not in logs
+
+
+def assert_nginx_json_error(reply: Reply, status: int, *words: str) -> None:
+    assert reply.status == status, (reply.status, reply.body[:300])
+    assert reply.headers["content-type"].startswith("application/json"), reply.headers
+    message = reply.json()["error"]
+    for word in words:
+        assert word in message, (word, message)
+    assert reply.headers["x-amzn-sagemaker-inference-id"]
+
+
+def test_a_request_over_the_timeout_is_a_json_504(docker_client, model_dir):
+    # A legal batch far beyond what one second predicts (~40 MB of CSV, over a million
+    # records), on an endpoint whose timeout is one second.
+    server = Endpoint(docker_client, model_dir, environment={
+        "SAGEMAKER_MODEL_SERVER_TIMEOUT": "1", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "40",
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "1"})
+    try:
+        server.wait_ready()
+        body = (CSV_LINE + "\n") * (40 * 1024 * 1024 // (len(CSV_LINE) + 1))
+        reply = send(server, "POST", "/invocations", body,
+                     {"Content-Type": "text/csv", "Accept": "text/csv",
+                      "X-Amzn-SageMaker-Inference-Id": "too-slow"})
+        assert_nginx_json_error(reply, 504, "1 s")
+        assert reply.headers["x-amzn-sagemaker-inference-id"] == "too-slow"
+    finally:
+        server.remove()
+
+
+def test_a_model_server_that_does_not_answer_is_a_json_503(docker_client, model_dir):
+    server = Endpoint(docker_client, model_dir)
+    try:
+        server.wait_ready()
+        # gunicorn runs on, but nginx can no longer reach it.
+        removed = server.container.exec_run(["rm", "/tmp/gunicorn.sock"])
+        assert removed.exit_code == 0, removed.output
+        reply = send(server, "POST", "/invocations", json.dumps(RECORD),
+                     {"Content-Type": "application/json",
+                      "X-Amzn-SageMaker-Inference-Id": "nobody-home"})
+        assert_nginx_json_error(reply, 503, "not ready")
+        assert reply.headers["x-amzn-sagemaker-inference-id"] == "nobody-home"
+    finally:
+        server.remove()
+
+
+@pytest.mark.parametrize(("request_bytes", "status"), [
+    (b"NOT AN HTTP REQUEST\r\n\r\n", 400),
+    (b"GET /\x01 HTTP/1.1\r\nHost: localhost\r\n\r\n", 400),
+    (b"GET /ping HTTP/1.1\r\nHost: localhost\r\nno colon in this header\r\n\r\n", 400),
+    (b"GET /ping HTTP/9.9\r\nHost: localhost\r\n\r\n", 505),
+], ids=["request-line", "control-character", "header-line", "http-version"])
+def test_a_malformed_http_request_is_a_json_error(endpoint, request_bytes, status):
+    with socket.create_connection(("127.0.0.1", endpoint.port), timeout=10) as conn:
+        conn.sendall(request_bytes)
+        raw = b""
+        while chunk := conn.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip()
+               for name, _, value in (line.partition(":") for line in lines[1:])}
+    assert_nginx_json_error(Reply(int(lines[0].split()[1]), headers, body), status, "malformed")
+
+
+def test_nginx_s_own_paths_are_json_404s(endpoint):
+    reply = send(endpoint, "GET", "/.errors/bad-request")
+    assert_nginx_json_error(reply, 404, "no such path")
 
 
 def test_execution_parameters_follow_the_environment(docker_client, model_dir):

@@ -72,7 +72,7 @@ def test_nginx_config_carries_the_settings(tmp_path):
     bound = int(text.split("client_max_body_size ", 1)[1].split(";", 1)[0])
     assert bound > config.max_payload_bytes
     assert f"client_body_buffer_size {config.max_payload_bytes};" in text
-    assert "proxy_read_timeout 95s;" in text  # never shorter than gunicorn's timeout
+    assert "proxy_read_timeout 90s;" in text  # nginx decides the timeout (504)
     assert "server_tokens off;" in text and "user nobody nogroup;" in text
     assert "__" not in text
     assert "user " not in serve.render_nginx(config, tmp_path, as_root=False)
@@ -82,7 +82,8 @@ def test_gunicorn_drops_root_and_honours_the_settings(tmp_path):
     config = settings.Config(model_dir=tmp_path, workers=3, timeout=45)
     command = serve.gunicorn_command(config, as_root=True)
     assert command[command.index("--workers") + 1] == "3"
-    assert command[command.index("--timeout") + 1] == "45"
+    # Later than nginx's 45 s: gunicorn only reclaims a worker nginx gave up on.
+    assert int(command[command.index("--timeout") + 1]) > 45
     assert command[command.index("--user") + 1] == "nobody"
     assert "--user" not in serve.gunicorn_command(config, as_root=False)
 
