@@ -8,6 +8,7 @@ needs is written to /opt/ml/model, and only once the whole job has succeeded.
 import csv
 import importlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ from training.jobio import JobError, Stopped, atomic_write, base_dir, fail
 
 DEFAULTS = {"epochs": 50, "batch_size": 32, "learning_rate": 0.01, "seed": 42}
 KINDS = {"epochs": int, "batch_size": int, "learning_rate": float, "seed": int}
+KIND_WORDS = {int: "a whole number", float: "a number"}
 PLATFORM_KEYS = ("sagemaker_", "_tuning_objective_metric")
 METRIC_DEFINITIONS = [
     {"Name": "train:loss", "Regex": "train_loss=([0-9\\.]+)"},
@@ -51,17 +53,18 @@ def _convert(key: str, value):
             break
         value = decoded
     kind = KINDS[key]
+    wrong = JobError(f"hyperparameter {key}={value!r} is not {KIND_WORDS[kind]} "
+                     f"(for example {DEFAULTS[key]})")
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise JobError(f"hyperparameter {key}={value!r} is not a {kind.__name__}")
+        raise wrong
     try:
         number = float(value)
     except ValueError:
-        raise JobError(f"hyperparameter {key}={value!r} is not a {kind.__name__}") from None
-    if kind is int:
-        if number != int(number):
-            raise JobError(f"hyperparameter {key}={value!r} is not a whole number")
-        return int(number)
-    return number
+        raise wrong from None
+    # "nan" and "inf" parse as floats, yet no epoch count or learning rate is either.
+    if not math.isfinite(number) or (kind is int and number != int(number)):
+        raise wrong
+    return int(number) if kind is int else number
 
 
 def parse_hyperparameters(raw: dict) -> Hyperparameters:
@@ -134,28 +137,30 @@ def read_channel(channel: Path, name: str, width: int, classes: int):
                         raise JobError(f"channel {name}: {path.name} line {line} has {len(row)} "
                                        f"columns; expected {width + 1} (label + {width} features)")
                     try:
-                        rows.append([float(v) for v in row])
+                        values = [float(v) for v in row]
+                        if not all(map(math.isfinite, values)):
+                            raise ValueError  # "nan" and "inf" parse, yet train nothing
                     except ValueError:
                         column = next(i for i, v in enumerate(row) if not _is_number(v)) + 1
                         raise JobError(f"channel {name}: {path.name} line {line} column {column} "
                                        f"is not a number: {row[column - 1]!r}") from None
+                    if values[0] not in range(classes):
+                        raise JobError(f"channel {name}: {path.name} line {line} has label "
+                                       f"{row[0]!r}; labels must be class codes 0..{classes - 1}")
+                    rows.append(values)
             except (UnicodeDecodeError, csv.Error) as error:
                 raise JobError(f"channel {name}: {path.name} is not a CSV file ({error})") from None
     if not rows:
         raise JobError(f"channel {name}: no rows in {', '.join(p.name for p in files)}")
     table = np.array(rows)
-    labels = table[:, 0]
-    if (labels != labels.round()).any() or labels.min() < 0 or labels.max() >= classes:
-        raise JobError(f"channel {name}: labels must be class codes 0..{classes - 1}")
-    return table[:, 1:].astype("float32"), labels.astype("int64")
+    return table[:, 1:].astype("float32"), table[:, 0].astype("int64")
 
 
 def _is_number(text: str) -> bool:
     try:
-        float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
 def run(base: Path, stop: list) -> dict:

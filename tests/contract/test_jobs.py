@@ -106,6 +106,15 @@ def test_training_prints_metrics_the_documented_regexes_read(trained):
         assert all(0 <= float(value) < 100 for value in values)
 
 
+def test_job_logs_hold_no_tensorflow_start_up_notices(trained, evaluated):
+    logs = {"training": (trained / "logs.txt").read_text(),
+            "evaluation": (evaluated.parent.parent / "logs.txt").read_text()}
+    assert "epoch=50/50" in logs["training"] and "test accuracy=" in logs["evaluation"]
+    for job, text in logs.items():
+        noise = re.findall(r"^.*(?:oneDNN|absl|cpu_feature_guard).*$", text, re.M)
+        assert noise == [], (job, noise)
+
+
 def test_training_accepts_sdk_double_encoded_hyperparameters(docker_client, processed, tmp_path):
     hps = {"epochs": '"2"', "batch_size": '"16"', "learning_rate": "0.05", "seed": "7",
            "sagemaker_program": '"ignored.py"', "_tuning_objective_metric": "validation:accuracy"}
@@ -148,8 +157,10 @@ def test_training_failure_names_the_cause(docker_client, processed, tmp_path, hy
 
 @pytest.mark.parametrize(
     ("content", "named"),
-    [("1,0.5,0.5\n", "train.csv"), ("1,0.1,x,0,0,1,0,0,1,0\n", "train.csv")],
-    ids=["wrong-columns", "non-numeric"],
+    [("1,0.5,0.5\n", "train.csv line 1 has 3 columns"),
+     ("1,0.1,x,0,0,1,0,0,1,0\n", "train.csv line 1 column 3 is not a number"),
+     ("7,0.1,0.2,0,0,1,0,0,1,0\n", "train.csv line 1 has label '7'")],
+    ids=["wrong-columns", "non-numeric", "not-a-class-code"],
 )
 def test_training_rejects_bad_csv(docker_client, processed, tmp_path, content, named):
     data = tmp_path / "data"
@@ -161,6 +172,10 @@ def test_training_rejects_bad_csv(docker_client, processed, tmp_path, content, n
     assert result.exit_code != 0
     assert named in (tmp_path / "ml" / "output" / "failure").read_text()
     assert list((tmp_path / "ml" / "model").iterdir()) == []
+
+
+def epoch_numbers(logs: str, epochs) -> list[int]:
+    return [int(k) for k in re.findall(rf"^epoch=(\d+)/{epochs} ", logs, re.M)]
 
 
 def test_sigterm_checkpoints_and_restart_resumes(docker_client, processed, trained, tmp_path):
@@ -180,20 +195,23 @@ def test_sigterm_checkpoints_and_restart_resumes(docker_client, processed, train
         status = container.wait(timeout=120)
         assert time.monotonic() - stopped < 30
         assert status["StatusCode"] != 0
+        first = container.logs().decode()
     finally:
         container.remove(force=True)
     assert "SIGTERM" in (tmp_path / "output" / "failure").read_text()
-    assert any((tmp_path / "checkpoints").iterdir())
+    saved = json.loads((tmp_path / "checkpoints" / "state.json").read_text())["epoch"]
+    # The epoch SIGTERM cut short is neither logged nor checkpointed.
+    assert epoch_numbers(first, 100000) == list(range(1, saved + 1)), first
 
     (tmp_path / "output" / "failure").unlink()
     config = tmp_path / "input" / "config" / "hyperparameters.json"
     config.write_text(json.dumps({"epochs": "50"}))
     result = run_job(docker_client, TRAINING_IMAGE, "train", volumes, timeout=600)
     assert result.exit_code == 0, result.logs
-    resumed = re.search(r"resuming from checkpoint at epoch (\d+)", result.logs)
-    assert resumed and int(resumed.group(1)) >= 3
-    first_epoch = int(re.search(r"^epoch=(\d+)/50", result.logs, re.M).group(1))
-    assert first_epoch == int(resumed.group(1)) + 1
+    assert f"resuming from checkpoint at epoch {saved}\n" in result.logs
+    # Over both runs, each epoch once: the lines of an uninterrupted job.
+    assert epoch_numbers(first, 100000) + epoch_numbers(result.logs, 50) == list(range(1, 51))
+    assert json.loads((tmp_path / "checkpoints" / "state.json").read_text())["epoch"] == 50
     # Interrupted and resumed, the model ends where an uninterrupted run does.
     resumed_card = json.loads((tmp_path / "model" / "model-card.json").read_text())
     whole_card = json.loads((trained / "model" / "model-card.json").read_text())
@@ -217,6 +235,7 @@ def evaluated(docker_client, processed, trained, tmp_path_factory):
     result = run_job(docker_client, PROCESSING_IMAGE, [], volumes,
                      entrypoint=["/usr/bin/tini", "--", "evaluate"])
     assert result.exit_code == 0, result.logs
+    (root / "logs.txt").write_text(result.logs)
     return root / "processing" / "evaluation"
 
 

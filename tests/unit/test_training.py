@@ -2,12 +2,14 @@
 
 import json
 import os
+import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training import evaluate, export, process, registry, train
+from pipeline import registry
+from training import evaluate, export, process, train
 from training.dataset import bundled
 
 from endpoint_cases import RECORD
@@ -67,8 +70,12 @@ def trained(processed, tmp_path_factory, monkeypatch_module):
 # Hyperparameters
 
 
-def test_hyperparameter_defaults():
-    assert train.parse_hyperparameters({}) == train.Hyperparameters(50, 32, 0.01, 42)
+def test_defaults_are_the_ones_readme_documents():
+    readme = (REPO / "README.md").read_text()
+    documented = dict(re.findall(r"`(epochs|batch_size|learning_rate|seed)` \(([0-9.]+)\)",
+                                 readme))
+    assert set(documented) == set(train.KINDS), documented
+    assert train.parse_hyperparameters({}) == train.parse_hyperparameters(documented)
 
 
 def test_sdk_encodings_and_platform_keys():
@@ -78,14 +85,21 @@ def test_sdk_encodings_and_platform_keys():
     assert hps == train.Hyperparameters(20, 16, 0.05, 7)
 
 
-@pytest.mark.parametrize(("raw", "named"), [
-    ({"epochs": "0"}, "epochs"), ({"epochs": "ten"}, "epochs"), ({"epochs": "2.5"}, "epochs"),
-    ({"batch_size": True}, "batch_size"), ({"learning_rate": "-0.1"}, "learning_rate"),
-    ({"dropout": "0.2"}, "dropout"), ({"seed": "-1"}, "seed"),
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"epochs": "0"}, "epochs=0 must be greater than 0"),
+    ({"epochs": "ten"}, "epochs='ten' is not a whole number (for example 50)"),
+    ({"epochs": "2.5"}, "epochs=2.5 is not a whole number"),
+    ({"epochs": "inf"}, "epochs='inf' is not a whole number"),
+    ({"batch_size": True}, "batch_size=True is not a whole number"),
+    ({"learning_rate": "-0.1"}, "learning_rate=-0.1 must be greater than 0"),
+    ({"learning_rate": "nan"}, "learning_rate='nan' is not a number (for example 0.01)"),
+    ({"dropout": "0.2"}, "unknown hyperparameter 'dropout'"),
+    ({"seed": "-1"}, "seed=-1 must not be negative"),
 ])
-def test_bad_hyperparameters_are_named(raw, named):
-    with pytest.raises(train.JobError, match=named):
+def test_bad_hyperparameters_are_named_in_plain_words(raw, message):
+    with pytest.raises(train.JobError) as raised:
         train.parse_hyperparameters(raw)
+    assert message in str(raised.value)
 
 
 # Processing
@@ -244,37 +258,110 @@ def test_training_failures(processed, tmp_path, monkeypatch, hyperparameters, ch
 
 
 @pytest.mark.parametrize(("line", "named"), [
-    ("1,0.5,0.5\n", "expected 10"),
-    ("1,0.1,x,0,0,1,0,0,1,0\n", "column 3"),
-    ("7,0.1,0.2,0,0,1,0,0,1,0\n", "class codes"),
+    ("1,0.5,0.5\n", "line 2 has 3 columns; expected 10"),
+    ("1,0.1,x,0,0,1,0,0,1,0\n", "line 2 column 3 is not a number: 'x'"),
+    ("1,0.1,nan,0,0,1,0,0,1,0\n", "line 2 column 3 is not a number: 'nan'"),
+    ("7,0.1,0.2,0,0,1,0,0,1,0\n", "line 2 has label '7'; labels must be class codes 0..2"),
+    ("0.5,0.1,0.2,0,0,1,0,0,1,0\n", "line 2 has label '0.5'"),
 ])
-def test_bad_training_csv(processed, tmp_path, monkeypatch, line, named):
+def test_bad_training_csv_names_file_and_line(processed, tmp_path, monkeypatch, line, named):
     base = link_channels(tmp_path, processed, ("pipeline",))
     (base / "input" / "data" / "train").mkdir()
-    (base / "input" / "data" / "train" / "part.csv").write_text(line)
+    (base / "input" / "data" / "train" / "part.csv").write_text("0,0,0,0,0,1,0,0,1,0\n" + line)
     monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base))
     assert train.main() == 1
     failure = (base / "output" / "failure").read_text()
-    assert "part.csv" in failure or "class codes" in failure
-    assert named in failure
+    assert f"channel train: part.csv {named}" in failure
+
+
+def epoch_numbers(text: str) -> list[int]:
+    return [int(k) for k in re.findall(r"^epoch=(\d+)/", text, re.M)]
+
+
+def test_sigterm_in_the_middle_of_an_epoch_neither_logs_nor_checkpoints_it(
+        processed, tmp_path, monkeypatch, capsys):
+    """Keras still ends the cut epoch with on_epoch_end: it must not count as done."""
+    from training import network
+
+    class SigtermMidEpoch(network.StopOnSignal):
+        armed = True
+        trained: list = []  # (epoch, batch) of every batch trained, over both runs
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            SigtermMidEpoch.trained.append((self.epoch, batch))
+            if SigtermMidEpoch.armed and (self.epoch, batch) == (2, 1):
+                SigtermMidEpoch.armed = False
+                os.kill(os.getpid(), signal.SIGTERM)  # train.main's own handler takes it
+            super().on_train_batch_end(batch, logs)
+
+    monkeypatch.setattr(network, "StopOnSignal", SigtermMidEpoch)
+    base = link_channels(tmp_path, processed, hyperparameters={"epochs": "5"})
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base))
+    handler = signal.getsignal(signal.SIGTERM)
+    try:
+        assert train.main() == train.SIGTERM_EXIT
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+    first = capsys.readouterr().out
+    assert SigtermMidEpoch.trained[-1] == (2, 1)  # stopped in the third epoch's second batch
+    state = json.loads((base / "checkpoints" / "state.json").read_text())
+    assert state == {"epoch": 2}
+    assert "after epoch 2" in (base / "output" / "failure").read_text()
+    assert epoch_numbers(first) == [1, 2]
+
+    SigtermMidEpoch.trained.clear()
+    (base / "output" / "failure").unlink()
+    try:
+        assert train.main() == 0
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+    second = capsys.readouterr().out
+    assert "resuming from checkpoint at epoch 2" in second
+    assert epoch_numbers(first) + epoch_numbers(second) == [1, 2, 3, 4, 5]
+    steps = len({batch for _, batch in SigtermMidEpoch.trained})
+    assert SigtermMidEpoch.trained == [(e, b) for e in (2, 3, 4) for b in range(steps)]
+    assert json.loads((base / "checkpoints" / "state.json").read_text()) == {"epoch": 5}
 
 
 def test_sigterm_checkpoints_then_resumes(processed, tmp_path):
     base = link_channels(tmp_path, processed, hyperparameters={"epochs": "100000"})
     env = {**os.environ, "SAGEMAKER_BASE_DIR": str(base), "PYTHONPATH": str(REPO)}
+    env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     job = subprocess.Popen([sys.executable, "-m", "training.train"], env=env, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    # A reader thread, so the deadline holds even if the job falls silent.
+    lines: queue.Queue = queue.Queue()
+
+    def read():
+        for line in job.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    first = []
     deadline = time.monotonic() + 120
-    for line in job.stdout:
-        if line.startswith("epoch=2/"):
-            break
-        assert time.monotonic() < deadline
-    job.send_signal(signal.SIGTERM)
-    assert job.wait(timeout=30) == train.SIGTERM_EXIT
+    try:
+        while not first or not first[-1].startswith("epoch=2/"):
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            assert line is not None, "".join(first)
+            first.append(line)
+        job.send_signal(signal.SIGTERM)
+        assert job.wait(timeout=30) == train.SIGTERM_EXIT
+    finally:
+        job.kill()
+    reader.join(timeout=10)
+    while (line := lines.get_nowait()) is not None:
+        first.append(line)
     assert "SIGTERM" in (base / "output" / "failure").read_text()
     state = json.loads((base / "checkpoints" / "state.json").read_text())
     assert state["epoch"] >= 2 and (base / "checkpoints" / "checkpoint.keras").is_file()
-    assert not (base / "model").exists() or not any((base / "model").iterdir())
+    assert epoch_numbers("".join(first)) == list(range(1, state["epoch"] + 1))
+    assert not any((base / "model").glob("*"))
 
     config = base / "input" / "config" / "hyperparameters.json"
     config.write_text(json.dumps({"epochs": str(state["epoch"] + 2)}))
@@ -282,8 +369,9 @@ def test_sigterm_checkpoints_then_resumes(processed, tmp_path):
                           capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert f"resuming from checkpoint at epoch {state['epoch']}" in done.stdout
-    assert re.findall(r"^epoch=(\d+)/", done.stdout, re.M) == [str(state["epoch"] + 1),
-                                                               str(state["epoch"] + 2)]
+    assert epoch_numbers(done.stdout) == [state["epoch"] + 1, state["epoch"] + 2]
+    # TensorFlow's start-up notices stay out of the job's log.
+    assert not re.search(r"oneDNN|absl|cpu_feature_guard", done.stdout + done.stderr), done.stderr
 
 
 # Evaluation
