@@ -2,12 +2,13 @@
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS builder
-# The optional CA bundle exists only in this stage (see training.Dockerfile).
+# The optional CA bundle exists only in this stage (see training.Dockerfile); the lock pins
+# every package with hashes (`make lock`).
 COPY containers/requirements-serving.txt .build/ca-bundle.pe[m] /tmp/build/
 RUN python3 -m venv /opt/venv \
  && if [ -s /tmp/build/ca-bundle.pem ]; then export PIP_CERT=/tmp/build/ca-bundle.pem; fi \
  && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
-        -r /tmp/build/requirements-serving.txt \
+        --require-hashes -r /tmp/build/requirements-serving.txt \
  && /opt/venv/bin/pip uninstall -y pip setuptools >/dev/null 2>&1 || true
 
 FROM ${BASE_IMAGE}

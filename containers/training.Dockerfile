@@ -13,11 +13,13 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 # The optional CA bundle (for TLS-re-signing proxies) exists only in this stage; the final
 # stage copies the virtualenv alone, so no layer of the image carries it.
+# The lock (`make lock`) pins every package with hashes; pip refuses anything else. Only the
+# sdist's build requirements (setuptools, wheel, in pip's isolated build env) are not hashed.
 COPY containers/requirements-training.txt .build/ca-bundle.pe[m] /tmp/build/
 RUN python3 -m venv /opt/venv \
  && if [ -s /tmp/build/ca-bundle.pem ]; then export PIP_CERT=/tmp/build/ca-bundle.pem; fi \
  && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
-        -r /tmp/build/requirements-training.txt \
+        --require-hashes -r /tmp/build/requirements-training.txt \
  && find /opt/venv -depth -type d -name tests -path '*/site-packages/*/tests' -exec rm -rf {} + \
  && rm -f /opt/venv/bin/train
 
