@@ -1,0 +1,196 @@
+"""The one graph (training/graph.py): scikit-learn + Keras and onnxruntime give the same answers."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from training import graph, process
+from training.dataset import bundled
+
+pytestmark = pytest.mark.training
+
+AGREEMENT = 1e-5
+SEED = 42
+
+
+@pytest.fixture(scope="module")
+def penguins(tmp_path_factory):
+    """read_raw() on palmerpenguins' CSV, split as the processing job splits it."""
+    folder = tmp_path_factory.mktemp("input")
+    shutil.copyfile(bundled(), folder / "penguins.csv")  # read_raw reads every CSV of a folder
+    train, validation, test, _ = process.split(process.read_raw(folder), SEED)
+    return train, validation, test
+
+
+@pytest.fixture(scope="module")
+def fitted(penguins):
+    train = penguins[0]
+    features = graph.transformer().fit(graph.marked(train))
+    _, target = process.transformers(train)
+    return features, target
+
+
+@pytest.fixture(scope="module")
+def network(penguins, fitted):
+    import keras
+
+    from training import network
+
+    features, target = fitted
+    x = features.transform(graph.marked(penguins[0])).astype(np.float32)
+    keras.utils.set_random_seed(SEED)
+    model = network.build(x.shape[1], len(target.classes_), learning_rate=0.05)
+    model.fit(x, target.transform(penguins[0][process.LABEL]), epochs=10, batch_size=32,
+              verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def session(fitted, network, tmp_path_factory):
+    import onnx
+    import onnxruntime
+
+    features, target = fitted
+    path = tmp_path_factory.mktemp("model") / "model.onnx"
+    onnx.save(graph.build(features, network, target.classes_), str(path))
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def sklearn_keras(fitted, network, frame) -> np.ndarray:
+    """Probabilities the way training computes them: transformer, float32, Keras."""
+    x = fitted[0].transform(graph.marked(frame)).astype(np.float32)
+    return network(x, training=False).numpy()
+
+
+def preprocessing(fitted, frame) -> np.ndarray:
+    """The features the converted transformer alone computes in onnxruntime."""
+    import onnxruntime
+
+    model = graph.preprocessing_onnx(fitted[0])
+    session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    return session.run(None, graph.feeds(frame))[0]
+
+
+def assert_same_answers(expected: np.ndarray, got: np.ndarray) -> None:
+    assert got.shape == expected.shape
+    difference = np.abs(got - expected).max()
+    assert difference <= AGREEMENT, f"graph differs from scikit-learn + Keras by {difference:.2e}"
+    assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
+
+
+def with_missing(test):
+    """Test rows with numbers and categories missing in each way a record can leave them out."""
+    frame = test.head(6).copy().reset_index(drop=True)
+    frame[list(process.NUMERIC)] = frame[list(process.NUMERIC)].astype(object)
+    frame[list(process.CATEGORICAL)] = frame[list(process.CATEGORICAL)].astype(object)
+    frame.loc[0, "bill_length_mm"] = None
+    frame.loc[1, list(process.NUMERIC)] = np.nan
+    frame.loc[2, "island"] = None
+    frame.loc[3, "sex"] = np.nan
+    frame.loc[4, list(process.FEATURES)] = None
+    frame.loc[5, ["sex", "body_mass_g"]] = [None, np.nan]
+    frame[list(process.NUMERIC)] = frame[list(process.NUMERIC)].astype(float)
+    return frame
+
+
+def test_transformer_gives_the_processing_features_for_complete_rows(penguins):
+    train, _, test = penguins
+    ours = graph.transformer().fit(graph.marked(train))
+    theirs, _ = process.transformers(train)
+    complete = test.dropna(subset=list(process.FEATURES))
+    assert len(complete) > 0
+    np.testing.assert_array_equal(ours.transform(graph.marked(complete)),
+                                  theirs.transform(complete[list(process.FEATURES)]))
+
+
+def test_marked_missing_values_get_the_processing_fills_while_unmarked_ones_are_refused(
+        penguins):
+    train, _, test = penguins
+    ours = graph.transformer().fit(graph.marked(train))
+    theirs, _ = process.transformers(train)
+    frame = with_missing(test)
+    # read_raw() leaves every missing value as NaN; process.py's imputer knows no None.
+    frame = frame.where(frame.notna(), np.nan)
+    # The imputers fill from the same non-missing values, so the fills are the processing job's.
+    np.testing.assert_array_equal(ours.transform(graph.marked(frame)),
+                                  theirs.transform(frame[list(process.FEATURES)]))
+    # A category left as NaN is no missing value to transformer(): it must be marked first.
+    with pytest.raises(ValueError, match="NaN"):
+        ours.transform(frame[list(process.FEATURES)])
+
+
+def test_graph_gives_sklearn_and_keras_probabilities_for_the_whole_test_split(
+        penguins, fitted, network, session):
+    test = penguins[2]
+    expected = sklearn_keras(fitted, network, test)
+    got = session.run(None, graph.feeds(test))[0]
+    assert len(got) == len(test)
+    assert_same_answers(expected, got)
+    # Not a model that answers one class for everything: the comparison means something.
+    assert len(set(expected.argmax(axis=1))) == len(fitted[1].classes_)
+
+
+def test_converted_transformer_computes_the_sklearn_features(penguins, fitted):
+    frame = penguins[2]
+    expected = fitted[0].transform(graph.marked(frame))
+    np.testing.assert_allclose(preprocessing(fitted, frame), expected, atol=1e-5)
+
+
+def test_records_with_missing_values_agree_between_sklearn_and_the_graph(
+        penguins, fitted, network, session):
+    frame = with_missing(penguins[2])
+    np.testing.assert_allclose(preprocessing(fitted, frame),
+                               fitted[0].transform(graph.marked(frame)), atol=1e-5)
+    assert_same_answers(sklearn_keras(fitted, network, frame),
+                        session.run(None, graph.feeds(frame))[0])
+
+
+def test_an_unknown_category_is_an_all_zero_one_hot_in_both(penguins, fitted, network, session):
+    frame = penguins[2].head(3).copy()
+    frame["island"] = ["Atlantis", "biscoe", " Dream"]  # unknown, other case, spaced
+    features = fitted[0]
+    names = list(features.get_feature_names_out())
+    island = [i for i, name in enumerate(names) if name.startswith("categorical__island_")]
+    assert island
+    expected = features.transform(graph.marked(frame))
+    assert (expected[:, island] == 0).all()
+    got = preprocessing(fitted, frame)
+    assert (got[:, island] == 0).all()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert_same_answers(sklearn_keras(fitted, network, frame),
+                        session.run(None, graph.feeds(frame))[0])
+
+
+def test_signature_names_the_raw_fields_labels_and_missing_values_and_round_trips(
+        fitted, network, session, tmp_path):
+    import onnx
+
+    features, target = fitted
+    model = graph.build(features, network, target.classes_)
+    written = graph.read_signature(model)
+    assert [i["name"] for i in written["inputs"]] == list(process.FEATURES)
+    assert {i["name"]: i["type"] for i in written["inputs"]} == (
+        dict.fromkeys(process.NUMERIC, "float") | dict.fromkeys(process.CATEGORICAL, "string"))
+    assert all(i["shape"] == [None, 1] for i in written["inputs"])
+    assert written["labels"] == list(target.classes_)
+    assert written["output"] == {"name": graph.OUTPUT, "shape": [None, len(target.classes_)]}
+    assert written["missing"]["values"] == process.MISSING
+    assert written["missing"]["string"] in process.MISSING
+    path = tmp_path / "model.onnx"
+    onnx.save(model, str(path))
+    assert graph.read_signature(path) == written
+    assert graph.read_signature(session) == written
+    # The session's own view of inputs and outputs is what the signature says.
+    assert [i.name for i in session.get_inputs()] == [i["name"] for i in written["inputs"]]
+    assert [o.name for o in session.get_outputs()] == [graph.OUTPUT]
+    changed = dict(written, labels=["a", "b", "c"])
+    graph.write_signature(model, changed)
+    assert graph.read_signature(model) == changed
+    assert [p.key for p in model.metadata_props].count(graph.SIGNATURE_KEY) == 1
+
+
+def test_a_model_without_a_signature_is_named_as_such(fitted):
+    with pytest.raises(ValueError, match=graph.SIGNATURE_KEY):
+        graph.read_signature(graph.preprocessing_onnx(fitted[0]))
