@@ -1,0 +1,170 @@
+"""`python -m pipeline.endpoint serve|deploy|rollback|stop|invoke`: the endpoint, updated as
+SageMaker updates one, blue/green, with no failed request.
+
+`serve` starts the router and one colour with a model; `deploy` puts the newest Approved version
+on the idle colour and switches to it (pipeline/bluegreen.py); `rollback` goes back to the
+model that was live before, the same way (pipeline/deployments.py keeps the history). Standard
+library only: make runs it with the host's python3.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline import deployments, registry
+from pipeline.bluegreen import ROUTER, Endpoint, EndpointError, request, say
+
+SAMPLE = (b'{"island": "Biscoe", "bill_length_mm": 48.6, "bill_depth_mm": 16.0, '
+          b'"flipper_length_mm": 230, "body_mass_g": 5800, "sex": "male"}')
+
+
+def archive_model(path: Path, label: str, version: int | None) -> dict:
+    """What a deployment records of a model archive; EndpointError if there is no such file."""
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "no such file"
+        raise EndpointError(f"{label}: {what}; give a model archive (a training job's "
+                            "output/model.tar.gz)")
+    return {"label": label, "archive": str(path.absolute()), "version": version,
+            "sha256": registry.sha256(path)}
+
+
+def registered(group_dir: Path, version: int | None) -> dict:
+    """A registered version, or the newest Approved one."""
+    path = registry.resolve(group_dir, version)
+    number = int(path.parent.name)
+    return archive_model(path, f"version {number} ({path})", number)
+
+
+def kept(model: dict) -> dict:
+    return {key: model[key] for key in ("version", "archive", "sha256")}
+
+
+def live_or_fail(endpoint: Endpoint, history: dict) -> dict:
+    current = deployments.live(history)
+    running = endpoint.running()
+    if current is None or ROUTER not in running or current["colour"] not in running:
+        raise EndpointError(f"no endpoint is running on port {endpoint.port}; "
+                            "start one with make serve")
+    return current
+
+
+def serve(endpoint: Endpoint, args) -> None:
+    if args.model_tar:
+        model = archive_model(Path(args.model_tar), f"MODEL_TAR={args.model_tar}", None)
+    else:
+        if args.version is not None and not (args.version.isascii() and args.version.isdigit()):
+            raise EndpointError(f"MODEL_VERSION={args.version}: not a whole number, e.g. "
+                                "MODEL_VERSION=3 (make models lists them)")
+        model = registered(args.registry, None if args.version is None else int(args.version))
+    colour = deployments.COLOURS[0]
+    with deployments.locked(endpoint.folder):
+        history = deployments.load(endpoint.folder)
+        endpoint.stage(colour, model)
+        say(f"serving {model['label']} on {colour}")
+        endpoint.remove(ROUTER, *deployments.COLOURS)
+        previous = deployments.latest(history)
+        history["live"] = None
+        deployments.save(endpoint.folder, history)
+        endpoint.start(colour)
+        endpoint.point_router(colour)
+        endpoint.run("up", "-d", "--no-deps", "--force-recreate", ROUTER)
+        endpoint.wait_router()
+        deployments.record(history, "serve", colour, kept(model), previous and previous["id"])
+        deployments.save(endpoint.folder, history)
+    say(f"endpoint ready: http://localhost:{endpoint.port}/invocations "
+        "(make invoke; make deploy; make stop)")
+
+
+def update(endpoint: Endpoint, history: dict, current: dict, model: dict, action: str,
+           previous: int | None) -> None:
+    """Blue/green: start the idle colour with the model, switch to it, stop the old colour."""
+    old, new = current["colour"], deployments.idle_colour(current)
+    endpoint.stage(new, model)
+    say(f"{action}: starting {model['label']} on {new}; {deployments.describe(current)} "
+        f"stays live on {old} until it answers")
+    endpoint.start(new)
+    endpoint.switch(old, new)
+    item = deployments.record(history, action, new, kept(model), previous)
+    deployments.save(endpoint.folder, history)
+    endpoint.remove(old)
+    say(f"{deployments.describe(item)} is live on {new} (port {endpoint.port}); "
+        f"stopped {old}, which served {deployments.describe(current)}")
+
+
+def deploy(endpoint: Endpoint, args) -> None:
+    model = registered(args.registry, None)
+    with deployments.locked(endpoint.folder):
+        history = deployments.load(endpoint.folder)
+        current = live_or_fail(endpoint, history)
+        if current["sha256"] == model["sha256"]:
+            say(f"{model['label']} is already live on port {endpoint.port}; nothing to do")
+            return
+        update(endpoint, history, current, model, "deploy", current["id"])
+
+
+def rollback(endpoint: Endpoint, args) -> None:
+    with deployments.locked(endpoint.folder):
+        history = deployments.load(endpoint.folder)
+        current = live_or_fail(endpoint, history)
+        target = deployments.rollback_target(history)
+        label = deployments.describe(target)
+        if target.get("version") is not None:
+            label += f" ({target['archive']})"
+        model = archive_model(Path(target["archive"]), label, target.get("version"))
+        if model["sha256"] != target["sha256"]:
+            raise EndpointError(f"{target['archive']} has changed since it was deployed; "
+                                "cannot roll back to it")
+        update(endpoint, history, current, model, "rollback", target["previous"])
+
+
+def stop(endpoint: Endpoint, args) -> None:
+    with deployments.locked(endpoint.folder):
+        endpoint.remove(ROUTER, *deployments.COLOURS)
+        try:
+            history = deployments.load(endpoint.folder)
+        except deployments.HistoryError:
+            history = None  # nothing to record; the services are stopped all the same
+        if history and history["live"] is not None:
+            history["live"] = None
+            deployments.save(endpoint.folder, history)
+    say(f"stopped the endpoint on port {endpoint.port}")
+
+
+def invoke(endpoint: Endpoint, args) -> None:
+    url = f"http://localhost:{endpoint.port}/invocations"
+    print(request("POST", url, SAMPLE, endpoint.port).decode("utf-8", "replace").strip())
+
+
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(prog="endpoint", description=__doc__.splitlines()[0])
+    cli.add_argument("--compose", required=True, help="the compose command, e.g. 'docker-compose "
+                     "-p penguins -f docker-compose.yml'")
+    cli.add_argument("--endpoint-dir", type=Path, required=True)
+    cli.add_argument("--port", type=int, required=True)
+    cli.add_argument("--registry", type=Path, required=True, help="the model group's folder")
+    cli.add_argument("--ping-deadline", type=float, default=60)
+    commands = cli.add_subparsers(dest="command", required=True)
+    first = commands.add_parser("serve", help="start the endpoint with one model")
+    first.add_argument("--model-tar")
+    first.add_argument("--version")
+    commands.add_parser("deploy", help="the newest Approved version, blue/green")
+    commands.add_parser("rollback", help="the version deployed before, blue/green")
+    commands.add_parser("stop", help="stop the router and both colours")
+    commands.add_parser("invoke", help="POST a sample penguin")
+    return cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    command = {"serve": serve, "deploy": deploy, "rollback": rollback, "stop": stop,
+               "invoke": invoke}[args.command]
+    try:
+        command(Endpoint(args), args)
+    except (EndpointError, registry.RegistryError, deployments.HistoryError) as error:
+        print(error, file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""make serve, deploy, rollback and invoke: blue/green updates with no failed request, and errors
+in plain words.
+
+The tests of the update run in file order on one endpoint: serve version 1, deploy version 2,
+deploy it again, roll back to 1, roll back once more.
+"""
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from pipeline import registry
+
+from harness import TRAINING_IMAGE, free_port, run_job, training_tree
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT = "penguinstest"
+# One record of each species: a mix of two models in one answer would show in a list of three.
+RECORDS = [
+    {"island": "Torgersen", "bill_length_mm": 39.1, "bill_depth_mm": 18.7,
+     "flipper_length_mm": 181, "body_mass_g": 3750, "sex": "male"},
+    {"island": "Dream", "bill_length_mm": 46.5, "bill_depth_mm": 17.9,
+     "flipper_length_mm": 192, "body_mass_g": 3500, "sex": "female"},
+    {"island": "Biscoe", "bill_length_mm": 48.6, "bill_depth_mm": 16.0,
+     "flipper_length_mm": 230, "body_mass_g": 5800, "sex": "male"},
+]
+BODY = json.dumps(RECORDS)
+# Requests before an update starts and after it ends, so the update happens under load.
+LOAD_MARGIN = 30
+
+
+def make(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def message(done: subprocess.CompletedProcess) -> str:
+    """What a failed target said last on stderr, before make's own "*** Error" line."""
+    assert "Traceback" not in done.stderr, done.stderr
+    said = [line for line in done.stderr.splitlines() if not line.startswith("make:")]
+    return said[-1] if said else ""
+
+
+def compose_down() -> None:
+    v2 = subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    compose = ["docker", "compose"] if v2 else ["docker-compose"]
+    subprocess.run([*compose, "-p", PROJECT, "-f", "docker-compose.yml", "down"], cwd=REPO,
+                   capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def second_model(docker_client, processed, tmp_path_factory) -> Path:
+    """A second real model, trained with other hyperparameters: other probabilities."""
+    root = tmp_path_factory.mktemp("training-other")
+    volumes = training_tree(root, processed, {"epochs": "3", "seed": "7"})
+    result = run_job(docker_client, TRAINING_IMAGE, "train", volumes,
+                     environment={"MODEL_ARCHIVE": "/opt/ml/output/model.tar.gz"})
+    assert result.exit_code == 0, result.logs
+    return root / "output" / "model.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def local(trained, tmp_path_factory):
+    """A LOCAL_DIR, port and compose project of the tests' own, version 1 registered."""
+    folder = tmp_path_factory.mktemp("local")
+    evaluation = folder / "evaluation.json"
+    evaluation.write_text(json.dumps(
+        {"multiclass_classification_metrics": {"accuracy": {"value": 0.9}}}))
+    group = folder / "registry" / "penguins"
+    registry.register(group, trained / "output" / "model.tar.gz", evaluation, {}, 0.7, 0.5)
+    port = free_port()
+    settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={PROJECT}", f"ENDPOINT_PORT={port}"]
+    try:
+        yield folder, port, settings
+    finally:
+        make("stop", *settings)
+        compose_down()
+
+
+class Load:
+    """Threads POSTing BODY without pause, keeping each outcome with the time it was sent."""
+
+    def __init__(self, port: int, threads: int = 4):
+        self.url = f"http://127.0.0.1:{port}/invocations"
+        self.outcomes: list[tuple[float, int | None, object]] = []
+        self.done = threading.Event()
+        self.threads = [threading.Thread(target=self.send, daemon=True) for _ in range(threads)]
+
+    def send(self) -> None:
+        # A keep-alive client, as most are: the router must not fail it during a switch.
+        session = requests.Session()
+        while not self.done.is_set():
+            sent = time.monotonic()
+            try:
+                reply = session.post(self.url, data=BODY, timeout=30,
+                                     headers={"Content-Type": "application/json"})
+                ok = reply.status_code == 200
+                outcome = (sent, reply.status_code, reply.json() if ok else reply.text)
+            except requests.RequestException as error:
+                outcome = (sent, None, repr(error))
+            self.outcomes.append(outcome)
+
+    def sent_after(self, moment: float) -> list:
+        return [outcome for outcome in list(self.outcomes) if outcome[0] > moment]
+
+    def wait_for(self, count: int, after: float, deadline_seconds: float = 30) -> None:
+        deadline = time.monotonic() + deadline_seconds
+        while len(self.sent_after(after)) < count:
+            assert time.monotonic() < deadline, f"fewer than {count} requests in {deadline}s"
+            time.sleep(0.05)
+
+    def during(self, *make_args: str) -> tuple[subprocess.CompletedProcess, float, float]:
+        """Run a make target while the threads send: (its result, when it began, ended)."""
+        for thread in self.threads:
+            thread.start()
+        try:
+            self.wait_for(LOAD_MARGIN, after=0)
+            began = time.monotonic()
+            done = make(*make_args)
+            ended = time.monotonic()
+            self.wait_for(LOAD_MARGIN, after=ended)
+        finally:
+            self.done.set()
+            for thread in self.threads:
+                thread.join(timeout=40)
+        return done, began, ended
+
+
+def answer(port: int) -> list:
+    reply = requests.post(f"http://127.0.0.1:{port}/invocations", data=BODY, timeout=30,
+                          headers={"Content-Type": "application/json"})
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def check_update(load: Load, began: float, ended: float, old: list, new: list) -> None:
+    """No failure; each answer wholly the old or the new model's; only the new one's after."""
+    failed = [outcome for outcome in load.outcomes if outcome[1] != 200]
+    assert not failed, f"{len(failed)} of {len(load.outcomes)} requests failed: {failed[:5]}"
+    assert len(load.sent_after(began)) - len(load.sent_after(ended)) >= LOAD_MARGIN, \
+        "too few requests during the update to tell"
+    mixed = [body for _, _, body in load.outcomes if body not in (old, new)]
+    assert not mixed, f"answers from neither model: {mixed[:3]}"
+    stale = [body for _, _, body in load.sent_after(ended) if body != new]
+    assert not stale, f"{len(stale)} answers of the old model after the update ended"
+
+
+@pytest.fixture(scope="module")
+def served(local):
+    """Version 1 served; its answer to BODY."""
+    folder, port, settings = local
+    done = make("serve", *settings)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "registry/penguins/1/model.tar.gz" in done.stdout
+    return answer(port)
+
+
+@pytest.fixture(scope="module")
+def deployed(local, served, second_model):
+    """Version 2 registered and deployed under load: (make's result, load, began, ended, answer)."""
+    folder, port, settings = local
+    group = folder / "registry" / "penguins"
+    meta = registry.register(group, second_model, folder / "evaluation.json", {"epochs": "3"},
+                             0.7, 0.5)
+    assert meta["version"] == 2
+    load = Load(port)
+    done, began, ended = load.during("deploy", *settings)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done, load, began, ended, answer(port)
+
+
+def test_invoke_with_no_endpoint_says_to_start_one():
+    port = free_port()
+    done = make("invoke", f"ENDPOINT_PORT={port}")
+    assert done.returncode != 0
+    assert message(done) == f"no endpoint on port {port}; start one with make serve"
+    assert done.stdout == ""
+
+
+def test_serve_of_a_missing_archive_names_it(tmp_path):
+    missing = tmp_path / "model.tar.gz"
+    done = make("serve", f"LOCAL_DIR={tmp_path}", f"COMPOSE_PROJECT={PROJECT}",
+                f"ENDPOINT_PORT={free_port()}", f"MODEL_TAR={missing}")
+    assert done.returncode != 0
+    assert message(done) == (f"MODEL_TAR={missing}: no such file; give a model archive "
+                             "(a training job's output/model.tar.gz)")
+
+
+def test_deploy_with_no_endpoint_running_says_to_serve_first(local):
+    folder, port, settings = local
+    done = make("deploy", *settings)
+    assert done.returncode != 0
+    assert message(done) == (f"no endpoint is running on port {port}; "
+                             "start one with make serve")
+
+
+def test_deploy_switches_to_the_new_version_with_no_failed_request(deployed, served):
+    done, load, began, ended, new = deployed
+    assert new != served, "the two models answer alike: the test could not tell them apart"
+    check_update(load, began, ended, old=served, new=new)
+    assert "version 2 is live on green" in done.stdout
+
+
+def test_deploy_of_the_live_version_changes_nothing(local, deployed):
+    folder, port, settings = local
+    history = (folder / "endpoint" / "deployments.json").read_text()
+    done = make("deploy", *settings)
+    assert done.returncode == 0, done.stderr
+    assert "is already live" in done.stdout and "nothing to do" in done.stdout
+    assert (folder / "endpoint" / "deployments.json").read_text() == history
+    assert answer(port) == deployed[-1]
+
+
+def test_rollback_returns_to_the_previous_version_with_no_failed_request(local, served,
+                                                                          deployed):
+    folder, port, settings = local
+    load = Load(port)
+    done, began, ended = load.during("rollback", *settings)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    check_update(load, began, ended, old=deployed[-1], new=served)
+    assert "version 1 is live on blue" in done.stdout
+    history = json.loads((folder / "endpoint" / "deployments.json").read_text())
+    assert [(item["action"], item["version"]) for item in history["deployments"]] == [
+        ("serve", 1), ("deploy", 2), ("rollback", 1)]
+
+
+def test_rollback_past_the_first_deployment_says_so(local, served):
+    folder, port, settings = local
+    done = make("rollback", *settings)
+    assert done.returncode != 0
+    assert message(done) == ("nothing to roll back to: no deployment before version 1 "
+                             "served another model")
+    assert answer(port) == served
+
+
+def test_serve_of_a_file_that_is_no_archive_says_so_and_keeps_the_endpoint(local, served,
+                                                                           tmp_path):
+    folder, port, settings = local
+    text = tmp_path / "model.tar.gz"
+    text.write_text("not a model\n")
+    done = make("serve", *settings, f"MODEL_TAR={text}")
+    assert done.returncode != 0
+    assert message(done) == (f"MODEL_TAR={text}: this file is not a gzip tar of a model folder "
+                             "(as a training job's output/model.tar.gz is)")
+    assert answer(port) == served
+    assert not (folder / "endpoint" / "blue" / ".model-new").exists()
