@@ -7,17 +7,26 @@ from pathlib import Path
 
 
 def extract(archive: Path, target: Path) -> None:
-    """Extract model.tar.gz as SageMaker does, refusing links and paths outside target."""
+    """Extract model.tar.gz as SageMaker does, refusing links and paths outside target.
+
+    Every member is checked before anything is written, the same way on every Python: the
+    "data" extraction filter alone would strip an absolute path and keep a link that points
+    inside target, and Debian bookworm's Python 3.11.2 has no filters at all.
+    """
     with tarfile.open(archive) as tar:
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(target, filter="data")
-            return
-        # Debian bookworm's Python 3.11.2 predates extraction filters: check by hand.
-        for member in tar.getmembers():
+        members = tar.getmembers()
+        for member in members:
             name = Path(member.name)
-            if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
-                raise tarfile.TarError(f"unsafe member {member.name!r}")
-        tar.extractall(target)
+            if name.is_absolute() or ".." in name.parts:
+                raise tarfile.TarError(f"member {member.name!r} points outside the archive's "
+                                       f"folder; a model archive holds relative paths only")
+            if not (member.isfile() or member.isdir()):
+                raise tarfile.TarError(f"member {member.name!r} is not a file or folder (a "
+                                       f"link or device); a model archive holds only those")
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(target, members, filter="data")
+        else:
+            tar.extractall(target, members)
 
 
 def pack(model_dir: Path, archive: Path) -> Path:

@@ -1,10 +1,11 @@
 """Fixtures that run the real images: one processing and one training run shared by the session."""
 
-import tarfile
 from pathlib import Path
 
 import docker
 import pytest
+
+from training.package import extract
 
 from harness import (
     PROCESSING_IMAGE,
@@ -62,8 +63,7 @@ def model_dir(trained, tmp_path_factory) -> Path:
     # pytest makes 0700 folders; SageMaker's /opt/ml/model is readable by the server's
     # unprivileged workers.
     target.chmod(0o755)
-    with tarfile.open(trained / "output" / "model.tar.gz") as archive:
-        archive.extractall(target, filter="data")
+    extract(trained / "output" / "model.tar.gz", target)
     return target
 
 
