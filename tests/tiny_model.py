@@ -4,15 +4,17 @@ import json
 from pathlib import Path
 
 LABELS = ["Adelie", "Chinstrap", "Gentoo"]
+# Every fill differs from its mean (as a median imputer's would), and no categorical fill is
+# the first category: a transform that used one for the other fails a test.
 FEATURES = {
     "numeric": [
-        {"name": "bill_length_mm", "fill": 43.9, "mean": 43.9, "scale": 5.46},
-        {"name": "bill_depth_mm", "fill": 17.2, "mean": 17.2, "scale": 1.97},
-        {"name": "flipper_length_mm", "fill": 200.9, "mean": 200.9, "scale": 14.0},
-        {"name": "body_mass_g", "fill": 4201.8, "mean": 4201.8, "scale": 801.0},
+        {"name": "bill_length_mm", "fill": 44.45, "mean": 43.9, "scale": 5.46},
+        {"name": "bill_depth_mm", "fill": 17.3, "mean": 17.2, "scale": 1.97},
+        {"name": "flipper_length_mm", "fill": 197.0, "mean": 200.9, "scale": 14.0},
+        {"name": "body_mass_g", "fill": 4050.0, "mean": 4201.8, "scale": 801.0},
     ],
     "categorical": [
-        {"name": "island", "fill": "Biscoe", "categories": ["Biscoe", "Dream", "Torgersen"]},
+        {"name": "island", "fill": "Dream", "categories": ["Biscoe", "Dream", "Torgersen"]},
         {"name": "sex", "fill": "male", "categories": ["female", "male"]},
     ],
 }
