@@ -42,17 +42,31 @@ MODEL_VERSION ?=
 MODEL_TAR ?=
 PING_DEADLINE_SECONDS ?= 60
 
-PROC := $(LOCAL_DIR)/processing
-TRAIN := $(LOCAL_DIR)/training
-EVAL := $(LOCAL_DIR)/evaluation
+# The raw input of processing jobs; job runs live in LOCAL_DIR/{processing,training,evaluation}.
+DATA_DIR ?= $(LOCAL_DIR)/data/$(MODEL_GROUP)
+# How many runs of each kind are kept; older ones are removed, oldest first.
+KEEP_RUNS ?= 20
+# Name a run to take as a step's input instead of the newest Completed one.
+PROCESSING_JOB ?=
+TRAINING_JOB ?=
+EVALUATION_JOB ?=
 ENDPOINT := $(LOCAL_DIR)/endpoint
 # The local model registry (a folder); REGISTRY is the image registry of `make push`.
 MODEL_REGISTRY := $(LOCAL_DIR)/registry/$(MODEL_GROUP)
-ENDPOINT_URL := http://localhost:$(ENDPOINT_PORT)
+REGISTRY_CLI = $(PYTHON) -m pipeline.registry --group-dir $(MODEL_REGISTRY)
+# `make approve VERSION=3` / `make reject VERSION=3`; APPROVER is recorded (default: your login).
+VERSION ?=
+APPROVER ?=
+# The endpoint's router and its blue/green colours (pipeline/endpoint.py).
+ENDPOINT_CLI = $(PYTHON) -m pipeline.endpoint --compose "$(COMPOSE)" --endpoint-dir $(ENDPOINT) \
+  --port $(ENDPOINT_PORT) --registry $(MODEL_REGISTRY) --ping-deadline $(PING_DEADLINE_SECONDS)
+JOBS = $(PYTHON) -m pipeline.jobs --local $(LOCAL_DIR) --workload $(MODEL_GROUP) \
+  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
 
 .PHONY: help setup build build-training build-serving test test-unit test-contract \
         test-clean lint clean data process train evaluate register pipeline serve stop \
-        invoke demo models push require-registry test-deps bench
+        deploy rollback invoke demo models approve reject push require-registry test-deps bench \
+        jobs lock
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
@@ -67,67 +81,56 @@ setup: ## Docker engine and base image (installs them where it can; fast when do
 
 build: build-training build-serving ## Build the training/processing and serving images
 
-# Build logs go to a file (printed on failure) so the job output stays readable.
+# Build logs go to a file (its end printed on failure) so the job output stays readable;
+# progress.sh prints each build step as it starts, with the seconds since the build began.
 build-training: setup
-	@$(DOCKER) build -f containers/training.Dockerfile \
-	  --build-arg BASE_IMAGE=$$(cat $(BUILD_DIR)/base-image) -t $(TRAINING_IMAGE) . \
-	  > $(BUILD_DIR)/build-training.log 2>&1 \
-	  || { tail -n 40 $(BUILD_DIR)/build-training.log; exit 1; }
+	@containers/progress.sh $(BUILD_DIR)/build-training.log $(TRAINING_IMAGE) \
+	  $(DOCKER) build -f containers/training.Dockerfile \
+	  --build-arg BASE_IMAGE=$$(cat $(BUILD_DIR)/base-image) -t $(TRAINING_IMAGE) .
 	@if [ "$(PROCESSING_IMAGE)" != "$(TRAINING_IMAGE)" ]; then \
-	   $(DOCKER) tag $(TRAINING_IMAGE) $(PROCESSING_IMAGE); fi
-	@echo "built $(TRAINING_IMAGE) (processing: $(PROCESSING_IMAGE))"
+	   $(DOCKER) tag $(TRAINING_IMAGE) $(PROCESSING_IMAGE) && echo "tagged $(PROCESSING_IMAGE)"; fi
 
 build-serving: setup
-	@$(DOCKER) build -f containers/serving.Dockerfile \
-	  --build-arg BASE_IMAGE=$$(cat $(BUILD_DIR)/base-image) -t $(SERVING_IMAGE) . \
-	  > $(BUILD_DIR)/build-serving.log 2>&1 \
-	  || { tail -n 40 $(BUILD_DIR)/build-serving.log; exit 1; }
-	@echo "built $(SERVING_IMAGE)"
+	@containers/progress.sh $(BUILD_DIR)/build-serving.log $(SERVING_IMAGE) \
+	  $(DOCKER) build -f containers/serving.Dockerfile \
+	  --build-arg BASE_IMAGE=$$(cat $(BUILD_DIR)/base-image) -t $(SERVING_IMAGE) .
 
-data: build-training ## Put the palmerpenguins dataset in the processing input (if none there)
-	@mkdir -p $(PROC)/processing/input $(PROC)/output
-	@$(COMPOSE) run --rm --entrypoint python processing -m training.dataset /opt/ml/processing/input
+data: build-training ## Put the palmerpenguins dataset in DATA_DIR (if it has no CSV)
+	@mkdir -p $(DATA_DIR)
+	@$(DOCKER) run --rm --network none --user $(HOST_UID):$(HOST_GID) -v $(DATA_DIR):/data \
+	  --entrypoint python $(PROCESSING_IMAGE) -m training.dataset /data
 
-process: data ## Processing job: split, fit the feature transformers
-	@mkdir -p $(PROC)/processing/{train,validation,test,pipeline,baseline} $(PROC)/output
-	@rm -f $(PROC)/output/message
-	$(COMPOSE) run --rm processing --seed $(SEED)
-	@echo "processing outputs: $(PROC)/processing/{train,validation,test,pipeline,baseline}"
+# Every job run gets its own name and folder under LOCAL_DIR/<kind>/ (see pipeline/jobs.py);
+# a step takes the newest Completed run of the step before, or the one named.
+process: data ## Processing job on DATA_DIR: split, fit the feature transformers (SEED)
+	@$(JOBS) process --data $(DATA_DIR) --seed $(SEED)
 
-# SageMaker gives every training job an empty /opt/ml/model and no checkpoints unless asked.
-train: build-training ## Training job (EPOCHS, BATCH_SIZE, LEARNING_RATE, SEED)
-	@test -n "$$(ls $(PROC)/processing/train/*.csv 2>/dev/null)" \
-	  || { echo "no training data in $(PROC)/processing/train: run make process first" >&2; exit 1; }
-	@rm -rf $(TRAIN)/model $(TRAIN)/checkpoints $(TRAIN)/output/failure
-	@mkdir -p $(TRAIN)/input/config $(TRAIN)/input/data/{train,validation,pipeline} \
-	  $(TRAIN)/model $(TRAIN)/checkpoints $(TRAIN)/output/data
-	@printf '{"epochs": "%s", "batch_size": "%s", "learning_rate": "%s", "seed": "%s"}\n' \
-	  '$(EPOCHS)' '$(BATCH_SIZE)' '$(LEARNING_RATE)' '$(SEED)' \
-	  > $(TRAIN)/input/config/hyperparameters.json
-	@printf '{"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}\n' \
-	  > $(TRAIN)/input/config/resourceconfig.json
-	@printf '{"%s": {"ContentType": "text/csv", "TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}}' \
-	  train validation pipeline | sed 's/}}{/}, /g' > $(TRAIN)/input/config/inputdataconfig.json
-	$(COMPOSE) run --rm training
-	@echo "model: $(TRAIN)/output/model.tar.gz (contents: $(TRAIN)/model)"
+train: build-training ## Training job (EPOCHS, BATCH_SIZE, LEARNING_RATE, SEED; PROCESSING_JOB)
+	@$(JOBS) train $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB)) \
+	  --hyperparameter epochs=$(EPOCHS) --hyperparameter batch_size=$(BATCH_SIZE) \
+	  --hyperparameter learning_rate=$(LEARNING_RATE) --hyperparameter seed=$(SEED)
 
-evaluate: build-training ## Evaluation job on the test split and the trained model
-	@test -f $(TRAIN)/output/model.tar.gz \
-	  || { echo "no $(TRAIN)/output/model.tar.gz: run make train first" >&2; exit 1; }
-	@mkdir -p $(EVAL)/processing/{test,model,evaluation} $(EVAL)/output
-	@rm -f $(EVAL)/output/message
-	$(COMPOSE) run --rm evaluation
-	@echo "evaluation: $(EVAL)/processing/evaluation/evaluation.json and confusion-matrix.png"
+evaluate: build-training ## Evaluation job on the test split (TRAINING_JOB: which model)
+	@$(JOBS) evaluate $(if $(TRAINING_JOB),--training-job $(TRAINING_JOB))
 
-register: ## Condition + register the evaluated model (ACCURACY_THRESHOLD, PENDING_THRESHOLD)
-	@$(PYTHON) training/registry.py --group-dir $(MODEL_REGISTRY) register \
-	  --model $(TRAIN)/output/model.tar.gz \
-	  --evaluation $(EVAL)/processing/evaluation/evaluation.json \
-	  --hyperparameters $(TRAIN)/input/config/hyperparameters.json \
+register: ## Condition + register an evaluated model (ACCURACY_THRESHOLD, PENDING_THRESHOLD; EVALUATION_JOB)
+	@$(JOBS) register --registry $(MODEL_REGISTRY) \
+	  $(if $(EVALUATION_JOB),--evaluation-job $(EVALUATION_JOB)) \
 	  --approve-at $(ACCURACY_THRESHOLD) --pending-at $(PENDING_THRESHOLD)
 
-models: ## List the registered model versions
-	@$(PYTHON) training/registry.py --group-dir $(MODEL_REGISTRY) list
+jobs: ## List the job runs, newest first (name, kind, status, duration, key metric)
+	@$(JOBS) list
+
+models: ## List the registered model versions (status, accuracy, training run)
+	@$(REGISTRY_CLI) list
+
+approve: ## Approve a registered version: make approve VERSION=N (APPROVER: who, default you)
+	@test -n "$(VERSION)" || { echo "usage: make approve VERSION=N" >&2; exit 1; }
+	@$(REGISTRY_CLI) approve --version "$(VERSION)" $(if $(APPROVER),--by "$(APPROVER)")
+
+reject: ## Reject a registered version: make reject VERSION=N (APPROVER: who, default you)
+	@test -n "$(VERSION)" || { echo "usage: make reject VERSION=N" >&2; exit 1; }
+	@$(REGISTRY_CLI) reject --version "$(VERSION)" $(if $(APPROVER),--by "$(APPROVER)")
 
 pipeline: ## process -> train -> evaluate -> condition -> register
 	@$(MAKE) --no-print-directory process
@@ -135,32 +138,21 @@ pipeline: ## process -> train -> evaluate -> condition -> register
 	@$(MAKE) --no-print-directory evaluate
 	@$(MAKE) --no-print-directory register
 
-serve: build-serving ## Endpoint on localhost:ENDPOINT_PORT (latest Approved version)
-	@tar=$(MODEL_TAR); \
-	 if [ -z "$$tar" ]; then \
-	   tar=$$($(PYTHON) training/registry.py --group-dir $(MODEL_REGISTRY) resolve \
-	     $(if $(MODEL_VERSION),--version $(MODEL_VERSION))) || exit 1; \
-	 fi; \
-	 test -f "$$tar" || { echo "no model archive $$tar" >&2; exit 1; }; \
-	 rm -rf $(ENDPOINT)/model && mkdir -p $(ENDPOINT)/model && tar -xzf "$$tar" -C $(ENDPOINT)/model \
-	 && echo "serving $$tar (extracted into $(ENDPOINT)/model)"
-	@$(COMPOSE) up -d --force-recreate endpoint
-	@deadline=$$((SECONDS + $(PING_DEADLINE_SECONDS))); \
-	 until [ "$$(curl -s -o /dev/null -w '%{http_code}' $(ENDPOINT_URL)/ping)" = 200 ]; do \
-	   if [ $$SECONDS -ge $$deadline ] || [ -z "$$($(COMPOSE) ps -q endpoint)" ]; then \
-	     echo "the endpoint did not become healthy within $(PING_DEADLINE_SECONDS)s:" >&2; \
-	     $(COMPOSE) logs --tail 20 endpoint >&2; exit 1; fi; \
-	   sleep 0.2; done
-	@echo "endpoint ready: $(ENDPOINT_URL)/invocations (make invoke; make stop)"
+serve: build-serving ## Endpoint on localhost:ENDPOINT_PORT (latest Approved version; MODEL_VERSION, MODEL_TAR)
+	@$(ENDPOINT_CLI) serve $(if $(MODEL_TAR),--model-tar "$(MODEL_TAR)") \
+	  $(if $(MODEL_VERSION),--version "$(MODEL_VERSION)")
+
+deploy: ## Blue/green: the newest Approved version onto the running endpoint, no failed request
+	@$(ENDPOINT_CLI) deploy
+
+rollback: ## Blue/green back to the version deployed before
+	@$(ENDPOINT_CLI) rollback
 
 stop: ## Stop the endpoint
-	$(COMPOSE) down --remove-orphans
+	@$(ENDPOINT_CLI) stop
 
 invoke: ## POST a sample penguin to the running endpoint
-	@curl -sS --fail-with-body -X POST $(ENDPOINT_URL)/invocations \
-	  -H 'Content-Type: application/json' -H 'Accept: application/json' \
-	  -d '{"island": "Biscoe", "bill_length_mm": 48.6, "bill_depth_mm": 16.0, "flipper_length_mm": 230, "body_mass_g": 5800, "sex": "male"}'
-	@echo
+	@$(ENDPOINT_CLI) invoke
 
 demo: ## The whole job: pipeline, serve, then a real prediction
 	@$(MAKE) --no-print-directory pipeline
@@ -197,10 +189,32 @@ push: require-registry build ## Tag and push the images to REGISTRY (ECR: logs i
 	   echo "pushed $$remote"; \
 	 done
 
-$(VENV)/.installed: requirements-dev.txt containers/requirements-training.txt containers/requirements-serving.txt
+# The test environment is the dev lock, which holds every package of both images too.
+$(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	touch $@
+
+# Locks: every package pinned with hashes, resolved for the images' platform (Linux x86_64,
+# CPython 3.11 of Debian bookworm) from PyPI only (uv reads no pip configuration). The dev lock
+# is resolved first and constrains the image locks, so tests run the images' versions.
+# LOCK_ARGS=--upgrade re-resolves everything; --upgrade-package NAME one package.
+UV_VERSION := 0.13.8
+LOCK_VENV := $(BUILD_DIR)/lock-venv
+LOCK_ARGS ?=
+UV_COMPILE = $(LOCK_VENV)/bin/uv pip compile --quiet --no-config --generate-hashes \
+  --python-version 3.11 --python-platform x86_64-manylinux_2_36 $(LOCK_ARGS)
+
+$(LOCK_VENV)/bin/uv:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+lock: $(LOCK_VENV)/bin/uv ## Pin every dependency with hashes from the .in files (LOCK_ARGS=--upgrade)
+	$(UV_COMPILE) requirements-dev.in -o requirements-dev.txt
+	$(UV_COMPILE) containers/requirements-training.in -c requirements-dev.txt \
+	  -o containers/requirements-training.txt
+	$(UV_COMPILE) containers/requirements-serving.in -c requirements-dev.txt \
+	  -o containers/requirements-serving.txt
 
 # The push test needs a real registry on localhost: Debian's docker-registry, where apt can.
 test-deps:
@@ -213,7 +227,7 @@ test: build test-deps $(VENV)/.installed ## Unit tests, then contract tests agai
 	 exit $$status
 
 test-unit: $(VENV)/.installed ## Only the in-process tests (no Docker)
-	$(VENV)/bin/python -m pytest -m "unit or training" $(PYTEST_ARGS) tests
+	$(VENV)/bin/python -m pytest -m "unit or training or pipeline" $(PYTEST_ARGS) tests
 
 test-contract: build test-deps $(VENV)/.installed ## Only the contract tests against the images
 	@status=0; \
@@ -240,12 +254,11 @@ bench: build test-deps $(VENV)/.installed ## Endpoint speed, cold start, size, m
 	 exit $$status
 
 lint: $(VENV)/.installed ## ruff over the Python code
-	$(VENV)/bin/ruff check training serving tests
+	$(VENV)/bin/ruff check training serving pipeline tests
 
-clean: ## Remove the project's containers and local job folders (not your data or other images)
+clean: ## Remove the project's containers, every job run, the endpoint's model and .build (keeps data and registry)
 	-@$(COMPOSE) down --remove-orphans >/dev/null 2>&1
 	@$(MAKE) --no-print-directory test-clean
-	rm -rf $(LOCAL_DIR)/processing/processing/{train,validation,test,pipeline,baseline} \
-	  $(LOCAL_DIR)/processing/output $(LOCAL_DIR)/training $(LOCAL_DIR)/evaluation \
-	  $(LOCAL_DIR)/endpoint $(LOCAL_DIR)/bench.json $(BUILD_DIR)
-	@echo "removed containers and job outputs under $(LOCAL_DIR); kept $(LOCAL_DIR)/processing/processing/input and $(LOCAL_DIR)/registry"
+	@$(JOBS) clean
+	rm -rf $(LOCAL_DIR)/endpoint $(LOCAL_DIR)/bench.json $(BUILD_DIR)
+	@echo "removed containers, job runs and the endpoint's model under $(LOCAL_DIR); kept $(LOCAL_DIR)/data and $(LOCAL_DIR)/registry"

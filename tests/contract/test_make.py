@@ -1,6 +1,7 @@
 """The make targets users run: the local pipeline through docker-compose, serve, invoke, stop."""
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -29,6 +30,12 @@ def local(tmp_path_factory):
     make("stop", *settings)
 
 
+def run_records(folder: Path, kind: str) -> list[dict]:
+    """The run.json of every run of a kind, newest first."""
+    records = [json.loads(path.read_text()) for path in (folder / kind).glob("*/run.json")]
+    return sorted(records, key=lambda record: record["start"], reverse=True)
+
+
 def test_pipeline_below_threshold_registers_nothing(local):
     folder, settings = local
     done = make("pipeline", *settings, "ACCURACY_THRESHOLD=1.01", "PENDING_THRESHOLD=1.001")
@@ -36,7 +43,9 @@ def test_pipeline_below_threshold_registers_nothing(local):
     assert "below the registration threshold 1.00" in done.stderr
     assert not (folder / "registry" / "penguins").exists() or not any(
         (folder / "registry" / "penguins").iterdir())
-    assert (folder / "training" / "output" / "model.tar.gz").is_file()
+    trained = run_records(folder, "training")[0]
+    assert trained["status"] == "Completed"
+    assert (folder / "training" / trained["name"] / "output" / "model.tar.gz").is_file()
 
 
 def test_pipeline_registers_serves_and_invokes(local):
@@ -47,7 +56,14 @@ def test_pipeline_registers_serves_and_invokes(local):
     metadata = json.loads((folder / "registry" / "penguins" / "1" / "metadata.json").read_text())
     assert metadata["hyperparameters"]["epochs"] == "30"
     assert metadata["accuracy"] >= 0.7 and len(metadata["model_sha256"]) == 64
-    assert (folder / "evaluation" / "processing" / "evaluation" / "confusion-matrix.png").is_file()
+    # Every registered version can be traced back to its data and hyperparameters.
+    newest = {kind: run_records(folder, kind)[0] for kind in
+              ("processing", "training", "evaluation")}
+    assert metadata["lineage"] == {kind: record["name"] for kind, record in newest.items()}
+    assert newest["training"]["inputs"]["train"]["run"] == newest["processing"]["name"]
+    assert newest["evaluation"]["inputs"]["model"]["run"] == newest["training"]["name"]
+    evaluation = folder / "evaluation" / newest["evaluation"]["name"] / "processing" / "evaluation"
+    assert (evaluation / "confusion-matrix.png").is_file()
 
     served = make("serve", *settings)
     assert served.returncode == 0, served.stdout[-3000:] + served.stderr[-3000:]
@@ -57,3 +73,42 @@ def test_pipeline_registers_serves_and_invokes(local):
     assert json.loads(invoked.stdout)["prediction"] == "Gentoo"
     assert make("stop", *settings).returncode == 0
     assert make("invoke", *settings).returncode != 0  # really stopped
+
+
+def test_a_failed_training_run_is_never_the_next_steps_input(local):
+    folder, settings = local
+    good = [r for r in run_records(folder, "training") if r["status"] == "Completed"][0]["name"]
+    failed = make("train", *settings, "EPOCHS=abc")
+    assert failed.returncode != 0
+    assert "epochs='abc' is not a whole number" in failed.stderr + failed.stdout
+    assert not re.search(r"^\d+$", failed.stdout + failed.stderr, re.M)  # no bare exit code
+    record = run_records(folder, "training")[0]
+    assert record["status"] == "Failed" and record["name"] != good
+    assert "not a whole number" in record["failure_reason"]
+    assert not (folder / "training" / record["name"] / "output" / "model.tar.gz").exists()
+
+    evaluated = make("evaluate", *settings)
+    assert evaluated.returncode == 0, evaluated.stdout[-2000:] + evaluated.stderr[-2000:]
+    assert f"evaluating the model of training run {good}" in evaluated.stdout
+    assert run_records(folder, "evaluation")[0]["inputs"]["model"]["run"] == good
+
+    refused = make("evaluate", *settings, f"TRAINING_JOB={record['name']}")
+    assert refused.returncode != 0
+    assert f"TRAINING_JOB={record['name']} is Failed" in refused.stderr
+
+    listed = make("jobs", *settings)
+    rows = {line.split()[0]: line.split()[1:] for line in listed.stdout.splitlines()[1:]}
+    assert rows[record["name"]][:2] == ["training", "Failed"]
+    assert rows[good][:2] == ["training", "Completed"]
+    assert rows[good][3].startswith("validation:accuracy=")
+
+
+def test_keep_runs_removes_the_oldest_runs_of_a_kind(local):
+    folder, settings = local
+    before = {r["name"] for r in run_records(folder, "processing")}
+    assert len(before) >= 2
+    done = make("process", *settings, "KEEP_RUNS=1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    left = run_records(folder, "processing")
+    assert len(left) == 1 and left[0]["name"] not in before
+    assert f"removed {len(before)} old processing run(s)" in done.stdout
