@@ -136,7 +136,7 @@ def test_training_without_validation_channel_has_no_val_metrics(docker_client, p
 @pytest.mark.parametrize(
     ("hyperparameters", "channels", "named"),
     [
-        ({"epochs": "many"}, None, "epochs"),
+        ({"epochs": "many"}, None, "epochs='many' is not a whole number (for example 50)"),
         ({"epochs": "0"}, None, "epochs"),
         ({"learning_rate": "-1"}, None, "learning_rate"),
         ({"dropout": "0.5"}, None, "dropout"),
