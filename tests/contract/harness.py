@@ -124,7 +124,7 @@ class Endpoint:
             try:
                 if requests.get(f"{self.url}/ping", timeout=2).status_code == 200:
                     return time.monotonic() - started
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a busy machine answers late
                 pass
             self.container.reload()
             if self.container.status == "exited":
