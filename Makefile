@@ -12,9 +12,14 @@ CA_BUNDLE ?= $(or $(PIP_CERT),$(SSL_CERT_FILE))
 DOCKER ?= docker
 # Compose v2 where the plugin exists, else the v1 docker-compose binary.
 DOCKER_COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
-COMPOSE_PROJECT ?= penguins
+# The workload: penguins (default) or digits; each has its own data, runs, registry group,
+# compose project and endpoint port, so both can run side by side.
+WORKLOAD ?= penguins
+COMPOSE_PROJECT ?= $(WORKLOAD)
 LOCAL_DIR ?= $(CURDIR)/local
-ENDPOINT_PORT ?= 8080
+PORT_penguins := 8080
+PORT_digits := 8081
+ENDPOINT_PORT ?= $(or $(PORT_$(WORKLOAD)),8080)
 PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
@@ -36,21 +41,22 @@ export HOST_GID := $(shell id -g)
 # Thresholds of the pipeline's condition step on the evaluation accuracy.
 ACCURACY_THRESHOLD ?= 0.70
 PENDING_THRESHOLD ?= 0.50
-MODEL_GROUP ?= penguins
+MODEL_GROUP ?= $(WORKLOAD)
 # `make serve MODEL_VERSION=3` serves that registry version; MODEL_TAR=path serves an archive.
 MODEL_VERSION ?=
 MODEL_TAR ?=
 PING_DEADLINE_SECONDS ?= 60
 
 # The raw input of processing jobs; job runs live in LOCAL_DIR/{processing,training,evaluation}.
-DATA_DIR ?= $(LOCAL_DIR)/data/$(MODEL_GROUP)
+DATA_DIR ?= $(LOCAL_DIR)/data/$(WORKLOAD)
 # How many runs of each kind are kept; older ones are removed, oldest first.
 KEEP_RUNS ?= 20
 # Name a run to take as a step's input instead of the newest Completed one.
 PROCESSING_JOB ?=
 TRAINING_JOB ?=
 EVALUATION_JOB ?=
-ENDPOINT := $(LOCAL_DIR)/endpoint
+export ENDPOINT_DIR := $(LOCAL_DIR)/endpoint/$(WORKLOAD)
+ENDPOINT := $(ENDPOINT_DIR)
 # The local model registry (a folder); REGISTRY is the image registry of `make push`.
 MODEL_REGISTRY := $(LOCAL_DIR)/registry/$(MODEL_GROUP)
 REGISTRY_CLI = $(PYTHON) -m pipeline.registry --group-dir $(MODEL_REGISTRY)
@@ -60,7 +66,7 @@ APPROVER ?=
 # The endpoint's router and its blue/green colours (pipeline/endpoint.py).
 ENDPOINT_CLI = $(PYTHON) -m pipeline.endpoint --compose "$(COMPOSE)" --endpoint-dir $(ENDPOINT) \
   --port $(ENDPOINT_PORT) --registry $(MODEL_REGISTRY) --ping-deadline $(PING_DEADLINE_SECONDS)
-JOBS = $(PYTHON) -m pipeline.jobs --local $(LOCAL_DIR) --workload $(MODEL_GROUP) \
+JOBS = $(PYTHON) -m pipeline.jobs --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
 
 .PHONY: help setup build build-training build-serving test test-unit test-contract \

@@ -208,11 +208,11 @@ def test_deploy_switches_to_the_new_version_with_no_failed_request(deployed, ser
 
 def test_deploy_of_the_live_version_changes_nothing(local, deployed):
     folder, port, settings = local
-    history = (folder / "endpoint" / "deployments.json").read_text()
+    history = (folder / "endpoint" / "penguins" / "deployments.json").read_text()
     done = make("deploy", *settings)
     assert done.returncode == 0, done.stderr
     assert "is already live" in done.stdout and "nothing to do" in done.stdout
-    assert (folder / "endpoint" / "deployments.json").read_text() == history
+    assert (folder / "endpoint" / "penguins" / "deployments.json").read_text() == history
     assert answer(port) == deployed[-1]
 
 
@@ -224,7 +224,7 @@ def test_rollback_returns_to_the_previous_version_with_no_failed_request(local, 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     check_update(load, began, ended, old=deployed[-1], new=served)
     assert "version 1 is live on blue" in done.stdout
-    history = json.loads((folder / "endpoint" / "deployments.json").read_text())
+    history = json.loads((folder / "endpoint" / "penguins" / "deployments.json").read_text())
     assert [(item["action"], item["version"]) for item in history["deployments"]] == [
         ("serve", 1), ("deploy", 2), ("rollback", 1)]
 
@@ -248,4 +248,4 @@ def test_serve_of_a_file_that_is_no_archive_says_so_and_keeps_the_endpoint(local
     assert message(done) == (f"MODEL_TAR={text}: this file is not a gzip tar of a model folder "
                              "(as a training job's output/model.tar.gz is)")
     assert answer(port) == served
-    assert not (folder / "endpoint" / "blue" / ".model-new").exists()
+    assert not (folder / "endpoint" / "penguins" / "blue" / ".model-new").exists()
