@@ -23,12 +23,16 @@ KINDS = {
     "processing": ("process", "PROCESSING_JOB"),
     "training": ("train", "TRAINING_JOB"),
     "evaluation": ("evaluate", "EVALUATION_JOB"),
+    "tuning": ("tune", "TUNING_JOB"),
+    "transform": ("transform", "TRANSFORM_JOB"),
+    "baseline": ("baseline", "BASELINE_JOB"),
 }
 # Exit codes of a job the platform stopped: SIGTERM handled (143) or killed (137).
 STOPPED_CODES = (137, 143)
 # Where each kind of job writes its one-line reason when it fails.
 FAILURE_FILES = {"processing": "output/message", "training": "output/failure",
-                 "evaluation": "output/message"}
+                 "evaluation": "output/message", "tuning": "output/failure",
+                 "transform": "output/failure", "baseline": "output/message"}
 
 
 class RunError(Exception):
