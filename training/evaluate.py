@@ -1,7 +1,8 @@
 """Evaluation job: the trained model on the test split, in the SageMaker model-quality layout.
 
 Inputs: /opt/ml/processing/test/*.csv (headerless, label first) and
-/opt/ml/processing/model/model.tar.gz. Outputs in /opt/ml/processing/evaluation/:
+/opt/ml/processing/model/model.tar.gz, whose workload.json names the workload (none: Penguins).
+Outputs in /opt/ml/processing/evaluation/:
 evaluation.json and confusion-matrix.png.
 """
 
@@ -63,7 +64,7 @@ def report(truth, predicted, labels: list) -> dict:
     }
 
 
-def plot(matrix: dict, labels: list) -> bytes:
+def plot(matrix: dict, labels: list, title: str = "Penguins", word: str = "species") -> bytes:
     """The confusion matrix as a PNG a person can read."""
     import matplotlib
 
@@ -71,13 +72,14 @@ def plot(matrix: dict, labels: list) -> bytes:
     import matplotlib.pyplot as plt
 
     counts = [[matrix[a][p] for p in labels] for a in labels]
-    figure, axes = plt.subplots(figsize=(5, 4.5), dpi=100)
+    size = max(5.0, 0.5 * len(labels) + 1.5)  # 10 digits need more room than 3 species
+    figure, axes = plt.subplots(figsize=(size, size * 0.9), dpi=100)
     image = axes.imshow(counts, cmap="Blues")
     axes.set_xticks(range(len(labels)), labels)
     axes.set_yticks(range(len(labels)), labels)
-    axes.set_xlabel("predicted species")
-    axes.set_ylabel("actual species")
-    axes.set_title("Penguins: confusion matrix (test split)")
+    axes.set_xlabel(f"predicted {word}")
+    axes.set_ylabel(f"actual {word}")
+    axes.set_title(f"{title}: confusion matrix (test split)")
     top = max(max(row) for row in counts) or 1
     for i, row in enumerate(counts):
         for j, count in enumerate(row):
@@ -92,20 +94,21 @@ def plot(matrix: dict, labels: list) -> bytes:
 
 
 def run(root: Path) -> dict:
-    from training.train import read_channel
+    from training import workloads
 
     with tempfile.TemporaryDirectory() as scratch:
         model_dir = Path(scratch)
         unpack(root / "model" / "model.tar.gz", model_dir)
         labels = json.loads((model_dir / "labels.json").read_text())
+        workload, facts = workloads.read(model_dir, "model.tar.gz")
+        x, truth = workload.test_data(root / "test", model_dir, labels, facts)
         from training import network
 
         model = network.keras.models.load_model(model_dir / "model.keras")
-        width = model.input_shape[-1]
-        x, truth = read_channel(root / "test", "test", width, len(labels))
         predicted = model(x, training=False).numpy().argmax(axis=1)
     result = report(truth, predicted, labels)
-    picture = plot(result["multiclass_classification_metrics"]["confusion_matrix"], labels)
+    picture = plot(result["multiclass_classification_metrics"]["confusion_matrix"], labels,
+                   workload.TITLE, workload.CLASS_WORD)
     out = root / "evaluation"
     atomic_write(out / "confusion-matrix.png", picture)
     atomic_write(out / "evaluation.json", json.dumps(result, indent=2) + "\n")

@@ -143,8 +143,10 @@ def _dims(value) -> list:
             for d in value.type.tensor_type.shape.dim]
 
 
-def signature(model, labels) -> dict:
-    """What a request must give and what comes back, read off the graph's own inputs."""
+def signature(model, labels, extra: dict | None = None) -> dict:
+    """What a request must give and what comes back, read off the graph's own inputs.
+
+    extra: more entries merged in (an image model's "image")."""
     inputs = [{"name": value.name,
                "type": ELEMENT_TYPES.get(value.type.tensor_type.elem_type, "unknown"),
                "shape": _dims(value)} for value in model.graph.input]
@@ -157,7 +159,7 @@ def signature(model, labels) -> dict:
         # A field's value in `values` (after stripping spaces) or null is missing; the graph
         # takes a missing number as NaN and a missing string as `string`.
         "missing": {"values": list(MISSING), "string": MISSING_STRING, "number": "NaN"},
-    }
+    } | (extra or {})
 
 
 def write_signature(model, sig: dict) -> None:
@@ -187,12 +189,12 @@ def read_signature(source) -> dict:
     return json.loads(props[SIGNATURE_KEY])
 
 
-def build(features, network, labels, types: list | None = None):
+def build(features, network, labels, types: list | None = None, extra: dict | None = None):
     """The one graph: a fitted transformer (default transformer(), types as
-    preprocessing_onnx's) + the Keras network, with its signature."""
+    preprocessing_onnx's) + the Keras network, with its signature (extra as signature's)."""
     net = network_onnx(network)
     pre = preprocessing_onnx(features, _opsets(net), types)
     model = join(pre, net)
     model.producer_name = "penguins-training graph.py"
-    write_signature(model, signature(model, labels))
+    write_signature(model, signature(model, labels, extra))
     return model

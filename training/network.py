@@ -1,4 +1,4 @@
-"""The Keras side of training: the program's network, per-epoch logs and checkpoints, export.
+"""The Keras side of training: the Penguins network, per-epoch logs, checkpoints, saving.
 
 Imported only once the inputs are validated: TensorFlow takes about 2 s to import.
 """
@@ -6,7 +6,6 @@ Imported only once the inputs are validated: TensorFlow takes about 2 s to impor
 import json
 import os
 import sys
-import warnings
 from pathlib import Path
 
 # TensorFlow's start-up notices stay out of job logs. The oneDNN one is printed before absl's
@@ -124,12 +123,16 @@ def resume(folder: Path):
     return model, epoch
 
 
-def fit(hps, x, y, validation, classes: int, checkpoints: Path, stop: list):
-    """Train (resuming from checkpoints if any); returns (model, last metrics, epochs done)."""
+def fit(hps, x, y, validation, build, checkpoints: Path, stop: list):
+    """Train (resuming from checkpoints if any); returns (model, last metrics, epochs done).
+
+    x is any array Keras takes (rows of features, or images [N, H, W]); build() gives the
+    compiled, unfitted network when there is no checkpoint to resume from.
+    """
     keras.utils.set_random_seed(hps.seed)
     model, done = resume(checkpoints)
     if model is None:
-        model = build(x.shape[1], classes, hps.learning_rate)
+        model = build()
     log, checkpoint = EpochLog(hps.epochs), Checkpoint(checkpoints)
     checkpoint.done = done
     if done == 0:
@@ -144,30 +147,13 @@ def fit(hps, x, y, validation, classes: int, checkpoints: Path, stop: list):
     return model, log.last, checkpoint.done
 
 
-def save(model: keras.Model, folder: Path, sample: np.ndarray) -> None:
-    """model.keras, model.onnx (checked against Keras) and, for a Dense stack, network.json."""
-    import onnxruntime
-
+def save(model: keras.Model, folder: Path) -> None:
+    """model.keras and, for a Dense stack, network.json. model.onnx is train.write_graph's."""
     model.save(folder / "model.keras")
+    # removed when serving reads the signature (issue 12)
     spec = export.network_spec(model)
     if spec is not None:
         atomic_write(folder / "network.json", json.dumps(spec) + "\n")
-    expected = model(sample, training=False).numpy()
-    # Keras's exporter prints progress on stdout; the job's log keeps to its own lines.
-    stdout, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # tf2onnx on numpy 2
-            model.export(str(folder / "model.onnx"), format="onnx", verbose=False)
-    finally:
-        sys.stdout.close()
-        sys.stdout = stdout
-    session = onnxruntime.InferenceSession(str(folder / "model.onnx"),
-                                           providers=["CPUExecutionProvider"])
-    got = session.run(None, {session.get_inputs()[0].name: sample})[0]
-    if not np.allclose(got, expected, atol=1e-5):
-        raise JobError(f"model.onnx differs from the Keras model by "
-                       f"{np.abs(got - expected).max():.2e}")
 
 
 def versions() -> dict:

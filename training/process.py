@@ -1,12 +1,15 @@
-"""Processing job: raw penguins CSV -> seeded stratified splits and the fitted transformers.
+"""Processing job: raw data -> seeded stratified splits, the fitted transformers, workload.json.
 
-Reads every CSV in /opt/ml/processing/input; writes train/, validation/, test/ (headerless,
-label first), pipeline/ (features.joblib, target.joblib) and baseline/ under /opt/ml/processing.
-Everything is validated and computed before the first file is written.
+`--workload` picks the workload (training/workloads.py); its process_outputs() reads
+/opt/ml/processing/input and gives train/, validation/, test/ (headerless, label first),
+pipeline/ and, for Penguins, baseline/; this module adds pipeline/workload.json, which tells
+the training job the workload. Everything is validated and computed before the first file is
+written. The Penguins reading rules (read_raw, split, ...) live here too.
 """
 
 import argparse
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -84,21 +87,13 @@ def split(data, seed: int):
 
 
 def transformers(train):
-    """The feature ColumnTransformer and the label encoder, fitted on the train split only."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import LabelEncoder, OneHotEncoder, StandardScaler
+    """The feature transformer (graph.transformer(), on marked frames) and the label encoder,
+    fitted on the train split only."""
+    from sklearn.preprocessing import LabelEncoder
 
-    features = ColumnTransformer([
-        ("numeric", make_pipeline(SimpleImputer(strategy="mean"), StandardScaler()),
-         list(NUMERIC)),
-        ("categorical", make_pipeline(
-            SimpleImputer(strategy="most_frequent"),
-            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-        ), list(CATEGORICAL)),
-    ])
-    features.fit(train[list(FEATURES)])
+    from training import graph
+
+    features = graph.transformer().fit(graph.marked(train))
     target = LabelEncoder().fit(train[LABEL])
     return features, target
 
@@ -107,30 +102,13 @@ def matrix_csv(frame, features, target) -> str:
     """Headerless CSV, label code first: SageMaker's convention for CSV training data."""
     import numpy as np
 
+    from training import graph
+
     labels = target.transform(frame[LABEL]).reshape(-1, 1)
-    values = np.hstack([labels, features.transform(frame[list(FEATURES)])])
+    values = np.hstack([labels, features.transform(graph.marked(frame))])
     out = io.StringIO()
     np.savetxt(out, values, delimiter=",", fmt=["%d"] + ["%.10g"] * (values.shape[1] - 1))
     return out.getvalue()
-
-
-def outputs(data, seed: int) -> tuple[dict, str]:
-    """Every output file's bytes by relative path, and a summary line."""
-    import joblib
-
-    train, validation, test, unlabelled = split(data, seed)
-    features, target = transformers(train)
-    files = {f"{name}/{name}.csv": matrix_csv(frame, features, target)
-             for name, frame in (("train", train), ("validation", validation), ("test", test))}
-    for name, fitted in (("features", features), ("target", target)):
-        buffer = io.BytesIO()
-        joblib.dump(fitted, buffer)
-        files[f"pipeline/{name}.joblib"] = buffer.getvalue()
-    files["baseline/train-baseline.csv"] = train[list(FEATURES)].to_csv(index=False)
-    files["baseline/test-baseline.csv"] = test[[LABEL, *FEATURES]].to_csv(index=False)
-    summary = (f"rows: train {len(train)}, validation {len(validation)}, test {len(test)}; "
-               f"dropped {unlabelled} without {LABEL}; classes {', '.join(target.classes_)}")
-    return files, summary
 
 
 def write_all(root: Path, files: dict) -> None:
@@ -147,14 +125,20 @@ def write_all(root: Path, files: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from training import workloads
+
     parser = argparse.ArgumentParser(prog="process", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--workload", default=workloads.DEFAULT,
+                        help=f"one of {', '.join(workloads.WORKLOADS)}")
     args = parser.parse_args(argv)
     base = base_dir()
     root = base / "processing"
     try:
-        data = read_raw(root / "input")
-        files, summary = outputs(data, args.seed)
+        workload = workloads.get(args.workload)
+        files, summary, facts = workload.process_outputs(root / "input", args.seed)
+        files[f"pipeline/{workloads.FACTS}"] = json.dumps(
+            {"workload": workload.NAME, **facts}, indent=2) + "\n"
         write_all(root, files)
     except JobError as error:
         return fail(base / "output" / "message", str(error))

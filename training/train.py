@@ -1,11 +1,11 @@
-"""Training job: the program's Keras network on the processing job's splits.
+"""Training job: the workload's Keras network on the processing job's splits.
 
 Hyperparameters come through the sagemaker-training toolkit; channels train (required),
-validation (optional) and pipeline (the fitted transformers, required). Everything the endpoint
-needs is written to /opt/ml/model, and only once the whole job has succeeded.
+validation (optional) and pipeline (required: workload.json names the workload, and Penguins'
+fitted transformers). Everything the endpoint needs is written to /opt/ml/model, and only once
+the whole job has succeeded: model.onnx is the one graph, checked against the trained model.
 """
 
-import csv
 import importlib
 import json
 import math
@@ -19,9 +19,10 @@ import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from training import workloads
 from training.jobio import JobError, Stopped, atomic_write, base_dir, fail
+from training.penguins import DEFAULTS  # the default workload's; each workload has its own
 
-DEFAULTS = {"epochs": 50, "batch_size": 32, "learning_rate": 0.01, "seed": 42}
 KINDS = {"epochs": int, "batch_size": int, "learning_rate": float, "seed": int}
 KIND_WORDS = {int: "a whole number", float: "a number"}
 PLATFORM_KEYS = ("sagemaker_", "_tuning_objective_metric")
@@ -32,6 +33,7 @@ METRIC_DEFINITIONS = [
     {"Name": "validation:accuracy", "Regex": "val_accuracy=([0-9\\.]+)"},
 ]
 SIGTERM_EXIT = 143
+AGREEMENT = 1e-5  # the one graph and scikit-learn + Keras: float32 round-off, no more
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class Hyperparameters:
     seed: int
 
 
-def _convert(key: str, value):
+def _convert(key: str, value, defaults: dict):
     # The SDK JSON-encodes values once more than the toolkit decodes: "\"50\"" -> "50".
     while isinstance(value, str):
         try:
@@ -54,7 +56,7 @@ def _convert(key: str, value):
         value = decoded
     kind = KINDS[key]
     wrong = JobError(f"hyperparameter {key}={value!r} is not {KIND_WORDS[kind]} "
-                     f"(for example {DEFAULTS[key]})")
+                     f"(for example {defaults[key]})")
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise wrong
     try:
@@ -67,15 +69,15 @@ def _convert(key: str, value):
     return int(number) if kind is int else number
 
 
-def parse_hyperparameters(raw: dict) -> Hyperparameters:
-    """Validated hyperparameters, or JobError naming the parameter."""
-    values = dict(DEFAULTS)
+def parse_hyperparameters(raw: dict, defaults: dict = DEFAULTS) -> Hyperparameters:
+    """Validated hyperparameters over a workload's defaults, or JobError naming the parameter."""
+    values = dict(defaults)
     for key, value in raw.items():
         if key.startswith(PLATFORM_KEYS):
             continue
         if key not in KINDS:
             raise JobError(f"unknown hyperparameter {key!r}; known: {', '.join(KINDS)}")
-        values[key] = _convert(key, value)
+        values[key] = _convert(key, value, defaults)
     for key in ("epochs", "batch_size", "learning_rate"):
         if values[key] <= 0:
             raise JobError(f"hyperparameter {key}={values[key]} must be greater than 0")
@@ -100,107 +102,41 @@ def read_hyperparameters(base: Path) -> dict:
         raise JobError(f"hyperparameters.json is not valid JSON ({error})") from None
 
 
-def read_pipeline(channel: Path):
-    """The processing job's fitted transformers from the pipeline channel."""
-    import joblib
-
-    if not channel.is_dir():
-        raise JobError("channel pipeline is missing (the processing job's pipeline/ output)")
-    loaded = []
-    for name in ("features.joblib", "target.joblib"):
-        try:
-            loaded.append(joblib.load(channel / name))
-        except FileNotFoundError:
-            raise JobError(f"channel pipeline: {name} is missing") from None
-        except Exception as error:  # unpickling raises anything
-            raise JobError(f"channel pipeline: cannot read {name} ({error})") from None
-    return loaded
-
-
-def read_channel(channel: Path, name: str, width: int, classes: int):
-    """Every CSV of a channel as (features, labels), or JobError naming file, line, column."""
-    import numpy as np
-
-    if not channel.is_dir():
-        raise JobError(f"channel {name} is missing")
-    files = sorted(p for p in channel.rglob("*.csv") if p.is_file())
-    if not files:
-        raise JobError(f"channel {name}: no CSV file")
-    rows = []
-    for path in files:
-        with path.open(newline="") as file:
-            try:
-                for line, row in enumerate(csv.reader(file), start=1):
-                    if not row:
-                        continue
-                    if len(row) != width + 1:
-                        raise JobError(f"channel {name}: {path.name} line {line} has {len(row)} "
-                                       f"columns; expected {width + 1} (label + {width} features)")
-                    try:
-                        values = [float(v) for v in row]
-                        if not all(map(math.isfinite, values)):
-                            raise ValueError  # "nan" and "inf" parse, yet train nothing
-                    except ValueError:
-                        column = next(i for i, v in enumerate(row) if not _is_number(v)) + 1
-                        raise JobError(f"channel {name}: {path.name} line {line} column {column} "
-                                       f"is not a number: {row[column - 1]!r}") from None
-                    if values[0] not in range(classes):
-                        raise JobError(f"channel {name}: {path.name} line {line} has label "
-                                       f"{row[0]!r}; labels must be class codes 0..{classes - 1}")
-                    rows.append(values)
-            except (UnicodeDecodeError, csv.Error) as error:
-                raise JobError(f"channel {name}: {path.name} is not a CSV file ({error})") from None
-    if not rows:
-        raise JobError(f"channel {name}: no rows in {', '.join(p.name for p in files)}")
-    table = np.array(rows)
-    return table[:, 1:].astype("float32"), table[:, 0].astype("int64")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
-
-
 def run(base: Path, stop: list) -> dict:
     """The job; returns the model card. Raises JobError for anything the user can fix."""
-    hps = parse_hyperparameters(read_hyperparameters(base))
+    raw = read_hyperparameters(base)
     data = base / "input" / "data"
-    features, target = read_pipeline(data / "pipeline")
-    from training.export import feature_spec, width
-
-    n_features, classes = width(features), len(target.classes_)
-    x_train, y_train = read_channel(data / "train", "train", n_features, classes)
-    validation = None
-    if (data / "validation").is_dir():
-        validation = read_channel(data / "validation", "validation", n_features, classes)
+    if not (data / "pipeline").is_dir():
+        raise JobError("channel pipeline is missing (the processing job's pipeline/ output)")
+    workload, facts = workloads.read(data / "pipeline", "channel pipeline")
+    hps = parse_hyperparameters(raw, workload.DEFAULTS)
+    prepared = workload.training_data(data, facts)
 
     from training import network
 
     checkpoints = base / "checkpoints"
-    model, history, done = network.fit(hps, x_train, y_train, validation, classes, checkpoints,
-                                       stop)
+    model, history, done = network.fit(
+        hps, prepared.x, prepared.y, prepared.validation,
+        lambda: workload.network(prepared, hps.learning_rate), checkpoints, stop)
     if stop:
         raise Stopped(f"stopped by SIGTERM after epoch {done}; checkpoint saved to "
-                              f"{checkpoints}")
+                      f"{checkpoints}")
     staging = Path(tempfile.mkdtemp(prefix="model-"))
     try:
-        network.save(model, staging, x_train)
-        for name in ("features.joblib", "target.joblib"):
-            shutil.copyfile(data / "pipeline" / name, staging / name)
-        labels = [str(label) for label in target.classes_]
-        atomic_write(staging / "labels.json", json.dumps(labels) + "\n")
-        atomic_write(staging / "features.json", json.dumps(feature_spec(features), indent=2))
+        network.save(model, staging)
+        exported = workload.export(model, prepared, staging)
+        write_graph(staging / "model.onnx", exported.graph, exported.feeds, exported.expected)
+        atomic_write(staging / "labels.json", json.dumps(prepared.labels) + "\n")
+        atomic_write(staging / workloads.FACTS, json.dumps(facts, indent=2) + "\n")
         card = {
-            "model": "penguins species classifier (Keras MLP 10-8-softmax, exported to ONNX)",
+            "model": workload.DESCRIPTION,
+            "workload": workload.NAME,
             "hyperparameters": asdict(hps),
             "metrics": history,
-            "rows": {"train": len(y_train), "validation": 0 if validation is None
-                     else len(validation[1])},
-            "labels": labels,
-            "features": feature_spec(features),
-            "unknown_categories": "ignored (all-zero one-hot)",
+            "rows": {"train": len(prepared.y), "validation": 0 if prepared.validation is None
+                     else len(prepared.validation[1])},
+            "labels": prepared.labels,
+            **exported.card,
             "versions": network.versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -209,6 +145,24 @@ def run(base: Path, stop: list) -> dict:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return card
+
+
+def write_graph(path: Path, graph, feeds: dict, expected) -> None:
+    """Save the one graph once onnxruntime answers as scikit-learn + Keras did, else JobError."""
+    import numpy as np
+    import onnx
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(graph.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    got = session.run(None, feeds)[0]
+    if got.shape != expected.shape:
+        raise JobError(f"{path.name} answers shape {got.shape}; the trained model "
+                       f"{expected.shape}")
+    if not np.allclose(got, expected, atol=AGREEMENT):
+        raise JobError(f"{path.name} differs from the trained model by "
+                       f"{np.abs(got - expected).max():.2e}")
+    onnx.save(graph, str(path))
 
 
 def publish(staging: Path, model_dir: Path) -> None:

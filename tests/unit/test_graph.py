@@ -26,9 +26,7 @@ def penguins(tmp_path_factory):
 @pytest.fixture(scope="module")
 def fitted(penguins):
     train = penguins[0]
-    features = graph.transformer().fit(graph.marked(train))
-    _, target = process.transformers(train)
-    return features, target
+    return process.transformers(train)
 
 
 @pytest.fixture(scope="module")
@@ -95,25 +93,52 @@ def with_missing(test):
     return frame
 
 
-def test_transformer_gives_the_processing_features_for_complete_rows(penguins):
+def nan_transformer(train):
+    """The transformer processing fitted before the one graph: NaN as the missing category."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    return ColumnTransformer([
+        ("numeric", make_pipeline(SimpleImputer(strategy="mean"), StandardScaler()),
+         list(process.NUMERIC)),
+        ("categorical", make_pipeline(
+            SimpleImputer(strategy="most_frequent"),
+            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+        ), list(process.CATEGORICAL)),
+    ]).fit(train[list(process.FEATURES)])
+
+
+def test_processing_fits_the_graph_transformer_on_marked_rows(penguins):
+    train = penguins[0]
+    features, _ = process.transformers(train)
+    assert features.named_transformers_["categorical"].steps[0][1].missing_values == (
+        graph.MISSING_STRING)
+    np.testing.assert_array_equal(features.transform(graph.marked(penguins[2])),
+                                  graph.transformer().fit(graph.marked(train)).transform(
+                                      graph.marked(penguins[2])))
+
+
+def test_transformer_gives_the_nan_transformer_s_features_for_complete_rows(penguins):
     train, _, test = penguins
     ours = graph.transformer().fit(graph.marked(train))
-    theirs, _ = process.transformers(train)
+    theirs = nan_transformer(train)
     complete = test.dropna(subset=list(process.FEATURES))
     assert len(complete) > 0
     np.testing.assert_array_equal(ours.transform(graph.marked(complete)),
                                   theirs.transform(complete[list(process.FEATURES)]))
 
 
-def test_marked_missing_values_get_the_processing_fills_while_unmarked_ones_are_refused(
+def test_marked_missing_values_get_the_nan_transformer_s_fills_while_unmarked_ones_are_refused(
         penguins):
     train, _, test = penguins
     ours = graph.transformer().fit(graph.marked(train))
-    theirs, _ = process.transformers(train)
+    theirs = nan_transformer(train)
     frame = with_missing(test)
     # read_raw() leaves every missing value as NaN; process.py's imputer knows no None.
     frame = frame.where(frame.notna(), np.nan)
-    # The imputers fill from the same non-missing values, so the fills are the processing job's.
+    # The imputers fill from the same non-missing values, so the fills are the same.
     np.testing.assert_array_equal(ours.transform(graph.marked(frame)),
                                   theirs.transform(frame[list(process.FEATURES)]))
     # A category left as NaN is no missing value to transformer(): it must be marked first.
@@ -194,3 +219,12 @@ def test_signature_names_the_raw_fields_labels_and_missing_values_and_round_trip
 def test_a_model_without_a_signature_is_named_as_such(fitted):
     with pytest.raises(ValueError, match=graph.SIGNATURE_KEY):
         graph.read_signature(graph.preprocessing_onnx(fitted[0]))
+
+
+def test_extra_signature_entries_are_merged_in(fitted, network):
+    features, target = fitted
+    image = {"input": "pixels", "height": 8, "width": 8, "max": 16.0}
+    model = graph.build(features, network, target.classes_, extra={"image": image})
+    written = graph.read_signature(model)
+    assert written["image"] == image
+    assert written["labels"] == list(target.classes_) and written["version"] == 1

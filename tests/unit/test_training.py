@@ -113,6 +113,8 @@ def test_processing_outputs(processed):
     first = (out / "train" / "train.csv").read_text().splitlines()[0].split(",")
     assert first[0] in {"0", "1", "2"} and len(first) == 10
     assert "species" not in (out / "baseline" / "train-baseline.csv").read_text().split("\n")[0]
+    assert json.loads((out / "pipeline" / "workload.json").read_text()) == {"workload": "penguins"}
+    assert len((out / "pipeline" / "train-raw.csv").read_text().splitlines()) == 1 + 240
 
 
 @pytest.mark.parametrize(("csv_text", "named"), [
@@ -140,7 +142,8 @@ def test_model_folder_and_archive(trained):
     model = trained / "model"
     assert {p.name for p in model.iterdir()} == {
         "model.keras", "model.onnx", "network.json", "features.json", "labels.json",
-        "model-card.json", "features.joblib", "target.joblib"}
+        "model-card.json", "features.joblib", "target.joblib", "workload.json"}
+    assert json.loads((model / "workload.json").read_text()) == {"workload": "penguins"}
     card = json.loads((model / "model-card.json").read_text())
     assert card["hyperparameters"]["epochs"] == 50 and card["rows"]["train"] == 240
     assert set(card["metrics"]) == {"train_loss", "train_accuracy", "val_loss", "val_accuracy"}
@@ -167,44 +170,49 @@ def test_metric_regexes_read_the_epoch_lines(capsys):
     assert [float(v) for v in values] == [1.5, 0.25, 1.25, 0.5]
 
 
-def test_features_json_reproduces_the_column_transformer(trained):
-    import joblib
-
-    from serving import model as serving_model
-
-    features = joblib.load(trained / "model" / "features.joblib")
-    raw = pd.read_csv(bundled(), na_values=["NA", "", "."], keep_default_na=False)
-    raw.loc[0, "island"] = "Atlantis"  # an unknown category
-    expected = features.transform(raw[list(process.FEATURES)])
-    served = serving_model.load(trained / "model")
-    records = json.loads(raw[list(process.FEATURES)].to_json(orient="records"))
-    assert served.width == export.width(features)
-    np.testing.assert_allclose(serving_model.features(served, records), expected, atol=1e-5)
-
-
-def test_served_predictions_equal_keras_on_the_whole_test_split(processed, trained):
-    """Both fast paths answer as DataFrame -> transform -> Keras: ONNX and network.json."""
+def test_job_graph_answers_as_sklearn_and_keras_on_the_whole_test_split(processed, trained):
+    """model.onnx from the job: raw test fields in, the probabilities of transformer + Keras."""
     import joblib
     import keras
+    import onnxruntime
 
-    from serving import model as serving_model
+    from training import graph, penguins
 
-    raw = pd.read_csv(processed / "processing" / "baseline" / "test-baseline.csv")
-    inputs = raw.drop(columns=["species"])
-    features = joblib.load(trained / "model" / "features.joblib")
-    network = keras.models.load_model(trained / "model" / "model.keras")
-    expected = network.predict(features.transform(inputs), verbose=0)
-    labels = json.loads((trained / "model" / "labels.json").read_text())
-    served = serving_model.load(trained / "model")
-    assert served.layers is not None  # single records take network.json's path
-    records = json.loads(inputs.to_json(orient="records"))
-    batch = serving_model.predict(served, records)
-    one_by_one = [serving_model.predict(served, [record])[0] for record in records]
-    assert len(batch) == len(one_by_one) == len(expected) == 52
-    for results in (batch, one_by_one):
-        for result, probabilities in zip(results, expected, strict=True):
-            assert result["prediction"] == labels[int(probabilities.argmax())]
-            assert abs(result["confidence"] - float(probabilities.max())) < 1e-5
+    model = trained / "model"
+    raw = penguins.read_train_raw(processed / "processing" / "baseline" / "test-baseline.csv")
+    features = joblib.load(model / "features.joblib")
+    network = keras.models.load_model(model / "model.keras")
+    expected = network(features.transform(graph.marked(raw)).astype(np.float32),
+                       training=False).numpy()
+    session = onnxruntime.InferenceSession(str(model / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    got = session.run(None, graph.feeds(raw))[0]
+    assert len(got) == len(raw) == 52
+    assert np.abs(got - expected).max() <= train.AGREEMENT
+    assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
+    assert graph.read_signature(session)["labels"] == json.loads(
+        (model / "labels.json").read_text())
+
+
+def test_the_job_fails_naming_model_onnx_when_the_graph_answers_otherwise(processed, tmp_path,
+                                                                          monkeypatch):
+    from training import penguins
+
+    real = penguins.export
+
+    def skewed(model, prepared, folder):
+        exported = real(model, prepared, folder)
+        exported.expected = exported.expected + 1e-3
+        return exported
+
+    monkeypatch.setattr(penguins, "export", skewed)
+    base = link_channels(tmp_path, processed, hyperparameters={"epochs": "1"})
+    (base / "model").mkdir()
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base))
+    assert train.main() == 1
+    assert "model.onnx differs from the trained model by 1.00e-03" in (
+        base / "output" / "failure").read_text()
+    assert list((base / "model").iterdir()) == []
 
 
 @pytest.mark.parametrize(("layers", "expected"), [
@@ -228,18 +236,16 @@ def test_network_json_only_for_a_stack_of_supported_dense_layers(layers, expecte
     assert np.array(spec["layers"][0]["bias"]) == pytest.approx(bias)
 
 
-def test_training_writes_network_json_only_for_activations_serving_computes():
-    # Two lists because the training image does not ship serving/.
-    from serving import dense
-
-    assert set(export.DENSE_ACTIVATIONS) == set(dense.ACTIVATIONS)
-
-
 def test_sample_penguin_is_a_gentoo(trained):
-    from serving import model as serving_model
+    import onnxruntime
 
-    result = serving_model.predict(serving_model.load(trained / "model"), [RECORD])[0]
-    assert result["prediction"] == "Gentoo"
+    from training import graph
+
+    session = onnxruntime.InferenceSession(str(trained / "model" / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    probabilities = session.run(None, graph.feeds(pd.DataFrame([RECORD])))[0][0]
+    labels = graph.read_signature(session)["labels"]
+    assert labels[int(probabilities.argmax())] == "Gentoo"
 
 
 @pytest.mark.parametrize(("hyperparameters", "channels", "named"), [

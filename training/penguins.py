@@ -1,0 +1,201 @@
+"""The Penguins workload: palmerpenguins' CSV, a fitted ColumnTransformer and a Dense network.
+
+The jobs call a workload through this interface (training/workloads.py holds the registry):
+  process_outputs(input_dir, seed) -> (files, summary, facts)  the processing outputs
+  training_data(data_dir, facts) -> Prepared               the channels, validated
+  network(prepared, learning_rate) -> compiled Keras model, unfitted
+  export(model, prepared, folder) -> Exported              the one graph + what it must answer
+  test_data(test_dir, model_dir, labels, facts) -> (x, y)  the evaluation job's input
+and the constants NAME, TITLE, CLASS_WORD, DEFAULTS, DESCRIPTION.
+"""
+
+import csv
+import io
+import json
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from training import process
+from training.jobio import JobError, atomic_write
+
+NAME = "penguins"
+TITLE = "Penguins"
+CLASS_WORD = "species"
+DEFAULTS = {"epochs": 50, "batch_size": 32, "learning_rate": 0.01, "seed": 42}
+DESCRIPTION = "penguins species classifier (scikit-learn features + Keras MLP 10-8-softmax, " \
+              "one ONNX graph from raw fields)"
+PIPELINE_FILES = ("features.joblib", "target.joblib")
+# The training split's raw fields, so the training job can check the graph on real rows.
+TRAIN_RAW = "train-raw.csv"
+
+
+@dataclass
+class Prepared:
+    x: object
+    y: object
+    validation: tuple | None
+    labels: list
+    features: object = None
+    pipeline: Path | None = None
+
+
+@dataclass
+class Exported:
+    graph: object  # onnx ModelProto with its signature
+    feeds: dict  # graph inputs for the check
+    expected: object  # what scikit-learn + Keras answer for them
+    card: dict = field(default_factory=dict)
+
+
+def process_outputs(input_dir: Path, seed: int) -> tuple[dict, str, dict]:
+    """Every output file's bytes by relative path, a summary line, the workload's facts."""
+    import joblib
+
+    from training import graph
+
+    train, validation, test, unlabelled = process.split(process.read_raw(input_dir), seed)
+    features, target = process.transformers(train)
+    files = {f"{name}/{name}.csv": process.matrix_csv(frame, features, target)
+             for name, frame in (("train", train), ("validation", validation), ("test", test))}
+    for name, fitted in (("features", features), ("target", target)):
+        buffer = io.BytesIO()
+        joblib.dump(fitted, buffer)
+        files[f"pipeline/{name}.joblib"] = buffer.getvalue()
+    files[f"pipeline/{TRAIN_RAW}"] = train[list(graph.FEATURES)].to_csv(index=False)
+    files["baseline/train-baseline.csv"] = train[list(process.FEATURES)].to_csv(index=False)
+    files["baseline/test-baseline.csv"] = test[[process.LABEL, *process.FEATURES]].to_csv(
+        index=False)
+    summary = (f"rows: train {len(train)}, validation {len(validation)}, test {len(test)}; "
+               f"dropped {unlabelled} without {process.LABEL}; classes "
+               f"{', '.join(target.classes_)}")
+    return files, summary, {}
+
+
+def read_pipeline(channel: Path):
+    """The processing job's fitted transformers from the pipeline channel."""
+    import joblib
+
+    from training import graph
+
+    loaded = []
+    for name in PIPELINE_FILES:
+        try:
+            loaded.append(joblib.load(channel / name))
+        except FileNotFoundError:
+            raise JobError(f"channel pipeline: {name} is missing") from None
+        except Exception as error:  # unpickling raises anything
+            raise JobError(f"channel pipeline: cannot read {name} ({error})") from None
+    try:
+        imputer = loaded[0].named_transformers_["categorical"].steps[0][1]
+        current = imputer.missing_values == graph.MISSING_STRING
+    except (AttributeError, KeyError, IndexError):
+        current = False
+    if not current or not (channel / TRAIN_RAW).is_file():
+        # Transformers of older processing jobs convert to no ONNX graph.
+        raise JobError("channel pipeline: made by an older processing job (no one-graph "
+                       f"transformer or no {TRAIN_RAW}); run the processing job again")
+    return loaded
+
+
+def read_train_raw(path: Path):
+    """The raw training fields as read_raw() gives them: NaN for every missing value."""
+    import pandas as pd
+
+    return pd.read_csv(path, dtype=dict.fromkeys(process.CATEGORICAL, str),
+                       keep_default_na=False, na_values=[""])
+
+
+def read_channel(channel: Path, name: str, width: int, classes: int):
+    """Every CSV of a channel as (features, labels), or JobError naming file, line, column."""
+    import numpy as np
+
+    if not channel.is_dir():
+        raise JobError(f"channel {name} is missing")
+    files = sorted(p for p in channel.rglob("*.csv") if p.is_file())
+    if not files:
+        raise JobError(f"channel {name}: no CSV file")
+    rows = []
+    for path in files:
+        with path.open(newline="") as file:
+            try:
+                for line, row in enumerate(csv.reader(file), start=1):
+                    if not row:
+                        continue
+                    if len(row) != width + 1:
+                        raise JobError(f"channel {name}: {path.name} line {line} has {len(row)} "
+                                       f"columns; expected {width + 1} (label + {width} features)")
+                    try:
+                        values = [float(v) for v in row]
+                        if not all(map(math.isfinite, values)):
+                            raise ValueError  # "nan" and "inf" parse, yet train nothing
+                    except ValueError:
+                        column = next(i for i, v in enumerate(row) if not _is_number(v)) + 1
+                        raise JobError(f"channel {name}: {path.name} line {line} column {column} "
+                                       f"is not a number: {row[column - 1]!r}") from None
+                    if values[0] not in range(classes):
+                        raise JobError(f"channel {name}: {path.name} line {line} has label "
+                                       f"{row[0]!r}; labels must be class codes 0..{classes - 1}")
+                    rows.append(values)
+            except (UnicodeDecodeError, csv.Error) as error:
+                raise JobError(f"channel {name}: {path.name} is not a CSV file ({error})") from None
+    if not rows:
+        raise JobError(f"channel {name}: no rows in {', '.join(p.name for p in files)}")
+    table = np.array(rows)
+    return table[:, 1:].astype("float32"), table[:, 0].astype("int64")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def training_data(data: Path, facts: dict) -> Prepared:
+    from training.export import width
+
+    features, target = read_pipeline(data / "pipeline")
+    n_features, classes = width(features), len(target.classes_)
+    x, y = read_channel(data / "train", "train", n_features, classes)
+    validation = None
+    if (data / "validation").is_dir():
+        validation = read_channel(data / "validation", "validation", n_features, classes)
+    return Prepared(x, y, validation, [str(label) for label in target.classes_], features,
+                    data / "pipeline")
+
+
+def network(prepared: Prepared, learning_rate: float):
+    from training import network
+
+    return network.build(prepared.x.shape[1], len(prepared.labels), learning_rate)
+
+
+def export(model, prepared: Prepared, folder: Path) -> Exported:
+    """The one graph, checked on the raw training rows; the transformers beside it."""
+    import numpy as np
+
+    from training import graph
+    from training.export import feature_spec
+
+    raw = read_train_raw(prepared.pipeline / TRAIN_RAW)
+    x = prepared.features.transform(graph.marked(raw)).astype(np.float32)
+    expected = model(x, training=False).numpy()
+    for name in PIPELINE_FILES:
+        shutil.copyfile(prepared.pipeline / name, folder / name)
+    spec = feature_spec(prepared.features)
+    # removed when serving reads the signature (issue 12)
+    atomic_write(folder / "features.json", json.dumps(spec, indent=2))
+    return Exported(graph.build(prepared.features, model, prepared.labels), graph.feeds(raw),
+                    expected, {"features": spec,
+                               "unknown_categories": "ignored (all-zero one-hot)"})
+
+
+def test_data(test_dir: Path, model_dir: Path, labels: list, facts: dict):
+    import joblib
+
+    from training.export import width
+
+    features = joblib.load(model_dir / "features.joblib")
+    return read_channel(test_dir, "test", width(features), len(labels))

@@ -1,0 +1,42 @@
+"""The workloads the jobs know: a name -> the module that implements the workload interface.
+
+A new workload is one module implementing what training/penguins.py documents (process_outputs,
+training_data, network, export, test_data and the constants), plus one line here; serving/
+needs nothing, as the exported graph carries its own signature. Modules are imported by name
+only when picked, so one workload's libraries never slow another's job.
+"""
+
+import importlib
+import json
+from pathlib import Path
+
+from training.jobio import JobError
+
+WORKLOADS = {
+    "penguins": "training.penguins",
+    "digits": "training.digits_job",
+}
+DEFAULT = "penguins"
+FACTS = "workload.json"  # in the pipeline output and in the model: {"workload": name, ...}
+
+
+def get(name: str):
+    """The workload's module, or JobError listing the known ones."""
+    if name not in WORKLOADS:
+        raise JobError(f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}")
+    return importlib.import_module(WORKLOADS[name])
+
+
+def read(folder: Path, where: str) -> tuple[object, dict]:
+    """(module, facts) from folder's workload.json; none is Penguins (outputs from before
+    workloads). `where` names the folder in errors, e.g. "channel pipeline"."""
+    path = folder / FACTS
+    try:
+        facts = json.loads(path.read_text())
+    except FileNotFoundError:
+        return get(DEFAULT), {"workload": DEFAULT}
+    except (OSError, ValueError) as error:
+        raise JobError(f"{where}: cannot read {FACTS} ({error})") from None
+    if not isinstance(facts, dict) or not isinstance(facts.get("workload"), str):
+        raise JobError(f"{where}: {FACTS} has no \"workload\" name")
+    return get(facts["workload"]), facts
