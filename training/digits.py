@@ -241,8 +241,6 @@ def graph(model, labels, height: int, width: int, pixel_max: float):
     nodes.output.append(named)
     onnx.checker.check_model(exported)
     exported.producer_name = "penguins-training digits.py"
-    signature = one.signature(exported, labels)
-    signature["image"] = {"input": INPUT, "height": height, "width": width,
-                          "max": float(pixel_max)}
-    one.write_signature(exported, signature)
+    image = {"input": INPUT, "height": height, "width": width, "max": float(pixel_max)}
+    one.write_signature(exported, one.signature(exported, labels, extra={"image": image}))
     return exported
