@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from serving import codecs
+from serving import codecs, openapi
 from serving import config as settings
 from serving import model as hooks
 
@@ -76,8 +76,8 @@ def invocations(state) -> Response:
             raise codecs.CodecError(400, f"{CUSTOM_ATTRIBUTES} is longer than "
                                          f"{MAX_CUSTOM_ATTRIBUTES} characters")
         accept = codecs.negotiate(environ.get("HTTP_ACCEPT"), config.default_accept)
-        records, shape = codecs.decode(body, environ.get("CONTENT_TYPE"))
-        answer = codecs.encode(hooks.predict(model, records), accept, shape)
+        records, shape = codecs.decode(body, environ.get("CONTENT_TYPE"), model.signature)
+        answer = codecs.encode(hooks.predict(model, records, config.images), accept, shape)
     except codecs.CodecError as mistake:
         return error(mistake.status, mistake.message)
     except hooks.RecordError as mistake:
@@ -94,10 +94,17 @@ def execution_parameters(state) -> Response:
     }), 200, mimetype="application/json")
 
 
+def openapi_document(state) -> Response:
+    model, _config = state
+    return Response(codecs.orjson.dumps(openapi.document(model.signature)), 200,
+                    mimetype="application/json")
+
+
 ROUTES = (
     ("/ping", ("GET",), ping),
     ("/invocations", ("POST",), invocations),
     ("/execution-parameters", ("GET",), execution_parameters),
+    ("/openapi.json", ("GET",), openapi_document),
 )
 
 

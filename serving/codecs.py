@@ -8,9 +8,6 @@ import orjson
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
-# The documented CSV column order: the raw Penguins features, as batch transform sends them.
-CSV_FIELDS = ("island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g",
-              "sex")
 JSON = "application/json"
 CSV = "text/csv"
 JSONLINES = "application/jsonlines"
@@ -75,13 +72,15 @@ def _decode_jsonlines(body: bytes):
     return records, ROWS
 
 
-def _decode_csv(body: bytes):
+def _decode_csv(body: bytes, layout):
+    """Headerless rows in the layout's column order (a signature: csv_width, csv_record)."""
     records = []
-    width = len(CSV_FIELDS)
+    text = _text(body)
+    width = layout.csv_width
     try:
         # skipinitialspace: a quote after a space still quotes, as in processing's reader;
-        # the spaces around a value are the record check's business (features.bare).
-        rows = csv.reader(io.StringIO(_text(body)), skipinitialspace=True)
+        # the spaces around a value are the record check's business.
+        rows = csv.reader(io.StringIO(text), skipinitialspace=True)
         for number, row in enumerate(rows, start=1):
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
@@ -89,9 +88,9 @@ def _decode_csv(body: bytes):
                 row = row[1:]  # a leading label column, as batch transform sends it
             elif len(row) != width:
                 raise CodecError(400, f"CSV line {number} has {len(row)} columns; expected "
-                                      f"{width} ({','.join(CSV_FIELDS)}) or {width + 1} with a "
-                                      "leading label")
-            records.append(dict(zip(CSV_FIELDS, row, strict=True)))
+                                      f"{width} ({layout.csv_columns()}) or {width + 1} with "
+                                      "a leading label")
+            records.append(layout.csv_record(row))
     except csv.Error as error:
         raise CodecError(400, f"malformed CSV: {error}") from None
     return records, ROWS
@@ -101,8 +100,11 @@ DECODERS = {JSON: _decode_json, CSV: _decode_csv} | dict.fromkeys(JSONLINES_ALIA
                                                                   _decode_jsonlines)
 
 
-def decode(body: bytes, content_type: str | None) -> tuple[list, str]:
-    """Records and the shape of the body, or CodecError (400 malformed/empty, 415 type)."""
+def decode(body: bytes, content_type: str | None, layout) -> tuple[list, str]:
+    """Records and the shape of the body, or CodecError (400 malformed/empty, 415 type).
+
+    layout: the model's signature, which says what a CSV row holds.
+    """
     kind = media_type(content_type) or JSON
     decoder = DECODERS.get(kind)
     if decoder is None:
@@ -110,7 +112,7 @@ def decode(body: bytes, content_type: str | None) -> tuple[list, str]:
                               f"{', '.join(SUPPORTED)}")
     if not body.strip():
         raise CodecError(400, "empty body: send at least one record")
-    records, shape = decoder(body)
+    records, shape = decoder(body, layout) if decoder is _decode_csv else decoder(body)
     if not records:
         raise CodecError(400, "no records in the body")
     return records, shape

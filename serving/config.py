@@ -3,8 +3,10 @@
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from serving.images import Limits
 
 BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"  # the same variable the training toolkit honours
 DEFAULT_BASE_DIR = "/opt/ml"
@@ -25,6 +27,7 @@ class Config:
     max_payload_mb: int = 6
     default_accept: str = "application/json"
     socket: str = "/tmp/gunicorn.sock"
+    images: Limits = field(default_factory=Limits)  # image decoding and URL fetching
 
     @property
     def max_payload_bytes(self) -> int:
@@ -67,6 +70,45 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _hosts(environ: Mapping[str, str]) -> frozenset:
+    """IMAGE_URL_ALLOWED_HOSTS: comma-separated `host` or `host:port`, names compared as given."""
+    raw = environ.get("IMAGE_URL_ALLOWED_HOSTS", "")
+    hosts = set()
+    for entry in (part.strip().lower() for part in raw.split(",")):
+        if not entry:
+            continue
+        host, _, port = entry.partition(":")
+        bad_port = port and not (port.isdigit() and 0 < int(port) < 65536)
+        if not host or bad_port or any(c in host for c in "/@?#[] ") or ":" in port:
+            raise ConfigError(f"IMAGE_URL_ALLOWED_HOSTS entry {entry!r} is not a host name "
+                              "or host:port")
+        hosts.add(entry)
+    return frozenset(hosts)
+
+
+def _file_root(environ: Mapping[str, str]) -> Path | None:
+    raw = environ.get("IMAGE_URL_FILE_ROOT", "").strip()
+    if not raw:
+        return None
+    root = Path(raw)
+    if not root.is_absolute() or not root.is_dir():
+        raise ConfigError(f"IMAGE_URL_FILE_ROOT={raw!r} is not an absolute path of a folder")
+    return root.resolve()
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
+    if not 0 < value <= 60:
+        raise ConfigError(f"{name}={raw!r} must be more than 0 and at most 60 seconds")
+    return value
+
+
 def from_env(environ: Mapping[str, str] | None = None, cgroup_root: Path = CGROUP_ROOT) -> Config:
     """Read the settings; raise ConfigError naming a variable that cannot be used."""
     environ = os.environ if environ is None else environ
@@ -78,6 +120,7 @@ def from_env(environ: Mapping[str, str] | None = None, cgroup_root: Path = CGROU
             + ", ".join(SUPPORTED_ACCEPTS)
         )
     workers = environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", "").strip()
+    payload_mb = _positive_int(environ, "SAGEMAKER_MAX_PAYLOAD_IN_MB", 6)
     return Config(
         model_dir=base / "model",
         port=_positive_int(environ, "SAGEMAKER_BIND_TO_PORT", 8080),
@@ -85,6 +128,14 @@ def from_env(environ: Mapping[str, str] | None = None, cgroup_root: Path = CGROU
         if workers
         else cpu_count(cgroup_root),
         timeout=_positive_int(environ, "SAGEMAKER_MODEL_SERVER_TIMEOUT", 60),
-        max_payload_mb=_positive_int(environ, "SAGEMAKER_MAX_PAYLOAD_IN_MB", 6),
+        max_payload_mb=payload_mb,
         default_accept=accept,
+        images=Limits(
+            max_pixels=_positive_int(environ, "IMAGE_MAX_PIXELS", Limits.max_pixels),
+            allowed_hosts=_hosts(environ),
+            file_root=_file_root(environ),
+            timeout=_seconds(environ, "IMAGE_URL_TIMEOUT_SECONDS", Limits.timeout),
+            # A fetched image may be as large as a request body could be.
+            max_bytes=payload_mb * 1024 * 1024,
+        ),
     )

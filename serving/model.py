@@ -1,28 +1,22 @@
 """The model hooks: load(model_dir) and predict(model, records), with numpy and onnxruntime only.
 
-The training job ships the fitted scikit-learn transformer as plain arrays (features.json) and
-the Keras network as ONNX, so serving needs neither scikit-learn nor TensorFlow, and a record
-costs microseconds instead of the milliseconds of DataFrame -> transform -> model.predict.
+One prediction path for every model: decode (codecs) -> signature check (records) ->
+onnxruntime -> encode (codecs). The training job exports the whole inference pipeline as one
+graph, model.onnx, with its signature in the graph's metadata; nothing else is read.
 """
 
-import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from serving import dense
-from serving.features import FEW, RecordError, Transform, matrix, vectors
-from serving.features import parse as parse_features
+from serving import images, records, signature
+from serving.records import RecordError
 
-__all__ = ["DENSE_MAX", "FEW", "Model", "ModelError", "RecordError", "features", "load",
-           "predict", "probabilities", "warm"]
+__all__ = ["MODEL_FILE", "Model", "ModelError", "RecordError", "load", "predict",
+           "probabilities", "warm"]
 
-# Up to this many records, network.json in plain Python beats an onnxruntime call: measured in
-# a busy worker, 20 µs less a request for one record, 16 for two, nothing left at four.
-DENSE_MAX = 2
-AGREEMENT = 1e-5  # network.json and model.onnx may differ by float32 rounding, no more
+MODEL_FILE = "model.onnx"
 
 
 class ModelError(Exception):
@@ -32,24 +26,12 @@ class ModelError(Exception):
 @dataclass(frozen=True)
 class Model:
     session: object  # onnxruntime.InferenceSession
-    input_name: str
-    outputs: list  # the session's output names
-    labels: tuple
-    transform: Transform
-    layers: tuple | None  # network.json's Dense stack, if the training job wrote one
+    signature: signature.Signature
+    outputs: list  # [the signature's output name]
 
     @property
-    def width(self) -> int:
-        return self.transform.width
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelError(f"{path}: missing") from None
-    except (OSError, ValueError) as error:
-        raise ModelError(f"{path}: cannot read ({error})") from None
+    def labels(self) -> tuple:
+        return self.signature.labels
 
 
 def _session(path: Path):
@@ -70,71 +52,55 @@ def _session(path: Path):
         raise ModelError(f"{path}: cannot load ({error})") from None
 
 
+def probe(model: Model) -> list:
+    """Records every model takes: all fields missing, or black images."""
+    spec = model.signature
+    if spec.image:
+        return [{"pixels": [[0] * spec.image.width] * spec.image.height}] * 3
+    return [dict.fromkeys(spec.names)] * 3
+
+
 def load(model_dir: Path) -> Model:
-    """Load a model folder written by the training job, or raise ModelError naming the file."""
-    model_dir = Path(model_dir)
-    labels = _read_json(model_dir / "labels.json")
-    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
-        raise ModelError(f"{model_dir / 'labels.json'}: expected a list of class names")
-    try:
-        transform = parse_features(_read_json(model_dir / "features.json"))
-    except (KeyError, TypeError, ValueError) as error:
-        raise ModelError(f"{model_dir / 'features.json'}: malformed ({error!r})") from None
-    path = model_dir / "model.onnx"
+    """Load model.onnx and its signature, or raise ModelError naming the file."""
+    path = Path(model_dir) / MODEL_FILE
     session = _session(path)
-    model = Model(session, session.get_inputs()[0].name,
-                  [output.name for output in session.get_outputs()][:1], tuple(labels),
-                  transform, None)
-    width = transform.width
-    # Seeded inputs well beyond real penguins, and all zeros: any wrong weight shows.
-    probe = np.random.default_rng(0).normal(0, 3, (16, width)).astype(np.float32)
-    probe[0] = 0
     try:
-        probabilities = _run(model, probe)
-    except Exception as error:
-        raise ModelError(f"{path}: does not take {width} features ({error})") from None
-    if probabilities.shape != (len(probe), len(labels)):
-        raise ModelError(f"{path}: gives {probabilities.shape[1]} classes, "
-                         f"labels.json names {len(labels)}")
-    network = model_dir / "network.json"
-    if not network.is_file():
-        return model
+        sig = signature.read(session)
+    except signature.SignatureError as error:
+        raise ModelError(f"{path}: {error}") from None
+    model = Model(session, sig, [sig.output])
     try:
-        layers = dense.parse(_read_json(network), width)
-    except dense.NetworkError as error:
-        raise ModelError(f"{network}: {error}") from None
-    got = np.array([dense.forward(layers, row) for row in probe.tolist()])
-    if got.shape != probabilities.shape or not np.allclose(got, probabilities, atol=AGREEMENT):
-        raise ModelError(f"{network}: does not answer as {path.name} does")
-    return dataclasses.replace(model, layers=layers)
+        answer = probabilities(model, probe(model), images.Limits())
+    except Exception as error:  # whatever the graph raises on the signature's own inputs
+        raise ModelError(f"{path}: does not run on its signature's inputs ({error})") from None
+    if answer.shape != (3, len(sig.labels)):
+        raise ModelError(f"{path}: gives {answer.shape[-1]} classes (shape "
+                         f"{list(answer.shape)}), the signature names {len(sig.labels)} labels")
+    return model
 
 
-def features(model: Model, records: list) -> np.ndarray:
-    """The [N, width] float32 input of the network for raw records (dicts of fields)."""
-    return matrix(model.transform, records)
+def probabilities(model: Model, batch: list, limits: images.Limits) -> np.ndarray:
+    """Class probabilities [N, classes] for decoded records."""
+    feeds = records.feeds(model.signature, batch, limits)
+    return model.session.run(model.outputs, feeds)[0]
 
 
-def _run(model: Model, inputs: np.ndarray) -> np.ndarray:
-    return model.session.run(model.outputs, {model.input_name: inputs})[0]
-
-
-def probabilities(model: Model, records: list) -> np.ndarray:
-    """Class probabilities [N, classes] for raw records."""
-    return _run(model, features(model, records))
-
-
-def predict(model: Model, records: list) -> list[dict]:
+def predict(model: Model, batch: list, limits: images.Limits | None = None) -> list[dict]:
     """One result per record, in order: prediction, confidence and every class's probability."""
-    if not records:
+    if not batch:
         return []
+    answer = probabilities(model, batch, limits or images.Limits())
+    finite = np.isfinite(answer).all(axis=1)
+    if not finite.all():
+        # Numbers within float32 can still overflow inside a graph; a NaN is no answer.
+        row = int(np.argmin(finite))
+        raise RecordError(f"record {row}: the model gives no finite answer; "
+                          f"{records.largest_number(model.signature, batch[row])} "
+                          "is probably out of range")
     labels = model.labels
-    if model.layers is not None and len(records) <= DENSE_MAX:
-        rows = [dense.forward(model.layers, row) for row in vectors(model.transform, records)]
-    else:
-        rows = probabilities(model, records).tolist()
+    winners = answer.argmax(axis=1).tolist()
     results = []
-    for row in rows:
-        winner = row.index(max(row))
+    for row, winner in zip(answer.tolist(), winners, strict=True):
         results.append({
             "prediction": labels[winner],
             "confidence": row[winner],
@@ -144,6 +110,5 @@ def predict(model: Model, records: list) -> list[dict]:
 
 
 def warm(model: Model) -> None:
-    """A prediction on each path, so the first request pays no first-call cost."""
-    for count in (1, FEW + 1):
-        predict(model, [dict.fromkeys(model.transform.fields)] * count)
+    """A prediction before the first request, so it pays no first-call cost."""
+    predict(model, probe(model)[:1])

@@ -134,8 +134,8 @@ def in_process(model_dir: Path, processed: Path) -> dict:
     records = json.loads(raw.drop(columns=["species"]).to_json(orient="records"))
     features = joblib.load(model_dir / "features.joblib")
     network = keras.models.load_model(model_dir / "model.keras")
-    labels = json.loads((model_dir / "labels.json").read_text())
     ours = serving_model.load(model_dir)
+    labels = ours.labels
 
     def naive(record):
         frame = pd.DataFrame([record])
@@ -156,7 +156,7 @@ def in_process(model_dir: Path, processed: Path) -> dict:
     ours_seconds = (time.perf_counter() - started) / (repeat * len(records))
 
     expected = network.predict(features.transform(raw.drop(columns=["species"])), verbose=0)
-    # Both paths: the timed one record at a time (network.json) and whole batches (ONNX).
+    # One record at a time (as timed) and the whole split in one batch.
     one_by_one = [serving_model.predict(ours, [record])[0] for record in records]
     same = all(
         r["prediction"] == labels[int(np.argmax(p))]

@@ -7,8 +7,14 @@ import tiny_model
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
-    """A servable model folder: a small seeded Keras network exported to ONNX, as training does."""
+    """A servable tabular model folder: a tiny Penguins-like graph, as training writes it."""
     return tiny_model.build(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_image_model_dir(tmp_path_factory):
+    """A servable image model folder: a tiny 8x8 digits-like graph with the "image" entry."""
+    return tiny_model.build_image(tmp_path_factory.mktemp("image-model"))
 
 
 @pytest.fixture(scope="module")

@@ -177,9 +177,13 @@ CASES = [
          json_body({"island": None, "bill_length_mm": 40, "sex": None}), JSON, check=one_result),
     Case("out-of-range-numbers", POST, INV, json_body({**RECORD, "body_mass_g": 1e9}), JSON,
          check=one_result),
-    Case("numbers-beyond-float32", POST, INV,
-         json_body([{**RECORD, "bill_length_mm": 2e258}, {**RECORD, "body_mass_g": -1e300}]),
+    Case("numbers-within-float32", POST, INV,
+         json_body([{**RECORD, "bill_length_mm": 3e38}, {**RECORD, "body_mass_g": -1e30}]),
          JSON, check=results(2)),
+    # Beyond float32 (the graph's input type) a number is refused, not silently made infinite.
+    Case("numbers-beyond-float32", POST, INV,
+         json_body([RECORD, {**RECORD, "body_mass_g": -1e300}]), JSON, 400,
+         error_naming("record 1", "body_mass_g", "float32")),
     Case("numeric-strings", POST, INV, json_body({**RECORD, "bill_length_mm": "48.6"}), JSON,
          check=one_result),
     # Client mistakes: 4xx with a JSON error that names the problem.
@@ -265,12 +269,12 @@ def _answer(send, body: str, content_type: str):
     return reply.json()
 
 
-# One record takes serving's plain-Python path, twenty its vectorised one.
+# One record and a batch: the same answers whatever the batch size.
 SIZES = (1, 20)
 
 
 def check_spaces_are_insignificant(send) -> None:
-    """Spaces around a CSV field or a JSON string change no answer, on every prediction path."""
+    """Spaces around a CSV field or a JSON string change no answer, alone or in a batch."""
     spaced = ", ".join(CSV_LINE.split(",")).replace(" male", ' "male" ')  # a quote after a space
     padded = {**RECORD, "island": " Biscoe", "sex": "male ", "bill_length_mm": " 48.6 "}
     for count in SIZES:
@@ -311,3 +315,68 @@ def check_request_id_and_attributes(send) -> None:
     assert reply.headers["x-amzn-sagemaker-custom-attributes"] == "trace=1"
     generated = send("POST", INV, json_body(RECORD), JSON_HEADERS)
     assert len(generated.headers["x-amzn-sagemaker-inference-id"]) >= 16
+
+
+# An image model's cases: the tiny 8x8 digits-like model in-process, a Digits archive later.
+def digit_pixels(height: int = 8, width: int = 8, top: float = 16.0) -> list:
+    """A bright vertical stroke on a dark background, as the models take it."""
+    return [[top if 2 * width // 8 <= col < 4 * width // 8 else 0.0 for col in range(width)]
+            for _row in range(height)]
+
+
+def picture(kind: str = "PNG", size: int = 32, light: bool = False) -> bytes:
+    """A PNG/JPEG of the stroke, `size` pixels square; dark ink on white paper when light."""
+    import io
+
+    from PIL import Image
+
+    ink, paper = (0, 255) if light else (255, 0)
+    image = Image.new("L", (size, size), paper)
+    # The columns of digit_pixels' stroke (2 and 3 of 8), scaled to the picture.
+    image.paste(ink, (size * 2 // 8, 0, size * 4 // 8, size))
+    out = io.BytesIO()
+    image.convert("RGB").save(out, kind)
+    return out.getvalue()
+
+
+def b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+PIXELS = {"pixels": digit_pixels()}
+PIXEL_CSV = ",".join(str(v) for row in digit_pixels() for v in row)
+
+IMAGE_CASES = [
+    Case("image-pixels", POST, INV, json_body(PIXELS), JSON, check=one_result),
+    Case("image-png-base64", POST, INV, json_body({"image": b64(picture("PNG"))}), JSON,
+         check=one_result),
+    Case("image-jpeg-base64", POST, INV, json_body({"image": b64(picture("JPEG"))}), JSON,
+         check=one_result),
+    Case("image-batch-mixed", POST, INV,
+         json_body({"instances": [PIXELS, {"image": b64(picture("PNG", light=True))}]}), JSON,
+         check=predictions),
+    Case("image-csv-pixel-rows", POST, INV, f"{PIXEL_CSV}\n3,{PIXEL_CSV}\n".encode(),
+         {**CSV, "Accept": "text/csv"}, check=csv_lines(2)),
+    Case("image-jsonlines", POST, INV, (json.dumps(PIXELS) + "\n" + json.dumps(PIXELS)).encode(),
+         {**JSONL, "Accept": "application/jsonlines"}, check=json_lines(2)),
+    Case("image-wrong-shape", POST, INV, json_body([PIXELS, {"pixels": [[0] * 8] * 7}]), JSON,
+         400, error_naming("record 1", "pixels", "8 rows of 8")),
+    Case("image-pixel-out-of-range", POST, INV, json_body({"pixels": [[17] * 8] * 8}), JSON,
+         400, error_naming("record 0", "pixels", "between 0 and 16")),
+    Case("image-pixel-not-a-number", POST, INV, json_body({"pixels": [[True] * 8] * 8}), JSON,
+         400, error_naming("record 0", "pixels", "bool")),
+    Case("image-bad-base64", POST, INV, json_body([PIXELS, {"image": "not base64!"}]), JSON,
+         400, error_naming("record 1", "image", "base64")),
+    Case("image-not-an-image", POST, INV, json_body({"image": b64(b"GIF89a no picture")}), JSON,
+         400, error_naming("record 0", "image", "PNG or JPEG")),
+    Case("image-two-inputs", POST, INV, json_body({**PIXELS, "image": b64(picture())}), JSON,
+         400, error_naming("record 0", "exactly one of")),
+    Case("image-no-input", POST, INV, json_body({"island": "Biscoe"}), JSON, 400,
+         error_naming("record 0", "pixels")),
+    Case("image-url-off-by-default", POST, INV, json_body({"url": "http://localhost/x.png"}),
+         JSON, 400, error_naming("record 0", "url", "IMAGE_URL_ALLOWED_HOSTS")),
+    Case("image-csv-wrong-width", POST, INV, b"1,2,3\n", CSV, 400,
+         error_naming("line 1", "64 pixel values")),
+]

@@ -1,42 +1,88 @@
-"""A small servable model folder, as the training job writes it, for the in-process tests."""
+"""Small servable model folders in the archive format (one model.onnx with its signature),
+built with the training job's own graph code, for the in-process tests."""
 
-import json
 from pathlib import Path
 
 LABELS = ["Adelie", "Chinstrap", "Gentoo"]
-# Every fill differs from its mean (as a median imputer's would), and no categorical fill is
-# the first category: a transform that used one for the other fails a test.
-FEATURES = {
-    "numeric": [
-        {"name": "bill_length_mm", "fill": 44.45, "mean": 43.9, "scale": 5.46},
-        {"name": "bill_depth_mm", "fill": 17.3, "mean": 17.2, "scale": 1.97},
-        {"name": "flipper_length_mm", "fill": 197.0, "mean": 200.9, "scale": 14.0},
-        {"name": "body_mass_g", "fill": 4050.0, "mean": 4201.8, "scale": 801.0},
-    ],
-    "categorical": [
-        {"name": "island", "fill": "Dream", "categories": ["Biscoe", "Dream", "Torgersen"]},
-        {"name": "sex", "fill": "male", "categories": ["female", "male"]},
-    ],
-}
+DIGITS = [str(digit) for digit in range(10)]
+IMAGE = {"input": "pixels", "height": 8, "width": 8, "max": 16.0}
+ROWS = 60
+
+
+def penguins_frame(rows: int = ROWS):
+    """A seeded raw frame shaped as processing reads the dataset, with some missing values."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({
+        "island": rng.choice(["Biscoe", "Dream", "Torgersen"], rows).astype(object),
+        "bill_length_mm": rng.normal(44, 5, rows),
+        "bill_depth_mm": rng.normal(17, 2, rows),
+        "flipper_length_mm": rng.normal(200, 14, rows),
+        "body_mass_g": rng.normal(4200, 800, rows),
+        "sex": rng.choice(["female", "male"], rows).astype(object),
+    })
+    frame.loc[::7, "sex"] = None
+    frame.loc[::9, "bill_depth_mm"] = np.nan
+    return frame
+
+
+def _seeded_network(shape: tuple, hidden: int, classes: int, scale: float = 1.0):
+    import keras
+
+    keras.utils.set_random_seed(7)
+    layers = [keras.Input(shape)]
+    if len(shape) > 1:
+        # Scaling inside the graph, as the Digits workload's network does.
+        layers += [keras.layers.Rescaling(scale), keras.layers.Flatten()]
+    layers += [keras.layers.Dense(hidden, activation="relu"),
+               keras.layers.Dense(classes, activation="softmax")]
+    network = keras.Sequential(layers)
+    network(keras.ops.zeros((1, *shape)))
+    return network
 
 
 def build(path: Path) -> Path:
-    """A seeded Keras network exported to ONNX and network.json, with labels and features."""
-    import keras
+    """A tiny Penguins-like graph: a seeded fitted transformer and an unfitted seeded MLP."""
+    import onnx
 
-    from training.export import network_spec
+    from training import graph
 
-    keras.utils.set_random_seed(7)
-    network = keras.Sequential([
-        keras.Input((9,)),
-        keras.layers.Dense(10, activation="relu"),
-        keras.layers.Dense(8, activation="relu"),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
-    network(keras.ops.zeros((1, 9)))
-    network.export(str(path / "model.onnx"), format="onnx", verbose=False)
-    network.save(path / "model.keras")
-    (path / "network.json").write_text(json.dumps(network_spec(network)))
-    (path / "labels.json").write_text(json.dumps(LABELS))
-    (path / "features.json").write_text(json.dumps(FEATURES))
+    frame = penguins_frame()
+    features = graph.transformer().fit(graph.marked(frame))
+    width = features.transform(graph.marked(frame.head(1))).shape[1]
+    network = _seeded_network((width,), 10, len(LABELS))
+    onnx.save(graph.build(features, network, LABELS), str(path / "model.onnx"))
+    return path
+
+
+def _renamed_output(model, name: str):
+    from onnx import helper
+
+    result = model.graph.output[0]
+    model.graph.node.append(helper.make_node("Identity", [result.name], [name]))
+    named = type(result)()
+    named.CopyFrom(result)
+    named.name = name
+    model.graph.output.pop()
+    model.graph.output.append(named)
+    return model
+
+
+def build_image(path: Path) -> Path:
+    """A tiny digits-like graph: input "pixels" [None, 8, 8] in 0..16, ten classes."""
+    import onnx
+
+    from training import graph
+
+    network = _seeded_network((8, 8), 16, len(DIGITS), 1 / IMAGE["max"])
+    model = graph.network_onnx(network)
+    model.graph.input[0].name, old = IMAGE["input"], model.graph.input[0].name
+    for node in model.graph.node:
+        node.input[:] = [IMAGE["input"] if name == old else name for name in node.input]
+    model = _renamed_output(model, graph.OUTPUT)
+    onnx.checker.check_model(model)
+    graph.write_signature(model, graph.signature(model, DIGITS) | {"image": IMAGE})
+    onnx.save(model, str(path / "model.onnx"))
     return path

@@ -12,6 +12,7 @@ import requests
 from endpoint_cases import (
     CASES,
     CSV_LINE,
+    IMAGE_CASES,
     RECORD,
     Reply,
     check_batch_order,
@@ -34,7 +35,9 @@ def send(endpoint, method, path, body=None, headers=None) -> Reply:
 
 @pytest.fixture(scope="module")
 def labels(model_dir):
-    return json.loads((model_dir / "labels.json").read_text())
+    from training import graph
+
+    return graph.read_signature(model_dir / "model.onnx")["labels"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
@@ -225,17 +228,54 @@ def test_sigterm_drains_in_flight_requests(docker_client, model_dir):
         server.remove()
 
 
-@pytest.mark.parametrize("broken", ["model.onnx", "features.json", "labels.json"])
-def test_missing_model_file_stops_the_container(docker_client, model_dir, tmp_path, broken):
+def unsigned(source, target):
+    """model.onnx without its signature: a graph serving cannot know the inputs of."""
+    import onnx
+
+    model = onnx.load(str(source / "model.onnx"))
+    del model.metadata_props[:]
+    onnx.save(model, str(target / "model.onnx"))
+
+
+@pytest.mark.parametrize(("broken", "named"), [
+    ("missing", "model.onnx: missing"),
+    ("unsigned", "no sagemaker_signature"),
+])
+def test_a_model_serving_cannot_read_stops_the_container(docker_client, model_dir, tmp_path,
+                                                         broken, named):
     tmp_path.chmod(0o755)
     for path in model_dir.iterdir():
-        if path.name != broken:
+        if path.name != "model.onnx":
             (tmp_path / path.name).write_bytes(path.read_bytes())
+    if broken == "unsigned":
+        unsigned(model_dir, tmp_path)
     server = Endpoint(docker_client, tmp_path)
     try:
         status = server.container.wait(timeout=30)
         assert status["StatusCode"] != 0
-        assert broken in server.logs()
+        assert named in server.logs()
     finally:
         server.remove()
 
+
+@pytest.fixture(scope="module")
+def image_endpoint(docker_client, tmp_path_factory):
+    """The same image serving the tiny 8x8 image model: nothing in serving/ knows either."""
+    import tiny_model
+
+    folder = tmp_path_factory.mktemp("image-model")
+    folder.chmod(0o755)
+    tiny_model.build_image(folder)
+    (folder / "model.onnx").chmod(0o644)
+    server = Endpoint(docker_client, folder)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.mark.parametrize("case", IMAGE_CASES, ids=lambda case: case.id)
+def test_image_contract_case(image_endpoint, case):
+    check_case(case, send(image_endpoint, case.method, case.path, case.body, case.headers),
+               [str(digit) for digit in range(10)])

@@ -10,6 +10,7 @@ from serving.app import create_app
 
 from endpoint_cases import (
     CASES,
+    IMAGE_CASES,
     RECORD,
     Reply,
     check_batch_order,
@@ -22,6 +23,9 @@ from endpoint_cases import (
 )
 
 pytestmark = pytest.mark.unit
+# The table's cases that hold for any model: no Penguins record in them.
+GENERIC = {"ping", "empty-body", "malformed-json", "unsupported-content-type",
+           "unknown-path", "wrong-method", "trace-refused"}
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +85,16 @@ def test_default_accept_from_the_environment(tiny_model_dir):
                  {"Content-Type": "application/json", "Accept": "*/*"})
     assert reply.headers["content-type"].startswith("text/csv")
     assert len(reply.body.decode().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def image_client(tiny_image_model_dir):
+    config = settings.Config(model_dir=tiny_image_model_dir, workers=1)
+    return create_app(config=config).test_client()
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.id in GENERIC] + IMAGE_CASES,
+                         ids=lambda case: case.id)
+def test_image_contract_case(image_client, case):
+    labels = [str(digit) for digit in range(10)]
+    check_case(case, send(image_client, case.method, case.path, case.body, case.headers), labels)

@@ -1,18 +1,17 @@
-"""Serving internals in-process: settings, model loading, feature math, codecs, launcher."""
+"""Serving internals in-process: settings, model loading, the signature check, codecs, launcher."""
 
-import json
-import shutil
+import dataclasses
 
 import numpy as np
 import onnxruntime
 import pytest
 
-from serving import codecs, features, serve
+from serving import codecs, images, openapi, serve
 from serving import config as settings
 from serving import model as hooks
 
-from endpoint_cases import MISSING_MARKERS, RECORD, distinct_records
-from tiny_model import FEATURES, LABELS
+from endpoint_cases import MISSING_MARKERS, RECORD
+from tiny_model import LABELS
 
 pytestmark = pytest.mark.unit
 
@@ -88,129 +87,209 @@ def test_gunicorn_drops_root_and_honours_the_settings(tmp_path):
     assert "--user" not in serve.gunicorn_command(config, as_root=False)
 
 
-def copy_model(source, target, without=None):
-    for path in source.iterdir():
-        if path.name != without:
-            shutil.copy(path, target / path.name)
+def signed(source, target, signature=None, raw=None):
+    """A copy of source's model.onnx with its signature replaced (raw: the stored text)."""
+    import onnx
+
+    from training import graph
+
+    model = onnx.load(str(source / "model.onnx"))
+    if raw is None:
+        graph.write_signature(model, signature)
+    else:
+        entry = next(p for p in model.metadata_props if p.key == graph.SIGNATURE_KEY)
+        entry.value = raw
+    onnx.save(model, str(target / "model.onnx"))
     return target
 
 
-@pytest.mark.parametrize("missing", ["model.onnx", "features.json", "labels.json"])
-def test_a_missing_file_is_named(tiny_model_dir, tmp_path, missing):
-    with pytest.raises(hooks.ModelError, match=missing):
-        hooks.load(copy_model(tiny_model_dir, tmp_path, without=missing))
+def stored_signature(model_dir):
+    from training import graph
+
+    return graph.read_signature(model_dir / "model.onnx")
 
 
-@pytest.mark.parametrize(("name", "content"), [
-    ("features.json", "{not json"),
-    ("features.json", json.dumps({"numeric": [{"name": "x"}], "categorical": []})),
-    ("labels.json", json.dumps(["only", "two"])),
-    ("model.onnx", "not a model"),
-    ("network.json", "{not json"),
-    ("network.json", json.dumps({"layers": []})),
-    ("network.json", json.dumps({"layers": [{"kernel": [[1.0]], "bias": [0.0],
-                                             "activation": "relu"}]})),
-    ("network.json", json.dumps({"layers": [{"kernel": [[1.0]] * 9, "bias": [0.0],
-                                             "activation": "gelu"}]})),
+def test_a_missing_model_is_named(tmp_path):
+    with pytest.raises(hooks.ModelError, match="model.onnx: missing"):
+        hooks.load(tmp_path)
+
+
+def test_a_model_that_is_not_onnx_is_named(tmp_path):
+    (tmp_path / "model.onnx").write_text("not a model")
+    with pytest.raises(hooks.ModelError, match="model.onnx: cannot load"):
+        hooks.load(tmp_path)
+
+
+def test_a_model_without_a_signature_is_named(tiny_model_dir, tmp_path):
+    import onnx
+
+    model = onnx.load(str(tiny_model_dir / "model.onnx"))
+    del model.metadata_props[:]
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    with pytest.raises(hooks.ModelError, match="model.onnx: no sagemaker_signature"):
+        hooks.load(tmp_path)
+
+
+def edited(model_dir, **changes):
+    return {**stored_signature(model_dir), **changes}
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"version": 2}, "version 2"),
+    ({"labels": ["only", "two"]}, "gives 3 classes"),
+    ({"labels": []}, "labels"),
+    ({"output": {"name": "scores"}}, "no output 'scores'"),
+    ({"inputs": [{"name": "island", "type": "string", "shape": [None, 1]}]}, "not the graph's"),
+    ({"inputs": [{"name": "island", "type": "int64", "shape": [None, 1]}]}, "'int64'"),
+    ({"missing": {"values": "NA"}}, "missing"),
+    ({"image": {"input": "island", "height": 8, "width": 8, "max": 16}}, "exactly that one"),
 ])
-def test_a_broken_file_is_named(tiny_model_dir, tmp_path, name, content):
-    copy_model(tiny_model_dir, tmp_path)
-    (tmp_path / name).write_text(content)
-    with pytest.raises(hooks.ModelError, match=name):
+def test_a_signature_that_does_not_fit_is_named(tiny_model_dir, tmp_path, change, words):
+    signed(tiny_model_dir, tmp_path, edited(tiny_model_dir, **change))
+    with pytest.raises(hooks.ModelError, match="model.onnx: ") as raised:
+        hooks.load(tmp_path)
+    assert words in str(raised.value)
+
+
+@pytest.mark.parametrize(("image", "words"), [
+    ({"input": "pixels", "height": 7, "width": 8, "max": 16}, "[null, 7, 8]"),
+    ({"input": "pixels", "height": 8, "width": 8, "max": 0}, "positive \"max\""),
+    ({"input": "pixels", "height": "8", "width": 8, "max": 16}, "height"),
+])
+def test_an_image_signature_that_does_not_fit_is_named(tiny_image_model_dir, tmp_path, image,
+                                                        words):
+    signed(tiny_image_model_dir, tmp_path, edited(tiny_image_model_dir, image=image))
+    with pytest.raises(hooks.ModelError, match="model.onnx: ") as raised:
+        hooks.load(tmp_path)
+    assert words.replace("\\", "") in str(raised.value)
+
+
+def test_a_signature_that_is_not_json_is_named(tiny_model_dir, tmp_path):
+    signed(tiny_model_dir, tmp_path, raw="{not json")
+    with pytest.raises(hooks.ModelError, match="model.onnx: sagemaker_signature is not JSON"):
         hooks.load(tmp_path)
 
 
-def test_network_json_that_disagrees_with_the_onnx_model_is_refused(tiny_model_dir, tmp_path):
-    copy_model(tiny_model_dir, tmp_path)
-    spec = json.loads((tmp_path / "network.json").read_text())
-    spec["layers"][0]["kernel"][2][3] += 0.5
-    (tmp_path / "network.json").write_text(json.dumps(spec))
-    with pytest.raises(hooks.ModelError, match="network.json: does not answer as model.onnx"):
-        hooks.load(tmp_path)
+def training_reading(records):
+    """The graph's inputs as the training job makes them from the same records (graph.feeds)."""
+    import pandas as pd
+
+    from training import graph
+    from training.process import FEATURES, bare
+
+    frame = pd.DataFrame([{f: None if r.get(f) is None else str(r.get(f)) for f in FEATURES}
+                          for r in records], dtype=object)
+    frame = bare(frame.fillna(""))
+    for column in ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"):
+        frame[column] = pd.to_numeric(frame[column])
+    return graph.feeds(frame)
 
 
-def test_without_network_json_onnx_answers_alone(tiny_model_dir, tmp_path):
-    both = hooks.load(tiny_model_dir)
-    onnx_only = hooks.load(copy_model(tiny_model_dir, tmp_path, without="network.json"))
-    assert both.layers is not None and onnx_only.layers is None
-    for record in distinct_records(20):
-        ours, theirs = hooks.predict(both, [record])[0], hooks.predict(onnx_only, [record])[0]
-        assert ours["prediction"] == theirs["prediction"]
-        assert ours["confidence"] == pytest.approx(theirs["confidence"], abs=1e-6)
-
-
-def test_few_records_and_batches_answer_alike(tiny_model_dir):
-    """Requests of up to DENSE_MAX records take the plain-Python path, larger ones onnxruntime."""
-    model = hooks.load(tiny_model_dir)
-    records = distinct_records(3 * (hooks.DENSE_MAX + hooks.FEW))
-    batch = hooks.predict(model, records)
-    few = [result for start in range(0, len(records), hooks.DENSE_MAX)
-           for result in hooks.predict(model, records[start:start + hooks.DENSE_MAX])]
-    assert [r["prediction"] for r in few] == [r["prediction"] for r in batch]
-    assert len({r["confidence"] for r in batch}) > 1
-    for one, many in zip(few, batch, strict=True):
-        assert list(one["probabilities"].values()) == pytest.approx(
-            list(many["probabilities"].values()), abs=1e-6)
-
-
-def by_hand(record):
-    """The feature vector the training transformer defines, computed the long way."""
-    row = []
-    for spec in FEATURES["numeric"]:
-        value = record.get(spec["name"])
-        value = spec["fill"] if value is None else float(value)
-        row.append((value - spec["mean"]) / spec["scale"])
-    for spec in FEATURES["categorical"]:
-        value = record.get(spec["name"]) or spec["fill"]
-        row += [1.0 if value == category else 0.0 for category in spec["categories"]]
-    return row
-
-
-@pytest.mark.parametrize("record", [
+SKEW_RECORDS = [
     RECORD,
-    {**RECORD, "bill_length_mm": None, "sex": None},
+    {**RECORD, "sex": " male", "island": "Dream "},  # a space after the comma
+    {**RECORD, "bill_length_mm": "nan", "sex": "nan"},  # "nan" is missing in both
+    {**RECORD, "bill_depth_mm": None, "island": "NA", "sex": "."},
     {**RECORD, "island": "Atlantis"},
     {"body_mass_g": "4000"},
-])
-def test_features_and_predictions_match_the_definition(tiny_model_dir, record):
+]
+
+
+def test_serving_reads_records_as_training_does(tiny_model_dir):
+    """The two skews of issue 12: spaces and "nan" mean the same in serving and processing."""
     model = hooks.load(tiny_model_dir)
-    expected = np.array([by_hand(record)], dtype=np.float32)
-    assert hooks.features(model, [record]) == pytest.approx(expected, abs=1e-6)
+    ours = hooks.probabilities(model, SKEW_RECORDS, images.Limits())
     session = onnxruntime.InferenceSession(str(tiny_model_dir / "model.onnx"))
-    direct = session.run(None, {session.get_inputs()[0].name: expected})[0][0]
-    result = hooks.predict(model, [record])[0]
-    assert [result["probabilities"][label] for label in LABELS] == pytest.approx(direct, abs=1e-6)
-    assert result["prediction"] == LABELS[int(direct.argmax())]
+    theirs = session.run(["probabilities"], training_reading(SKEW_RECORDS))[0]
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    results = hooks.predict(model, SKEW_RECORDS)
+    assert [r["prediction"] for r in results] == [LABELS[i] for i in theirs.argmax(axis=1)]
+    assert results[1] != results[0]  # Dream is not Biscoe: the values were read, not dropped
 
 
 @pytest.mark.parametrize(("record", "words"), [
     ({**RECORD, "bill_depth_mm": [1]}, ["record 0", "bill_depth_mm", "number"]),
-    ({**RECORD, "flipper_length_mm": "1e999"}, ["flipper_length_mm", "finite"]),
+    ({**RECORD, "flipper_length_mm": "1e999"}, ["flipper_length_mm", "finite", "float32"]),
+    ({**RECORD, "flipper_length_mm": 1e39}, ["flipper_length_mm", "float32"]),
     ({**RECORD, "island": {"name": "Dream"}}, ["island", "string"]),
+    ({**RECORD, "body_mass_g": False}, ["body_mass_g", "bool"]),
     ({"colour": "black"}, ["record 0", "none of the fields"]),
 ])
 def test_record_errors_name_record_and_field(tiny_model_dir, record, words):
     with pytest.raises(hooks.RecordError) as raised:
-        hooks.predict(hooks.load(tiny_model_dir), [record])
+        hooks.predict(hooks.load(tiny_model_dir), [RECORD, record][1:])
     for word in words:
         assert word in str(raised.value)
 
 
-def test_nan_is_a_missing_value(tiny_model_dir):
+def test_numbers_up_to_float32_s_largest_are_answered_finite(tiny_model_dir):
     model = hooks.load(tiny_model_dir)
-    missing = hooks.features(model, [{**RECORD, "body_mass_g": None}])
-    assert hooks.features(model, [{**RECORD, "body_mass_g": float("nan")}]) == pytest.approx(
-        missing)
+    top = float(np.finfo(np.float32).max)
+    for value in (top, -top, 1e30, "3.4e38"):
+        result = hooks.predict(model, [{**RECORD, "body_mass_g": value}])[0]
+        assert 0 <= result["confidence"] <= 1, value
 
 
-def test_missing_markers_are_processing_s(tiny_model_dir):
-    assert frozenset(MISSING_MARKERS) == features.MISSING
+def test_a_non_finite_answer_is_a_record_error_naming_the_largest_number(tiny_model_dir):
+    class Overflowing:
+        def run(self, outputs, feeds):
+            answer = np.full((len(feeds["island"]), 3), 1 / 3, dtype=np.float32)
+            answer[1] = np.nan
+            return [answer]
+
+    model = dataclasses.replace(hooks.load(tiny_model_dir), session=Overflowing())
+    with pytest.raises(hooks.RecordError, match="record 1: .*body_mass_g=3e\\+38"):
+        hooks.predict(model, [RECORD, {**RECORD, "body_mass_g": 3e38}])
+
+
+def test_nan_and_every_missing_marker_read_as_null(tiny_model_dir):
     model = hooks.load(tiny_model_dir)
-    missing = hooks.features(model, [{**RECORD, "body_mass_g": None, "sex": None}])
-    for marker in MISSING_MARKERS:
-        for text in (marker, f" {marker} "):
-            record = {**RECORD, "body_mass_g": text, "sex": text}
-            assert hooks.features(model, [record]) == pytest.approx(missing), repr(text)
+    limits = images.Limits()
+    missing = hooks.probabilities(model, [{**RECORD, "body_mass_g": None, "sex": None}], limits)
+    assert not np.allclose(missing, hooks.probabilities(model, [RECORD], limits))
+    values = [float("nan")] + [text for marker in MISSING_MARKERS
+                               for text in (marker, f" {marker} ")]
+    for value in values:
+        record = {**RECORD, "body_mass_g": value, "sex": None if value != value else value}
+        assert hooks.probabilities(model, [record], limits) == pytest.approx(missing), repr(value)
+
+
+def test_missing_markers_are_the_signature_s(tiny_model_dir):
+    assert hooks.load(tiny_model_dir).signature.missing == frozenset(MISSING_MARKERS)
+
+
+def test_csv_columns_follow_the_signature(tiny_model_dir, tiny_image_model_dir):
+    tabular = hooks.load(tiny_model_dir).signature
+    records, _ = codecs.decode(b"Gentoo,Biscoe,1,2,3,4,male\nDream,5,6,7,8,\n", "text/csv",
+                               tabular)
+    assert records[0] == dict(zip(tabular.names, ["Biscoe", "1", "2", "3", "4", "male"],
+                                  strict=True))
+    assert records[1]["island"] == "Dream" and records[1]["sex"] == ""
+    image = hooks.load(tiny_image_model_dir).signature
+    row = ",".join(str(i % 17) for i in range(64))
+    records, _ = codecs.decode(f"{row}\n7,{row}\n".encode(), "text/csv", image)
+    assert records[0] == records[1] == {"pixels": [[str(i % 17) for i in range(r * 8, r * 8 + 8)]
+                                                   for r in range(8)]}
+
+
+def test_the_openapi_record_schema_is_the_signature_s(tiny_model_dir, tiny_image_model_dir):
+    tabular = openapi.document(hooks.load(tiny_model_dir).signature)
+    record = tabular["components"]["schemas"]["Record"]
+    assert list(record["properties"]) == ["island", "bill_length_mm", "bill_depth_mm",
+                                          "flipper_length_mm", "body_mass_g", "sex"]
+    assert record["properties"]["island"]["type"] == "string"
+    image = openapi.document(hooks.load(tiny_image_model_dir).signature)
+    choices = image["components"]["schemas"]["Record"]["oneOf"]
+    assert [list(c["properties"]) for c in choices] == [["pixels"], ["image"], ["url"]]
+    assert choices[0]["properties"]["pixels"]["items"]["items"]["maximum"] == 16.0
+    assert "64 pixel values" in str(image["paths"]["/invocations"])
+
+
+def test_the_openapi_document_names_every_route(tiny_model_dir):
+    from serving.app import ROUTES
+
+    paths = openapi.document(hooks.load(tiny_model_dir).signature)["paths"]
+    assert set(paths) == {path for path, _methods, _view in ROUTES}
 
 
 @pytest.mark.parametrize(("accept", "expected"), [
@@ -253,19 +332,5 @@ def test_accept_without_an_acceptable_type_is_406(accept):
 
 def test_csv_body_that_is_not_utf8_is_a_client_error():
     with pytest.raises(codecs.CodecError) as raised:
-        codecs.decode(b"Biscoe,\xff\xfe,1,2,3,male\n", "text/csv")
+        codecs.decode(b"Biscoe,\xff\xfe,1,2,3,male\n", "text/csv", None)
     assert raised.value.status == 400 and "UTF-8" in raised.value.message
-
-
-def test_per_record_and_vectorised_paths_agree(tiny_model_dir):
-    from endpoint_cases import distinct_records
-
-    model = hooks.load(tiny_model_dir)
-    records = distinct_records(12) + [
-        {**RECORD, "bill_length_mm": None, "island": "NA"}, {**RECORD, "sex": "unknown"},
-        {**RECORD, "body_mass_g": "5000"}, {**RECORD, "flipper_length_mm": 1e300},
-        {"island": None}, {**RECORD, "bill_depth_mm": "."},
-    ]
-    assert len(records) > hooks.FEW
-    one_by_one = np.concatenate([hooks.features(model, [record]) for record in records])
-    np.testing.assert_allclose(hooks.features(model, records), one_by_one, rtol=1e-6)

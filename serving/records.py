@@ -1,0 +1,119 @@
+"""The signature check: decoded records -> the graph's inputs, or RecordError naming record
+and field. Model-agnostic: every name, type and missing marker comes from the signature."""
+
+import math
+
+import numpy as np
+
+from serving import images
+from serving.signature import IMAGE_FIELDS, Signature
+
+# Beyond this a number has no float32 value (the graph's input type): refused, not saturated.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+NUMBER_TYPES = frozenset({int, float, type(None)})
+STRING_TYPES = frozenset({str, type(None)})
+
+
+class RecordError(ValueError):
+    """A client record that cannot be predicted; the message names the record and field."""
+
+
+def _number(value, missing: frozenset, record: int, name: str) -> float:
+    kind = type(value)
+    if value is None:
+        return math.nan
+    if kind is str:
+        text = value.strip()
+        if text in missing:
+            return math.nan
+        try:
+            number = float(text)
+        except ValueError:
+            raise RecordError(f"record {record}: {name} must be a number, got {value!r}") from None
+    elif kind is float or kind is int:
+        number = float(value)
+    else:
+        raise RecordError(f"record {record}: {name} must be a number, got {kind.__name__}")
+    if abs(number) > FLOAT32_MAX:  # NaN passes: a missing value, as null is
+        raise RecordError(f"record {record}: {name} must be finite and within ±{FLOAT32_MAX:.3g}"
+                          f" (float32), got {value!r}")
+    return number
+
+
+def _numbers(column: list, missing: frozenset, name: str) -> np.ndarray:
+    # The common case, plain JSON numbers and nulls, converts in one call (None -> nan).
+    if NUMBER_TYPES.issuperset(map(type, column)):
+        values = np.array(column, dtype=np.float64)
+        if not (np.abs(values) > FLOAT32_MAX).any():
+            return values.astype(np.float32).reshape(-1, 1)
+    return np.array([_number(v, missing, row, name) for row, v in enumerate(column)],
+                    dtype=np.float32).reshape(-1, 1)
+
+
+def _strings(column: list, signature: Signature, name: str) -> np.ndarray:
+    if not STRING_TYPES.issuperset(map(type, column)):
+        for row, value in enumerate(column):
+            if type(value) not in STRING_TYPES:
+                raise RecordError(f"record {row}: {name} must be a string, "
+                                  f"got {type(value).__name__}")
+    missing, fill = signature.missing, signature.missing_string
+    stripped = (None if value is None else value.strip() for value in column)
+    values = [fill if text is None or text in missing else text for text in stripped]
+    return np.array(values, dtype=object).reshape(-1, 1)
+
+
+def _check_objects(records: list, known: frozenset, names: str) -> None:
+    for row, record in enumerate(records):
+        if type(record) is not dict:
+            raise RecordError(f"record {row}: expected an object of fields, "
+                              f"got {type(record).__name__}")
+        if known.isdisjoint(record):
+            raise RecordError(f"record {row}: has none of the fields {names}")
+
+
+def tabular(signature: Signature, records: list) -> dict:
+    """{field: [N, 1] array}: strings stripped, missing markers and nulls as the signature says."""
+    _check_objects(records, frozenset(signature.names), ", ".join(signature.names))
+    feeds = {}
+    for field in signature.fields:
+        column = [record.get(field.name) for record in records]
+        feeds[field.name] = (_numbers(column, signature.missing, field.name)
+                             if field.kind == "float" else _strings(column, signature, field.name))
+    return feeds
+
+
+def image(signature: Signature, records: list, limits: images.Limits) -> dict:
+    """{input: [N, H, W] float32} from each record's one of "pixels", "image" or "url"."""
+    spec = signature.image
+    _check_objects(records, frozenset(IMAGE_FIELDS), ", ".join(IMAGE_FIELDS))
+    out = np.empty((len(records), spec.height, spec.width), dtype=np.float32)
+    for row, record in enumerate(records):
+        given = [name for name in IMAGE_FIELDS if name in record]
+        if len(given) != 1:
+            raise RecordError(f"record {row}: give exactly one of {', '.join(IMAGE_FIELDS)}, "
+                              f"not {' and '.join(given)}")
+        try:
+            out[row] = images.image_of(given[0], record[given[0]], spec.height, spec.width,
+                                       spec.max, limits)
+        except images.ImageError as error:
+            raise RecordError(f"record {row}: {given[0]} {error}") from None
+    return {spec.input: out}
+
+
+def feeds(signature: Signature, records: list, limits: images.Limits) -> dict:
+    """The graph's inputs for the records, or RecordError naming record and field."""
+    if signature.image:
+        return image(signature, records, limits)
+    return tabular(signature, records)
+
+
+def largest_number(signature: Signature, record) -> str:
+    """The record's numeric field of largest magnitude, `name=value`, for an error message."""
+    numbers = []
+    for field in signature.fields:
+        value = record.get(field.name) if type(record) is dict else None
+        try:
+            numbers.append((abs(float(value)), f"{field.name}={value!r}"))
+        except (TypeError, ValueError):
+            continue
+    return max(numbers)[1] if numbers else "its values"
