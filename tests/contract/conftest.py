@@ -57,6 +57,29 @@ def trained(docker_client, processed, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def processed_digits(docker_client, tmp_path_factory) -> Path:
+    """The processing job run once with --workload digits on an empty input: bundled digits."""
+    root = tmp_path_factory.mktemp("digits-processing")
+    (root / "processing" / "input").mkdir(parents=True)
+    (root / "output").mkdir()
+    result = run_processing(docker_client, root, "--workload", "digits", "--seed", "42")
+    assert result.exit_code == 0, result.logs
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_digits(docker_client, processed_digits, tmp_path_factory) -> Path:
+    """The training job run once on the Digits channels with default hyperparameters."""
+    root = tmp_path_factory.mktemp("digits-training")
+    volumes = training_tree(root, processed_digits, {})
+    result = run_job(docker_client, TRAINING_IMAGE, "train", volumes,
+                     environment={"MODEL_ARCHIVE": "/opt/ml/output/model.tar.gz"})
+    assert result.exit_code == 0, result.logs
+    (root / "logs.txt").write_text(result.logs)
+    return root
+
+
+@pytest.fixture(scope="session")
 def model_dir(trained, tmp_path_factory) -> Path:
     """model.tar.gz extracted into an empty folder, exactly as SageMaker hosting does."""
     target = tmp_path_factory.mktemp("opt-ml-model")

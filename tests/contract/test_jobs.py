@@ -81,7 +81,48 @@ def test_processing_bad_input_fails_cleanly(docker_client, tmp_path, csv_text, n
     assert output_files(root) == []
 
 
+def test_processing_refuses_an_unknown_workload_naming_the_known_ones(docker_client, tmp_path):
+    root = processing_tree(tmp_path)
+    result = run_processing(docker_client, root, "--workload", "cats")
+    assert result.exit_code != 0
+    message = (root / "output" / "message").read_text()
+    assert "unknown workload 'cats'; known: penguins, digits" in message
+    assert output_files(root) == []
+
+
+def test_digits_processing_writes_pixel_csvs_and_the_workload_facts(processed_digits):
+    out = processed_digits / "processing"
+    facts = json.loads((out / "pipeline" / "workload.json").read_text())
+    assert facts == {"workload": "digits", "height": 8, "width": 8, "pixel_max": 16.0,
+                     "source": "sklearn"}
+    rows = {name: (out / name / f"{name}.csv").read_text().splitlines()
+            for name in ("train", "validation", "test")}
+    assert sum(len(lines) for lines in rows.values()) == 1797
+    first = rows["train"][0].split(",")
+    assert len(first) == 1 + 8 * 8 and first[0] in set("0123456789")
+
+
 # Training
+
+
+def test_digits_training_writes_one_graph_with_an_image_signature(trained_digits):
+    import onnx
+
+    model = trained_digits / "model"
+    assert json.loads((model / "workload.json").read_text())["workload"] == "digits"
+    card = json.loads((model / "model-card.json").read_text())
+    assert card["hyperparameters"]["epochs"] == 15
+    logs = (trained_digits / "logs.txt").read_text()
+    for definition in METRIC_DEFINITIONS:
+        assert len(re.findall(definition["Regex"], logs)) == 15, definition
+    signature = json.loads({p.key: p.value for p in onnx.load(
+        str(model / "model.onnx")).metadata_props}["sagemaker_signature"])
+    assert signature["inputs"] == [{"name": "pixels", "type": "float", "shape": [None, 8, 8]}]
+    assert signature["labels"] == list("0123456789")
+    assert signature["image"] == {"input": "pixels", "height": 8, "width": 8, "max": 16.0}
+    with tarfile.open(trained_digits / "output" / "model.tar.gz") as archive:
+        names = {name.removeprefix("./") for name in archive.getnames()}
+    assert {"model.onnx", "model.keras", "labels.json", "workload.json"} <= names
 
 
 def test_training_writes_servable_model_and_archive(trained):
@@ -93,7 +134,7 @@ def test_training_writes_servable_model_and_archive(trained):
     assert card["hyperparameters"]["epochs"] == 50
     with tarfile.open(trained / "output" / "model.tar.gz") as archive:
         names = {name.removeprefix("./") for name in archive.getnames()}
-    assert {"model.onnx", "features.json", "labels.json"} <= names
+    assert {"model.onnx", "features.json", "labels.json", "workload.json"} <= names
     assert not any("/" in name for name in names if name not in {"", "."})
     assert not (trained / "output" / "failure").exists()
 
@@ -222,9 +263,18 @@ def test_sigterm_checkpoints_and_restart_resumes(docker_client, processed, train
 # Evaluation
 
 
-@pytest.fixture(scope="module")
-def evaluated(docker_client, processed, trained, tmp_path_factory):
-    root = tmp_path_factory.mktemp("evaluation")
+WORKLOADS = {  # the fixtures of each workload's runs, and its class labels
+    "penguins": ("processed", "trained", ["Adelie", "Chinstrap", "Gentoo"]),
+    "digits": ("processed_digits", "trained_digits", list("0123456789")),
+}
+
+
+@pytest.fixture(scope="module", params=list(WORKLOADS))
+def evaluated(request, docker_client, tmp_path_factory):
+    processed_name, trained_name, _ = WORKLOADS[request.param]
+    processed = request.getfixturevalue(processed_name)
+    trained = request.getfixturevalue(trained_name)
+    root = tmp_path_factory.mktemp(f"evaluation-{request.param}")
     (root / "processing" / "evaluation").mkdir(parents=True)
     (root / "output").mkdir()
     volumes = {
@@ -236,17 +286,19 @@ def evaluated(docker_client, processed, trained, tmp_path_factory):
                      entrypoint=["/usr/bin/tini", "--", "evaluate"])
     assert result.exit_code == 0, result.logs
     (root / "logs.txt").write_text(result.logs)
+    (root / "workload").write_text(request.param)
     return root / "processing" / "evaluation"
 
 
 def test_evaluation_reports_registry_metrics_and_reaches_target(evaluated):
+    labels = WORKLOADS[(evaluated.parent.parent / "workload").read_text()][2]
     report = json.loads((evaluated / "evaluation.json").read_text())
     metrics = report["multiclass_classification_metrics"]
     for name in ("accuracy", "weighted_precision", "weighted_recall", "weighted_f1"):
         assert 0 <= metrics[name]["value"] <= 1
     assert metrics["accuracy"]["value"] >= 0.95
     matrix = metrics["confusion_matrix"]
-    assert set(matrix) == {"Adelie", "Chinstrap", "Gentoo"}
+    assert list(matrix) == labels and all(list(row) == labels for row in matrix.values())
     support = sum(report["per_class"][name]["support"] for name in matrix)
     assert support == sum(sum(row.values()) for row in matrix.values())
     png = (evaluated / "confusion-matrix.png").read_bytes()
