@@ -159,3 +159,34 @@ def test_digits_training_refuses_a_bad_pixel_csv_naming_file_and_line(
     failure = (base / "output" / "failure").read_text()
     assert "channel train: part.csv line 2" in failure
     assert list((base / "model").iterdir()) == []
+
+
+def test_mnist_files_go_through_processing_and_training_as_28x28_images(tmp_path, monkeypatch):
+    import onnxruntime
+
+    from training import graph
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "p" / "processing" / "input").mkdir(parents=True)
+    for name, count in (("mnist_train.csv", 100), ("mnist_test.csv", 20)):
+        labels = np.arange(count) % 10
+        pixels = rng.integers(0, 256, (count, 784))
+        rows = np.hstack([labels.reshape(-1, 1), pixels])
+        np.savetxt(tmp_path / "p" / "processing" / "input" / name, rows, fmt="%d", delimiter=",")
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path / "p"))
+    assert process.main(["--workload", "digits"]) == 0
+    out = tmp_path / "p" / "processing"
+    assert json.loads((out / "pipeline" / "workload.json").read_text()) == {
+        "workload": "digits", "height": 28, "width": 28, "pixel_max": 255.0, "source": "mnist"}
+    assert len((out / "test" / "test.csv").read_text().splitlines()) == 20
+
+    base = link_channels(tmp_path / "t", tmp_path / "p", hyperparameters={"epochs": "1"})
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base))
+    assert train.main() == 0
+    session = onnxruntime.InferenceSession(str(base / "model" / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    signature = graph.read_signature(session)
+    assert signature["inputs"] == [{"name": "pixels", "type": "float", "shape": [None, 28, 28]}]
+    assert signature["image"]["max"] == 255.0
+    got = session.run(None, {"pixels": np.full((2, 28, 28), 255.0, np.float32)})[0]
+    assert got.shape == (2, 10) and np.allclose(got.sum(axis=1), 1, atol=1e-5)
