@@ -78,8 +78,9 @@ def _scan(path: Path, columns: int, pixel_max: float, skip: int) -> int:
             for column, field in enumerate(fields[1:], 2):
                 value = float(field)
                 if not (0 <= value <= pixel_max and math.isfinite(value)):
+                    allowed = f"0-{pixel_max:g}" if math.isfinite(pixel_max) else "0 and up"
                     raise JobError(f"{where}, column {column}: pixel {field.strip()} is outside "
-                                   f"0-{pixel_max:g}")
+                                   f"{allowed}")
             count += 1
     return count
 
@@ -106,7 +107,8 @@ def _read(path: Path, height: int, width: int, pixel_max: float, header: bool):
         raise JobError(f"{path.name}: cannot read ({error.strerror})") from None
     except (ValueError, pd.errors.ParserError):  # a non-number or a ragged row
         values = None
-    if (values is None or values.shape[1] != columns or not np.isin(values[:, 0], range(10)).all()
+    if (values is None or values.shape[1] != columns or not np.isfinite(values).all()
+            or not np.isin(values[:, 0], range(10)).all()
             or not ((values[:, 1:] >= 0) & (values[:, 1:] <= pixel_max)).all()):
         count = _scan(path, columns, pixel_max, skip)
         if count:  # not expected: the exact reading accepts what the fast one refused

@@ -197,6 +197,7 @@ BAD_CHANNEL = {
     "a word": ("3," + ",".join(["x"] + ["1"] * 63), r"train\.csv line 2, column 2: 'x'"),
     "label 12": ("12," + ",".join(["1"] * 64), r"train\.csv line 2: label '12'"),
     "negative": ("3," + ",".join(["-2"] + ["1"] * 63), r"train\.csv line 2, column 2: pixel -2"),
+    "infinite": ("3," + ",".join(["1"] * 63 + ["inf"]), r"train\.csv line 2, column 65: pixel inf"),
     "a header": ("label," + ",".join(["p"] * 64), r"train\.csv line 2, column 1: 'label'"),
 }
 
