@@ -40,14 +40,24 @@ def _number(value, missing: frozenset, record: int, name: str) -> float:
     return number
 
 
-def _numbers(column: list, missing: frozenset, name: str) -> np.ndarray:
+def _numbers(signature: Signature, records: list) -> dict:
+    """{field: [N, 1] float32} for every float field; missing -> NaN."""
+    names = signature.numbers
+    columns = [[record.get(name) for record in records] for name in names]
+    flat = [value for column in columns for value in column]
     # The common case, plain JSON numbers and nulls, converts in one call (None -> nan).
-    if NUMBER_TYPES.issuperset(map(type, column)):
-        values = np.array(column, dtype=np.float64)
-        if not (np.abs(values) > FLOAT32_MAX).any():
-            return values.astype(np.float32).reshape(-1, 1)
-    return np.array([_number(v, missing, row, name) for row, v in enumerate(column)],
-                    dtype=np.float32).reshape(-1, 1)
+    values = None
+    if NUMBER_TYPES.issuperset(map(type, flat)):
+        values = np.array(columns, dtype=np.float64).reshape(len(names), -1)
+        if (np.abs(values) > FLOAT32_MAX).any():
+            values = None
+    if values is None:
+        missing = signature.missing
+        values = np.array([[_number(v, missing, row, name) for row, v in enumerate(column)]
+                           for name, column in zip(names, columns, strict=True)],
+                          dtype=np.float64).reshape(len(names), -1)
+    values = values.astype(np.float32)
+    return {name: values[i].reshape(-1, 1) for i, name in enumerate(names)}
 
 
 def _strings(column: list, signature: Signature, name: str) -> np.ndarray:
@@ -62,30 +72,28 @@ def _strings(column: list, signature: Signature, name: str) -> np.ndarray:
     return np.array(values, dtype=object).reshape(-1, 1)
 
 
-def _check_objects(records: list, known: frozenset, names: str) -> None:
+def _check_objects(records: list, known: frozenset, names: tuple) -> None:
     for row, record in enumerate(records):
         if type(record) is not dict:
             raise RecordError(f"record {row}: expected an object of fields, "
                               f"got {type(record).__name__}")
         if known.isdisjoint(record):
-            raise RecordError(f"record {row}: has none of the fields {names}")
+            raise RecordError(f"record {row}: has none of the fields {', '.join(names)}")
 
 
 def tabular(signature: Signature, records: list) -> dict:
     """{field: [N, 1] array}: strings stripped, missing markers and nulls as the signature says."""
-    _check_objects(records, frozenset(signature.names), ", ".join(signature.names))
-    feeds = {}
-    for field in signature.fields:
-        column = [record.get(field.name) for record in records]
-        feeds[field.name] = (_numbers(column, signature.missing, field.name)
-                             if field.kind == "float" else _strings(column, signature, field.name))
+    _check_objects(records, signature.known, signature.names)
+    feeds = _numbers(signature, records) if signature.numbers else {}
+    for name in signature.strings:
+        feeds[name] = _strings([record.get(name) for record in records], signature, name)
     return feeds
 
 
 def image(signature: Signature, records: list, limits: images.Limits) -> dict:
     """{input: [N, H, W] float32} from each record's one of "pixels", "image" or "url"."""
     spec = signature.image
-    _check_objects(records, frozenset(IMAGE_FIELDS), ", ".join(IMAGE_FIELDS))
+    _check_objects(records, signature.known, IMAGE_FIELDS)
     out = np.empty((len(records), spec.height, spec.width), dtype=np.float32)
     for row, record in enumerate(records):
         given = [name for name in IMAGE_FIELDS if name in record]

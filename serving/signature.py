@@ -43,9 +43,14 @@ class Signature:
     missing_string: str  # what a missing string field becomes
     raw: dict  # the signature as stored, for the OpenAPI document
 
-    @property
-    def names(self) -> tuple:
-        return tuple(field.name for field in self.fields)
+    def __post_init__(self):
+        # Looked up on every request: computed once.
+        names = tuple(field.name for field in self.fields)
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "known", frozenset(names or IMAGE_FIELDS))
+        object.__setattr__(self, "numbers", tuple(f.name for f in self.fields if f.kind == "float"))
+        object.__setattr__(self, "strings", tuple(f.name for f in self.fields
+                                                  if f.kind == "string"))
 
     @property
     def csv_width(self) -> int:
