@@ -1,0 +1,224 @@
+"""The batch transform engine, talking to a running serving container as SageMaker does.
+
+/execution-parameters fills what the job leaves unset, each input file is split into records
+(SplitType=Line), records go in mini-batches (BatchStrategy, MaxPayloadInMB) over
+MaxConcurrentTransforms connections, and each file's answers are assembled, one line per
+record in input order (AssembleWith=Line), into `<file>.out`. A record the endpoint refuses
+fails the job naming the file and line; a .out is written whole (temporary file, then
+rename) or not at all. Record logic: dataprocessing.py.
+"""
+
+import http.client
+import json
+import os
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import dataprocessing as dp
+from pipeline.dataprocessing import TransformError
+
+MB = 1024 * 1024
+# What SageMaker assumes when the container has no /execution-parameters.
+DEFAULTS = {"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}
+STRATEGIES = {"MultiRecord": "MULTI_RECORD", "SingleRecord": "SINGLE_RECORD"}
+PING_EVERY = 0.2
+
+
+@dataclass
+class Job:
+    """A CreateTransformJob request, by SageMaker's names (None: the container's default)."""
+
+    input: Path
+    output: Path
+    content_type: str = dp.CSV
+    accept: str = dp.CSV
+    batch_strategy: str | None = None
+    max_payload_mb: int | None = None
+    max_concurrent: int | None = None
+    input_filter: str = "$"
+    join_source: str = "None"
+    output_filter: str = "$"
+    environment: dict = field(default_factory=dict)
+
+
+@dataclass
+class Stats:
+    records: int = 0
+    mini_batches: int = 0
+    largest_payload_bytes: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def report(self) -> dict:
+        return {name: getattr(self, name) for name in
+                ("records", "mini_batches", "largest_payload_bytes", "max_in_flight")}
+
+
+class Client:
+    """One keep-alive HTTP connection per worker thread to the container on localhost."""
+
+    def __init__(self, port: int, timeout: float = 600):
+        self.port, self.timeout, self.local = port, timeout, threading.local()
+
+    def request(self, method: str, path: str, data: bytes | None = None,
+                headers: dict | None = None) -> tuple[int, bytes]:
+        for attempt in (1, 2):  # a kept connection the server closed gets one fresh retry
+            connection = getattr(self.local, "connection", None)
+            if connection is None:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port,
+                                                        timeout=self.timeout)
+                self.local.connection = connection
+            try:
+                connection.request(method, path, body=data, headers=headers or {})
+                answer = connection.getresponse()
+                return answer.status, answer.read()
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                self.local.connection = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def settings(job: Job, client: Client) -> dict:
+    """The job's values, else /execution-parameters', else SageMaker's defaults."""
+    try:
+        status, answer = client.request("GET", "/execution-parameters")
+        offered = json.loads(answer) if status == 200 else {}
+    except (OSError, ValueError, http.client.HTTPException):
+        offered = {}
+    chosen = {**DEFAULTS, **{k: v for k, v in offered.items() if k in DEFAULTS}}
+    if job.batch_strategy:
+        chosen["BatchStrategy"] = STRATEGIES[job.batch_strategy]
+    if job.max_payload_mb is not None:
+        chosen["MaxPayloadInMB"] = job.max_payload_mb
+    if job.max_concurrent is not None:
+        chosen["MaxConcurrentTransforms"] = job.max_concurrent
+    return chosen
+
+
+def check(job: Job) -> None:
+    """Refuse a request SageMaker's API would refuse, before anything starts."""
+    if job.batch_strategy not in (None, *STRATEGIES):
+        raise TransformError(f"BatchStrategy={job.batch_strategy!r}: use MultiRecord or "
+                             "SingleRecord")
+    if job.max_payload_mb is not None and not 1 <= job.max_payload_mb <= 100:
+        raise TransformError(f"MaxPayloadInMB={job.max_payload_mb}: give 1 to 100")
+    if job.max_concurrent is not None and job.max_concurrent < 1:
+        raise TransformError(f"MaxConcurrentTransforms={job.max_concurrent}: give at least 1")
+    if job.join_source not in ("None", "Input"):
+        raise TransformError(f"JoinSource={job.join_source!r}: use None or Input")
+    if not job.input.exists():
+        raise TransformError(f"{job.input}: no such input file or folder")
+
+
+def input_files(root: Path) -> list[tuple[Path, str]]:
+    """(file, name relative to the input) of every input file, as an S3 prefix lists them."""
+    if root.is_file():
+        return [(root, root.name)]
+    found = sorted(path for path in root.rglob("*") if path.is_file()
+                   and not any(part.startswith(".") for part in path.relative_to(root).parts))
+    if not found:
+        raise TransformError(f"{root}: no input file in this folder")
+    return [(path, str(path.relative_to(root))) for path in found]
+
+
+def send(client: Client, batch: list, job: Job, stats: Stats, label: str) -> list[str]:
+    """One mini-batch's output records; a refused one fails naming the first refused line."""
+    data = dp.body(batch)
+    headers = {"Content-Type": job.content_type, "Accept": job.accept}
+    with stats.lock:
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        stats.mini_batches += 1
+        stats.largest_payload_bytes = max(stats.largest_payload_bytes, len(data))
+    try:
+        status, answer = client.request("POST", "/invocations", data, headers)
+    finally:
+        with stats.lock:
+            stats.in_flight -= 1
+    first, last = batch[0].number, batch[-1].number
+    lines = f"line {first}" if first == last else f"lines {first}-{last}"
+    if status != 200:
+        reason = answer.decode("utf-8", "replace").strip()[:300]
+        if len(batch) > 1 and 400 <= status < 500:
+            for record in batch:  # which record: each alone, in order
+                send(client, [record], job, stats, label)
+        raise TransformError(f"{label} {lines}: the endpoint refused the record"
+                             f"{'s' if first != last else ''} with {status}: {reason}")
+    return dp.split_answer(answer, len(batch), job.accept, f"{label} {lines}")
+
+
+def transform_file(path: Path, label: str, target: Path, job: Job, chosen: dict,
+                   client: Client, pool: ThreadPoolExecutor, stats: Stats) -> int:
+    """One input file into target (its .out), written whole or not at all."""
+    input_filter = dp.Filter(job.input_filter, "InputFilter")
+    output_filter = dp.Filter(job.output_filter, "OutputFilter")
+    records = dp.prepare(dp.read_lines(path, label), job.content_type, input_filter, label)
+    batches = dp.mini_batches(records, chosen["BatchStrategy"] == "MULTI_RECORD",
+                              chosen["MaxPayloadInMB"] * MB, label,
+                              f"MaxPayloadInMB={chosen['MaxPayloadInMB']}")
+    futures = [pool.submit(send, client, batch, job, stats, label) for batch in batches]
+    lines = []
+    try:
+        for batch, future in zip(batches, futures, strict=True):
+            for record, output in zip(batch, future.result(), strict=True):
+                lines.append(dp.assemble(record, output, job.content_type, job.accept,
+                                         job.join_source == "Input", output_filter,
+                                         f"{label} line {record.number}"))
+    finally:
+        for future in futures:
+            future.cancel()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.tmp")
+    try:
+        temporary.write_text("".join(line + "\n" for line in lines))
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    with stats.lock:
+        stats.records += len(records)
+    return len(records)
+
+
+def run(job: Job, port: int, say=print) -> dict:
+    """Transform every input file through the container on `port`; the settings and figures."""
+    check(job)
+    files = input_files(job.input)
+    client = Client(port)
+    chosen = settings(job, client)
+    say(f"BatchStrategy={chosen['BatchStrategy']} MaxPayloadInMB={chosen['MaxPayloadInMB']} "
+        f"MaxConcurrentTransforms={chosen['MaxConcurrentTransforms']} "
+        f"ContentType={job.content_type} Accept={job.accept} InputFilter={job.input_filter} "
+        f"JoinSource={job.join_source} OutputFilter={job.output_filter}")
+    stats = Stats()
+    with ThreadPoolExecutor(max_workers=chosen["MaxConcurrentTransforms"]) as pool:
+        for path, name in files:
+            count = transform_file(path, name, job.output / f"{name}.out", job, chosen,
+                                   client, pool, stats)
+            say(f"{name}: {count} records -> {job.output / (name + '.out')}")
+    return {"settings": chosen, **stats.report()}
+
+
+def wait_ping(port: int, container: str, docker: list[str], deadline: float) -> None:
+    """Poll /ping until 200, failing early if the container exits."""
+    client = Client(port, timeout=2)
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            if client.request("GET", "/ping")[0] == 200:
+                return
+        except (OSError, http.client.HTTPException):
+            pass
+        state = subprocess.run([*docker, "inspect", "-f", "{{.State.Running}}", container],
+                               capture_output=True, text=True).stdout.strip()
+        if state != "true":
+            raise TransformError("the serving container exited before /ping answered 200 "
+                                 "(its log is in the run's logs.txt)")
+        time.sleep(PING_EVERY)
+    raise TransformError(f"the serving container did not answer /ping within {deadline:.0f} s")
