@@ -1,0 +1,84 @@
+"""`python -m pipeline.baseline`: the data-quality baseline job as a named run.
+
+The training image's `baseline` entrypoint (training/baseline.py) runs as a processing job on
+the newest Completed processing run (or PROCESSING_JOB): Penguins' baseline/train-baseline.csv
+(raw features with a header, no label), or, for Digits, the train split (headerless, label
+first: the label dropped, one feature per pixel, `_c0`...). statistics.json and
+constraints.json land in <local>/baseline/<run>/processing/output/. Standard library only.
+"""
+
+import json
+import shutil
+import sys
+
+from pipeline import jobs, runs
+from pipeline.runs import RunError
+
+OUTPUT = "processing/output"
+FILES = ("statistics.json", "constraints.json")
+
+
+def source(processed: runs.Run) -> tuple:
+    """(folder to mount, dataset_format, job arguments) for a processing run's workload."""
+    penguins = processed.folder / "processing" / "baseline" / "train-baseline.csv"
+    if penguins.is_file():
+        return penguins, {"csv": {"header": True}}, []
+    train = processed.folder / "processing" / "train"
+    if train.is_dir():
+        return train, {"csv": {"header": False}}, ["--drop-first-column"]
+    raise RunError(f"processing run {processed.name} has neither {penguins} nor a train split: "
+                   "run make process again")
+
+
+def baseline(args) -> int:
+    processed = runs.take(args.local, "processing", args.processing_job, args.workload)
+    data, dataset_format, arguments = source(processed)
+    jobs.say(f"baselining {data} of processing run {processed.name}")
+    run = jobs.start(args, "baseline", arguments=arguments,
+                     inputs={"baseline_dataset_input": {"run": processed.name,
+                                                        "path": str(data)}},
+                     dataset_format=dataset_format)
+    for name in ("processing/input", OUTPUT, "output"):
+        (run.folder / name).mkdir(parents=True)
+    if data.is_file():  # the one file, not the test split beside it
+        mounted = run.folder / "dataset"
+        mounted.mkdir()
+        shutil.copyfile(data, mounted / data.name)
+    else:
+        mounted = data
+    options = ["-e", f"dataset_format={json.dumps(dataset_format)}",
+               "-e", "dataset_source=/opt/ml/processing/input",
+               "-e", f"output_path=/opt/ml/{OUTPUT}",
+               "--entrypoint", "/usr/bin/tini -- baseline"]
+    code = jobs.compose_run(args.compose, "processing", arguments,
+                            {"JOB_DIR": run.folder, "DATA_DIR": mounted},
+                            run.folder / runs.LOGS, options=tuple(options))
+    if code == 0:
+        run.record["outputs"] = {name: str(run.folder / OUTPUT / name) for name in FILES}
+    return jobs.end(args, run, code)
+
+
+def lineage(local, processing_run: str, workload: str) -> tuple[str, dict] | None:
+    """The newest Completed baseline run of a processing run and its files, for the registry."""
+    for run in runs.runs(local, "baseline"):
+        made_from = run.record.get("inputs", {}).get("baseline_dataset_input", {}).get("run")
+        if (run.status == runs.COMPLETED and made_from == processing_run
+                and run.record.get("workload") == workload):
+            return run.name, {name.split(".")[0]: str(run.folder / OUTPUT / name)
+                              for name in FILES}
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    top = jobs.parser()
+    top.set_defaults(step="list")
+    args = top.parse_args(["list", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        return baseline(args)
+    except RunError as error:
+        print(str(error), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The data-quality baseline job with the real training image, as a processing job."""
+
+import csv
+import json
+
+from harness import PROCESSING_IMAGE, run_job
+
+ENTRYPOINT = ["/usr/bin/tini", "--", "baseline"]
+
+
+def run_baseline(client, root, dataset, environment=None, args=()):
+    (root / "output").mkdir(parents=True, exist_ok=True)
+    (root / "processing" / "output").mkdir(parents=True, exist_ok=True)
+    return run_job(client, PROCESSING_IMAGE, list(args),
+                   {root: ("/opt/ml", "rw"),
+                    dataset: ("/opt/ml/processing/input/baseline_dataset_input", "ro")},
+                   environment=environment, entrypoint=ENTRYPOINT)
+
+
+def test_the_baseline_of_train_baseline_csv_is_sagemakers_statistics_and_constraints(
+        docker_client, processed, tmp_path):
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    source = processed / "processing" / "baseline" / "train-baseline.csv"
+    (dataset / "train-baseline.csv").write_bytes(source.read_bytes())
+    result = run_baseline(docker_client, tmp_path / "ml", dataset)
+    assert result.exit_code == 0, result.logs
+    output = tmp_path / "ml" / "processing" / "output"
+    statistics = json.loads((output / "statistics.json").read_text())
+    constraints = json.loads((output / "constraints.json").read_text())
+    with source.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert statistics["dataset"]["item_count"] == len(rows)
+    assert [f["name"] for f in statistics["features"]] == list(rows[0])
+    types = {f["name"]: f["inferred_type"] for f in constraints["features"]}
+    assert types["island"] == types["sex"] == "String"
+    assert {types[name] for name in ("bill_length_mm", "body_mass_g")} <= {"Integral",
+                                                                          "Fractional"}
+    island = next(f for f in constraints["features"] if f["name"] == "island")
+    assert sorted(island["string_constraints"]["domains"]) == sorted(
+        {row["island"] for row in rows})
+    body = next(f for f in statistics["features"] if f["name"] == "body_mass_g")
+    numbers = [float(row["body_mass_g"]) for row in rows if row["body_mass_g"]]
+    stats = body["numerical_statistics"]
+    assert stats["common"]["num_present"] == len(numbers)
+    assert (stats["min"], stats["max"]) == (min(numbers), max(numbers))
+    assert sum(b["count"] for b in stats["distribution"]["kll"]["buckets"]) == len(numbers)
+    assert constraints["monitoring_config"]["distribution_constraints"]["comparison_threshold"] \
+        == 0.1
+
+
+def test_headerless_digits_like_input_drops_the_label_and_names_columns_by_position(
+        docker_client, tmp_path):
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    (dataset / "train.csv").write_text("3,0,16,4\n7,2,0,4\n")
+    result = run_baseline(docker_client, tmp_path / "ml", dataset,
+                          {"dataset_format": '{"csv": {"header": false}}'},
+                          ["--drop-first-column"])
+    assert result.exit_code == 0, result.logs
+    statistics = json.loads(
+        (tmp_path / "ml" / "processing" / "output" / "statistics.json").read_text())
+    assert [f["name"] for f in statistics["features"]] == ["_c0", "_c1", "_c2"]
+    assert statistics["features"][0]["numerical_statistics"]["sum"] == 2.0
+
+
+def test_a_bad_dataset_format_fails_the_job_with_its_message(docker_client, tmp_path):
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    (dataset / "x.csv").write_text("a\n1\n")
+    result = run_baseline(docker_client, tmp_path / "ml", dataset,
+                          {"dataset_format": '{"parquet": {}}'})
+    assert result.exit_code == 1
+    message = (tmp_path / "ml" / "output" / "message").read_text()
+    assert message.startswith('dataset_format {"parquet": {}}: use')
+    assert not (tmp_path / "ml" / "processing" / "output" / "statistics.json").exists()

@@ -1,0 +1,140 @@
+"""The data-quality baseline in-process: SageMaker's statistics and constraints of known frames."""
+
+import json
+
+import pytest
+
+from training import baseline
+
+pytestmark = pytest.mark.training
+
+CSV = ("island,bill_length_mm,flipper_length_mm,delta,sex\n"
+       "Biscoe,40.5,180,-1,male\n"
+       "Dream,39.5,190,2,\n"
+       "Biscoe,NA,200,3,female\n"
+       "Torgersen,41.0,210,4,male\n")
+
+
+def compute(tmp_path, text=CSV, dataset_format=None, drop_first=False):
+    (tmp_path / "data.csv").write_text(text)
+    data = baseline.read_dataset(tmp_path, dataset_format or {"csv": {"header": True}},
+                                 drop_first)
+    return baseline.baseline(data)
+
+
+def by_name(document):
+    return {feature["name"]: feature for feature in document["features"]}
+
+
+def test_types_are_inferred_as_sagemaker_names_them(tmp_path):
+    statistics, constraints = compute(tmp_path)
+    types = {name: f["inferred_type"] for name, f in by_name(statistics).items()}
+    assert types == {"island": "String", "bill_length_mm": "Fractional",
+                     "flipper_length_mm": "Integral", "delta": "Integral", "sex": "String"}
+    assert [f["inferred_type"] for f in constraints["features"]] == list(types.values())
+
+
+def test_numerical_statistics_are_exact_over_the_present_values(tmp_path):
+    statistics, _ = compute(tmp_path)
+    bill = by_name(statistics)["bill_length_mm"]["numerical_statistics"]
+    assert bill["common"] == {"num_present": 3, "num_missing": 1}
+    assert bill["sum"] == pytest.approx(121.0)
+    assert bill["mean"] == pytest.approx(121.0 / 3)
+    assert bill["std_dev"] == pytest.approx(((0.16667 ** 2 + 0.83333 ** 2 + 0.66667 ** 2) / 3)
+                                            ** 0.5, rel=1e-3)
+    assert (bill["min"], bill["max"]) == (39.5, 41.0)
+    assert statistics["dataset"] == {"item_count": 4}
+
+
+def test_kll_buckets_are_ten_equal_widths_from_min_to_max_counting_every_value(tmp_path):
+    statistics, _ = compute(tmp_path)
+    kll = by_name(statistics)["flipper_length_mm"]["numerical_statistics"]["distribution"]["kll"]
+    assert len(kll["buckets"]) == 10
+    assert kll["buckets"][0] == {"lower_bound": 180.0, "upper_bound": 183.0, "count": 1}
+    assert kll["buckets"][-1] == {"lower_bound": 207.0, "upper_bound": 210.0, "count": 1}
+    assert sum(b["count"] for b in kll["buckets"]) == 4
+    assert kll["sketch"] == {"parameters": {"c": 0.64, "k": 2048},
+                             "data": [[180.0, 190.0, 200.0, 210.0]]}
+
+
+def test_a_large_column_is_compacted_into_kll_levels_that_keep_its_quantiles():
+    values = [float(v) for v in range(10000)]
+    levels = baseline.kll_sketch(values)
+    assert len(levels) > 1
+    assert all(len(level) <= 2048 for level in levels)
+    # Each item of level h stands for 2**h values: the weights add up to about n.
+    weight = sum(len(level) * 2 ** h for h, level in enumerate(levels))
+    assert abs(weight - len(values)) <= 2 ** len(levels)
+
+
+def test_string_statistics_count_categories_in_first_seen_order(tmp_path):
+    statistics, constraints = compute(tmp_path)
+    island = by_name(statistics)["island"]["string_statistics"]
+    assert island["distinct_count"] == 3
+    assert island["distribution"]["categorical"]["buckets"] == [
+        {"value": "Biscoe", "count": 2}, {"value": "Dream", "count": 1},
+        {"value": "Torgersen", "count": 1}]
+    assert by_name(constraints)["island"]["string_constraints"] == {
+        "domains": ["Biscoe", "Dream", "Torgersen"]}
+
+
+def test_constraints_hold_completeness_and_non_negativity(tmp_path):
+    _, constraints = compute(tmp_path)
+    features = by_name(constraints)
+    assert features["sex"]["completeness"] == 0.75
+    assert features["island"]["completeness"] == 1.0
+    assert features["delta"]["num_constraints"] == {"is_non_negative": False}
+    assert features["flipper_length_mm"]["num_constraints"] == {"is_non_negative": True}
+    assert "num_constraints" not in features["sex"]
+
+
+def test_the_files_follow_sagemakers_layout_and_monitoring_config(tmp_path):
+    statistics, constraints = compute(tmp_path)
+    assert list(statistics) == ["version", "dataset", "features"]
+    assert list(constraints) == ["version", "features", "monitoring_config"]
+    assert json.dumps(statistics["version"]) == "0.0"
+    assert constraints["monitoring_config"]["distribution_constraints"] == {
+        "perform_comparison": "Enabled", "comparison_threshold": 0.1,
+        "comparison_method": "Robust", "categorical_comparison_threshold": 0.1,
+        "categorical_drift_method": "LInfinity"}
+    numerical = by_name(statistics)["delta"]["numerical_statistics"]
+    assert list(numerical) == ["common", "mean", "sum", "std_dev", "min", "max", "distribution"]
+
+
+def test_headerless_csv_columns_are_named_as_sagemaker_names_them(tmp_path):
+    statistics, _ = compute(tmp_path, "7,0,16\n3,4,0\n", {"csv": {"header": False}},
+                            drop_first=True)
+    assert [f["name"] for f in statistics["features"]] == ["_c0", "_c1"]
+    assert by_name(statistics)["_c0"]["numerical_statistics"]["sum"] == 4.0
+
+
+def test_json_lines_are_read_as_records(tmp_path):
+    statistics, _ = compute(tmp_path, '{"a": 1, "b": "x"}\n{"a": 2.5, "b": null}\n',
+                            {"json": {"lines": True}})
+    features = by_name(statistics)
+    assert features["a"]["inferred_type"] == "Fractional"
+    assert features["b"]["string_statistics"]["common"] == {"num_present": 1, "num_missing": 1}
+
+
+def test_the_job_fails_naming_what_is_wrong(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path / "ml"))
+    monkeypatch.setenv("dataset_source", str(tmp_path / "empty"))
+    monkeypatch.setenv("output_path", str(tmp_path / "out"))
+    (tmp_path / "empty").mkdir()
+    assert baseline.main([]) == 1
+    message = (tmp_path / "ml" / "output" / "message").read_text()
+    assert message.startswith(f"dataset_source {tmp_path / 'empty'}: no file to baseline")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_job_writes_both_files(tmp_path, monkeypatch):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "train-baseline.csv").write_text(CSV)
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path / "ml"))
+    monkeypatch.setenv("dataset_source", str(tmp_path / "in"))
+    monkeypatch.setenv("output_path", str(tmp_path / "out"))
+    assert baseline.main([]) == 0
+    statistics = json.loads((tmp_path / "out" / "statistics.json").read_text())
+    constraints = json.loads((tmp_path / "out" / "constraints.json").read_text())
+    assert statistics["dataset"]["item_count"] == 4
+    assert len(constraints["features"]) == 5

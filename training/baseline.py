@@ -1,0 +1,198 @@
+"""Data-quality baseline job: SageMaker Model Monitor's statistics.json and constraints.json.
+
+The analyzer's contract: `dataset_source` (a folder of CSV or JSON Lines files), `dataset_format`
+(`{"csv": {"header": true}}`, `{"csv": {"header": false}}`: columns `_c0`, `_c1`, ...,
+`{"json": {"lines": true}}`), `output_path`. `--drop-first-column` drops a leading label column
+first (the Digits preprocessor's choice: one feature per pixel, `_c0`... after the drop).
+
+Approximations, documented: a column is Integral when every present value is a whole number
+without a decimal point, Fractional when every present value is a number, String otherwise,
+Unknown when no value is present; std_dev is the population deviation (Deequ's); the 10 KLL
+buckets are equal-width from min to max with exact counts; the sketch keeps every value while
+there are at most k (2048) of them, as SageMaker's does, and beyond that compacts levels as KLL
+does (sort, keep every other item) with capacity k per level. String features get
+`domains` when they have at most DOMAIN_MAX distinct values.
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from training.jobio import JobError, atomic_write, base_dir, fail
+from training.process import MISSING
+
+BUCKETS = 10
+SKETCH = {"c": 0.64, "k": 2048}
+DOMAIN_MAX = 20
+# SageMaker's suggested monitoring_config, as its baseline jobs write it.
+MONITORING_CONFIG = {
+    "evaluate_constraints": "Enabled",
+    "emit_metrics": "Enabled",
+    "datatype_check_threshold": 1.0,
+    "domain_content_threshold": 1.0,
+    "distribution_constraints": {
+        "perform_comparison": "Enabled",
+        "comparison_threshold": 0.1,
+        "comparison_method": "Robust",
+        "categorical_comparison_threshold": 0.1,
+        "categorical_drift_method": "LInfinity",
+    },
+}
+# The analyzer's environment variables: lower case, as SageMaker's analyzer names them.
+FORMAT_ENV, SOURCE_ENV, OUTPUT_ENV = "dataset_format", "dataset_source", "output_path"
+DEFAULT_SOURCE = "/opt/ml/processing/input/baseline_dataset_input"
+DEFAULT_OUTPUT = "/opt/ml/processing/output"
+
+
+def read_dataset(source: Path, dataset_format: dict, drop_first: bool):
+    """Every file of the source as one frame of strings, missing values as NaN."""
+    import pandas as pd
+
+    files = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise JobError(f"dataset_source {source}: no file to baseline")
+    frames = []
+    for path in files:
+        try:
+            if "json" in dataset_format:
+                frame = pd.read_json(path, lines=True, dtype=False).astype("string")
+            elif "csv" in dataset_format:
+                header = dataset_format["csv"].get("header", True)
+                frame = pd.read_csv(path, dtype=str, keep_default_na=False,
+                                    header=0 if header else None)
+                if not header:
+                    frame.columns = [f"_c{i}" for i in range(frame.shape[1])]
+            else:
+                raise JobError(f"dataset_format {json.dumps(dataset_format)}: use "
+                               '{"csv": {"header": true|false}} or {"json": {"lines": true}}')
+        except (ValueError, UnicodeDecodeError) as error:
+            raise JobError(f"{path.name}: not readable as {json.dumps(dataset_format)} "
+                           f"({error})") from None
+        if drop_first:
+            frame = frame.iloc[:, 1:]
+            if "csv" in dataset_format and not dataset_format["csv"].get("header", True):
+                frame.columns = [f"_c{i}" for i in range(frame.shape[1])]
+        frames.append(frame)
+    data = pd.concat(frames, ignore_index=True)
+    if data.empty or data.shape[1] == 0:
+        raise JobError(f"dataset_source {source}: no rows or no columns")
+    text = data.astype("string").apply(lambda column: column.str.strip())
+    return text.mask(text.isin(MISSING))
+
+
+def inferred_type(present) -> str:
+    import pandas as pd
+
+    if present.empty:
+        return "Unknown"
+    numbers = pd.to_numeric(present, errors="coerce")
+    if numbers.isna().any():
+        return "String"
+    return "Integral" if present.str.fullmatch(r"[+-]?\d+").all() else "Fractional"
+
+
+def kll_sketch(values: list[float]) -> list[list[float]]:
+    """KLL compactor levels: level 0 first (arrival order while nothing was compacted)."""
+    levels, capacity = [[]], SKETCH["k"]
+    for value in values:
+        levels[0].append(value)
+        level = 0
+        while len(levels[level]) > capacity:
+            ordered = sorted(levels[level])
+            # Alternate which half survives so compactions do not bias one way.
+            keep = ordered[(level + len(levels)) % 2::2]
+            levels[level] = []
+            if level + 1 == len(levels):
+                levels.append([])
+            levels[level + 1].extend(keep)
+            level += 1
+    return levels
+
+
+def buckets(values, low: float, high: float) -> list[dict]:
+    import numpy as np
+
+    if low == high:
+        return [{"lower_bound": low, "upper_bound": high, "count": int(len(values))}]
+    edges = np.linspace(low, high, BUCKETS + 1)
+    counts, _ = np.histogram(values, bins=edges)  # the last bucket includes max
+    return [{"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]),
+             "count": int(counts[i])} for i in range(BUCKETS)]
+
+
+def feature(name: str, column, count: int) -> tuple[dict, dict]:
+    """One feature's statistics and constraints."""
+    import pandas as pd
+
+    present = column.dropna()
+    kind = inferred_type(present)
+    common = {"num_present": int(len(present)), "num_missing": int(count - len(present))}
+    statistics = {"name": name, "inferred_type": kind}
+    constraints = {"name": name, "inferred_type": kind,
+                   "completeness": float(len(present) / count) if count else 0.0}
+    if kind in ("Integral", "Fractional"):
+        values = pd.to_numeric(present).astype(float).to_numpy()
+        low, high = float(values.min()), float(values.max())
+        statistics["numerical_statistics"] = {
+            "common": common, "mean": float(values.mean()), "sum": float(values.sum()),
+            "std_dev": float(values.std()), "min": low, "max": high,
+            "distribution": {"kll": {"buckets": buckets(values, low, high), "sketch": {
+                "parameters": dict(SKETCH), "data": kll_sketch(values.tolist())}}}}
+        constraints["num_constraints"] = {"is_non_negative": bool(low >= 0)}
+    else:
+        counts = present.value_counts(sort=False)
+        order = list(dict.fromkeys(present.tolist()))  # first-seen order
+        statistics["string_statistics"] = {
+            "common": common, "distinct_count": int(len(order)),
+            "distribution": {"categorical": {"buckets": [
+                {"value": value, "count": int(counts[value])} for value in order]}}}
+        if kind == "String" and len(order) <= DOMAIN_MAX:
+            constraints["string_constraints"] = {"domains": order}
+    return statistics, constraints
+
+
+def baseline(data) -> tuple[dict, dict]:
+    """statistics.json and constraints.json of a frame of strings (NaN: missing)."""
+    count = len(data)
+    pairs = [feature(str(name), data[name], count) for name in data.columns]
+    statistics = {"version": 0.0, "dataset": {"item_count": count},
+                  "features": [s for s, _ in pairs]}
+    constraints = {"version": 0.0, "features": [c for _, c in pairs],
+                   "monitoring_config": json.loads(json.dumps(MONITORING_CONFIG))}
+    return statistics, constraints
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="baseline", description=__doc__.splitlines()[0])
+    parser.add_argument("--drop-first-column", action="store_true",
+                        help="the first column is a label, not a feature")
+    args = parser.parse_args(argv)
+    message = base_dir() / "output" / "message"
+    try:
+        try:
+            dataset_format = json.loads(os.environ.get(FORMAT_ENV, '{"csv": {"header": true}}'))
+        except ValueError as error:
+            raise JobError(f"dataset_format is not JSON ({error})") from None
+        if not isinstance(dataset_format, dict):
+            raise JobError("dataset_format must be a JSON object, e.g. "
+                           '{"csv": {"header": true}}')
+        source = Path(os.environ.get(SOURCE_ENV, DEFAULT_SOURCE))
+        output = Path(os.environ.get(OUTPUT_ENV, DEFAULT_OUTPUT))
+        statistics, constraints = baseline(read_dataset(source, dataset_format,
+                                                        args.drop_first_column))
+        atomic_write(output / "statistics.json", json.dumps(statistics, indent=4) + "\n")
+        atomic_write(output / "constraints.json", json.dumps(constraints, indent=4) + "\n")
+    except JobError as error:
+        return fail(message, str(error))
+    except OSError as error:
+        return fail(message, f"cannot write the baseline: {error}")
+    print(f"baseline of {statistics['dataset']['item_count']} records, "
+          f"{len(statistics['features'])} features: {output / 'statistics.json'}, "
+          f"{output / 'constraints.json'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
