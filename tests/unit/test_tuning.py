@@ -1,0 +1,266 @@
+"""Tuning job files, strategy mapping, objective parsing and the results table, in-process."""
+
+import copy
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from pipeline import runs, tuningresults, tuningsearch
+from pipeline.tuningconfig import ConfigError, load, parse
+
+pytestmark = pytest.mark.pipeline
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = "HyperParameterTuningJobConfig"
+RANGES = f"{CONFIG}.ParameterRanges"
+VALID = {
+    CONFIG: {
+        "Strategy": "Random",
+        "HyperParameterTuningJobObjective": {"Type": "Maximize",
+                                             "MetricName": "validation:accuracy"},
+        "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
+        "ParameterRanges": {
+            "IntegerParameterRanges": [{"Name": "epochs", "MinValue": "10", "MaxValue": "50"}],
+            "ContinuousParameterRanges": [{"Name": "learning_rate", "MinValue": "0.01",
+                                           "MaxValue": "0.03", "ScalingType": "Linear"}],
+        },
+    },
+    "TrainingJobDefinition": {
+        "StaticHyperParameters": {"batch_size": "32"},
+        "AlgorithmSpecification": {"MetricDefinitions": [
+            {"Name": "validation:accuracy", "Regex": "val_accuracy=([0-9\\.]+)"}]},
+    },
+}
+
+
+def changed(path: str, value) -> dict:
+    """VALID with the value at a dotted path (list indexes as [n]) replaced, or removed."""
+    document = copy.deepcopy(VALID)
+    *parents, last = path.replace("[", ".").replace("]", "").split(".")
+    node = document
+    for key in parents:
+        node = node[int(key)] if key.isdigit() else node[key]
+    if value is REMOVE:
+        del node[last]
+    else:
+        node[last] = value
+    return document
+
+
+REMOVE = object()
+INTEGER = f"{RANGES}.IntegerParameterRanges[0]"
+CONTINUOUS = f"{RANGES}.ContinuousParameterRanges[0]"
+BAD_FILES = [
+    (f"{INTEGER}.MinValue", "ten", f'{INTEGER}.MinValue: "ten" is not a whole number'),
+    (f"{INTEGER}.MinValue", "10.5", f'{INTEGER}.MinValue: "10.5" is not a whole number'),
+    (f"{INTEGER}.MaxValue", 50, f"{INTEGER}.MaxValue: 50 is not a whole number"),
+    (f"{CONTINUOUS}.MaxValue", "nan", f'{CONTINUOUS}.MaxValue: "nan" is not a number'),
+    (f"{CONTINUOUS}.MinValue", "0.05", f"{CONTINUOUS}.MaxValue: 0.03 is below MinValue 0.05"),
+    (f"{CONTINUOUS}.ScalingType", "Cubic", f'{CONTINUOUS}.ScalingType: "Cubic" is not one of'),
+    (f"{CONTINUOUS}.ScalingType", "ReverseLogarithmic", None),  # 0.01..0.03 is within [0, 1)
+    (f"{INTEGER}.ScalingType", "ReverseLogarithmic",
+     f"{INTEGER}.ScalingType: ReverseLogarithmic is for continuous ranges only"),
+    (f"{INTEGER}.MinValue", "0", None),
+    (f"{CONFIG}.Strategy", "Genetic", f'{CONFIG}.Strategy: "Genetic" is not one of'),
+    (f"{CONFIG}.Strategy", "Grid",
+     f"{INTEGER}: the Grid strategy takes categorical ranges only"),
+    (f"{CONFIG}.HyperParameterTuningJobObjective.Type", "Biggest",
+     f'{CONFIG}.HyperParameterTuningJobObjective.Type: "Biggest" is not Maximize or Minimize'),
+    (f"{CONFIG}.HyperParameterTuningJobObjective.MetricName", "val:acc",
+     f"{CONFIG}.HyperParameterTuningJobObjective.MetricName: 'val:acc' is not a Name in"),
+    (f"{CONFIG}.ResourceLimits.MaxParallelTrainingJobs", 0,
+     f"{CONFIG}.ResourceLimits.MaxParallelTrainingJobs: 0 is below 1"),
+    (f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs", REMOVE,
+     f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs: missing (required)"),
+    (f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs", "4",
+     f'{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs: "4" is not a whole number'),
+    (f"{CONFIG}.TrainingJobEarlyStoppingType", "Sometimes",
+     f'{CONFIG}.TrainingJobEarlyStoppingType: "Sometimes" is not Off or Auto'),
+    (f"{CONFIG}.Stratgy", "Random", f"{CONFIG}.Stratgy: unknown field"),
+    (f"{INTEGER}.Name", "batch_size", f"{INTEGER}.Name: 'batch_size' is named twice"),
+    ("TrainingJobDefinition.StaticHyperParameters.seed", 42,
+     "TrainingJobDefinition.StaticHyperParameters.seed: 42 is not a string"),
+    ("TrainingJobDefinition.AlgorithmSpecification.MetricDefinitions[0].Regex", "val_accuracy=",
+     "TrainingJobDefinition.AlgorithmSpecification.MetricDefinitions[0].Regex: needs a group "
+     "(...) around the value"),
+    ("TrainingJobDefinition.AlgorithmSpecification.MetricDefinitions[0].Regex", "([0-9",
+     "TrainingJobDefinition.AlgorithmSpecification.MetricDefinitions[0].Regex: not a regular "
+     "expression"),
+    ("HyperParameterTuningJobName", "a" * 33, "HyperParameterTuningJobName: 'aaa"),
+    ("WarmStartConfig", {}, "WarmStartConfig: not supported by local tuning"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), BAD_FILES,
+                         ids=[f"{case[0].split('.')[-1]}={case[1]!r}"[:60] for case in BAD_FILES])
+def test_a_mistake_in_the_tuning_file_is_named_by_its_json_path(path, value, message):
+    if message is None:
+        assert parse(changed(path, value)).max_jobs == 4
+        return
+    with pytest.raises(ConfigError) as raised:
+        parse(changed(path, value))
+    assert str(raised.value).startswith(message), str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_logarithmic_scaling_refuses_a_range_reaching_zero():
+    document = changed(f"{CONTINUOUS}.ScalingType", "Logarithmic")
+    document[CONFIG]["ParameterRanges"]["ContinuousParameterRanges"][0]["MinValue"] = "0"
+    with pytest.raises(ConfigError, match=r"Logarithmic needs MinValue above 0, not 0"):
+        parse(document)
+
+
+def test_hyperband_refuses_early_stopping_auto_as_sagemaker_does():
+    document = changed(f"{CONFIG}.Strategy", "Hyperband")
+    document[CONFIG]["TrainingJobEarlyStoppingType"] = "Auto"
+    with pytest.raises(ConfigError, match="Hyperband stops jobs itself; it must be Off"):
+        parse(document)
+
+
+def grid(values: dict, max_jobs=None) -> dict:
+    document = changed(f"{CONFIG}.Strategy", "Grid")
+    document[CONFIG]["ParameterRanges"] = {"CategoricalParameterRanges": [
+        {"Name": name, "Values": options} for name, options in values.items()]}
+    if max_jobs is None:
+        del document[CONFIG]["ResourceLimits"]["MaxNumberOfTrainingJobs"]
+    else:
+        document[CONFIG]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = max_jobs
+    return document
+
+
+def test_grid_runs_every_combination_and_refuses_a_smaller_job_limit():
+    config = parse(grid({"learning_rate": ["0.01", "0.1"], "epochs": ["3", "5", "7"]}))
+    assert config.max_jobs == 6
+    with pytest.raises(ConfigError, match="MaxNumberOfTrainingJobs: 5 is below the grid's 6"):
+        parse(grid({"learning_rate": ["0.01", "0.1"], "epochs": ["3", "5", "7"]}, 5))
+
+
+@pytest.mark.parametrize("workload", ["penguins", "digits"])
+def test_each_workload_ships_a_valid_default_tuning_file(workload):
+    config = load(REPO / "pipeline" / "tuning" / f"{workload}.json")
+    assert {r.name for r in config.ranges} == {"epochs", "learning_rate"}
+    assert config.objective == "validation:accuracy" and config.maximize
+    assert config.max_parallel <= config.max_jobs
+
+
+def test_the_penguins_file_has_the_programs_ranges():
+    config = load(REPO / "pipeline" / "tuning" / "penguins.json")
+    ranges = {r.name: r for r in config.ranges}
+    assert (ranges["epochs"].kind, ranges["epochs"].low, ranges["epochs"].high) == \
+        ("Integer", 10, 50)
+    assert (ranges["learning_rate"].kind, ranges["learning_rate"].low,
+            ranges["learning_rate"].high) == ("Continuous", 0.01, 0.03)
+
+
+def test_a_tuning_file_that_is_not_json_is_named(tmp_path):
+    path = tmp_path / "tune.json"
+    path.write_text("{\"HyperParameterTuningJobConfig\": ")
+    with pytest.raises(ConfigError, match=f"{path}: not valid JSON"):
+        load(path)
+
+
+@pytest.mark.parametrize(("strategy", "sampler", "pruner"), [
+    ("Bayesian", "TPESampler", "NopPruner"),
+    ("Random", "RandomSampler", "NopPruner"),
+    ("Hyperband", "RandomSampler", "HyperbandPruner"),
+])
+def test_each_strategy_maps_to_its_optuna_sampler_and_pruner(strategy, sampler, pruner):
+    config = parse(changed(f"{CONFIG}.Strategy", strategy))
+    assert type(tuningsearch.sampler(config)).__name__ == sampler
+    assert type(tuningsearch.pruner(config)).__name__ == pruner
+
+
+def test_grid_maps_to_the_grid_sampler_and_early_stopping_to_the_median_pruner():
+    document = grid({"learning_rate": ["0.01", "0.1"]})
+    document[CONFIG]["TrainingJobEarlyStoppingType"] = "Auto"
+    config = parse(document)
+    assert type(tuningsearch.sampler(config)).__name__ == "GridSampler"
+    assert type(tuningsearch.pruner(config)).__name__ == "MedianPruner"
+
+
+def test_sampled_values_stay_in_their_ranges_and_are_strings_as_sagemaker_sends_them(tmp_path):
+    document = changed(f"{CONTINUOUS}.ScalingType", "ReverseLogarithmic")
+    document[CONFIG]["ParameterRanges"]["ContinuousParameterRanges"][0].update(
+        MinValue="0.9", MaxValue="0.999")
+    document[CONFIG]["ParameterRanges"]["CategoricalParameterRanges"] = [
+        {"Name": "optimizer", "Values": ["sgd", "adam"]}]
+    config = parse(document)
+    study = tuningsearch.study(config, "unit", tmp_path / "study.journal")
+    for _ in range(30):
+        trial = study.ask(tuningsearch.distributions(config))
+        values = tuningsearch.hyperparameter_values(config, trial.params)
+        assert all(isinstance(value, str) for value in values.values())
+        assert 10 <= int(values["epochs"]) <= 50
+        assert 0.9 <= float(values["learning_rate"]) <= 0.999
+        assert values["optimizer"] in {"sgd", "adam"}
+        study.tell(trial, 0.5)
+
+
+def test_the_study_is_kept_on_disk_and_a_rerun_draws_new_values(tmp_path):
+    config = parse(changed(f"{CONFIG}.RandomSeed", 3))
+    first = tuningsearch.study(config, "job", tmp_path / "study.journal")
+    drawn = [first.ask(tuningsearch.distributions(config)).params for _ in range(2)]
+    again = tuningsearch.study(config, "job", tmp_path / "study.journal")
+    assert len(again.trials) == 2
+    assert again.ask(tuningsearch.distributions(config)).params not in drawn
+
+
+EPOCH_LINES = (
+    "epoch=1/3 train_loss=1.019799 train_accuracy=0.416667 val_loss=0.787974 "
+    "val_accuracy=0.826923\n"
+    "epoch=2/3 train_loss=0.690128 train_accuracy=0.791667 val_loss=0.583419 "
+    "val_accuracy=0.846154\n"
+    "packed /opt/ml/output/model.tar.gz\n")
+
+
+def test_the_objective_is_the_last_value_the_metric_regex_finds():
+    config = parse(VALID)
+    assert tuningresults.objective(EPOCH_LINES, config) == 0.846154
+    assert tuningresults.objective("error: hyperparameter epochs=0\n", config) is None
+
+
+def record(name: str, status: str, value, epochs: str, start: str) -> runs.Run:
+    fields = {"name": name, "kind": "training", "status": status, "start": start,
+              "end": start.replace(":00.", ":09."), "seconds": 9.0,
+              "hyperparameters": {"epochs": epochs, "learning_rate": "0.02", "batch_size": "32"}}
+    if value is not None:
+        fields["metric"] = {"name": "validation:accuracy", "value": value}
+    return runs.Run(Path(name), fields)
+
+
+def test_the_results_table_best_job_and_plot_follow_sagemakers_shapes(tmp_path):
+    config = parse(VALID)
+    trials = [record("t-001-aa", "Completed", 0.81, "10", "2026-01-01T00:00:00.000000Z"),
+              record("t-002-bb", "Failed", None, "20", "2026-01-01T00:01:00.000000Z"),
+              record("t-003-cc", "Completed", 0.93, "30", "2026-01-01T00:02:00.000000Z"),
+              record("t-004-dd", "Stopped", 0.99, "40", "2026-01-01T00:03:00.000000Z")]
+    table = tuningresults.rows(config, trials)
+    best = tuningresults.write(tmp_path, config, table)
+    with (tmp_path / "results.csv").open() as kept:
+        read = list(csv.DictReader(kept))
+    assert list(read[0]) == ["epochs", "learning_rate", "TrainingJobName", "TrainingJobStatus",
+                             "FinalObjectiveValue", "TrainingStartTime", "TrainingEndTime",
+                             "TrainingElapsedTimeSeconds"]
+    assert [row["TrainingJobStatus"] for row in read] == ["Completed", "Failed", "Completed",
+                                                          "Stopped"]
+    assert read[1]["FinalObjectiveValue"] == "" and read[2]["epochs"] == "30"
+    # A stopped job has no model, so it is never the best, whatever its last value.
+    assert best["TrainingJobName"] == "t-003-cc"
+    described = json.loads((tmp_path / "best-training-job.json").read_text())
+    assert described["FinalHyperParameterTuningJobObjectiveMetric"] == {
+        "Type": "Maximize", "MetricName": "validation:accuracy", "Value": 0.93}
+    assert described["TunedHyperParameters"] == {"epochs": "30", "learning_rate": "0.02"}
+    assert (tmp_path / "objective.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_minimize_ranks_the_lowest_objective_first():
+    document = changed(f"{CONFIG}.HyperParameterTuningJobObjective.Type", "Minimize")
+    config = parse(document)
+    table = tuningresults.rows(config, [
+        record("a", "Completed", 0.5, "10", "2026-01-01T00:00:00.000000Z"),
+        record("b", "Completed", 0.2, "10", "2026-01-01T00:01:00.000000Z")])
+    assert [row["TrainingJobName"] for row in tuningresults.ranked(config, table)] == ["b", "a"]
+    assert not math.isnan(float(table[0]["FinalObjectiveValue"]))
