@@ -177,6 +177,7 @@ def servers():
         "/hop": (302, {"Location": "/digit.png"}, b""),
         "/away": (302, {"Location": off_list.url("/digit.png", "127.0.0.1")}, b""),
         "/to-file": (302, {"Location": "file:///etc/passwd"}, b""),
+        "/loop": (307, {"Location": "/loop"}, b""),
         "/huge": (200, {}, b"x" * (LIMITS.max_bytes + 1)),
         "/huge-chunked": (200, {}, chunked_huge),
         "/text": (200, {"Content-Type": "text/plain"}, b"hello, not an image"),
@@ -212,6 +213,7 @@ def test_an_allowed_url_is_fetched_and_its_redirects_on_the_list_followed(server
     ("http://localhost:{port}/away", "127.0.0.1:{off} is not in"),
     ("http://localhost:{port}/to-file", "redirect leads off"),
     ("http://localhost:{port}/huge", "byte limit"),
+    ("http://localhost:{port}/loop", "more than 3 redirects"),
 ])
 def test_ssrf_tricks_are_refused_and_nothing_off_the_list_is_fetched(servers, url, words):
     allowed, off_list = servers
