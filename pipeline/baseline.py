@@ -1,10 +1,13 @@
-"""`python -m pipeline.baseline`: the data-quality baseline job as a named run.
+"""`python -m pipeline.baseline`: the data-quality (or model-quality) baseline job as a named run.
 
 The training image's `baseline` entrypoint (training/baseline.py) runs as a processing job on
 the newest Completed processing run (or PROCESSING_JOB): Penguins' baseline/train-baseline.csv
 (raw features with a header, no label), or, for Digits, the train split (headerless, label
 first: the label dropped, one feature per pixel, `_c0`...). statistics.json and
-constraints.json land in <local>/baseline/<run>/processing/output/. Standard library only.
+constraints.json land in <local>/baseline/<run>/processing/output/. With --model-quality it
+runs on the newest Completed transform run's .out files (TRANSFORM_JOB) instead: ground truth and
+prediction joined by the program's transform (`_c0`, `_c1` of its CSV; JSON: `groundtruth`,
+`SageMakerOutput.prediction`). Standard library only.
 """
 
 import json
@@ -34,7 +37,7 @@ def baseline(args) -> int:
     processed = runs.take(args.local, "processing", args.processing_job, args.workload)
     data, dataset_format, arguments = source(processed)
     jobs.say(f"baselining {data} of processing run {processed.name}")
-    run = jobs.start(args, "baseline", arguments=arguments,
+    run = jobs.start(args, "baseline", analysis_type="DATA_QUALITY", arguments=arguments,
                      inputs={"baseline_dataset_input": {"run": processed.name,
                                                         "path": str(data)}},
                      dataset_format=dataset_format)
@@ -58,11 +61,46 @@ def baseline(args) -> int:
     return jobs.end(args, run, code)
 
 
-def lineage(local, processing_run: str, workload: str) -> tuple[str, dict] | None:
-    """The newest Completed baseline run of a processing run and its files, for the registry."""
+def model_baseline(args) -> int:
+    transformed = runs.take(args.local, "transform", args.transform_job, args.workload)
+    output = transformed.folder / "output"
+    parameters = transformed.record.get("parameters", {})
+    joined_csv = (parameters.get("DataProcessing", {}).get("JoinSource") == "Input"
+                  and "csv" in parameters.get("TransformInput", {}).get("ContentType", ""))
+    as_csv = joined_csv or "csv" in parameters.get("TransformOutput", {}).get("Accept", "")
+    dataset_format = {"csv": {"header": False}} if as_csv else {"json": {"lines": True}}
+    truth = args.ground_truth_attribute or ("_c0" if as_csv else "groundtruth")
+    inference = args.inference_attribute or ("_c1" if as_csv else "SageMakerOutput.prediction")
+    jobs.say(f"model-quality baseline of transform run {transformed.name} "
+             f"(ground truth {truth}, prediction {inference})")
+    run = jobs.start(args, "baseline", analysis_type="MODEL_QUALITY",
+                     inputs={"baseline_dataset_input": {"run": transformed.name,
+                                                        "path": str(output)}},
+                     dataset_format=dataset_format)
+    for name in ("processing/input", OUTPUT, "output"):
+        (run.folder / name).mkdir(parents=True)
+    environment = {"analysis_type": "MODEL_QUALITY", "problem_type": "MulticlassClassification",
+                   "ground_truth_attribute": truth, "inference_attribute": inference,
+                   "dataset_format": json.dumps(dataset_format),
+                   "dataset_source": "/opt/ml/processing/input",
+                   "output_path": f"/opt/ml/{OUTPUT}"}
+    options = [item for key, value in environment.items() for item in ("-e", f"{key}={value}")]
+    code = jobs.compose_run(args.compose, "processing", [],
+                            {"JOB_DIR": run.folder, "DATA_DIR": output}, run.folder / runs.LOGS,
+                            options=(*options, "--entrypoint", "/usr/bin/tini -- baseline"))
+    if code == 0:
+        run.record["outputs"] = {name: str(run.folder / OUTPUT / name) for name in FILES}
+    return jobs.end(args, run, code)
+
+
+def lineage(local, source_run: str, workload: str,
+            analysis: str = "DATA_QUALITY") -> tuple[str, dict] | None:
+    """The newest Completed baseline run made from a run (data quality: the processing run;
+    model quality: the transform run) and its files, for the registry."""
     for run in runs.runs(local, "baseline"):
         made_from = run.record.get("inputs", {}).get("baseline_dataset_input", {}).get("run")
-        if (run.status == runs.COMPLETED and made_from == processing_run
+        if (run.status == runs.COMPLETED and made_from == source_run
+                and run.record.get("analysis_type", "DATA_QUALITY") == analysis
                 and run.record.get("workload") == workload):
             return run.name, {name.split(".")[0]: str(run.folder / OUTPUT / name)
                               for name in FILES}
@@ -71,10 +109,13 @@ def lineage(local, processing_run: str, workload: str) -> tuple[str, dict] | Non
 
 def main(argv: list[str] | None = None) -> int:
     top = jobs.parser()
-    top.set_defaults(step="list")
+    top.add_argument("--model-quality", action="store_true")
+    top.add_argument("--transform-job", help="TRANSFORM_JOB, with --model-quality")
+    top.add_argument("--ground-truth-attribute")
+    top.add_argument("--inference-attribute")
     args = top.parse_args(["list", *(argv if argv is not None else sys.argv[1:])])
     try:
-        return baseline(args)
+        return model_baseline(args) if args.model_quality else baseline(args)
     except RunError as error:
         print(str(error), file=sys.stderr)
         return 1

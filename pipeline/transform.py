@@ -31,6 +31,12 @@ def model_archive(args) -> tuple[Path, dict]:
         if not path.is_file():
             raise TransformError(f"MODEL_TAR={path}: no such model archive")
         return path, {"path": str(path.absolute())}
+    if args.from_training:  # the pipeline's step: the model just trained, before registration
+        trained = runs.take(args.local, "training", args.training_job, args.workload)
+        path = trained.folder / "output" / "model.tar.gz"
+        # Its test split is the one of the processing run it was trained on.
+        args.processing_job = args.processing_job or trained.record["inputs"]["train"]["run"]
+        return path, {"run": trained.name, "path": str(path)}
     try:
         path = registry.resolve(args.registry, registry.parse_number(args.model_version))
     except registry.RegistryError as error:
@@ -104,6 +110,8 @@ def job_of(args, data: Path, output: Path) -> Job:
 
 def transform(args) -> int:
     archive, model_input = model_archive(args)
+    if args.from_training:
+        print(f"transforming with the model of training run {model_input['run']}", flush=True)
     run = runs.create(args.local, "transform", args.workload, image=args.image)
     log = (run.folder / runs.LOGS).open("w")
 
@@ -161,6 +169,9 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--registry", type=Path, help="MODEL_REGISTRY")
     top.add_argument("--model-version", help="MODEL_VERSION (default: latest Approved)")
     top.add_argument("--model-tar", help="MODEL_TAR: an archive instead of the registry's")
+    top.add_argument("--from-training", action="store_true",
+                     help="the newest Completed training run's model (or --training-job)")
+    top.add_argument("--training-job", help="TRAINING_JOB, with --from-training")
     top.add_argument("--input", help="TRANSFORM_INPUT: a file or folder (default: test split)")
     top.add_argument("--processing-job", help="PROCESSING_JOB for the default input")
     top.add_argument("--image", default="penguins-serving:latest")

@@ -12,6 +12,9 @@ buckets are equal-width from min to max with exact counts; the sketch keeps ever
 there are at most k (2048) of them, as SageMaker's does, and beyond that compacts levels as KLL
 does (sort, keep every other item) with capacity k per level. String features get
 `domains` when they have at most DOMAIN_MAX distinct values.
+
+With analysis_type=MODEL_QUALITY the job writes the model-quality baseline instead
+(training/quality.py).
 """
 
 import argparse
@@ -42,12 +45,15 @@ MONITORING_CONFIG = {
 }
 # The analyzer's environment variables: lower case, as SageMaker's analyzer names them.
 FORMAT_ENV, SOURCE_ENV, OUTPUT_ENV = "dataset_format", "dataset_source", "output_path"
+ANALYSIS_ENV, PROBLEM_ENV = "analysis_type", "problem_type"
+TRUTH_ENV, INFERENCE_ENV = "ground_truth_attribute", "inference_attribute"
 DEFAULT_SOURCE = "/opt/ml/processing/input/baseline_dataset_input"
 DEFAULT_OUTPUT = "/opt/ml/processing/output"
 
 
-def read_dataset(source: Path, dataset_format: dict, drop_first: bool):
-    """Every file of the source as one frame of strings, missing values as NaN."""
+def read_dataset(source: Path, dataset_format: dict, drop_first: bool, as_text: bool = True):
+    """Every file of the source as one frame of strings, missing values as NaN (as_text=False:
+    JSON values as they are, for model quality's nested attributes)."""
     import pandas as pd
 
     files = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -57,7 +63,8 @@ def read_dataset(source: Path, dataset_format: dict, drop_first: bool):
     for path in files:
         try:
             if "json" in dataset_format:
-                frame = pd.read_json(path, lines=True, dtype=False).astype("string")
+                frame = pd.read_json(path, lines=True, dtype=False)
+                frame = frame.astype("string") if as_text else frame
             elif "csv" in dataset_format:
                 header = dataset_format["csv"].get("header", True)
                 frame = pd.read_csv(path, dtype=str, keep_default_na=False,
@@ -78,6 +85,8 @@ def read_dataset(source: Path, dataset_format: dict, drop_first: bool):
     data = pd.concat(frames, ignore_index=True)
     if data.empty or data.shape[1] == 0:
         raise JobError(f"dataset_source {source}: no rows or no columns")
+    if not as_text:
+        return data
     text = data.astype("string").apply(lambda column: column.str.strip())
     return text.mask(text.isin(MISSING))
 
@@ -164,6 +173,21 @@ def baseline(data) -> tuple[dict, dict]:
     return statistics, constraints
 
 
+def model_quality(source: Path, dataset_format: dict) -> tuple[dict, dict]:
+    from training import quality
+
+    problem = os.environ.get(PROBLEM_ENV, quality.PROBLEM_TYPE)
+    if problem != quality.PROBLEM_TYPE:
+        raise JobError(f"{PROBLEM_ENV}={problem!r}: only {quality.PROBLEM_TYPE} is supported")
+    names = {}
+    for variable in (TRUTH_ENV, INFERENCE_ENV):
+        names[variable] = os.environ.get(variable, "")
+        if not names[variable]:
+            raise JobError(f"{variable} is not set: name the column or field, e.g. _c0")
+    data = read_dataset(source, dataset_format, False, as_text=False)
+    return quality.model_quality(data, names[TRUTH_ENV], names[INFERENCE_ENV])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="baseline", description=__doc__.splitlines()[0])
     parser.add_argument("--drop-first-column", action="store_true",
@@ -180,16 +204,22 @@ def main(argv: list[str] | None = None) -> int:
                            '{"csv": {"header": true}}')
         source = Path(os.environ.get(SOURCE_ENV, DEFAULT_SOURCE))
         output = Path(os.environ.get(OUTPUT_ENV, DEFAULT_OUTPUT))
-        statistics, constraints = baseline(read_dataset(source, dataset_format,
-                                                        args.drop_first_column))
+        analysis = os.environ.get(ANALYSIS_ENV, "DATA_QUALITY")
+        if analysis == "MODEL_QUALITY":
+            statistics, constraints = model_quality(source, dataset_format)
+        elif analysis == "DATA_QUALITY":
+            statistics, constraints = baseline(read_dataset(source, dataset_format,
+                                                            args.drop_first_column))
+        else:
+            raise JobError(f"{ANALYSIS_ENV}={analysis!r}: use DATA_QUALITY or MODEL_QUALITY")
         atomic_write(output / "statistics.json", json.dumps(statistics, indent=4) + "\n")
         atomic_write(output / "constraints.json", json.dumps(constraints, indent=4) + "\n")
     except JobError as error:
         return fail(message, str(error))
     except OSError as error:
         return fail(message, f"cannot write the baseline: {error}")
-    print(f"baseline of {statistics['dataset']['item_count']} records, "
-          f"{len(statistics['features'])} features: {output / 'statistics.json'}, "
+    print(f"{analysis.lower().replace('_', '-')} baseline of "
+          f"{statistics['dataset']['item_count']} records: {output / 'statistics.json'}, "
           f"{output / 'constraints.json'}", flush=True)
     return 0
 

@@ -74,3 +74,28 @@ def test_a_bad_dataset_format_fails_the_job_with_its_message(docker_client, tmp_
     message = (tmp_path / "ml" / "output" / "message").read_text()
     assert message.startswith('dataset_format {"parquet": {}}: use')
     assert not (tmp_path / "ml" / "processing" / "output" / "statistics.json").exists()
+
+
+def test_the_model_quality_baseline_of_a_joined_transform_matches_its_lines(
+        docker_client, trained, processed, tmp_path):
+    from test_transform import out_lines, program, run_transform, split_rows, write_csv
+
+    data = write_csv(tmp_path / "input" / "test.csv", split_rows(processed))
+    run = run_transform(tmp_path / "local", trained, *program("--input", str(data)))
+    lines = [line.split(",") for line in out_lines(run, "test.csv")]
+    result = run_baseline(docker_client, tmp_path / "ml", run.folder / "output", {
+        "analysis_type": "MODEL_QUALITY", "problem_type": "MulticlassClassification",
+        "dataset_format": '{"csv": {"header": false}}', "ground_truth_attribute": "_c0",
+        "inference_attribute": "_c1"})
+    assert result.exit_code == 0, result.logs
+    output = tmp_path / "ml" / "processing" / "output"
+    metrics = json.loads((output / "statistics.json").read_text())[
+        "multiclass_classification_metrics"]
+    assert metrics["accuracy"]["value"] == sum(a == b for a, b in lines) / len(lines)
+    matrix = metrics["confusion_matrix"]
+    assert sum(sum(row.values()) for row in matrix.values()) == len(lines)
+    assert matrix["Gentoo"]["Gentoo"] == sum(a == b == "Gentoo" for a, b in lines)
+    rules = json.loads((output / "constraints.json").read_text())[
+        "multiclass_classification_constraints"]
+    assert rules["accuracy"] == {"threshold": metrics["accuracy"]["value"],
+                                 "comparison_operator": "LessThanThreshold"}

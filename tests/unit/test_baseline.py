@@ -138,3 +138,56 @@ def test_the_job_writes_both_files(tmp_path, monkeypatch):
     constraints = json.loads((tmp_path / "out" / "constraints.json").read_text())
     assert statistics["dataset"]["item_count"] == 4
     assert len(constraints["features"]) == 5
+
+
+def model_quality_files(tmp_path, monkeypatch, text, dataset_format, truth, inference):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "joined.out").write_text(text)
+    for name, value in {"SAGEMAKER_BASE_DIR": tmp_path / "ml", "dataset_source": tmp_path / "in",
+                        "output_path": tmp_path / "out", "analysis_type": "MODEL_QUALITY",
+                        "problem_type": "MulticlassClassification",
+                        "dataset_format": dataset_format, "ground_truth_attribute": truth,
+                        "inference_attribute": inference}.items():
+        monkeypatch.setenv(name, str(value))
+    code = baseline.main([])
+    if code:
+        return code, (tmp_path / "ml" / "output" / "message").read_text(), None
+    return (code, json.loads((tmp_path / "out" / "statistics.json").read_text()),
+            json.loads((tmp_path / "out" / "constraints.json").read_text()))
+
+
+def test_model_quality_metrics_of_joined_ground_truth_and_predictions(tmp_path, monkeypatch):
+    code, statistics, constraints = model_quality_files(
+        tmp_path, monkeypatch, "A,A\nA,B\nB,B\nB,B\n", '{"csv": {"header": false}}', "_c0",
+        "_c1")
+    assert code == 0
+    metrics = statistics["multiclass_classification_metrics"]
+    assert metrics["confusion_matrix"] == {"A": {"A": 1, "B": 1}, "B": {"A": 0, "B": 2}}
+    assert metrics["accuracy"]["value"] == 0.75
+    assert metrics["weighted_recall"]["value"] == 0.75
+    assert metrics["weighted_precision"]["value"] == pytest.approx((1 + 2 / 3) / 2)
+    assert metrics["weighted_f1"]["value"] == pytest.approx((2 / 3 + 0.8) / 2)
+    assert metrics["accuracy"]["standard_deviation"] > 0
+    assert statistics["dataset"]["item_count"] == 4
+    rules = constraints["multiclass_classification_constraints"]
+    assert list(rules) == ["accuracy", "weighted_recall", "weighted_precision", "weighted_f0_5",
+                           "weighted_f1", "weighted_f2"]
+    assert rules["accuracy"] == {"threshold": 0.75, "comparison_operator": "LessThanThreshold"}
+    assert rules["weighted_f2"]["threshold"] == metrics["weighted_f2"]["value"]
+
+
+def test_model_quality_reads_nested_json_attributes(tmp_path, monkeypatch):
+    lines = ('{"groundtruth": "A", "SageMakerOutput": {"prediction": "A"}}\n'
+             '{"groundtruth": "B", "SageMakerOutput": {"prediction": "A"}}\n')
+    code, statistics, _ = model_quality_files(tmp_path, monkeypatch, lines,
+                                              '{"json": {"lines": true}}', "groundtruth",
+                                              "SageMakerOutput.prediction")
+    assert code == 0
+    assert statistics["multiclass_classification_metrics"]["accuracy"]["value"] == 0.5
+
+
+def test_model_quality_names_a_missing_attribute(tmp_path, monkeypatch):
+    code, message, _ = model_quality_files(tmp_path, monkeypatch, "A,A\n",
+                                           '{"csv": {"header": false}}', "_c0", "label")
+    assert code == 1
+    assert message.startswith("inference_attribute='label': no such column or field")
