@@ -14,8 +14,8 @@ from pathlib import Path
 from pipeline import deployments, registry
 from pipeline.bluegreen import ROUTER, Endpoint, EndpointError, request, say
 
-SAMPLE = (b'{"island": "Biscoe", "bill_length_mm": 48.6, "bill_depth_mm": 16.0, '
-          b'"flipper_length_mm": 230, "body_mass_g": 5800, "sex": "male"}')
+# A real record of the model's own test split, which the training job ships in the archive.
+SAMPLE = "sample.json"
 
 
 def archive_model(path: Path, label: str, version: int | None) -> dict:
@@ -132,7 +132,18 @@ def stop(endpoint: Endpoint, args) -> None:
 
 def invoke(endpoint: Endpoint, args) -> None:
     url = f"http://localhost:{endpoint.port}/invocations"
-    print(request("POST", url, SAMPLE, endpoint.port).decode("utf-8", "replace").strip())
+    try:
+        current = deployments.live(deployments.load(endpoint.folder))
+    except deployments.HistoryError:
+        current = None
+    if current is None:
+        raise EndpointError(f"no endpoint on port {endpoint.port}; start one with make serve")
+    sample = endpoint.folder / current["colour"] / "model" / SAMPLE
+    if not sample.is_file():
+        raise EndpointError(f"the served model has no {SAMPLE} to send; POST a record of your "
+                            f"own to {url}")
+    print(request("POST", url, sample.read_bytes(), endpoint.port)
+          .decode("utf-8", "replace").strip())
 
 
 def parser() -> argparse.ArgumentParser:
@@ -150,7 +161,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("deploy", help="the newest Approved version, blue/green")
     commands.add_parser("rollback", help="the version deployed before, blue/green")
     commands.add_parser("stop", help="stop the router and both colours")
-    commands.add_parser("invoke", help="POST a sample penguin")
+    commands.add_parser("invoke", help="POST the served model's own sample record")
     return cli
 
 

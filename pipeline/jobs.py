@@ -37,17 +37,27 @@ def image_digest(docker: str, image: str) -> str | None:
     return done.stdout.strip() or None
 
 
-def _show(line: str, kept) -> None:
-    sys.stdout.write(line)
-    sys.stdout.flush()
-    kept.write(line)
+def compose_run(compose: str, service: str, args: list[str], mounts: dict, log: Path,
+                options: tuple = (), echo: bool = True, on_line=None, append: bool = False) -> int:
+    """Run one job container; its output goes to the terminal and to the run's log.
 
-
-def compose_run(compose: str, service: str, args: list[str], mounts: dict, log: Path) -> int:
-    """Run one job container; its output goes to the terminal and to the run's log."""
+    Tuning trials run several at once: they keep their output in the log only (echo=False),
+    name their container (options, e.g. --name) so it can be stopped, watch each line
+    (on_line) and append to the log of an interrupted attempt.
+    """
     environ = {**os.environ, **{name: str(path) for name, path in mounts.items()}}
-    command = [*shlex.split(compose), "run", "--rm", "-T", service, *args]
-    with log.open("w") as kept, subprocess.Popen(
+    command = [*shlex.split(compose), "run", "--rm", "-T", *options, service, *args]
+
+    def _show(line: str, kept) -> None:
+        if echo:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        kept.write(line)
+        kept.flush()
+        if on_line is not None:
+            on_line(line)
+
+    with log.open("a" if append else "w") as kept, subprocess.Popen(
             command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, errors="replace") as job:
         held = None  # a bare number may be compose v1 echoing the exit code: decided at the end
@@ -94,14 +104,14 @@ def end(args, run: runs.Run, code: int, metric: dict | None = None) -> int:
 
 def process(args) -> int:
     data = Path(args.data)
-    if not any(data.glob("*.csv")):
-        raise RunError(f"no CSV file in {data}: run make data, or put your raw CSV files there")
-    run = start(args, "processing", arguments=["--seed", str(args.seed)],
-                inputs={"input": {"path": str(data)}})
+    if not data.is_dir():
+        raise RunError(f"no input folder {data}: run make data, or put your raw files there")
+    arguments = ["--workload", args.workload, "--seed", str(args.seed)]
+    run = start(args, "processing", arguments=arguments, inputs={"input": {"path": str(data)}})
     for name in ("input", "train", "validation", "test", "pipeline", "baseline"):
         (run.folder / "processing" / name).mkdir(parents=True)
     (run.folder / "output").mkdir()
-    code = compose_run(args.compose, "processing", ["--seed", str(args.seed)],
+    code = compose_run(args.compose, "processing", arguments,
                        {"JOB_DIR": run.folder, "DATA_DIR": data}, run.folder / runs.LOGS)
     return end(args, run, code)
 
@@ -117,15 +127,28 @@ def hyperparameters(pairs: list[str]) -> dict:
 def train(args) -> int:
     source = runs.take(args.local, "processing", args.processing_job, args.workload)
     say(f"training on processing run {source.name}")
-    paths = {name: source.folder / "processing" / name for name in CHANNELS}
+    paths = training_paths(source)
     hps = hyperparameters(args.hyperparameter)
     run = start(args, "training", hyperparameters=hps,
                 inputs={name: {"run": source.name, "path": str(path)}
                         for name, path in paths.items()})
+    mounts = training_folders(run, paths, hps)
+    code = compose_run(args.compose, "training", [], mounts, run.folder / runs.LOGS)
+    logs = (run.folder / runs.LOGS).read_text(errors="replace")
+    return end(args, run, code, runs.last_metric(logs, *KEY_METRIC))
+
+
+def training_paths(source: runs.Run) -> dict:
+    """The channels a training run mounts from a processing run."""
+    return {name: source.folder / "processing" / name for name in CHANNELS}
+
+
+def training_folders(run: runs.Run, paths: dict, hps: dict) -> dict:
+    """A training run's /opt/ml as SageMaker lays it out; returns the compose mounts."""
     config = run.folder / "input" / "config"
-    config.mkdir(parents=True)
+    config.mkdir(parents=True, exist_ok=True)  # a resumed tuning trial has them already
     for name in ("model", "checkpoints", "output/data", *(f"input/data/{c}" for c in CHANNELS)):
-        (run.folder / name).mkdir(parents=True)
+        (run.folder / name).mkdir(parents=True, exist_ok=True)
     (config / "hyperparameters.json").write_text(json.dumps(hps) + "\n")
     (config / "resourceconfig.json").write_text(json.dumps(
         {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}) + "\n")
@@ -133,10 +156,7 @@ def train(args) -> int:
         name: {"ContentType": "text/csv", "TrainingInputMode": "File",
                "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
         for name in CHANNELS}) + "\n")
-    mounts = {"JOB_DIR": run.folder} | {f"CHANNEL_{n.upper()}": p for n, p in paths.items()}
-    code = compose_run(args.compose, "training", [], mounts, run.folder / runs.LOGS)
-    logs = (run.folder / runs.LOGS).read_text(errors="replace")
-    return end(args, run, code, runs.last_metric(logs, *KEY_METRIC))
+    return {"JOB_DIR": run.folder} | {f"CHANNEL_{n.upper()}": p for n, p in paths.items()}
 
 
 def evaluate(args) -> int:
@@ -175,6 +195,8 @@ def register(args) -> int:
     say(f"registering the model of training run {trained.name}, evaluated by {evaluated.name}")
     lineage = {"processing": trained.record["inputs"]["train"]["run"],
                "training": trained.name, "evaluation": evaluated.name}
+    if trained.record.get("tuning_job"):
+        lineage["tuning"] = trained.record["tuning_job"]  # a trial of a tuning job
     try:
         meta = registry.register(args.registry, trained.folder / MODEL_TAR,
                                  evaluated.folder / EVALUATION_JSON,

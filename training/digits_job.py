@@ -5,10 +5,11 @@ Channel CSVs: label, then height*width raw pixel values; pipeline/workload.json 
 height, width, pixel_max and source, so training and evaluation need no extra parameter.
 """
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training import digits
+from training import digits, workloads
 from training.jobio import JobError
 
 NAME = "digits"
@@ -18,6 +19,8 @@ DEFAULTS = {"epochs": digits.EPOCHS, "batch_size": digits.BATCH_SIZE,
             "learning_rate": digits.LEARNING_RATE, "seed": 42}
 DESCRIPTION = "handwritten digit classifier (Keras CNN, one ONNX graph from raw pixels)"
 FACT_KEYS = ("height", "width", "pixel_max")
+DATA_NOTE = ("nothing to copy for digits: processing uses scikit-learn's bundled 8x8 digits "
+             f"unless {digits.MNIST_TRAIN} (and {digits.MNIST_TEST}) are in the input folder")
 
 
 @dataclass
@@ -43,6 +46,8 @@ def process_outputs(input_dir: Path, seed: int) -> tuple[dict, str, dict]:
     files = {f"{name}/{name}.csv": digits.to_csv(*parts[name])
              for name in ("train", "validation", "test")}
     facts = loaded.facts()
+    files[f"pipeline/{workloads.SAMPLE}"] = json.dumps(
+        {digits.INPUT: parts["test"][0][0].tolist()}) + "\n"
     sizes = ", ".join(f"{name} {len(parts[name][1])}" for name in ("train", "validation", "test"))
     summary = (f"images ({facts['height']}x{facts['width']}, {loaded.source}): {sizes}; "
                f"classes {', '.join(digits.LABELS)}")

@@ -17,7 +17,6 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from training import export  # noqa: E402
 from training.jobio import JobError, atomic_write  # noqa: E402
 
 CHECKPOINT = "checkpoint.keras"
@@ -148,12 +147,8 @@ def fit(hps, x, y, validation, build, checkpoints: Path, stop: list):
 
 
 def save(model: keras.Model, folder: Path) -> None:
-    """model.keras and, for a Dense stack, network.json. model.onnx is train.write_graph's."""
+    """model.keras (evaluation reads it); model.onnx is train.write_graph's."""
     model.save(folder / "model.keras")
-    # removed when serving reads the signature (issue 12)
-    spec = export.network_spec(model)
-    if spec is not None:
-        atomic_write(folder / "network.json", json.dumps(spec) + "\n")
 
 
 def versions() -> dict:

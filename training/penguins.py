@@ -17,8 +17,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training import process
-from training.jobio import JobError, atomic_write
+from training import process, workloads
+from training.jobio import JobError
 
 NAME = "penguins"
 TITLE = "Penguins"
@@ -27,6 +27,13 @@ DEFAULTS = {"epochs": 50, "batch_size": 32, "learning_rate": 0.01, "seed": 42}
 DESCRIPTION = "penguins species classifier (scikit-learn features + Keras MLP 10-8-softmax, " \
               "one ONNX graph from raw fields)"
 PIPELINE_FILES = ("features.joblib", "target.joblib")
+
+
+def put_data(target: Path) -> str:
+    """`make data`: palmerpenguins' CSV in the processing input, offline."""
+    from training.dataset import put_penguins
+
+    return put_penguins(target)
 # The training split's raw fields, so the training job can check the graph on real rows.
 TRAIN_RAW = "train-raw.csv"
 
@@ -64,6 +71,9 @@ def process_outputs(input_dir: Path, seed: int) -> tuple[dict, str, dict]:
         joblib.dump(fitted, buffer)
         files[f"pipeline/{name}.joblib"] = buffer.getvalue()
     files[f"pipeline/{TRAIN_RAW}"] = train[list(graph.FEATURES)].to_csv(index=False)
+    # to_json writes a missing value as null, as a client would send it.
+    files[f"pipeline/{workloads.SAMPLE}"] = json.dumps(json.loads(
+        test[list(process.FEATURES)].head(1).to_json(orient="records"))[0]) + "\n"
     files["baseline/train-baseline.csv"] = train[list(process.FEATURES)].to_csv(index=False)
     files["baseline/test-baseline.csv"] = test[[process.LABEL, *process.FEATURES]].to_csv(
         index=False)
@@ -153,9 +163,12 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def training_data(data: Path, facts: dict) -> Prepared:
-    from training.export import width
+def width(features) -> int:
+    """How many columns the fitted transformer outputs: the network's input width."""
+    return len(features.get_feature_names_out())
 
+
+def training_data(data: Path, facts: dict) -> Prepared:
     features, target = read_pipeline(data / "pipeline")
     n_features, classes = width(features), len(target.classes_)
     x, y = read_channel(data / "train", "train", n_features, classes)
@@ -177,25 +190,18 @@ def export(model, prepared: Prepared, folder: Path) -> Exported:
     import numpy as np
 
     from training import graph
-    from training.export import feature_spec
 
     raw = read_train_raw(prepared.pipeline / TRAIN_RAW)
     x = prepared.features.transform(graph.marked(raw)).astype(np.float32)
     expected = model(x, training=False).numpy()
     for name in PIPELINE_FILES:
         shutil.copyfile(prepared.pipeline / name, folder / name)
-    spec = feature_spec(prepared.features)
-    # removed when serving reads the signature (issue 12)
-    atomic_write(folder / "features.json", json.dumps(spec, indent=2))
     return Exported(graph.build(prepared.features, model, prepared.labels), graph.feeds(raw),
-                    expected, {"features": spec,
-                               "unknown_categories": "ignored (all-zero one-hot)"})
+                    expected, {"unknown_categories": "ignored (all-zero one-hot)"})
 
 
 def test_data(test_dir: Path, model_dir: Path, labels: list, facts: dict):
     import joblib
-
-    from training.export import width
 
     features = joblib.load(model_dir / "features.joblib")
     return read_channel(test_dir, "test", width(features), len(labels))

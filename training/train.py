@@ -125,6 +125,9 @@ def run(base: Path, stop: list) -> dict:
     try:
         network.save(model, staging)
         exported = workload.export(model, prepared, staging)
+        sample = data / "pipeline" / workloads.SAMPLE
+        if sample.is_file():
+            ship_sample(sample, exported.graph, staging)
         write_graph(staging / "model.onnx", exported.graph, exported.feeds, exported.expected)
         atomic_write(staging / "labels.json", json.dumps(prepared.labels) + "\n")
         atomic_write(staging / workloads.FACTS, json.dumps(facts, indent=2) + "\n")
@@ -145,6 +148,18 @@ def run(base: Path, stop: list) -> dict:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return card
+
+
+def ship_sample(sample: Path, model, folder: Path) -> None:
+    """The processing job's sample record, beside the graph and in its signature."""
+    from training import graph
+
+    try:
+        record = json.loads(sample.read_text())
+    except (OSError, ValueError) as error:
+        raise JobError(f"channel pipeline: cannot read {sample.name} ({error})") from None
+    graph.write_signature(model, {**graph.read_signature(model), "sample": record})
+    atomic_write(folder / sample.name, json.dumps(record) + "\n")
 
 
 def write_graph(path: Path, graph, feeds: dict, expected) -> None:

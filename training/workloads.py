@@ -18,6 +18,10 @@ WORKLOADS = {
 }
 DEFAULT = "penguins"
 FACTS = "workload.json"  # in the pipeline output and in the model: {"workload": name, ...}
+# One real request record of the test split (processing writes it to pipeline/); training puts
+# it in the model and its signature, so `make invoke` and conformance checks need no knowledge
+# of the workload.
+SAMPLE = "sample.json"
 
 
 def get(name: str):

@@ -127,14 +127,14 @@ def test_digits_training_writes_one_graph_with_an_image_signature(trained_digits
 
 def test_training_writes_servable_model_and_archive(trained):
     model = trained / "model"
-    assert {"model.keras", "model.onnx", "features.json", "labels.json", "model-card.json",
+    assert {"model.keras", "model.onnx", "labels.json", "model-card.json", "sample.json",
             "features.joblib", "target.joblib"} <= {p.name for p in model.iterdir()}
     assert json.loads((model / "labels.json").read_text()) == ["Adelie", "Chinstrap", "Gentoo"]
     card = json.loads((model / "model-card.json").read_text())
     assert card["hyperparameters"]["epochs"] == 50
     with tarfile.open(trained / "output" / "model.tar.gz") as archive:
         names = {name.removeprefix("./") for name in archive.getnames()}
-    assert {"model.onnx", "features.json", "labels.json", "workload.json"} <= names
+    assert {"model.onnx", "labels.json", "workload.json", "sample.json"} <= names
     assert not any("/" in name for name in names if name not in {"", "."})
     assert not (trained / "output" / "failure").exists()
 

@@ -70,7 +70,11 @@ def test_pipeline_registers_serves_and_invokes(local):
     assert "registry/penguins/1/model.tar.gz" in served.stdout
     invoked = make("invoke", *settings)
     assert invoked.returncode == 0, invoked.stderr
-    assert json.loads(invoked.stdout)["prediction"] == "Gentoo"
+    # The model's own sample: a record of the test split it was evaluated on.
+    answer = json.loads(invoked.stdout)
+    assert set(answer["probabilities"]) == {"Adelie", "Chinstrap", "Gentoo"}
+    assert answer["prediction"] == max(answer["probabilities"], key=answer["probabilities"].get)
+    assert abs(sum(answer["probabilities"].values()) - 1) < 1e-4
     assert make("stop", *settings).returncode == 0
     assert make("invoke", *settings).returncode != 0  # really stopped
 

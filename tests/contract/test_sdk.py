@@ -60,7 +60,7 @@ def test_estimator_fit_writes_model_tar(sdk_training):
     _estimator, output = sdk_training
     with tarfile.open(output / "model.tar.gz") as archive:
         names = {name.removeprefix("./") for name in archive.getnames()}
-    assert {"model.onnx", "features.json", "labels.json", "model-card.json"} <= names
+    assert {"model.onnx", "labels.json", "model-card.json", "sample.json"} <= names
 
 
 @pytest.fixture(scope="module")

@@ -136,10 +136,9 @@ def test_compose_output_goes_to_the_log_without_compose_noise_or_a_bare_exit_cod
 
 
 def test_process_without_data_says_what_to_do(tmp_path, capsys):
-    (tmp_path / "data").mkdir()
     code = jobs.main(["process", "--local", str(tmp_path), "--data", str(tmp_path / "data")])
     assert code == 1
-    assert "no CSV file in" in capsys.readouterr().err
+    assert "run make data" in capsys.readouterr().err
     assert not (tmp_path / "processing").exists()  # no run started
 
 

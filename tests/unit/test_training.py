@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from pipeline import registry
-from training import evaluate, export, process, train
+from training import evaluate, process, train
 from training.dataset import bundled
 
 from endpoint_cases import RECORD
@@ -141,8 +141,8 @@ def test_processing_bad_input(tmp_path, monkeypatch, csv_text, named):
 def test_model_folder_and_archive(trained):
     model = trained / "model"
     assert {p.name for p in model.iterdir()} == {
-        "model.keras", "model.onnx", "network.json", "features.json", "labels.json",
-        "model-card.json", "features.joblib", "target.joblib", "workload.json"}
+        "model.keras", "model.onnx", "labels.json", "model-card.json", "features.joblib",
+        "target.joblib", "workload.json", "sample.json"}
     assert json.loads((model / "workload.json").read_text()) == {"workload": "penguins"}
     card = json.loads((model / "model-card.json").read_text())
     assert card["hyperparameters"]["epochs"] == 50 and card["rows"]["train"] == 240
@@ -213,27 +213,6 @@ def test_the_job_fails_naming_model_onnx_when_the_graph_answers_otherwise(proces
     assert "model.onnx differs from the trained model by 1.00e-03" in (
         base / "output" / "failure").read_text()
     assert list((base / "model").iterdir()) == []
-
-
-@pytest.mark.parametrize(("layers", "expected"), [
-    ([("Dense", "relu"), ("Dense", "softmax")], ["relu", "softmax"]),
-    ([("Dense", "relu"), ("Dropout", None), ("Dense", "softmax")], None),
-    ([("Dense", "tanh"), ("Dense", "softmax")], None),
-])
-def test_network_json_only_for_a_stack_of_supported_dense_layers(layers, expected):
-    import keras
-
-    model = keras.Sequential([keras.Input((4,))] + [
-        keras.layers.Dense(3, activation=activation) if kind == "Dense"
-        else keras.layers.Dropout(0.1) for kind, activation in layers])
-    spec = export.network_spec(model)
-    if expected is None:
-        assert spec is None
-        return
-    assert [layer["activation"] for layer in spec["layers"]] == expected
-    kernel, bias = model.layers[0].get_weights()
-    assert np.array(spec["layers"][0]["kernel"]) == pytest.approx(kernel)
-    assert np.array(spec["layers"][0]["bias"]) == pytest.approx(bias)
 
 
 def test_sample_penguin_is_a_gentoo(trained):
