@@ -197,16 +197,39 @@ def register(args) -> int:
                "training": trained.name, "evaluation": evaluated.name}
     if trained.record.get("tuning_job"):
         lineage["tuning"] = trained.record["tuning_job"]  # a trial of a tuning job
+    found = baselines_of(args, lineage, trained.name)
     try:
         meta = registry.register(args.registry, trained.folder / MODEL_TAR,
                                  evaluated.folder / EVALUATION_JSON,
                                  trained.record.get("hyperparameters", {}),
-                                 args.approve_at, args.pending_at, lineage=lineage)
+                                 args.approve_at, args.pending_at, lineage=lineage,
+                                 baselines=found)
     except registry.RegistryError as error:
         raise RunError(str(error)) from None
     say(f"registered version {meta['version']} as {meta['approval_status']} "
         f"(accuracy {meta['accuracy']:.4f}) in {args.registry / str(meta['version'])}")
     return 0
+
+
+def baselines_of(args, lineage: dict, trained: str) -> dict:
+    """The version's Model Monitor baselines, if made: data quality from its processing run,
+    model quality from a transform run of its model; their runs go into lineage."""
+    from pipeline import baseline
+
+    found = {}
+    data = baseline.lineage(args.local, lineage["processing"], args.workload)
+    if data:
+        lineage["baseline"], found["data_quality"] = data
+    transformed = next((run for run in runs.runs(args.local, "transform")
+                        if run.status == runs.COMPLETED
+                        and run.record.get("inputs", {}).get("model", {}).get("run") == trained),
+                       None)
+    if transformed:
+        lineage["transform"] = transformed.name
+        model = baseline.lineage(args.local, transformed.name, args.workload, "MODEL_QUALITY")
+        if model:
+            lineage["model_baseline"], found["model_quality"] = model
+    return found
 
 
 def jobs(args) -> int:

@@ -153,10 +153,13 @@ def register(
     approve_at: float,
     pending_at: float,
     lineage: dict | None = None,
+    baselines: dict | None = None,
 ) -> dict:
     """Register model_tar as the next version if its accuracy passes; return its metadata.
 
-    lineage names the job runs the model came from, e.g. {"training": "penguins-train-…"}.
+    lineage names the job runs the model came from, e.g. {"training": "penguins-train-…"};
+    baselines the Model Monitor baselines of the version, as the program's registration step
+    records them: {"data_quality"|"model_quality": {"statistics": path, "constraints": path}}.
     """
     if not model_tar.is_file():
         raise RegistryError(f"{model_tar}: no such model archive; nothing was registered")
@@ -185,6 +188,7 @@ def register(
             "metrics": evaluation,
             "hyperparameters": hyperparameters,
             "lineage": lineage,
+            "baselines": dict(baselines or {}),
             "model_sha256": sha256(staging / ARCHIVE),
             "source": str(model_tar),
             "created": created,

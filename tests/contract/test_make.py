@@ -59,7 +59,15 @@ def test_pipeline_registers_serves_and_invokes(local):
     # Every registered version can be traced back to its data and hyperparameters.
     newest = {kind: run_records(folder, kind)[0] for kind in
               ("processing", "training", "evaluation")}
-    assert metadata["lineage"] == {kind: record["name"] for kind, record in newest.items()}
+    assert {kind: metadata["lineage"][kind] for kind in newest} == {
+        kind: record["name"] for kind, record in newest.items()}
+    # The Model Monitor baselines made by the pipeline are recorded with the version.
+    baseline_runs = {r["name"] for r in run_records(folder, "baseline")}
+    assert {metadata["lineage"]["baseline"], metadata["lineage"]["model_baseline"]} <= baseline_runs
+    assert metadata["lineage"]["transform"] == run_records(folder, "transform")[0]["name"]
+    for kind in ("data_quality", "model_quality"):
+        for name in ("statistics", "constraints"):
+            assert json.loads(Path(metadata["baselines"][kind][name]).read_text())
     assert newest["training"]["inputs"]["train"]["run"] == newest["processing"]["name"]
     assert newest["evaluation"]["inputs"]["model"]["run"] == newest["training"]["name"]
     evaluation = folder / "evaluation" / newest["evaluation"]["name"] / "processing" / "evaluation"
