@@ -68,11 +68,20 @@ ENDPOINT_CLI = $(PYTHON) -m pipeline.endpoint --compose "$(COMPOSE)" --endpoint-
   --port $(ENDPOINT_PORT) --registry $(MODEL_REGISTRY) --ping-deadline $(PING_DEADLINE_SECONDS)
 JOBS = $(PYTHON) -m pipeline.jobs --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
+# Hyperparameter tuning jobs (pipeline/tuning.py, Optuna: the test venv's python). TUNING_CONFIG
+# is a CreateHyperParameterTuningJob file; TUNING_JOB names a new job or continues a stopped one;
+# `make pipeline TUNE=1` tunes in place of the single training job.
+TUNING_CONFIG ?= pipeline/tuning/$(WORKLOAD).json
+TUNING_JOB ?=
+TUNE ?=
+TUNING = $(VENV)/bin/python -m pipeline.tuning --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
+  $(if $(TUNING_JOB),--tuning-job $(TUNING_JOB))
 
 .PHONY: help setup build build-training build-serving test test-unit test-contract \
         test-clean lint clean data process train evaluate register pipeline serve stop \
         deploy rollback invoke demo models approve reject push require-registry test-deps bench \
-        jobs lock
+        jobs lock conformance transform baseline model-baseline tune
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
@@ -101,10 +110,10 @@ build-serving: setup
 	  $(DOCKER) build -f containers/serving.Dockerfile \
 	  --build-arg BASE_IMAGE=$$(cat $(BUILD_DIR)/base-image) -t $(SERVING_IMAGE) .
 
-data: build-training ## Put the palmerpenguins dataset in DATA_DIR (if it has no CSV)
+data: build-training ## Put the workload's offline data in DATA_DIR (penguins: palmerpenguins' CSV)
 	@mkdir -p $(DATA_DIR)
 	@$(DOCKER) run --rm --network none --user $(HOST_UID):$(HOST_GID) -v $(DATA_DIR):/data \
-	  --entrypoint python $(PROCESSING_IMAGE) -m training.dataset /data
+	  --entrypoint python $(PROCESSING_IMAGE) -m training.dataset --workload $(WORKLOAD) /data
 
 # Every job run gets its own name and folder under LOCAL_DIR/<kind>/ (see pipeline/jobs.py);
 # a step takes the newest Completed run of the step before, or the one named.
@@ -119,10 +128,52 @@ train: build-training ## Training job (EPOCHS, BATCH_SIZE, LEARNING_RATE, SEED; 
 evaluate: build-training ## Evaluation job on the test split (TRAINING_JOB: which model)
 	@$(JOBS) evaluate $(if $(TRAINING_JOB),--training-job $(TRAINING_JOB))
 
+baseline: build-training ## Data-quality baseline job: statistics.json, constraints.json of the processing run's training data (PROCESSING_JOB)
+	@$(PYTHON) -m pipeline.baseline --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+	  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
+	  $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB))
+
+model-baseline: build-training ## Model-quality baseline job on a transform run's joined ground truth and predictions (TRANSFORM_JOB)
+	@$(PYTHON) -m pipeline.baseline --model-quality --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+	  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
+	  $(if $(TRANSFORM_JOB),--transform-job $(TRANSFORM_JOB))
+
+tune: build-training $(VENV)/.installed ## Hyperparameter tuning job (TUNING_CONFIG, default pipeline/tuning/WORKLOAD.json; TUNING_JOB: name or continue one; PROCESSING_JOB)
+	@$(TUNING) tune --config $(TUNING_CONFIG) $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB))
+
 register: ## Condition + register an evaluated model (ACCURACY_THRESHOLD, PENDING_THRESHOLD; EVALUATION_JOB)
 	@$(JOBS) register --registry $(MODEL_REGISTRY) \
 	  $(if $(EVALUATION_JOB),--evaluation-job $(EVALUATION_JOB)) \
 	  --approve-at $(ACCURACY_THRESHOLD) --pending-at $(PENDING_THRESHOLD)
+
+# Batch transform (pipeline/transform.py, the venv's python for jsonpath-ng): unset values are
+# the container's /execution-parameters; the DataProcessing defaults are the program's for the
+# default input (the test split), SageMaker's ($, None, $) for a TRANSFORM_INPUT you give.
+TRANSFORM_INPUT ?=
+TRANSFORM_CONTENT_TYPE ?= text/csv
+TRANSFORM_ACCEPT ?= text/csv
+TRANSFORM_BATCH_STRATEGY ?=
+TRANSFORM_MAX_PAYLOAD_MB ?=
+TRANSFORM_MAX_CONCURRENT ?=
+TRANSFORM_INPUT_FILTER ?=
+TRANSFORM_JOIN_SOURCE ?=
+TRANSFORM_OUTPUT_FILTER ?=
+# 1: the model of the newest Completed training run (TRAINING_JOB), as make pipeline does.
+TRANSFORM_FROM_TRAINING ?=
+transform: build-serving $(VENV)/.installed ## Batch transform job: the test split (or TRANSFORM_INPUT) through the model (MODEL_VERSION, MODEL_TAR)
+	@$(VENV)/bin/python -m pipeline.transform --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+	  --registry $(MODEL_REGISTRY) --image $(SERVING_IMAGE) --docker "$(DOCKER)" \
+	  --compose-project $(COMPOSE_PROJECT) --keep $(KEEP_RUNS) --ping-deadline $(PING_DEADLINE_SECONDS) \
+	  --content-type '$(TRANSFORM_CONTENT_TYPE)' --accept '$(TRANSFORM_ACCEPT)' \
+	  $(if $(MODEL_TAR),--model-tar "$(MODEL_TAR)") $(if $(MODEL_VERSION),--model-version "$(MODEL_VERSION)") \
+	  $(if $(TRANSFORM_INPUT),--input "$(TRANSFORM_INPUT)") $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB)) \
+	  $(if $(TRANSFORM_FROM_TRAINING),--from-training $(if $(TRAINING_JOB),--training-job $(TRAINING_JOB))) \
+	  $(if $(TRANSFORM_BATCH_STRATEGY),--batch-strategy $(TRANSFORM_BATCH_STRATEGY)) \
+	  $(if $(TRANSFORM_MAX_PAYLOAD_MB),--max-payload-mb $(TRANSFORM_MAX_PAYLOAD_MB)) \
+	  $(if $(TRANSFORM_MAX_CONCURRENT),--max-concurrent $(TRANSFORM_MAX_CONCURRENT)) \
+	  $(if $(value TRANSFORM_INPUT_FILTER),--input-filter '$(value TRANSFORM_INPUT_FILTER)') \
+	  $(if $(TRANSFORM_JOIN_SOURCE),--join-source $(TRANSFORM_JOIN_SOURCE)) \
+	  $(if $(value TRANSFORM_OUTPUT_FILTER),--output-filter '$(value TRANSFORM_OUTPUT_FILTER)')
 
 jobs: ## List the job runs, newest first (name, kind, status, duration, key metric)
 	@$(JOBS) list
@@ -138,11 +189,21 @@ reject: ## Reject a registered version: make reject VERSION=N (APPROVER: who, de
 	@test -n "$(VERSION)" || { echo "usage: make reject VERSION=N" >&2; exit 1; }
 	@$(REGISTRY_CLI) reject --version "$(VERSION)" $(if $(APPROVER),--by "$(APPROVER)")
 
-pipeline: ## process -> train -> evaluate -> condition -> register
+pipeline: ## process -> train (TUNE=1: tune, evaluate the 2 best) -> evaluate -> baselines (data; transform -> model quality) -> condition -> register
 	@$(MAKE) --no-print-directory process
+ifeq ($(TUNE),)
 	@$(MAKE) --no-print-directory train
 	@$(MAKE) --no-print-directory evaluate
-	@$(MAKE) --no-print-directory register
+else
+	@$(MAKE) --no-print-directory tune
+	@$(TUNING) evaluate-best
+endif
+	@$(MAKE) --no-print-directory baseline
+	@$(MAKE) --no-print-directory transform TRANSFORM_FROM_TRAINING=1 \
+	  $(if $(TUNE),TRAINING_JOB=$$($(TUNING) chosen --field training))
+	@$(MAKE) --no-print-directory model-baseline
+	@$(MAKE) --no-print-directory register \
+	  $(if $(TUNE),EVALUATION_JOB=$$($(TUNING) chosen --field evaluation))
 
 serve: build-serving ## Endpoint on localhost:ENDPOINT_PORT (latest Approved version; MODEL_VERSION, MODEL_TAR)
 	@$(ENDPOINT_CLI) serve $(if $(MODEL_TAR),--model-tar "$(MODEL_TAR)") \
@@ -157,7 +218,7 @@ rollback: ## Blue/green back to the version deployed before
 stop: ## Stop the endpoint
 	@$(ENDPOINT_CLI) stop
 
-invoke: ## POST a sample penguin to the running endpoint
+invoke: ## POST the served model's sample (a real test record, sample.json) to the endpoint
 	@$(ENDPOINT_CLI) invoke
 
 demo: ## The whole job: pipeline, serve, then a real prediction
@@ -238,6 +299,24 @@ test-unit: $(VENV)/.installed ## Only the in-process tests (no Docker)
 test-contract: build test-deps $(VENV)/.installed ## Only the contract tests against the images
 	@status=0; \
 	 $(VENV)/bin/python -m pytest -m contract $(PYTEST_ARGS) tests || status=$$?; \
+	 $(MAKE) --no-print-directory test-clean; \
+	 exit $$status
+
+# Your own image and model, before you push them: the workload-independent hosting checks of
+# tests/contract/test_conformance.py (ping = ready, a sample invocation, JSON 4xx on junk,
+# /execution-parameters, SIGTERM drain, no worker running as root).
+SAMPLE ?=
+SAMPLE_CONTENT_TYPE ?= application/json
+conformance: test-deps $(VENV)/.installed ## Check SERVING_IMAGE with MODEL_TAR against the hosting contract (SAMPLE=file)
+	@test -n "$(MODEL_TAR)" || { echo "usage: make conformance SERVING_IMAGE=image MODEL_TAR=path/model.tar.gz [SAMPLE=request-body-file SAMPLE_CONTENT_TYPE=type]" >&2; exit 1; }
+	@test -f "$(MODEL_TAR)" || { echo "MODEL_TAR=$(MODEL_TAR): no such file" >&2; exit 1; }
+	@$(DOCKER) image inspect $(SERVING_IMAGE) >/dev/null 2>&1 \
+	  || { echo "SERVING_IMAGE=$(SERVING_IMAGE): no such image here; build or pull it first" >&2; exit 1; }
+	@status=0; \
+	 CONFORMANCE_MODEL_TAR=$(abspath $(MODEL_TAR)) CONFORMANCE_SAMPLE=$(if $(SAMPLE),$(abspath $(SAMPLE))) \
+	 CONFORMANCE_SAMPLE_CONTENT_TYPE="$(SAMPLE_CONTENT_TYPE)" \
+	   $(VENV)/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests/contract/test_conformance.py \
+	   || status=$$?; \
 	 $(MAKE) --no-print-directory test-clean; \
 	 exit $$status
 
