@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ class Trial:
     hyperparameters: dict
     run: runs.Run | None = None
     stopped_early: bool = False
+    finished: bool = False
 
 
 class Tuner:
@@ -116,20 +118,28 @@ class Tuner:
             if trial.optuna_trial.should_prune():
                 trial.stopped_early = True
                 # SageMaker stops the job: SIGTERM, 120 s to checkpoint (compose's grace).
-                threading.Thread(target=self.stop, args=(trial.name,), daemon=True).start()
+                threading.Thread(target=self.stop, args=(trial,), daemon=True).start()
 
         mounts = jobs.training_folders(run, self.paths, trial.hyperparameters)
-        code = jobs.compose_run(self.args.compose, "training", [], mounts, log,
-                                options=("--name", trial.name), echo=False, on_line=watch,
-                                append=bool(earlier))
+        try:
+            code = jobs.compose_run(self.args.compose, "training", [], mounts, log,
+                                    options=("--name", trial.name), echo=False, on_line=watch,
+                                    append=bool(earlier))
+        finally:
+            trial.finished = True
         value = tuningresults.objective(log.read_text(errors="replace"), self.config)
         metric = None if value is None else {"name": self.config.objective, "value": value}
         runs.finish(run, code, metric)
         return trial
 
-    def stop(self, name: str) -> None:
-        subprocess.run([*shlex.split(self.args.docker), "stop", "-t", "120", name],
-                       capture_output=True)
+    def stop(self, trial: Trial) -> None:
+        """SageMaker's StopTrainingJob: SIGTERM, 120 s to checkpoint, then SIGKILL."""
+        while not trial.finished:
+            done = subprocess.run([*shlex.split(self.args.docker), "stop", "-t", "120",
+                                   trial.name], capture_output=True)
+            if done.returncode == 0:
+                return
+            time.sleep(0.2)  # compose has not created the container yet
 
     def tell(self, trial: Trial) -> str:
         """Tell Optuna how the trial ended; an interrupted one stays RUNNING for the rerun."""
@@ -171,7 +181,8 @@ class Tuner:
         self.interrupted = True
         jobs.say(f"stopping the tuning job: SIGTERM to {len(self.running)} running trial(s); "
                  f"make tune TUNING_JOB={self.name} continues it")
-        threads = [threading.Thread(target=self.stop, args=(name,)) for name in self.running]
+        threads = [threading.Thread(target=self.stop, args=(trial,))
+                   for trial in self.running.values()]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -299,7 +310,7 @@ def finish(args, run: runs.Run, config: TuningConfig, tuner: Tuner,
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="pipeline.tuning", description=__doc__.splitlines()[0])
-    top.add_argument("step", choices=("tune", "register-best"))
+    top.add_argument("step", choices=("tune", "evaluate-best", "chosen"))
     top.add_argument("--local", type=Path, required=True, help="LOCAL_DIR")
     top.add_argument("--workload", default="penguins")
     top.add_argument("--compose", default="docker-compose -f docker-compose.yml")
@@ -310,9 +321,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--tuning-job", help="TUNING_JOB: a name, or the job to continue")
     top.add_argument("--processing-job")
     top.add_argument("--top", type=int, default=2, help="how many best trials to evaluate")
-    top.add_argument("--registry", type=Path, help="MODEL_REGISTRY")
-    top.add_argument("--approve-at", type=float, default=0.70)
-    top.add_argument("--pending-at", type=float, default=0.50)
+    top.add_argument("--field", choices=("training", "evaluation"), default="training")
     return top
 
 
@@ -320,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from pipeline import tuningpipeline
 
-    step = tune if args.step == "tune" else tuningpipeline.register_best
+    step = {"tune": tune, "evaluate-best": tuningpipeline.evaluate_best,
+            "chosen": tuningpipeline.chosen}[args.step]
     try:
         return step(args)
     except RunError as error:

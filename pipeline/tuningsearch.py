@@ -19,6 +19,14 @@ from pipeline.tuningconfig import TuningConfig
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+class GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid, asked trial by trial: the tuner counts the combinations itself, so the
+    grid need not stop the study (which Optuna allows only inside study.optimize)."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        return None
+
+
 def distributions(config: TuningConfig) -> dict:
     """One Optuna distribution per tuned hyperparameter, in the file's order."""
     found = {}
@@ -61,7 +69,7 @@ def sampler(config: TuningConfig, already: int = 0) -> optuna.samplers.BaseSampl
                                           constant_liar=True)
     if config.strategy == "Grid":
         grid = {each.name: list(each.values) for each in config.ranges}
-        return optuna.samplers.GridSampler(grid, seed=config.seed)
+        return GridSampler(grid, seed=config.seed)
     return optuna.samplers.RandomSampler(seed=seed)
 
 
