@@ -11,6 +11,7 @@ import json
 
 from pipeline import jobs, runs, tuningresults
 from pipeline.runs import RunError
+from pipeline.tuning import COPY
 from pipeline.tuningconfig import load
 
 
@@ -20,7 +21,7 @@ def tuning_run(args) -> runs.Run:
 
 def top_trials(args, run: runs.Run, top: int) -> list[str]:
     """The names of the `top` best Completed trials of a tuning job, best first."""
-    config = load(run.folder / "tuning-job.json")
+    config = load(run.folder / COPY)
     found = [trial for trial in runs.runs(args.local, "training")
              if trial.record.get("tuning_job") == run.name]
     table = tuningresults.rows(config, sorted(found, key=lambda t: t.name))

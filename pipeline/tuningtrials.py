@@ -1,0 +1,208 @@
+"""The trials of a tuning job: each one a named training run, up to MaxParallelTrainingJobs at
+once, each in a thread that runs `compose run` of the training job (pipeline.jobs) and feeds the
+objective values it prints to Optuna's pruner.
+"""
+
+import re
+import secrets
+import shlex
+import subprocess
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import jobs, runs, tuningresults, tuningsearch
+from pipeline.tuningconfig import TuningConfig
+
+JOURNAL = "study.journal"
+OBJECTIVE_KEY = "_tuning_objective_metric"
+
+
+@dataclass
+class Trial:
+    number: int  # 1-based, as in the trial's name
+    optuna_trial: object
+    name: str
+    hyperparameters: dict
+    run: runs.Run | None = None
+    stopped_early: bool = False
+    finished: bool = False
+
+
+class Tuner:
+    """One tuning job: its trials run in threads, each one compose run of the training job."""
+
+    def __init__(self, args, config: TuningConfig, folder: Path, source: runs.Run):
+        self.args, self.config, self.folder, self.source = args, config, folder, source
+        self.name = folder.name
+        self.study = tuningsearch.study(config, self.name, folder / JOURNAL)
+        self.distributions = tuningsearch.distributions(config)
+        self.paths = jobs.training_paths(source)
+        self.digest = jobs.image_digest(args.docker, args.image)
+        self.running: dict[str, Trial] = {}
+        self.interrupted = False
+        self.lock = threading.Lock()
+
+    def pending(self) -> list[Trial]:
+        """Trials an earlier attempt started and did not finish: rerun under the same name."""
+        found = []
+        for frozen in self.study.trials:
+            if frozen.state.name == "RUNNING":
+                import optuna
+
+                found.append(Trial(frozen.number + 1, optuna.trial.Trial(self.study,
+                                                                          frozen._trial_id),
+                                   frozen.user_attrs["TrainingJobName"],
+                                   frozen.user_attrs["hyperparameters"]))
+        return found
+
+    def ask(self) -> Trial:
+        chosen = self.study.ask(self.distributions)
+        number = chosen.number + 1
+        name = f"{self.name}-{number:03d}-{secrets.token_hex(4)}"
+        values = tuningsearch.hyperparameter_values(self.config, chosen.params)
+        hps = {**self.config.static, **values, OBJECTIVE_KEY: self.config.objective}
+        chosen.set_user_attr("TrainingJobName", name)
+        chosen.set_user_attr("hyperparameters", hps)
+        return Trial(number, chosen, name, hps)
+
+    def start_run(self, trial: Trial) -> runs.Run:
+        folder = self.args.local / "training" / trial.name
+        run = runs.load(folder)
+        if run is not None:  # an interrupted attempt: its checkpoints let it go on
+            for key in ("exit_code", "failure_reason", "metric", "seconds"):
+                run.record.pop(key, None)
+            run.record.update(status=runs.IN_PROGRESS, end=None,
+                              attempts=run.record.get("attempts", 1) + 1)
+            (folder / runs.FAILURE_FILES["training"]).unlink(missing_ok=True)
+        else:
+            folder.mkdir(parents=True)
+            run = runs.Run(folder, {
+                "name": trial.name, "kind": "training", "workload": self.args.workload,
+                "status": runs.IN_PROGRESS, "start": runs.iso(runs.now()), "end": None,
+                "tuning_job": self.name, "hyperparameters": trial.hyperparameters,
+                "inputs": {n: {"run": self.source.name, "path": str(p)}
+                           for n, p in self.paths.items()},
+                "image": self.args.image, "image_digest": self.digest})
+        runs.write_record(folder, run.record)
+        return run
+
+    def run_trial(self, trial: Trial) -> Trial:
+        """One training job; reports each objective value to the pruner as it is printed."""
+        subprocess.run([*shlex.split(self.args.docker), "rm", "-f", trial.name],
+                       capture_output=True)  # a container left by a killed tuner
+        run = trial.run = self.start_run(trial)
+        log = run.folder / runs.LOGS
+        earlier = log.read_text(errors="replace") if log.is_file() else ""
+        step = [len(re.findall(self.config.regex, earlier))]
+
+        def watch(line: str) -> None:
+            values = re.findall(self.config.regex, line)
+            if not values or trial.stopped_early or self.interrupted:
+                return
+            step[0] += 1
+            trial.optuna_trial.report(float(values[-1]), step[0])
+            if trial.optuna_trial.should_prune():
+                trial.stopped_early = True
+                # SageMaker stops the job: SIGTERM, 120 s to checkpoint (compose's grace).
+                threading.Thread(target=self.stop, args=(trial,), daemon=True).start()
+
+        mounts = jobs.training_folders(run, self.paths, trial.hyperparameters)
+        try:
+            code = jobs.compose_run(self.args.compose, "training", [], mounts, log,
+                                    options=("--name", trial.name), echo=False, on_line=watch,
+                                    append=bool(earlier))
+        finally:
+            trial.finished = True
+        value = tuningresults.objective(log.read_text(errors="replace"), self.config)
+        metric = None if value is None else {"name": self.config.objective, "value": value}
+        runs.finish(run, code, metric)
+        return trial
+
+    def stop(self, trial: Trial) -> None:
+        """SageMaker's StopTrainingJob: SIGTERM, 120 s to checkpoint, then SIGKILL."""
+        while not trial.finished:
+            done = subprocess.run([*shlex.split(self.args.docker), "stop", "-t", "120",
+                                   trial.name], capture_output=True)
+            if done.returncode == 0:
+                return
+            time.sleep(0.2)  # compose has not created the container yet
+
+    def tell(self, trial: Trial) -> str:
+        """Tell Optuna how the trial ended; an interrupted one stays RUNNING for the rerun."""
+        from optuna.trial import TrialState
+
+        record = trial.run.record
+        value = (record.get("metric") or {}).get("value")
+        if record["status"] == runs.COMPLETED and value is not None:
+            self.study.tell(trial.optuna_trial, value)
+        elif record["status"] == runs.STOPPED and trial.stopped_early:
+            self.study.tell(trial.optuna_trial, state=TrialState.PRUNED)
+        elif record["status"] == runs.STOPPED and self.interrupted:
+            return "interrupted"
+        else:
+            self.study.tell(trial.optuna_trial, state=TrialState.FAIL)
+        return record["status"]
+
+    def progress(self, trial: Trial, ended: str, table: list[dict]) -> None:
+        value = (trial.run.record.get("metric") or {}).get("value")
+        shown = "no objective" if value is None else f"{self.config.objective}={value:.4f}"
+        why = " (stopped early)" if trial.stopped_early else ""
+        if ended == runs.FAILED:
+            why = f": {trial.run.record.get('failure_reason', '')}"
+        best = tuningresults.ranked(self.config, table)
+        best_text = (f"best so far {float(best[0]['FinalObjectiveValue']):.4f} "
+                     f"({best[0]['TrainingJobName']})") if best else "no best yet"
+        finished = sum(row["TrainingJobStatus"] != runs.IN_PROGRESS for row in table)
+        jobs.say(f"[{finished}/{self.config.max_jobs} finished] trial {trial.number} of "
+                 f"{self.config.max_jobs}: {trial.name} {ended}{why}, {shown}; {best_text}")
+
+    def table(self) -> list[dict]:
+        trials = sorted((t for t in self.study.trials if "TrainingJobName" in t.user_attrs),
+                        key=lambda t: t.number)
+        found = [runs.load(self.args.local / "training" / t.user_attrs["TrainingJobName"])
+                 for t in trials]
+        return tuningresults.rows(self.config, [run for run in found if run is not None])
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+        jobs.say(f"stopping the tuning job: SIGTERM to {len(self.running)} running trial(s); "
+                 f"make tune TUNING_JOB={self.name} continues it")
+        threads = [threading.Thread(target=self.stop, args=(trial,))
+                   for trial in self.running.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def go(self) -> None:
+        queue = self.pending()
+        limit = self.config.max_jobs
+        with ThreadPoolExecutor(self.config.max_parallel) as pool:
+            futures = {}
+            try:
+                while True:
+                    while (not self.interrupted and len(futures) < self.config.max_parallel
+                           and (queue or len(self.study.trials) < limit)):
+                        trial = queue.pop(0) if queue else self.ask()
+                        self.running[trial.name] = trial
+                        futures[pool.submit(self.run_trial, trial)] = trial
+                    if not futures:
+                        return
+                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        trial = futures.pop(future)
+                        future.result()
+                        self.running.pop(trial.name, None)
+                        ended = self.tell(trial)
+                        if ended != "interrupted":
+                            self.progress(trial, ended, self.table())
+            except KeyboardInterrupt:
+                self.interrupt()
+                wait(futures)
+                for future, trial in futures.items():
+                    if future.exception() is None:
+                        self.tell(trial)
+                raise
