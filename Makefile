@@ -81,7 +81,7 @@ TUNING = $(VENV)/bin/python -m pipeline.tuning --local $(LOCAL_DIR) --workload $
 .PHONY: help setup build build-training build-serving test test-unit test-contract \
         test-clean lint clean data process train evaluate register pipeline serve stop \
         deploy rollback invoke demo models approve reject push require-registry test-deps bench \
-        jobs lock conformance transform baseline model-baseline tune
+        jobs lock conformance transform baseline model-baseline tune bench-tune
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
@@ -224,7 +224,7 @@ invoke: ## POST the served model's sample (a real test record, sample.json) to t
 demo: ## The whole job: pipeline, serve, then a real prediction
 	@$(MAKE) --no-print-directory pipeline
 	@$(MAKE) --no-print-directory serve
-	@echo "prediction for a Gentoo-like penguin from Biscoe:"
+	@echo "prediction for the model's sample, a real record of its test split:"
 	@$(MAKE) --no-print-directory invoke
 
 # ECR: <account>.dkr.ecr.<region>.amazonaws.com[/prefix]; anything else is a plain registry.
@@ -337,6 +337,13 @@ bench: build test-deps $(VENV)/.installed ## Endpoint speed, cold start, size, m
 	 $(VENV)/bin/python tests/bench.py --out $(LOCAL_DIR)/bench.json || status=$$?; \
 	 $(MAKE) --no-print-directory test-clean; \
 	 exit $$status
+
+# The same trials (the default file, Random with one seed) one at a time, then two at a time.
+bench-tune: build-training $(VENV)/.installed ## Wall time of the tuning job (TUNING_CONFIG) with 1 and 2 parallel trials -> local/bench-tune.json
+	@$(MAKE) --no-print-directory process
+	@$(VENV)/bin/python -m pipeline.tuningbench --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+	  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
+	  --config $(TUNING_CONFIG) --out $(LOCAL_DIR)/bench-tune.json
 
 lint: $(VENV)/.installed ## ruff over the Python code
 	$(VENV)/bin/ruff check training serving pipeline tests

@@ -57,9 +57,11 @@ def compose_run(compose: str, service: str, args: list[str], mounts: dict, log: 
         if on_line is not None:
             on_line(line)
 
+    # A trial's compose client is kept out of the terminal's Ctrl-C: the tuner stops its
+    # container as SageMaker stops a job (SIGTERM), not with a SIGINT the job does not handle.
     with log.open("a" if append else "w") as kept, subprocess.Popen(
             command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, errors="replace") as job:
+            text=True, errors="replace", start_new_session=not echo) as job:
         held = None  # a bare number may be compose v1 echoing the exit code: decided at the end
         try:
             for line in job.stdout:
@@ -90,7 +92,7 @@ def start(args, kind: str, **fields) -> runs.Run:
 def end(args, run: runs.Run, code: int, metric: dict | None = None) -> int:
     """Record the end, keep at most KEEP_RUNS runs of the kind, and say how it went."""
     runs.finish(run, code, metric)
-    removed = runs.prune(args.local, run.record["kind"], args.keep)
+    removed = runs.prune(args.local, run.record["kind"], args.keep, args.workload)
     if removed:
         say(f"removed {len(removed)} old {run.record['kind']} run(s) beyond KEEP_RUNS={args.keep}")
     if run.status == runs.COMPLETED:

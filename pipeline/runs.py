@@ -155,9 +155,11 @@ def take(local: Path, kind: str, named: str | None, workload: str) -> Run:
                    f"run make {word} first")
 
 
-def prune(local: Path, kind: str, keep: int) -> list[str]:
-    """Remove the oldest finished runs of a kind beyond `keep`; return their names."""
-    finished = [run for run in runs(local, kind) if run.status != IN_PROGRESS]
+def prune(local: Path, kind: str, keep: int, workload: str | None = None) -> list[str]:
+    """Remove the oldest finished runs of a kind (of one workload, if named) beyond `keep`;
+    return their names."""
+    finished = [run for run in runs(local, kind) if run.status != IN_PROGRESS
+                and workload in (None, run.record.get("workload"))]
     removed = []
     for run in finished[keep:]:
         shutil.rmtree(run.folder, ignore_errors=True)

@@ -152,7 +152,7 @@ def transform(args) -> int:
             log.write(container.stop())
         log.close()
     runs.finish(run, code)
-    runs.prune(args.local, "transform", args.keep)
+    runs.prune(args.local, "transform", args.keep, args.workload)
     if code == 0:
         print(f"transform run {run.name} Completed in {runs.duration(run.record)}: "
               f"{run.folder / 'output'}", flush=True)

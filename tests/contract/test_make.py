@@ -115,12 +115,43 @@ def test_a_failed_training_run_is_never_the_next_steps_input(local):
     assert rows[good][3].startswith("validation:accuracy=")
 
 
+def test_digits_workload_runs_beside_penguins_through_the_same_targets(local, tmp_path):
+    folder, settings = local
+    port = free_port()
+    digits = [f"LOCAL_DIR={folder}", "WORKLOAD=digits", "COMPOSE_PROJECT=penguinstestdigits",
+              f"ENDPOINT_PORT={port}", "EPOCHS=8"]
+    try:
+        done = make("pipeline", *digits)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "registered version 1 as Approved" in done.stdout
+        assert (folder / "registry" / "digits" / "1" / "model.tar.gz").is_file()
+        trained = run_records(folder, "training")[0]
+        assert trained["workload"] == "digits" and trained["name"].startswith("digits-train-")
+        served = make("serve", *digits)
+        assert served.returncode == 0, served.stdout[-3000:] + served.stderr[-3000:]
+        invoked = make("invoke", *digits)
+        assert invoked.returncode == 0, invoked.stderr
+        answer = json.loads(invoked.stdout)
+        assert set(answer["probabilities"]) == {str(digit) for digit in range(10)}
+        # Penguins' steps still take Penguins' runs, never the newer Digits ones.
+        evaluated = make("evaluate", *settings)
+        assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+        assert "of training run penguins-train-" in evaluated.stdout
+    finally:
+        make("stop", *digits)
+
+
 def test_keep_runs_removes_the_oldest_runs_of_a_kind(local):
     folder, settings = local
-    before = {r["name"] for r in run_records(folder, "processing")}
-    assert len(before) >= 2
+    def penguins() -> list[dict]:
+        return [r for r in run_records(folder, "processing") if r["workload"] == "penguins"]
+
+    before = {r["name"] for r in penguins()}
+    others = {r["name"] for r in run_records(folder, "processing")} - before
+    assert len(before) >= 2 and others  # the Digits test's runs
     done = make("process", *settings, "KEEP_RUNS=1")
     assert done.returncode == 0, done.stderr[-2000:]
-    left = run_records(folder, "processing")
+    left = penguins()
     assert len(left) == 1 and left[0]["name"] not in before
+    assert {r["name"] for r in run_records(folder, "processing")} - {left[0]["name"]} == others
     assert f"removed {len(before)} old processing run(s)" in done.stdout

@@ -139,3 +139,70 @@ def test_processing_job_through_the_local_client(session, tmp_path):
     train = (out / "train" / "train.csv").read_text().splitlines()
     assert len(train) > 200
     assert {p.name for p in (out / "pipeline").iterdir()} >= {"features.joblib", "target.joblib"}
+
+
+# The same SDK calls for the Digits workload, through the same images.
+
+
+@pytest.fixture(scope="module")
+def sdk_digits_model(session, processed_digits, tmp_path_factory):
+    """Estimator.fit on the Digits channels, then a Model of the serving image."""
+    output = tmp_path_factory.mktemp("sdk-digits-output")
+    estimator = Estimator(
+        image_uri=TRAINING_IMAGE, role=ROLE, instance_count=1, instance_type="local",
+        hyperparameters={"epochs": 8}, output_path=f"file://{output}",
+        metric_definitions=METRIC_DEFINITIONS, sagemaker_session=session,
+    )
+    estimator.fit({name: f"file://{processed_digits / 'processing' / name}"
+                   for name in ("train", "validation", "pipeline")}, logs=False)
+    return Model(image_uri=SERVING_IMAGE, model_data=f"file://{output / 'model.tar.gz'}",
+                 role=ROLE, sagemaker_session=session, predictor_cls=Predictor)
+
+
+def digits_test_rows(processed_digits) -> list[list[str]]:
+    """The Digits test split: label, then the 64 pixel values of each image."""
+    return [line.split(",") for line in
+            (processed_digits / "processing" / "test" / "test.csv").read_text().splitlines()]
+
+
+def test_deployed_digits_model_predicts_pixels_as_json_and_csv(sdk_digits_model,
+                                                               processed_digits):
+    rows = digits_test_rows(processed_digits)[:20]
+    images = [{"pixels": [[float(v) for v in row[1 + 8 * r:9 + 8 * r]] for r in range(8)]}
+              for row in rows]
+    predictor = sdk_digits_model.deploy(initial_instance_count=1, instance_type="local")
+    try:
+        predictor.serializer, predictor.deserializer = JSONSerializer(), JSONDeserializer()
+        results = predictor.predict(images)
+        labels = [str(digit) for digit in range(10)]
+        for result in results:
+            assert_result(result, labels)
+        truth = [row[0] for row in rows]
+        assert sum(r["prediction"] == t for r, t in zip(results, truth, strict=True)) >= 17
+        predictor.serializer, predictor.deserializer = CSVSerializer(), CSVDeserializer()
+        predictor.accept = "text/csv"
+        csv_rows = predictor.predict("\n".join(",".join(row[1:]) for row in rows),
+                                     initial_args={"Accept": "text/csv"})
+        assert [row[0] for row in csv_rows] == [r["prediction"] for r in results]
+    finally:
+        predictor.delete_endpoint()
+
+
+def test_digits_batch_transform_keeps_one_line_per_image(sdk_digits_model, processed_digits,
+                                                         tmp_path):
+    source = tmp_path / "input"
+    source.mkdir()
+    rows = digits_test_rows(processed_digits)
+    (source / "digits.csv").write_text("\n".join(",".join(row) for row in rows) + "\n")
+    transformer = sdk_digits_model.transformer(
+        instance_count=1, instance_type="local", strategy="MultiRecord", assemble_with="Line",
+        accept="text/csv", output_path=f"file://{tmp_path / 'output'}",
+    )
+    transformer.transform(f"file://{source}", content_type="text/csv", split_type="Line",
+                          wait=False, logs=False)
+    transformer.wait(logs=False)
+    out = (tmp_path / "output" / "digits.csv.out").read_text().splitlines()
+    assert len(out) == len(rows)
+    predicted = [line.split(",")[0] for line in out]
+    truth = [row[0] for row in rows]
+    assert sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(truth) >= 0.9

@@ -93,6 +93,15 @@ def test_prune_keeps_the_newest_finished_runs_and_any_in_progress(tmp_path):
     assert left == {made_runs[2].name, made_runs[3].name, running.name}
 
 
+def test_prune_leaves_other_workloads_runs_alone(tmp_path):
+    penguins = [made(tmp_path, "training", 0) for _ in range(2)]
+    digits = runs.create(tmp_path, "training", "digits")
+    runs.finish(digits, 0)
+    assert runs.prune(tmp_path, "training", 1, "penguins") == [penguins[0].name]
+    assert {run.name for run in runs.runs(tmp_path, "training")} == {penguins[1].name,
+                                                                      digits.name}
+
+
 def test_the_key_metric_is_the_last_value_as_sagemaker_reads_it():
     logs = "epoch=1/2 val_accuracy=0.500000\nepoch=2/2 val_accuracy=0.750000\ndone\n"
     assert runs.last_metric(logs, *jobs.KEY_METRIC) == {"name": "validation:accuracy",
