@@ -259,14 +259,13 @@ def test_a_model_serving_cannot_read_stops_the_container(docker_client, model_di
 
 
 @pytest.fixture(scope="module")
-def image_endpoint(docker_client, tmp_path_factory):
-    """The same image serving the tiny 8x8 image model: nothing in serving/ knows either."""
-    import tiny_model
+def image_endpoint(docker_client, trained_digits, tmp_path_factory):
+    """The same image serving the real Digits model: nothing in serving/ knows either workload."""
+    from training.package import extract
 
-    folder = tmp_path_factory.mktemp("image-model")
+    folder = tmp_path_factory.mktemp("digits-model")
     folder.chmod(0o755)
-    tiny_model.build_image(folder)
-    (folder / "model.onnx").chmod(0o644)
+    extract(trained_digits / "output" / "model.tar.gz", folder)
     server = Endpoint(docker_client, folder)
     try:
         server.wait_ready()
