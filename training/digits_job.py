@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training import digits, workloads
-from training.jobio import JobError
+from training.jobio import JobError, channel_files
 
 NAME = "digits"
 TITLE = "Digits"
@@ -67,13 +67,8 @@ def read_channel(channel: Path, name: str, height: int, width: int):
     """Every CSV of a channel as (images [N, H, W], labels), or JobError naming the file."""
     import numpy as np
 
-    if not channel.is_dir():
-        raise JobError(f"channel {name} is missing")
-    files = sorted(p for p in channel.rglob("*.csv") if p.is_file())
-    if not files:
-        raise JobError(f"channel {name}: no CSV file")
     parts = []
-    for path in files:
+    for path in channel_files(channel, name):
         try:
             parts.append(digits.read_csv(path, height, width))
         except JobError as error:

@@ -36,6 +36,16 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         raise
 
 
+def channel_files(channel: Path, name: str) -> list[Path]:
+    """Every CSV file of a training channel (its subfolders too), or JobError naming it."""
+    if not channel.is_dir():
+        raise JobError(f"channel {name} is missing")
+    files = sorted(p for p in channel.rglob("*.csv") if p.is_file())
+    if not files:
+        raise JobError(f"channel {name}: no CSV file")
+    return files
+
+
 def fail(message_file: Path, message: str, code: int = 1) -> int:
     """Report a failure as SageMaker shows it: one line in the message file, and stderr."""
     line = " ".join(str(message).split())

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training import process, workloads
-from training.jobio import JobError
+from training.jobio import JobError, channel_files
 
 NAME = "penguins"
 TITLE = "Penguins"
@@ -121,11 +121,7 @@ def read_channel(channel: Path, name: str, width: int, classes: int):
     """Every CSV of a channel as (features, labels), or JobError naming file, line, column."""
     import numpy as np
 
-    if not channel.is_dir():
-        raise JobError(f"channel {name} is missing")
-    files = sorted(p for p in channel.rglob("*.csv") if p.is_file())
-    if not files:
-        raise JobError(f"channel {name}: no CSV file")
+    files = channel_files(channel, name)
     rows = []
     for path in files:
         with path.open(newline="") as file:
