@@ -104,8 +104,8 @@ def finish(args, run: runs.Run, config: TuningConfig, tuner: Tuner,
         code = 0
     runs.finish(run, code, None if best is None else {
         "name": config.objective, "value": float(best["FinalObjectiveValue"])})
-    runs.prune(args.local, "training", max(args.keep, config.max_jobs))
-    runs.prune(args.local, "tuning", args.keep)
+    runs.prune(args.local, "training", max(args.keep, config.max_jobs), args.workload)
+    runs.prune(args.local, "tuning", args.keep, args.workload)
     if code == 0:
         jobs.say(f"tuning job {run.name} Completed: best {best['TrainingJobName']} "
                  f"{config.objective}={float(best['FinalObjectiveValue']):.4f}; "

@@ -13,6 +13,9 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+import optuna
+from optuna.trial import TrialState
+
 from pipeline import jobs, runs, tuningresults, tuningsearch
 from pipeline.tuningconfig import TuningConfig
 
@@ -43,18 +46,16 @@ class Tuner:
         self.digest = jobs.image_digest(args.docker, args.image)
         self.running: dict[str, Trial] = {}
         self.interrupted = False
-        self.lock = threading.Lock()
 
     def pending(self) -> list[Trial]:
         """Trials an earlier attempt started and did not finish: rerun under the same name."""
         found = []
         for frozen in self.study.trials:
-            if frozen.state.name == "RUNNING":
-                import optuna
-
-                found.append(Trial(frozen.number + 1, optuna.trial.Trial(self.study,
-                                                                          frozen._trial_id),
-                                   frozen.user_attrs["TrainingJobName"],
+            if frozen.state == TrialState.RUNNING:
+                # A live handle on the stored trial, so the rerun can report and be told;
+                # Optuna offers no public way from a FrozenTrial to its id.
+                handle = optuna.trial.Trial(self.study, frozen._trial_id)
+                found.append(Trial(frozen.number + 1, handle, frozen.user_attrs["TrainingJobName"],
                                    frozen.user_attrs["hyperparameters"]))
         return found
 
@@ -132,8 +133,6 @@ class Tuner:
 
     def tell(self, trial: Trial) -> str:
         """Tell Optuna how the trial ended; an interrupted one stays RUNNING for the rerun."""
-        from optuna.trial import TrialState
-
         record = trial.run.record
         value = (record.get("metric") or {}).get("value")
         if record["status"] == runs.COMPLETED and value is not None:
