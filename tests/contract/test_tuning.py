@@ -59,7 +59,10 @@ def local(tmp_path_factory):
     settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={PROJECT}"]
     done = make("process", *settings)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return folder, settings
+    yield folder, settings
+    # compose run leaves the project's network behind; nothing else of the project is left.
+    subprocess.run([*compose_command().split(), "down", "--remove-orphans"], cwd=REPO,
+                   capture_output=True)
 
 
 def tune(local, path: Path, name: str) -> subprocess.CompletedProcess:
