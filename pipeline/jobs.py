@@ -251,15 +251,21 @@ STEPS = {"process": process, "train": train, "evaluate": evaluate, "register": r
          "list": jobs, "clean": clean}
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="pipeline.jobs", description=__doc__.splitlines()[0])
-    top.add_argument("step", choices=STEPS)
+def common_arguments(top: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """What every command that starts job runs is told by make."""
     top.add_argument("--local", type=Path, required=True, help="LOCAL_DIR")
     top.add_argument("--workload", default="penguins")
     top.add_argument("--compose", default="docker-compose -f docker-compose.yml")
     top.add_argument("--docker", default="docker")
     top.add_argument("--image", default="penguins-training:latest")
     top.add_argument("--keep", type=int, default=20, help="KEEP_RUNS")
+    return top
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="pipeline.jobs", description=__doc__.splitlines()[0])
+    top.add_argument("step", choices=STEPS)
+    common_arguments(top)
     top.add_argument("--data", help="the processing input folder")
     top.add_argument("--seed", type=int, default=42)
     top.add_argument("--hyperparameter", action="append", default=[], metavar="NAME=VALUE")

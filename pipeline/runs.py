@@ -73,19 +73,23 @@ def write_record(folder: Path, record: dict) -> None:
     os.replace(temp, folder / RECORD)
 
 
-def create(local: Path, kind: str, workload: str, **fields) -> Run:
-    """A new run folder with a unique name and an InProgress record."""
+def create(local: Path, kind: str, workload: str, name: str | None = None, **fields) -> Run:
+    """A new run folder with a unique name (or the one given: a tuning job's or trial's) and an
+    InProgress record."""
     word = KINDS[kind][0]
     (local / kind).mkdir(parents=True, exist_ok=True)
-    while True:
-        started = now()
-        name = f"{workload}-{word}-{stamp(started)}"
-        folder = local / kind / name
+    started = now()
+    if name is not None:
+        (local / kind / name).mkdir()  # FileExistsError: the caller decides what a clash means
+    while name is None:
+        candidate = f"{workload}-{word}-{stamp(started)}"
         try:
-            folder.mkdir()
-            break
+            (local / kind / candidate).mkdir()
+            name = candidate
         except FileExistsError:
             time.sleep(0.001)  # another run started in the same millisecond
+            started = now()
+    folder = local / kind / name
     record = {"name": name, "kind": kind, "workload": workload, "status": IN_PROGRESS,
               "start": iso(started), "end": None, **fields}
     write_record(folder, record)

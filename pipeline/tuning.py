@@ -38,18 +38,14 @@ def open_job(args, config_path: Path) -> tuple[runs.Run, TuningConfig, bool]:
             return run, config, True
     config = load(config_path)
     source = runs.take(args.local, "processing", args.processing_job, args.workload)
-    moment = runs.now()
-    name = args.tuning_job or f"{args.workload[:14]}-tune-{moment:%y%m%d-%H%M%S}"
-    folder = args.local / "tuning" / name
-    folder.mkdir(parents=True)
-    shutil.copyfile(config_path, folder / COPY)
-    record = {"name": name, "kind": "tuning", "workload": args.workload,
-              "status": runs.IN_PROGRESS, "start": runs.iso(moment), "end": None,
-              "strategy": config.strategy, "objective": config.objective,
-              "max_jobs": config.max_jobs, "max_parallel": config.max_parallel,
-              "inputs": {"train": {"run": source.name}}, "image": args.image}
-    runs.write_record(folder, record)
-    return runs.Run(folder, record), config, False
+    # SageMaker caps tuning job names at 32 characters: a shorter stamp than other runs'.
+    name = args.tuning_job or f"{args.workload[:14]}-tune-{runs.now():%y%m%d-%H%M%S}"
+    run = runs.create(args.local, "tuning", args.workload, name=name,
+                      strategy=config.strategy, objective=config.objective,
+                      max_jobs=config.max_jobs, max_parallel=config.max_parallel,
+                      inputs={"train": {"run": source.name}}, image=args.image)
+    shutil.copyfile(config_path, run.folder / COPY)
+    return run, config, False
 
 
 def tune(args) -> int:
@@ -120,12 +116,7 @@ def finish(args, run: runs.Run, config: TuningConfig, tuner: Tuner,
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="pipeline.tuning", description=__doc__.splitlines()[0])
     top.add_argument("step", choices=("tune", "evaluate-best", "chosen"))
-    top.add_argument("--local", type=Path, required=True, help="LOCAL_DIR")
-    top.add_argument("--workload", default="penguins")
-    top.add_argument("--compose", default="docker-compose -f docker-compose.yml")
-    top.add_argument("--docker", default="docker")
-    top.add_argument("--image", default="penguins-training:latest")
-    top.add_argument("--keep", type=int, default=20, help="KEEP_RUNS")
+    jobs.common_arguments(top)
     top.add_argument("--config", type=Path, help="the tuning job file (TUNING_CONFIG)")
     top.add_argument("--tuning-job", help="TUNING_JOB: a name, or the job to continue")
     top.add_argument("--processing-job")

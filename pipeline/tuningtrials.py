@@ -78,17 +78,13 @@ class Tuner:
             run.record.update(status=runs.IN_PROGRESS, end=None,
                               attempts=run.record.get("attempts", 1) + 1)
             (folder / runs.FAILURE_FILES["training"]).unlink(missing_ok=True)
-        else:
-            folder.mkdir(parents=True)
-            run = runs.Run(folder, {
-                "name": trial.name, "kind": "training", "workload": self.args.workload,
-                "status": runs.IN_PROGRESS, "start": runs.iso(runs.now()), "end": None,
-                "tuning_job": self.name, "hyperparameters": trial.hyperparameters,
-                "inputs": {n: {"run": self.source.name, "path": str(p)}
-                           for n, p in self.paths.items()},
-                "image": self.args.image, "image_digest": self.digest})
-        runs.write_record(folder, run.record)
-        return run
+            runs.write_record(folder, run.record)
+            return run
+        return runs.create(
+            self.args.local, "training", self.args.workload, name=trial.name,
+            tuning_job=self.name, hyperparameters=trial.hyperparameters,
+            inputs={n: {"run": self.source.name, "path": str(p)} for n, p in self.paths.items()},
+            image=self.args.image, image_digest=self.digest)
 
     def run_trial(self, trial: Trial) -> Trial:
         """One training job; reports each objective value to the pruner as it is printed."""
