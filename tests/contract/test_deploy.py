@@ -6,6 +6,7 @@ deploy it again, roll back to 1, roll back once more.
 """
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -42,7 +43,8 @@ def make(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 def message(done: subprocess.CompletedProcess) -> str:
     """What a failed target said last on stderr, before make's own "*** Error" line."""
     assert "Traceback" not in done.stderr, done.stderr
-    said = [line for line in done.stderr.splitlines() if not line.startswith("make:")]
+    # make's own "*** Error" line: "make:" at the top, "make[1]:" under another make (make test).
+    said = [line for line in done.stderr.splitlines() if not re.match(r"make(\[\d+\])?: ", line)]
     return said[-1] if said else ""
 
 
