@@ -63,9 +63,10 @@ class WholeEpochs(keras.callbacks.Callback):
 class EpochLog(WholeEpochs):
     """One stable line per finished epoch, for SageMaker metric_definitions regexes."""
 
-    def __init__(self, epochs: int):
+    def __init__(self, epochs: int, echo: bool = True):
         super().__init__()
         self.epochs = epochs
+        self.echo = echo  # only the chief of several hosts prints them
         self.last: dict = {}
 
     def on_whole_epoch_end(self, epoch, logs=None):
@@ -74,7 +75,8 @@ class EpochLog(WholeEpochs):
                  ("val_loss", "val_loss"), ("val_accuracy", "val_accuracy"))
         self.last = {label: float(logs[key]) for label, key in names if key in logs}
         fields = " ".join(f"{label}={value:.6f}" for label, value in self.last.items())
-        print(f"epoch={epoch + 1}/{self.epochs} {fields}", flush=True)
+        if self.echo:
+            print(f"epoch={epoch + 1}/{self.epochs} {fields}", flush=True)
 
 
 class Checkpoint(WholeEpochs):
@@ -144,6 +146,85 @@ def fit(hps, x, y, validation, build, checkpoints: Path, stop: list):
                   batch_size=hps.batch_size, shuffle=True, verbose=0,
                   callbacks=[log, checkpoint, StopOnSignal(stop)])
     return model, log.last, checkpoint.done
+
+
+def fit_distributed(hps, x, y, validation, build, checkpoints: Path, stop: list, cluster,
+                    strategy):
+    """fit() across the cluster's hosts under MultiWorkerMirroredStrategy.
+
+    Each host trains on its 1/N shard of the rows (distributed.shard) in batches of
+    batch_size (per host: a step's global batch is batch_size x hosts), the gradients averaged
+    by all-reduce. Only the chief prints the epoch lines and keeps checkpoints; the others
+    save theirs to a temporary folder, as Keras asks every worker to save. No resuming: hosts
+    must agree on the epoch to start from. SIGTERM is honoured at epoch ends only, since a
+    host stopping mid-epoch would leave its peers waiting in a collective op.
+    """
+    import shutil
+    import tempfile
+
+    import tensorflow as tf
+
+    from training import distributed
+
+    keras.utils.set_random_seed(hps.seed)
+    index, workers = cluster.index, len(cluster.hosts)
+
+    def dataset(features, labels, shuffle: bool):
+        rows = distributed.shard(len(labels), index, workers)
+
+        def make(_context):
+            data = tf.data.Dataset.from_tensor_slices((features[rows], labels[rows]))
+            if shuffle:
+                data = data.shuffle(len(labels), seed=hps.seed + index)
+            return data.batch(hps.batch_size)
+
+        return strategy.distribute_datasets_from_function(make)
+
+    with strategy.scope():
+        model = build()
+    _keras_multi_worker(model, (x[:1], y[:1]))
+    folder = checkpoints if cluster.chief else Path(tempfile.mkdtemp(prefix="checkpoints-"))
+    log, checkpoint = EpochLog(hps.epochs, echo=cluster.chief), Checkpoint(folder)
+    try:
+        checkpoint.set_model(model)
+        checkpoint.on_whole_epoch_end(-1)
+        if not stop:
+            model.fit(dataset(x, y, True), epochs=hps.epochs, verbose=0,
+                      validation_data=None if validation is None
+                      else dataset(*validation, False),
+                      callbacks=[log, checkpoint, StopAtEpochEnd(stop)])
+    finally:
+        if not cluster.chief:
+            shutil.rmtree(folder, ignore_errors=True)
+    return model, log.last, checkpoint.done
+
+
+class StopAtEpochEnd(StopOnSignal):
+    on_train_batch_end = keras.callbacks.Callback.on_train_batch_end
+
+
+def _keras_multi_worker(model, sample) -> None:
+    """Work around Keras 3's model.fit under MultiWorkerMirroredStrategy (keras-team/keras
+    #20585): it all-reduces a whole (x, y) batch only to learn shapes, and averages scalar
+    metrics along an axis they do not have. Both are private internals: the image pins Keras.
+    """
+    from keras.src.backend.tensorflow import trainer
+
+    build = model._maybe_symbolic_build
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: build(data_batch=sample)
+    if getattr(trainer.reduce_per_replica, "patched", False):
+        return
+    original = trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction == "auto" and trainer._collective_all_reduce_multi_worker(strategy):
+            # Every host's shard has the same size: the mean of means is the global mean.
+            return keras.tree.map_structure(
+                lambda value: strategy.reduce("MEAN", value, axis=None), values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.patched = True
+    trainer.reduce_per_replica = reduce_per_replica
 
 
 def save(model: keras.Model, folder: Path) -> None:

@@ -19,7 +19,7 @@ import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from training import workloads
+from training import distributed, workloads
 from training.jobio import JobError, Stopped, atomic_write, base_dir, fail
 from training.penguins import DEFAULTS  # the default workload's; each workload has its own
 
@@ -102,28 +102,39 @@ def read_hyperparameters(base: Path) -> dict:
         raise JobError(f"hyperparameters.json is not valid JSON ({error})") from None
 
 
-def run(base: Path, stop: list) -> dict:
-    """The job; returns the model card. Raises JobError for anything the user can fix."""
+def run(base: Path, stop: list, cluster: distributed.Cluster) -> dict | None:
+    """The job; returns the model card (None on a host other than the chief). Raises JobError
+    for anything the user can fix."""
     raw = read_hyperparameters(base)
     data = base / "input" / "data"
     if not (data / "pipeline").is_dir():
         raise JobError("channel pipeline is missing (the processing job's pipeline/ output)")
     workload, facts = workloads.read(data / "pipeline", "channel pipeline")
     hps = parse_hyperparameters(raw, workload.DEFAULTS)
+    # Every host joins before reading its data: a host failing on it then fails its peers
+    # within the collective timeout, rather than leaving them waiting to be joined.
+    strategy = distributed.joined(cluster, base / "output" / "failure") if cluster.multi else None
     prepared = workload.training_data(data, facts)
 
     from training import network
 
     checkpoints = base / "checkpoints"
-    model, history, done = network.fit(
-        hps, prepared.x, prepared.y, prepared.validation,
-        lambda: workload.network(prepared, hps.learning_rate), checkpoints, stop)
+    build = lambda: workload.network(prepared, hps.learning_rate)  # noqa: E731
+    if strategy is None:
+        model, history, done = network.fit(hps, prepared.x, prepared.y, prepared.validation,
+                                           build, checkpoints, stop)
+    else:
+        model, history, done = network.fit_distributed(
+            hps, prepared.x, prepared.y, prepared.validation, build, checkpoints, stop,
+            cluster, strategy)
     if stop:
         raise Stopped(f"stopped by SIGTERM after epoch {done}; checkpoint saved to "
                       f"{checkpoints}")
     staging = Path(tempfile.mkdtemp(prefix="model-"))
     try:
         network.save(model, staging)
+        if not cluster.chief:
+            return None  # saved as Keras asks of every worker, then dropped with staging
         exported = workload.export(model, prepared, staging)
         sample = data / "pipeline" / workloads.SAMPLE
         if sample.is_file():
@@ -200,18 +211,27 @@ def main(argv: list[str] | None = None) -> int:
     failure = base / "output" / "failure"
     stop: list = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(signal.SIGTERM))
+    cluster = distributed.Cluster(("algo-1",), "algo-1")
     try:
-        card = run(base, stop)
+        cluster = distributed.read_cluster(base)
+        card = run(base, stop, cluster)
         archive = os.environ.get("MODEL_ARCHIVE")
+        if card is None:
+            print(f"host {cluster.current} done; the model is the chief's "
+                  f"({cluster.hosts[0]})")
+            return distributed.exit_now(cluster, 0)
         if archive:
             from training.package import pack
 
             print(f"packed {pack(base / 'model', Path(archive))}")
     except JobError as error:
-        return fail(failure, str(error), SIGTERM_EXIT if isinstance(error, Stopped) else 1)
+        code = SIGTERM_EXIT if isinstance(error, Stopped) else 1
+        message = distributed.failure_message(cluster, str(error))
+        return distributed.exit_now(cluster, fail(failure, message, code))
     except Exception as error:
         traceback.print_exc()
-        return fail(failure, f"unexpected {type(error).__name__}: {error}")
+        return distributed.exit_now(cluster, fail(failure, distributed.failure_message(
+            cluster, f"unexpected {type(error).__name__}: {error}", error)))
     # The final metrics are in the model card: repeating the epoch format here would give
     # metric_definitions regexes one datapoint too many.
     print(f"training complete after {card['hyperparameters']['epochs']} epochs; "

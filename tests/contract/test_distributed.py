@@ -1,0 +1,121 @@
+"""Training across two hosts, as SageMaker runs instance_count=2: algo-1 and algo-2 on one
+internal network, each with its own /opt/ml."""
+
+import json
+import re
+import tarfile
+import time
+
+import pytest
+import requests
+
+from training.package import extract
+from training.train import METRIC_DEFINITIONS
+
+from harness import LABELS, TRAINING_IMAGE, Endpoint, training_tree
+
+HOSTS = ("algo-1", "algo-2")
+FAILURE_BOUND_SECONDS = 150  # collective timeout (60 s) plus start-up on a busy 2-core machine
+
+
+class Cluster:
+    """Two training containers on an internal network, started together."""
+
+    def __init__(self, client, tmp_path, processed, hyperparameters):
+        self.network = client.networks.create(f"penguins-test-{time.monotonic_ns()}",
+                                              internal=True, labels=LABELS)
+        self.roots, self.containers = {}, {}
+        try:
+            for host in HOSTS:
+                root = tmp_path / host
+                volumes = training_tree(root, processed, hyperparameters)
+                (root / "input" / "config" / "resourceconfig.json").write_text(json.dumps(
+                    {"current_host": host, "hosts": list(HOSTS),
+                     "network_interface_name": "eth0"}))
+                self.roots[host] = root
+                self.containers[host] = client.containers.create(
+                    TRAINING_IMAGE, "train", labels=LABELS, hostname=host,
+                    name=f"{self.network.name}-{host}",
+                    environment={"MODEL_ARCHIVE": "/opt/ml/output/model.tar.gz"},
+                    volumes={str(h): {"bind": b, "mode": m} for h, (b, m) in volumes.items()},
+                    network=self.network.name, networking_config={self.network.name:
+                        client.api.create_endpoint_config(aliases=[host])})
+            for container in self.containers.values():
+                container.start()
+        except BaseException:
+            self.remove()
+            raise
+
+    def wait(self, timeout=600) -> dict:
+        return {host: c.wait(timeout=timeout)["StatusCode"] for host, c in self.containers.items()}
+
+    def logs(self, host) -> str:
+        return self.containers[host].logs().decode("utf-8", "replace")
+
+    def remove(self):
+        for container in self.containers.values():
+            container.remove(force=True)
+        self.network.remove()
+
+
+@pytest.fixture
+def cluster_of(docker_client, tmp_path, processed):
+    made = []
+
+    def start(hyperparameters):
+        made.append(Cluster(docker_client, tmp_path, processed, hyperparameters))
+        return made[-1]
+
+    yield start
+    for cluster in made:
+        cluster.remove()
+
+
+def test_two_hosts_train_one_model_that_serves_and_only_the_chief_writes(
+        cluster_of, docker_client, tmp_path):
+    # Two hosts take half the steps per epoch (batch_size is per host): the linear scaling
+    # rule doubles the learning rate (Penguins' default 0.01) to match one host's model.
+    cluster = cluster_of({"learning_rate": "0.02"})
+    codes = cluster.wait()
+    assert codes == {"algo-1": 0, "algo-2": 0}, cluster.logs("algo-1") + cluster.logs("algo-2")
+    chief, worker = cluster.roots["algo-1"], cluster.roots["algo-2"]
+    archive = chief / "output" / "model.tar.gz"
+    with tarfile.open(archive) as tar:
+        assert "model.onnx" in tar.getnames()
+    assert list((worker / "model").iterdir()) == []
+    assert list((worker / "output").iterdir()) == []
+    assert list((worker / "checkpoints").iterdir()) == []
+    assert list((chief / "checkpoints").iterdir())
+    regex = next(d["Regex"] for d in METRIC_DEFINITIONS if d["Name"] == "validation:accuracy")
+    card = json.loads((chief / "model" / "model-card.json").read_text())
+    lines = re.findall(regex, cluster.logs("algo-1"))
+    assert len(lines) == card["hyperparameters"]["epochs"]
+    assert re.findall(regex, cluster.logs("algo-2")) == []
+    assert card["metrics"]["val_accuracy"] >= 0.9  # the single-host gate
+
+    served = tmp_path / "served"
+    extract(archive, served)
+    endpoint = Endpoint(docker_client, served)
+    try:
+        endpoint.wait_ready()
+        sample = json.loads((served / "sample.json").read_text())
+        answer = requests.post(f"{endpoint.url}/invocations", json=sample, timeout=10)
+        assert answer.status_code == 200, answer.text
+    finally:
+        endpoint.remove()
+
+
+def test_a_killed_worker_fails_the_job_on_both_hosts_naming_the_host(cluster_of):
+    cluster = cluster_of({"epochs": "100000"})
+    deadline = time.monotonic() + 240
+    while "epoch=1/" not in cluster.logs("algo-1"):
+        assert time.monotonic() < deadline, cluster.logs("algo-1")
+        time.sleep(0.5)
+    cluster.containers["algo-2"].kill()
+    killed = time.monotonic()
+    code = cluster.containers["algo-1"].wait(timeout=FAILURE_BOUND_SECONDS)["StatusCode"]
+    assert time.monotonic() - killed < FAILURE_BOUND_SECONDS
+    assert code != 0
+    failure = (cluster.roots["algo-1"] / "output" / "failure").read_text()
+    assert failure.startswith("host algo-1: host algo-2 failed or stopped answering"), failure
+    assert not (cluster.roots["algo-1"] / "output" / "model.tar.gz").exists()

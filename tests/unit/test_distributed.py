@@ -1,0 +1,112 @@
+"""Multi-host training's pure parts: the cluster, TF_CONFIG, host resolution, sharding."""
+
+import json
+
+import pytest
+
+from training import distributed
+from training.distributed import Cluster
+from training.jobio import JobError
+
+pytestmark = pytest.mark.training
+
+
+def write_resourceconfig(base, config):
+    folder = base / "input" / "config"
+    folder.mkdir(parents=True)
+    (folder / "resourceconfig.json").write_text(json.dumps(config))
+
+
+def test_cluster_comes_from_resourceconfig_with_hosts_sorted(tmp_path):
+    write_resourceconfig(tmp_path, {"current_host": "algo-2", "hosts": ["algo-2", "algo-1"],
+                                    "network_interface_name": "eth0"})
+    cluster = distributed.read_cluster(tmp_path, environ={})
+    assert cluster.hosts == ("algo-1", "algo-2")
+    assert (cluster.index, cluster.multi, cluster.chief) == (1, True, False)
+
+
+def test_cluster_falls_back_to_sm_hosts_then_to_one_host(tmp_path):
+    environ = {"SM_HOSTS": '["algo-1", "algo-2"]', "SM_CURRENT_HOST": "algo-1"}
+    assert distributed.read_cluster(tmp_path, environ) == Cluster(("algo-1", "algo-2"), "algo-1")
+    single = distributed.read_cluster(tmp_path, environ={})
+    assert (single.multi, single.chief) == (False, True)
+
+
+@pytest.mark.parametrize(("config", "named"), [
+    ({"current_host": "algo-3", "hosts": ["algo-1", "algo-2"]}, "algo-3"),
+    ({"current_host": "algo-1", "hosts": []}, "hosts"),
+    ({"current_host": "algo-1", "hosts": "algo-1"}, "hosts"),
+], ids=["current-not-listed", "no-hosts", "hosts-not-a-list"])
+def test_inconsistent_resourceconfig_is_a_job_error_naming_the_field(tmp_path, config, named):
+    write_resourceconfig(tmp_path, config)
+    with pytest.raises(JobError, match=named):
+        distributed.read_cluster(tmp_path, environ={})
+
+
+def test_tf_config_is_built_as_sagemaker_tensorflow_containers_build_it():
+    config = distributed.tf_config(Cluster(("algo-1", "algo-2"), "algo-2"))
+    assert config == {"cluster": {"worker": ["algo-1:8890", "algo-2:8890"]},
+                      "environment": "cloud", "task": {"type": "worker", "index": 1}}
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_hosts_that_resolve_late_are_retried_until_they_do():
+    clock, calls = FakeClock(), {"algo-2": 0}
+
+    def resolver(host):
+        if host == "algo-2":
+            calls[host] += 1
+            if calls[host] < 4:
+                raise OSError("Name or service not known")
+        return f"10.0.0.{host[-1]}"
+
+    found = distributed.resolve(["algo-1", "algo-2"], resolver, seconds=60,
+                                sleep=clock.sleep, clock=lambda: clock.now)
+    assert found == {"algo-1": "10.0.0.1", "algo-2": "10.0.0.2"}
+    assert calls["algo-2"] == 4 and clock.sleeps == [0.5, 1, 2]
+
+
+def test_a_host_that_never_resolves_fails_within_the_bound_naming_it():
+    clock = FakeClock()
+
+    def resolver(host):
+        raise OSError("Name or service not known")
+
+    with pytest.raises(JobError, match="algo-2 did not resolve within 10 s"):
+        distributed.resolve(["algo-2"], resolver, seconds=10, sleep=clock.sleep,
+                            clock=lambda: clock.now)
+    assert 10 <= clock.now <= 15
+
+
+@pytest.mark.parametrize(("count", "workers"), [(10, 2), (11, 2), (241, 3), (5, 1)])
+def test_shards_are_disjoint_equal_sized_and_cover_all_but_the_remainder(count, workers):
+    rows = [list(range(count))[distributed.shard(count, index, workers)]
+            for index in range(workers)]
+    assert len({len(part) for part in rows}) == 1  # every worker runs the same steps
+    flat = sorted(row for part in rows for row in part)
+    assert flat == sorted(set(flat)) and len(flat) == count - count % workers
+
+
+def test_too_few_rows_for_the_hosts_is_a_job_error():
+    with pytest.raises(JobError, match="3 rows cannot be shared among 4 hosts"):
+        distributed.shard(3, 0, 4)
+
+
+def test_failure_message_names_this_host_and_the_peer_tensorflow_blames():
+    cluster = Cluster(("algo-1", "algo-2"), "algo-1")
+    error = RuntimeError("Collective ops is aborted by: task /job:worker/replica:0/task:1 "
+                         "heartbeat timeout")
+    assert distributed.failure_message(cluster, "unexpected RuntimeError", error) == (
+        "host algo-1: host algo-2 failed or stopped answering: unexpected RuntimeError")
+    assert distributed.failure_message(cluster, "channel train: no CSV file") == (
+        "host algo-1: channel train: no CSV file")
+    assert distributed.failure_message(Cluster(("algo-1",), "algo-1"), "bad") == "bad"

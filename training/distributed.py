@@ -1,0 +1,168 @@
+"""Training across hosts: the cluster from resourceconfig.json, TF_CONFIG, host resolution,
+sharding, and the failure message that names the host.
+
+With one host nothing here changes training (no strategy, same numerics). With several, every
+host runs the same job under tf.distribute.MultiWorkerMirroredStrategy; the first host (worker
+0, the chief) alone writes /opt/ml/model, the archive, the checkpoints and the metric lines.
+Everything but strategy() is pure or takes its side effects as arguments, so unit tests need
+neither TensorFlow nor a network.
+"""
+
+import contextlib
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from training.jobio import JobError, fail
+
+# The port SageMaker's TensorFlow containers put in TF_CONFIG for MultiWorkerMirroredStrategy.
+PORT = 8890
+# SageMaker's docs: a host's name may resolve only some seconds after its container starts.
+RESOLVE_SECONDS = 120
+# A collective op waiting longer than this means a peer is gone (a killed container never
+# answers); the op then fails instead of hanging the surviving hosts forever.
+COLLECTIVE_TIMEOUT_SECONDS = 60
+# Every host started and its name resolved (RESOLVE_SECONDS); TensorFlow alone would keep the
+# others waiting for a host that never starts for an hour.
+JOIN_SECONDS = 180
+TASK = re.compile(r"/job:worker/replica:\d+/task:(\d+)")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    hosts: tuple
+    current: str
+
+    @property
+    def index(self) -> int:
+        return self.hosts.index(self.current)
+
+    @property
+    def multi(self) -> bool:
+        return len(self.hosts) > 1
+
+    @property
+    def chief(self) -> bool:
+        return self.index == 0
+
+
+def read_cluster(base: Path, environ=os.environ) -> Cluster:
+    """The hosts from input/config/resourceconfig.json, else SM_HOSTS / SM_CURRENT_HOST, else
+    one host; JobError when they contradict themselves."""
+    path = base / "input" / "config" / "resourceconfig.json"
+    try:
+        config = json.loads(path.read_text())
+        where = path.name
+    except FileNotFoundError:
+        config = {"hosts": json.loads(environ.get("SM_HOSTS", '["algo-1"]')),
+                  "current_host": environ.get("SM_CURRENT_HOST", "algo-1")}
+        where = "SM_HOSTS / SM_CURRENT_HOST"
+    except (OSError, ValueError) as error:
+        raise JobError(f"cannot read {path.name} ({error})") from None
+    hosts, current = config.get("hosts"), config.get("current_host")
+    if not (isinstance(hosts, list) and hosts and all(isinstance(h, str) for h in hosts)):
+        raise JobError(f"{where}: \"hosts\" must be a non-empty list of host names")
+    if current not in hosts:
+        raise JobError(f"{where}: current_host {current!r} is not one of hosts {hosts}")
+    # SageMaker sorts hosts; every host must agree on the order, so sort again.
+    return Cluster(tuple(sorted(hosts)), current)
+
+
+def tf_config(cluster: Cluster, port: int = PORT) -> dict:
+    """TF_CONFIG as SageMaker's TensorFlow containers build it for MultiWorkerMirroredStrategy."""
+    return {"cluster": {"worker": [f"{host}:{port}" for host in cluster.hosts]},
+            "environment": "cloud",
+            "task": {"type": "worker", "index": cluster.index}}
+
+
+def resolve(hosts, resolver=socket.gethostbyname, seconds: float = RESOLVE_SECONDS,
+            sleep=time.sleep, clock=time.monotonic) -> dict:
+    """host -> address once every host resolves, retrying up to `seconds`; else JobError."""
+    deadline = clock() + seconds
+    found, wait = {}, 0.5
+    while True:
+        for host in hosts:
+            if host not in found:
+                with contextlib.suppress(OSError):  # not resolvable yet: the next round
+                    found[host] = resolver(host)
+        missing = [host for host in hosts if host not in found]
+        if not missing:
+            return found
+        if clock() >= deadline:
+            raise JobError(f"host(s) {', '.join(missing)} did not resolve within {seconds:g} s "
+                           "(are all hosts on one network?)")
+        sleep(wait)
+        wait = min(wait * 2, 5)
+
+
+def shard(count: int, index: int, workers: int) -> slice:
+    """Worker `index`'s rows: every workers-th row from `index`, all shards one size.
+
+    Each worker must run the same number of steps, or the last step's collective waits for
+    a peer that has finished; so the last count % workers rows are left out.
+    """
+    if count < workers:
+        raise JobError(f"{count} rows cannot be shared among {workers} hosts")
+    return slice(index, count - count % workers, workers)
+
+
+def peer(error: BaseException, cluster: Cluster) -> str | None:
+    """The host a TensorFlow error names (its /job:worker/task:N), other than this one."""
+    for match in TASK.finditer(str(error)):
+        index = int(match.group(1))
+        if index < len(cluster.hosts) and index != cluster.index:
+            return cluster.hosts[index]
+    return None
+
+
+def failure_message(cluster: Cluster, message: str, error: BaseException | None = None) -> str:
+    """The failure line, naming this host and, when TensorFlow says so, the peer that failed."""
+    if not cluster.multi:
+        return message
+    other = peer(error, cluster) if error is not None else None
+    # The peer first: TensorFlow's messages are long, and the line is cut at 1024 characters.
+    cause = f"host {other} failed or stopped answering: " if other else ""
+    return f"host {cluster.current}: {cause}{message}"
+
+
+
+def strategy(cluster: Cluster, timeout: float = COLLECTIVE_TIMEOUT_SECONDS):
+    """MultiWorkerMirroredStrategy over the cluster, every host resolved first."""
+    resolve(cluster.hosts)
+    os.environ["TF_CONFIG"] = json.dumps(tf_config(cluster))
+    import tensorflow as tf
+
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+def joined(cluster: Cluster, failure: Path):
+    """strategy() once every host has joined; after JOIN_SECONDS, the failure file and exit."""
+    def give_up():
+        exit_now(cluster, fail(failure, failure_message(
+            cluster, f"not every host of {', '.join(cluster.hosts)} joined within "
+                     f"{JOIN_SECONDS} s")))
+
+    watchdog = threading.Timer(JOIN_SECONDS, give_up)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return strategy(cluster)
+    finally:
+        watchdog.cancel()
+
+
+def exit_now(cluster: Cluster, code: int) -> int:
+    """Leave at once on several hosts: after a failed collective, TensorFlow's threads keep the
+    process from ever exiting."""
+    if cluster.multi:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
