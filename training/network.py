@@ -189,7 +189,8 @@ def fit_distributed(hps, x, y, validation, build, checkpoints: Path, stop: list,
         checkpoint.set_model(model)
         checkpoint.on_whole_epoch_end(-1)
         if not stop:
-            model.fit(dataset(x, y, True), epochs=hps.epochs, verbose=0,
+            # shuffle=False: the dataset shuffles itself (Keras would warn it cannot).
+            model.fit(dataset(x, y, True), epochs=hps.epochs, verbose=0, shuffle=False,
                       validation_data=None if validation is None
                       else dataset(*validation, False),
                       callbacks=[log, checkpoint, StopAtEpochEnd(stop)])
