@@ -31,6 +31,8 @@ EPOCHS ?= 50
 BATCH_SIZE ?= 32
 LEARNING_RATE ?= 0.01
 SEED ?= 42
+# Training hosts (algo-1, algo-2): 2 trains under MultiWorkerMirroredStrategy (README).
+INSTANCES ?= 1
 
 BUILD_DIR := .build
 COMPOSE = $(DOCKER_COMPOSE) -p $(COMPOSE_PROJECT) -f docker-compose.yml
@@ -120,10 +122,11 @@ data: build-training ## Put the workload's offline data in DATA_DIR (penguins: p
 process: data ## Processing job on DATA_DIR: split, fit the feature transformers (SEED)
 	@$(JOBS) process --data $(DATA_DIR) --seed $(SEED)
 
-train: build-training ## Training job (EPOCHS, BATCH_SIZE, LEARNING_RATE, SEED; PROCESSING_JOB)
+train: build-training ## Training job (EPOCHS, BATCH_SIZE, LEARNING_RATE, SEED; PROCESSING_JOB; INSTANCES hosts)
 	@$(JOBS) train $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB)) \
 	  --hyperparameter epochs=$(EPOCHS) --hyperparameter batch_size=$(BATCH_SIZE) \
-	  --hyperparameter learning_rate=$(LEARNING_RATE) --hyperparameter seed=$(SEED)
+	  --hyperparameter learning_rate=$(LEARNING_RATE) --hyperparameter seed=$(SEED) \
+	  --instances $(INSTANCES)
 
 evaluate: build-training ## Evaluation job on the test split (TRAINING_JOB: which model)
 	@$(JOBS) evaluate $(if $(TRAINING_JOB),--training-job $(TRAINING_JOB))

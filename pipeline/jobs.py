@@ -11,6 +11,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from pipeline import runs
@@ -22,6 +23,9 @@ MODEL_TAR = "output/model.tar.gz"
 # The metric `make jobs` shows for a training run: SageMaker's validation:accuracy definition.
 KEY_METRIC = ("validation:accuracy", r"val_accuracy=([0-9\.]+)")
 CHANNELS = ("train", "validation", "pipeline")
+# Multi-host training: docker-compose.yml's host services; algo-1's /opt/ml is the run folder,
+# the others' <run>/hosts/<host>/ (SageMaker gives each host its own; only algo-1's is output).
+HOSTS = ("algo-1", "algo-2")
 # Compose's own progress lines (v1 "Creating x ... done", v2 "Container x Creating"): not the job's.
 COMPOSE_NOISE = ("Creating ", "Starting ", "Removing ", "Stopping ", "Recreating ",
                  "Network ", "Container ")
@@ -134,10 +138,35 @@ def train(args) -> int:
     run = start(args, "training", hyperparameters=hps,
                 inputs={name: {"run": source.name, "path": str(path)}
                         for name, path in paths.items()})
-    mounts = training_folders(run, paths, hps)
-    code = compose_run(args.compose, "training", [], mounts, run.folder / runs.LOGS)
+    if args.instances > 1:
+        code = train_hosts(args, run, paths, hps)
+    else:
+        mounts = training_folders(run, paths, hps)
+        code = compose_run(args.compose, "training", [], mounts, run.folder / runs.LOGS)
     logs = (run.folder / runs.LOGS).read_text(errors="replace")
     return end(args, run, code, runs.last_metric(logs, *KEY_METRIC))
+
+
+def train_hosts(args, run: runs.Run, paths: dict, hps: dict) -> int:
+    """Every host's job at once, as SageMaker's instance_count; the chief's log is the run's."""
+    if args.instances > len(HOSTS):
+        raise RunError(f"INSTANCES={args.instances}: docker-compose.yml has hosts "
+                       f"{', '.join(HOSTS)} (at most {len(HOSTS)})")
+    hosts, codes = HOSTS[:args.instances], {}
+
+    def host_job(host: str) -> None:
+        root = run.folder if host == hosts[0] else run.folder / "hosts" / host
+        mounts = training_folders(run, paths, hps, host, hosts, root)
+        mounts["HOST_DIR"] = mounts.pop("JOB_DIR")
+        codes[host] = compose_run(args.compose, host, [], mounts, root / runs.LOGS,
+                                  options=("--use-aliases",), echo=host == hosts[0])
+
+    threads = [threading.Thread(target=host_job, args=(host,)) for host in hosts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return next((code for code in codes.values() if code), 0)
 
 
 def training_paths(source: runs.Run) -> dict:
@@ -145,20 +174,23 @@ def training_paths(source: runs.Run) -> dict:
     return {name: source.folder / "processing" / name for name in CHANNELS}
 
 
-def training_folders(run: runs.Run, paths: dict, hps: dict) -> dict:
-    """A training run's /opt/ml as SageMaker lays it out; returns the compose mounts."""
-    config = run.folder / "input" / "config"
+def training_folders(run: runs.Run, paths: dict, hps: dict, host: str = "algo-1",
+                     hosts: tuple = ("algo-1",), root: Path | None = None) -> dict:
+    """A training run's /opt/ml (one host's: root) as SageMaker lays it out; returns the
+    compose mounts."""
+    root = root or run.folder
+    config = root / "input" / "config"
     config.mkdir(parents=True, exist_ok=True)  # a resumed tuning trial has them already
     for name in ("model", "checkpoints", "output/data", *(f"input/data/{c}" for c in CHANNELS)):
-        (run.folder / name).mkdir(parents=True, exist_ok=True)
+        (root / name).mkdir(parents=True, exist_ok=True)
     (config / "hyperparameters.json").write_text(json.dumps(hps) + "\n")
     (config / "resourceconfig.json").write_text(json.dumps(
-        {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}) + "\n")
+        {"current_host": host, "hosts": list(hosts), "network_interface_name": "eth0"}) + "\n")
     (config / "inputdataconfig.json").write_text(json.dumps({
         name: {"ContentType": "text/csv", "TrainingInputMode": "File",
                "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
         for name in CHANNELS}) + "\n")
-    return {"JOB_DIR": run.folder} | {f"CHANNEL_{n.upper()}": p for n, p in paths.items()}
+    return {"JOB_DIR": root} | {f"CHANNEL_{n.upper()}": p for n, p in paths.items()}
 
 
 def evaluate(args) -> int:
@@ -269,6 +301,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--data", help="the processing input folder")
     top.add_argument("--seed", type=int, default=42)
     top.add_argument("--hyperparameter", action="append", default=[], metavar="NAME=VALUE")
+    top.add_argument("--instances", type=int, default=1, help="INSTANCES: training hosts")
     top.add_argument("--processing-job")
     top.add_argument("--training-job")
     top.add_argument("--evaluation-job")
