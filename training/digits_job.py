@@ -6,11 +6,11 @@ height, width, pixel_max and source, so training and evaluation need no extra pa
 """
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from training import digits, workloads
 from training.jobio import JobError, channel_files
+from training.workloads import Exported, Prepared
 
 NAME = "digits"
 TITLE = "Digits"
@@ -21,23 +21,6 @@ DESCRIPTION = "handwritten digit classifier (Keras CNN, one ONNX graph from raw 
 FACT_KEYS = ("height", "width", "pixel_max")
 DATA_NOTE = ("nothing to copy for digits: processing uses scikit-learn's bundled 8x8 digits "
              f"unless {digits.MNIST_TRAIN} (and {digits.MNIST_TEST}) are in the input folder")
-
-
-@dataclass
-class Prepared:
-    x: object
-    y: object
-    validation: tuple | None
-    labels: list
-    facts: dict = field(default_factory=dict)
-
-
-@dataclass
-class Exported:
-    graph: object
-    feeds: dict
-    expected: object
-    card: dict = field(default_factory=dict)
 
 
 def process_outputs(input_dir: Path, seed: int) -> tuple[dict, str, dict]:
@@ -83,7 +66,7 @@ def training_data(data: Path, facts: dict) -> Prepared:
     validation = None
     if (data / "validation").is_dir():
         validation = read_channel(data / "validation", "validation", height, width)
-    return Prepared(x, y, validation, list(digits.LABELS), facts)
+    return Prepared(x, y, validation, list(digits.LABELS), facts=facts)
 
 
 def network(prepared: Prepared, learning_rate: float):

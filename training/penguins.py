@@ -6,7 +6,8 @@ The jobs call a workload through this interface (training/workloads.py holds the
   network(prepared, learning_rate) -> compiled Keras model, unfitted
   export(model, prepared, folder) -> Exported              the one graph + what it must answer
   test_data(test_dir, model_dir, labels, facts) -> (x, y)  the evaluation job's input
-and the constants NAME, TITLE, CLASS_WORD, DEFAULTS, DESCRIPTION.
+and the constants NAME, TITLE, CLASS_WORD, DEFAULTS, DESCRIPTION (Prepared and Exported are
+training/workloads.py's).
 """
 
 import csv
@@ -14,11 +15,11 @@ import io
 import json
 import math
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from training import process, workloads
 from training.jobio import JobError, channel_files
+from training.workloads import Exported, Prepared
 
 NAME = "penguins"
 TITLE = "Penguins"
@@ -36,24 +37,6 @@ def put_data(target: Path) -> str:
     return put_penguins(target)
 # The training split's raw fields, so the training job can check the graph on real rows.
 TRAIN_RAW = "train-raw.csv"
-
-
-@dataclass
-class Prepared:
-    x: object
-    y: object
-    validation: tuple | None
-    labels: list
-    features: object = None
-    pipeline: Path | None = None
-
-
-@dataclass
-class Exported:
-    graph: object  # onnx ModelProto with its signature
-    feeds: dict  # graph inputs for the check
-    expected: object  # what scikit-learn + Keras answer for them
-    card: dict = field(default_factory=dict)
 
 
 def process_outputs(input_dir: Path, seed: int) -> tuple[dict, str, dict]:
@@ -171,8 +154,8 @@ def training_data(data: Path, facts: dict) -> Prepared:
     validation = None
     if (data / "validation").is_dir():
         validation = read_channel(data / "validation", "validation", n_features, classes)
-    return Prepared(x, y, validation, [str(label) for label in target.classes_], features,
-                    data / "pipeline")
+    return Prepared(x, y, validation, [str(label) for label in target.classes_],
+                    features=features, pipeline=data / "pipeline")
 
 
 def network(prepared: Prepared, learning_rate: float):

@@ -8,6 +8,7 @@ only when picked, so one workload's libraries never slow another's job.
 
 import importlib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.jobio import JobError
@@ -22,6 +23,27 @@ FACTS = "workload.json"  # in the pipeline output and in the model: {"workload":
 # it in the model and its signature, so `make invoke` and conformance checks need no knowledge
 # of the workload.
 SAMPLE = "sample.json"
+
+
+@dataclass
+class Prepared:
+    """A workload's training data, validated: what training_data() returns."""
+    x: object
+    y: object
+    validation: tuple | None
+    labels: list
+    features: object = None  # a fitted transformer, for workloads that have one
+    pipeline: Path | None = None  # the pipeline channel, for what export() copies from it
+    facts: dict = field(default_factory=dict)  # the pipeline's workload.json
+
+
+@dataclass
+class Exported:
+    """What export() returns: the one graph and what it must answer before it is written."""
+    graph: object  # onnx ModelProto with its signature
+    feeds: dict  # graph inputs for the check
+    expected: object  # what the fitted pipeline (scikit-learn, Keras) answers for them
+    card: dict = field(default_factory=dict)
 
 
 def get(name: str):
