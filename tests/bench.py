@@ -26,12 +26,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from endpoint_cases import RECORD, distinct_records  # noqa: E402
 from harness import (  # noqa: E402
     SERVING_IMAGE,
-    TRAINING_IMAGE,
     Endpoint,
     processing_tree,
-    run_job,
     run_processing,
-    training_tree,
+    served_model,
+    train,
 )
 
 # Penguins' targets; one prediction path costs a little per record (0.8 with the old fast paths).
@@ -49,22 +48,14 @@ TARGETS = {
 
 def train_model(client, work: Path, *processing_args: str) -> tuple[Path, Path]:
     """Process and train with the real images; return the model folder and processing tree."""
-    from training.package import extract
-
     processed = processing_tree(work / "processing")
     result = run_processing(client, processed, *processing_args, "--seed", "42")
     if result.exit_code:
         sys.exit(f"processing failed:\n{result.logs}")
-    volumes = training_tree(work / "training", processed, {})
-    result = run_job(client, TRAINING_IMAGE, "train", volumes,
-                     environment={"MODEL_ARCHIVE": "/opt/ml/output/model.tar.gz"})
+    result = train(client, work / "training", processed, {})
     if result.exit_code:
         sys.exit(f"training failed:\n{result.logs}")
-    model_dir = work / "model"
-    model_dir.mkdir()
-    model_dir.chmod(0o755)
-    extract(work / "training" / "output" / "model.tar.gz", model_dir)
-    return model_dir, processed
+    return served_model(work / "training" / "output" / "model.tar.gz", work / "model"), processed
 
 
 def wrk(url: str, body: bytes | None, seconds: int, connections: int) -> dict:

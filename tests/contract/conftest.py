@@ -1,11 +1,10 @@
 """Fixtures that run the real images: one processing and one training run shared by the session."""
 
+import os
 from pathlib import Path
 
 import docker
 import pytest
-
-from training.package import extract
 
 from harness import (
     PROCESSING_IMAGE,
@@ -13,9 +12,9 @@ from harness import (
     TRAINING_IMAGE,
     Endpoint,
     processing_tree,
-    run_job,
     run_processing,
-    training_tree,
+    served_model,
+    train,
 )
 
 
@@ -29,7 +28,10 @@ def pytest_collection_modifyitems(items):
 def docker_client():
     client = docker.from_env()
     client.ping()
-    for image in {TRAINING_IMAGE, PROCESSING_IMAGE, SERVING_IMAGE}:
+    # make conformance checks a user's serving image alone; they may have no training image.
+    needed = ({SERVING_IMAGE} if os.environ.get("CONFORMANCE_MODEL_TAR")
+              else {TRAINING_IMAGE, PROCESSING_IMAGE, SERVING_IMAGE})
+    for image in needed:
         # A missing image is a broken build, never a reason to skip.
         client.images.get(image)
     return client
@@ -48,9 +50,7 @@ def processed(docker_client, tmp_path_factory) -> Path:
 def trained(docker_client, processed, tmp_path_factory) -> Path:
     """The training job run once with default hyperparameters; its /opt/ml tree."""
     root = tmp_path_factory.mktemp("training")
-    volumes = training_tree(root, processed, {})
-    result = run_job(docker_client, TRAINING_IMAGE, "train", volumes,
-                     environment={"MODEL_ARCHIVE": "/opt/ml/output/model.tar.gz"})
+    result = train(docker_client, root, processed, {})
     assert result.exit_code == 0, result.logs
     (root / "logs.txt").write_text(result.logs)
     return root
@@ -71,9 +71,7 @@ def processed_digits(docker_client, tmp_path_factory) -> Path:
 def trained_digits(docker_client, processed_digits, tmp_path_factory) -> Path:
     """The training job run once on the Digits channels with default hyperparameters."""
     root = tmp_path_factory.mktemp("digits-training")
-    volumes = training_tree(root, processed_digits, {})
-    result = run_job(docker_client, TRAINING_IMAGE, "train", volumes,
-                     environment={"MODEL_ARCHIVE": "/opt/ml/output/model.tar.gz"})
+    result = train(docker_client, root, processed_digits, {})
     assert result.exit_code == 0, result.logs
     (root / "logs.txt").write_text(result.logs)
     return root
@@ -82,12 +80,8 @@ def trained_digits(docker_client, processed_digits, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def model_dir(trained, tmp_path_factory) -> Path:
     """model.tar.gz extracted into an empty folder, exactly as SageMaker hosting does."""
-    target = tmp_path_factory.mktemp("opt-ml-model")
-    # pytest makes 0700 folders; SageMaker's /opt/ml/model is readable by the server's
-    # unprivileged workers.
-    target.chmod(0o755)
-    extract(trained / "output" / "model.tar.gz", target)
-    return target
+    return served_model(trained / "output" / "model.tar.gz",
+                        tmp_path_factory.mktemp("opt-ml-model"))
 
 
 @pytest.fixture(scope="session")

@@ -93,6 +93,27 @@ def training_tree(root: Path, processed: Path, hyperparameters: dict, channels=N
     return volumes
 
 
+def train(client, root: Path, processed: Path, hyperparameters: dict) -> JobResult:
+    """A training job on a processing job's channels, packing model.tar.gz as SageMaker would."""
+    volumes = training_tree(root, processed, hyperparameters)
+    return run_job(client, TRAINING_IMAGE, "train", volumes,
+                   environment={"MODEL_ARCHIVE": "/opt/ml/output/model.tar.gz"})
+
+
+def served_model(archive: Path, folder: Path) -> Path:
+    """model.tar.gz extracted into folder exactly as SageMaker hosting does.
+
+    pytest and tempfile make 0700 folders; SageMaker's /opt/ml/model is readable by the
+    server's unprivileged workers.
+    """
+    from training.package import extract
+
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    extract(archive, folder)
+    return folder
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -16,9 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from training.package import extract
-
-from harness import SERVING_IMAGE, Endpoint
+from harness import SERVING_IMAGE, Endpoint, served_model
 
 BODY_BYTES = 4 * 1024 * 1024  # a request that takes the server a while, under the 6 MB limit
 SIGKILL_AFTER = 30  # SageMaker's grace period between SIGTERM and SIGKILL
@@ -80,9 +78,7 @@ def target(request, tmp_path_factory):
     else:
         archive = request.getfixturevalue(request.param) / "output" / "model.tar.gz"
         sample, content_type = None, "application/json"
-    folder = tmp_path_factory.mktemp("conformance-model")
-    folder.chmod(0o755)  # as SageMaker's /opt/ml/model: readable by unprivileged workers
-    extract(archive, folder)
+    folder = served_model(archive, tmp_path_factory.mktemp("conformance-model"))
     body, content_type = sample_request(folder, sample, content_type)
     return folder, body, content_type
 

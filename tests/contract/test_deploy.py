@@ -17,7 +17,7 @@ import requests
 
 from pipeline import registry
 
-from harness import TRAINING_IMAGE, free_port, run_job, training_tree
+from harness import free_port, train
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = "penguinstest"
@@ -59,9 +59,7 @@ def compose_down() -> None:
 def second_model(docker_client, processed, tmp_path_factory) -> Path:
     """A second real model, trained with other hyperparameters: other probabilities."""
     root = tmp_path_factory.mktemp("training-other")
-    volumes = training_tree(root, processed, {"epochs": "3", "seed": "7"})
-    result = run_job(docker_client, TRAINING_IMAGE, "train", volumes,
-                     environment={"MODEL_ARCHIVE": "/opt/ml/output/model.tar.gz"})
+    result = train(docker_client, root, processed, {"epochs": "3", "seed": "7"})
     assert result.exit_code == 0, result.logs
     return root / "output" / "model.tar.gz"
 

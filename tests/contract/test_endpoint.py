@@ -23,7 +23,7 @@ from endpoint_cases import (
     check_request_id_and_attributes,
     check_spaces_are_insignificant,
 )
-from harness import Endpoint
+from harness import Endpoint, served_model
 
 
 def send(endpoint, method, path, body=None, headers=None) -> Reply:
@@ -261,11 +261,8 @@ def test_a_model_serving_cannot_read_stops_the_container(docker_client, model_di
 @pytest.fixture(scope="module")
 def image_endpoint(docker_client, trained_digits, tmp_path_factory):
     """The same image serving the real Digits model: nothing in serving/ knows either workload."""
-    from training.package import extract
-
-    folder = tmp_path_factory.mktemp("digits-model")
-    folder.chmod(0o755)
-    extract(trained_digits / "output" / "model.tar.gz", folder)
+    folder = served_model(trained_digits / "output" / "model.tar.gz",
+                          tmp_path_factory.mktemp("digits-model"))
     server = Endpoint(docker_client, folder)
     try:
         server.wait_ready()
