@@ -26,13 +26,16 @@ KINDS = {
     "tuning": ("tune", "TUNING_JOB"),
     "transform": ("transform", "TRANSFORM_JOB"),
     "baseline": ("baseline", "BASELINE_JOB"),
+    "monitoring": ("monitor", "MONITORING_JOB"),
+    "traffic": ("traffic", "TRAFFIC_RUN"),
 }
 # Exit codes of a job the platform stopped: SIGTERM handled (143) or killed (137).
 STOPPED_CODES = (137, 143)
 # Where each kind of job writes its one-line reason when it fails.
 FAILURE_FILES = {"processing": "output/message", "training": "output/failure",
                  "evaluation": "output/message", "tuning": "output/failure",
-                 "transform": "output/failure", "baseline": "output/message"}
+                 "transform": "output/failure", "baseline": "output/message",
+                 "monitoring": "output/message", "traffic": "output/message"}
 
 
 class RunError(Exception):
