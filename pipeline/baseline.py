@@ -3,7 +3,8 @@
 The training image's `baseline` entrypoint (training/baseline.py) runs as a processing job on
 the newest Completed processing run (or PROCESSING_JOB): Penguins' baseline/train-baseline.csv
 (raw features with a header, no label), or, for Digits, the train split (headerless, label
-first: the label dropped, one feature per pixel, `_c0`...). statistics.json and
+first: the label dropped; the job baselines the pixel statistics Digits' record preprocessor
+gives, `--workload`, as the data-quality monitor checks them). statistics.json and
 constraints.json land in <local>/baseline/<run>/processing/output/. With --model-quality it
 runs on the newest Completed transform run's .out files (TRANSFORM_JOB) instead: ground truth and
 prediction joined by the program's transform (`_c0`, `_c1` of its CSV; JSON: `groundtruth`,
@@ -22,13 +23,15 @@ FILES = ("statistics.json", "constraints.json")
 
 
 def source(processed: runs.Run) -> tuple:
-    """(folder to mount, dataset_format, job arguments) for a processing run's workload."""
+    """(folder to mount, dataset_format, job arguments) for a processing run's workload; the
+    job baselines what the workload's monitor hook gives (--workload)."""
+    workload = ["--workload", processed.record.get("workload", "penguins")]
     penguins = processed.folder / "processing" / "baseline" / "train-baseline.csv"
     if penguins.is_file():
-        return penguins, {"csv": {"header": True}}, []
+        return penguins, {"csv": {"header": True}}, workload
     train = processed.folder / "processing" / "train"
     if train.is_dir():
-        return train, {"csv": {"header": False}}, ["--drop-first-column"]
+        return train, {"csv": {"header": False}}, ["--drop-first-column", *workload]
     raise RunError(f"processing run {processed.name} has neither {penguins} nor a train split: "
                    "run make process again")
 

@@ -3,7 +3,9 @@
 The analyzer's contract: `dataset_source` (a folder of CSV or JSON Lines files), `dataset_format`
 (`{"csv": {"header": true}}`, `{"csv": {"header": false}}`: columns `_c0`, `_c1`, ...,
 `{"json": {"lines": true}}`), `output_path`. `--drop-first-column` drops a leading label column
-first (the Digits preprocessor's choice: one feature per pixel, `_c0`... after the drop).
+first. `--workload NAME` baselines what that workload's data-quality record preprocessor gives
+(its `monitor_features`, training/monitor.py's default hook: Digits' pixel statistics, Penguins'
+input fields), so the monitor compares like with like.
 
 Approximations, documented: a column is Integral when every present value is a whole number
 without a decimal point, Fractional when every present value is a number, String otherwise,
@@ -173,6 +175,18 @@ def baseline(data) -> tuple[dict, dict]:
     return statistics, constraints
 
 
+def workload_features(data, workload: str):
+    """The dataset's rows through the workload's record preprocessor, as the monitor sees them."""
+    import duckdb
+
+    from training import monitor_records, workloads
+
+    hook = getattr(workloads.get(workload), "monitor_features", monitor_records.input_fields)
+    con = duckdb.connect()
+    monitor_records.records_from_frame(con, data)
+    return hook(con, [str(name) for name in data.columns])
+
+
 def model_quality(source: Path, dataset_format: dict) -> tuple[dict, dict]:
     from training import quality
 
@@ -192,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="baseline", description=__doc__.splitlines()[0])
     parser.add_argument("--drop-first-column", action="store_true",
                         help="the first column is a label, not a feature")
+    parser.add_argument("--workload", help="baseline this workload's monitored features")
     args = parser.parse_args(argv)
     message = base_dir() / "output" / "message"
     try:
@@ -208,8 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         if analysis == "MODEL_QUALITY":
             statistics, constraints = model_quality(source, dataset_format)
         elif analysis == "DATA_QUALITY":
-            statistics, constraints = baseline(read_dataset(source, dataset_format,
-                                                            args.drop_first_column))
+            data = read_dataset(source, dataset_format, args.drop_first_column)
+            if args.workload:
+                data = workload_features(data, args.workload)
+            statistics, constraints = baseline(data)
         else:
             raise JobError(f"{ANALYSIS_ENV}={analysis!r}: use DATA_QUALITY or MODEL_QUALITY")
         atomic_write(output / "statistics.json", json.dumps(statistics, indent=4) + "\n")

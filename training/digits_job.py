@@ -87,3 +87,11 @@ def export(model, prepared: Prepared, folder: Path) -> Exported:
 def test_data(test_dir: Path, model_dir: Path, labels: list, facts: dict):
     height, width, _ = _facts(facts)
     return read_channel(test_dir, "test", height, width)
+
+
+def monitor_features(con, names: list):
+    """The data-quality monitor's record preprocessor: pixel statistics (training/
+    digits_monitor.py), the baseline's features too."""
+    from training import digits_monitor
+
+    return digits_monitor.pixel_statistics(con)

@@ -1,0 +1,87 @@
+"""Captured traffic for the data-quality monitor's tests and bench, in SageMaker's record format
+and folder layout (CONTRACT.md "Data capture"): `<endpoint>/<variant>/yyyy/mm/dd/hh/
+<mm-ss-mmm>-<uuid>.jsonl`, one JSON line a request.
+
+Penguins-like records come from a seeded generator close to palmerpenguins' ranges, so a
+baseline of one sample and traffic of another agree (no drift) and a shift is unmistakable.
+"""
+
+import csv
+import io
+import json
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+FIELDS = ("island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g",
+          "sex")
+ISLANDS, SEXES = ("Biscoe", "Dream", "Torgersen"), ("MALE", "FEMALE")
+HOUR = datetime(2026, 11, 23, 21, tzinfo=UTC)
+
+
+def penguins(count: int, seed: int, shift: dict | None = None) -> list[dict]:
+    """Records as a client sends them; shift: {field: factor} multiplies a numeric field."""
+    rng, shift = random.Random(seed), shift or {}
+    records = []
+    for _ in range(count):
+        record = {"island": rng.choice(ISLANDS),
+                  "bill_length_mm": round(rng.gauss(44.0, 5.0), 1),
+                  "bill_depth_mm": round(rng.gauss(17.0, 2.0), 1),
+                  "flipper_length_mm": float(rng.randint(172, 231)),
+                  "body_mass_g": float(rng.randrange(2700, 6300, 25)),
+                  "sex": rng.choice(SEXES)}
+        for name, factor in shift.items():
+            record[name] = round(record[name] * factor, 1)
+        records.append(record)
+    return records
+
+
+def baseline_csv(records: list[dict]) -> str:
+    """train-baseline.csv as the processing job writes it: a header, the raw fields."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return out.getvalue()
+
+
+def line(body: str, content_type: str = "application/json", encoding: str = "JSON",
+         when: datetime = HOUR, inference_id: str | None = None,
+         output: str = '{"prediction": "Adelie", "confidence": 0.9}') -> str:
+    metadata = {"eventId": str(uuid.uuid4())}
+    if inference_id is not None:
+        metadata["inferenceId"] = inference_id
+    metadata["inferenceTime"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return json.dumps({"captureData": {
+        "endpointInput": {"observedContentType": content_type, "mode": "INPUT", "data": body,
+                          "encoding": encoding},
+        "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT",
+                           "data": output, "encoding": "JSON"}},
+        "eventMetadata": metadata, "eventVersion": "0"}, separators=(",", ":"))
+
+
+def json_lines(records: list, when: datetime = HOUR) -> list[str]:
+    """One captured request per record, JSON bodies, ids "0", "1", ..."""
+    return [line(json.dumps(record), when=when + timedelta(seconds=i % 3000),
+                 inference_id=str(i)) for i, record in enumerate(records)]
+
+
+def csv_lines(records: list[dict], when: datetime = HOUR) -> list[str]:
+    return [line(",".join(str(record[f]) for f in FIELDS), "text/csv", "CSV",
+                 when + timedelta(seconds=i % 3000)) for i, record in enumerate(records)]
+
+
+def write(root: Path, lines: list[str], files: int = 3, hour: datetime = HOUR,
+          endpoint: str = "penguins-endpoint", variant: str = "AllTraffic") -> list[Path]:
+    """The lines spread over `files` capture files of one hour folder."""
+    folder = root / endpoint / variant / hour.strftime("%Y/%m/%d/%H")
+    folder.mkdir(parents=True, exist_ok=True)
+    written, size = [], -(-len(lines) // files)
+    for number in range(files):
+        part = lines[number * size:(number + 1) * size]
+        if part:
+            path = folder / f"{number:02d}-00-{number:03d}-{uuid.uuid4()}.jsonl"
+            path.write_text("\n".join(part) + "\n")
+            written.append(path)
+    return written

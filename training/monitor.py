@@ -1,0 +1,179 @@
+"""Data-quality monitoring job: SageMaker Model Monitor's analyzer over captured traffic.
+
+Runs as a processing job in the training image (entrypoint `monitor`). Environment, as the
+analyzer's: `dataset_format` ({"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput",
+"endpointOutput"]}}), `dataset_source` (the capture destination, default
+/opt/ml/processing/input/endpoint), `output_path` (default /opt/ml/processing/resultdata),
+`baseline_statistics`, `baseline_constraints`, `record_preprocessor_script`, `start_time`,
+`end_time` (ISO 8601; the files of every hour folder that overlaps [start, end), and of them
+the records whose inferenceTime is in it). `publish_cloudwatch_metrics` has nowhere to publish.
+
+Writes statistics.json (training/baseline.py's statistics of the features the record
+preprocessor gives), constraint_violations.json (training/monitor_checks.py) and report.html
+(training/monitor_report.py). Without a record_preprocessor_script, the workload's
+`monitor_features` hook (--workload; the request's input fields when it has none).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from training import baseline, monitor_checks, monitor_records, workloads
+from training.jobio import JobError, atomic_write, base_dir, fail
+
+SOURCE_ENV, OUTPUT_ENV, FORMAT_ENV = "dataset_source", "output_path", "dataset_format"
+STATISTICS_ENV, CONSTRAINTS_ENV = "baseline_statistics", "baseline_constraints"
+SCRIPT_ENV, START_ENV, END_ENV = "record_preprocessor_script", "start_time", "end_time"
+DEFAULT_SOURCE = "/opt/ml/processing/input/endpoint"
+DEFAULT_OUTPUT = "/opt/ml/processing/resultdata"
+DEFAULT_BASELINE = "/opt/ml/processing/baseline"
+CAPTURE_FORMAT = "sagemakerCaptureJson"
+VIOLATIONS, STATISTICS, REPORT = "constraint_violations.json", "statistics.json", "report.html"
+
+
+def moment(variable: str) -> datetime | None:
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise JobError(f"{variable}={text!r} is not an ISO 8601 time, e.g. "
+                       "2026-11-23T21:00:00Z") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def hour_of(path: Path) -> datetime | None:
+    """The hour of a capture file's yyyy/mm/dd/hh folder (UTC), None when it has none."""
+    try:
+        year, month, day, hour = (int(part) for part in path.parent.parts[-4:])
+        return datetime(year, month, day, hour, tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def capture_files(source: Path, start: datetime | None, end: datetime | None) -> list[Path]:
+    """Every complete capture file (*.jsonl) whose hour folder overlaps [start, end)."""
+    if not source.is_dir():
+        raise JobError(f"{SOURCE_ENV} {source}: no such folder (mount the capture destination)")
+    chosen = []
+    for path in sorted(source.rglob("*.jsonl")):
+        hour = hour_of(path)
+        if hour is not None and ((start and hour + timedelta(hours=1) <= start)
+                                 or (end and hour >= end)):
+            continue
+        chosen.append(path)
+    return chosen
+
+
+def read_json(variable: str, default: Path) -> dict:
+    path = Path(os.environ.get(variable) or default)
+    try:
+        value = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise JobError(f"{variable} {path}: no such file (run make baseline, or name the "
+                       "baseline with BASELINE_JOB)") from None
+    except (OSError, ValueError) as error:
+        raise JobError(f"{variable} {path}: not a JSON file ({error})") from None
+    if not isinstance(value, dict) or not isinstance(value.get("features"), list):
+        raise JobError(f"{variable} {path}: no \"features\" list (expected SageMaker's "
+                       f"{path.name})")
+    return value
+
+
+def features(con, workload: str, names: list):
+    """The record preprocessor's frame: the user's script, else the workload's hook."""
+    script = os.environ.get(SCRIPT_ENV, "").strip()
+    if script:
+        from training import monitor_script
+
+        return monitor_script.features(con, Path(script))
+    hook = getattr(workloads.get(workload), "monitor_features", monitor_records.input_fields)
+    return hook(con, names)
+
+
+def check_format() -> None:
+    text = os.environ.get(FORMAT_ENV, "").strip()
+    if not text:
+        return
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise JobError(f"{FORMAT_ENV} is not JSON ({error})") from None
+    if not isinstance(value, dict) or CAPTURE_FORMAT not in value:
+        raise JobError(f"{FORMAT_ENV}={text}: this job reads captured traffic; use "
+                       f'{{"{CAPTURE_FORMAT}": {{"captureIndexNames": ["endpointInput", '
+                       '"endpointOutput"]}}')
+
+
+def analyse(workload: str) -> tuple[dict, list, Path]:
+    import duckdb
+
+    check_format()
+    start, end = moment(START_ENV), moment(END_ENV)
+    if start and end and start >= end:
+        raise JobError(f"{START_ENV} {start:%Y-%m-%dT%H:%M:%SZ} is not before {END_ENV} "
+                       f"{end:%Y-%m-%dT%H:%M:%SZ}")
+    source = Path(os.environ.get(SOURCE_ENV) or DEFAULT_SOURCE)
+    output = Path(os.environ.get(OUTPUT_ENV) or DEFAULT_OUTPUT)
+    statistics_in = read_json(STATISTICS_ENV, Path(DEFAULT_BASELINE) / STATISTICS)
+    constraints = read_json(CONSTRAINTS_ENV, Path(DEFAULT_BASELINE) / "constraints.json")
+    window = (f" between {start:%Y-%m-%dT%H:%M:%SZ} and {end:%Y-%m-%dT%H:%M:%SZ}"
+              if start and end else "")
+    files = capture_files(source, start, end)
+    if not files:
+        raise JobError(f"no capture file (*.jsonl) in {source}{window}: send traffic "
+                       "(make traffic) or widen START/END")
+    began = time.monotonic()
+    con = duckdb.connect()
+    names = [f["name"] for f in constraints["features"]]
+    try:
+        counts = monitor_records.load(con, files,
+                                      start and start.isoformat(), end and end.isoformat())
+        data = features(con, workload, names)
+    except duckdb.Error as error:
+        raise JobError(f"cannot read the capture files in {source}: "
+                       f"{' '.join(str(error).split())}") from None
+    if data.empty or data.shape[1] == 0:
+        raise JobError(f"no captured records in {len(files)} file(s) of {source}{window} "
+                       f"({counts['requests']} requests, {counts['base64']} stored BASE64)")
+    current, _ = baseline.baseline(data)
+    violations = monitor_checks.check(con, statistics_in, constraints, current, data)
+    atomic_write(output / STATISTICS, json.dumps(current, indent=4) + "\n")
+    atomic_write(output / VIOLATIONS, json.dumps({"violations": violations}, indent=4) + "\n")
+    print(f"analysed {counts['requests']} captured requests ({len(data)} records, "
+          f"{len(files)} files{window}) in {time.monotonic() - began:.1f} s", flush=True)
+    try:
+        from training import monitor_report
+
+        atomic_write(output / REPORT, monitor_report.html(statistics_in, current, violations,
+                                                          window.strip() or "all captured"))
+    except Exception as error:  # the report is for people; the JSON files are the result
+        print(f"warning: no {REPORT}: {type(error).__name__}: {error}", file=sys.stderr)
+    return current, violations, output
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="monitor", description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", default=workloads.DEFAULT,
+                        help="whose record preprocessor hook to use by default")
+    args = parser.parse_args(argv)
+    message = base_dir() / "output" / "message"
+    try:
+        current, violations, output = analyse(args.workload)
+    except JobError as error:
+        return fail(message, str(error))
+    except OSError as error:
+        return fail(message, f"cannot read the capture or write the results: {error}")
+    kinds = sorted({v["constraint_check_type"] for v in violations})
+    print(f"{len(violations)} violation(s){': ' + ', '.join(kinds) if kinds else ''} over "
+          f"{current['dataset']['item_count']} records: {output / VIOLATIONS}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""The data-quality monitor's checks: current statistics against the baseline's constraints.
+
+Each check is SageMaker's (constraint_check_type), with its description's wording; every
+threshold is read from constraints.json (monitoring_config, each feature's completeness and
+domains), so a user who edits them changes the result. The drift distance of a numerical
+feature is the largest absolute difference between the baseline's and the current cumulative
+distributions (both from their KLL sketches, an item at level l weighing 2**l); of a string
+feature, the largest absolute difference between category shares (LInfinity).
+"""
+
+from training.baseline import MONITORING_CONFIG
+from training.jobio import JobError
+
+NUMERIC = ("Integral", "Fractional")
+
+
+def pct(share: float) -> str:
+    return f"{round(share * 100, 2)}%"
+
+
+def violation(name: str, check: str, description: str) -> dict:
+    return {"feature_name": name, "constraint_check_type": check, "description": description}
+
+
+def type_shares(con, data, columns: list) -> dict:
+    """{column: (present, numbers, whole numbers)} of the current values, in one DuckDB scan."""
+    if not columns:
+        return {}
+    con.register("current_features", data)
+    parts = []
+    for column in columns:
+        quoted = '"' + column.replace('"', '""') + '"'
+        parts += [f"count({quoted})", f"count(TRY_CAST({quoted} AS DOUBLE))",
+                  f"count_if(regexp_full_match({quoted}, '[+-]?[0-9]+'))"]
+    row = con.execute(f"SELECT {', '.join(parts)} FROM current_features").fetchall()[0]
+    con.unregister("current_features")
+    return {column: row[3 * i:3 * i + 3] for i, column in enumerate(columns)}
+
+
+def matching(kind: str, present: int, numbers: int, whole: int) -> int:
+    """How many present values are of the baseline's type (a whole number is Fractional too)."""
+    return {"Integral": whole, "Fractional": numbers, "String": present - numbers}.get(kind,
+                                                                                       present)
+
+
+def cdf(numerical: dict):
+    """(sorted values, cumulative shares) of a numerical statistics entry's distribution."""
+    import numpy as np
+
+    kll = numerical.get("distribution", {}).get("kll", {})
+    levels = kll.get("sketch", {}).get("data")
+    if levels:
+        values = np.concatenate([np.asarray(level, dtype=float) for level in levels])
+        weights = np.concatenate([np.full(len(level), 2.0 ** i) for i, level in
+                                  enumerate(levels)])
+    else:  # no sketch (an edited baseline): each bucket's count at its upper bound
+        buckets = kll.get("buckets") or []
+        values = np.array([b["upper_bound"] for b in buckets], dtype=float)
+        weights = np.array([b["count"] for b in buckets], dtype=float)
+    order = np.argsort(values, kind="stable")
+    values, weights = values[order], weights[order]
+    total = weights.sum()
+    return values, (np.cumsum(weights) / total if total else weights)
+
+
+def numeric_distance(baseline: dict, current: dict) -> float:
+    import numpy as np
+
+    (bv, bc), (cv, cc) = cdf(baseline), cdf(current)
+    if not len(bv) or not len(cv):
+        return 0.0
+    points = np.union1d(bv, cv)
+
+    def at(values, shares):
+        index = np.searchsorted(values, points, side="right") - 1
+        return np.where(index >= 0, shares[np.clip(index, 0, None)], 0.0)
+
+    return float(np.max(np.abs(at(bv, bc) - at(cv, cc))))
+
+
+def categorical_distance(baseline: dict, current: dict) -> float:
+    def shares(stats):
+        buckets = stats.get("distribution", {}).get("categorical", {}).get("buckets", [])
+        total = sum(b["count"] for b in buckets) or 1
+        return {b["value"]: b["count"] / total for b in buckets}
+
+    b, c = shares(baseline), shares(current)
+    return max((abs(b.get(v, 0.0) - c.get(v, 0.0)) for v in {*b, *c}), default=0.0)
+
+
+def drift(name: str, baseline: dict, current: dict, config: dict) -> dict | None:
+    limits = config.get("distribution_constraints", MONITORING_CONFIG["distribution_constraints"])
+    if limits.get("perform_comparison", "Enabled") != "Enabled":
+        return None
+    if "numerical_statistics" in baseline and "numerical_statistics" in current:
+        threshold = float(limits.get("comparison_threshold", 0.1))
+        distance = numeric_distance(baseline["numerical_statistics"],
+                                    current["numerical_statistics"])
+    elif "string_statistics" in baseline and "string_statistics" in current:
+        method = limits.get("categorical_drift_method", "LInfinity")
+        if method != "LInfinity":
+            raise JobError(f"constraints.json monitoring_config.distribution_constraints."
+                           f"categorical_drift_method={method!r}: only LInfinity is supported")
+        threshold = float(limits.get("categorical_comparison_threshold", 0.1))
+        distance = categorical_distance(baseline["string_statistics"],
+                                        current["string_statistics"])
+    else:
+        return None  # the types differ: data_type_check says so
+    if distance > threshold:
+        return violation(name, "baseline_drift_check",
+                         f"Baseline drift distance: {distance} exceeds threshold: {threshold}")
+    return None
+
+
+def check(con, baseline_statistics: dict, constraints: dict, current: dict, data) -> list:
+    """constraint_violations.json's list for the current statistics and features frame."""
+    config = {**MONITORING_CONFIG, **constraints.get("monitoring_config", {})}
+    if config.get("evaluate_constraints", "Enabled") != "Enabled":
+        return []
+    expected = {f["name"]: f for f in constraints.get("features", [])}
+    baseline_features = {f["name"]: f for f in baseline_statistics.get("features", [])}
+    observed = {f["name"]: f for f in current["features"]}
+    count = current["dataset"]["item_count"]
+    found = []
+    for name in expected.keys() - observed.keys():
+        found.append(violation(name, "missing_column_check",
+                               "There are missing columns in current dataset. Number of columns "
+                               f"in current dataset: {len(observed)}, Number of columns in "
+                               f"baseline constraints: {len(expected)}"))
+    for name in observed.keys() - expected.keys():
+        found.append(violation(name, "extra_column_check",
+                               "There are extra columns in current dataset. Number of columns in "
+                               f"current dataset: {len(observed)}, Number of columns in baseline "
+                               f"constraints: {len(expected)}"))
+    shared = [name for name in expected if name in observed]
+    shares = type_shares(con, data, shared)
+    type_threshold = float(config.get("datatype_check_threshold", 1.0))
+    domain_threshold = float(config.get("domain_content_threshold", 1.0))
+    for name in shared:
+        rule, present = expected[name], shares[name][0]
+        kind = rule.get("inferred_type")
+        if present and kind in (*NUMERIC, "String"):
+            share = matching(kind, *shares[name]) / present
+            if share < type_threshold:
+                found.append(violation(name, "data_type_check", (
+                    f"Data type match requirement is not met. Expected data type: {kind}, "
+                    f"Expected match: {pct(type_threshold)}. Observed: Only {pct(share)} of data "
+                    f"is {kind}.")))
+        completeness = present / count if count else 0.0
+        if "completeness" in rule and completeness < float(rule["completeness"]):
+            found.append(violation(name, "completeness_check", (
+                f"Data completeness requirement is not met. Expected completeness: "
+                f"{pct(float(rule['completeness']))}. Observed: Only {pct(completeness)} of data "
+                "is complete.")))
+        domains = rule.get("string_constraints", {}).get("domains")
+        if domains is not None and present:
+            known = int(data[name].isin(domains).sum())
+            if known / present < domain_threshold:
+                found.append(violation(name, "categorical_values_check", (
+                    f"Categorical value match requirement is not met. Expected match: "
+                    f"{pct(domain_threshold)}. Observed: {pct(known / present)} of the values "
+                    "match the known values.")))
+        if name in baseline_features:
+            drifted = drift(name, baseline_features[name], observed[name], config)
+            if drifted:
+                found.append(drifted)
+    order = {name: i for i, name in enumerate([*expected, *observed])}
+    return sorted(found, key=lambda v: order.get(v["feature_name"], len(order)))
