@@ -1,0 +1,195 @@
+"""`python -m pipeline.monitoring`: a data-quality monitoring job as a named run, and the list of
+monitoring runs.
+
+`run` (`make monitor-data`): the training image's `monitor` entrypoint (training/monitor.py) as
+a processing job over the capture folder (CAPTURE_DIR, mounted read-only as
+/opt/ml/processing/input/endpoint) for a window (START/END, default the last hour), against a
+data-quality baseline: BASELINE_JOB's, else the one the registry recorded for the version the
+endpoint serves, else the newest Completed data-quality baseline run of the workload. The
+baseline's two files are copied into the run (processing/baseline/), so a run keeps what it
+compared against; results land in <local>/monitoring/<run>/processing/resultdata/.
+
+`list` (`make monitoring`): every monitoring run with its violation count, read from whatever
+constraint_violations.json the run wrote (data or model quality). Standard library only.
+"""
+
+import json
+import shutil
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pipeline import baseline as baselines
+from pipeline import jobs, runs
+from pipeline.runs import RunError
+
+RESULTS = "processing/resultdata"
+VIOLATIONS = "constraint_violations.json"
+BASELINE_FILES = ("statistics.json", "constraints.json")
+
+
+def when(text: str | None, default: datetime, variable: str) -> datetime:
+    if not text:
+        return default
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise RunError(f"{variable}={text!r} is not an ISO 8601 time, e.g. "
+                       "2026-11-23T21:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def zulu(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def served_baseline(args) -> tuple[str, dict] | None:
+    """The data-quality baseline the registry recorded for the version being served."""
+    if not args.endpoint_dir or not args.registry:
+        return None
+    try:
+        history = json.loads((args.endpoint_dir / "deployments.json").read_text())
+        live = next(d for d in history["deployments"] if d["id"] == history.get("live"))
+        version = live["version"]
+        meta = json.loads((args.registry / str(version) / "metadata.json").read_text())
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None  # nothing served from the registry: the newest baseline run is the one
+    files = meta.get("baselines", {}).get("data_quality", {})
+    if all(Path(files.get(name.split(".")[0], "")).is_file() for name in BASELINE_FILES):
+        return f"registry version {version}", files
+    return None
+
+
+def choose_baseline(args) -> tuple[str, dict]:
+    """(what it is, {"statistics": path, "constraints": path})."""
+    if not args.baseline_job:
+        served = served_baseline(args)
+        if served:
+            return served
+    candidates = ([runs.take(args.local, "baseline", args.baseline_job, args.workload)]
+                  if args.baseline_job else
+                  [run for run in runs.runs(args.local, "baseline")
+                   if run.status == runs.COMPLETED and run.record.get("workload") == args.workload
+                   and run.record.get("analysis_type", "DATA_QUALITY") == "DATA_QUALITY"])
+    if not candidates:
+        raise RunError(f"no Completed data-quality baseline run of {args.workload} in "
+                       f"{args.local / 'baseline'}: run make baseline first")
+    chosen = candidates[0]
+    if chosen.record.get("analysis_type", "DATA_QUALITY") != "DATA_QUALITY":
+        raise RunError(f"BASELINE_JOB={chosen.name} is a model-quality baseline; name a "
+                       "data-quality one (make baseline)")
+    return f"baseline run {chosen.name}", {
+        name.split(".")[0]: str(chosen.folder / baselines.OUTPUT / name) for name in BASELINE_FILES}
+
+
+def monitor(args) -> int:
+    end = when(args.end, datetime.now(UTC), "END")
+    start = when(args.start, end - timedelta(hours=1), "START")
+    if start >= end:
+        raise RunError(f"START={zulu(start)} is not before END={zulu(end)}")
+    capture = args.capture
+    if not capture.is_dir():
+        raise RunError(f"CAPTURE_DIR={capture}: no capture folder yet; serve with capture on "
+                       "(make serve) and send traffic (make traffic)")
+    if args.preprocessor and not args.preprocessor.is_file():
+        raise RunError(f"PREPROCESSOR={args.preprocessor}: no such file (a Python file with "
+                       "preprocess_handler(inference_record))")
+    what, files = choose_baseline(args)
+    jobs.say(f"monitoring {capture} from {zulu(start)} to {zulu(end)} against {what}")
+    environment = {"dataset_format": json.dumps({"sagemakerCaptureJson": {
+                       "captureIndexNames": ["endpointInput", "endpointOutput"]}}),
+                   "dataset_source": "/opt/ml/processing/input/endpoint",
+                   "output_path": f"/opt/ml/{RESULTS}",
+                   "baseline_statistics": "/opt/ml/processing/baseline/statistics.json",
+                   "baseline_constraints": "/opt/ml/processing/baseline/constraints.json",
+                   "start_time": zulu(start), "end_time": zulu(end),
+                   "publish_cloudwatch_metrics": "Disabled"}
+    run = jobs.start(args, "monitoring", analysis_type="DATA_QUALITY",
+                     inputs={"endpoint": {"path": str(capture)},
+                             "baseline": {"from": what, **files}},
+                     window={"start": zulu(start), "end": zulu(end)})
+    for name in ("processing/baseline", RESULTS, "output"):
+        (run.folder / name).mkdir(parents=True)
+    try:
+        for name in BASELINE_FILES:
+            shutil.copyfile(files[name.split(".")[0]], run.folder / "processing/baseline" / name)
+        if args.preprocessor:
+            (run.folder / "processing/code").mkdir(parents=True)
+            shutil.copyfile(args.preprocessor, run.folder / "processing/code/preprocessor.py")
+            environment["record_preprocessor_script"] = "/opt/ml/processing/code/preprocessor.py"
+    except OSError as error:
+        (run.folder / "output/message").write_text(f"cannot copy the job's input: {error}\n")
+        return jobs.end(args, run, 1)
+    options = [item for key, value in environment.items() for item in ("-e", f"{key}={value}")]
+    code = jobs.compose_run(args.compose, "monitoring", ["--workload", args.workload],
+                            {"JOB_DIR": run.folder, "CAPTURE_DIR": capture},
+                            run.folder / runs.LOGS, options=tuple(options))
+    metric = None
+    if code == 0:
+        found = violations(run)
+        metric = {"name": "violations", "value": float(len(found or []))}
+        run.record["outputs"] = {name: str(run.folder / RESULTS / name)
+                                 for name in ("statistics.json", VIOLATIONS, "report.html")}
+    return jobs.end(args, run, code, metric)
+
+
+def violations(run: runs.Run) -> list | None:
+    """The run's violations, from the constraint_violations.json it wrote wherever it wrote it;
+    None when it wrote none."""
+    for path in sorted(run.folder.rglob(VIOLATIONS)):
+        try:
+            return json.loads(path.read_text()).get("violations", [])
+        except (OSError, ValueError, AttributeError):
+            return None
+    return None
+
+
+def table(found: list[runs.Run]) -> str:
+    rows = [("NAME", "ANALYSIS", "STATUS", "WINDOW", "VIOLATIONS", "CHECKS")]
+    for run in found:
+        listed = violations(run)
+        window = run.record.get("window", {})
+        checks = sorted({v.get("constraint_check_type", "?") for v in listed or []})
+        rows.append((run.name, run.record.get("analysis_type", "-"), run.status,
+                     f"{window.get('start', '-')}..{window.get('end', '-')}" if window else "-",
+                     "-" if listed is None else str(len(listed)), ",".join(checks) or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+                     .rstrip() for row in rows)
+
+
+def listing(args) -> int:
+    found = [run for run in runs.runs(args.local, "monitoring")
+             if run.record.get("workload") == args.workload]
+    jobs.say(table(found) if found else f"no monitoring runs of {args.workload} yet in "
+             f"{args.local / 'monitoring'} (make monitor-data)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    top = jobs.common_arguments(argparse.ArgumentParser(prog="pipeline.monitoring",
+                                                        description=__doc__.splitlines()[0]))
+    top.add_argument("step", choices=("run", "list"))
+    top.add_argument("--capture", type=Path, help="CAPTURE_DIR")
+    top.add_argument("--start", help="START (ISO 8601; default END - 1 hour)")
+    top.add_argument("--end", help="END (ISO 8601; default now)")
+    top.add_argument("--baseline-job", help="BASELINE_JOB")
+    top.add_argument("--preprocessor", type=Path, help="PREPROCESSOR: a record preprocessor")
+    top.add_argument("--registry", type=Path, help="MODEL_REGISTRY")
+    top.add_argument("--endpoint-dir", type=Path, help="ENDPOINT_DIR")
+    args = top.parse_args(argv)
+    try:
+        if args.step == "list":
+            return listing(args)
+        if args.capture is None:
+            raise RunError("--capture (CAPTURE_DIR) is required")
+        return monitor(args)
+    except RunError as error:
+        print(str(error), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
