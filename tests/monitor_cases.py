@@ -85,3 +85,30 @@ def write(root: Path, lines: list[str], files: int = 3, hour: datetime = HOUR,
             path.write_text("\n".join(part) + "\n")
             written.append(path)
     return written
+
+
+def bulk(root: Path, count: int, files: int, seed: int = 7) -> None:
+    """`count` captured JSON requests of penguins(...)'s distribution in `files` files of one
+    hour, written from a template (the bench's million records in seconds, not minutes)."""
+    rng = random.Random(seed)
+    folder = root / "penguins-endpoint" / "AllTraffic" / HOUR.strftime("%Y/%m/%d/%H")
+    folder.mkdir(parents=True, exist_ok=True)
+    template = ('{{"captureData":{{"endpointInput":{{"observedContentType":"application/json",'
+                '"mode":"INPUT","data":"{{\\"island\\": \\"{}\\", \\"bill_length_mm\\": {:.1f}, '
+                '\\"bill_depth_mm\\": {:.1f}, \\"flipper_length_mm\\": {:.1f}, '
+                '\\"body_mass_g\\": {:.1f}, \\"sex\\": \\"{}\\"}}","encoding":"JSON"}},'
+                '"endpointOutput":{{"observedContentType":"application/json","mode":"OUTPUT",'
+                '"data":"{{\\"prediction\\": \\"Adelie\\", \\"confidence\\": 0.9}}",'
+                '"encoding":"JSON"}}}},"eventMetadata":{{"eventId":"{}","inferenceId":"{}",'
+                '"inferenceTime":"{}"}},"eventVersion":"0"}}\n')
+    per_file = -(-count // files)
+    for number in range(files):
+        size = min(per_file, count - number * per_file)
+        when = (HOUR + timedelta(seconds=number)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        lines = [template.format(
+            rng.choice(ISLANDS), rng.gauss(44.0, 5.0), rng.gauss(17.0, 2.0),
+            float(rng.randint(172, 231)), float(rng.randrange(2700, 6300, 25)),
+            rng.choice(SEXES), uuid.uuid4(), number * per_file + i, when)
+            for i in range(size)]
+        (folder / f"{number // 60:02d}-{number % 60:02d}-000-{uuid.uuid4()}.jsonl").write_text(
+            "".join(lines))

@@ -51,10 +51,11 @@ def baseline_files(docker_client, processed, tmp_path_factory) -> Path:
     return root / "ml" / "processing" / "output"
 
 
-def run_monitor(client, root: Path, capture: Path, baseline: Path, environment=None):
+def run_monitor(client, root: Path, capture: Path, baseline: Path, environment=None,
+                workload: str = "penguins"):
     for name in ("output", "processing/resultdata"):
         (root / name).mkdir(parents=True, exist_ok=True)
-    return run_job(client, PROCESSING_IMAGE, ["--workload", "penguins"],
+    return run_job(client, PROCESSING_IMAGE, ["--workload", workload],
                    {root: ("/opt/ml", "rw"),
                     capture: ("/opt/ml/processing/input/endpoint", "ro"),
                     baseline: ("/opt/ml/processing/baseline", "ro")},
@@ -148,3 +149,42 @@ def test_make_monitor_data_runs_a_monitoring_run_that_make_monitoring_lists(
     row = next(line for line in listed.stdout.splitlines() if monitored[0]["name"] in line)
     assert row.split()[1:3] == ["DATA_QUALITY", "Completed"]
     assert row.split()[-2:] == ["1", "data_type_check"]
+
+
+def test_digits_are_baselined_and_monitored_over_pixel_statistics_and_a_rescale_drifts(
+        docker_client, processed_digits, tmp_path):
+    """The baseline job and the monitor agree on Digits' features: the train images as traffic
+    match their own baseline; the same images sent in 0..1 drift on intensity alone."""
+    train = processed_digits / "processing" / "train"
+    root = tmp_path / "baseline"
+    for name in ("output", "processing/output"):
+        (root / name).mkdir(parents=True)
+    result = run_job(docker_client, PROCESSING_IMAGE,
+                     ["--drop-first-column", "--workload", "digits"],
+                     {root: ("/opt/ml", "rw"),
+                      train: ("/opt/ml/processing/input/baseline_dataset_input", "ro")},
+                     environment={"dataset_format": '{"csv": {"header": false}}'},
+                     entrypoint=BASELINE)
+    assert result.exit_code == 0, result.logs
+    baseline = root / "processing" / "output"
+    facts = json.loads((processed_digits / "processing" / "pipeline" / "workload.json")
+                       .read_text())
+    rows = [[float(v) for v in line.split(",")[1:]]
+            for path in sorted(train.glob("*.csv")) for line in path.read_text().splitlines()]
+    width, top = facts["width"], facts["pixel_max"]
+
+    def requests(scale: float) -> list[str]:
+        return cases.json_lines([{"pixels": [[v * scale for v in row[r:r + width]]
+                                             for r in range(0, len(row), width)]} for row in rows])
+
+    found = {}
+    for scale in (1.0, 1 / top):
+        work = tmp_path / f"scale-{scale:g}"
+        cases.write(work / "capture", requests(scale), endpoint="digits-endpoint")
+        result = run_monitor(docker_client, work / "ml", work / "capture", baseline,
+                             workload="digits")
+        assert result.exit_code == 0, result.logs
+        violations, statistics = results(work / "ml")
+        assert statistics["dataset"]["item_count"] == len(rows)
+        found[scale] = {(v["feature_name"], v["constraint_check_type"]) for v in violations}
+    assert found == {1.0: set(), 1 / top: {("mean_intensity", "baseline_drift_check")}}
