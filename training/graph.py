@@ -6,8 +6,8 @@ request must give. Serving then needs onnxruntime and the signature alone.
 
 Inputs: one per raw field, shape [None, 1] (skl2onnx's per-column input of a ColumnTransformer):
 tensor(string) for a categorical field, tensor(float) for a numeric one. A missing number is
-NaN; a missing category is MISSING_STRING, the only missing value skl2onnx's string imputer
-knows, so records are marked (marked(), feeds()) before they reach the transformer or the graph.
+NaN (imputed with the mean); a missing category is MISSING_STRING, a category of its own, so
+records are marked (marked(), feeds()) before they reach the transformer or the graph.
 """
 
 import json
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from training.process import CATEGORICAL, FEATURES, MISSING, NUMERIC
 
-# The categorical imputer's missing value. "" is already one of MISSING, so marking a missing
-# category maps it onto a string that means "missing" everywhere else too.
+# A missing category's value. "" is already one of MISSING, so marking a missing category maps it
+# onto a string that means "missing" everywhere else too.
 MISSING_STRING = ""
 SIGNATURE_KEY = "sagemaker_signature"
 SIGNATURE_VERSION = 1
@@ -32,9 +32,11 @@ ELEMENT_TYPES = {1: "float", 8: "string", 7: "int64", 11: "double"}  # onnx.Tens
 def transformer():
     """The processing job's ColumnTransformer, unfitted, in a form skl2onnx converts.
 
-    As training/process.py's, except that the categorical imputer takes MISSING_STRING as its
-    missing value (skl2onnx converts no string imputer whose missing value is NaN). Fit and
-    transform it on marked() frames.
+    A missing category (MISSING_STRING once marked) is one-hot encoded as a category of its own
+    when the train split has one, else as all zeros, as an unknown category is. No string
+    imputer: skl2onnx converts one into eight more nodes a record (label encoders, casts,
+    wheres, splits), a third of the endpoint's time to answer one record. Fit and transform it
+    on marked() frames.
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
@@ -44,10 +46,8 @@ def transformer():
     return ColumnTransformer([
         ("numeric", make_pipeline(SimpleImputer(strategy="mean"), StandardScaler()),
          list(NUMERIC)),
-        ("categorical", make_pipeline(
-            SimpleImputer(strategy="most_frequent", missing_values=MISSING_STRING),
-            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-        ), list(CATEGORICAL)),
+        ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+         list(CATEGORICAL)),
     ])
 
 
@@ -121,6 +121,12 @@ def join(preprocessing, network):
     # merge_models wants one IR version; both are old enough for every op used here.
     ir_version = max(preprocessing.ir_version, network.ir_version)
     preprocessing.ir_version = network.ir_version = ir_version
+    # And one opset per domain: skl2onnx declares the lowest its nodes need, which may be
+    # below the network's; the checker below and the jobs' 1e-5 check hold the ops' meaning.
+    for model, other in ((preprocessing, network), (network, preprocessing)):
+        theirs = _opsets(other)
+        for entry in model.opset_import:
+            entry.version = max(entry.version, theirs.get(entry.domain or "", 0))
     merged = compose.merge_models(
         preprocessing, network,
         io_map=[("features", network.graph.input[0].name)],

@@ -81,8 +81,11 @@ def read_pipeline(channel: Path):
         except Exception as error:  # unpickling raises anything
             raise JobError(f"channel pipeline: cannot read {name} ({error})") from None
     try:
-        imputer = loaded[0].named_transformers_["categorical"].steps[0][1]
-        current = imputer.missing_values == graph.MISSING_STRING
+        categorical = loaded[0].named_transformers_["categorical"]
+        # Today's one-hot encoder, or the marked-string imputer before it: both convert.
+        steps = getattr(categorical, "steps", None)
+        current = (steps[0][1].missing_values == graph.MISSING_STRING if steps
+                   else type(categorical).__name__ == "OneHotEncoder")
     except (AttributeError, KeyError, IndexError):
         current = False
     if not current or not (channel / TRAIN_RAW).is_file():

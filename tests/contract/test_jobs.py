@@ -199,8 +199,8 @@ def test_training_failure_names_the_cause(docker_client, processed, tmp_path, hy
 @pytest.mark.parametrize(
     ("content", "named"),
     [("1,0.5,0.5\n", "train.csv line 1 has 3 columns"),
-     ("1,0.1,x,0,0,1,0,0,1,0\n", "train.csv line 1 column 3 is not a number"),
-     ("7,0.1,0.2,0,0,1,0,0,1,0\n", "train.csv line 1 has label '7'")],
+     ("1,0.1,x,0,0,1,0,0,1,0,0\n", "train.csv line 1 column 3 is not a number"),
+     ("7,0.1,0.2,0,0,1,0,0,1,0,0\n", "train.csv line 1 has label '7'")],
     ids=["wrong-columns", "non-numeric", "not-a-class-code"],
 )
 def test_training_rejects_bad_csv(docker_client, processed, tmp_path, content, named):

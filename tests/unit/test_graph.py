@@ -94,7 +94,7 @@ def with_missing(test):
 
 
 def nan_transformer(train):
-    """The transformer processing fitted before the one graph: NaN as the missing category."""
+    """The transformer on read_raw()'s NaN for a missing value instead of the marked string."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
@@ -103,18 +103,23 @@ def nan_transformer(train):
     return ColumnTransformer([
         ("numeric", make_pipeline(SimpleImputer(strategy="mean"), StandardScaler()),
          list(process.NUMERIC)),
-        ("categorical", make_pipeline(
-            SimpleImputer(strategy="most_frequent"),
-            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-        ), list(process.CATEGORICAL)),
+        ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+         list(process.CATEGORICAL)),
     ]).fit(train[list(process.FEATURES)])
+
+
+def category_columns(features, field: str) -> dict:
+    """{category: column index} of one field's one-hot columns in the transformer's output."""
+    names = list(features.get_feature_names_out())
+    prefix = f"categorical__{field}_"
+    return {name[len(prefix):]: i for i, name in enumerate(names) if name.startswith(prefix)}
 
 
 def test_processing_fits_the_graph_transformer_on_marked_rows(penguins):
     train = penguins[0]
     features, _ = process.transformers(train)
-    assert features.named_transformers_["categorical"].steps[0][1].missing_values == (
-        graph.MISSING_STRING)
+    assert train["sex"].isna().any()  # else the missing category below is not in the fit
+    assert graph.MISSING_STRING in category_columns(features, "sex")
     np.testing.assert_array_equal(features.transform(graph.marked(penguins[2])),
                                   graph.transformer().fit(graph.marked(train)).transform(
                                       graph.marked(penguins[2])))
@@ -126,24 +131,31 @@ def test_transformer_gives_the_nan_transformer_s_features_for_complete_rows(peng
     theirs = nan_transformer(train)
     complete = test.dropna(subset=list(process.FEATURES))
     assert len(complete) > 0
+    # The same columns, the missing category's in another place ("" sorts first, NaN last).
+    mine, other = ours.get_feature_names_out(), list(theirs.get_feature_names_out())
+    order = [other.index("categorical__sex_nan" if name == "categorical__sex_" else name)
+             for name in mine]
     np.testing.assert_array_equal(ours.transform(graph.marked(complete)),
-                                  theirs.transform(complete[list(process.FEATURES)]))
+                                  theirs.transform(complete[list(process.FEATURES)])[:, order])
 
 
-def test_marked_missing_values_get_the_nan_transformer_s_fills_while_unmarked_ones_are_refused(
-        penguins):
+def test_a_missing_category_is_a_category_of_its_own_and_a_missing_number_the_mean(penguins):
     train, _, test = penguins
-    ours = graph.transformer().fit(graph.marked(train))
-    theirs = nan_transformer(train)
+    features = graph.transformer().fit(graph.marked(train))
     frame = with_missing(test)
-    # read_raw() leaves every missing value as NaN; process.py's imputer knows no None.
-    frame = frame.where(frame.notna(), np.nan)
-    # The imputers fill from the same non-missing values, so the fills are the same.
-    np.testing.assert_array_equal(ours.transform(graph.marked(frame)),
-                                  theirs.transform(frame[list(process.FEATURES)]))
-    # A category left as NaN is no missing value to transformer(): it must be marked first.
-    with pytest.raises(ValueError, match="NaN"):
-        ours.transform(frame[list(process.FEATURES)])
+    frame = frame.where(frame.notna(), np.nan)  # read_raw() leaves every missing value as NaN
+    got = features.transform(graph.marked(frame))
+    sex = category_columns(features, "sex")
+    missing_sex = frame["sex"].isna().to_numpy()
+    assert missing_sex.any() and not missing_sex.all()
+    assert (got[missing_sex, sex[graph.MISSING_STRING]] == 1).all()
+    assert (got[~missing_sex, sex[graph.MISSING_STRING]] == 0).all()
+    # No island is missing in the train split: a missing island is as unknown, all zeros.
+    island = list(category_columns(features, "island").values())
+    assert (got[frame["island"].isna().to_numpy()][:, island] == 0).all()
+    # A missing number is the train split's mean: zero once standardised.
+    column = list(features.get_feature_names_out()).index("numeric__bill_length_mm")
+    assert np.isclose(got[frame["bill_length_mm"].isna().to_numpy(), column], 0).all()
 
 
 def test_graph_gives_sklearn_and_keras_probabilities_for_the_whole_test_split(

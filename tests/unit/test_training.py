@@ -111,7 +111,7 @@ def test_processing_outputs(processed):
              for name in ("train", "validation", "test")}
     assert sizes == {"train": 240, "validation": 52, "test": 52}
     first = (out / "train" / "train.csv").read_text().splitlines()[0].split(",")
-    assert first[0] in {"0", "1", "2"} and len(first) == 10
+    assert first[0] in {"0", "1", "2"} and len(first) == 11  # label + 4 numbers + 7 one-hot
     assert "species" not in (out / "baseline" / "train-baseline.csv").read_text().split("\n")[0]
     assert json.loads((out / "pipeline" / "workload.json").read_text()) == {"workload": "penguins"}
     assert len((out / "pipeline" / "train-raw.csv").read_text().splitlines()) == 1 + 240
@@ -243,16 +243,16 @@ def test_training_failures(processed, tmp_path, monkeypatch, hyperparameters, ch
 
 
 @pytest.mark.parametrize(("line", "named"), [
-    ("1,0.5,0.5\n", "line 2 has 3 columns; expected 10"),
-    ("1,0.1,x,0,0,1,0,0,1,0\n", "line 2 column 3 is not a number: 'x'"),
-    ("1,0.1,nan,0,0,1,0,0,1,0\n", "line 2 column 3 is not a number: 'nan'"),
-    ("7,0.1,0.2,0,0,1,0,0,1,0\n", "line 2 has label '7'; labels must be class codes 0..2"),
-    ("0.5,0.1,0.2,0,0,1,0,0,1,0\n", "line 2 has label '0.5'"),
+    ("1,0.5,0.5\n", "line 2 has 3 columns; expected 11"),
+    ("1,0.1,x,0,0,1,0,0,1,0,0\n", "line 2 column 3 is not a number: 'x'"),
+    ("1,0.1,nan,0,0,1,0,0,1,0,0\n", "line 2 column 3 is not a number: 'nan'"),
+    ("7,0.1,0.2,0,0,1,0,0,1,0,0\n", "line 2 has label '7'; labels must be class codes 0..2"),
+    ("0.5,0.1,0.2,0,0,1,0,0,1,0,0\n", "line 2 has label '0.5'"),
 ])
 def test_bad_training_csv_names_file_and_line(processed, tmp_path, monkeypatch, line, named):
     base = link_channels(tmp_path, processed, ("pipeline",))
     (base / "input" / "data" / "train").mkdir()
-    (base / "input" / "data" / "train" / "part.csv").write_text("0,0,0,0,0,1,0,0,1,0\n" + line)
+    (base / "input" / "data" / "train" / "part.csv").write_text("0,0,0,0,0,1,0,0,1,0,0\n" + line)
     monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base))
     assert train.main() == 1
     failure = (base / "output" / "failure").read_text()
