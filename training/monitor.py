@@ -9,8 +9,8 @@ analyzer's: `dataset_format` ({"sagemakerCaptureJson": {"captureIndexNames": ["e
 the records whose inferenceTime is in it). `publish_cloudwatch_metrics` has nowhere to publish.
 
 Writes statistics.json (training/baseline.py's statistics of the features the record
-preprocessor gives), constraint_violations.json (training/monitor_checks.py) and report.html
-(training/monitor_report.py). Without a record_preprocessor_script, the workload's
+preprocessor gives), constraint_violations.json (training/monitor_checks.py), report.html and
+report.png (training/monitor_report.py). Without a record_preprocessor_script, the workload's
 `monitor_features` hook (--workload; the request's input fields when it has none).
 """
 
@@ -32,7 +32,8 @@ DEFAULT_SOURCE = "/opt/ml/processing/input/endpoint"
 DEFAULT_OUTPUT = "/opt/ml/processing/resultdata"
 DEFAULT_BASELINE = "/opt/ml/processing/baseline"
 CAPTURE_FORMAT = "sagemakerCaptureJson"
-VIOLATIONS, STATISTICS, REPORT = "constraint_violations.json", "statistics.json", "report.html"
+VIOLATIONS, STATISTICS = "constraint_violations.json", "statistics.json"
+REPORT, PICTURE = "report.html", "report.png"
 
 
 def moment(variable: str) -> datetime | None:
@@ -152,6 +153,7 @@ def analyse(workload: str) -> tuple[dict, list, Path]:
 
         atomic_write(output / REPORT, monitor_report.html(statistics_in, current, violations,
                                                           window.strip() or "all captured"))
+        atomic_write(output / PICTURE, monitor_report.grid(statistics_in, current, violations))
     except Exception as error:  # the report is for people; the JSON files are the result
         print(f"warning: no {REPORT}: {type(error).__name__}: {error}", file=sys.stderr)
     return current, violations, output

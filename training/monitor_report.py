@@ -25,13 +25,30 @@ def _shares(stats: dict) -> tuple[list, list, list]:
     return [str(b["value"]) for b in buckets], [b["count"] / total for b in buckets], []
 
 
-def picture(name: str, baseline: dict | None, current: dict | None, flagged: bool) -> str:
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot
+    from matplotlib import pyplot as plt
 
-    figure, axes = pyplot.subplots(figsize=(5.2, 2.6), dpi=80)
+    return plt
+
+
+def png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png")
+    pyplot().close(figure)
+    return buffer.getvalue()
+
+
+def picture(name: str, baseline: dict | None, current: dict | None, flagged: bool) -> str:
+    figure, axes = pyplot().subplots(figsize=(5.2, 2.6), dpi=80)
+    draw(axes, name, baseline, current, flagged)
+    return base64.b64encode(png(figure)).decode()
+
+
+def draw(axes, name: str, baseline: dict | None, current: dict | None, flagged: bool) -> None:
     numeric = any("numerical_statistics" in s for s in (baseline, current) if s)
     if numeric:
         for stats, colour, label in ((baseline, BASELINE_COLOUR, "baseline"),
@@ -59,11 +76,25 @@ def picture(name: str, baseline: dict | None, current: dict | None, flagged: boo
         for spine in axes.spines.values():
             spine.set_edgecolor(VIOLATION_COLOUR)
             spine.set_linewidth(2)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    pyplot.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def grid(baseline: dict, current: dict, violations: list) -> bytes:
+    """report.png: every feature's picture in one image, flagged ones in red."""
+    before = {f["name"]: f for f in baseline.get("features", [])}
+    after = {f["name"]: f for f in current.get("features", [])}
+    flagged = {v["feature_name"] for v in violations}
+    names = list(dict.fromkeys([*before, *after]))
+    columns = 2 if len(names) > 1 else 1
+    rows = -(-len(names) // columns)
+    figure, axes = pyplot().subplots(rows, columns, figsize=(5.2 * columns, 2.6 * rows), dpi=80,
+                                     squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        if index < len(names):
+            name = names[index]
+            draw(axis, name, before.get(name), after.get(name), name in flagged)
+        else:
+            axis.set_visible(False)
+    return png(figure)
 
 
 def html(baseline: dict, current: dict, violations: list, window: str) -> str:

@@ -70,6 +70,7 @@ def test_clean_traffic_against_its_own_baseline_has_no_violations(
     assert [f["name"] for f in statistics["features"]] == list(cases.FIELDS)
     report = (output / "report.html").read_text()
     assert "no violations" in report and report.count("data:image/png;base64,") == 6
+    assert (output / "report.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_csv_bodies_with_several_rows_are_read_as_records_by_the_baselines_column_names(
