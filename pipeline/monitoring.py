@@ -129,7 +129,8 @@ def monitor(args) -> int:
         found = violations(run)
         metric = {"name": "violations", "value": float(len(found or []))}
         run.record["outputs"] = {name: str(run.folder / RESULTS / name)
-                                 for name in ("statistics.json", VIOLATIONS, "report.html")}
+                                 for name in ("statistics.json", VIOLATIONS, "report.html",
+                                              "report.png")}
     return jobs.end(args, run, code, metric)
 
 
