@@ -84,6 +84,20 @@ def test_csv_bodies_with_several_rows_are_read_as_records_by_the_baselines_colum
     assert statistics["dataset"]["item_count"] == 1500
 
 
+def test_every_body_the_endpoint_takes_is_read_as_its_records_and_base64_is_left_out(
+        tmp_path, monkeypatch, penguins_baseline):
+    records = cases.penguins(3000, 2)
+    lines = [cases.line(json.dumps(records[i:i + 2])) for i in range(0, 1000, 2)]
+    lines += [cases.line(json.dumps({"instances": records[i:i + 4]}))
+              for i in range(1000, 2000, 4)]
+    lines += [cases.line("\n".join(json.dumps(r) for r in records[i:i + 5]),
+                         "application/jsonlines") for i in range(2000, 3000, 5)]
+    lines += [cases.line("AAEC", "application/x-npy", "BASE64")] * 7
+    code, violations, statistics, _ = analyse(tmp_path, monkeypatch, lines, penguins_baseline)
+    assert (code, violations) == (0, [])
+    assert statistics["dataset"]["item_count"] == 3000
+
+
 def test_shifted_values_drift_on_exactly_the_shifted_features(
         tmp_path, monkeypatch, penguins_baseline):
     shifted = cases.penguins(3000, 2, {"bill_length_mm": 1.4, "body_mass_g": 0.6})
