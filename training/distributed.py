@@ -31,6 +31,8 @@ COLLECTIVE_TIMEOUT_SECONDS = 60
 # Every host started and its name resolved (RESOLVE_SECONDS); TensorFlow alone would keep the
 # others waiting for a host that never starts for an hour.
 JOIN_SECONDS = 180
+# How long a worker that has finished waits for the chief to write the model and exit.
+CHIEF_SECONDS = 900
 TASK = re.compile(r"/job:worker/replica:\d+/task:(\d+)")
 
 
@@ -156,6 +158,26 @@ def joined(cluster: Cluster, failure: Path):
         return strategy(cluster)
     finally:
         watchdog.cancel()
+
+
+def wait_for_chief(cluster: Cluster, stop: list, connect=socket.create_connection,
+                   seconds: float = CHIEF_SECONDS, sleep=time.sleep,
+                   clock=time.monotonic) -> bool:
+    """A finished worker stays up until the chief's TensorFlow server (its PORT) is gone, as
+    SageMaker's TensorFlow containers keep a parameter server up until the master is down.
+
+    SageMaker local mode runs `docker compose up --abort-on-container-exit`: a worker that
+    exits first would stop the chief while it still writes /opt/ml/model. True once the chief
+    is gone; False after `seconds`, or at SIGTERM (the chief exited and compose stops us).
+    """
+    deadline = clock() + seconds
+    while not stop and clock() < deadline:
+        try:
+            connect((cluster.hosts[0], PORT), timeout=2).close()
+        except OSError:  # refused, or its name no longer resolves: the chief has exited
+            return True
+        sleep(1)
+    return False
 
 
 def exit_now(cluster: Cluster, code: int) -> int:

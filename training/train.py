@@ -218,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         archive = os.environ.get("MODEL_ARCHIVE")
         if card is None:
             print(f"host {cluster.current} done; the model is the chief's "
-                  f"({cluster.hosts[0]})")
+                  f"({cluster.hosts[0]}), waiting for it to exit", flush=True)
+            distributed.wait_for_chief(cluster, stop)
             return distributed.exit_now(cluster, 0)
         if archive:
             from training.package import pack

@@ -3,6 +3,7 @@ internal network, each with its own /opt/ml."""
 
 import json
 import re
+import shutil
 import tarfile
 import time
 
@@ -21,14 +22,15 @@ FAILURE_BOUND_SECONDS = 150  # collective timeout (60 s) plus start-up on a busy
 class Cluster:
     """Two training containers on an internal network, started together."""
 
-    def __init__(self, client, tmp_path, processed, hyperparameters):
+    def __init__(self, client, tmp_path, processed, hyperparameters, channels_of=None):
         self.network = client.networks.create(f"penguins-test-{time.monotonic_ns()}",
                                               internal=True, labels=LABELS)
         self.roots, self.containers = {}, {}
         try:
             for host in HOSTS:
                 root = tmp_path / host
-                volumes = training_tree(root, processed, hyperparameters)
+                volumes = training_tree(root, (channels_of or {}).get(host, processed),
+                                        hyperparameters)
                 (root / "input" / "config" / "resourceconfig.json").write_text(json.dumps(
                     {"current_host": host, "hosts": list(HOSTS),
                      "network_interface_name": "eth0"}))
@@ -62,8 +64,8 @@ class Cluster:
 def cluster_of(docker_client, tmp_path, processed):
     made = []
 
-    def start(hyperparameters):
-        made.append(Cluster(docker_client, tmp_path, processed, hyperparameters))
+    def start(hyperparameters, channels_of=None):
+        made.append(Cluster(docker_client, tmp_path, processed, hyperparameters, channels_of))
         return made[-1]
 
     yield start
@@ -118,4 +120,26 @@ def test_a_killed_worker_fails_the_job_on_both_hosts_naming_the_host(cluster_of)
     assert code != 0
     failure = (cluster.roots["algo-1"] / "output" / "failure").read_text()
     assert failure.startswith("host algo-1: host algo-2 failed or stopped answering"), failure
+    assert not (cluster.roots["algo-1"] / "output" / "model.tar.gz").exists()
+
+
+def test_bad_data_on_one_host_fails_the_job_on_both_hosts_naming_the_host_and_the_cause(
+        cluster_of, processed, tmp_path):
+    bad = tmp_path / "bad"
+    for name in ("train", "validation", "pipeline"):
+        shutil.copytree(processed / "processing" / name, bad / "processing" / name)
+    train = next((bad / "processing" / "train").glob("*.csv"))
+    lines = train.read_text().splitlines()
+    width = len(lines[0].split(","))
+    train.write_text("\n".join(lines + ["0," + ",".join(["oops"] * (width - 1))]) + "\n")
+    cluster = cluster_of({"epochs": "100000"}, channels_of={"algo-2": bad})
+    started = time.monotonic()
+    codes = cluster.wait(timeout=FAILURE_BOUND_SECONDS + 120)
+    assert time.monotonic() - started < FAILURE_BOUND_SECONDS + 120
+    assert codes["algo-1"] != 0 and codes["algo-2"] != 0, codes
+    cause = f"channel train: {train.name} line {len(lines) + 1} column 2 is not a number"
+    failure = (cluster.roots["algo-2"] / "output" / "failure").read_text()
+    assert failure.startswith(f"host algo-2: {cause}"), failure
+    chief = (cluster.roots["algo-1"] / "output" / "failure").read_text()
+    assert chief.startswith("host algo-1: host algo-2 failed or stopped answering"), chief
     assert not (cluster.roots["algo-1"] / "output" / "model.tar.gz").exists()

@@ -1,5 +1,7 @@
 """The SageMaker Python SDK 2.x (local mode, offline, dummy role) as the client of the images."""
 
+import json
+import re
 import tarfile
 
 import pytest
@@ -18,7 +20,9 @@ from harness import (
     PROCESSING_IMAGE,
     SERVING_IMAGE,
     TRAINING_IMAGE,
+    Endpoint,
     processing_tree,
+    served_model,
 )
 
 pytestmark = pytest.mark.sdk
@@ -61,6 +65,43 @@ def test_estimator_fit_writes_model_tar(sdk_training):
     with tarfile.open(output / "model.tar.gz") as archive:
         names = {name.removeprefix("./") for name in archive.getnames()}
     assert {"model.onnx", "labels.json", "model-card.json", "sample.json"} <= names
+
+
+def test_two_instances_train_one_model_that_serves(session, processed, docker_client, tmp_path,
+                                                   capfd):
+    # SDK 2.x local mode: hosts algo-1 and algo-2 on network sagemaker-local, one /opt/ml/model
+    # shared by both, `up --abort-on-container-exit` (the first host to exit stops the other).
+    # batch_size is per host, so 2 hosts double the learning rate (README: multi-host).
+    output = tmp_path / "output"
+    estimator = Estimator(
+        image_uri=TRAINING_IMAGE, role=ROLE, instance_count=2, instance_type="local",
+        hyperparameters={"learning_rate": 0.02}, output_path=f"file://{output}",
+        metric_definitions=METRIC_DEFINITIONS, sagemaker_session=session,
+    )
+    estimator.fit({name: f"file://{processed / 'processing' / name}"
+                   for name in ("train", "validation", "pipeline")}, logs=True)
+    logs = capfd.readouterr().out
+    # Local mode names hosts algo-N-<suffix>; the worker waited for the chief to finish.
+    assert re.search(r"host algo-2-\w+ done; the model is the chief's \(algo-1-\w+\)", logs)
+    with tarfile.open(output / "output.tar.gz") as archive:
+        assert not [name for name in archive.getnames() if name.endswith("failure")]
+    model = served_model(output / "model.tar.gz", tmp_path / "served")
+    card = json.loads((model / "model-card.json").read_text())
+    assert card["hyperparameters"]["learning_rate"] == 0.02
+    assert card["metrics"]["val_accuracy"] >= 0.9  # the single-host gate
+    regex = next(d["Regex"] for d in METRIC_DEFINITIONS if d["Name"] == "validation:accuracy")
+    chief_lines = [line for line in logs.splitlines() if re.search(regex, line)]
+    assert len(chief_lines) == card["hyperparameters"]["epochs"]  # the chief's only
+    assert all("algo-1" in line for line in chief_lines)
+    endpoint = Endpoint(docker_client, model)
+    try:
+        endpoint.wait_ready()
+        sample = json.loads((model / "sample.json").read_text())
+        answer = requests.post(f"{endpoint.url}/invocations", json=sample, timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert_result(answer.json(), card["labels"])
+    finally:
+        endpoint.remove()
 
 
 @pytest.fixture(scope="module")

@@ -110,3 +110,36 @@ def test_failure_message_names_this_host_and_the_peer_tensorflow_blames():
     assert distributed.failure_message(cluster, "channel train: no CSV file") == (
         "host algo-1: channel train: no CSV file")
     assert distributed.failure_message(Cluster(("algo-1",), "algo-1"), "bad") == "bad"
+
+
+def test_a_finished_worker_waits_until_the_chief_stops_answering():
+    clock, answers = FakeClock(), [None, None, OSError("Connection refused")]
+    called = []
+
+    def connect(address, timeout):
+        called.append(address)
+        answer = answers.pop(0)
+        if answer:
+            raise answer
+        return FakeSocket()
+
+    cluster = Cluster(("algo-1", "algo-2"), "algo-2")
+    assert distributed.wait_for_chief(cluster, [], connect, seconds=60, sleep=clock.sleep,
+                                      clock=lambda: clock.now)
+    assert called == [("algo-1", distributed.PORT)] * 3 and clock.now == 2
+
+
+def test_a_worker_stops_waiting_for_the_chief_at_the_bound_or_at_sigterm():
+    clock = FakeClock()
+    cluster = Cluster(("algo-1", "algo-2"), "algo-2")
+    always_up = lambda address, timeout: FakeSocket()  # noqa: E731
+    assert not distributed.wait_for_chief(cluster, [], always_up, seconds=5,
+                                          sleep=clock.sleep, clock=lambda: clock.now)
+    assert 5 <= clock.now <= 6
+    assert not distributed.wait_for_chief(cluster, ["SIGTERM"], always_up, seconds=5,
+                                          sleep=clock.sleep, clock=lambda: clock.now)
+
+
+class FakeSocket:
+    def close(self):
+        pass
