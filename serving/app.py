@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from serving import codecs, openapi
 from serving import config as settings
 from serving import model as hooks
+from serving.capture import Capture
 
 log = logging.getLogger("serving")
 INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
@@ -65,7 +66,7 @@ def read_body(environ: dict, limit: int) -> bytes:
 
 
 def invocations(state) -> Response:
-    model, config = state
+    model, config, capture = state
     # Straight from the WSGI environ: werkzeug's header view costs more than the model.
     environ = request.environ
     try:
@@ -82,11 +83,14 @@ def invocations(state) -> Response:
         return error(mistake.status, mistake.message)
     except hooks.RecordError as mistake:
         return error(400, str(mistake))
+    if capture is not None:  # Data Capture keeps successful invocations only, as SageMaker's
+        capture.submit(body, environ.get("CONTENT_TYPE"), answer, accept,
+                       environ.get(INFERENCE_ID_KEY) or None)
     return Response(answer, 200, content_type=accept)
 
 
 def execution_parameters(state) -> Response:
-    _model, config = state
+    _model, config, _capture = state
     return Response(codecs.orjson.dumps({
         "MaxConcurrentTransforms": config.workers,
         "BatchStrategy": "MULTI_RECORD",
@@ -95,7 +99,7 @@ def execution_parameters(state) -> Response:
 
 
 def openapi_document(state) -> Response:
-    model, _config = state
+    model, _config, _capture = state
     return Response(codecs.orjson.dumps(openapi.document(model.signature)), 200,
                     mimetype="application/json")
 
@@ -139,8 +143,11 @@ def create_app(model_dir: Path | None = None, config: settings.Config | None = N
     config = config or settings.from_env()
     model = hooks.load(Path(model_dir or config.model_dir))
     hooks.warm(model)
+    # Started here, in the worker: a thread started before gunicorn forks would not survive.
+    capture = Capture(config.capture).start() if config.capture else None
+    state = (model, config, capture)
     app = Flask("serving")
-    state = (model, config)
+    app.extensions["capture"] = capture
     for path, methods, view in ROUTES:
         app.add_url_rule(path, view.__name__, lambda view=view: view(state), methods=methods)
     app.after_request(echo_headers)

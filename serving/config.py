@@ -2,16 +2,21 @@
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from serving.capture import Settings as CaptureSettings
 from serving.images import Limits
 
 BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"  # the same variable the training toolkit honours
 DEFAULT_BASE_DIR = "/opt/ml"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SUPPORTED_ACCEPTS = ("application/json", "text/csv", "application/jsonlines")
+# SageMaker's pattern for endpoint and variant names (they name the capture folders).
+CAPTURE_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+CAPTURE_OPTIONS = ("input", "output")
 
 
 class ConfigError(ValueError):
@@ -28,6 +33,7 @@ class Config:
     default_accept: str = "application/json"
     socket: str = "/tmp/gunicorn.sock"
     images: Limits = field(default_factory=Limits)  # image decoding and URL fetching
+    capture: CaptureSettings | None = None  # Data Capture; None: off
 
     @property
     def max_payload_bytes(self) -> int:
@@ -109,6 +115,52 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _content_types(environ: Mapping[str, str], name: str, default: str) -> frozenset:
+    raw = environ.get(name, "").strip() or default
+    types = frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
+    bad = sorted(kind for kind in types if kind.count("/") != 1 or ";" in kind or " " in kind)
+    if bad or not types:
+        raise ConfigError(f"{name}={raw!r}: {bad[0] if bad else 'empty'} is not a content type "
+                          "such as text/csv (comma-separated)")
+    return types
+
+
+def _capture_name(environ: Mapping[str, str], name: str, default: str) -> str:
+    value = environ.get(name, "").strip() or default
+    if not CAPTURE_NAME.fullmatch(value):
+        raise ConfigError(f"{name}={value!r} is not a SageMaker name (letters, digits and "
+                          "hyphens, at most 63, no hyphen first or last)")
+    return value
+
+
+def _capture(environ: Mapping[str, str]) -> CaptureSettings | None:
+    """DataCaptureConfig from DATA_CAPTURE_*; None when DATA_CAPTURE_DESTINATION is unset."""
+    raw = environ.get("DATA_CAPTURE_DESTINATION", "").strip()
+    if not raw:
+        return None
+    if not raw.startswith("/"):
+        raise ConfigError(f"DATA_CAPTURE_DESTINATION={raw!r} is not an absolute path of a folder")
+    name = "DATA_CAPTURE_SAMPLING_PERCENTAGE"
+    percentage = environ.get(name, "").strip() or str(int(CaptureSettings.sampling_percentage))
+    if not (percentage.isdigit() and 0 <= int(percentage) <= 100):
+        raise ConfigError(f"{name}={percentage!r} must be a whole number from 0 to 100")
+    options = environ.get("DATA_CAPTURE_OPTIONS", "").strip() or "Input,Output"
+    chosen = {part.strip().lower() for part in options.split(",") if part.strip()}
+    if not chosen or not chosen <= set(CAPTURE_OPTIONS):
+        raise ConfigError(f"DATA_CAPTURE_OPTIONS={options!r} must be Input, Output or "
+                          "Input,Output")
+    return CaptureSettings(
+        destination=Path(raw),
+        sampling_percentage=float(percentage),
+        capture_input="input" in chosen,
+        capture_output="output" in chosen,
+        json_types=_content_types(environ, "DATA_CAPTURE_JSON_CONTENT_TYPES", "application/json"),
+        csv_types=_content_types(environ, "DATA_CAPTURE_CSV_CONTENT_TYPES", "text/csv"),
+        endpoint=_capture_name(environ, "DATA_CAPTURE_ENDPOINT_NAME", CaptureSettings.endpoint),
+        variant=_capture_name(environ, "DATA_CAPTURE_VARIANT_NAME", CaptureSettings.variant),
+    )
+
+
 def from_env(environ: Mapping[str, str] | None = None, cgroup_root: Path = CGROUP_ROOT) -> Config:
     """Read the settings; raise ConfigError naming a variable that cannot be used."""
     environ = os.environ if environ is None else environ
@@ -138,4 +190,5 @@ def from_env(environ: Mapping[str, str] | None = None, cgroup_root: Path = CGROU
             # A fetched image may be as large as a request body could be.
             max_bytes=payload_mb * 1024 * 1024,
         ),
+        capture=_capture(environ),
     )

@@ -1,0 +1,198 @@
+"""SageMaker Data Capture: sampled requests and answers as JSON Lines, written off the request path.
+
+A worker's requests only sample and append to a bounded list (`Capture.submit`); one background
+thread per worker turns what is pending into records every FLUSH_SECONDS (sooner once BATCH
+records wait) and writes them as a new file per flush and hour, in SageMaker's layout:
+`<destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/<mm-ss-mmm>-<uuid>.jsonl` (UTC). A file is
+written under a hidden name and renamed whole, so a reader globbing `*.jsonl` never sees half of
+one, and its uuid keeps two workers out of each other's files. A full list drops the record and
+a failed write loses its batch: both are counted and logged, and the request never notices.
+`stop` (atexit: gunicorn's workers exit through sys.exit on SIGTERM) writes what is pending.
+"""
+
+import atexit
+import base64
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+log = logging.getLogger("serving.capture")
+FLUSH_SECONDS = 1.0
+BATCH = 1000  # pending records that wake the writer before its second is up
+MAX_PENDING = 10_000  # records waiting for the writer; beyond, requests are dropped
+MAX_PENDING_BYTES = 64 * 1024 * 1024  # bodies and answers waiting, together
+STOP_SECONDS = 5.0  # gunicorn kills a stopping worker after its graceful timeout (8 s)
+LOG_EVERY_SECONDS = 60.0  # at most one warning a minute per kind of loss
+EVENT_VERSION = "0"
+# The endpoint reads a body sent without a type as JSON, so that is the type it observed.
+UNTYPED = "application/json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """DataCaptureConfig's fields, as config.py reads them from DATA_CAPTURE_* variables."""
+
+    destination: Path
+    sampling_percentage: float = 20.0  # the SDK's default
+    capture_input: bool = True
+    capture_output: bool = True
+    json_types: frozenset = frozenset({"application/json"})
+    csv_types: frozenset = frozenset({"text/csv"})
+    endpoint: str = "endpoint"
+    variant: str = "AllTraffic"
+
+
+def media_type(header: str) -> str:
+    return header.split(";", 1)[0].strip().lower()
+
+
+def payload(settings: Settings, content_type: str, data: bytes, mode: str) -> dict:
+    """One side of captureData: text for the JSON and CSV types, base64 for anything else."""
+    kind = media_type(content_type)
+    encoding = "JSON" if kind in settings.json_types else "CSV" if kind in settings.csv_types \
+        else "BASE64"
+    if encoding != "BASE64":
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            encoding = "BASE64"
+    if encoding == "BASE64":
+        text = base64.b64encode(data).decode("ascii")
+    return {"observedContentType": content_type, "mode": mode, "data": text,
+            "encoding": encoding}
+
+
+def record(settings: Settings, item: tuple) -> dict:
+    """The JSON line of one pending item (see Capture.submit), field for field as SageMaker's."""
+    moment, body, content_type, answer, accept, inference_id = item
+    data = {}
+    if settings.capture_input:
+        data["endpointInput"] = payload(settings, content_type or UNTYPED, body, "INPUT")
+    if settings.capture_output:
+        data["endpointOutput"] = payload(settings, accept, answer, "OUTPUT")
+    metadata = {"eventId": str(uuid.uuid4())}
+    if inference_id is not None:
+        metadata["inferenceId"] = inference_id
+    metadata["inferenceTime"] = datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"captureData": data, "eventMetadata": metadata, "eventVersion": EVENT_VERSION}
+
+
+class Capture:
+    """The capture of one worker process: a bounded pending list and its writer thread."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.root = settings.destination / settings.endpoint / settings.variant
+        self.counts = {"captured": 0, "dropped": 0, "failed": 0}
+        self._pending: list = []
+        self._pending_bytes = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._warned = {}
+        self._thread = threading.Thread(target=self._run, name="data-capture", daemon=True)
+
+    def start(self) -> "Capture":
+        self._thread.start()
+        atexit.register(self.stop)
+        return self
+
+    def submit(self, body: bytes, content_type: str | None, answer: bytes, accept: str,
+               inference_id: str | None) -> None:
+        """Called by a request: sample, then queue the raw pieces; never blocks on the disk."""
+        percentage = self.settings.sampling_percentage
+        if percentage < 100 and random.random() * 100 >= percentage:
+            return
+        size = len(body) + len(answer)
+        with self._lock:
+            if len(self._pending) >= MAX_PENDING or \
+                    self._pending_bytes + size > MAX_PENDING_BYTES:
+                self.counts["dropped"] += 1
+                dropped = True
+            else:
+                self._pending.append((time.time(), body, content_type, answer, accept,
+                                      inference_id))
+                self._pending_bytes += size
+                dropped = False
+                if len(self._pending) >= BATCH:
+                    self._wake.set()
+        if dropped:
+            self._warn("dropped", "capture queue full; dropped a record")
+
+    def stop(self) -> None:
+        """Write what is pending and end the writer (idempotent)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(STOP_SECONDS)
+        counts = ", ".join(f"{value} {name}" for name, value in self.counts.items())
+        log.info("data capture stopped: %s", counts)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            self.flush()
+        self.flush()
+
+    def flush(self) -> None:
+        """Write every pending item: one new file per hour they fall in."""
+        with self._lock:
+            items, self._pending, self._pending_bytes = self._pending, [], 0
+        hours: dict[str, list] = {}
+        for item in items:
+            moment = datetime.fromtimestamp(item[0], UTC)
+            hours.setdefault(moment.strftime("%Y/%m/%d/%H"), []).append(item)
+        for hour, group in hours.items():
+            try:
+                self._write(hour, group)
+                self.counts["captured"] += len(group)
+            except OSError as error:
+                self.counts["failed"] += len(group)
+                self._warn("failed", f"cannot write {len(group)} captured record(s) under "
+                                     f"{self.root}: {error}")
+
+    def _write(self, hour: str, group: list) -> None:
+        folder = self.root / hour
+        if not folder.is_dir():
+            self._make(folder)
+        first = datetime.fromtimestamp(group[0][0], UTC)
+        name = f"{first:%M-%S}-{first.microsecond // 1000:03d}-{uuid.uuid4()}.jsonl"
+        lines = b"".join(orjson.dumps(record(self.settings, item)) + b"\n" for item in group)
+        hidden = folder / f".{name}.tmp"
+        try:
+            hidden.write_bytes(lines)
+            os.rename(hidden, folder / name)
+        except OSError:
+            hidden.unlink(missing_ok=True)
+            raise
+
+    def _make(self, folder: Path) -> None:
+        """The folders below the destination, with its mode: the host makes the destination
+        writable for the workers' user, and whoever reads or removes the files there can then
+        do so in the folders the workers made too."""
+        mode = self.settings.destination.stat().st_mode & 0o777  # none: the write fails
+        missing = []
+        while folder != self.settings.destination and not folder.is_dir():
+            missing.append(folder)
+            folder = folder.parent
+        for path in reversed(missing):
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue  # another worker made it
+            path.chmod(mode)
+
+    def _warn(self, kind: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._warned.get(kind, -LOG_EVERY_SECONDS) >= LOG_EVERY_SECONDS:
+            self._warned[kind] = now
+            log.warning("%s (%s so far)", message, self.counts[kind])

@@ -1,0 +1,265 @@
+"""Data Capture in-process: SageMaker's record format, sampling, files, drain and failures."""
+
+import base64
+import json
+import math
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from serving import capture as capturing
+from serving import config as settings
+from serving.app import create_app
+
+pytestmark = pytest.mark.unit
+# One record of the program's real AWS capture (sagemaker-examples/capture-record.jsonl).
+SAGEMAKER = json.loads(
+    '{"captureData":{"endpointInput":{"observedContentType":"text/csv","mode":"INPUT",'
+    '"data":"Torgersen,39.1,18.7,181.0,3750.0,MALE","encoding":"CSV"},"endpointOutput":'
+    '{"observedContentType":"text/csv; charset=utf-8","mode":"OUTPUT","data":"Adelie,0.96\\n",'
+    '"encoding":"CSV"}},"eventMetadata":{"eventId":"08a239af-c98c-4984-b9bf-4ea049d88617",'
+    '"inferenceId":"0","inferenceTime":"2024-03-30T18:40:45Z"},"eventVersion":"0"}')
+LAYOUT = re.compile(r"penguins-endpoint/AllTraffic/(\d{4})/(\d{2})/(\d{2})/(\d{2})/"
+                    r"\d{2}-\d{2}-\d{3}-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-"
+                    r"[0-9a-f]{12}\.jsonl")
+RECORD = {"island": "Biscoe", "bill_length_mm": 48.6, "bill_depth_mm": 16.0,
+          "flipper_length_mm": 230.0, "body_mass_g": 5800.0, "sex": "MALE"}
+
+
+def on(destination: Path, **fields) -> capturing.Settings:
+    return capturing.Settings(destination=destination, sampling_percentage=100.0,
+                              endpoint="penguins-endpoint", **fields)
+
+
+def captured(destination: Path) -> list[dict]:
+    return [json.loads(line) for path in sorted(destination.rglob("*.jsonl"))
+            for line in path.read_text().splitlines()]
+
+
+def keys(value):
+    """The nested key order of a record, as a comparable tree."""
+    if isinstance(value, dict):
+        return [(key, keys(item)) for key, item in value.items()]
+    return None
+
+
+@pytest.mark.parametrize(("content_type", "body", "encoding"), [
+    ("text/csv", b"Torgersen,39.1,18.7,181.0,3750.0,MALE", "CSV"),
+    ("text/csv; charset=utf-8", b"Biscoe,48.6,16.0,230.0,5800.0,MALE\n", "CSV"),
+    ("application/json", json.dumps(RECORD).encode(), "JSON"),
+    ("application/jsonlines", b'{"island": "Dream"}\n{"island": "Biscoe"}', "BASE64"),
+    ("image/png", b"\x89PNG\r\n\x1a\n\x00\xff", "BASE64"),
+    ("text/csv", b"caf\xe9,1.0", "BASE64"),  # not UTF-8: kept byte for byte
+])
+def test_each_content_type_is_stored_as_sagemaker_stores_it(content_type, body, encoding):
+    config = on(Path("/unused"))
+    line = capturing.record(config, (1711824045.5, body, content_type, b"Adelie,0.96\n",
+                                     "text/csv; charset=utf-8", "0"))
+    assert keys(line) == keys(SAGEMAKER)
+    entry = line["captureData"]["endpointInput"]
+    assert (entry["observedContentType"], entry["mode"], entry["encoding"]) == \
+        (content_type, "INPUT", encoding)
+    stored = base64.b64decode(entry["data"]) if encoding == "BASE64" else entry["data"].encode()
+    assert stored == body
+    assert line["captureData"]["endpointOutput"] == SAGEMAKER["captureData"]["endpointOutput"] \
+        | {"data": "Adelie,0.96\n"}
+    assert line["eventMetadata"]["inferenceTime"] == "2024-03-30T18:40:45Z"
+    assert line["eventVersion"] == "0"
+
+
+def test_the_content_type_lists_decide_the_encoding_and_the_options_the_sides():
+    config = on(Path("/unused"), json_types=frozenset({"application/jsonlines"}),
+                capture_output=False)
+    line = capturing.record(config, (0.0, b'{"a": 1}', "application/jsonlines", b"{}",
+                                     "application/json", None))
+    assert line["captureData"]["endpointInput"]["encoding"] == "JSON"
+    assert list(line["captureData"]) == ["endpointInput"]
+    assert list(line["eventMetadata"]) == ["eventId", "inferenceTime"]
+
+
+@pytest.fixture
+def served(tiny_model_dir, tmp_path):
+    """An app with capture on at 100 % into tmp_path/capture; the capture stopped after."""
+    destination = tmp_path / "capture"
+    destination.mkdir()
+    config = settings.Config(model_dir=tiny_model_dir, capture=on(destination))
+    app = create_app(config=config)
+    capture = app.extensions["capture"]
+    yield app.test_client(), capture, destination
+    capture.stop()
+
+
+def test_successful_invocations_are_captured_with_the_answer_sent_and_the_inference_id(served):
+    client, capture, destination = served
+    answers = []
+    for number, accept in enumerate(("application/json", "text/csv")):
+        reply = client.post("/invocations", json=RECORD, headers={
+            "Accept": accept, "X-Amzn-SageMaker-Inference-Id": f"id-{number}"})
+        assert reply.status_code == 200
+        answers.append((reply.get_data(as_text=True), accept))
+    plain = client.post("/invocations", data="Biscoe,48.6,16.0,230.0,5800.0,MALE",
+                        content_type="text/csv")
+    refused = client.post("/invocations", data="{not json", content_type="application/json")
+    assert (plain.status_code, refused.status_code) == (200, 400)
+    capture.stop()
+    lines = sorted(captured(destination), key=lambda line: line["eventMetadata"].get(
+        "inferenceId", "~"))
+    assert [line["eventMetadata"].get("inferenceId") for line in lines] == ["id-0", "id-1", None]
+    for line, (answer, accept) in zip(lines, answers, strict=False):
+        assert json.loads(line["captureData"]["endpointInput"]["data"]) == RECORD
+        output = line["captureData"]["endpointOutput"]
+        assert (output["data"], output["observedContentType"]) == (answer, accept)
+    assert lines[2]["captureData"]["endpointInput"]["data"] == "Biscoe,48.6,16.0,230.0,5800.0,MALE"
+    assert capture.counts == {"captured": 3, "dropped": 0, "failed": 0}
+
+
+def test_files_are_laid_out_by_endpoint_variant_and_the_hour_of_their_records(tmp_path,
+                                                                               monkeypatch):
+    capture = capturing.Capture(on(tmp_path))
+    for moment in (1711825199.9, 1711825200.0, 1711825201.0):  # 18:59:59.9, then 19:00
+        monkeypatch.setattr(capturing.time, "time", lambda moment=moment: moment)
+        capture.submit(b"{}", "application/json", b"{}", "application/json", None)
+    capture.flush()
+    files = sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*.jsonl"))
+    assert [LAYOUT.fullmatch(name).groups() for name in files] == [
+        ("2024", "03", "30", "18"), ("2024", "03", "30", "19")]
+    assert files[0].split("/")[-1].startswith("59-59-900-")
+    assert [len(captured(tmp_path / Path(name).parent)) for name in files] == [1, 2]
+
+
+def test_sampling_keeps_about_the_percentage_asked(tmp_path):
+    capture = capturing.Capture(capturing.Settings(destination=tmp_path,
+                                                   sampling_percentage=30.0))
+    sent = 2000
+    for _ in range(sent):
+        capture.submit(b"{}", "application/json", b"{}", "application/json", None)
+    capture.flush()
+    kept = len(captured(tmp_path))
+    bound = 5 * math.sqrt(sent * 0.3 * 0.7)  # five standard deviations: fails once in ~3.5M
+    assert abs(kept - 0.3 * sent) < bound, kept
+
+
+def test_none_is_kept_at_zero_percent(tmp_path):
+    capture = capturing.Capture(capturing.Settings(destination=tmp_path,
+                                                   sampling_percentage=0.0))
+    for _ in range(500):
+        capture.submit(b"{}", "application/json", b"{}", "application/json", None)
+    capture.flush()
+    assert captured(tmp_path) == []
+
+
+def test_a_reader_only_ever_sees_whole_files(tmp_path):
+    capture = capturing.Capture(on(tmp_path)).start()
+    body = json.dumps(RECORD).encode()
+    seen, broken, done = set(), [], threading.Event()
+
+    def read():
+        while not done.is_set():
+            for path in tmp_path.rglob("*.jsonl"):
+                text = path.read_text()
+                seen.add(path)
+                if not text.endswith("\n") or any(not json.loads(line) for line in
+                                                  text.splitlines()):
+                    broken.append(path)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for number in range(20_000):
+            capture.submit(body * 20, "application/json", body, "application/json", str(number))
+    finally:
+        capture.stop()
+        done.set()
+        reader.join()
+    assert seen and broken == []
+    # A loop with no model to run outpaces the writer: what it drops is counted.
+    assert len(captured(tmp_path)) == capture.counts["captured"] == \
+        20_000 - capture.counts["dropped"]
+    assert not [path for path in tmp_path.rglob("*") if path.name.startswith(".")]
+
+
+def test_stop_writes_everything_still_pending(tmp_path):
+    capture = capturing.Capture(on(tmp_path)).start()
+    for number in range(5000):
+        capture.submit(b"{}", "application/json", b"{}", "application/json", str(number))
+    capture.stop()
+    ids = {line["eventMetadata"]["inferenceId"] for line in captured(tmp_path)}
+    assert ids == {str(number) for number in range(5000)}
+
+
+def test_two_workers_never_share_a_file(tmp_path):
+    first, second = capturing.Capture(on(tmp_path)), capturing.Capture(on(tmp_path))
+    for number in range(10):
+        for worker in (first, second):
+            worker.submit(b"{}", "application/json", b"{}", "application/json", str(number))
+    first.flush()
+    second.flush()
+    assert len(list(tmp_path.rglob("*.jsonl"))) == 2
+    assert len(captured(tmp_path)) == 20
+
+
+def test_a_full_queue_drops_and_counts_instead_of_waiting(tmp_path, monkeypatch):
+    monkeypatch.setattr(capturing, "MAX_PENDING", 10)
+    capture = capturing.Capture(on(tmp_path))  # no writer: nothing leaves the queue
+    for _ in range(15):
+        capture.submit(b"{}", "application/json", b"{}", "application/json", None)
+    assert capture.counts["dropped"] == 5
+    capture.flush()
+    assert len(captured(tmp_path)) == 10
+
+
+def test_an_unwritable_destination_is_counted_and_logged_while_requests_succeed(
+        tiny_model_dir, tmp_path, caplog):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the capture folder should be")
+    config = settings.Config(model_dir=tiny_model_dir, capture=on(blocked))
+    app = create_app(config=config)
+    capture = app.extensions["capture"]
+    client = app.test_client()
+    try:
+        assert [client.post("/invocations", json=RECORD).status_code for _ in range(3)] == \
+            [200] * 3
+    finally:
+        capture.stop()
+    assert capture.counts == {"captured": 0, "dropped": 0, "failed": 3}
+    assert "cannot write 3 captured record(s)" in caplog.text
+
+
+def test_folders_made_below_the_destination_take_its_mode(tmp_path):
+    tmp_path.chmod(0o777)
+    capture = capturing.Capture(on(tmp_path))
+    capture.submit(b"{}", "application/json", b"{}", "application/json", None)
+    capture.flush()
+    made = [path for path in tmp_path.rglob("*") if path.is_dir()]
+    assert len(made) == 6 and {path.stat().st_mode & 0o777 for path in made} == {0o777}
+
+
+def test_capture_is_off_unless_a_destination_is_set():
+    assert settings.from_env({}).capture is None
+    on_ = settings.from_env({"DATA_CAPTURE_DESTINATION": "/opt/ml/capture",
+                             "DATA_CAPTURE_OPTIONS": "output",
+                             "DATA_CAPTURE_CSV_CONTENT_TYPES": "text/csv, Text/Plain"}).capture
+    assert (on_.destination, on_.sampling_percentage, on_.capture_input, on_.capture_output,
+            on_.csv_types, on_.endpoint, on_.variant) == (
+        Path("/opt/ml/capture"), 20.0, False, True, frozenset({"text/csv", "text/plain"}),
+        "endpoint", "AllTraffic")
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("DATA_CAPTURE_DESTINATION", "capture"),
+    ("DATA_CAPTURE_SAMPLING_PERCENTAGE", "101"),
+    ("DATA_CAPTURE_SAMPLING_PERCENTAGE", "-1"),
+    ("DATA_CAPTURE_SAMPLING_PERCENTAGE", "half"),
+    ("DATA_CAPTURE_OPTIONS", "Input,Headers"),
+    ("DATA_CAPTURE_OPTIONS", ","),
+    ("DATA_CAPTURE_JSON_CONTENT_TYPES", "json"),
+    ("DATA_CAPTURE_CSV_CONTENT_TYPES", "text/csv; charset=utf-8"),
+    ("DATA_CAPTURE_ENDPOINT_NAME", "my/endpoint"),
+    ("DATA_CAPTURE_VARIANT_NAME", "-AllTraffic"),
+])
+def test_a_capture_setting_that_cannot_be_used_is_refused_by_name(name, value):
+    environ = {"DATA_CAPTURE_DESTINATION": "/opt/ml/capture", name: value}
+    with pytest.raises(settings.ConfigError, match=f"^{name}="):
+        settings.from_env(environ)
