@@ -63,6 +63,8 @@ def capture_files(source: Path, start: datetime | None, end: datetime | None) ->
         raise JobError(f"{SOURCE_ENV} {source}: no such folder (mount the capture destination)")
     chosen = []
     for path in sorted(source.rglob("*.jsonl")):
+        if path.name.startswith("."):
+            continue  # a writer's file not yet renamed into place
         hour = hour_of(path)
         if hour is not None and ((start and hour + timedelta(hours=1) <= start)
                                  or (end and hour >= end)):
