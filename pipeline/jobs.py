@@ -25,6 +25,7 @@ KEY_METRIC = ("validation:accuracy", r"val_accuracy=([0-9\.]+)")
 CHANNELS = ("train", "validation", "pipeline")
 # Multi-host training: docker-compose.yml's host services; algo-1's /opt/ml is the run folder,
 # the others' <run>/hosts/<host>/ (SageMaker gives each host its own; only algo-1's is output).
+# More hosts are generated into <run>/hosts/compose.yml, each extending algo-1.
 HOSTS = ("algo-1", "algo-2")
 # Compose's own progress lines (v1 "Creating x ... done", v2 "Container x Creating"): not the job's.
 COMPOSE_NOISE = ("Creating ", "Starting ", "Removing ", "Stopping ", "Recreating ",
@@ -130,7 +131,17 @@ def hyperparameters(pairs: list[str]) -> dict:
     return values
 
 
+def instance_count(text: str) -> int:
+    """INSTANCES as a number of hosts, or RunError before any run starts."""
+    count = int(text) if text.strip().isdigit() else 0
+    if count < 1:
+        raise RunError(f"INSTANCES={text!r}: give the number of training hosts, a whole "
+                       "number from 1 (1 = one host, no distribution)")
+    return count
+
+
 def train(args) -> int:
+    instances = instance_count(str(args.instances))
     source = runs.take(args.local, "processing", args.processing_job, args.workload)
     say(f"training on processing run {source.name}")
     paths = training_paths(source)
@@ -138,8 +149,8 @@ def train(args) -> int:
     run = start(args, "training", hyperparameters=hps,
                 inputs={name: {"run": source.name, "path": str(path)}
                         for name, path in paths.items()})
-    if args.instances > 1:
-        code = train_hosts(args, run, paths, hps)
+    if instances > 1:
+        code = train_hosts(args, run, paths, hps, instances)
     else:
         mounts = training_folders(run, paths, hps)
         code = compose_run(args.compose, "training", [], mounts, run.folder / runs.LOGS)
@@ -147,18 +158,19 @@ def train(args) -> int:
     return end(args, run, code, runs.last_metric(logs, *KEY_METRIC))
 
 
-def train_hosts(args, run: runs.Run, paths: dict, hps: dict) -> int:
+def train_hosts(args, run: runs.Run, paths: dict, hps: dict, instances: int) -> int:
     """Every host's job at once, as SageMaker's instance_count; the chief's log is the run's."""
-    if args.instances > len(HOSTS):
-        raise RunError(f"INSTANCES={args.instances}: docker-compose.yml has hosts "
-                       f"{', '.join(HOSTS)} (at most {len(HOSTS)})")
-    hosts, codes = HOSTS[:args.instances], {}
+    hosts, codes = host_names(instances), {}
+    compose = args.compose
+    extra = hosts_compose(hosts, compose_files(compose), run.folder / "hosts")
+    if extra is not None:
+        compose = f"{compose} -f {shlex.quote(str(extra))}"
 
     def host_job(host: str) -> None:
         root = run.folder if host == hosts[0] else run.folder / "hosts" / host
         mounts = training_folders(run, paths, hps, host, hosts, root)
         mounts["HOST_DIR"] = mounts.pop("JOB_DIR")
-        codes[host] = compose_run(args.compose, host, [], mounts, root / runs.LOGS,
+        codes[host] = compose_run(compose, host, [], mounts, root / runs.LOGS,
                                   options=("--use-aliases",), echo=host == hosts[0])
 
     threads = [threading.Thread(target=host_job, args=(host,)) for host in hosts]
@@ -166,7 +178,39 @@ def train_hosts(args, run: runs.Run, paths: dict, hps: dict) -> int:
         thread.start()
     for thread in threads:
         thread.join()
-    return next((code for code in codes.values() if code), 0)
+    # The chief's failure names a failed peer; that host's own failure says why.
+    for host in hosts[1:]:
+        failure = run.folder / "hosts" / host / "output" / "failure"
+        if codes[host] and failure.is_file():
+            say(f"{host} failed: {failure.read_text().strip()}")
+    return next((codes[host] for host in hosts if codes[host]), 0)
+
+
+def host_names(instances: int) -> tuple:
+    """algo-1 … algo-N, as SageMaker names the hosts of instance_count=N."""
+    return tuple(f"algo-{number}" for number in range(1, instances + 1))
+
+
+def compose_files(compose: str) -> list[Path]:
+    """The -f files of a compose command, else compose's default file."""
+    words = shlex.split(compose)
+    files = [Path(words[i + 1]) for i, word in enumerate(words[:-1]) if word in ("-f", "--file")]
+    return [path.resolve() for path in files or [Path("docker-compose.yml")]]
+
+
+def hosts_compose(hosts: tuple, files: list[Path], folder: Path) -> Path | None:
+    """A compose file with the hosts docker-compose.yml lacks (algo-3 …), each extending its
+    algo-1; None when it has them all."""
+    missing = [host for host in hosts if host not in HOSTS]
+    if not missing:
+        return None
+    base = next((path for path in files if path.name == "docker-compose.yml"), files[0])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "compose.yml"
+    # JSON is YAML: no YAML library needed on the host.
+    path.write_text(json.dumps({"services": {host: {"extends": {
+        "file": str(base), "service": HOSTS[0]}} for host in missing}}, indent=2) + "\n")
+    return path
 
 
 def training_paths(source: runs.Run) -> dict:
@@ -301,7 +345,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--data", help="the processing input folder")
     top.add_argument("--seed", type=int, default=42)
     top.add_argument("--hyperparameter", action="append", default=[], metavar="NAME=VALUE")
-    top.add_argument("--instances", type=int, default=1, help="INSTANCES: training hosts")
+    top.add_argument("--instances", default="1", help="INSTANCES: training hosts")
     top.add_argument("--processing-job")
     top.add_argument("--training-job")
     top.add_argument("--evaluation-job")

@@ -138,6 +138,9 @@ def strategy(cluster: Cluster, timeout: float = COLLECTIVE_TIMEOUT_SECONDS):
     """MultiWorkerMirroredStrategy over the cluster, every host resolved first."""
     resolve(cluster.hosts)
     os.environ["TF_CONFIG"] = json.dumps(tf_config(cluster))
+    # network sets TensorFlow's quiet start-up before TensorFlow is first imported.
+    from training import network  # noqa: F401, I001
+
     import tensorflow as tf
 
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)

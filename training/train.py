@@ -219,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         if card is None:
             print(f"host {cluster.current} done; the model is the chief's "
                   f"({cluster.hosts[0]}), waiting for it to exit", flush=True)
-            distributed.wait_for_chief(cluster, stop)
+            if distributed.wait_for_chief(cluster, stop):
+                # TensorFlow may log the chief's lost heartbeat just before: expected here.
+                print(f"the chief {cluster.hosts[0]} has exited", flush=True)
             return distributed.exit_now(cluster, 0)
         if archive:
             from training.package import pack

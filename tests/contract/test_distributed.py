@@ -1,11 +1,13 @@
-"""Training across two hosts, as SageMaker runs instance_count=2: algo-1 and algo-2 on one
-internal network, each with its own /opt/ml."""
+"""Training across hosts, as SageMaker runs instance_count=N: algo-1, algo-2 … on one internal
+network, each with its own /opt/ml; through the harness (two hosts) and `make train INSTANCES=`."""
 
 import json
 import re
 import shutil
+import subprocess
 import tarfile
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -16,6 +18,7 @@ from training.train import METRIC_DEFINITIONS
 from harness import LABELS, TRAINING_IMAGE, Endpoint, training_tree
 
 HOSTS = ("algo-1", "algo-2")
+REPO = Path(__file__).resolve().parents[2]
 FAILURE_BOUND_SECONDS = 150  # collective timeout (60 s) plus start-up on a busy 2-core machine
 
 
@@ -143,3 +146,40 @@ def test_bad_data_on_one_host_fails_the_job_on_both_hosts_naming_the_host_and_th
     chief = (cluster.roots["algo-1"] / "output" / "failure").read_text()
     assert chief.startswith("host algo-1: host algo-2 failed or stopped answering"), chief
     assert not (cluster.roots["algo-1"] / "output" / "model.tar.gz").exists()
+
+
+def make(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def test_make_train_with_three_instances_generates_the_third_host_and_trains_one_model(
+        tmp_path):
+    # The compose project the contract tests own (make test-clean removes what is left).
+    settings = [f"LOCAL_DIR={tmp_path}", "COMPOSE_PROJECT=penguinstest"]
+    done = make("process", *settings)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # A third of the steps per epoch: three times the learning rate (README: multi-host).
+    done = make("train", *settings, "INSTANCES=3", "EPOCHS=40", "LEARNING_RATE=0.03")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (run,) = (tmp_path / "training").iterdir()
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "Completed" and record["metric"]["value"] >= 0.9
+    assert "algo-3" in json.loads((run / "hosts" / "compose.yml").read_text())["services"]
+    for host in ("algo-2", "algo-3"):
+        folder = run / "hosts" / host
+        config = json.loads((folder / "input" / "config" / "resourceconfig.json").read_text())
+        assert config == {"current_host": host, "hosts": ["algo-1", "algo-2", "algo-3"],
+                          "network_interface_name": "eth0"}
+        assert list((folder / "model").iterdir()) == []
+        assert f"host {host} done" in (folder / "logs.txt").read_text()
+    with tarfile.open(run / "output" / "model.tar.gz") as tar:
+        assert "model.onnx" in tar.getnames()
+
+
+@pytest.mark.parametrize("instances", ["0", "abc"])
+def test_make_train_refuses_instances_that_are_not_a_count_before_any_run(tmp_path, instances):
+    done = make("train", f"LOCAL_DIR={tmp_path}", f"INSTANCES={instances}")
+    assert done.returncode != 0
+    assert f"INSTANCES='{instances}': give the number of training hosts" in done.stderr
+    assert not (tmp_path / "training").exists()

@@ -1,9 +1,15 @@
-"""Multi-host training's pure parts: the cluster, TF_CONFIG, host resolution, sharding."""
+"""Multi-host training's pure parts: the cluster, TF_CONFIG, host resolution, sharding, the
+worker waiting for the chief, and the hosts `make train INSTANCES=N` starts."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 
+from pipeline import jobs
+from pipeline.runs import RunError
 from training import distributed
 from training.distributed import Cluster
 from training.jobio import JobError
@@ -143,3 +149,45 @@ def test_a_worker_stops_waiting_for_the_chief_at_the_bound_or_at_sigterm():
 class FakeSocket:
     def close(self):
         pass
+
+
+# make train INSTANCES=N (pipeline/jobs.py): the hosts, and those docker-compose.yml lacks.
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.pipeline
+@pytest.mark.parametrize("text", ["0", "-1", "abc", "", "1.5"])
+def test_instances_that_are_not_a_count_of_hosts_are_refused_naming_instances(text):
+    with pytest.raises(RunError, match=f"INSTANCES='{re.escape(text)}': give the number"):
+        jobs.instance_count(text)
+
+
+@pytest.mark.pipeline
+def test_hosts_are_named_as_sagemaker_names_them_and_compose_has_the_first_two():
+    assert jobs.host_names(3) == ("algo-1", "algo-2", "algo-3")
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    assert set(jobs.HOSTS) <= set(services)
+
+
+@pytest.mark.pipeline
+def test_two_hosts_need_no_generated_compose_file(tmp_path):
+    assert jobs.hosts_compose(jobs.host_names(2), [REPO / "docker-compose.yml"],
+                              tmp_path) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.pipeline
+def test_hosts_beyond_the_compose_file_extend_its_first_host(tmp_path):
+    base = REPO / "docker-compose.yml"
+    files = jobs.compose_files(f"docker-compose -p test -f {base} -f other.yml")
+    assert files == [base, Path("other.yml").resolve()]
+    path = jobs.hosts_compose(jobs.host_names(4), files, tmp_path / "hosts")
+    services = yaml.safe_load(path.read_text())["services"]
+    assert services == {host: {"extends": {"file": str(base), "service": "algo-1"}}
+                        for host in ("algo-3", "algo-4")}
+
+
+@pytest.mark.pipeline
+def test_a_compose_command_without_files_means_the_default_file():
+    assert jobs.compose_files("docker compose -p x") == [Path("docker-compose.yml").resolve()]
