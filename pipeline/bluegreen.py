@@ -9,6 +9,7 @@ live before the same way (pipeline/endpoint.py decides what; this module does it
 Standard library only.
 """
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -81,10 +82,19 @@ class Endpoint:
         self.folder = args.endpoint_dir.absolute()
         self.port = args.port
         self.deadline = args.ping_deadline
+        # Data Capture (serving/capture.py): the colours write their traffic into this folder.
+        self.capture = args.capture_dir
+        self.environment = dict(os.environ)
+        if self.capture is not None:
+            self.capture = self.capture.absolute()
+            self.environment["CAPTURE_DIR"] = str(self.capture)
+        if args.endpoint_name:
+            self.environment["CAPTURE_ENDPOINT_NAME"] = args.endpoint_name
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         try:
-            done = subprocess.run([*self.compose, *args], capture_output=True, text=True)
+            done = subprocess.run([*self.compose, *args], capture_output=True, text=True,
+                                  env=self.environment)
         except FileNotFoundError:
             raise EndpointError(f"{self.compose[0]} is not installed; make setup installs "
                                 "Docker and compose") from None
@@ -130,6 +140,7 @@ class Endpoint:
         target = self.folder / colour / "model"
         shutil.rmtree(target, ignore_errors=True)
         (self.folder / colour / ".model-new").rename(target)
+        self.prepare_capture()
         self.run("up", "-d", "--no-deps", "--force-recreate", colour)
         waited = self.run("exec", "-T", colour, "python", "-c", PING_INSIDE,
                           str(self.deadline), check=False)
@@ -139,6 +150,18 @@ class Endpoint:
             print(logs, file=sys.stderr)
             raise EndpointError(f"{colour} did not answer /ping within {self.deadline}s "
                                 "(its log is above)")
+
+    def prepare_capture(self) -> None:
+        """The capture folder, writable by the colours' workers (nobody, not the host's user)."""
+        if self.capture is None:
+            return
+        try:
+            self.capture.mkdir(parents=True, exist_ok=True)
+            if self.capture.stat().st_mode & 0o777 != 0o777:
+                self.capture.chmod(0o777)  # folders the workers make below take this mode
+        except OSError as error:
+            raise EndpointError(f"CAPTURE_DIR={self.capture}: cannot make it writable for the "
+                                f"endpoint ({error.strerror}); choose another folder") from None
 
     def point_router(self, colour: str) -> None:
         """upstream.conf names the colour; written whole, as nginx may read it at any time."""

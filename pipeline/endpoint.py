@@ -154,6 +154,9 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--port", type=int, required=True)
     cli.add_argument("--registry", type=Path, required=True, help="the model group's folder")
     cli.add_argument("--ping-deadline", type=float, default=60)
+    cli.add_argument("--capture-dir", type=Path, help="CAPTURE_DIR: where the endpoint's "
+                     "Data Capture files land")
+    cli.add_argument("--endpoint-name", help="the endpoint's name in the capture files")
     commands = cli.add_subparsers(dest="command", required=True)
     first = commands.add_parser("serve", help="start the endpoint with one model")
     first.add_argument("--model-tar")
