@@ -54,10 +54,10 @@ class Cluster:
         return self.index == 0
 
 
-def read_cluster(base: Path, environ=os.environ) -> Cluster:
-    """The hosts from input/config/resourceconfig.json, else SM_HOSTS / SM_CURRENT_HOST, else
-    one host; JobError when they contradict themselves."""
-    path = base / "input" / "config" / "resourceconfig.json"
+def read_cluster(base: Path, environ=os.environ, config: str = "input/config") -> Cluster:
+    """The hosts from <config>/resourceconfig.json (processing: config), else SM_HOSTS /
+    SM_CURRENT_HOST, else one host; JobError when they contradict themselves."""
+    path = base / config / "resourceconfig.json"
     try:
         config = json.loads(path.read_text())
         where = path.name
@@ -164,23 +164,34 @@ def joined(cluster: Cluster, failure: Path):
 
 
 def wait_for_chief(cluster: Cluster, stop: list, connect=socket.create_connection,
-                   seconds: float = CHIEF_SECONDS, sleep=time.sleep,
-                   clock=time.monotonic) -> bool:
-    """A finished worker stays up until the chief's TensorFlow server (its PORT) is gone, as
-    SageMaker's TensorFlow containers keep a parameter server up until the master is down.
+                   seconds: float = CHIEF_SECONDS, sleep=time.sleep, clock=time.monotonic,
+                   seen: bool = True) -> bool:
+    """A finished worker stays up until the chief's PORT (its TensorFlow server; processing's
+    chief_listening) is gone, as SageMaker's TensorFlow containers keep a parameter server up
+    until the master is down.
 
     SageMaker local mode runs `docker compose up --abort-on-container-exit`: a worker that
-    exits first would stop the chief while it still writes /opt/ml/model. True once the chief
-    is gone; False after `seconds`, or at SIGTERM (the chief exited and compose stops us).
+    exits first would stop the chief while it still writes its outputs. seen=False: the chief
+    may not be listening yet, so wait to see it up first (for at most RESOLVE_SECONDS). True
+    once the chief is gone; False after `seconds`, or at SIGTERM (compose stops us).
     """
-    deadline = clock() + seconds
-    while not stop and clock() < deadline:
+    start = clock()
+    while not stop and clock() < start + (seconds if seen else RESOLVE_SECONDS):
         try:
             connect((cluster.hosts[0], PORT), timeout=2).close()
+            seen = True
         except OSError:  # refused, or its name no longer resolves: the chief has exited
-            return True
+            if seen:
+                return True
         sleep(1)
     return False
+
+
+def chief_listening(cluster: Cluster):
+    """The chief's PORT, open while its job runs (wait_for_chief); None on other hosts."""
+    if cluster.multi and cluster.chief:
+        return socket.create_server(("", PORT))
+    return None
 
 
 def exit_now(cluster: Cluster, code: int) -> int:

@@ -124,6 +124,40 @@ def write_all(root: Path, files: dict) -> None:
         raise
 
 
+def first_host(base: Path) -> tuple:
+    """(whether this host processes, the chief's open port). With several instances
+    (/opt/ml/config/resourceconfig.json) only the first processes, since the split and the
+    transformers need every row; the others write nothing and wait for it to end (SageMaker
+    local mode stops every host as soon as one exits)."""
+    from training import distributed
+
+    cluster = distributed.read_cluster(base, environ={}, config="config")
+    if not cluster.multi:
+        return True, None
+    sharded = sharded_inputs(base / "config" / "processingjobconfig.json")
+    if sharded:
+        raise JobError(f"input {', '.join(sharded)} is ShardedByS3Key over "
+                       f"{len(cluster.hosts)} instances: the split and the transformers need "
+                       "every row; use FullyReplicated")
+    if cluster.chief:
+        print(f"host {cluster.current} of {len(cluster.hosts)} processes all the input")
+        return True, distributed.chief_listening(cluster)
+    print(f"host {cluster.current}: the processing job runs on {cluster.hosts[0]} only (the "
+          "split and the transformers need every row); waiting for it to end", flush=True)
+    distributed.wait_for_chief(cluster, [], seen=False)
+    return False, None
+
+
+def sharded_inputs(path: Path) -> list[str]:
+    """The inputs processingjobconfig.json distributes ShardedByS3Key (none if no file)."""
+    try:
+        inputs = json.loads(path.read_text()).get("ProcessingInputs") or []
+    except (OSError, ValueError, AttributeError):
+        return []  # not written by every platform (make process): nothing sharded
+    return [item.get("InputName", "?") for item in inputs if isinstance(item, dict) and
+            (item.get("S3Input") or {}).get("S3DataDistributionType") == "ShardedByS3Key"]
+
+
 def main(argv: list[str] | None = None) -> int:
     from training import workloads
 
@@ -135,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     base = base_dir()
     root = base / "processing"
     try:
+        processes, _listening = first_host(base)  # the chief's port stays open till exit
+        if not processes:
+            return 0
         workload = workloads.get(args.workload)
         files, summary, facts = workload.process_outputs(root / "input", args.seed)
         files[f"pipeline/{workloads.FACTS}"] = json.dumps(

@@ -182,6 +182,39 @@ def test_processing_job_through_the_local_client(session, tmp_path):
     assert {p.name for p in (out / "pipeline").iterdir()} >= {"features.joblib", "target.joblib"}
 
 
+def test_processing_job_with_two_instances_runs_on_the_first_host_only(session, tmp_path,
+                                                                       capfd):
+    # Local mode mounts each output into both hosts and stops both once one exits: the
+    # second host must wait for the first, and write nothing itself.
+    root = processing_tree(tmp_path / "in")
+    out = tmp_path / "out"
+    outputs = []
+    for name in ("train", "pipeline"):
+        (out / name).mkdir(parents=True)
+        outputs.append({"OutputName": name, "S3Output": {
+            "S3Uri": f"file://{out / name}", "LocalPath": f"/opt/ml/processing/{name}",
+            "S3UploadMode": "EndOfJob"}})
+    session.sagemaker_client.create_processing_job(
+        ProcessingJobName="penguins-processing-two-hosts",
+        ProcessingInputs=[{"InputName": "input", "S3Input": {
+            "S3Uri": f"file://{root / 'processing' / 'input'}",
+            "LocalPath": "/opt/ml/processing/input", "S3DataType": "S3Prefix",
+            "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
+        ProcessingOutputConfig={"Outputs": outputs},
+        ProcessingResources={"ClusterConfig": {"InstanceCount": 2, "InstanceType": "local",
+                                               "VolumeSizeInGB": 1}},
+        AppSpecification={"ImageUri": PROCESSING_IMAGE, "ContainerEntrypoint": ["process"],
+                          "ContainerArguments": ["--seed", "42"]},
+        RoleArn=ROLE,
+    )
+    logs = capfd.readouterr().out
+    assert re.search(r"host algo-1-\w+ of 2 processes all the input", logs)
+    assert re.search(r"host algo-2-\w+: the processing job runs on algo-1-\w+ only", logs)
+    assert len((out / "train" / "train.csv").read_text().splitlines()) > 200
+    assert {p.name for p in (out / "pipeline").iterdir()} >= {"features.joblib",
+                                                             "workload.json"}
+
+
 # The same SDK calls for the Digits workload, through the same images.
 
 

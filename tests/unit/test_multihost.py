@@ -10,9 +10,9 @@ import yaml
 
 from pipeline import jobs
 from pipeline.runs import RunError
-from training import distributed
+from training import distributed, process
 from training.distributed import Cluster
-from training.jobio import JobError
+from training.jobio import BASE_DIR_ENV, JobError
 
 pytestmark = pytest.mark.training
 
@@ -191,3 +191,73 @@ def test_hosts_beyond_the_compose_file_extend_its_first_host(tmp_path):
 @pytest.mark.pipeline
 def test_a_compose_command_without_files_means_the_default_file():
     assert jobs.compose_files("docker compose -p x") == [Path("docker-compose.yml").resolve()]
+
+
+def test_a_worker_of_a_processing_job_waits_to_see_the_chief_up_then_gone():
+    clock, answers = FakeClock(), [OSError("refused"), None, None, OSError("refused")]
+
+    def connect(address, timeout):
+        answer = answers.pop(0)
+        if answer:
+            raise answer
+        return FakeSocket()
+
+    cluster = Cluster(("algo-1", "algo-2"), "algo-2")
+    assert distributed.wait_for_chief(cluster, [], connect, seconds=60, sleep=clock.sleep,
+                                      clock=lambda: clock.now, seen=False)
+    assert answers == [] and clock.now == 3
+
+
+def test_a_chief_never_seen_up_is_waited_for_at_most_the_resolve_bound():
+    clock = FakeClock()
+
+    def refused(address, timeout):
+        raise OSError("refused")
+
+    cluster = Cluster(("algo-1", "algo-2"), "algo-2")
+    assert not distributed.wait_for_chief(cluster, [], refused, seconds=900, sleep=clock.sleep,
+                                          clock=lambda: clock.now, seen=False)
+    assert distributed.RESOLVE_SECONDS <= clock.now <= distributed.RESOLVE_SECONDS + 1
+
+
+# Processing with several instances (training/process.py): only the first host processes.
+
+
+def processing_config(base, host, inputs=()):
+    folder = base / "config"
+    folder.mkdir(parents=True)
+    (folder / "resourceconfig.json").write_text(json.dumps(
+        {"current_host": host, "hosts": ["algo-1", "algo-2"], "network_interface_name": "eth0"}))
+    (folder / "processingjobconfig.json").write_text(json.dumps({"ProcessingInputs": [
+        {"InputName": name, "S3Input": {"S3DataDistributionType": kind}}
+        for name, kind in inputs]}))
+
+
+def test_processing_with_one_instance_processes_as_before(tmp_path):
+    assert process.first_host(tmp_path) == (True, None)
+
+
+def test_the_first_processing_host_processes_with_its_port_open(tmp_path):
+    processing_config(tmp_path, "algo-1", [("input", "FullyReplicated")])
+    processes, listening = process.first_host(tmp_path)
+    try:
+        assert processes and listening.getsockname()[1] == distributed.PORT
+    finally:
+        listening.close()
+
+
+def test_other_processing_hosts_wait_for_the_first_and_process_nothing(tmp_path, monkeypatch):
+    processing_config(tmp_path, "algo-2")
+    waited = []
+    monkeypatch.setattr(distributed, "wait_for_chief",
+                        lambda cluster, stop, seen: waited.append((cluster.current, seen)))
+    monkeypatch.setenv(BASE_DIR_ENV, str(tmp_path))
+    assert process.main(["--seed", "1"]) == 0
+    assert waited == [("algo-2", False)]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["config"]  # nothing written
+
+
+def test_a_sharded_input_over_several_processing_hosts_is_refused_naming_it(tmp_path):
+    processing_config(tmp_path, "algo-1", [("input", "ShardedByS3Key")])
+    with pytest.raises(JobError, match="input input is ShardedByS3Key over 2 instances"):
+        process.first_host(tmp_path)
