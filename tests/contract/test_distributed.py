@@ -23,19 +23,21 @@ FAILURE_BOUND_SECONDS = 150  # collective timeout (60 s) plus start-up on a busy
 
 
 class Cluster:
-    """Two training containers on an internal network, started together."""
+    """Training containers (two hosts unless told) on an internal network, started together;
+    tests/bench.py times Digits with it."""
 
-    def __init__(self, client, tmp_path, processed, hyperparameters, channels_of=None):
+    def __init__(self, client, tmp_path, processed, hyperparameters, channels_of=None,
+                 hosts=HOSTS):
         self.network = client.networks.create(f"penguins-test-{time.monotonic_ns()}",
                                               internal=True, labels=LABELS)
         self.roots, self.containers = {}, {}
         try:
-            for host in HOSTS:
+            for host in hosts:
                 root = tmp_path / host
                 volumes = training_tree(root, (channels_of or {}).get(host, processed),
                                         hyperparameters)
                 (root / "input" / "config" / "resourceconfig.json").write_text(json.dumps(
-                    {"current_host": host, "hosts": list(HOSTS),
+                    {"current_host": host, "hosts": list(hosts),
                      "network_interface_name": "eth0"}))
                 self.roots[host] = root
                 self.containers[host] = client.containers.create(
