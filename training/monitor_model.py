@@ -1,0 +1,191 @@
+"""Model-quality monitoring job: captured predictions merged with ground truth, against a baseline.
+
+Runs as a processing job in the training image (entrypoint `monitor-model`), as SageMaker's
+ground-truth merger and model-quality analyzer together. Environment, as the analyzer's:
+`analysis_type` (MODEL_QUALITY), `problem_type` (MulticlassClassification), `dataset_source`
+(the capture destination, default /opt/ml/processing/input/endpoint), `ground_truth_source`
+(default /opt/ml/processing/groundtruth), `output_path` (default /opt/ml/processing/resultdata),
+`baseline_constraints` (the model-quality baseline's constraints.json), `inference_attribute`
+(the answer's field, default `prediction`; a CSV answer's column `_c0`/`0`, default its first),
+`ground_truth_attribute` (a JSON label's field or a CSV label's column; default the whole label),
+`probability_attribute` (recorded; multiclass metrics need none), `start_time`/`end_time`: the
+capture files of hour folders overlapping [start, end) and of them the requests whose
+inferenceTime is in it; ground truth of every hour from start on, since labels come later.
+
+Writes statistics.json (training/quality.py's multiclass_classification_metrics of the merged
+records), constraint_violations.json (each baseline constraint the metric breaks:
+`{"metric_name", "constraint_check_type": <the comparison operator>, "description"}`) and
+report.html (training/model_report.py).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from training import model_merge, quality
+from training.baseline import ANALYSIS_ENV, INFERENCE_ENV, OUTPUT_ENV, PROBLEM_ENV, SOURCE_ENV
+from training.baseline import TRUTH_ENV as TRUTH_ATTRIBUTE_ENV
+from training.jobio import JobError, atomic_write, base_dir, fail
+from training.monitor import DEFAULT_OUTPUT, DEFAULT_SOURCE, capture_files, hour_of, moment
+
+TRUTH_ENV, DEFAULT_TRUTH = "ground_truth_source", "/opt/ml/processing/groundtruth"
+CONSTRAINTS_ENV = "baseline_constraints"
+DEFAULT_CONSTRAINTS = "/opt/ml/processing/baseline/constraints.json"
+VIOLATIONS, STATISTICS, REPORT = "constraint_violations.json", "statistics.json", "report.html"
+CONSTRAINTS_KEY = "multiclass_classification_constraints"
+# comparison_operator -> is the metric's value a violation of the threshold?
+OPERATORS = {"LessThanThreshold": lambda value, limit: value < limit,
+             "LessThanOrEqualToThreshold": lambda value, limit: value <= limit,
+             "GreaterThanThreshold": lambda value, limit: value > limit,
+             "GreaterThanOrEqualToThreshold": lambda value, limit: value >= limit}
+
+
+def baseline_constraints() -> tuple[dict, Path]:
+    """{metric: (operator, threshold)} of the baseline's constraints.json, checked."""
+    path = Path(os.environ.get(CONSTRAINTS_ENV) or DEFAULT_CONSTRAINTS)
+    try:
+        value = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise JobError(f"{CONSTRAINTS_ENV} {path}: no such file (run make model-baseline, or "
+                       "name one with BASELINE_JOB)") from None
+    except (OSError, ValueError) as error:
+        raise JobError(f"{CONSTRAINTS_ENV} {path}: not a JSON file ({error})") from None
+    listed = value.get(CONSTRAINTS_KEY) if isinstance(value, dict) else None
+    if not isinstance(listed, dict) or not listed:
+        raise JobError(f"{CONSTRAINTS_ENV} {path}: no \"{CONSTRAINTS_KEY}\" object (expected a "
+                       "model-quality baseline's constraints.json, make model-baseline)")
+    found = {}
+    for name, constraint in listed.items():
+        where = f"{path} $.{CONSTRAINTS_KEY}.{name}"
+        if name not in quality.METRICS:
+            raise JobError(f"{where}: unknown metric; use {', '.join(quality.METRICS)}")
+        operator = (constraint or {}).get("comparison_operator") \
+            if isinstance(constraint, dict) else None
+        threshold = constraint.get("threshold") if isinstance(constraint, dict) else None
+        if operator not in OPERATORS:
+            raise JobError(f"{where}.comparison_operator={operator!r}: use one of "
+                           f"{', '.join(OPERATORS)}")
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise JobError(f"{where}.threshold={threshold!r}: a number is expected")
+        found[name] = (operator, float(threshold))
+    return found, path
+
+
+def violations(metrics: dict, constraints: dict) -> list[dict]:
+    """SageMaker's model-quality violations, in the baseline's order of metrics."""
+    found = []
+    for name, (operator, threshold) in constraints.items():
+        value, deviation = metrics[name]["value"], metrics[name]["standard_deviation"]
+        if OPERATORS[operator](value, threshold):
+            found.append({"metric_name": name, "constraint_check_type": operator,
+                          "description": f"Metric {name} with {value} +/- {deviation} was "
+                                         f"{operator} '{threshold}'"})
+    return found
+
+
+def truth_files(source: Path, start) -> list[Path]:
+    """Every complete ground-truth file (*.jsonl) of the hours from start's on."""
+    if not source.is_dir():
+        raise JobError(f"{TRUTH_ENV} {source}: no such folder (make ground-truth writes it)")
+    return [path for path in sorted(source.rglob("*.jsonl")) if not path.name.startswith(".")
+            and not (start and (hour := hour_of(path)) and hour + timedelta(hours=1) <= start)]
+
+
+def check_environment() -> None:
+    analysis = os.environ.get(ANALYSIS_ENV, "MODEL_QUALITY")
+    if analysis != "MODEL_QUALITY":
+        raise JobError(f"analysis_type={analysis!r}: this job is MODEL_QUALITY (the monitor "
+                       "entrypoint checks data quality)")
+    problem = os.environ.get(PROBLEM_ENV, quality.PROBLEM_TYPE)
+    if problem != quality.PROBLEM_TYPE:
+        raise JobError(f"problem_type={problem!r}: only {quality.PROBLEM_TYPE} is supported")
+
+
+def analyse() -> tuple[dict, list, dict, Path]:
+    import duckdb
+    import pandas as pd
+
+    check_environment()
+    start, end = moment("start_time"), moment("end_time")
+    if start and end and start >= end:
+        raise JobError(f"start_time {start:%Y-%m-%dT%H:%M:%SZ} is not before end_time "
+                       f"{end:%Y-%m-%dT%H:%M:%SZ}")
+    constraints, constraints_path = baseline_constraints()
+    source = Path(os.environ.get(SOURCE_ENV) or DEFAULT_SOURCE)
+    truth_source = Path(os.environ.get(TRUTH_ENV) or DEFAULT_TRUTH)
+    output = Path(os.environ.get(OUTPUT_ENV) or DEFAULT_OUTPUT)
+    window = (f" between {start:%Y-%m-%dT%H:%M:%SZ} and {end:%Y-%m-%dT%H:%M:%SZ}"
+              if start and end else "")
+    captured = capture_files(source, start, end)
+    if not captured:
+        raise JobError(f"no capture file (*.jsonl) in {source}{window}: send traffic "
+                       "(make traffic) or widen START/END")
+    labelled = truth_files(truth_source, start)
+    if not labelled:
+        raise JobError(f"no ground-truth file (*.jsonl) in {truth_source}: write ground truth "
+                       "(make ground-truth)")
+    began = time.monotonic()
+    con = duckdb.connect()
+    inference = os.environ.get(INFERENCE_ENV, "").strip() or "prediction"
+    truth_attribute = os.environ.get(TRUTH_ATTRIBUTE_ENV, "").strip() or None
+    try:
+        counts = model_merge.merge(con, captured, labelled, start and start.isoformat(),
+                                   end and end.isoformat(), inference, truth_attribute)
+        merged = con.execute("SELECT truth, predicted FROM merged").df()
+    except duckdb.Error as error:
+        raise JobError(f"cannot read the capture files in {source} or the ground truth in "
+                       f"{truth_source}: {' '.join(str(error).split())}") from None
+    print(f"merged {counts['merged']} of {counts['predictions']} captured predictions "
+          f"({counts['requests']} requests{window}) with {counts['labels']} ground-truth labels; "
+          f"{counts['unmatched_predictions']} predictions without a label and "
+          f"{counts['unmatched_labels']} labels without a prediction left out "
+          f"({time.monotonic() - began:.1f} s)", flush=True)
+    if counts["unreadable_predictions"]:
+        print(f"warning: {counts['unreadable_predictions']} captured answers have no "
+              f"inference_attribute={inference!r}", file=sys.stderr, flush=True)
+    if merged.empty:
+        raise JobError(f"no captured prediction{window} has ground truth in {truth_source} "
+                       f"({counts['predictions']} predictions, {counts['labels']} labels, joined "
+                       "on inferenceId, else eventId): write it with make ground-truth")
+    statistics, _ = quality.model_quality(pd.DataFrame(merged), "truth", "predicted")
+    found = violations(statistics["multiclass_classification_metrics"], constraints)
+    atomic_write(output / STATISTICS, json.dumps(statistics, indent=4) + "\n")
+    atomic_write(output / VIOLATIONS, json.dumps({"violations": found}, indent=4) + "\n")
+    try:
+        from training import model_report
+
+        atomic_write(output / REPORT, model_report.html(
+            statistics, constraints, found, counts, window.strip() or "all captured",
+            str(constraints_path)))
+    except Exception as error:  # the report is for people; the JSON files are the result
+        print(f"warning: no {REPORT}: {type(error).__name__}: {error}", file=sys.stderr)
+    return statistics, found, counts, output
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="monitor-model", description=__doc__.splitlines()[0])
+    # The same arguments as the data-quality monitor's; model quality needs no workload hook.
+    parser.add_argument("--workload", help="accepted, unused: metrics are the same for all")
+    parser.parse_args(argv)
+    message = base_dir() / "output" / "message"
+    try:
+        statistics, found, _, output = analyse()
+    except JobError as error:
+        return fail(message, str(error))
+    except OSError as error:
+        return fail(message, f"cannot read the capture or ground truth, or write the results: "
+                              f"{error}")
+    metrics = statistics["multiclass_classification_metrics"]
+    names = ", ".join(v["metric_name"] for v in found)
+    print(f"{len(found)} violation(s){': ' + names if found else ''} over "
+          f"{statistics['dataset']['item_count']} records (accuracy "
+          f"{metrics['accuracy']['value']:.4f}): {output / VIOLATIONS}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
