@@ -1,0 +1,112 @@
+"""`python -m pipeline.schedule start|stop`: the monitoring schedule (compose service `monitor`).
+
+`start` (`make monitor-schedule`), as CreateMonitoringSchedule: picks the baselines now (each as
+make monitor-data and make monitor-model would: BASELINE_JOB is not used; the served version's,
+else the newest Completed run), copies them into LOCAL_DIR/schedules/<workload>/ with
+schedule.json, and (re)starts the `monitor` service, which runs an execution of each monitor
+that has a baseline every MONITOR_INTERVAL seconds (training/schedule.py). A monitor without a
+baseline is left out and said so; with neither, nothing starts. `stop` (`make
+monitor-schedule-stop`) stops it; executions already recorded stay. The endpoint's `make stop`
+leaves the schedule alone, as deleting an endpoint is separate from its schedules on SageMaker.
+Standard library only.
+"""
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline import jobs, modelmonitor, monitoring
+from pipeline.runs import RunError
+
+SERVICE = "monitor"
+FOLDERS = {"DATA_QUALITY": "data-quality", "MODEL_QUALITY": "model-quality"}
+
+
+def compose(args, *command: str, env: dict | None = None) -> int:
+    return subprocess.run([*shlex.split(args.compose), *command],
+                          env={**os.environ, **(env or {})}).returncode
+
+
+def start(args) -> int:
+    args.baseline_job = None
+    chosen, skipped = {}, []
+    for analysis, choose in (("DATA_QUALITY", monitoring.choose_baseline),
+                             ("MODEL_QUALITY", modelmonitor.choose_baseline)):
+        try:
+            chosen[analysis] = choose(args)
+        except RunError as error:
+            skipped.append(f"{analysis}: {error}")
+    if not chosen:
+        raise RunError("no baseline for either monitor: " + "; ".join(skipped))
+    folder = args.local / "schedules" / args.workload
+    name = f"{args.workload}-monitoring-schedule"
+    baselines = {}
+    for analysis, (what, files) in chosen.items():
+        target = folder / FOLDERS[analysis]
+        target.mkdir(parents=True, exist_ok=True)
+        for key, path in files.items():
+            shutil.copyfile(path, target / f"{key}.json")
+        baselines[analysis] = {"from": what, **files}
+    monitoring_dir = args.local / "monitoring"
+    monitoring_dir.mkdir(parents=True, exist_ok=True)
+    args.ground_truth.mkdir(parents=True, exist_ok=True)
+    (folder / "schedule.json").write_text(json.dumps({
+        "name": name, "workload": args.workload, "interval": args.interval,
+        "window": args.window or args.interval, "image": args.image,
+        "capture": str(args.capture), "ground_truth": str(args.ground_truth),
+        "baselines": baselines}, indent=2) + "\n")
+    for line in skipped:
+        jobs.say(f"left out {line}")
+    env = {"SCHEDULE_DIR": str(folder), "MONITORING_DIR": str(monitoring_dir),
+           "CAPTURE_DIR": str(args.capture), "GROUND_TRUTH_DIR": str(args.ground_truth),
+           "MONITOR_INTERVAL": str(args.interval), "MONITOR_WINDOW": str(args.window or ""),
+           "KEEP_RUNS": str(args.keep), "MONITOR_WORKLOAD": args.workload}
+    if compose(args, "up", "--detach", "--no-deps", "--force-recreate", SERVICE, env=env):
+        raise RunError(f"could not start the {SERVICE} service (see above)")
+    jobs.say(f"schedule {name}: {', '.join(chosen)} every {args.interval} s "
+             f"({', '.join(what for what, _ in chosen.values())}); executions appear in "
+             f"{monitoring_dir} (make monitoring); stop it with make monitor-schedule-stop")
+    return 0
+
+
+def stop(args) -> int:
+    if compose(args, "rm", "--stop", "--force", SERVICE):
+        raise RunError(f"could not stop the {SERVICE} service (see above)")
+    jobs.say(f"stopped the monitoring schedule of {args.workload}; its executions stay in "
+             f"{args.local / 'monitoring'} (make monitoring)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    top = jobs.common_arguments(argparse.ArgumentParser(prog="pipeline.schedule",
+                                                        description=__doc__.splitlines()[0]))
+    top.add_argument("step", choices=("start", "stop"))
+    top.add_argument("--capture", type=Path, help="CAPTURE_DIR")
+    top.add_argument("--ground-truth", type=Path, help="GROUND_TRUTH_DIR")
+    top.add_argument("--interval", type=int, default=3600, help="MONITOR_INTERVAL (seconds)")
+    top.add_argument("--window", type=int, help="MONITOR_WINDOW (seconds; default the interval)")
+    top.add_argument("--registry", type=Path, help="MODEL_REGISTRY")
+    top.add_argument("--endpoint-dir", type=Path, help="ENDPOINT_DIR")
+    args = top.parse_args(argv)
+    try:
+        if args.step == "stop":
+            return stop(args)
+        if args.interval < 1 or (args.window is not None and args.window < 1):
+            raise RunError(f"MONITOR_INTERVAL={args.interval} / MONITOR_WINDOW={args.window}: "
+                           "whole seconds, at least 1")
+        args.capture = args.capture or args.local / "capture" / args.workload
+        args.ground_truth = args.ground_truth or args.local / "ground-truth" / args.workload
+        return start(args)
+    except (RunError, OSError) as error:
+        print(f"monitor-schedule: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
