@@ -188,3 +188,39 @@ def test_digits_are_baselined_and_monitored_over_pixel_statistics_and_a_rescale_
         assert statistics["dataset"]["item_count"] == len(rows)
         found[scale] = {(v["feature_name"], v["constraint_check_type"]) for v in violations}
     assert found == {1.0: set(), 1 / top: {("mean_intensity", "baseline_drift_check")}}
+
+
+def test_traffic_captured_by_the_real_endpoint_is_monitored_end_to_end(
+        docker_client, processed, model_dir, baseline_files, tmp_path):
+    """The serving image's own capture files (capture on at 100 %) are what the job reads:
+    the training rows sent back match their baseline; the run counts every request."""
+    import docker
+    import requests
+
+    from harness import Endpoint
+
+    capture = tmp_path / "capture"
+    capture.mkdir()
+    capture.chmod(0o777)  # the endpoint's workers are not root
+    server = Endpoint(docker_client, model_dir, environment={
+        "DATA_CAPTURE_DESTINATION": "/opt/ml/capture", "DATA_CAPTURE_SAMPLING_PERCENTAGE": "100",
+        "DATA_CAPTURE_ENDPOINT_NAME": "penguins-endpoint"},
+        mounts=[docker.types.Mount("/opt/ml/capture", str(capture), type="bind")])
+    records = [as_request(row) for row in train_rows(processed)]
+    try:
+        server.wait_ready()
+        for number, record in enumerate(records):
+            reply = requests.post(f"{server.url}/invocations", json=record, timeout=10,
+                                  headers={"X-Amzn-SageMaker-Inference-Id": str(number)})
+            assert reply.status_code == 200, reply.text
+        server.container.stop(timeout=30)  # SIGTERM: the capture writer drains first
+    finally:
+        server.remove()
+    files = sorted(capture.rglob("*.jsonl"))
+    assert files and all(f.relative_to(capture).parts[:2] == ("penguins-endpoint", "AllTraffic")
+                         for f in files)
+    result = run_monitor(docker_client, tmp_path / "ml", capture, baseline_files)
+    assert result.exit_code == 0, result.logs
+    violations, statistics = results(tmp_path / "ml")
+    assert violations == []
+    assert statistics["dataset"]["item_count"] == len(records)
