@@ -5,6 +5,7 @@ import json
 import math
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -150,33 +151,42 @@ def test_none_is_kept_at_zero_percent(tmp_path):
     assert captured(tmp_path) == []
 
 
-def test_a_reader_only_ever_sees_whole_files(tmp_path):
+def test_a_reader_only_ever_sees_whole_files(tmp_path, monkeypatch):
+    """A file seen under its *.jsonl name is whole lines and never grows after."""
+    monkeypatch.setattr(capturing, "BATCH", 100)  # many files of about 5 MB
     capture = capturing.Capture(on(tmp_path)).start()
-    body = json.dumps(RECORD).encode()
-    seen, broken, done = set(), [], threading.Event()
+    body = json.dumps(RECORD).encode() * 200  # large files: a write takes a while
+    sizes, broken = {}, []
 
-    def read():
-        while not done.is_set():
-            for path in tmp_path.rglob("*.jsonl"):
-                text = path.read_text()
-                seen.add(path)
-                if not text.endswith("\n") or any(not json.loads(line) for line in
-                                                  text.splitlines()):
-                    broken.append(path)
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    try:
-        for number in range(20_000):
-            capture.submit(body * 20, "application/json", body, "application/json", str(number))
-    finally:
+    def send():
+        for number in range(3000):
+            capture.submit(body, "application/json", body, "application/json", str(number))
+            if number % 10 == 0:
+                time.sleep(0.005)  # the writer keeps up: many files, few drops
         capture.stop()
-        done.set()
-        reader.join()
-    assert seen and broken == []
-    # A loop with no model to run outpaces the writer: what it drops is counted.
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    while sender.is_alive():
+        for path in tmp_path.rglob("*.jsonl"):
+            if path in sizes:  # read whole once; after that, it must not change
+                if path.stat().st_size != sizes[path]:
+                    broken.append(path)
+                continue
+            text = path.read_bytes()
+            sizes[path] = len(text)
+            try:
+                whole = text.endswith(b"\n") and all(json.loads(line) for line in
+                                                     text.splitlines())
+            except ValueError:
+                whole = False
+            if not whole:
+                broken.append(path)
+    sender.join()
+    assert len(sizes) > 10 and broken == []
+    # What the writer could not keep up with is counted as dropped.
     assert len(captured(tmp_path)) == capture.counts["captured"] == \
-        20_000 - capture.counts["dropped"]
+        3000 - capture.counts["dropped"]
     assert not [path for path in tmp_path.rglob("*") if path.name.startswith(".")]
 
 
