@@ -133,8 +133,8 @@ class Capture:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(STOP_SECONDS)
-        counts = ", ".join(f"{value} {name}" for name, value in self.counts.items())
-        log.info("data capture stopped: %s", counts)
+            counts = ", ".join(f"{value} {name}" for name, value in self.counts.items())
+            log.info("data capture stopped: %s", counts)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
