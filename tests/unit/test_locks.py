@@ -20,8 +20,10 @@ LOCKS = {
     "containers/requirements-training.txt": "containers/requirements-training.in",
     "containers/requirements-serving.txt": "containers/requirements-serving.in",
     DEV_LOCK: "requirements-dev.in",
+    # SDK 3.x's test venv: resolved on its own (sagemaker 3 and the dev lock's 2.x conflict).
+    "requirements-sdk3.txt": "requirements-sdk3.in",
 }
-IMAGE_LOCKS = [lock for lock in LOCKS if lock != DEV_LOCK]
+IMAGE_LOCKS = [lock for lock in LOCKS if lock.startswith("containers/")]
 HASH = re.compile(r"--hash=sha256:[0-9a-f]{64}")
 
 
@@ -147,3 +149,9 @@ def test_requirements_of_an_included_in_file_count(tmp_path):
 def test_a_lock_entry_without_a_hash_or_pin_or_with_an_index_is_refused(lock, message):
     with pytest.raises(AssertionError, match=message):
         parse_lock(lock)
+
+
+def test_the_two_sdk_venvs_pin_the_two_sdk_lines():
+    # tests/contract drive SDK 2.x and tests/sdk3 SDK 3.x; one venv cannot hold both.
+    dev, sdk3 = read_lock(DEV_LOCK)["sagemaker"][0], read_lock("requirements-sdk3.txt")
+    assert dev.split(".")[0] == "2" and sdk3["sagemaker"][0].split(".")[0] == "3"
