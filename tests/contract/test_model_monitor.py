@@ -6,6 +6,7 @@ and `make monitor-schedule` runs executions on its own, on a LOCAL_DIR of the te
 import json
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -55,8 +56,8 @@ def served(docker_client, processed, model_dir, tmp_path_factory) -> Path:
                 assert reply.status_code == 200, reply.text
                 truth.append(label)
                 predicted.append(reply.json()["prediction"])
-                sent.write(json.dumps({"inferenceId": key, "label": label,
-                                       "time": "2026-11-23T21:00:00Z"}) + "\n")
+                sent.write(json.dumps({"inferenceId": key, "label": label, "time": traffic.zulu(
+                    datetime.now(UTC))}) + "\n")
         server.container.stop(timeout=30)  # SIGTERM: the capture writer drains first
     finally:
         server.remove()
@@ -175,6 +176,7 @@ def test_the_schedule_runs_both_monitors_every_interval_until_stopped(served):
     assert stopped.returncode == 0, stopped.stderr
     model = [r for r in done if r["analysis_type"] == "MODEL_QUALITY"]
     assert all(r["status"] == "Completed" and r["metric"]["value"] == 0.0 for r in model), model
+    assert all(r["status"] == "Completed" for r in done), done
     assert all(r["schedule"] == "penguins-monitoring-schedule" for r in done)
     windows = sorted(r["window"]["end"] for r in model)
     assert len(set(windows)) == len(windows)  # one execution per boundary

@@ -159,3 +159,15 @@ def test_no_ground_truth_for_any_captured_request_fails_with_what_to_do(tmp_path
     assert code == 1
     assert "no captured prediction has ground truth" in said and "make ground-truth" in said
     assert not (tmp_path / "result" / "statistics.json").exists()
+
+
+def test_digit_classes_answered_as_numbers_meet_labels_written_as_text(tmp_path, monkeypatch):
+    """Digits' classes are digits: an answer's 7 and a label's "7" are the same class."""
+    lines = mc.captured(["7", "1", "7"], ["a", "b", "c"],
+                        output=lambda p: json.dumps({"prediction": int(p), "confidence": 0.9}))
+    code, _, statistics, _ = analyse(tmp_path, monkeypatch, lines,
+                                     [mc.truth_line("a", "7"), mc.truth_line("b", "7"),
+                                      mc.truth_line("c", "7")])
+    assert code == 0
+    assert statistics["multiclass_classification_metrics"]["confusion_matrix"] == {
+        "1": {"1": 0, "7": 0}, "7": {"1": 1, "7": 2}}
