@@ -17,6 +17,7 @@ log = logging.getLogger("serving")
 INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 INFERENCE_ID_KEY = "HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID"  # the same headers in the WSGI environ
+REQUEST_ID_KEY = "HTTP_X_REQUEST_ID"  # nginx's id of a request the caller gave no id
 CUSTOM_ATTRIBUTES_KEY = "HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"
 MAX_CUSTOM_ATTRIBUTES = 1024
 WORKER_BOOT_ERROR = 3  # gunicorn halts the whole server when a worker exits with this
@@ -114,7 +115,8 @@ ROUTES = (
 
 def echo_headers(response: Response) -> Response:
     environ = request.environ
-    response.headers[INFERENCE_ID] = environ.get(INFERENCE_ID_KEY) or uuid.uuid4().hex
+    response.headers[INFERENCE_ID] = (environ.get(INFERENCE_ID_KEY) or environ.get(REQUEST_ID_KEY)
+                                      or uuid.uuid4().hex)
     attributes = environ.get(CUSTOM_ATTRIBUTES_KEY)
     if attributes is not None:
         response.headers[CUSTOM_ATTRIBUTES] = attributes

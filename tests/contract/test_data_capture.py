@@ -215,3 +215,25 @@ def test_an_unwritable_capture_folder_leaves_every_answer_200(docker_client, mod
     assert statuses == [200] * 20
     assert "cannot write" in logs and "Permission denied" in logs
     assert list(folder.iterdir()) == []
+
+
+def test_a_request_without_an_inference_id_is_captured_without_one(docker_client, model_dir,
+                                                                    tmp_path):
+    server = capturing(docker_client, model_dir, tmp_path / "capture")
+    try:
+        server.wait_ready()
+        with requests.Session() as session:
+            given = session.post(f"{server.url}/invocations", data="Biscoe,48.6,16.0,230.0,5800.0,"
+                                 "MALE", headers={"Content-Type": "text/csv", INFERENCE_ID: "mine"})
+            none = session.post(f"{server.url}/invocations", data="Dream,46.4,18.6,190.0,3450.0,"
+                                "FEMALE", headers={"Content-Type": "text/csv"})
+        server.container.stop(timeout=30)
+    finally:
+        server.remove()
+    assert given.status_code == none.status_code == 200
+    # Every answer names its request; only the caller's own id is captured as inferenceId.
+    assert given.headers[INFERENCE_ID] == "mine" and none.headers[INFERENCE_ID]
+    by_data = {r["captureData"]["endpointInput"]["data"]: r["eventMetadata"]
+               for _, r in captured(tmp_path / "capture")}
+    assert by_data["Biscoe,48.6,16.0,230.0,5800.0,MALE"]["inferenceId"] == "mine"
+    assert "inferenceId" not in by_data["Dream,46.4,18.6,190.0,3450.0,FEMALE"]
