@@ -5,13 +5,20 @@ threshold is read from constraints.json (monitoring_config, each feature's compl
 domains), so a user who edits them changes the result. The drift distance of a numerical
 feature is the largest absolute difference between the baseline's and the current cumulative
 distributions (both from their KLL sketches, an item at level l weighing 2**l); of a string
-feature, the largest absolute difference between category shares (LInfinity).
+feature, the largest absolute difference between category shares (LInfinity). With
+comparison_method Robust (the baseline job's default) the distance is Deequ's linf_robust, which
+SageMaker's analyzer is built on: max(0, distance - 1.8 * sqrt((n + m) / (n * m))) for n baseline
+and m current values, the two-sample Kolmogorov-Smirnov allowance for small samples; Simple
+compares the distance itself.
 """
+
+import math
 
 from training.baseline import MONITORING_CONFIG
 from training.jobio import JobError
 
 NUMERIC = ("Integral", "Fractional")
+ROBUST_C_ALPHA = 1.8  # Deequ's defaultCAlpha
 
 
 def pct(share: float) -> str:
@@ -88,24 +95,39 @@ def categorical_distance(baseline: dict, current: dict) -> float:
     return max((abs(b.get(v, 0.0) - c.get(v, 0.0)) for v in {*b, *c}), default=0.0)
 
 
+def robust(distance: float, baseline: dict, current: dict) -> float:
+    """Deequ's linf_robust of a distance between two statistics entries' distributions."""
+    n, m = (stats.get("common", {}).get("num_present", 0) for stats in (baseline, current))
+    if not n or not m:
+        return distance
+    return max(0.0, distance - ROBUST_C_ALPHA * math.sqrt((n + m) / (n * m)))
+
+
 def drift(name: str, baseline: dict, current: dict, config: dict) -> dict | None:
     limits = config.get("distribution_constraints", MONITORING_CONFIG["distribution_constraints"])
     if limits.get("perform_comparison", "Enabled") != "Enabled":
         return None
-    if "numerical_statistics" in baseline and "numerical_statistics" in current:
+    method = limits.get("comparison_method", "Robust")
+    if method not in ("Simple", "Robust"):
+        raise JobError(f"constraints.json monitoring_config.distribution_constraints."
+                       f"comparison_method={method!r}: use Simple or Robust")
+    kind = next((k for k in ("numerical_statistics", "string_statistics")
+                 if k in baseline and k in current), None)
+    if kind == "numerical_statistics":
         threshold = float(limits.get("comparison_threshold", 0.1))
-        distance = numeric_distance(baseline["numerical_statistics"],
-                                    current["numerical_statistics"])
-    elif "string_statistics" in baseline and "string_statistics" in current:
-        method = limits.get("categorical_drift_method", "LInfinity")
-        if method != "LInfinity":
+        distance = numeric_distance(baseline[kind], current[kind])
+    elif kind == "string_statistics":
+        categorical = limits.get("categorical_drift_method", "LInfinity")
+        if categorical != "LInfinity":
             raise JobError(f"constraints.json monitoring_config.distribution_constraints."
-                           f"categorical_drift_method={method!r}: only LInfinity is supported")
+                           f"categorical_drift_method={categorical!r}: only LInfinity is "
+                           "supported")
         threshold = float(limits.get("categorical_comparison_threshold", 0.1))
-        distance = categorical_distance(baseline["string_statistics"],
-                                        current["string_statistics"])
+        distance = categorical_distance(baseline[kind], current[kind])
     else:
         return None  # the types differ: data_type_check says so
+    if method == "Robust":
+        distance = robust(distance, baseline[kind], current[kind])
     if distance > threshold:
         return violation(name, "baseline_drift_check",
                          f"Baseline drift distance: {distance} exceeds threshold: {threshold}")

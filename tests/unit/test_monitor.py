@@ -192,6 +192,23 @@ def test_thresholds_edited_in_constraints_json_change_the_result(
     assert kinds(after) == expected
 
 
+def test_robust_comparison_allows_for_a_small_sample_that_simple_flags_as_drift(
+        tmp_path, monkeypatch, penguins_baseline):
+    """30 records of the baseline's own distribution: Deequ's linf_robust (the default) sees
+    sampling noise, the Simple distance of the same data crosses 0.1 on several features."""
+    lines = cases.json_lines(cases.penguins(30, 9))
+    _, robust, _, _ = analyse(tmp_path, monkeypatch, lines, penguins_baseline)
+    assert robust == []
+    constraints = json.loads(penguins_baseline["constraints"].read_text())
+    assert constraints["monitoring_config"]["distribution_constraints"][
+        "comparison_method"] == "Robust"
+    constraints["monitoring_config"]["distribution_constraints"]["comparison_method"] = "Simple"
+    penguins_baseline["constraints"].write_text(json.dumps(constraints))
+    _, simple, _, _ = analyse(tmp_path, monkeypatch, [], penguins_baseline)
+    assert len(simple) >= 3
+    assert {v["constraint_check_type"] for v in simple} == {"baseline_drift_check"}
+
+
 def test_only_files_of_hours_in_the_window_and_records_in_it_are_analysed(
         tmp_path, monkeypatch, penguins_baseline):
     capture = tmp_path / "capture"
