@@ -261,3 +261,33 @@ def test_a_sharded_input_over_several_processing_hosts_is_refused_naming_it(tmp_
     processing_config(tmp_path, "algo-1", [("input", "ShardedByS3Key")])
     with pytest.raises(JobError, match="input input is ShardedByS3Key over 2 instances"):
         process.first_host(tmp_path)
+
+
+@pytest.mark.pipeline
+def test_a_multi_host_run_fails_with_the_first_failed_code_and_shows_each_workers_failure(
+        tmp_path, monkeypatch, capsys):
+    from pipeline import runs
+
+    run = runs.create(tmp_path / "local", "training", "penguins")
+    started = []
+
+    def compose_run(compose, service, args, mounts, log, options=(), echo=True):
+        started.append((compose, service, options, echo))
+        if service == "algo-3":
+            failure = mounts["HOST_DIR"] / "output" / "failure"
+            failure.parent.mkdir(parents=True, exist_ok=True)
+            failure.write_text("host algo-3: channel train: no CSV file\n")
+            return 1
+        return 0 if service == "algo-2" else 137
+
+    monkeypatch.setattr(jobs, "compose_run", compose_run)
+    args = jobs.parser().parse_args(["train", "--local", str(tmp_path / "local"),
+                                     "--compose", f"docker-compose -f {REPO}/docker-compose.yml"])
+    code = jobs.train_hosts(args, run, {}, {}, 3)
+    assert code == 137  # the chief's: its failure file is the run's
+    assert "algo-3 failed: host algo-3: channel train: no CSV file" in capsys.readouterr().out
+    extra = run.folder / "hosts" / "compose.yml"
+    assert sorted(service for _, service, _, _ in started) == ["algo-1", "algo-2", "algo-3"]
+    assert all(compose.endswith(f"-f {extra}") and options == ("--use-aliases",)
+               for compose, _, options, _ in started)
+    assert [service for _, service, _, echo in started if echo] == ["algo-1"]
