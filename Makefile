@@ -22,6 +22,7 @@ PORT_digits := 8081
 ENDPOINT_PORT ?= $(or $(PORT_$(WORKLOAD)),8080)
 PYTHON ?= python3
 VENV ?= .venv
+SDK3_VENV ?= .venv-sdk3
 PYTEST_ARGS ?=
 # Length of the endpoint soak test, in seconds.
 SOAK_SECONDS ?= 60
@@ -31,7 +32,7 @@ EPOCHS ?= 50
 BATCH_SIZE ?= 32
 LEARNING_RATE ?= 0.01
 SEED ?= 42
-# Training hosts (algo-1, algo-2): 2 trains under MultiWorkerMirroredStrategy (README).
+# Training hosts algo-1 … algo-N: 2 or more train under MultiWorkerMirroredStrategy (README).
 INSTANCES ?= 1
 
 BUILD_DIR := .build
@@ -67,7 +68,8 @@ VERSION ?=
 APPROVER ?=
 # The endpoint's router and its blue/green colours (pipeline/endpoint.py).
 ENDPOINT_CLI = $(PYTHON) -m pipeline.endpoint --compose "$(COMPOSE)" --endpoint-dir $(ENDPOINT) \
-  --port $(ENDPOINT_PORT) --registry $(MODEL_REGISTRY) --ping-deadline $(PING_DEADLINE_SECONDS)
+  --port $(ENDPOINT_PORT) --registry $(MODEL_REGISTRY) --ping-deadline $(PING_DEADLINE_SECONDS) \
+  --capture-dir $(CAPTURE_DIR) --endpoint-name $(WORKLOAD)-endpoint
 JOBS = $(PYTHON) -m pipeline.jobs --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
 # Hyperparameter tuning jobs (pipeline/tuning.py, Optuna: the test venv's python). TUNING_CONFIG
@@ -83,7 +85,9 @@ TUNING = $(VENV)/bin/python -m pipeline.tuning --local $(LOCAL_DIR) --workload $
 .PHONY: help setup build build-training build-serving test test-unit test-contract \
         test-clean lint clean data process train evaluate register pipeline serve stop \
         deploy rollback invoke demo models approve reject push require-registry test-deps bench \
-        jobs lock conformance transform baseline model-baseline tune bench-tune
+        jobs lock conformance transform baseline model-baseline tune bench-tune \
+        monitor-data monitoring traffic ground-truth monitor-model monitor-schedule \
+        monitor-schedule-stop
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
@@ -126,7 +130,7 @@ train: build-training ## Training job (EPOCHS, BATCH_SIZE, LEARNING_RATE, SEED; 
 	@$(JOBS) train $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB)) \
 	  --hyperparameter epochs=$(EPOCHS) --hyperparameter batch_size=$(BATCH_SIZE) \
 	  --hyperparameter learning_rate=$(LEARNING_RATE) --hyperparameter seed=$(SEED) \
-	  --instances $(INSTANCES)
+	  --instances="$(INSTANCES)"
 
 evaluate: build-training ## Evaluation job on the test split (TRAINING_JOB: which model)
 	@$(JOBS) evaluate $(if $(TRAINING_JOB),--training-job $(TRAINING_JOB))
@@ -140,6 +144,64 @@ model-baseline: build-training ## Model-quality baseline job on a transform run'
 	@$(PYTHON) -m pipeline.baseline --model-quality --local $(LOCAL_DIR) --workload $(WORKLOAD) \
 	  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
 	  $(if $(TRANSFORM_JOB),--transform-job $(TRANSFORM_JOB))
+
+# Data-quality monitoring (pipeline/monitoring.py): the capture folder of the endpoint, a window
+# START/END (ISO 8601, default the last hour), BASELINE_JOB (default: the served version's
+# baseline, else the newest), PREPROCESSOR (a record preprocessor script).
+CAPTURE_DIR ?= $(LOCAL_DIR)/capture/$(WORKLOAD)
+MONITORING = $(PYTHON) -m pipeline.monitoring --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
+
+monitor-data: build-training ## Data-quality monitoring job over captured traffic (CAPTURE_DIR, START, END, BASELINE_JOB, PREPROCESSOR)
+	@$(MONITORING) run --capture $(CAPTURE_DIR) --registry $(MODEL_REGISTRY) \
+	  --endpoint-dir $(ENDPOINT_DIR) $(if $(START),--start $(START)) $(if $(END),--end $(END)) \
+	  $(if $(BASELINE_JOB),--baseline-job $(BASELINE_JOB)) \
+	  $(if $(PREPROCESSOR),--preprocessor $(PREPROCESSOR))
+
+monitoring: ## List monitoring runs with their violation counts
+	@$(MONITORING) list
+
+# Model quality (pipeline/groundtruth.py, pipeline/modelmonitor.py): ground truth for captured
+# requests in GROUND_TRUTH_DIR (TRAFFIC_RUN's true labels; RANDOM=1 random, WRONG=1 wrong ones),
+# merged with the captured predictions against a model-quality baseline (BASELINE_JOB, else the
+# served version's, else the newest make model-baseline run).
+GROUND_TRUTH_DIR ?= $(LOCAL_DIR)/ground-truth/$(WORKLOAD)
+ground-truth: ## Ground truth for captured requests (TRAFFIC_RUN; RANDOM=1 random labels, WRONG=1 wrong ones)
+	@$(PYTHON) -m pipeline.groundtruth --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+	  --out $(GROUND_TRUTH_DIR) --capture $(CAPTURE_DIR) $(if $(TRAFFIC_RUN),--traffic-run $(TRAFFIC_RUN)) \
+	  $(if $(filter 1,$(RANDOM)),--random) $(if $(filter 1,$(WRONG)),--wrong)
+
+monitor-model: build-training ## Model-quality monitoring job: captured predictions with ground truth (START, END, BASELINE_JOB)
+	@$(PYTHON) -m pipeline.modelmonitor --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+	  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
+	  --capture $(CAPTURE_DIR) --ground-truth $(GROUND_TRUTH_DIR) --registry $(MODEL_REGISTRY) \
+	  --endpoint-dir $(ENDPOINT_DIR) $(if $(START),--start $(START)) $(if $(END),--end $(END)) \
+	  $(if $(BASELINE_JOB),--baseline-job $(BASELINE_JOB))
+
+# The monitoring schedule (pipeline/schedule.py): the compose `monitor` service runs both
+# monitors every MONITOR_INTERVAL seconds over the window just ended (MONITOR_WINDOW seconds).
+MONITOR_INTERVAL ?= 3600
+MONITOR_WINDOW ?=
+SCHEDULE = $(PYTHON) -m pipeline.schedule --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
+
+monitor-schedule: build-training ## Start the monitoring schedule: both monitors every MONITOR_INTERVAL s (default hourly)
+	@$(SCHEDULE) start --capture $(CAPTURE_DIR) --ground-truth $(GROUND_TRUTH_DIR) \
+	  --registry $(MODEL_REGISTRY) --endpoint-dir $(ENDPOINT_DIR) --interval $(MONITOR_INTERVAL) \
+	  $(if $(MONITOR_WINDOW),--window $(MONITOR_WINDOW))
+
+monitor-schedule-stop: ## Stop the monitoring schedule (its executions stay listed by make monitoring)
+	@$(SCHEDULE) stop
+
+# Traffic for the monitors (pipeline/traffic.py): N real records of the newest Completed
+# processing run's test split (PROCESSING_JOB) to the running endpoint, each with an inference id;
+# SHIFT="feature=+amount,feature=*factor" moves numeric features (Digits: pixels=*0.5) for drift.
+N ?= 100
+SHIFT ?=
+traffic: ## Send N real test-split requests to the endpoint with inference ids (SHIFT: drift)
+	@$(PYTHON) -m pipeline.traffic --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+	  --port $(ENDPOINT_PORT) --count "$(N)" --keep $(KEEP_RUNS) \
+	  $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB)) $(if $(SHIFT),--shift '$(SHIFT)')
 
 tune: build-training $(VENV)/.installed ## Hyperparameter tuning job (TUNING_CONFIG, default pipeline/tuning/WORKLOAD.json; TUNING_JOB: name or continue one; PROCESSING_JOB)
 	@$(TUNING) tune --config $(TUNING_CONFIG) $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB))
@@ -265,6 +327,12 @@ $(VENV)/.installed: requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	touch $@
 
+# SDK 3.x cannot share the test venv with SDK 2.x (tests/sdk3 run in this one, after the rest).
+$(SDK3_VENV)/.installed: requirements-sdk3.txt
+	$(PYTHON) -m venv $(SDK3_VENV)
+	$(SDK3_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-sdk3.txt
+	touch $@
+
 # Locks: every package pinned with hashes, resolved for the images' platform (Linux x86_64,
 # CPython 3.11 of Debian bookworm) from PyPI only (uv reads no pip configuration). The dev lock
 # is resolved first and constrains the image locks, so tests run the images' versions.
@@ -285,23 +353,32 @@ lock: $(LOCK_VENV)/bin/uv ## Pin every dependency with hashes from the .in files
 	  -o containers/requirements-training.txt
 	$(UV_COMPILE) containers/requirements-serving.in -c requirements-dev.txt \
 	  -o containers/requirements-serving.txt
+	$(UV_COMPILE) requirements-sdk3.in -o requirements-sdk3.txt
 
 # The push test needs a real registry on localhost: Debian's docker-registry, where apt can.
 test-deps:
 	@containers/setup.sh test-deps
 
-test: build test-deps $(VENV)/.installed ## Unit tests, then contract tests against the freshly built images
+# tests/sdk3 (SDK 3.x) run after the rest in their own venv; the first failure's code is kept.
+# Its exit 5 (no test selected) fails too, unless PYTEST_ARGS (-k ...) selected elsewhere.
+SDK3_TESTS = $(SDK3_VENV)/bin/python -m pytest $(1) $(PYTEST_ARGS) tests/sdk3 \
+  || { code=$$?; if [ $$code -ne 5 ] || [ -z "$(strip $(PYTEST_ARGS))" ]; then \
+         [ $$status -ne 0 ] || status=$$code; fi; }
+
+test: build test-deps $(VENV)/.installed $(SDK3_VENV)/.installed ## Unit tests, then contract tests against the freshly built images (SDK 2.x, then SDK 3.x)
 	@status=0; \
 	 $(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/unit tests/contract || status=$$?; \
+	 $(call SDK3_TESTS); \
 	 $(MAKE) --no-print-directory test-clean; \
 	 exit $$status
 
 test-unit: $(VENV)/.installed ## Only the in-process tests (no Docker)
 	$(VENV)/bin/python -m pytest -m "unit or training or pipeline" $(PYTEST_ARGS) tests
 
-test-contract: build test-deps $(VENV)/.installed ## Only the contract tests against the images
+test-contract: build test-deps $(VENV)/.installed $(SDK3_VENV)/.installed ## Only the contract tests against the images
 	@status=0; \
 	 $(VENV)/bin/python -m pytest -m contract $(PYTEST_ARGS) tests || status=$$?; \
+	 $(call SDK3_TESTS,-m contract); \
 	 $(MAKE) --no-print-directory test-clean; \
 	 exit $$status
 

@@ -26,8 +26,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from endpoint_cases import RECORD, distinct_records  # noqa: E402
 from harness import (  # noqa: E402
     SERVING_IMAGE,
+    TRAINING_IMAGE,
     Endpoint,
     processing_tree,
+    run_job,
     run_processing,
     served_model,
     train,
@@ -43,6 +45,11 @@ TARGETS = {
     "worker_rss_mb": ("<=", 150),
     "digits_single_images_per_second": (">=", 0),  # reported; the issue sets no target
     "digits_batch100_images_per_second": (">=", 0),
+    "capture_on_off_ratio": (">=", 0.9),  # invocations/s with Data Capture at 100 % / off
+    "monitor_data_seconds_1m": ("<=", 60),  # a data-quality run over 1,000,000 captured records
+    # Digits training on one host and two (containers sharing this machine's cores: README).
+    "digits_epochs_per_second_1_host": (">=", 0),
+    "digits_epochs_per_second_2_hosts": (">=", 0),
 }
 
 
@@ -192,6 +199,101 @@ def digits(client, work: Path, seconds: int, connections: int) -> dict:
     return {"single": single, "batch_100": batch}
 
 
+def capture_ratio(client, model_dir: Path, work: Path, seconds: int, connections: int) -> dict:
+    """Invocations per second with Data Capture at 100 % against capture off: two servers,
+    measured in turns (off, on, off, on) so a change in the machine's load hits both."""
+    import docker as sdk
+
+    folder = work / "capture"
+    folder.mkdir(parents=True)
+    folder.chmod(0o777)  # the workers are not root
+    servers = {"off": Endpoint(client, model_dir), "on": Endpoint(
+        client, model_dir, environment={"DATA_CAPTURE_DESTINATION": "/opt/ml/capture",
+                                        "DATA_CAPTURE_SAMPLING_PERCENTAGE": "100"},
+        mounts=[sdk.types.Mount("/opt/ml/capture", str(folder), type="bind")])}
+    rates = {"off": [], "on": []}
+    try:
+        for server in servers.values():
+            server.wait_ready()
+        for _ in range(2):
+            for name, server in servers.items():
+                rates[name].append(wrk(f"{server.url}/invocations", json.dumps(RECORD).encode(),
+                                       seconds, connections)["requests_per_second"])
+        servers["on"].container.stop(timeout=30)  # the writers drain on SIGTERM
+        logs = servers["on"].logs()
+    finally:
+        for server in servers.values():
+            server.remove()
+    counts = [tuple(map(int, found)) for found in re.findall(
+        r"data capture stopped: (\d+) captured, (\d+) dropped, (\d+) failed", logs)]
+    return {"off_requests_per_second": rates["off"], "on_requests_per_second": rates["on"],
+            "ratio": max(rates["on"]) / max(rates["off"]),
+            "captured_lines": sum(len(path.read_text().splitlines())
+                                  for path in folder.rglob("*.jsonl")),
+            "captured_dropped_failed": [sum(column) for column in zip(*counts, strict=True)]
+            or None}
+
+
+def monitor_data(client, work: Path, count: int = 1_000_000, files: int = 100) -> dict:
+    """Seconds of a data-quality monitoring job (the training image's `monitor`, container start
+    to exit) over `count` captured requests, against a baseline of the same distribution."""
+    import monitor_cases
+
+    from training import baseline
+
+    capture, root, stored = work / "capture", work / "ml", work / "baseline"
+    monitor_cases.bulk(capture, count, files)
+    data = baseline.read_dataset(_written(work / "dataset", monitor_cases.baseline_csv(
+        monitor_cases.penguins(2000, 1))), {"csv": {"header": True}}, False)
+    for name, content in zip(("statistics.json", "constraints.json"), baseline.baseline(data),
+                             strict=True):
+        _written(stored, json.dumps(content), name)
+    for name in ("output", "processing/resultdata"):
+        (root / name).mkdir(parents=True)
+    result = run_job(client, TRAINING_IMAGE, ["--workload", "penguins"],
+                     {root: ("/opt/ml", "rw"), capture: ("/opt/ml/processing/input/endpoint", "ro"),
+                      stored: ("/opt/ml/processing/baseline", "ro")},
+                     entrypoint=["/usr/bin/tini", "--", "monitor"], timeout=600)
+    if result.exit_code:
+        sys.exit(f"the monitoring job failed:\n{result.logs}")
+    found = json.loads((root / "processing" / "resultdata" / "constraint_violations.json")
+                       .read_text())["violations"]
+    return {"seconds": result.seconds, "records": count, "files": files,
+            "violations": len(found), "log": result.logs.strip().splitlines()}
+
+
+def multihost(client, work: Path, processed: Path, epochs: int = 10) -> dict:
+    """Digits training epochs per second on 1 and 2 hosts, from the chief's timestamped epoch
+    lines (start-up, joining and export left out)."""
+    from datetime import datetime
+
+    from test_distributed import HOSTS, Cluster
+
+    found = {}
+    for count in (1, 2):
+        cluster = Cluster(client, work / str(count), processed, {"epochs": str(epochs)},
+                          hosts=HOSTS[:count])
+        try:
+            codes = cluster.wait(timeout=1800)
+            if any(codes.values()):
+                sys.exit(f"training on {count} host(s) failed:\n{cluster.logs('algo-1')}")
+            lines = cluster.containers["algo-1"].logs(timestamps=True).decode().splitlines()
+        finally:
+            cluster.remove()
+        # Docker's stamps have nanoseconds; fromisoformat takes microseconds.
+        stamps = [datetime.fromisoformat(line.split()[0][:26]).timestamp()
+                  for line in lines if " epoch=" in line]
+        found[count] = {"epochs": len(stamps),
+                        "epochs_per_second": (len(stamps) - 1) / (stamps[-1] - stamps[0])}
+    return found
+
+
+def _written(folder: Path, text: str, name: str = "train.csv") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+    return folder
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -217,6 +319,10 @@ def main() -> int:
         starts = cold_start(client, model_dir)
         inproc = in_process(model_dir, processed)
         digit = digits(client, Path(scratch) / "digits", args.seconds, args.connections)
+        captured = capture_ratio(client, model_dir, Path(scratch) / "capture", args.seconds,
+                                 args.connections)
+        monitored = monitor_data(client, Path(scratch) / "monitor")
+        hosts = multihost(client, Path(scratch) / "hosts", Path(scratch) / "digits" / "processing")
     size_mb = client.images.get(SERVING_IMAGE).attrs["Size"] / 1e6
     figures = {
         "invocations_ping_ratio": single["requests_per_second"] / ping["requests_per_second"],
@@ -227,12 +333,17 @@ def main() -> int:
         "worker_rss_mb": max(rss),
         "digits_single_images_per_second": digit["single"]["requests_per_second"],
         "digits_batch100_images_per_second": digit["batch_100"]["requests_per_second"] * 100,
+        "capture_on_off_ratio": captured["ratio"],
+        "monitor_data_seconds_1m": monitored["seconds"],
+        "digits_epochs_per_second_1_host": hosts[1]["epochs_per_second"],
+        "digits_epochs_per_second_2_hosts": hosts[2]["epochs_per_second"],
     }
     report = {
         "figures": figures,
         "ping": ping, "invocations": single, "batch_1000": batch,
         "cold_starts_seconds": starts, "in_process": inproc, "worker_rss_mb": rss,
-        "digits": digit,
+        "digits": digit, "data_capture": captured, "monitor_data": monitored,
+        "digits_training_hosts": hosts,
         "load_average_before": load, "connections": args.connections, "seconds": args.seconds,
         "cpus": os.cpu_count(),
     }
