@@ -12,7 +12,8 @@ schema (this image has no pipeline/; the fields are written here), logs.txt, the
 compared against (processing/baseline/) and its results (processing/resultdata/): `make
 monitoring` and `make jobs` list them. The job itself is the data-quality (training/monitor.py)
 or model-quality (training/monitor_model.py) job, run as a child process with the analyzer's
-environment, so one failing execution never stops the schedule. SIGTERM (make
+environment, so one failing execution never stops the schedule; one running longer than
+MONITOR_MAX_RUNTIME seconds (default the interval) is ended and recorded Failed. SIGTERM (make
 monitor-schedule-stop) stops a running execution (recorded Stopped) and the schedule.
 """
 
@@ -110,11 +111,21 @@ def execute(schedule: dict, analysis: str, start: datetime, end: datetime) -> di
         with (folder / "logs.txt").open("w") as log:
             child = subprocess.Popen([sys.executable, "-m", module, "--workload", workload],
                                      env=env, stdout=log, stderr=subprocess.STDOUT)
+            deadline, late = time.monotonic() + schedule.get("max_runtime", 3600), False
             while (code := poll(child)) is None:
-                if stopping.is_set():
+                late = time.monotonic() > deadline
+                if stopping.is_set() or late:
                     child.terminate()
                     child.wait()
-                    code = 143
+        if late:
+            code = 1
+            (folder / "output" / "message").write_text(
+                f"the execution ran longer than MONITOR_MAX_RUNTIME="
+                f"{schedule.get('max_runtime', 3600):g} s (MaxRuntimeInSeconds)\n")
+        if code < 0:
+            code = 128 - code  # killed by a signal: as a shell reports it (SIGTERM: 143)
+        if code and stopping.is_set():
+            code = 143  # the schedule was stopped under it, whatever signal reached it first
     except OSError as error:
         (folder / "output" / "message").write_text(f"cannot run the execution: {error}\n")
     ended = datetime.now(UTC)
@@ -181,6 +192,8 @@ def main() -> int:
         print(f"error: {SCHEDULE / 'schedule.json'}: {error} (make monitor-schedule writes it)",
               file=sys.stderr, flush=True)
         return 1
+    # MaxRuntimeInSeconds: an execution never runs into the next one (SageMaker's rule too).
+    schedule["max_runtime"] = seconds("MONITOR_MAX_RUNTIME", interval)
     analyses = [a for a in JOBS if a in schedule.get("baselines", {})]
     print(f"schedule {schedule['name']}: {', '.join(analyses)} every {interval:g} s over the "
           f"last {window:g} s", flush=True)

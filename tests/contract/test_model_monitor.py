@@ -19,7 +19,8 @@ from training import quality
 from harness import PROCESSING_IMAGE, Endpoint, run_job
 
 REPO = Path(__file__).resolve().parents[2]
-PROJECT = "penguinstest"  # make test-clean removes what a failed test leaves of it
+# A project of its own: another run's make test-clean removes penguinstest's containers.
+PROJECT = "monmodeltest"
 METRICS = list(quality.METRICS)
 
 

@@ -141,3 +141,39 @@ def test_a_scheduled_execution_is_a_monitoring_run_make_monitoring_lists(tmp_pat
     row = monitoring.table([run]).splitlines()[1].split()
     assert row[1:3] == ["MODEL_QUALITY", "Completed"]
     assert row[-2:] == ["1", "LessThanThreshold"]
+
+
+@pytest.fixture
+def one_execution(tmp_path, monkeypatch):
+    """A schedule with a model-quality baseline over one captured request; runs execute()."""
+    capture = tmp_path / "capture"
+    cases.write(capture, mc.captured(["A"], ["1"]))
+    monkeypatch.setattr(schedule, "SCHEDULE", tmp_path / "schedule")
+    monkeypatch.setattr(schedule, "MONITORING", tmp_path / "monitoring")
+    monkeypatch.setattr(schedule, "CAPTURE", str(capture))
+    (tmp_path / "schedule" / "model-quality").mkdir(parents=True)
+    for name in ("statistics.json", "constraints.json"):
+        (tmp_path / "schedule" / "model-quality" / name).write_text("{}")
+
+    def execute(**options) -> dict:
+        plan = {"name": "s", "workload": "penguins", "baselines": {"MODEL_QUALITY": {}},
+                **options}
+        return schedule.execute(plan, "MODEL_QUALITY", cases.HOUR, cases.HOUR.replace(hour=22))
+
+    return execute
+
+
+def test_an_execution_longer_than_the_max_runtime_is_ended_and_recorded_failed(one_execution):
+    record = one_execution(max_runtime=0.01)
+    assert record["status"] == "Failed"
+    assert record["failure_reason"] == ("the execution ran longer than MONITOR_MAX_RUNTIME=0.01 s "
+                                        "(MaxRuntimeInSeconds)")
+
+
+def test_an_execution_the_schedule_stops_under_is_recorded_stopped(one_execution):
+    schedule.stopping.set()  # SIGTERM's handler
+    try:
+        record = one_execution()
+    finally:
+        schedule.stopping.clear()
+    assert (record["status"], record["exit_code"]) == ("Stopped", 143)
