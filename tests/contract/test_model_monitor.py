@@ -16,7 +16,7 @@ from pipeline import runs, traffic
 from training import baseline as baseline_job
 from training import quality
 
-from harness import PROCESSING_IMAGE, Endpoint, run_job
+from harness import PROCESSING_IMAGE, Endpoint, run_job, served_model
 
 REPO = Path(__file__).resolve().parents[2]
 # A project of its own: another run's make test-clean removes penguinstest's containers.
@@ -29,22 +29,22 @@ def make(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
                           capture_output=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def served(docker_client, processed, model_dir, tmp_path_factory) -> Path:
+def serve_traffic(client, processed: Path, model_dir: Path, local: Path,
+                  workload: str) -> Path:
     """A LOCAL_DIR as `make traffic` against a capturing endpoint leaves it (a traffic run with
     sent.jsonl, the capture files), plus a model-quality baseline of the same predictions and a
-    data-quality baseline of the training data."""
+    data-quality baseline of the training data (as make model-baseline and make baseline)."""
     import docker
+    import pandas as pd
 
-    local = tmp_path_factory.mktemp("model-monitor") / "local"
-    capture = local / "capture" / "penguins"
+    capture = local / "capture" / workload
     capture.mkdir(parents=True)
     capture.chmod(0o777)  # the endpoint's workers are not root
     records = traffic.test_records(runs.Run(processed, {}))
-    run = runs.create(local, "traffic", "penguins")
-    server = Endpoint(docker_client, model_dir, environment={
+    run = runs.create(local, "traffic", workload)
+    server = Endpoint(client, model_dir, environment={
         "DATA_CAPTURE_DESTINATION": "/opt/ml/capture", "DATA_CAPTURE_SAMPLING_PERCENTAGE": "100",
-        "DATA_CAPTURE_ENDPOINT_NAME": "penguins-endpoint"},
+        "DATA_CAPTURE_ENDPOINT_NAME": f"{workload}-endpoint"},
         mounts=[docker.types.Mount("/opt/ml/capture", str(capture), type="bind")])
     truth, predicted = [], []
     try:
@@ -56,38 +56,52 @@ def served(docker_client, processed, model_dir, tmp_path_factory) -> Path:
                                       headers={traffic.INFERENCE_ID: key})
                 assert reply.status_code == 200, reply.text
                 truth.append(label)
-                predicted.append(reply.json()["prediction"])
+                predicted.append(str(reply.json()["prediction"]))
                 sent.write(json.dumps({"inferenceId": key, "label": label, "time": traffic.zulu(
                     datetime.now(UTC))}) + "\n")
         server.container.stop(timeout=30)  # SIGTERM: the capture writer drains first
     finally:
         server.remove()
     runs.finish(run, 0)
-    import pandas as pd
-
     statistics, constraints = quality.model_quality(
         pd.DataFrame({"truth": truth, "predicted": predicted}), "truth", "predicted")
-    model = runs.create(local, "baseline", "penguins", analysis_type="MODEL_QUALITY")
+    model = runs.create(local, "baseline", workload, analysis_type="MODEL_QUALITY")
     for name, content in (("statistics.json", statistics), ("constraints.json", constraints)):
         path = model.folder / "processing" / "output" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(content))
     runs.finish(model, 0)
-    data = runs.create(local, "baseline", "penguins", analysis_type="DATA_QUALITY")
-    output = data.folder / "processing" / "output"
-    dataset = data.folder / "dataset"
-    dataset.mkdir()
-    source = processed / "processing" / "baseline" / "train-baseline.csv"
-    (dataset / source.name).write_bytes(source.read_bytes())
+    data = runs.create(local, "baseline", workload, analysis_type="DATA_QUALITY")
+    penguins = processed / "processing" / "baseline" / "train-baseline.csv"
+    environment = {"dataset_source": penguins.parent, "dataset_format": '{"csv": {"header": true}}',
+                   "output_path": data.folder / "processing" / "output",
+                   "SAGEMAKER_BASE_DIR": data.folder}
+    arguments = ["--workload", workload]
+    if not penguins.is_file():  # Digits: the train split, its label first
+        environment.update(dataset_source=processed / "processing" / "train",
+                           dataset_format='{"csv": {"header": false}}')
+        arguments.append("--drop-first-column")
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in {"dataset_source": dataset, "output_path": output,
-                            "dataset_format": '{"csv": {"header": true}}',
-                            "SAGEMAKER_BASE_DIR": data.folder}.items():
+        for name, value in environment.items():
             patch.setenv(name, str(value))
-        assert baseline_job.main(["--workload", "penguins"]) == 0
+        assert baseline_job.main(arguments) == 0
     runs.finish(data, 0)
     assert len(records) > 20 and accuracy(truth, predicted) > 0.8  # a model worth monitoring
     return local
+
+
+@pytest.fixture(scope="module")
+def served(docker_client, processed, model_dir, tmp_path_factory) -> Path:
+    return serve_traffic(docker_client, processed, model_dir,
+                         tmp_path_factory.mktemp("model-monitor") / "local", "penguins")
+
+
+@pytest.fixture(scope="module")
+def served_digits(docker_client, processed_digits, trained_digits, tmp_path_factory) -> Path:
+    model = served_model(trained_digits / "output" / "model.tar.gz",
+                         tmp_path_factory.mktemp("digits-model"))
+    return serve_traffic(docker_client, processed_digits, model,
+                         tmp_path_factory.mktemp("model-monitor-digits") / "local", "digits")
 
 
 def accuracy(truth: list, predicted: list) -> float:
@@ -105,13 +119,16 @@ def violations_of(local: Path, record: dict) -> list:
                        "constraint_violations.json").read_text())["violations"]
 
 
-def test_true_labels_pass_and_wrong_labels_break_accuracy_and_every_weighted_metric(served):
+@pytest.mark.parametrize("workload", ["penguins", "digits"])
+def test_true_labels_pass_and_wrong_labels_break_accuracy_and_every_weighted_metric(
+        request, workload):
+    served = request.getfixturevalue("served" if workload == "penguins" else "served_digits")
     local, names = f"LOCAL_DIR={served}", []
     for option, expected in (("WRONG=0", []), ("WRONG=1", METRICS)):
-        labelled = make("ground-truth", local, option)
+        labelled = make("ground-truth", local, f"WORKLOAD={workload}", option)
         assert labelled.returncode == 0, labelled.stderr
         assert "ground truth for" in labelled.stdout
-        done = make("monitor-model", local)
+        done = make("monitor-model", local, f"WORKLOAD={workload}")
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         newest = model_runs(served)[-1]
         names.append(newest["name"])
@@ -119,7 +136,7 @@ def test_true_labels_pass_and_wrong_labels_break_accuracy_and_every_weighted_met
         assert [v["metric_name"] for v in violations_of(served, newest)] == expected
         assert all(v["constraint_check_type"] == "LessThanThreshold"
                    for v in violations_of(served, newest))
-    listed = make("monitoring", local)
+    listed = make("monitoring", local, f"WORKLOAD={workload}")
     assert listed.returncode == 0, listed.stderr
     rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()}
     assert [rows[name][1:3] for name in names] == [["MODEL_QUALITY", "Completed"]] * 2
