@@ -31,10 +31,11 @@ def metrics_picture(metrics: dict, constraints: dict, flagged: set) -> str:
     figure, axes = pyplot().subplots(figsize=(6.4, 2.8), dpi=80)
     values = [metrics[name]["value"] for name in names]
     colours = [VIOLATION_COLOUR if name in flagged else CURRENT_COLOUR for name in names]
-    axes.bar(range(len(names)), values, color=colours, yerr=[
+    axes.bar(range(len(names)), values, color=colours, alpha=0.8, yerr=[
         metrics[name]["standard_deviation"] for name in names], label="current")
-    axes.scatter(range(len(names)), [constraints[name][1] for name in names], marker="_",
-                 s=900, color=BASELINE_COLOUR, label="threshold", zorder=3)
+    axes.hlines([constraints[name][1] for name in names], [i - 0.45 for i in range(len(names))],
+                [i + 0.45 for i in range(len(names))], colors=BASELINE_COLOUR, linewidth=3,
+                label="threshold", zorder=3)
     axes.set_xticks(range(len(names)), names, rotation=20)
     axes.set_ylim(0, 1.05)
     axes.legend(loc="lower right", fontsize="small")
