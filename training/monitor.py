@@ -166,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workload", default=workloads.DEFAULT,
                         help="whose record preprocessor hook to use by default")
     args = parser.parse_args(argv)
+    if os.environ.get(baseline.ANALYSIS_ENV, "").strip().upper() == "MODEL_QUALITY":
+        # One analyzer, as SageMaker's image: analysis_type picks the analysis.
+        from training import monitor_model
+
+        return monitor_model.main([])
     message = base_dir() / "output" / "message"
     try:
         current, violations, output = analyse(args.workload)

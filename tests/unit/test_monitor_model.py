@@ -14,8 +14,9 @@ from training import monitor_model
 pytestmark = pytest.mark.training
 
 
-def analyse(tmp_path, monkeypatch, capture_lines, truth_lines, thresholds=None, **env):
-    """Run the job; (exit code, violations, statistics, stdout-free message or output folder)."""
+def analyse(tmp_path, monkeypatch, capture_lines, truth_lines, thresholds=None, job=None, **env):
+    """Run the job (monitor_model.main, or `job`); (exit code, violations, statistics, stdout-free
+    message or output folder)."""
     capture, truth, output = tmp_path / "capture", tmp_path / "truth", tmp_path / "result"
     cases.write(capture, capture_lines, files=2)
     mc.write_truth(truth, truth_lines)
@@ -25,7 +26,7 @@ def analyse(tmp_path, monkeypatch, capture_lines, truth_lines, thresholds=None, 
                         "output_path": output, "baseline_constraints": baseline,
                         "SAGEMAKER_BASE_DIR": tmp_path / "opt", **env}.items():
         monkeypatch.setenv(name, str(value))
-    code = monitor_model.main([])
+    code = (job or monitor_model.main)([])
     if code:
         return code, None, None, (tmp_path / "opt" / "output" / "message").read_text()
     return (code, json.loads((output / "constraint_violations.json").read_text())["violations"],
@@ -46,6 +47,19 @@ def test_metrics_and_confusion_matrix_match_the_hand_checked_case(tmp_path, monk
     assert violations == []
     report = (output / "report.html").read_text()
     assert "no violations" in report and report.count("data:image/png;base64,") == 2
+
+
+def test_the_one_monitor_entrypoint_runs_model_quality_when_analysis_type_says_so(
+        tmp_path, monkeypatch):
+    from training import monitor
+
+    ids = [str(n) for n in range(len(mc.PAIRS))]
+    code, _, statistics, _ = analyse(
+        tmp_path, monkeypatch, mc.captured([p for _, p in mc.PAIRS], ids),
+        [mc.truth_line(key, truth) for key, (truth, _) in zip(ids, mc.PAIRS, strict=True)],
+        job=monitor.main, analysis_type="MODEL_QUALITY")
+    assert code == 0
+    assert statistics["multiclass_classification_metrics"]["confusion_matrix"] == mc.MATRIX
 
 
 def test_requests_join_on_inference_id_else_event_id_and_unmatched_records_are_left_out(
