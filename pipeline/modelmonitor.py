@@ -17,49 +17,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline import baseline as baselines
-from pipeline import deployments, jobs, monitoring, runs
+from pipeline import jobs, monitoring, runs
 from pipeline.runs import RunError
 
 ANALYSIS = "MODEL_QUALITY"
-REGISTRY_KEY = "model_quality"  # the registry's name of this baseline (jobs.baselines_of)
-
-
-def served_baseline(args) -> tuple[str, dict] | None:
-    """The model-quality baseline the registry recorded for the version being served."""
-    if not args.endpoint_dir or not args.registry:
-        return None
-    try:
-        version = deployments.live(deployments.load(args.endpoint_dir))["version"]
-        meta = json.loads((args.registry / str(version) / "metadata.json").read_text())
-        files = meta["baselines"][REGISTRY_KEY]
-    except (OSError, ValueError, KeyError, TypeError, deployments.HistoryError):
-        return None  # nothing served from the registry, or no model baseline recorded for it
-    if all(Path(files.get(name.split(".")[0], "")).is_file() for name in baselines.FILES):
-        return f"registry version {version}", files
-    return None
 
 
 def choose_baseline(args) -> tuple[str, dict]:
     """(what it is, {"statistics": path, "constraints": path}) of a model-quality baseline."""
-    if not args.baseline_job:
-        served = served_baseline(args)
-        if served:
-            return served
-    candidates = ([runs.take(args.local, "baseline", args.baseline_job, args.workload)]
-                  if args.baseline_job else
-                  [run for run in runs.runs(args.local, "baseline")
-                   if run.status == runs.COMPLETED and run.record.get("workload") == args.workload
-                   and run.record.get("analysis_type") == ANALYSIS])
-    if not candidates:
-        raise RunError(f"no Completed model-quality baseline run of {args.workload} in "
-                       f"{args.local / 'baseline'}: run make model-baseline first")
-    chosen = candidates[0]
-    if chosen.record.get("analysis_type", "DATA_QUALITY") != ANALYSIS:
-        raise RunError(f"BASELINE_JOB={chosen.name} is a data-quality baseline; name a "
-                       "model-quality one (make model-baseline)")
-    return f"baseline run {chosen.name}", {
-        name.split(".")[0]: str(chosen.folder / baselines.OUTPUT / name)
-        for name in baselines.FILES}
+    return monitoring.choose_baseline(args, ANALYSIS)
 
 
 def environment(start: datetime, end: datetime) -> dict:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline import baseline as baselines
-from pipeline import jobs, runs
+from pipeline import deployments, jobs, runs
 from pipeline.runs import RunError
 
 RESULTS = "processing/resultdata"
@@ -43,41 +43,48 @@ def zulu(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def served_baseline(args) -> tuple[str, dict] | None:
-    """The data-quality baseline the registry recorded for the version being served."""
+# analysis_type -> (the registry's name of its baseline (jobs.baselines_of), its words, the
+# make target that makes one).
+ANALYSES = {"DATA_QUALITY": ("data_quality", "data-quality", "make baseline"),
+            "MODEL_QUALITY": ("model_quality", "model-quality", "make model-baseline")}
+
+
+def served_baseline(args, analysis: str = "DATA_QUALITY") -> tuple[str, dict] | None:
+    """The baseline of `analysis` the registry recorded for the version being served."""
     if not args.endpoint_dir or not args.registry:
         return None
     try:
-        history = json.loads((args.endpoint_dir / "deployments.json").read_text())
-        live = next(d for d in history["deployments"] if d["id"] == history.get("live"))
-        version = live["version"]
+        version = deployments.live(deployments.load(args.endpoint_dir))["version"]
         meta = json.loads((args.registry / str(version) / "metadata.json").read_text())
-    except (OSError, ValueError, KeyError, TypeError, StopIteration):
-        return None  # nothing served from the registry: the newest baseline run is the one
-    files = meta.get("baselines", {}).get("data_quality", {})
+        files = meta["baselines"][ANALYSES[analysis][0]]
+    except (OSError, ValueError, KeyError, TypeError, deployments.HistoryError):
+        return None  # nothing served from the registry, or no such baseline recorded for it
     if all(Path(files.get(name.split(".")[0], "")).is_file() for name in BASELINE_FILES):
         return f"registry version {version}", files
     return None
 
 
-def choose_baseline(args) -> tuple[str, dict]:
-    """(what it is, {"statistics": path, "constraints": path})."""
+def choose_baseline(args, analysis: str = "DATA_QUALITY") -> tuple[str, dict]:
+    """(what it is, {"statistics": path, "constraints": path}) of a baseline of `analysis`:
+    BASELINE_JOB's, else the served version's, else the newest Completed one of the workload."""
     if not args.baseline_job:
-        served = served_baseline(args)
+        served = served_baseline(args, analysis)
         if served:
             return served
+    _, words, target = ANALYSES[analysis]
     candidates = ([runs.take(args.local, "baseline", args.baseline_job, args.workload)]
                   if args.baseline_job else
                   [run for run in runs.runs(args.local, "baseline")
                    if run.status == runs.COMPLETED and run.record.get("workload") == args.workload
-                   and run.record.get("analysis_type", "DATA_QUALITY") == "DATA_QUALITY"])
+                   and run.record.get("analysis_type", "DATA_QUALITY") == analysis])
     if not candidates:
-        raise RunError(f"no Completed data-quality baseline run of {args.workload} in "
-                       f"{args.local / 'baseline'}: run make baseline first")
+        raise RunError(f"no Completed {words} baseline run of {args.workload} in "
+                       f"{args.local / 'baseline'}: run {target} first")
     chosen = candidates[0]
-    if chosen.record.get("analysis_type", "DATA_QUALITY") != "DATA_QUALITY":
-        raise RunError(f"BASELINE_JOB={chosen.name} is a model-quality baseline; name a "
-                       "data-quality one (make baseline)")
+    if chosen.record.get("analysis_type", "DATA_QUALITY") != analysis:
+        other = next(w for a, (_, w, _) in ANALYSES.items() if a != analysis)
+        raise RunError(f"BASELINE_JOB={chosen.name} is a {other} baseline; name a "
+                       f"{words} one ({target})")
     return f"baseline run {chosen.name}", {
         name.split(".")[0]: str(chosen.folder / baselines.OUTPUT / name) for name in BASELINE_FILES}
 

@@ -12,7 +12,7 @@ either side are left out of the metrics and counted.
 
 import json
 
-from training.monitor_records import CAPTURE_COLUMNS
+from training.monitor_records import CAPTURE_COLUMNS, window
 
 TRUTH_COLUMNS = {"groundTruthData": "STRUCT(data VARCHAR, encoding VARCHAR)",
                  "eventMetadata": "STRUCT(eventId VARCHAR)", "eventVersion": "VARCHAR"}
@@ -84,11 +84,6 @@ def exploded(table: str, attribute: str | None, csv_default: int | None) -> str:
 def merge(con, capture_files: list, truth_files: list, start: str | None, end: str | None,
           inference: str, ground_truth: str | None) -> dict:
     """The `merged` table (id, truth, predicted) and counts of what met and what did not."""
-    window = []
-    if start:
-        window.append(f"CAST(eventMetadata.inferenceTime AS TIMESTAMPTZ) >= TIMESTAMPTZ '{start}'")
-    if end:
-        window.append(f"CAST(eventMetadata.inferenceTime AS TIMESTAMPTZ) < TIMESTAMPTZ '{end}'")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE answers AS
         SELECT coalesce(eventMetadata.inferenceId, eventMetadata.eventId) AS key,
@@ -99,7 +94,7 @@ def merge(con, capture_files: list, truth_files: list, start: str | None, end: s
         FROM read_json({listed(capture_files)}, format = 'newline_delimited',
                        columns = {CAPTURE_COLUMNS!r})
         WHERE captureData.endpointOutput.data IS NOT NULL
-        {('AND ' + ' AND '.join(window)) if window else ''}""")
+        {window(start, end)}""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE labels AS
         SELECT eventMetadata.eventId AS key, groundTruthData.data AS data,

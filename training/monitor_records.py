@@ -30,15 +30,21 @@ def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def window(start: str | None, end: str | None) -> str:
+    """`AND …` conditions keeping the captured records whose inferenceTime is in [start, end)."""
+    time = "CAST(eventMetadata.inferenceTime AS TIMESTAMPTZ)"
+    conditions = []
+    if start:
+        conditions.append(f"{time} >= TIMESTAMPTZ '{start}'")
+    if end:
+        conditions.append(f"{time} < TIMESTAMPTZ '{end}'")
+    return ("AND " + " AND ".join(conditions)) if conditions else ""
+
+
 def load(con, files: list, start: str | None, end: str | None) -> dict:
     """captured and records tables of the files (records whose inferenceTime is in [start,
     end) when given); returns counts for the log."""
     listed = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
-    window = []
-    if start:
-        window.append(f"CAST(eventMetadata.inferenceTime AS TIMESTAMPTZ) >= TIMESTAMPTZ '{start}'")
-    if end:
-        window.append(f"CAST(eventMetadata.inferenceTime AS TIMESTAMPTZ) < TIMESTAMPTZ '{end}'")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE captured AS
         SELECT captureData.endpointInput.data AS data,
@@ -52,7 +58,7 @@ def load(con, files: list, start: str | None, end: str | None) -> dict:
                eventMetadata.inferenceTime AS time, eventVersion AS version
         FROM read_json({listed}, format = 'newline_delimited', columns = {CAPTURE_COLUMNS!r})
         WHERE captureData.endpointInput.data IS NOT NULL
-        {('AND ' + ' AND '.join(window)) if window else ''}""")
+        {window(start, end)}""")
     # A JSON body is a record, a list of records or {"instances": [...]}; JSON Lines and CSV
     # bodies hold one record a line.
     con.execute(r"""
