@@ -1,5 +1,6 @@
 """What every job shares: the /opt/ml base, the failure message file, atomic writes."""
 
+import json
 import os
 import sys
 import tempfile
@@ -44,6 +45,17 @@ def channel_files(channel: Path, name: str) -> list[Path]:
     if not files:
         raise JobError(f"channel {name}: no CSV file")
     return files
+
+
+def read_json(variable: str, path: Path, missing: str):
+    """A JSON file a setting names, or JobError naming the setting and the file (`missing`:
+    what to do when there is none)."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise JobError(f"{variable} {path}: no such file ({missing})") from None
+    except (OSError, ValueError) as error:
+        raise JobError(f"{variable} {path}: not a JSON file ({error})") from None
 
 
 def fail(message_file: Path, message: str, code: int = 1) -> int:

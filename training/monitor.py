@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from training import baseline, monitor_checks, monitor_records, workloads
+from training import baseline, jobio, monitor_checks, monitor_records, workloads
 from training.jobio import JobError, atomic_write, base_dir, fail
 
 SOURCE_ENV, OUTPUT_ENV, FORMAT_ENV = "dataset_source", "output_path", "dataset_format"
@@ -75,13 +75,8 @@ def capture_files(source: Path, start: datetime | None, end: datetime | None) ->
 
 def read_json(variable: str, default: Path) -> dict:
     path = Path(os.environ.get(variable) or default)
-    try:
-        value = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise JobError(f"{variable} {path}: no such file (run make baseline, or name the "
-                       "baseline with BASELINE_JOB)") from None
-    except (OSError, ValueError) as error:
-        raise JobError(f"{variable} {path}: not a JSON file ({error})") from None
+    value = jobio.read_json(variable, path, "run make baseline, or name the baseline with "
+                                            "BASELINE_JOB")
     if not isinstance(value, dict) or not isinstance(value.get("features"), list):
         raise JobError(f"{variable} {path}: no \"features\" list (expected SageMaker's "
                        f"{path.name})")

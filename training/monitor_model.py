@@ -29,7 +29,7 @@ from pathlib import Path
 from training import model_merge, quality
 from training.baseline import ANALYSIS_ENV, INFERENCE_ENV, OUTPUT_ENV, PROBLEM_ENV, SOURCE_ENV
 from training.baseline import TRUTH_ENV as TRUTH_ATTRIBUTE_ENV
-from training.jobio import JobError, atomic_write, base_dir, fail
+from training.jobio import JobError, atomic_write, base_dir, fail, read_json
 from training.monitor import DEFAULT_OUTPUT, DEFAULT_SOURCE, capture_files, hour_of, moment
 
 TRUTH_ENV, DEFAULT_TRUTH = "ground_truth_source", "/opt/ml/processing/groundtruth"
@@ -47,13 +47,8 @@ OPERATORS = {"LessThanThreshold": lambda value, limit: value < limit,
 def baseline_constraints() -> tuple[dict, Path]:
     """{metric: (operator, threshold)} of the baseline's constraints.json, checked."""
     path = Path(os.environ.get(CONSTRAINTS_ENV) or DEFAULT_CONSTRAINTS)
-    try:
-        value = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise JobError(f"{CONSTRAINTS_ENV} {path}: no such file (run make model-baseline, or "
-                       "name one with BASELINE_JOB)") from None
-    except (OSError, ValueError) as error:
-        raise JobError(f"{CONSTRAINTS_ENV} {path}: not a JSON file ({error})") from None
+    value = read_json(CONSTRAINTS_ENV, path, "run make model-baseline, or name one with "
+                                                   "BASELINE_JOB")
     listed = value.get(CONSTRAINTS_KEY) if isinstance(value, dict) else None
     if not isinstance(listed, dict) or not listed:
         raise JobError(f"{CONSTRAINTS_ENV} {path}: no \"{CONSTRAINTS_KEY}\" object (expected a "
