@@ -101,6 +101,19 @@ def test_shifted_traffic_drifts_on_exactly_the_shifted_feature_and_a_new_island_
         "bill_length_mm", "island"}  # the island shares moved by 10 %, the threshold's size
 
 
+def test_a_field_left_out_of_a_third_of_the_traffic_fails_only_its_completeness_check(
+        docker_client, processed, baseline_files, tmp_path):
+    records = [as_request(row) for row in train_rows(processed)]
+    for record in records[::3]:
+        record.pop("body_mass_g", None)
+    cases.write(tmp_path / "capture", cases.json_lines(records))
+    result = run_monitor(docker_client, tmp_path / "ml", tmp_path / "capture", baseline_files)
+    assert result.exit_code == 0, result.logs
+    violations, _ = results(tmp_path / "ml")
+    assert {(v["feature_name"], v["constraint_check_type"]) for v in violations} == {
+        ("body_mass_g", "completeness_check")}
+
+
 def test_no_traffic_in_the_window_fails_the_job_with_its_message(
         docker_client, processed, baseline_files, tmp_path):
     cases.write(tmp_path / "capture", cases.json_lines([as_request(train_rows(processed)[0])]))
