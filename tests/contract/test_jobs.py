@@ -44,7 +44,7 @@ def test_processing_writes_splits_transformers_and_baselines(processed):
     assert abs(len(rows["test"]) / total - 0.15) < 0.02
     first = rows["train"][0].split(",")
     assert first[0] in {"0", "1", "2", "0.0", "1.0", "2.0"}  # label first, encoded
-    assert len(first) == 1 + 4 + 3 + 2  # label, numeric, island one-hot, sex one-hot
+    assert len(first) == 1 + 4 + 3 + 3  # label, numeric, island one-hot, sex one-hot (+ missing)
     assert {p.name for p in (out / "pipeline").iterdir()} >= {"features.joblib", "target.joblib"}
     baseline = (out / "baseline" / "train-baseline.csv").read_text().splitlines()
     assert "species" not in baseline[0] and "island" in baseline[0]
