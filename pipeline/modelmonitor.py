@@ -1,23 +1,21 @@
 """`python -m pipeline.modelmonitor`: a model-quality monitoring job as a named run.
 
-`make monitor-model`: the training image's `monitor-model` entrypoint (training/monitor_model.py)
-as a processing job over the capture folder (CAPTURE_DIR) and the ground truth
-(GROUND_TRUTH_DIR, make ground-truth), both read-only, for a window (START/END, default the last
-hour), against a model-quality baseline: BASELINE_JOB's, else the one the registry recorded for
-the version the endpoint serves, else the newest Completed model-quality baseline run (make
-model-baseline). The baseline is copied into the run (processing/baseline/); results land in
+`make monitor-model`: the training image's `monitor` entrypoint with analysis_type=MODEL_QUALITY
+(training/monitor_model.py) as a processing job over the capture folder (CAPTURE_DIR) and the
+ground truth (GROUND_TRUTH_DIR, make ground-truth), both read-only, for a window (START/END,
+default the last hour), against a model-quality baseline: BASELINE_JOB's, else the one the registry
+recorded for the version the endpoint serves, else the newest Completed model-quality baseline run
+(make model-baseline). The baseline is copied into the run (processing/baseline/); results land in
 <local>/monitoring/<run>/processing/resultdata/, beside the data-quality runs `make monitoring`
 lists. Standard library only.
 """
 
 import json
-import shutil
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
-from pipeline import baseline as baselines
-from pipeline import jobs, monitoring, runs
+from pipeline import jobs, monitoring
 from pipeline.runs import RunError
 
 ANALYSIS = "MODEL_QUALITY"
@@ -43,45 +41,20 @@ def environment(start: datetime, end: datetime) -> dict:
 
 
 def monitor(args) -> int:
-    end = monitoring.when(args.end, datetime.now(UTC), "END")
-    start = monitoring.when(args.start, end - timedelta(hours=1), "START")
-    if start >= end:
-        raise RunError(f"START={monitoring.zulu(start)} is not before END={monitoring.zulu(end)}")
-    if not args.capture.is_dir():
-        raise RunError(f"CAPTURE_DIR={args.capture}: no capture folder yet; serve with capture "
-                       "on (make serve) and send traffic (make traffic)")
+    start, end = monitoring.window(args)
+    monitoring.check_capture(args.capture)
     if not args.ground_truth.is_dir():
         raise RunError(f"GROUND_TRUTH_DIR={args.ground_truth}: no ground truth yet; write it "
                        "with make ground-truth")
-    what, files = choose_baseline(args)
+    baseline = choose_baseline(args)
     jobs.say(f"model quality of {args.capture} with ground truth {args.ground_truth} from "
-             f"{monitoring.zulu(start)} to {monitoring.zulu(end)} against {what}")
-    run = jobs.start(args, "monitoring", analysis_type=ANALYSIS,
-                     inputs={"endpoint": {"path": str(args.capture)},
-                             "groundtruth": {"path": str(args.ground_truth)},
-                             "baseline": {"from": what, **files}},
-                     window={"start": monitoring.zulu(start), "end": monitoring.zulu(end)})
-    for name in ("processing/baseline", monitoring.RESULTS, "output"):
-        (run.folder / name).mkdir(parents=True)
-    try:
-        for name in baselines.FILES:
-            shutil.copyfile(files[name.split(".")[0]], run.folder / "processing/baseline" / name)
-    except OSError as error:
-        (run.folder / "output/message").write_text(f"cannot copy the baseline: {error}\n")
-        return jobs.end(args, run, 1)
-    options = [item for key, value in environment(start, end).items()
-               for item in ("-e", f"{key}={value}")]
-    code = jobs.compose_run(args.compose, "monitoring", [],
-                            {"JOB_DIR": run.folder, "CAPTURE_DIR": args.capture,
-                             "GROUND_TRUTH_DIR": args.ground_truth}, run.folder / runs.LOGS,
-                            options=(*options, "--entrypoint", "/usr/bin/tini -- monitor-model"))
-    metric = None
-    if code == 0:
-        found = monitoring.violations(run)
-        metric = {"name": "violations", "value": float(len(found or []))}
-        run.record["outputs"] = {name: str(run.folder / monitoring.RESULTS / name) for name in
-                                 ("statistics.json", monitoring.VIOLATIONS, "report.html")}
-    return jobs.end(args, run, code, metric)
+             f"{monitoring.zulu(start)} to {monitoring.zulu(end)} against {baseline[0]}")
+    return monitoring.analyse(
+        args, ANALYSIS, start, end, baseline, environment=environment(start, end),
+        inputs={"endpoint": {"path": str(args.capture)},
+                "groundtruth": {"path": str(args.ground_truth)}},
+        folders={"CAPTURE_DIR": args.capture, "GROUND_TRUTH_DIR": args.ground_truth},
+        outputs=("statistics.json", monitoring.VIOLATIONS, "report.html"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,20 +89,65 @@ def choose_baseline(args, analysis: str = "DATA_QUALITY") -> tuple[str, dict]:
         name.split(".")[0]: str(chosen.folder / baselines.OUTPUT / name) for name in BASELINE_FILES}
 
 
-def monitor(args) -> int:
+def window(args) -> tuple[datetime, datetime]:
+    """START..END of a monitoring run (default the last hour), or RunError naming them."""
     end = when(args.end, datetime.now(UTC), "END")
     start = when(args.start, end - timedelta(hours=1), "START")
     if start >= end:
         raise RunError(f"START={zulu(start)} is not before END={zulu(end)}")
-    capture = args.capture
+    return start, end
+
+
+def check_capture(capture: Path) -> None:
     if not capture.is_dir():
         raise RunError(f"CAPTURE_DIR={capture}: no capture folder yet; serve with capture on "
                        "(make serve) and send traffic (make traffic)")
+
+
+def analyse(args, analysis: str, start: datetime, end: datetime, baseline: tuple[str, dict], *,
+            environment: dict, inputs: dict, folders: dict, outputs: tuple,
+            code: dict | None = None) -> int:
+    """A monitoring run of `analysis` through the image's one `monitor` entrypoint
+    (analysis_type picks the analysis): the baseline's files and `code` ({path in the run:
+    source}) copied into the run, compose variables `folders` mounted; the run records its
+    `outputs` and the violation count."""
+    what, files = baseline
+    run = jobs.start(args, "monitoring", analysis_type=analysis,
+                     inputs={**inputs, "baseline": {"from": what, **files}},
+                     window={"start": zulu(start), "end": zulu(end)})
+    for name in ("processing/baseline", RESULTS, "output"):
+        (run.folder / name).mkdir(parents=True)
+    try:
+        for name in BASELINE_FILES:
+            shutil.copyfile(files[name.split(".")[0]], run.folder / "processing/baseline" / name)
+        for target, source in (code or {}).items():
+            (run.folder / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, run.folder / target)
+    except OSError as error:
+        (run.folder / "output/message").write_text(f"cannot copy the job's input: {error}\n")
+        return jobs.end(args, run, 1)
+    environment = {"analysis_type": analysis, **environment}
+    options = [item for key, value in environment.items() for item in ("-e", f"{key}={value}")]
+    status = jobs.compose_run(args.compose, "monitoring", ["--workload", args.workload],
+                              {"JOB_DIR": run.folder, **folders}, run.folder / runs.LOGS,
+                              options=tuple(options))
+    metric = None
+    if status == 0:
+        found = violations(run)
+        metric = {"name": "violations", "value": float(len(found or []))}
+        run.record["outputs"] = {name: str(run.folder / RESULTS / name) for name in outputs}
+    return jobs.end(args, run, status, metric)
+
+
+def monitor(args) -> int:
+    start, end = window(args)
+    check_capture(args.capture)
     if args.preprocessor and not args.preprocessor.is_file():
         raise RunError(f"PREPROCESSOR={args.preprocessor}: no such file (a Python file with "
                        "preprocess_handler(inference_record))")
-    what, files = choose_baseline(args)
-    jobs.say(f"monitoring {capture} from {zulu(start)} to {zulu(end)} against {what}")
+    baseline = choose_baseline(args)
+    jobs.say(f"monitoring {args.capture} from {zulu(start)} to {zulu(end)} against "
+             f"{baseline[0]}")
     environment = {"dataset_format": json.dumps({"sagemakerCaptureJson": {
                        "captureIndexNames": ["endpointInput", "endpointOutput"]}}),
                    "dataset_source": "/opt/ml/processing/input/endpoint",
@@ -111,34 +156,14 @@ def monitor(args) -> int:
                    "baseline_constraints": "/opt/ml/processing/baseline/constraints.json",
                    "start_time": zulu(start), "end_time": zulu(end),
                    "publish_cloudwatch_metrics": "Disabled"}
-    run = jobs.start(args, "monitoring", analysis_type="DATA_QUALITY",
-                     inputs={"endpoint": {"path": str(capture)},
-                             "baseline": {"from": what, **files}},
-                     window={"start": zulu(start), "end": zulu(end)})
-    for name in ("processing/baseline", RESULTS, "output"):
-        (run.folder / name).mkdir(parents=True)
-    try:
-        for name in BASELINE_FILES:
-            shutil.copyfile(files[name.split(".")[0]], run.folder / "processing/baseline" / name)
-        if args.preprocessor:
-            (run.folder / "processing/code").mkdir(parents=True)
-            shutil.copyfile(args.preprocessor, run.folder / "processing/code/preprocessor.py")
-            environment["record_preprocessor_script"] = "/opt/ml/processing/code/preprocessor.py"
-    except OSError as error:
-        (run.folder / "output/message").write_text(f"cannot copy the job's input: {error}\n")
-        return jobs.end(args, run, 1)
-    options = [item for key, value in environment.items() for item in ("-e", f"{key}={value}")]
-    code = jobs.compose_run(args.compose, "monitoring", ["--workload", args.workload],
-                            {"JOB_DIR": run.folder, "CAPTURE_DIR": capture},
-                            run.folder / runs.LOGS, options=tuple(options))
-    metric = None
-    if code == 0:
-        found = violations(run)
-        metric = {"name": "violations", "value": float(len(found or []))}
-        run.record["outputs"] = {name: str(run.folder / RESULTS / name)
-                                 for name in ("statistics.json", VIOLATIONS, "report.html",
-                                              "report.png")}
-    return jobs.end(args, run, code, metric)
+    code = {}
+    if args.preprocessor:
+        code["processing/code/preprocessor.py"] = args.preprocessor
+        environment["record_preprocessor_script"] = "/opt/ml/processing/code/preprocessor.py"
+    return analyse(args, "DATA_QUALITY", start, end, baseline, environment=environment,
+                   inputs={"endpoint": {"path": str(args.capture)}},
+                   folders={"CAPTURE_DIR": args.capture}, code=code,
+                   outputs=("statistics.json", VIOLATIONS, "report.html", "report.png"))
 
 
 def violations(run: runs.Run) -> list | None:
