@@ -141,10 +141,9 @@ def server_error(exc: Exception) -> Response:
 
 
 def create_app(model_dir: Path | None = None, config: settings.Config | None = None) -> Flask:
-    """Load and warm the model, then build the app (ModelError if the model is broken)."""
+    """Load the model (which runs it once), then build the app (ModelError if it is broken)."""
     config = config or settings.from_env()
     model = hooks.load(Path(model_dir or config.model_dir))
-    hooks.warm(model)
     # Started here, in the worker: a thread started before gunicorn forks would not survive.
     capture = Capture(config.capture).start() if config.capture else None
     state = (model, config, capture)

@@ -41,35 +41,39 @@ def _number(value, missing: frozenset, record: int, name: str) -> float:
 
 
 def _numbers(signature: Signature, records: list) -> dict:
-    """{field: [N, 1] float32} for every float field; missing -> NaN."""
+    """{field: [N, 1] float32} for every float field; missing -> NaN.
+
+    Plain JSON numbers and nulls convert in one numpy call (None -> NaN); anything else is
+    read value by value. Few numpy calls, not vectorised checks: between two requests the
+    worker's caches go cold, where each numpy call costs several microseconds.
+    """
     names = signature.numbers
     columns = [[record.get(name) for record in records] for name in names]
     flat = [value for column in columns for value in column]
-    # The common case, plain JSON numbers and nulls, converts in one call (None -> nan).
-    values = None
-    if NUMBER_TYPES.issuperset(map(type, flat)):
-        values = np.array(columns, dtype=np.float64).reshape(len(names), -1)
-        if (np.abs(values) > FLOAT32_MAX).any():
-            values = None
-    if values is None:
+    if not NUMBER_TYPES.issuperset(map(type, flat)) or any(
+            value is not None and abs(value) > FLOAT32_MAX for value in flat):
         missing = signature.missing
-        values = np.array([[_number(v, missing, row, name) for row, v in enumerate(column)]
-                           for name, column in zip(names, columns, strict=True)],
-                          dtype=np.float64).reshape(len(names), -1)
-    values = values.astype(np.float32)
-    return {name: values[i].reshape(-1, 1) for i, name in enumerate(names)}
+        columns = [[_number(v, missing, row, name) for row, v in enumerate(column)]
+                   for name, column in zip(names, columns, strict=True)]
+    values = np.array(columns, dtype=np.float32)[:, :, None]
+    return dict(zip(names, values, strict=True))
 
 
-def _strings(column: list, signature: Signature, name: str) -> np.ndarray:
-    if not STRING_TYPES.issuperset(map(type, column)):
-        for row, value in enumerate(column):
-            if type(value) not in STRING_TYPES:
-                raise RecordError(f"record {row}: {name} must be a string, "
-                                  f"got {type(value).__name__}")
+def _strings(signature: Signature, records: list) -> dict:
+    """{field: [N, 1] object} for every string field, stripped; missing -> the signature's."""
     missing, fill = signature.missing, signature.missing_string
-    stripped = (None if value is None else value.strip() for value in column)
-    values = [fill if text is None or text in missing else text for text in stripped]
-    return np.array(values, dtype=object).reshape(-1, 1)
+    columns = []
+    for name in signature.strings:
+        column = [record.get(name) for record in records]
+        if not STRING_TYPES.issuperset(map(type, column)):
+            for row, value in enumerate(column):
+                if type(value) not in STRING_TYPES:
+                    raise RecordError(f"record {row}: {name} must be a string, "
+                                      f"got {type(value).__name__}")
+        stripped = (None if value is None else value.strip() for value in column)
+        columns.append([fill if text is None or text in missing else text for text in stripped])
+    values = np.array(columns, dtype=object)[:, :, None]
+    return dict(zip(signature.strings, values, strict=True))
 
 
 def _check_objects(records: list, known: frozenset, names: tuple) -> None:
@@ -85,8 +89,8 @@ def tabular(signature: Signature, records: list) -> dict:
     """{field: [N, 1] array}: strings stripped, missing markers and nulls as the signature says."""
     _check_objects(records, signature.known, signature.names)
     feeds = _numbers(signature, records) if signature.numbers else {}
-    for name in signature.strings:
-        feeds[name] = _strings([record.get(name) for record in records], signature, name)
+    if signature.strings:
+        feeds.update(_strings(signature, records))
     return feeds
 
 

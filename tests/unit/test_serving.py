@@ -242,6 +242,38 @@ def test_a_non_finite_answer_is_a_record_error_naming_the_largest_number(tiny_mo
         hooks.predict(model, [RECORD, {**RECORD, "body_mass_g": 3e38}])
 
 
+def without_imputation(source, target):
+    """source's signature on a graph that imputes nothing: NaN in, NaN out."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(source / "model.onnx"))
+    numbers = [i.name for i in model.graph.input
+               if i.type.tensor_type.elem_type == TensorProto.FLOAT]
+    weights = numpy_helper.from_array(np.ones((len(numbers), len(LABELS)), np.float32), "w")
+    nodes = [helper.make_node("Concat", numbers, ["x"], axis=1),
+             helper.make_node("MatMul", ["x", "w"], ["scores"]),
+             helper.make_node("Softmax", ["scores"], [model.graph.output[0].name], axis=1)]
+    bare = helper.make_model(
+        helper.make_graph(nodes, "bare", model.graph.input, model.graph.output, [weights]),
+        opset_imports=[o for o in model.opset_import if o.domain == ""])
+    bare.ir_version = model.ir_version
+    bare.metadata_props.extend(model.metadata_props)
+    onnx.save(bare, str(target / "model.onnx"))
+    return target
+
+
+def test_a_model_that_answers_nan_for_all_missing_still_serves(tiny_model_dir, tmp_path):
+    from serving.app import create_app
+
+    app = create_app(without_imputation(tiny_model_dir, tmp_path),
+                     settings.Config(model_dir=tmp_path)).test_client()
+    assert app.post("/invocations", json=RECORD).status_code == 200
+    refused = app.post("/invocations", json={"island": "Dream"})
+    assert refused.status_code == 400
+    assert "record 0: the model gives no finite answer" in refused.get_json()["error"]
+
+
 def test_nan_and_every_missing_marker_read_as_null(tiny_model_dir):
     model = hooks.load(tiny_model_dir)
     limits = images.Limits()
