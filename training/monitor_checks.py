@@ -9,7 +9,10 @@ feature, the largest absolute difference between category shares (LInfinity). Wi
 comparison_method Robust (the baseline job's default) the distance is Deequ's linf_robust, which
 SageMaker's analyzer is built on: max(0, distance - 1.8 * sqrt((n + m) / (n * m))) for n baseline
 and m current values, the two-sample Kolmogorov-Smirnov allowance for small samples; Simple
-compares the distance itself.
+compares the distance itself. With categorical_drift_method ChiSquared a string feature's
+check is Deequ's chi-square goodness of fit of the current counts against the baseline's shares
+(small categories merged as Deequ does), and it fails when the p-value is below
+categorical_comparison_threshold.
 """
 
 import math
@@ -19,6 +22,10 @@ from training.jobio import JobError
 
 NUMERIC = ("Integral", "Fractional")
 ROBUST_C_ALPHA = 1.8  # Deequ's defaultCAlpha
+CATEGORICAL_METHODS = ("LInfinity", "ChiSquared")
+# Deequ's rules for a valid chi-square test (expected counts): with two categories each at
+# least 10 (Cochran); with more, at most a fifth of them below 5 (Yates, Moore & McCabe).
+COCHRAN_MIN, YATES_MIN, YATES_SHARE = 10, 5, 0.2
 
 
 def pct(share: float) -> str:
@@ -85,14 +92,48 @@ def numeric_distance(baseline: dict, current: dict) -> float:
     return float(np.max(np.abs(at(bv, bc) - at(cv, cc))))
 
 
+def counts(stats: dict) -> dict:
+    buckets = stats.get("distribution", {}).get("categorical", {}).get("buckets", [])
+    return {b["value"]: b["count"] for b in buckets}
+
+
 def categorical_distance(baseline: dict, current: dict) -> float:
     def shares(stats):
-        buckets = stats.get("distribution", {}).get("categorical", {}).get("buckets", [])
-        total = sum(b["count"] for b in buckets) or 1
-        return {b["value"]: b["count"] / total for b in buckets}
+        values = counts(stats)
+        total = sum(values.values()) or 1
+        return {value: count / total for value, count in values.items()}
 
     b, c = shares(baseline), shares(current)
     return max((abs(b.get(v, 0.0) - c.get(v, 0.0)) for v in {*b, *c}), default=0.0)
+
+
+def chi_square_p_value(baseline: dict, current: dict) -> float:
+    """p-value of the current counts against the baseline's shares; NaN if no test can run.
+
+    Categories the baseline never saw are left out (categorical_values_check reports them).
+    While too many expected counts are small, the smallest category merges into the next.
+    """
+    from scipy.stats import chisquare
+
+    known, seen = counts(baseline), counts(current)
+    observed = {value: seen.get(value, 0) for value in known}
+    size, total = sum(observed.values()), sum(known.values())
+    if not size or not total:
+        return math.nan
+    expected = {value: count / total * size for value, count in known.items()}
+    while len(expected) >= 2:
+        small, allowed = ((COCHRAN_MIN, 0) if len(expected) == 2
+                          else (YATES_MIN, int(YATES_SHARE * len(expected))))
+        if sum(count < small for count in expected.values()) <= allowed:
+            break
+        smallest = min(expected, key=expected.get)
+        merged, merged_observed = expected.pop(smallest), observed.pop(smallest)
+        into = min(expected, key=expected.get)
+        expected[into] += merged
+        observed[into] += merged_observed
+    if len(expected) < 2:
+        return math.nan
+    return float(chisquare(list(observed.values()), list(expected.values())).pvalue)
 
 
 def robust(distance: float, baseline: dict, current: dict) -> float:
@@ -118,11 +159,18 @@ def drift(name: str, baseline: dict, current: dict, config: dict) -> dict | None
         distance = numeric_distance(baseline[kind], current[kind])
     elif kind == "string_statistics":
         categorical = limits.get("categorical_drift_method", "LInfinity")
-        if categorical != "LInfinity":
+        if categorical not in CATEGORICAL_METHODS:
             raise JobError(f"constraints.json monitoring_config.distribution_constraints."
-                           f"categorical_drift_method={categorical!r}: only LInfinity is "
-                           "supported")
+                           f"categorical_drift_method={categorical!r}: use "
+                           f"{' or '.join(CATEGORICAL_METHODS)}")
         threshold = float(limits.get("categorical_comparison_threshold", 0.1))
+        if categorical == "ChiSquared":
+            p_value = chi_square_p_value(baseline[kind], current[kind])
+            if p_value < threshold:  # NaN (no test possible) is no drift
+                return violation(name, "baseline_drift_check",
+                                 f"Baseline drift chi-square p-value: {p_value} is below "
+                                 f"threshold: {threshold}")
+            return None
         distance = categorical_distance(baseline[kind], current[kind])
     else:
         return None  # the types differ: data_type_check says so

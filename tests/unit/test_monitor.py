@@ -209,6 +209,75 @@ def test_robust_comparison_allows_for_a_small_sample_that_simple_flags_as_drift(
     assert {v["constraint_check_type"] for v in simple} == {"baseline_drift_check"}
 
 
+def with_drift_method(baseline: dict, method: str) -> None:
+    constraints = json.loads(baseline["constraints"].read_text())
+    constraints["monitoring_config"]["distribution_constraints"][
+        "categorical_drift_method"] = method
+    baseline["constraints"].write_text(json.dumps(constraints))
+
+
+def test_chi_squared_flags_a_category_shift_that_linfinity_s_threshold_lets_pass(
+        tmp_path, monkeypatch, penguins_baseline):
+    """One record in eight moved to Biscoe: a share change of about 0.08, under LInfinity's
+    0.1, and far beyond chance for a chi-square test over 3,000 records."""
+    records = cases.penguins(3000, 2)
+    for record in records[::8]:
+        record["island"] = "Biscoe"
+    lines = cases.json_lines(records)
+    _, linfinity, _, _ = analyse(tmp_path, monkeypatch, lines, penguins_baseline)
+    assert linfinity == []
+    with_drift_method(penguins_baseline, "ChiSquared")
+    _, chi_squared, _, _ = analyse(tmp_path, monkeypatch, [], penguins_baseline)
+    assert kinds(chi_squared) == {("island", "baseline_drift_check")}
+    assert chi_squared[0]["description"].startswith("Baseline drift chi-square p-value: ")
+    assert chi_squared[0]["description"].endswith(" is below threshold: 0.1")
+
+
+def test_chi_squared_passes_traffic_of_the_baseline_s_own_distribution(
+        tmp_path, monkeypatch, penguins_baseline):
+    with_drift_method(penguins_baseline, "ChiSquared")
+    _, violations, _, _ = analyse(tmp_path, monkeypatch,
+                                  cases.json_lines(cases.penguins(3000, 2)), penguins_baseline)
+    assert violations == []
+
+
+def test_an_unknown_categorical_drift_method_is_named(tmp_path, monkeypatch, penguins_baseline):
+    with_drift_method(penguins_baseline, "Hellinger")
+    code, _, _, message = analyse(tmp_path, monkeypatch,
+                                  cases.json_lines(cases.penguins(300, 2)), penguins_baseline)
+    assert code != 0
+    assert ("categorical_drift_method='Hellinger': use LInfinity or ChiSquared"
+            in message.read_text())
+
+
+def categorical(**values) -> dict:
+    return {"distribution": {"categorical": {"buckets": [
+        {"value": value, "count": count} for value, count in values.items()]}}}
+
+
+def test_chi_square_merges_small_expected_categories_before_the_test():
+    from scipy.stats import chisquare
+
+    from training.monitor_checks import chi_square_p_value
+
+    # Expected of 100 current values: a 50, b 45, c 3, d 2; two of four are below 5, so d
+    # merges into c (5); "new" is no baseline category and stays out.
+    got = chi_square_p_value(categorical(a=500, b=450, c=30, d=20),
+                             categorical(a=40, b=50, c=6, d=4, new=9))
+    assert got == pytest.approx(chisquare([40, 50, 10], [50, 45, 5]).pvalue)
+
+
+def test_chi_square_needs_two_categories_after_merging():
+    import math
+
+    from training.monitor_checks import chi_square_p_value
+
+    assert math.isnan(chi_square_p_value(categorical(a=10), categorical(a=3)))
+    # Two categories, one expected below 10: they merge into one, no test.
+    assert math.isnan(chi_square_p_value(categorical(a=95, b=5), categorical(a=50, b=50)))
+    assert math.isnan(chi_square_p_value(categorical(a=95, b=5), categorical(new=9)))
+
+
 def test_only_files_of_hours_in_the_window_and_records_in_it_are_analysed(
         tmp_path, monkeypatch, penguins_baseline):
     capture = tmp_path / "capture"
