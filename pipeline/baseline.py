@@ -15,7 +15,7 @@ import json
 import shutil
 import sys
 
-from pipeline import jobs, runs
+from pipeline import jobrun, jobs, runs
 from pipeline.runs import RunError
 
 OUTPUT = "processing/output"
@@ -39,8 +39,8 @@ def source(processed: runs.Run) -> tuple:
 def baseline(args) -> int:
     processed = runs.take(args.local, "processing", args.processing_job, args.workload)
     data, dataset_format, arguments = source(processed)
-    jobs.say(f"baselining {data} of processing run {processed.name}")
-    run = jobs.start(args, "baseline", analysis_type="DATA_QUALITY", arguments=arguments,
+    jobrun.say(f"baselining {data} of processing run {processed.name}")
+    run = jobrun.start(args, "baseline", analysis_type="DATA_QUALITY", arguments=arguments,
                      inputs={"baseline_dataset_input": {"run": processed.name,
                                                         "path": str(data)}},
                      dataset_format=dataset_format)
@@ -56,12 +56,12 @@ def baseline(args) -> int:
                "-e", "dataset_source=/opt/ml/processing/input",
                "-e", f"output_path=/opt/ml/{OUTPUT}",
                "--entrypoint", "/usr/bin/tini -- baseline"]
-    code = jobs.compose_run(args.compose, "processing", arguments,
+    code = jobrun.compose_run(args.compose, "processing", arguments,
                             {"JOB_DIR": run.folder, "DATA_DIR": mounted},
                             run.folder / runs.LOGS, options=tuple(options))
     if code == 0:
         run.record["outputs"] = {name: str(run.folder / OUTPUT / name) for name in FILES}
-    return jobs.end(args, run, code)
+    return jobrun.end(args, run, code)
 
 
 def model_baseline(args) -> int:
@@ -74,9 +74,9 @@ def model_baseline(args) -> int:
     dataset_format = {"csv": {"header": False}} if as_csv else {"json": {"lines": True}}
     truth = args.ground_truth_attribute or ("_c0" if as_csv else "groundtruth")
     inference = args.inference_attribute or ("_c1" if as_csv else "SageMakerOutput.prediction")
-    jobs.say(f"model-quality baseline of transform run {transformed.name} "
+    jobrun.say(f"model-quality baseline of transform run {transformed.name} "
              f"(ground truth {truth}, prediction {inference})")
-    run = jobs.start(args, "baseline", analysis_type="MODEL_QUALITY",
+    run = jobrun.start(args, "baseline", analysis_type="MODEL_QUALITY",
                      inputs={"baseline_dataset_input": {"run": transformed.name,
                                                         "path": str(output)}},
                      dataset_format=dataset_format)
@@ -88,12 +88,12 @@ def model_baseline(args) -> int:
                    "dataset_source": "/opt/ml/processing/input",
                    "output_path": f"/opt/ml/{OUTPUT}"}
     options = [item for key, value in environment.items() for item in ("-e", f"{key}={value}")]
-    code = jobs.compose_run(args.compose, "processing", [],
+    code = jobrun.compose_run(args.compose, "processing", [],
                             {"JOB_DIR": run.folder, "DATA_DIR": output}, run.folder / runs.LOGS,
                             options=(*options, "--entrypoint", "/usr/bin/tini -- baseline"))
     if code == 0:
         run.record["outputs"] = {name: str(run.folder / OUTPUT / name) for name in FILES}
-    return jobs.end(args, run, code)
+    return jobrun.end(args, run, code)
 
 
 def lineage(local, source_run: str, workload: str,

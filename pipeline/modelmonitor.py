@@ -15,7 +15,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from pipeline import jobs, monitoring
+from pipeline import jobrun, monitoring
 from pipeline.runs import RunError
 
 ANALYSIS = "MODEL_QUALITY"
@@ -47,7 +47,7 @@ def monitor(args) -> int:
         raise RunError(f"GROUND_TRUTH_DIR={args.ground_truth}: no ground truth yet; write it "
                        "with make ground-truth")
     baseline = choose_baseline(args)
-    jobs.say(f"model quality of {args.capture} with ground truth {args.ground_truth} from "
+    jobrun.say(f"model quality of {args.capture} with ground truth {args.ground_truth} from "
              f"{monitoring.zulu(start)} to {monitoring.zulu(end)} against {baseline[0]}")
     return monitoring.analyse(
         args, ANALYSIS, start, end, baseline, environment=environment(start, end),
@@ -60,7 +60,7 @@ def monitor(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    top = jobs.common_arguments(argparse.ArgumentParser(prog="pipeline.modelmonitor",
+    top = jobrun.common_arguments(argparse.ArgumentParser(prog="pipeline.modelmonitor",
                                                         description=__doc__.splitlines()[0]))
     top.add_argument("--capture", type=Path, required=True, help="CAPTURE_DIR")
     top.add_argument("--ground-truth", type=Path, required=True, help="GROUND_TRUTH_DIR")

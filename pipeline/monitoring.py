@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline import baseline as baselines
-from pipeline import deployments, jobs, runs
+from pipeline import deployments, jobrun, runs
 from pipeline.runs import RunError
 
 RESULTS = "processing/resultdata"
@@ -112,7 +112,7 @@ def analyse(args, analysis: str, start: datetime, end: datetime, baseline: tuple
     source}) copied into the run, compose variables `folders` mounted; the run records its
     `outputs` and the violation count."""
     what, files = baseline
-    run = jobs.start(args, "monitoring", analysis_type=analysis,
+    run = jobrun.start(args, "monitoring", analysis_type=analysis,
                      inputs={**inputs, "baseline": {"from": what, **files}},
                      window={"start": zulu(start), "end": zulu(end)})
     for name in ("processing/baseline", RESULTS, "output"):
@@ -125,10 +125,10 @@ def analyse(args, analysis: str, start: datetime, end: datetime, baseline: tuple
             shutil.copyfile(source, run.folder / target)
     except OSError as error:
         (run.folder / "output/message").write_text(f"cannot copy the job's input: {error}\n")
-        return jobs.end(args, run, 1)
+        return jobrun.end(args, run, 1)
     environment = {"analysis_type": analysis, **environment}
     options = [item for key, value in environment.items() for item in ("-e", f"{key}={value}")]
-    status = jobs.compose_run(args.compose, "monitoring", ["--workload", args.workload],
+    status = jobrun.compose_run(args.compose, "monitoring", ["--workload", args.workload],
                               {"JOB_DIR": run.folder, **folders}, run.folder / runs.LOGS,
                               options=tuple(options))
     metric = None
@@ -136,7 +136,7 @@ def analyse(args, analysis: str, start: datetime, end: datetime, baseline: tuple
         found = violations(run)
         metric = {"name": "violations", "value": float(len(found or []))}
         run.record["outputs"] = {name: str(run.folder / RESULTS / name) for name in outputs}
-    return jobs.end(args, run, status, metric)
+    return jobrun.end(args, run, status, metric)
 
 
 def monitor(args) -> int:
@@ -146,7 +146,7 @@ def monitor(args) -> int:
         raise RunError(f"PREPROCESSOR={args.preprocessor}: no such file (a Python file with "
                        "preprocess_handler(inference_record))")
     baseline = choose_baseline(args)
-    jobs.say(f"monitoring {args.capture} from {zulu(start)} to {zulu(end)} against "
+    jobrun.say(f"monitoring {args.capture} from {zulu(start)} to {zulu(end)} against "
              f"{baseline[0]}")
     environment = {"dataset_format": json.dumps({"sagemakerCaptureJson": {
                        "captureIndexNames": ["endpointInput", "endpointOutput"]}}),
@@ -194,7 +194,7 @@ def table(found: list[runs.Run]) -> str:
 def listing(args) -> int:
     found = [run for run in runs.runs(args.local, "monitoring")
              if run.record.get("workload") == args.workload]
-    jobs.say(table(found) if found else f"no monitoring runs of {args.workload} yet in "
+    jobrun.say(table(found) if found else f"no monitoring runs of {args.workload} yet in "
              f"{args.local / 'monitoring'} (make monitor-data)")
     return 0
 
@@ -202,7 +202,7 @@ def listing(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    top = jobs.common_arguments(argparse.ArgumentParser(prog="pipeline.monitoring",
+    top = jobrun.common_arguments(argparse.ArgumentParser(prog="pipeline.monitoring",
                                                         description=__doc__.splitlines()[0]))
     top.add_argument("step", choices=("run", "list"))
     top.add_argument("--capture", type=Path, help="CAPTURE_DIR")

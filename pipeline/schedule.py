@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline import jobs, modelmonitor, monitoring
+from pipeline import jobrun, modelmonitor, monitoring
 from pipeline.runs import RunError
 
 SERVICE = "monitor"
@@ -60,14 +60,14 @@ def start(args) -> int:
         "capture": str(args.capture), "ground_truth": str(args.ground_truth),
         "baselines": baselines}, indent=2) + "\n")
     for line in skipped:
-        jobs.say(f"left out {line}")
+        jobrun.say(f"left out {line}")
     env = {"SCHEDULE_DIR": str(folder), "MONITORING_DIR": str(monitoring_dir),
            "CAPTURE_DIR": str(args.capture), "GROUND_TRUTH_DIR": str(args.ground_truth),
            "MONITOR_INTERVAL": str(args.interval), "MONITOR_WINDOW": str(args.window or ""),
            "KEEP_RUNS": str(args.keep), "MONITOR_WORKLOAD": args.workload}
     if compose(args, "up", "--detach", "--no-deps", "--force-recreate", SERVICE, env=env):
         raise RunError(f"could not start the {SERVICE} service (see above)")
-    jobs.say(f"schedule {name}: {', '.join(chosen)} every {args.interval} s "
+    jobrun.say(f"schedule {name}: {', '.join(chosen)} every {args.interval} s "
              f"({', '.join(what for what, _ in chosen.values())}); executions appear in "
              f"{monitoring_dir} (make monitoring); stop it with make monitor-schedule-stop")
     return 0
@@ -76,7 +76,7 @@ def start(args) -> int:
 def stop(args) -> int:
     if compose(args, "rm", "--stop", "--force", SERVICE):
         raise RunError(f"could not stop the {SERVICE} service (see above)")
-    jobs.say(f"stopped the monitoring schedule of {args.workload}; its executions stay in "
+    jobrun.say(f"stopped the monitoring schedule of {args.workload}; its executions stay in "
              f"{args.local / 'monitoring'} (make monitoring)")
     return 0
 
@@ -84,7 +84,7 @@ def stop(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    top = jobs.common_arguments(argparse.ArgumentParser(prog="pipeline.schedule",
+    top = jobrun.common_arguments(argparse.ArgumentParser(prog="pipeline.schedule",
                                                         description=__doc__.splitlines()[0]))
     top.add_argument("step", choices=("start", "stop"))
     top.add_argument("--capture", type=Path, help="CAPTURE_DIR")

@@ -14,7 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
-from pipeline import jobs, runs, tuningresults
+from pipeline import jobrun, runs, tuningresults
 from pipeline.runs import RunError
 from pipeline.tuningconfig import NAME_PATTERN, ConfigError, TuningConfig, load
 from pipeline.tuningtrials import Tuner
@@ -54,7 +54,7 @@ def tune(args) -> int:
     except ConfigError as error:
         raise RunError(f"tuning file refused, no job started: {error}") from None
     if run.status in (runs.COMPLETED, runs.FAILED):
-        jobs.say(f"tuning job {run.name} is already {run.status}: see {run.folder}")
+        jobrun.say(f"tuning job {run.name} is already {run.status}: see {run.folder}")
         return 0 if run.status == runs.COMPLETED else 1
     source = runs.take(args.local, "processing", run.record["inputs"]["train"]["run"],
                        args.workload)
@@ -66,7 +66,7 @@ def tune(args) -> int:
         (run.folder / runs.FAILURE_FILES["tuning"]).unlink(missing_ok=True)
     tuner = Tuner(args, config, run.folder, source)
     again = f", continuing after {len(tuner.study.trials)} started" if resumed else ""
-    jobs.say(f"tuning job {run.name} ({config.strategy}, {config.max_jobs} trials, "
+    jobrun.say(f"tuning job {run.name} ({config.strategy}, {config.max_jobs} trials, "
              f"{config.max_parallel} at once{again}) on processing run {source.name}: "
              f"{run.folder}")
     signal.signal(signal.SIGTERM, _terminate)
@@ -103,7 +103,7 @@ def finish(args, run: runs.Run, config: TuningConfig, tuner: Tuner,
     runs.prune(args.local, "training", max(args.keep, config.max_jobs), args.workload)
     runs.prune(args.local, "tuning", args.keep, args.workload)
     if code == 0:
-        jobs.say(f"tuning job {run.name} Completed: best {best['TrainingJobName']} "
+        jobrun.say(f"tuning job {run.name} Completed: best {best['TrainingJobName']} "
                  f"{config.objective}={float(best['FinalObjectiveValue']):.4f}; "
                  f"{tuningresults.TABLE}, {tuningresults.BEST}, {tuningresults.PLOT} in "
                  f"{run.folder}")
@@ -116,7 +116,7 @@ def finish(args, run: runs.Run, config: TuningConfig, tuner: Tuner,
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="pipeline.tuning", description=__doc__.splitlines()[0])
     top.add_argument("step", choices=("tune", "evaluate-best", "chosen"))
-    jobs.common_arguments(top)
+    jobrun.common_arguments(top)
     top.add_argument("--config", type=Path, help="the tuning job file (TUNING_CONFIG)")
     top.add_argument("--tuning-job", help="TUNING_JOB: a name, or the job to continue")
     top.add_argument("--processing-job")

@@ -9,7 +9,7 @@ tuning objective (validation accuracy) picks the candidates, the test split deci
 import copy
 import json
 
-from pipeline import jobs, runs, tuningresults
+from pipeline import jobrun, jobs, runs, tuningresults
 from pipeline.runs import RunError
 from pipeline.tuning import COPY
 from pipeline.tuningconfig import load
@@ -37,7 +37,7 @@ def evaluate_best(args) -> int:
     names = top_trials(args, run, args.top)
     if not names:
         raise RunError(f"tuning job {run.name} has no Completed trial to evaluate")
-    jobs.say(f"tuning job {run.name}: evaluating its {len(names)} best trial(s) on the test "
+    jobrun.say(f"tuning job {run.name}: evaluating its {len(names)} best trial(s) on the test "
              f"split: {', '.join(names)}")
     evaluated = []
     for name in names:
@@ -56,7 +56,7 @@ def evaluate_best(args) -> int:
               "evaluation": best.name, "test_accuracy": best.record["metric"]["value"],
               "candidates": [r.name for r in evaluated]}
     (run.folder / CHOICE).write_text(json.dumps(choice, indent=2) + "\n")
-    jobs.say(f"best on the test split: trial {choice['training']} (test:accuracy "
+    jobrun.say(f"best on the test split: trial {choice['training']} (test:accuracy "
              f"{choice['test_accuracy']:.4f}, evaluation run {best.name})")
     return 0
 

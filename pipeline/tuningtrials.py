@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from pipeline import jobs, runs, tuningresults, tuningsearch
+from pipeline import jobrun, runs, trainingjob, tuningresults, tuningsearch
 from pipeline.tuningconfig import TuningConfig
 
 JOURNAL = "study.journal"
@@ -42,8 +42,8 @@ class Tuner:
         self.name = folder.name
         self.study = tuningsearch.study(config, self.name, folder / JOURNAL)
         self.distributions = tuningsearch.distributions(config)
-        self.paths = jobs.training_paths(source)
-        self.digest = jobs.image_digest(args.docker, args.image)
+        self.paths = trainingjob.training_paths(source)
+        self.digest = jobrun.image_digest(args.docker, args.image)
         self.running: dict[str, Trial] = {}
         self.interrupted = False
 
@@ -106,9 +106,9 @@ class Tuner:
                 # SageMaker stops the job: SIGTERM, 120 s to checkpoint (compose's grace).
                 threading.Thread(target=self.stop, args=(trial,), daemon=True).start()
 
-        mounts = jobs.training_folders(run, self.paths, trial.hyperparameters)
+        mounts = trainingjob.training_folders(run, self.paths, trial.hyperparameters)
         try:
-            code = jobs.compose_run(self.args.compose, "training", [], mounts, log,
+            code = jobrun.compose_run(self.args.compose, "training", [], mounts, log,
                                     options=("--name", trial.name), echo=False, on_line=watch,
                                     append=bool(earlier))
         finally:
@@ -151,7 +151,7 @@ class Tuner:
         best_text = (f"best so far {float(best[0]['FinalObjectiveValue']):.4f} "
                      f"({best[0]['TrainingJobName']})") if best else "no best yet"
         finished = sum(row["TrainingJobStatus"] != runs.IN_PROGRESS for row in table)
-        jobs.say(f"[{finished}/{self.config.max_jobs} finished] trial {trial.number} of "
+        jobrun.say(f"[{finished}/{self.config.max_jobs} finished] trial {trial.number} of "
                  f"{self.config.max_jobs}: {trial.name} {ended}{why}, {shown}; {best_text}")
 
     def table(self) -> list[dict]:
@@ -163,7 +163,7 @@ class Tuner:
 
     def interrupt(self) -> None:
         self.interrupted = True
-        jobs.say(f"stopping the tuning job: SIGTERM to {len(self.running)} running trial(s); "
+        jobrun.say(f"stopping the tuning job: SIGTERM to {len(self.running)} running trial(s); "
                  f"make tune TUNING_JOB={self.name} continues it")
         threads = [threading.Thread(target=self.stop, args=(trial,))
                    for trial in self.running.values()]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import jobs
+from pipeline import jobrun, jobs, trainingjob
 from pipeline.runs import RunError
 from training import distributed, process
 from training.distributed import Cluster
@@ -151,7 +151,7 @@ class FakeSocket:
         pass
 
 
-# make train INSTANCES=N (pipeline/jobs.py): the hosts, and those docker-compose.yml lacks.
+# make train INSTANCES=N (pipeline/trainingjob.py): the hosts, and those docker-compose.yml lacks.
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -160,19 +160,19 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize("text", ["0", "-1", "abc", "", "1.5"])
 def test_instances_that_are_not_a_count_of_hosts_are_refused_naming_instances(text):
     with pytest.raises(RunError, match=f"INSTANCES='{re.escape(text)}': give the number"):
-        jobs.instance_count(text)
+        trainingjob.instance_count(text)
 
 
 @pytest.mark.pipeline
 def test_hosts_are_named_as_sagemaker_names_them_and_compose_has_the_first_two():
-    assert jobs.host_names(3) == ("algo-1", "algo-2", "algo-3")
+    assert trainingjob.host_names(3) == ("algo-1", "algo-2", "algo-3")
     services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
-    assert set(jobs.HOSTS) <= set(services)
+    assert set(trainingjob.HOSTS) <= set(services)
 
 
 @pytest.mark.pipeline
 def test_two_hosts_need_no_generated_compose_file(tmp_path):
-    assert jobs.hosts_compose(jobs.host_names(2), [REPO / "docker-compose.yml"],
+    assert trainingjob.hosts_compose(trainingjob.host_names(2), [REPO / "docker-compose.yml"],
                               tmp_path) is None
     assert list(tmp_path.iterdir()) == []
 
@@ -180,9 +180,9 @@ def test_two_hosts_need_no_generated_compose_file(tmp_path):
 @pytest.mark.pipeline
 def test_hosts_beyond_the_compose_file_extend_its_first_host(tmp_path):
     base = REPO / "docker-compose.yml"
-    files = jobs.compose_files(f"docker-compose -p test -f {base} -f other.yml")
+    files = jobrun.compose_files(f"docker-compose -p test -f {base} -f other.yml")
     assert files == [base, Path("other.yml").resolve()]
-    path = jobs.hosts_compose(jobs.host_names(4), files, tmp_path / "hosts")
+    path = trainingjob.hosts_compose(trainingjob.host_names(4), files, tmp_path / "hosts")
     services = yaml.safe_load(path.read_text())["services"]
     assert services == {host: {"extends": {"file": str(base), "service": "algo-1"}}
                         for host in ("algo-3", "algo-4")}
@@ -190,7 +190,7 @@ def test_hosts_beyond_the_compose_file_extend_its_first_host(tmp_path):
 
 @pytest.mark.pipeline
 def test_a_compose_command_without_files_means_the_default_file():
-    assert jobs.compose_files("docker compose -p x") == [Path("docker-compose.yml").resolve()]
+    assert jobrun.compose_files("docker compose -p x") == [Path("docker-compose.yml").resolve()]
 
 
 def test_a_worker_of_a_processing_job_waits_to_see_the_chief_up_then_gone():
@@ -280,10 +280,10 @@ def test_a_multi_host_run_fails_with_the_first_failed_code_and_shows_each_worker
             return 1
         return 0 if service == "algo-2" else 137
 
-    monkeypatch.setattr(jobs, "compose_run", compose_run)
+    monkeypatch.setattr(jobrun, "compose_run", compose_run)
     args = jobs.parser().parse_args(["train", "--local", str(tmp_path / "local"),
                                      "--compose", f"docker-compose -f {REPO}/docker-compose.yml"])
-    code = jobs.train_hosts(args, run, {}, {}, 3)
+    code = trainingjob.train_hosts(args, run, {}, {}, 3)
     assert code == 137  # the chief's: its failure file is the run's
     assert "algo-3 failed: host algo-3: channel train: no CSV file" in capsys.readouterr().out
     extra = run.folder / "hosts" / "compose.yml"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import jobs, runs
+from pipeline import jobrun, jobs, runs, trainingjob
 
 pytestmark = pytest.mark.pipeline
 NAME = re.compile(r"^penguins-train-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-\d{3}$")
@@ -104,9 +104,9 @@ def test_prune_leaves_other_workloads_runs_alone(tmp_path):
 
 def test_the_key_metric_is_the_last_value_as_sagemaker_reads_it():
     logs = "epoch=1/2 val_accuracy=0.500000\nepoch=2/2 val_accuracy=0.750000\ndone\n"
-    assert runs.last_metric(logs, *jobs.KEY_METRIC) == {"name": "validation:accuracy",
+    assert runs.last_metric(logs, *trainingjob.KEY_METRIC) == {"name": "validation:accuracy",
                                                        "value": 0.75}
-    assert runs.last_metric("error: no data\n", *jobs.KEY_METRIC) is None
+    assert runs.last_metric("error: no data\n", *trainingjob.KEY_METRIC) is None
 
 
 def test_the_job_list_is_newest_first_with_status_duration_and_metric(tmp_path):
@@ -138,7 +138,7 @@ def test_compose_output_goes_to_the_log_without_compose_noise_or_a_bare_exit_cod
         "print('1')\n"
         "sys.exit(1)\n"))
     log = tmp_path / "logs.txt"
-    assert jobs.compose_run(compose, "training", [], {}, log) == 1
+    assert jobrun.compose_run(compose, "training", [], {}, log) == 1
     kept = log.read_text()
     assert kept == "epoch=1/1 val_accuracy=0.5\n42\nerror: broken\n"
     assert capsys.readouterr().out == kept

@@ -1,0 +1,113 @@
+"""One job run: its record (pipeline/runs.py), its container through docker-compose, its end.
+
+Every step and the tuning, baseline and monitoring drivers start and end their runs here, so a
+run's record, log and KEEP_RUNS pruning are the same whatever the job. Standard library only.
+"""
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline import runs
+
+# Compose's own progress lines (v1 "Creating x ... done", v2 "Container x Creating"): not the job's.
+COMPOSE_NOISE = ("Creating ", "Starting ", "Removing ", "Stopping ", "Recreating ",
+                 "Network ", "Container ")
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def image_digest(docker: str, image: str) -> str | None:
+    done = subprocess.run([*shlex.split(docker), "image", "inspect", "-f", "{{.Id}}", image],
+                          capture_output=True, text=True)
+    return done.stdout.strip() or None
+
+
+def compose_run(compose: str, service: str, args: list[str], mounts: dict, log: Path,
+                options: tuple = (), echo: bool = True, on_line=None, append: bool = False) -> int:
+    """Run one job container; its output goes to the terminal and to the run's log.
+
+    Tuning trials run several at once: they keep their output in the log only (echo=False),
+    name their container (options, e.g. --name) so it can be stopped, watch each line
+    (on_line) and append to the log of an interrupted attempt.
+    """
+    environ = {**os.environ, **{name: str(path) for name, path in mounts.items()}}
+    command = [*shlex.split(compose), "run", "--rm", "-T", *options, service, *args]
+
+    def _show(line: str, kept) -> None:
+        if echo:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        kept.write(line)
+        kept.flush()
+        if on_line is not None:
+            on_line(line)
+
+    # A trial's compose client is kept out of the terminal's Ctrl-C: the tuner stops its
+    # container as SageMaker stops a job (SIGTERM), not with a SIGINT the job does not handle.
+    with log.open("a" if append else "w") as kept, subprocess.Popen(
+            command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, errors="replace", start_new_session=not echo) as job:
+        held = None  # a bare number may be compose v1 echoing the exit code: decided at the end
+        try:
+            for line in job.stdout:
+                if line.lstrip().startswith(COMPOSE_NOISE):
+                    continue
+                if held is not None:
+                    _show(held, kept)
+                    held = None
+                if line.strip().isdigit():
+                    held = line
+                    continue
+                _show(line, kept)
+            code = job.wait()
+            if held is not None and held.strip() != str(code):
+                _show(held, kept)
+            return code
+        except KeyboardInterrupt:
+            job.terminate()
+            job.wait()
+            return 143
+
+
+def compose_files(compose: str) -> list[Path]:
+    """The -f files of a compose command, else compose's default file."""
+    words = shlex.split(compose)
+    files = [Path(words[i + 1]) for i, word in enumerate(words[:-1]) if word in ("-f", "--file")]
+    return [path.resolve() for path in files or [Path("docker-compose.yml")]]
+
+
+def start(args, kind: str, **fields) -> runs.Run:
+    return runs.create(args.local, kind, args.workload, image=args.image,
+                       image_digest=image_digest(args.docker, args.image), **fields)
+
+
+def end(args, run: runs.Run, code: int, metric: dict | None = None) -> int:
+    """Record the end, keep at most KEEP_RUNS runs of the kind, and say how it went."""
+    runs.finish(run, code, metric)
+    removed = runs.prune(args.local, run.record["kind"], args.keep, args.workload)
+    if removed:
+        say(f"removed {len(removed)} old {run.record['kind']} run(s) beyond KEEP_RUNS={args.keep}")
+    if run.status == runs.COMPLETED:
+        say(f"{run.record['kind']} run {run.name} Completed in {runs.duration(run.record)}: "
+            f"{run.folder}")
+        return 0
+    print(f"{run.record['kind']} run {run.name} {run.status}: {run.record['failure_reason']} "
+          f"(log: {run.folder / runs.LOGS})", file=sys.stderr, flush=True)
+    return 1
+
+
+def common_arguments(top: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """What every command that starts job runs is told by make."""
+    top.add_argument("--local", type=Path, required=True, help="LOCAL_DIR")
+    top.add_argument("--workload", default="penguins")
+    top.add_argument("--compose", default="docker-compose -f docker-compose.yml")
+    top.add_argument("--docker", default="docker")
+    top.add_argument("--image", default="penguins-training:latest")
+    top.add_argument("--keep", type=int, default=20, help="KEEP_RUNS")
+    return top
