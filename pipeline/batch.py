@@ -10,7 +10,6 @@ rename) or not at all. Record logic: dataprocessing.py.
 
 import http.client
 import json
-import os
 import subprocess
 import threading
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import dataprocessing as dp
+from pipeline import files
 from pipeline.dataprocessing import TransformError
 
 MB = 1024 * 1024
@@ -175,12 +175,7 @@ def transform_file(path: Path, label: str, target: Path, job: Job, chosen: dict,
         for future in futures:
             future.cancel()
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
-    try:
-        temporary.write_text("".join(line + "\n" for line in lines))
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
+    files.write_whole(target, "".join(line + "\n" for line in lines))
     with stats.lock:
         stats.records += len(records)
     return len(records)

@@ -14,7 +14,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.registry import now, write_json
+from pipeline import files
+from pipeline.registry import now
 
 FILE = "deployments.json"
 COLOURS = ("blue", "green")
@@ -39,7 +40,7 @@ def load(endpoint_dir: Path) -> dict:
 
 
 def save(endpoint_dir: Path, history: dict) -> None:
-    write_json(endpoint_dir / FILE, history)
+    files.write_json(endpoint_dir / FILE, history)
 
 
 def entry(history: dict, number: int | None) -> dict | None:

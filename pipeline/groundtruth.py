@@ -19,14 +19,12 @@ Standard library only.
 
 import argparse
 import json
-import os
 import random
 import sys
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline import runs
+from pipeline import files, runs
 from pipeline.runs import RunError
 
 SENT = "sent.jsonl"  # pipeline/traffic.py's record of what it sent
@@ -112,9 +110,7 @@ def write(out: Path, source: str, rows: list[str]) -> Path:
     folder = out / now.strftime("%Y/%m/%d/%H")
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{now:%M-%S}-{now.microsecond // 1000:03d}-{source}.jsonl"
-    temp = folder / f".{name}.{uuid.uuid4().hex}"
-    temp.write_text("\n".join(rows) + "\n")
-    os.replace(temp, folder / name)
+    files.write_whole(folder / name, "\n".join(rows) + "\n")
     return folder / name
 
 

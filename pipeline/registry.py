@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipeline import files
+
 # SageMaker's ModelApprovalStatus values, exactly.
 APPROVED, REJECTED, PENDING = "Approved", "Rejected", "PendingManualApproval"
 STATUSES = (APPROVED, REJECTED, PENDING)
@@ -63,22 +65,6 @@ def read_json(path: Path, what: str) -> dict:
     if not isinstance(value, dict):
         raise RegistryError(f"{path}: {what} is not a JSON object")
     return value
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write a JSON file whole or not at all: a temporary file beside it, then os.replace."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(handle, 0o644)
-        with os.fdopen(handle, "w") as file:
-            file.write(json.dumps(data, indent=2) + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
 
 
 def sha256(path: Path) -> str:
@@ -199,7 +185,7 @@ def register(
         while True:
             number = max((taken for taken, _ in numbered(group_dir)), default=0) + 1
             metadata["version"] = number
-            write_json(staging / METADATA, metadata)
+            files.write_json(staging / METADATA, metadata)
             try:
                 os.rename(staging, group_dir / str(number))
                 return metadata
@@ -239,7 +225,7 @@ def set_status(
             entry["description"] = description
         meta["approval_status"] = status
         meta.setdefault("approval_history", []).append(entry)
-        write_json(folder / METADATA, meta)
+        files.write_json(folder / METADATA, meta)
         return meta, True
 
 

@@ -7,13 +7,14 @@ the user names), so a stale artifact can never stand in for a new one.
 """
 
 import json
-import os
 import re
 import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from pipeline import files
 
 RECORD = "run.json"
 LOGS = "logs.txt"
@@ -70,10 +71,8 @@ def iso(moment: datetime) -> str:
 
 
 def write_record(folder: Path, record: dict) -> None:
-    """run.json, replaced atomically so a reader never sees half of it."""
-    temp = folder / f".{RECORD}.tmp"
-    temp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(temp, folder / RECORD)
+    """run.json, replaced whole so a reader never sees half of it."""
+    files.write_json(folder / RECORD, record)
 
 
 def create(local: Path, kind: str, workload: str, name: str | None = None, **fields) -> Run:

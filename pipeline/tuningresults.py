@@ -8,11 +8,10 @@ trial and by each tuned hyperparameter.
 """
 
 import csv
-import json
-import os
+import io
 from pathlib import Path
 
-from pipeline import runs
+from pipeline import files, runs
 from pipeline.tuningconfig import TuningConfig
 
 TABLE = "results.csv"
@@ -67,24 +66,17 @@ def best_training_job(config: TuningConfig, row: dict) -> dict:
     }
 
 
-def _replace(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(text)
-    os.replace(temp, path)
-
-
 def write(folder: Path, config: TuningConfig, table: list[dict]) -> dict | None:
     """results.csv, best-training-job.json and objective.png; returns the best row (or None)."""
     columns = [each.name for each in config.ranges] + list(COLUMNS)
-    temp = folder / f".{TABLE}.tmp"
-    with temp.open("w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(table)
-    os.replace(temp, folder / TABLE)
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(table)
+    files.write_whole(folder / TABLE, out.getvalue())
     best = ranked(config, table)
     if best:
-        _replace(folder / BEST, json.dumps(best_training_job(config, best[0]), indent=2) + "\n")
+        files.write_json(folder / BEST, best_training_job(config, best[0]))
     plot(folder / PLOT, config, table)
     return best[0] if best else None
 
@@ -114,7 +106,7 @@ def plot(path: Path, config: TuningConfig, table: list[dict]) -> None:
         axis.grid(alpha=0.3)
     axes[0][0].set_title("objective by trial (orange: stopped early)", fontsize=9)
     figure.tight_layout()
-    temp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temp, dpi=80)
+    picture = io.BytesIO()
+    figure.savefig(picture, format="png", dpi=80)
     pyplot.close(figure)
-    os.replace(temp, path)
+    files.write_whole(path, picture.getvalue())
