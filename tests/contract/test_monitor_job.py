@@ -4,6 +4,7 @@ captured traffic of the processing job's real records against the baseline job's
 
 import csv
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -112,6 +113,26 @@ def test_a_field_left_out_of_a_third_of_the_traffic_fails_only_its_completeness_
     violations, _ = results(tmp_path / "ml")
     assert {(v["feature_name"], v["constraint_check_type"]) for v in violations} == {
         ("body_mass_g", "completeness_check")}
+
+
+def test_chi_squared_flags_island_shares_moved_by_a_quarter_of_the_traffic(
+        docker_client, processed, baseline_files, tmp_path):
+    baseline = tmp_path / "baseline"
+    shutil.copytree(baseline_files, baseline)
+    constraints = json.loads((baseline / "constraints.json").read_text())
+    constraints["monitoring_config"]["distribution_constraints"][
+        "categorical_drift_method"] = "ChiSquared"
+    (baseline / "constraints.json").write_text(json.dumps(constraints))
+    records = [as_request(row) for row in train_rows(processed)]
+    for record in records[::4]:
+        record["island"] = "Biscoe"
+    cases.write(tmp_path / "capture", cases.json_lines(records))
+    result = run_monitor(docker_client, tmp_path / "ml", tmp_path / "capture", baseline)
+    assert result.exit_code == 0, result.logs
+    violations, _ = results(tmp_path / "ml")
+    assert [(v["feature_name"], v["constraint_check_type"]) for v in violations] == [
+        ("island", "baseline_drift_check")]
+    assert violations[0]["description"].startswith("Baseline drift chi-square p-value: ")
 
 
 def test_no_traffic_in_the_window_fails_the_job_with_its_message(
