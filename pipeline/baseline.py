@@ -41,9 +41,9 @@ def baseline(args) -> int:
     data, dataset_format, arguments = source(processed)
     jobrun.say(f"baselining {data} of processing run {processed.name}")
     run = jobrun.start(args, "baseline", analysis_type="DATA_QUALITY", arguments=arguments,
-                     inputs={"baseline_dataset_input": {"run": processed.name,
-                                                        "path": str(data)}},
-                     dataset_format=dataset_format)
+                       inputs={"baseline_dataset_input": {"run": processed.name,
+                                                          "path": str(data)}},
+                       dataset_format=dataset_format)
     for name in ("processing/input", OUTPUT, "output"):
         (run.folder / name).mkdir(parents=True)
     if data.is_file():  # the one file, not the test split beside it
@@ -57,8 +57,8 @@ def baseline(args) -> int:
                "-e", f"output_path=/opt/ml/{OUTPUT}",
                "--entrypoint", "/usr/bin/tini -- baseline"]
     code = jobrun.compose_run(args.compose, "processing", arguments,
-                            {"JOB_DIR": run.folder, "DATA_DIR": mounted},
-                            run.folder / runs.LOGS, options=tuple(options))
+                              {"JOB_DIR": run.folder, "DATA_DIR": mounted},
+                              run.folder / runs.LOGS, options=tuple(options))
     if code == 0:
         run.record["outputs"] = {name: str(run.folder / OUTPUT / name) for name in FILES}
     return jobrun.end(args, run, code)
@@ -75,11 +75,11 @@ def model_baseline(args) -> int:
     truth = args.ground_truth_attribute or ("_c0" if as_csv else "groundtruth")
     inference = args.inference_attribute or ("_c1" if as_csv else "SageMakerOutput.prediction")
     jobrun.say(f"model-quality baseline of transform run {transformed.name} "
-             f"(ground truth {truth}, prediction {inference})")
+               f"(ground truth {truth}, prediction {inference})")
     run = jobrun.start(args, "baseline", analysis_type="MODEL_QUALITY",
-                     inputs={"baseline_dataset_input": {"run": transformed.name,
-                                                        "path": str(output)}},
-                     dataset_format=dataset_format)
+                       inputs={"baseline_dataset_input": {"run": transformed.name,
+                                                          "path": str(output)}},
+                       dataset_format=dataset_format)
     for name in ("processing/input", OUTPUT, "output"):
         (run.folder / name).mkdir(parents=True)
     environment = {"analysis_type": "MODEL_QUALITY", "problem_type": "MulticlassClassification",
@@ -89,8 +89,8 @@ def model_baseline(args) -> int:
                    "output_path": f"/opt/ml/{OUTPUT}"}
     options = [item for key, value in environment.items() for item in ("-e", f"{key}={value}")]
     code = jobrun.compose_run(args.compose, "processing", [],
-                            {"JOB_DIR": run.folder, "DATA_DIR": output}, run.folder / runs.LOGS,
-                            options=(*options, "--entrypoint", "/usr/bin/tini -- baseline"))
+                              {"JOB_DIR": run.folder, "DATA_DIR": output}, run.folder / runs.LOGS,
+                              options=(*options, "--entrypoint", "/usr/bin/tini -- baseline"))
     if code == 0:
         run.record["outputs"] = {name: str(run.folder / OUTPUT / name) for name in FILES}
     return jobrun.end(args, run, code)

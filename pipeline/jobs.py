@@ -29,7 +29,7 @@ def process(args) -> int:
         (run.folder / "processing" / name).mkdir(parents=True)
     (run.folder / "output").mkdir()
     code = jobrun.compose_run(args.compose, "processing", arguments,
-                       {"JOB_DIR": run.folder, "DATA_DIR": data}, run.folder / runs.LOGS)
+                              {"JOB_DIR": run.folder, "DATA_DIR": data}, run.folder / runs.LOGS)
     return jobrun.end(args, run, code)
 
 
@@ -48,8 +48,8 @@ def evaluate(args) -> int:
     for name in ("processing/test", "processing/model", "processing/evaluation", "output"):
         (run.folder / name).mkdir(parents=True)
     code = jobrun.compose_run(args.compose, "evaluation", [],
-                       {"JOB_DIR": run.folder, "TEST_DIR": test,
-                        "MODEL_DIR": trained.folder / "output"}, run.folder / runs.LOGS)
+                              {"JOB_DIR": run.folder, "TEST_DIR": test,
+                               "MODEL_DIR": trained.folder / "output"}, run.folder / runs.LOGS)
     metric = None
     if code == 0:
         report = json.loads((run.folder / EVALUATION_JSON).read_text())
@@ -83,7 +83,7 @@ def register(args) -> int:
     except registry.RegistryError as error:
         raise RunError(str(error)) from None
     jobrun.say(f"registered version {meta['version']} as {meta['approval_status']} "
-        f"(accuracy {meta['accuracy']:.4f}) in {args.registry / str(meta['version'])}")
+               f"(accuracy {meta['accuracy']:.4f}) in {args.registry / str(meta['version'])}")
     return 0
 
 

@@ -48,7 +48,7 @@ def monitor(args) -> int:
                        "with make ground-truth")
     baseline = choose_baseline(args)
     jobrun.say(f"model quality of {args.capture} with ground truth {args.ground_truth} from "
-             f"{monitoring.zulu(start)} to {monitoring.zulu(end)} against {baseline[0]}")
+               f"{monitoring.zulu(start)} to {monitoring.zulu(end)} against {baseline[0]}")
     return monitoring.analyse(
         args, ANALYSIS, start, end, baseline, environment=environment(start, end),
         inputs={"endpoint": {"path": str(args.capture)},
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     top = jobrun.common_arguments(argparse.ArgumentParser(prog="pipeline.modelmonitor",
-                                                        description=__doc__.splitlines()[0]))
+                                                          description=__doc__.splitlines()[0]))
     top.add_argument("--capture", type=Path, required=True, help="CAPTURE_DIR")
     top.add_argument("--ground-truth", type=Path, required=True, help="GROUND_TRUTH_DIR")
     top.add_argument("--start", help="START (ISO 8601; default END - 1 hour)")

@@ -113,8 +113,8 @@ def analyse(args, analysis: str, start: datetime, end: datetime, baseline: tuple
     `outputs` and the violation count."""
     what, files = baseline
     run = jobrun.start(args, "monitoring", analysis_type=analysis,
-                     inputs={**inputs, "baseline": {"from": what, **files}},
-                     window={"start": zulu(start), "end": zulu(end)})
+                       inputs={**inputs, "baseline": {"from": what, **files}},
+                       window={"start": zulu(start), "end": zulu(end)})
     for name in ("processing/baseline", RESULTS, "output"):
         (run.folder / name).mkdir(parents=True)
     try:
@@ -129,8 +129,8 @@ def analyse(args, analysis: str, start: datetime, end: datetime, baseline: tuple
     environment = {"analysis_type": analysis, **environment}
     options = [item for key, value in environment.items() for item in ("-e", f"{key}={value}")]
     status = jobrun.compose_run(args.compose, "monitoring", ["--workload", args.workload],
-                              {"JOB_DIR": run.folder, **folders}, run.folder / runs.LOGS,
-                              options=tuple(options))
+                                {"JOB_DIR": run.folder, **folders}, run.folder / runs.LOGS,
+                                options=tuple(options))
     metric = None
     if status == 0:
         found = violations(run)
@@ -147,7 +147,7 @@ def monitor(args) -> int:
                        "preprocess_handler(inference_record))")
     baseline = choose_baseline(args)
     jobrun.say(f"monitoring {args.capture} from {zulu(start)} to {zulu(end)} against "
-             f"{baseline[0]}")
+               f"{baseline[0]}")
     environment = {"dataset_format": json.dumps({"sagemakerCaptureJson": {
                        "captureIndexNames": ["endpointInput", "endpointOutput"]}}),
                    "dataset_source": "/opt/ml/processing/input/endpoint",
@@ -195,7 +195,7 @@ def listing(args) -> int:
     found = [run for run in runs.runs(args.local, "monitoring")
              if run.record.get("workload") == args.workload]
     jobrun.say(table(found) if found else f"no monitoring runs of {args.workload} yet in "
-             f"{args.local / 'monitoring'} (make monitor-data)")
+               f"{args.local / 'monitoring'} (make monitor-data)")
     return 0
 
 
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     top = jobrun.common_arguments(argparse.ArgumentParser(prog="pipeline.monitoring",
-                                                        description=__doc__.splitlines()[0]))
+                                                          description=__doc__.splitlines()[0]))
     top.add_argument("step", choices=("run", "list"))
     top.add_argument("--capture", type=Path, help="CAPTURE_DIR")
     top.add_argument("--start", help="START (ISO 8601; default END - 1 hour)")

@@ -68,8 +68,8 @@ def start(args) -> int:
     if compose(args, "up", "--detach", "--no-deps", "--force-recreate", SERVICE, env=env):
         raise RunError(f"could not start the {SERVICE} service (see above)")
     jobrun.say(f"schedule {name}: {', '.join(chosen)} every {args.interval} s "
-             f"({', '.join(what for what, _ in chosen.values())}); executions appear in "
-             f"{monitoring_dir} (make monitoring); stop it with make monitor-schedule-stop")
+               f"({', '.join(what for what, _ in chosen.values())}); executions appear in "
+               f"{monitoring_dir} (make monitoring); stop it with make monitor-schedule-stop")
     return 0
 
 
@@ -77,7 +77,7 @@ def stop(args) -> int:
     if compose(args, "rm", "--stop", "--force", SERVICE):
         raise RunError(f"could not stop the {SERVICE} service (see above)")
     jobrun.say(f"stopped the monitoring schedule of {args.workload}; its executions stay in "
-             f"{args.local / 'monitoring'} (make monitoring)")
+               f"{args.local / 'monitoring'} (make monitoring)")
     return 0
 
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     top = jobrun.common_arguments(argparse.ArgumentParser(prog="pipeline.schedule",
-                                                        description=__doc__.splitlines()[0]))
+                                                          description=__doc__.splitlines()[0]))
     top.add_argument("step", choices=("start", "stop"))
     top.add_argument("--capture", type=Path, help="CAPTURE_DIR")
     top.add_argument("--ground-truth", type=Path, help="GROUND_TRUTH_DIR")

@@ -47,8 +47,8 @@ def train(args) -> int:
     paths = training_paths(source)
     hps = hyperparameters(args.hyperparameter)
     run = jobrun.start(args, "training", hyperparameters=hps,
-                inputs={name: {"run": source.name, "path": str(path)}
-                        for name, path in paths.items()})
+                       inputs={name: {"run": source.name, "path": str(path)}
+                               for name, path in paths.items()})
     if instances > 1:
         code = train_hosts(args, run, paths, hps, instances)
     else:
@@ -71,7 +71,7 @@ def train_hosts(args, run: runs.Run, paths: dict, hps: dict, instances: int) -> 
         mounts = training_folders(run, paths, hps, host, hosts, root)
         mounts["HOST_DIR"] = mounts.pop("JOB_DIR")
         codes[host] = jobrun.compose_run(compose, host, [], mounts, root / runs.LOGS,
-                                  options=("--use-aliases",), echo=host == hosts[0])
+                                         options=("--use-aliases",), echo=host == hosts[0])
 
     threads = [threading.Thread(target=host_job, args=(host,)) for host in hosts]
     for thread in threads:

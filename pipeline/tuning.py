@@ -67,8 +67,8 @@ def tune(args) -> int:
     tuner = Tuner(args, config, run.folder, source)
     again = f", continuing after {len(tuner.study.trials)} started" if resumed else ""
     jobrun.say(f"tuning job {run.name} ({config.strategy}, {config.max_jobs} trials, "
-             f"{config.max_parallel} at once{again}) on processing run {source.name}: "
-             f"{run.folder}")
+               f"{config.max_parallel} at once{again}) on processing run {source.name}: "
+               f"{run.folder}")
     signal.signal(signal.SIGTERM, _terminate)
     try:
         tuner.go()
@@ -104,9 +104,9 @@ def finish(args, run: runs.Run, config: TuningConfig, tuner: Tuner,
     runs.prune(args.local, "tuning", args.keep, args.workload)
     if code == 0:
         jobrun.say(f"tuning job {run.name} Completed: best {best['TrainingJobName']} "
-                 f"{config.objective}={float(best['FinalObjectiveValue']):.4f}; "
-                 f"{tuningresults.TABLE}, {tuningresults.BEST}, {tuningresults.PLOT} in "
-                 f"{run.folder}")
+                   f"{config.objective}={float(best['FinalObjectiveValue']):.4f}; "
+                   f"{tuningresults.TABLE}, {tuningresults.BEST}, {tuningresults.PLOT} in "
+                   f"{run.folder}")
         return 0
     print(f"tuning job {run.name} {run.status}: {run.record['failure_reason']}",
           file=sys.stderr, flush=True)

@@ -38,7 +38,7 @@ def evaluate_best(args) -> int:
     if not names:
         raise RunError(f"tuning job {run.name} has no Completed trial to evaluate")
     jobrun.say(f"tuning job {run.name}: evaluating its {len(names)} best trial(s) on the test "
-             f"split: {', '.join(names)}")
+               f"split: {', '.join(names)}")
     evaluated = []
     for name in names:
         step = copy.copy(args)
@@ -57,7 +57,7 @@ def evaluate_best(args) -> int:
               "candidates": [r.name for r in evaluated]}
     (run.folder / CHOICE).write_text(json.dumps(choice, indent=2) + "\n")
     jobrun.say(f"best on the test split: trial {choice['training']} (test:accuracy "
-             f"{choice['test_accuracy']:.4f}, evaluation run {best.name})")
+               f"{choice['test_accuracy']:.4f}, evaluation run {best.name})")
     return 0
 
 

@@ -109,8 +109,8 @@ class Tuner:
         mounts = trainingjob.training_folders(run, self.paths, trial.hyperparameters)
         try:
             code = jobrun.compose_run(self.args.compose, "training", [], mounts, log,
-                                    options=("--name", trial.name), echo=False, on_line=watch,
-                                    append=bool(earlier))
+                                      options=("--name", trial.name), echo=False, on_line=watch,
+                                      append=bool(earlier))
         finally:
             trial.finished = True
         value = tuningresults.objective(log.read_text(errors="replace"), self.config)
@@ -152,7 +152,7 @@ class Tuner:
                      f"({best[0]['TrainingJobName']})") if best else "no best yet"
         finished = sum(row["TrainingJobStatus"] != runs.IN_PROGRESS for row in table)
         jobrun.say(f"[{finished}/{self.config.max_jobs} finished] trial {trial.number} of "
-                 f"{self.config.max_jobs}: {trial.name} {ended}{why}, {shown}; {best_text}")
+                   f"{self.config.max_jobs}: {trial.name} {ended}{why}, {shown}; {best_text}")
 
     def table(self) -> list[dict]:
         trials = sorted((t for t in self.study.trials if "TrainingJobName" in t.user_attrs),
@@ -164,7 +164,7 @@ class Tuner:
     def interrupt(self) -> None:
         self.interrupted = True
         jobrun.say(f"stopping the tuning job: SIGTERM to {len(self.running)} running trial(s); "
-                 f"make tune TUNING_JOB={self.name} continues it")
+                   f"make tune TUNING_JOB={self.name} continues it")
         threads = [threading.Thread(target=self.stop, args=(trial,))
                    for trial in self.running.values()]
         for thread in threads:

@@ -173,7 +173,7 @@ def test_hosts_are_named_as_sagemaker_names_them_and_compose_has_the_first_two()
 @pytest.mark.pipeline
 def test_two_hosts_need_no_generated_compose_file(tmp_path):
     assert trainingjob.hosts_compose(trainingjob.host_names(2), [REPO / "docker-compose.yml"],
-                              tmp_path) is None
+                                     tmp_path) is None
     assert list(tmp_path.iterdir()) == []
 
 
