@@ -57,8 +57,21 @@ def hour_of(path: Path) -> datetime | None:
         return None
 
 
-def capture_files(source: Path, start: datetime | None, end: datetime | None) -> list[Path]:
-    """Every complete capture file (*.jsonl) whose hour folder overlaps [start, end)."""
+def time_window() -> tuple[datetime | None, datetime | None, str]:
+    """start_time and end_time of the environment (checked), and their words for messages."""
+    start, end = moment(START_ENV), moment(END_ENV)
+    if start and end and start >= end:
+        raise JobError(f"{START_ENV} {start:%Y-%m-%dT%H:%M:%SZ} is not before {END_ENV} "
+                       f"{end:%Y-%m-%dT%H:%M:%SZ}")
+    words = (f" between {start:%Y-%m-%dT%H:%M:%SZ} and {end:%Y-%m-%dT%H:%M:%SZ}"
+             if start and end else "")
+    return start, end, words
+
+
+def capture_files(source: Path, start: datetime | None, end: datetime | None,
+                  window: str = "") -> list[Path]:
+    """Every complete capture file (*.jsonl) whose hour folder overlaps [start, end), or
+    JobError if there is none (window: the time window in words)."""
     if not source.is_dir():
         raise JobError(f"{SOURCE_ENV} {source}: no such folder (mount the capture destination)")
     chosen = []
@@ -70,6 +83,9 @@ def capture_files(source: Path, start: datetime | None, end: datetime | None) ->
                                  or (end and hour >= end)):
             continue
         chosen.append(path)
+    if not chosen:
+        raise JobError(f"no capture file (*.jsonl) in {source}{window}: send traffic "
+                       "(make traffic) or widen START/END")
     return chosen
 
 
@@ -112,20 +128,12 @@ def analyse(workload: str) -> tuple[dict, list, Path]:
     import duckdb
 
     check_format()
-    start, end = moment(START_ENV), moment(END_ENV)
-    if start and end and start >= end:
-        raise JobError(f"{START_ENV} {start:%Y-%m-%dT%H:%M:%SZ} is not before {END_ENV} "
-                       f"{end:%Y-%m-%dT%H:%M:%SZ}")
+    start, end, window = time_window()
     source = Path(os.environ.get(SOURCE_ENV) or DEFAULT_SOURCE)
     output = Path(os.environ.get(OUTPUT_ENV) or DEFAULT_OUTPUT)
     statistics_in = read_json(STATISTICS_ENV, Path(DEFAULT_BASELINE) / STATISTICS)
     constraints = read_json(CONSTRAINTS_ENV, Path(DEFAULT_BASELINE) / "constraints.json")
-    window = (f" between {start:%Y-%m-%dT%H:%M:%SZ} and {end:%Y-%m-%dT%H:%M:%SZ}"
-              if start and end else "")
-    files = capture_files(source, start, end)
-    if not files:
-        raise JobError(f"no capture file (*.jsonl) in {source}{window}: send traffic "
-                       "(make traffic) or widen START/END")
+    files = capture_files(source, start, end, window)
     began = time.monotonic()
     con = duckdb.connect()
     names = [f["name"] for f in constraints["features"]]

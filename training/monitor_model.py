@@ -30,7 +30,7 @@ from training import model_merge, quality
 from training.baseline import ANALYSIS_ENV, INFERENCE_ENV, OUTPUT_ENV, PROBLEM_ENV, SOURCE_ENV
 from training.baseline import TRUTH_ENV as TRUTH_ATTRIBUTE_ENV
 from training.jobio import JobError, atomic_write, base_dir, fail, read_json
-from training.monitor import DEFAULT_OUTPUT, DEFAULT_SOURCE, capture_files, hour_of, moment
+from training.monitor import DEFAULT_OUTPUT, DEFAULT_SOURCE, capture_files, hour_of, time_window
 
 TRUTH_ENV, DEFAULT_TRUTH = "ground_truth_source", "/opt/ml/processing/groundtruth"
 CONSTRAINTS_ENV = "baseline_constraints"
@@ -105,20 +105,12 @@ def analyse() -> tuple[dict, list, dict, Path]:
     import pandas as pd
 
     check_environment()
-    start, end = moment("start_time"), moment("end_time")
-    if start and end and start >= end:
-        raise JobError(f"start_time {start:%Y-%m-%dT%H:%M:%SZ} is not before end_time "
-                       f"{end:%Y-%m-%dT%H:%M:%SZ}")
+    start, end, window = time_window()
     constraints, constraints_path = baseline_constraints()
     source = Path(os.environ.get(SOURCE_ENV) or DEFAULT_SOURCE)
     truth_source = Path(os.environ.get(TRUTH_ENV) or DEFAULT_TRUTH)
     output = Path(os.environ.get(OUTPUT_ENV) or DEFAULT_OUTPUT)
-    window = (f" between {start:%Y-%m-%dT%H:%M:%SZ} and {end:%Y-%m-%dT%H:%M:%SZ}"
-              if start and end else "")
-    captured = capture_files(source, start, end)
-    if not captured:
-        raise JobError(f"no capture file (*.jsonl) in {source}{window}: send traffic "
-                       "(make traffic) or widen START/END")
+    captured = capture_files(source, start, end, window)
     labelled = truth_files(truth_source, start)
     if not labelled:
         raise JobError(f"no ground-truth file (*.jsonl) in {truth_source}: write ground truth "
