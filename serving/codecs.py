@@ -15,6 +15,9 @@ JSONLINES = "application/jsonlines"
 JSONLINES_ALIASES = {JSONLINES, "application/jsonl", "application/x-jsonlines",
                      "application/json-lines", "application/x-ndjson"}
 SUPPORTED = (JSON, CSV, JSONLINES)
+# A whole picture as the body (SageMaker's image algorithms take application/x-image): one
+# record, for a model whose signature has an image input.
+IMAGE_TYPES = ("application/x-image", "image/png", "image/jpeg")
 OFFERS = (JSON, CSV, JSONLINES, *sorted(JSONLINES_ALIASES - {JSONLINES}))
 
 # Shapes of a JSON body, mirrored by the JSON answer.
@@ -42,7 +45,7 @@ def _text(body: bytes) -> str:
         raise CodecError(400, f"body is not UTF-8 text (byte {error.start})") from None
 
 
-def _decode_json(body: bytes):
+def _decode_json(body: bytes, _layout):
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -60,7 +63,7 @@ def _decode_json(body: bytes):
                           f"got {type(value).__name__}")
 
 
-def _decode_jsonlines(body: bytes):
+def _decode_jsonlines(body: bytes, _layout):
     records = []
     for number, line in enumerate(body.split(b"\n"), start=1):
         if not line.strip():
@@ -96,23 +99,32 @@ def _decode_csv(body: bytes, layout):
     return records, ROWS
 
 
-DECODERS = {JSON: _decode_json, CSV: _decode_csv} | dict.fromkeys(JSONLINES_ALIASES,
-                                                                  _decode_jsonlines)
+def _decode_image(body: bytes, _layout):
+    """The body is the picture: one record, decoded by the signature check like "image"."""
+    return [{"image": body}], RECORD
+
+
+DECODERS = ({JSON: _decode_json, CSV: _decode_csv}
+            | dict.fromkeys(JSONLINES_ALIASES, _decode_jsonlines)
+            | dict.fromkeys(IMAGE_TYPES, _decode_image))
 
 
 def decode(body: bytes, content_type: str | None, layout) -> tuple[list, str]:
     """Records and the shape of the body, or CodecError (400 malformed/empty, 415 type).
 
-    layout: the model's signature, which says what a CSV row holds.
+    layout: the model's signature, which says what a CSV row holds and whether the model
+    takes pictures.
     """
     kind = media_type(content_type) or JSON
     decoder = DECODERS.get(kind)
-    if decoder is None:
-        raise CodecError(415, f"unsupported Content-Type {kind!r}; use one of "
-                              f"{', '.join(SUPPORTED)}")
+    image = layout.image is not None
+    if decoder is None or (decoder is _decode_image and not image):
+        takes = [*SUPPORTED, *(IMAGE_TYPES if image else ())]
+        raise CodecError(415, f"unsupported Content-Type {kind!r}; this model takes "
+                              f"{', '.join(takes)}")
     if not body.strip():
         raise CodecError(400, "empty body: send at least one record")
-    records, shape = decoder(body, layout) if decoder is _decode_csv else decoder(body)
+    records, shape = decoder(body, layout)
     if not records:
         raise CodecError(400, "no records in the body")
     return records, shape

@@ -208,5 +208,8 @@ def image_of(field_name: str, value, height: int, width: int, top: float,
     """The model input of one record's image field ("pixels", "image" or "url")."""
     if field_name == "pixels":
         return pixels(value, height, width, top)
-    data = from_base64(value) if field_name == "image" else fetch(value, limits)
+    if field_name == "url":
+        data = fetch(value, limits)
+    else:  # bytes only from a picture sent as the body; JSON has strings alone
+        data = value if type(value) is bytes else from_base64(value)
     return decode(data, height, width, top, limits.max_pixels)

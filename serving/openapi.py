@@ -3,6 +3,7 @@
 Served at GET /openapi.json; the contract tests drive schemathesis with it.
 """
 
+from serving.codecs import IMAGE_TYPES
 from serving.signature import IMAGE_FIELDS, Signature
 
 NULLABLE_NUMBER = {"anyOf": [{"type": "number"}, {"type": "string"}], "nullable": True}
@@ -84,6 +85,9 @@ def _invocations(signature: Signature) -> dict:
                                     "column is ignored)."}},
             "application/jsonlines": {"schema": {"type": "string",
                                                  "description": "One Record per line."}},
+            **({kind: {"schema": {"type": "string", "format": "binary", "description":
+                                  "One PNG or JPEG picture, as an \"image\" record."}}
+                for kind in IMAGE_TYPES} if signature.image else {}),
         }},
         "responses": _responses(),
     }}

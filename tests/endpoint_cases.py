@@ -203,6 +203,9 @@ CASES = [
          JSONL, 400, error_naming("line 2")),
     Case("unsupported-content-type", POST, INV, b"hello", {"Content-Type": "text/plain"}, 415,
          error_naming("text/plain")),
+    # A picture as the body is for image models only.
+    Case("image-body-to-a-tabular-model", POST, INV, b"\x89PNG\r\n\x1a\n",
+         {"Content-Type": "image/png"}, 415, error_naming("image/png", "application/json")),
     Case("unsupported-accept", POST, INV, json_body(RECORD), {**JSON, "Accept": "image/png"},
          406, error_naming("image/png")),
     Case("accept-refusing-every-type", POST, INV, json_body(RECORD),
@@ -379,4 +382,21 @@ IMAGE_CASES = [
          JSON, 400, error_naming("record 0", "url", "IMAGE_URL_ALLOWED_HOSTS")),
     Case("image-csv-wrong-width", POST, INV, b"1,2,3\n", CSV, 400,
          error_naming("line 1", "64 pixel values")),
+    Case("image-png-body", POST, INV, picture("PNG"), {"Content-Type": "image/png"},
+         check=one_result),
+    Case("image-x-image-jpeg-body", POST, INV, picture("JPEG", light=True),
+         {"Content-Type": "application/x-image"}, check=one_result),
+    Case("image-body-not-an-image", POST, INV, b"GIF89a no picture",
+         {"Content-Type": "image/jpeg"}, 400, error_naming("record 0", "image", "PNG or JPEG")),
 ]
+
+
+def check_picture_bodies_answer_as_base64_records(send) -> None:
+    """A picture sent as the body gets the answer of the same picture as a JSON "image"."""
+    for kind, content_type in (("PNG", "image/png"), ("JPEG", "application/x-image")):
+        for light in (False, True):
+            data = picture(kind, size=40, light=light)
+            raw = send("POST", INV, data, {"Content-Type": content_type})
+            wrapped = send("POST", INV, json_body({"image": b64(data)}), JSON_HEADERS)
+            assert raw.status == wrapped.status == 200, raw.body[:200]
+            assert raw.json() == wrapped.json()

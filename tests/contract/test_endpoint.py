@@ -20,6 +20,7 @@ from endpoint_cases import (
     check_large_bodies_refused_as_json,
     check_missing_markers,
     check_payload_limit,
+    check_picture_bodies_answer_as_base64_records,
     check_request_id_and_attributes,
     check_spaces_are_insignificant,
 )
@@ -275,3 +276,7 @@ def image_endpoint(docker_client, trained_digits, tmp_path_factory):
 def test_image_contract_case(image_endpoint, case):
     check_case(case, send(image_endpoint, case.method, case.path, case.body, case.headers),
                [str(digit) for digit in range(10)])
+
+
+def test_a_picture_as_the_body_answers_as_its_base64_record(image_endpoint):
+    check_picture_bodies_answer_as_base64_records(partial(send, image_endpoint))

@@ -18,6 +18,7 @@ from endpoint_cases import (
     check_large_bodies_refused_as_json,
     check_missing_markers,
     check_payload_limit,
+    check_picture_bodies_answer_as_base64_records,
     check_request_id_and_attributes,
     check_spaces_are_insignificant,
 )
@@ -98,3 +99,7 @@ def image_client(tiny_image_model_dir):
 def test_image_contract_case(image_client, case):
     labels = [str(digit) for digit in range(10)]
     check_case(case, send(image_client, case.method, case.path, case.body, case.headers), labels)
+
+
+def test_a_picture_as_the_body_answers_as_its_base64_record(image_client):
+    check_picture_bodies_answer_as_base64_records(partial(send, image_client))

@@ -315,6 +315,9 @@ def test_the_openapi_record_schema_is_the_signature_s(tiny_model_dir, tiny_image
     assert [list(c["properties"]) for c in choices] == [["pixels"], ["image"], ["url"]]
     assert choices[0]["properties"]["pixels"]["items"]["items"]["maximum"] == 16.0
     assert "64 pixel values" in str(image["paths"]["/invocations"])
+    bodies = [set(doc["paths"]["/invocations"]["post"]["requestBody"]["content"])
+              for doc in (tabular, image)]
+    assert bodies[1] - bodies[0] == {"application/x-image", "image/png", "image/jpeg"}
 
 
 def test_the_openapi_document_names_every_route(tiny_model_dir):
@@ -362,7 +365,8 @@ def test_accept_without_an_acceptable_type_is_406(accept):
     assert raised.value.status == 406 and accept in raised.value.message
 
 
-def test_csv_body_that_is_not_utf8_is_a_client_error():
+def test_csv_body_that_is_not_utf8_is_a_client_error(tiny_model_dir):
+    signature = hooks.load(tiny_model_dir).signature
     with pytest.raises(codecs.CodecError) as raised:
-        codecs.decode(b"Biscoe,\xff\xfe,1,2,3,male\n", "text/csv", None)
+        codecs.decode(b"Biscoe,\xff\xfe,1,2,3,male\n", "text/csv", signature)
     assert raised.value.status == 400 and "UTF-8" in raised.value.message
