@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from training.package import extract
+from training.contract.archive import extract
 
 ROUTER = "router"
 UPSTREAM = "upstream live {{ server {colour}:8080; }}\n"

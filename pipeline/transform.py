@@ -18,7 +18,7 @@ from pathlib import Path
 from pipeline import batch, registry, runs
 from pipeline.batch import Job
 from pipeline.dataprocessing import TransformError
-from training.package import extract
+from training.contract.archive import extract
 
 # The program's job: the label column dropped on input, the output joined with the input,
 # then kept: ground truth (the input's first column) and prediction (the output's first).

@@ -25,7 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-from training.jobio import JobError, atomic_write, base_dir, fail
+from training.contract.jobio import JobError, atomic_write, base_dir, fail
 from training.process import MISSING
 
 BUCKETS = 10

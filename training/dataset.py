@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from training import workloads
-from training.jobio import JobError, atomic_write
+from training.contract.jobio import JobError, atomic_write
 
 
 def bundled() -> Path:

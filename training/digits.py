@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.jobio import JobError
+from training.contract.jobio import JobError
 
 LABELS = tuple(str(digit) for digit in range(10))  # output order of the network and the graph
 INPUT = "pixels"  # the graph's input: float [None, height, width]

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from training import digits, workloads
-from training.jobio import JobError, channel_files
+from training.contract.jobio import JobError, channel_files
 from training.workloads import Exported, Prepared
 
 NAME = "digits"

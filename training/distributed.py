@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.jobio import JobError, fail
+from training.contract.jobio import JobError, fail
 
 # The port SageMaker's TensorFlow containers put in TF_CONFIG for MultiWorkerMirroredStrategy.
 PORT = 8890

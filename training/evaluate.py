@@ -14,8 +14,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from training.jobio import JobError, atomic_write, base_dir, fail
-from training.package import extract
+from training.contract.archive import extract
+from training.contract.jobio import JobError, atomic_write, base_dir, fail
 
 
 def unpack(archive: Path, target: Path) -> None:

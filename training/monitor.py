@@ -22,8 +22,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from training import baseline, jobio, monitor_checks, monitor_records, workloads
-from training.jobio import JobError, atomic_write, base_dir, fail
+from training import baseline, monitor_checks, monitor_records, workloads
+from training.contract import jobio
+from training.contract.jobio import JobError, atomic_write, base_dir, fail
 
 SOURCE_ENV, OUTPUT_ENV, FORMAT_ENV = "dataset_source", "output_path", "dataset_format"
 STATISTICS_ENV, CONSTRAINTS_ENV = "baseline_statistics", "baseline_constraints"

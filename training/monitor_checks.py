@@ -18,7 +18,7 @@ categorical_comparison_threshold.
 import math
 
 from training.baseline import MONITORING_CONFIG
-from training.jobio import JobError
+from training.contract.jobio import JobError
 
 NUMERIC = ("Integral", "Fractional")
 ROBUST_C_ALPHA = 1.8  # Deequ's defaultCAlpha

@@ -29,7 +29,7 @@ from pathlib import Path
 from training import model_merge, quality
 from training.baseline import ANALYSIS_ENV, INFERENCE_ENV, OUTPUT_ENV, PROBLEM_ENV, SOURCE_ENV
 from training.baseline import TRUTH_ENV as TRUTH_ATTRIBUTE_ENV
-from training.jobio import JobError, atomic_write, base_dir, fail, read_json
+from training.contract.jobio import JobError, atomic_write, base_dir, fail, read_json
 from training.monitor import DEFAULT_OUTPUT, DEFAULT_SOURCE, capture_files, hour_of, time_window
 
 TRUTH_ENV, DEFAULT_TRUTH = "ground_truth_source", "/opt/ml/processing/groundtruth"

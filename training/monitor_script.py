@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
-from training.jobio import JobError
+from training.contract.jobio import JobError
 
 HANDLER = "preprocess_handler"
 COLUMNS = ("data", "encoding", "input_type", "output_data", "output_encoding", "output_type",

@@ -17,7 +17,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from training.jobio import JobError, atomic_write  # noqa: E402
+from training.contract.jobio import JobError, atomic_write  # noqa: E402
 
 CHECKPOINT = "checkpoint.keras"
 STATE = "state.json"

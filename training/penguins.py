@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from training import process, workloads
-from training.jobio import JobError, channel_files
+from training.contract.jobio import JobError, channel_files
 from training.workloads import Exported, Prepared
 
 NAME = "penguins"

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from training.jobio import JobError, atomic_write, base_dir, fail
+from training.contract.jobio import JobError, atomic_write, base_dir, fail
 
 LABEL = "species"
 NUMERIC = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")

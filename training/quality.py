@@ -11,7 +11,7 @@ an approximation of SageMaker's.
 
 from datetime import UTC, datetime
 
-from training.jobio import JobError
+from training.contract.jobio import JobError
 
 PROBLEM_TYPE = "MulticlassClassification"
 # The constraint metrics in SageMaker's order; beta of each F-score.

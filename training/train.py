@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from training import distributed, workloads
-from training.jobio import JobError, Stopped, atomic_write, base_dir, fail
+from training.contract.jobio import JobError, Stopped, atomic_write, base_dir, fail
 from training.penguins import DEFAULTS  # the default workload's; each workload has its own
 
 KINDS = {"epochs": int, "batch_size": int, "learning_rate": float, "seed": int}
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"the chief {cluster.hosts[0]} has exited", flush=True)
             return distributed.exit_now(cluster, 0)
         if archive:
-            from training.package import pack
+            from training.contract.archive import pack
 
             print(f"packed {pack(base / 'model', Path(archive))}")
     except JobError as error:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.jobio import JobError
+from training.contract.jobio import JobError
 
 WORKLOADS = {
     "penguins": "training.penguins",

@@ -106,7 +106,7 @@ def served_model(archive: Path, folder: Path) -> Path:
     pytest and tempfile make 0700 folders; SageMaker's /opt/ml/model is readable by the
     server's unprivileged workers.
     """
-    from training.package import extract
+    from training.contract.archive import extract
 
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o755)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from training.package import extract
+from training.contract.archive import extract
 from training.train import METRIC_DEFINITIONS
 
 from harness import LABELS, TRAINING_IMAGE, Endpoint, training_tree

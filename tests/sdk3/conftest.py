@@ -1,6 +1,7 @@
 """Fixtures of the SDK 3.x suite. It runs in its own venv (.venv-sdk3, `make test`): SDK 3.x and
 the dev venv's SDK 2.x cannot be installed together, so the main suite's pytest leaves this
-folder alone and this folder imports nothing the SDK 3.x venv lacks (harness, training.package).
+folder alone and this folder imports nothing the SDK 3.x venv lacks (harness,
+training.contract.archive).
 """
 
 import os

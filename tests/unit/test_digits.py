@@ -7,7 +7,7 @@ import pytest
 
 from training import digits
 from training import graph as one
-from training.jobio import JobError
+from training.contract.jobio import JobError
 
 pytestmark = pytest.mark.training
 

@@ -11,8 +11,8 @@ import yaml
 from pipeline import jobrun, jobs, trainingjob
 from pipeline.runs import RunError
 from training import distributed, process
+from training.contract.jobio import BASE_DIR_ENV, JobError
 from training.distributed import Cluster
-from training.jobio import BASE_DIR_ENV, JobError
 
 pytestmark = pytest.mark.training
 

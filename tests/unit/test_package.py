@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from training.package import extract, pack
+from training.contract.archive import extract, pack
 
 
 def member(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", link: str = ""):
