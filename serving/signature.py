@@ -137,7 +137,7 @@ def read(session) -> Signature:
     props = session.get_modelmeta().custom_metadata_map
     if SIGNATURE_KEY not in props:
         raise SignatureError(f"no {SIGNATURE_KEY} in the model's metadata; export the model "
-                             "with its signature (training/graph.py)")
+                             "with its signature (training/model/graph.py)")
     try:
         raw = json.loads(props[SIGNATURE_KEY])
     except ValueError as error:

@@ -133,7 +133,7 @@ def in_process(model_dir: Path, processed: Path) -> dict:
     import pandas as pd
 
     from serving import model as serving_model
-    from training import graph
+    from training.model import graph
 
     raw = pd.read_csv(processed / "processing" / "baseline" / "test-baseline.csv")
     records = json.loads(raw.drop(columns=["species"]).to_json(orient="records"))

@@ -47,7 +47,7 @@ def build(path: Path) -> Path:
     """A tiny Penguins-like graph: a seeded fitted transformer and an unfitted seeded MLP."""
     import onnx
 
-    from training import graph
+    from training.model import graph
 
     frame = penguins_frame()
     features = graph.transformer().fit(graph.marked(frame))
@@ -74,7 +74,7 @@ def build_image(path: Path) -> Path:
     """A tiny digits-like graph: input "pixels" [None, 8, 8] in 0..16, ten classes."""
     import onnx
 
-    from training import graph
+    from training.model import graph
 
     network = _seeded_network((8, 8), 16, len(DIGITS), 1 / IMAGE["max"])
     model = graph.network_onnx(network)

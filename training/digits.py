@@ -189,7 +189,7 @@ def network(height: int, width: int, classes: int, learning_rate: float, pixel_m
     and dense layers whose gradients differ by orders of magnitude, and it reaches >= 0.95
     in 15 epochs at one learning rate for both image sizes, without momentum or a schedule.
     """
-    from training.network import keras
+    from training.model.network import keras
 
     if min(height, width) < 4:
         raise JobError(f"images of {height}x{width} pixels are too small (at least 4x4)")
@@ -219,7 +219,7 @@ def graph(model, labels, height: int, width: int, pixel_max: float):
     import onnx
     from onnx import helper
 
-    from training import graph as one
+    from training.model import graph as one
 
     model(np.zeros((1, height, width), np.float32), training=False)  # export wants it called
     exported = one.network_onnx(model)

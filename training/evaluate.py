@@ -102,7 +102,7 @@ def run(root: Path) -> dict:
         labels = json.loads((model_dir / "labels.json").read_text())
         workload, facts = workloads.read(model_dir, "model.tar.gz")
         x, truth = workload.test_data(root / "test", model_dir, labels, facts)
-        from training import network
+        from training.model import network
 
         model = network.keras.models.load_model(model_dir / "model.keras")
         predicted = model(x, training=False).numpy().argmax(axis=1)

@@ -43,7 +43,7 @@ def process_outputs(input_dir: Path, seed: int) -> tuple[dict, str, dict]:
     """Every output file's bytes by relative path, a summary line, the workload's facts."""
     import joblib
 
-    from training import graph
+    from training.model import graph
 
     train, validation, test, unlabelled = process.split(process.read_raw(input_dir), seed)
     features, target = process.transformers(train)
@@ -70,7 +70,7 @@ def read_pipeline(channel: Path):
     """The processing job's fitted transformers from the pipeline channel."""
     import joblib
 
-    from training import graph
+    from training.model import graph
 
     loaded = []
     for name in PIPELINE_FILES:
@@ -162,7 +162,7 @@ def training_data(data: Path, facts: dict) -> Prepared:
 
 
 def network(prepared: Prepared, learning_rate: float):
-    from training import network
+    from training.model import network
 
     return network.build(prepared.x.shape[1], len(prepared.labels), learning_rate)
 
@@ -171,7 +171,7 @@ def export(model, prepared: Prepared, folder: Path) -> Exported:
     """The one graph, checked on the raw training rows; the transformers beside it."""
     import numpy as np
 
-    from training import graph
+    from training.model import graph
 
     raw = read_train_raw(prepared.pipeline / TRAIN_RAW)
     x = prepared.features.transform(graph.marked(raw)).astype(np.float32)

@@ -91,7 +91,7 @@ def transformers(train):
     fitted on the train split only."""
     from sklearn.preprocessing import LabelEncoder
 
-    from training import graph
+    from training.model import graph
 
     features = graph.transformer().fit(graph.marked(train))
     target = LabelEncoder().fit(train[LABEL])
@@ -102,7 +102,7 @@ def matrix_csv(frame, features, target) -> str:
     """Headerless CSV, label code first: SageMaker's convention for CSV training data."""
     import numpy as np
 
-    from training import graph
+    from training.model import graph
 
     labels = target.transform(frame[LABEL]).reshape(-1, 1)
     values = np.hstack([labels, features.transform(graph.marked(frame))])
@@ -129,7 +129,7 @@ def first_host(base: Path) -> tuple:
     (/opt/ml/config/resourceconfig.json) only the first processes, since the split and the
     transformers need every row; the others write nothing and wait for it to end (SageMaker
     local mode stops every host as soon as one exits)."""
-    from training import distributed
+    from training.model import distributed
 
     cluster = distributed.read_cluster(base, environ={}, config="config")
     if not cluster.multi:

@@ -19,8 +19,9 @@ import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from training import distributed, workloads
+from training import workloads
 from training.contract.jobio import JobError, Stopped, atomic_write, base_dir, fail
+from training.model import distributed
 from training.penguins import DEFAULTS  # the default workload's; each workload has its own
 
 KINDS = {"epochs": int, "batch_size": int, "learning_rate": float, "seed": int}
@@ -116,7 +117,7 @@ def run(base: Path, stop: list, cluster: distributed.Cluster) -> dict | None:
     strategy = distributed.joined(cluster, base / "output" / "failure") if cluster.multi else None
     prepared = workload.training_data(data, facts)
 
-    from training import network
+    from training.model import network
 
     checkpoints = base / "checkpoints"
     build = lambda: workload.network(prepared, hps.learning_rate)  # noqa: E731
@@ -163,7 +164,7 @@ def run(base: Path, stop: list, cluster: distributed.Cluster) -> dict | None:
 
 def ship_sample(sample: Path, model, folder: Path) -> None:
     """The processing job's sample record, beside the graph and in its signature."""
-    from training import graph
+    from training.model import graph
 
     try:
         record = json.loads(sample.read_text())

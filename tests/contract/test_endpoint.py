@@ -36,7 +36,7 @@ def send(endpoint, method, path, body=None, headers=None) -> Reply:
 
 @pytest.fixture(scope="module")
 def labels(model_dir):
-    from training import graph
+    from training.model import graph
 
     return graph.read_signature(model_dir / "model.onnx")["labels"]
 

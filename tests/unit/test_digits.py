@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from training import digits
-from training import graph as one
 from training.contract.jobio import JobError
+from training.model import graph as one
 
 pytestmark = pytest.mark.training
 

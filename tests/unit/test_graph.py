@@ -1,12 +1,13 @@
-"""The one graph (training/graph.py): scikit-learn + Keras and onnxruntime give the same answers."""
+"""The one graph (training/model/graph.py): scikit-learn + Keras and onnxruntime agree."""
 
 import shutil
 
 import numpy as np
 import pytest
 
-from training import graph, process
+from training import process
 from training.dataset import bundled
+from training.model import graph
 
 pytestmark = pytest.mark.training
 
@@ -33,7 +34,7 @@ def fitted(penguins):
 def network(penguins, fitted):
     import keras
 
-    from training import network
+    from training.model import network
 
     features, target = fitted
     x = features.transform(graph.marked(penguins[0])).astype(np.float32)

@@ -10,9 +10,10 @@ import yaml
 
 from pipeline import jobrun, jobs, trainingjob
 from pipeline.runs import RunError
-from training import distributed, process
+from training import process
 from training.contract.jobio import BASE_DIR_ENV, JobError
-from training.distributed import Cluster
+from training.model import distributed
+from training.model.distributed import Cluster
 
 pytestmark = pytest.mark.training
 

@@ -91,7 +91,7 @@ def signed(source, target, signature=None, raw=None):
     """A copy of source's model.onnx with its signature replaced (raw: the stored text)."""
     import onnx
 
-    from training import graph
+    from training.model import graph
 
     model = onnx.load(str(source / "model.onnx"))
     if raw is None:
@@ -104,7 +104,7 @@ def signed(source, target, signature=None, raw=None):
 
 
 def stored_signature(model_dir):
-    from training import graph
+    from training.model import graph
 
     return graph.read_signature(model_dir / "model.onnx")
 
@@ -174,7 +174,7 @@ def training_reading(records):
     """The graph's inputs as the training job makes them from the same records (graph.feeds)."""
     import pandas as pd
 
-    from training import graph
+    from training.model import graph
     from training.process import FEATURES, bare
 
     frame = pd.DataFrame([{f: None if r.get(f) is None else str(r.get(f)) for f in FEATURES}

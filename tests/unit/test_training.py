@@ -161,7 +161,7 @@ def test_test_accuracy_reaches_the_target(processed, trained):
 
 
 def test_metric_regexes_read_the_epoch_lines(capsys):
-    from training.network import EpochLog
+    from training.model.network import EpochLog
 
     log = EpochLog(3)
     log.on_epoch_end(0, {"loss": 1.5, "accuracy": 0.25, "val_loss": 1.25, "val_accuracy": 0.5})
@@ -176,7 +176,8 @@ def test_job_graph_answers_as_sklearn_and_keras_on_the_whole_test_split(processe
     import keras
     import onnxruntime
 
-    from training import graph, penguins
+    from training import penguins
+    from training.model import graph
 
     model = trained / "model"
     raw = penguins.read_train_raw(processed / "processing" / "baseline" / "test-baseline.csv")
@@ -218,7 +219,7 @@ def test_the_job_fails_naming_model_onnx_when_the_graph_answers_otherwise(proces
 def test_sample_penguin_is_a_gentoo(trained):
     import onnxruntime
 
-    from training import graph
+    from training.model import graph
 
     session = onnxruntime.InferenceSession(str(trained / "model" / "model.onnx"),
                                            providers=["CPUExecutionProvider"])
@@ -267,7 +268,7 @@ def epoch_numbers(text: str) -> list[int]:
 def test_sigterm_in_the_middle_of_an_epoch_neither_logs_nor_checkpoints_it(
         processed, tmp_path, monkeypatch, capsys, cut):
     """Keras still ends the cut epoch with on_epoch_end: it must not count as done."""
-    from training import network
+    from training.model import network
 
     class SigtermMidEpoch(network.StopOnSignal):
         armed = True

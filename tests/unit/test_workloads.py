@@ -97,7 +97,8 @@ def test_digits_graph_answers_as_keras_on_the_whole_test_split(processed_digits,
     import keras
     import onnxruntime
 
-    from training import digits, graph
+    from training import digits
+    from training.model import graph
 
     model = trained_digits / "model"
     x, y = digits.read_csv(processed_digits / "processing" / "test" / "test.csv", 8, 8)
@@ -164,7 +165,7 @@ def test_digits_training_refuses_a_bad_pixel_csv_naming_file_and_line(
 def test_mnist_files_go_through_processing_and_training_as_28x28_images(tmp_path, monkeypatch):
     import onnxruntime
 
-    from training import graph
+    from training.model import graph
 
     rng = np.random.default_rng(0)
     (tmp_path / "p" / "processing" / "input").mkdir(parents=True)

@@ -164,7 +164,7 @@ def fit_distributed(hps, x, y, validation, build, checkpoints: Path, stop: list,
 
     import tensorflow as tf
 
-    from training import distributed
+    from training.model import distributed
 
     keras.utils.set_random_seed(hps.seed)
     index, workers = cluster.index, len(cluster.hosts)

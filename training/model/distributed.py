@@ -139,7 +139,7 @@ def strategy(cluster: Cluster, timeout: float = COLLECTIVE_TIMEOUT_SECONDS):
     resolve(cluster.hosts)
     os.environ["TF_CONFIG"] = json.dumps(tf_config(cluster))
     # network sets TensorFlow's quiet start-up before TensorFlow is first imported.
-    from training import network  # noqa: F401, I001
+    from training.model import network  # noqa: F401, I001
 
     import tensorflow as tf
 
