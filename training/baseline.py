@@ -179,7 +179,8 @@ def workload_features(data, workload: str):
     """The dataset's rows through the workload's record preprocessor, as the monitor sees them."""
     import duckdb
 
-    from training import monitor_records, workloads
+    from training import monitor_records
+    from training.workloads import registry as workloads
 
     hook = getattr(workloads.get(workload), "monitor_features", monitor_records.input_fields)
     con = duckdb.connect()

@@ -9,8 +9,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from training import workloads
 from training.contract.jobio import JobError, atomic_write
+from training.workloads import registry as workloads
 
 
 def bundled() -> Path:

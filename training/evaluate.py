@@ -94,7 +94,7 @@ def plot(matrix: dict, labels: list, title: str = "Penguins", word: str = "speci
 
 
 def run(root: Path) -> dict:
-    from training import workloads
+    from training.workloads import registry as workloads
 
     with tempfile.TemporaryDirectory() as scratch:
         model_dir = Path(scratch)

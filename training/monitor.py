@@ -22,9 +22,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from training import baseline, monitor_checks, monitor_records, workloads
+from training import baseline, monitor_checks, monitor_records
 from training.contract import jobio
 from training.contract.jobio import JobError, atomic_write, base_dir, fail
+from training.workloads import registry as workloads
 
 SOURCE_ENV, OUTPUT_ENV, FORMAT_ENV = "dataset_source", "output_path", "dataset_format"
 STATISTICS_ENV, CONSTRAINTS_ENV = "baseline_statistics", "baseline_constraints"

@@ -1,6 +1,6 @@
 """Processing job: raw data -> seeded stratified splits, the fitted transformers, workload.json.
 
-`--workload` picks the workload (training/workloads.py); its process_outputs() reads
+`--workload` picks the workload (training/workloads/registry.py); its process_outputs() reads
 /opt/ml/processing/input and gives train/, validation/, test/ (headerless, label first),
 pipeline/ and, for Penguins, baseline/; this module adds pipeline/workload.json, which tells
 the training job the workload. Everything is validated and computed before the first file is
@@ -159,7 +159,7 @@ def sharded_inputs(path: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training import workloads
+    from training.workloads import registry as workloads
 
     parser = argparse.ArgumentParser(prog="process", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=42)

@@ -19,10 +19,10 @@ import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from training import workloads
 from training.contract.jobio import JobError, Stopped, atomic_write, base_dir, fail
 from training.model import distributed
-from training.penguins import DEFAULTS  # the default workload's; each workload has its own
+from training.workloads import registry as workloads
+from training.workloads.penguins.workload import DEFAULTS  # the default workload's
 
 KINDS = {"epochs": int, "batch_size": int, "learning_rate": float, "seed": int}
 KIND_WORDS = {int: "a whole number", float: "a number"}

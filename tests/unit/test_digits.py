@@ -1,13 +1,13 @@
-"""The Digits workload's pure functions (training/digits.py): data, splits, CSVs, network, graph."""
+"""The Digits workload's pure functions (workloads/digits/functions.py)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from training import digits
 from training.contract.jobio import JobError
 from training.model import graph as one
+from training.workloads.digits import functions as digits
 
 pytestmark = pytest.mark.training
 

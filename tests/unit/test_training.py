@@ -176,8 +176,8 @@ def test_job_graph_answers_as_sklearn_and_keras_on_the_whole_test_split(processe
     import keras
     import onnxruntime
 
-    from training import penguins
     from training.model import graph
+    from training.workloads.penguins import workload as penguins
 
     model = trained / "model"
     raw = penguins.read_train_raw(processed / "processing" / "baseline" / "test-baseline.csv")
@@ -197,7 +197,7 @@ def test_job_graph_answers_as_sklearn_and_keras_on_the_whole_test_split(processe
 
 def test_the_job_fails_naming_model_onnx_when_the_graph_answers_otherwise(processed, tmp_path,
                                                                           monkeypatch):
-    from training import penguins
+    from training.workloads.penguins import workload as penguins
 
     real = penguins.export
 

@@ -8,7 +8,8 @@ import pytest
 from test_training import link_channels, processing_base
 
 from pipeline import registry
-from training import evaluate, process, train, workloads
+from training import evaluate, process, train
+from training.workloads import registry as workloads
 
 pytestmark = pytest.mark.training
 
@@ -97,8 +98,8 @@ def test_digits_graph_answers_as_keras_on_the_whole_test_split(processed_digits,
     import keras
     import onnxruntime
 
-    from training import digits
     from training.model import graph
+    from training.workloads.digits import functions as digits
 
     model = trained_digits / "model"
     x, y = digits.read_csv(processed_digits / "processing" / "test" / "test.csv", 8, 8)

@@ -1,7 +1,8 @@
 """The workloads the jobs know: a name -> the module that implements the workload interface.
 
-A new workload is one module implementing what training/penguins.py documents (process_outputs,
-training_data, network, export, test_data and the constants), plus one line here; serving/
+A new workload is one folder whose workload.py implements what
+training/workloads/penguins/workload.py documents (process_outputs, training_data,
+network, export, test_data and the constants), plus one line here; serving/
 needs nothing, as the exported graph carries its own signature. Modules are imported by name
 only when picked, so one workload's libraries never slow another's job.
 """
@@ -14,8 +15,8 @@ from pathlib import Path
 from training.contract.jobio import JobError
 
 WORKLOADS = {
-    "penguins": "training.penguins",
-    "digits": "training.digits_job",
+    "penguins": "training.workloads.penguins.workload",
+    "digits": "training.workloads.digits.workload",
 }
 DEFAULT = "penguins"
 FACTS = "workload.json"  # in the pipeline output and in the model: {"workload": name, ...}

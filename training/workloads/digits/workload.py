@@ -1,5 +1,5 @@
-"""The Digits workload in the jobs: training/digits.py's pure functions behind the workload
-interface training/penguins.py documents.
+"""The Digits workload in the jobs: functions.py's pure functions behind the workload
+interface that training/workloads/penguins/workload.py documents.
 
 Channel CSVs: label, then height*width raw pixel values; pipeline/workload.json carries
 height, width, pixel_max and source, so training and evaluation need no extra parameter.
@@ -8,9 +8,10 @@ height, width, pixel_max and source, so training and evaluation need no extra pa
 import json
 from pathlib import Path
 
-from training import digits, workloads
 from training.contract.jobio import JobError, channel_files
-from training.workloads import Exported, Prepared
+from training.workloads import registry as workloads
+from training.workloads.digits import functions as digits
+from training.workloads.registry import Exported, Prepared
 
 NAME = "digits"
 TITLE = "Digits"
@@ -92,6 +93,6 @@ def test_data(test_dir: Path, model_dir: Path, labels: list, facts: dict):
 def monitor_features(con, names: list):
     """The data-quality monitor's record preprocessor: pixel statistics (training/
     digits_monitor.py), the baseline's features too."""
-    from training import digits_monitor
+    from training.workloads.digits import monitor as digits_monitor
 
     return digits_monitor.pixel_statistics(con)

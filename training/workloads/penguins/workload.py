@@ -1,13 +1,13 @@
 """The Penguins workload: palmerpenguins' CSV, a fitted ColumnTransformer and a Dense network.
 
-The jobs call a workload through this interface (training/workloads.py holds the registry):
+The jobs call a workload through this interface (training/workloads/registry.py holds the registry):
   process_outputs(input_dir, seed) -> (files, summary, facts)  the processing outputs
   training_data(data_dir, facts) -> Prepared               the channels, validated
   network(prepared, learning_rate) -> compiled Keras model, unfitted
   export(model, prepared, folder) -> Exported              the one graph + what it must answer
   test_data(test_dir, model_dir, labels, facts) -> (x, y)  the evaluation job's input
 and the constants NAME, TITLE, CLASS_WORD, DEFAULTS, DESCRIPTION (Prepared and Exported are
-training/workloads.py's).
+training/workloads/registry.py's).
 """
 
 import csv
@@ -17,9 +17,10 @@ import math
 import shutil
 from pathlib import Path
 
-from training import process, workloads
+from training import process
 from training.contract.jobio import JobError, channel_files
-from training.workloads import Exported, Prepared
+from training.workloads import registry as workloads
+from training.workloads.registry import Exported, Prepared
 
 NAME = "penguins"
 TITLE = "Penguins"

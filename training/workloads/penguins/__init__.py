@@ -1,0 +1,1 @@
+"""Penguins: species from bill, flipper, body mass, island and sex (palmerpenguins' CSV)."""
