@@ -1,7 +1,7 @@
 """`python -m pipeline.baseline`: the data-quality (or model-quality) baseline job as a named run.
 
-The training image's `baseline` entrypoint (training/baseline.py) runs as a processing job on
-the newest Completed processing run (or PROCESSING_JOB): Penguins' baseline/train-baseline.csv
+The training image's `baseline` entrypoint (training/monitor/baseline.py) runs as a processing job
+on the newest Completed processing run (or PROCESSING_JOB): Penguins' baseline/train-baseline.csv
 (raw features with a header, no label), or, for Digits, the train split (headerless, label
 first: the label dropped; the job baselines the pixel statistics Digits' record preprocessor
 gives, `--workload`, as the data-quality monitor checks them). statistics.json and

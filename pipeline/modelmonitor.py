@@ -1,7 +1,7 @@
 """`python -m pipeline.modelmonitor`: a model-quality monitoring job as a named run.
 
 `make monitor-model`: the training image's `monitor` entrypoint with analysis_type=MODEL_QUALITY
-(training/monitor_model.py) as a processing job over the capture folder (CAPTURE_DIR) and the
+(training/monitor/modelquality.py) as a processing job over the capture folder (CAPTURE_DIR) and the
 ground truth (GROUND_TRUTH_DIR, make ground-truth), both read-only, for a window (START/END,
 default the last hour), against a model-quality baseline: BASELINE_JOB's, else the one the registry
 recorded for the version the endpoint serves, else the newest Completed model-quality baseline run

@@ -1,11 +1,11 @@
 """`python -m pipeline.monitoring`: a data-quality monitoring job as a named run, and the list of
 monitoring runs.
 
-`run` (`make monitor-data`): the training image's `monitor` entrypoint (training/monitor.py) as
-a processing job over the capture folder (CAPTURE_DIR, mounted read-only as
-/opt/ml/processing/input/endpoint) for a window (START/END, default the last hour), against a
-data-quality baseline: BASELINE_JOB's, else the one the registry recorded for the version the
-endpoint serves, else the newest Completed data-quality baseline run of the workload. The
+`run` (`make monitor-data`): the training image's `monitor` entrypoint
+(training/monitor/analyzer.py) as a processing job over the capture folder (CAPTURE_DIR, mounted
+read-only as /opt/ml/processing/input/endpoint) for a window (START/END, default the last hour),
+against a data-quality baseline: BASELINE_JOB's, else the one the registry recorded for the version
+the endpoint serves, else the newest Completed data-quality baseline run of the workload. The
 baseline's two files are copied into the run (processing/baseline/), so a run keeps what it
 compared against; results land in <local>/monitoring/<run>/processing/resultdata/.
 

@@ -4,8 +4,8 @@
 make monitor-data and make monitor-model would: BASELINE_JOB is not used; the served version's,
 else the newest Completed run), copies them into LOCAL_DIR/schedules/<workload>/ with
 schedule.json, and (re)starts the `monitor` service, which runs an execution of each monitor
-that has a baseline every MONITOR_INTERVAL seconds (training/schedule.py). A monitor without a
-baseline is left out and said so; with neither, nothing starts. `stop` (`make
+that has a baseline every MONITOR_INTERVAL seconds (training/monitor/schedule.py). A monitor without
+a baseline is left out and said so; with neither, nothing starts. `stop` (`make
 monitor-schedule-stop`) stops it; executions already recorded stay. The endpoint's `make stop`
 leaves the schedule alone, as deleting an endpoint is separate from its schedules on SageMaker.
 Standard library only.

@@ -239,7 +239,7 @@ def monitor_data(client, work: Path, count: int = 1_000_000, files: int = 100) -
     to exit) over `count` captured requests, against a baseline of the same distribution."""
     import monitor_cases
 
-    from training import baseline
+    from training.monitor import baseline
 
     capture, root, stored = work / "capture", work / "ml", work / "baseline"
     monitor_cases.bulk(capture, count, files)

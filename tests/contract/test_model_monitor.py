@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from pipeline import runs, traffic
-from training import baseline as baseline_job
-from training import quality
+from training.monitor import baseline as baseline_job
+from training.monitor import quality
 
 from harness import PROCESSING_IMAGE, Endpoint, run_job, served_model
 

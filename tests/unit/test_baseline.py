@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from training import baseline
+from training.monitor import baseline
 
 pytestmark = pytest.mark.training
 

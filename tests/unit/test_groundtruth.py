@@ -1,5 +1,6 @@
 """Ground truth (pipeline/groundtruth.py), the model-quality run's baseline choice
-(pipeline/modelmonitor.py) and one scheduled execution (training/schedule.py), in-process."""
+(pipeline/modelmonitor.py) and one scheduled execution (training/monitor/schedule.py),
+in-process."""
 
 import json
 from argparse import Namespace
@@ -11,7 +12,7 @@ import pytest
 
 from pipeline import groundtruth, modelmonitor, monitoring, runs
 from pipeline.runs import RunError
-from training import schedule
+from training.monitor import schedule
 
 pytestmark = pytest.mark.pipeline
 

@@ -1,4 +1,5 @@
-"""The data-quality monitor (training/monitor.py) in-process, on capture files in SageMaker's
+"""The data-quality monitor (training/monitor/analyzer.py) in-process, on capture files in
+SageMaker's
 record format against baselines the baseline job computes."""
 
 import json
@@ -7,8 +8,8 @@ from datetime import timedelta
 import monitor_cases as cases
 import pytest
 
-from training import baseline as baseline_job
-from training import monitor
+from training.monitor import analyzer as monitor
+from training.monitor import baseline as baseline_job
 
 pytestmark = pytest.mark.training
 
@@ -258,7 +259,7 @@ def categorical(**values) -> dict:
 def test_chi_square_merges_small_expected_categories_before_the_test():
     from scipy.stats import chisquare
 
-    from training.monitor_checks import chi_square_p_value
+    from training.monitor.checks import chi_square_p_value
 
     # Expected of 100 current values: a 50, b 45, c 3, d 2; two of four are below 5, so d
     # merges into c (5); "new" is no baseline category and stays out.
@@ -270,7 +271,7 @@ def test_chi_square_merges_small_expected_categories_before_the_test():
 def test_chi_square_needs_two_categories_after_merging():
     import math
 
-    from training.monitor_checks import chi_square_p_value
+    from training.monitor.checks import chi_square_p_value
 
     assert math.isnan(chi_square_p_value(categorical(a=10), categorical(a=3)))
     # Two categories, one expected below 10: they merge into one, no test.

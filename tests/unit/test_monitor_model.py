@@ -1,5 +1,5 @@
-"""The model-quality monitor (training/monitor_model.py) in-process: captured answers merged with
-ground truth by inferenceId else eventId, metrics on a hand-checked confusion matrix, and the
+"""The model-quality monitor (training/monitor/modelquality.py) in-process: captured answers merged
+with ground truth by inferenceId else eventId, metrics on a hand-checked confusion matrix, and the
 baseline's thresholds as the user left them."""
 
 import json
@@ -9,7 +9,7 @@ import model_cases as mc
 import monitor_cases as cases
 import pytest
 
-from training import monitor_model
+from training.monitor import modelquality as monitor_model
 
 pytestmark = pytest.mark.training
 
@@ -51,7 +51,7 @@ def test_metrics_and_confusion_matrix_match_the_hand_checked_case(tmp_path, monk
 
 def test_the_one_monitor_entrypoint_runs_model_quality_when_analysis_type_says_so(
         tmp_path, monkeypatch):
-    from training import monitor
+    from training.monitor import analyzer as monitor
 
     ids = [str(n) for n in range(len(mc.PAIRS))]
     code, _, statistics, _ = analyse(

@@ -5,10 +5,11 @@ four say what changed in the pictures a client sends:
   mean_intensity   mean raw pixel value (a client sending 0..1 instead of 0..255 shows here)
   ink_fraction     share of pixels brighter than half the image's brightest (stroke thickness)
   centre_row, centre_col   the ink's centre of mass, 0 (top / left) .. 1 (bottom / right)
-Computed in DuckDB over the `records` table (training/monitor_records.py): a JSON record's
+Computed in DuckDB over the `records` table (training/monitor/records.py): a JSON record's
 "pixels" rows, or a CSV row of height*width values (a leading label dropped). Images must be
 square (both sources are); another size, a blank or an unreadable record gives missing values.
-The baseline job computes the same four over the train split (training/baseline.py --workload).
+The baseline job computes the same four over the train split (training/monitor/baseline.py
+--workload).
 """
 
 FEATURES = ("mean_intensity", "ink_fraction", "centre_row", "centre_col")

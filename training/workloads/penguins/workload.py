@@ -193,6 +193,6 @@ def test_data(test_dir: Path, model_dir: Path, labels: list, facts: dict):
 def monitor_features(con, names: list):
     """The data-quality monitor's record preprocessor: the request's input fields, named as
     the baseline's (train-baseline.csv's) columns."""
-    from training import monitor_records
+    from training.monitor import records as monitor_records
 
     return monitor_records.input_fields(con, names)

@@ -4,8 +4,8 @@ The analyzer's contract: `dataset_source` (a folder of CSV or JSON Lines files),
 (`{"csv": {"header": true}}`, `{"csv": {"header": false}}`: columns `_c0`, `_c1`, ...,
 `{"json": {"lines": true}}`), `output_path`. `--drop-first-column` drops a leading label column
 first. `--workload NAME` baselines what that workload's data-quality record preprocessor gives
-(its `monitor_features`, training/monitor.py's default hook: Digits' pixel statistics, Penguins'
-input fields), so the monitor compares like with like.
+(its `monitor_features`, training/monitor/analyzer.py's default hook: Digits' pixel statistics,
+Penguins' input fields), so the monitor compares like with like.
 
 Approximations, documented: a column is Integral when every present value is a whole number
 without a decimal point, Fractional when every present value is a number, String otherwise,
@@ -16,7 +16,7 @@ does (sort, keep every other item) with capacity k per level. String features ge
 `domains` when they have at most DOMAIN_MAX distinct values.
 
 With analysis_type=MODEL_QUALITY the job writes the model-quality baseline instead
-(training/quality.py).
+(training/monitor/quality.py).
 """
 
 import argparse
@@ -179,7 +179,7 @@ def workload_features(data, workload: str):
     """The dataset's rows through the workload's record preprocessor, as the monitor sees them."""
     import duckdb
 
-    from training import monitor_records
+    from training.monitor import records as monitor_records
     from training.workloads import registry as workloads
 
     hook = getattr(workloads.get(workload), "monitor_features", monitor_records.input_fields)
@@ -189,7 +189,7 @@ def workload_features(data, workload: str):
 
 
 def model_quality(source: Path, dataset_format: dict) -> tuple[dict, dict]:
-    from training import quality
+    from training.monitor import quality
 
     problem = os.environ.get(PROBLEM_ENV, quality.PROBLEM_TYPE)
     if problem != quality.PROBLEM_TYPE:

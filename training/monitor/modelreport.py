@@ -5,7 +5,7 @@ its baseline threshold, violations in red. One self-contained page (inline PNG, 
 import base64
 from html import escape
 
-from training.monitor_report import BASELINE_COLOUR, CURRENT_COLOUR, VIOLATION_COLOUR, png, pyplot
+from training.monitor.report import BASELINE_COLOUR, CURRENT_COLOUR, VIOLATION_COLOUR, png, pyplot
 
 
 def matrix_picture(matrix: dict) -> str:

@@ -12,10 +12,11 @@ ground-truth merger and model-quality analyzer together. Environment, as the ana
 capture files of hour folders overlapping [start, end) and of them the requests whose
 inferenceTime is in it; ground truth of every hour from start on, since labels come later.
 
-Writes statistics.json (training/quality.py's multiclass_classification_metrics of the merged
+Writes statistics.json (training/monitor/quality.py's multiclass_classification_metrics of the
+merged
 records), constraint_violations.json (each baseline constraint the metric breaks:
 `{"metric_name", "constraint_check_type": <the comparison operator>, "description"}`) and
-report.html (training/model_report.py).
+report.html (training/monitor/modelreport.py).
 """
 
 import argparse
@@ -26,11 +27,24 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from training import model_merge, quality
-from training.baseline import ANALYSIS_ENV, INFERENCE_ENV, OUTPUT_ENV, PROBLEM_ENV, SOURCE_ENV
-from training.baseline import TRUTH_ENV as TRUTH_ATTRIBUTE_ENV
 from training.contract.jobio import JobError, atomic_write, base_dir, fail, read_json
-from training.monitor import DEFAULT_OUTPUT, DEFAULT_SOURCE, capture_files, hour_of, time_window
+from training.monitor import merge as model_merge
+from training.monitor import quality
+from training.monitor.analyzer import (
+    DEFAULT_OUTPUT,
+    DEFAULT_SOURCE,
+    capture_files,
+    hour_of,
+    time_window,
+)
+from training.monitor.baseline import (
+    ANALYSIS_ENV,
+    INFERENCE_ENV,
+    OUTPUT_ENV,
+    PROBLEM_ENV,
+    SOURCE_ENV,
+)
+from training.monitor.baseline import TRUTH_ENV as TRUTH_ATTRIBUTE_ENV
 
 TRUTH_ENV, DEFAULT_TRUTH = "ground_truth_source", "/opt/ml/processing/groundtruth"
 CONSTRAINTS_ENV = "baseline_constraints"
@@ -143,7 +157,7 @@ def analyse() -> tuple[dict, list, dict, Path]:
     atomic_write(output / STATISTICS, json.dumps(statistics, indent=4) + "\n")
     atomic_write(output / VIOLATIONS, json.dumps({"violations": found}, indent=4) + "\n")
     try:
-        from training import model_report
+        from training.monitor import modelreport as model_report
 
         atomic_write(output / REPORT, model_report.html(
             statistics, constraints, found, counts, window.strip() or "all captured",

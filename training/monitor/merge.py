@@ -12,7 +12,7 @@ either side are left out of the metrics and counted.
 
 import json
 
-from training.monitor_records import CAPTURE_COLUMNS, window
+from training.monitor.records import CAPTURE_COLUMNS, window
 
 TRUTH_COLUMNS = {"groundTruthData": "STRUCT(data VARCHAR, encoding VARCHAR)",
                  "eventMetadata": "STRUCT(eventId VARCHAR)", "eventVersion": "VARCHAR"}

@@ -8,9 +8,9 @@ analyzer's: `dataset_format` ({"sagemakerCaptureJson": {"captureIndexNames": ["e
 `end_time` (ISO 8601; the files of every hour folder that overlaps [start, end), and of them
 the records whose inferenceTime is in it). `publish_cloudwatch_metrics` has nowhere to publish.
 
-Writes statistics.json (training/baseline.py's statistics of the features the record
-preprocessor gives), constraint_violations.json (training/monitor_checks.py), report.html and
-report.png (training/monitor_report.py). Without a record_preprocessor_script, the workload's
+Writes statistics.json (training/monitor/baseline.py's statistics of the features the record
+preprocessor gives), constraint_violations.json (training/monitor/checks.py), report.html and
+report.png (training/monitor/report.py). Without a record_preprocessor_script, the workload's
 `monitor_features` hook (--workload; the request's input fields when it has none).
 """
 
@@ -22,9 +22,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from training import baseline, monitor_checks, monitor_records
 from training.contract import jobio
 from training.contract.jobio import JobError, atomic_write, base_dir, fail
+from training.monitor import baseline
+from training.monitor import checks as monitor_checks
+from training.monitor import records as monitor_records
 from training.workloads import registry as workloads
 
 SOURCE_ENV, OUTPUT_ENV, FORMAT_ENV = "dataset_source", "output_path", "dataset_format"
@@ -105,7 +107,7 @@ def features(con, workload: str, names: list):
     """The record preprocessor's frame: the user's script, else the workload's hook."""
     script = os.environ.get(SCRIPT_ENV, "").strip()
     if script:
-        from training import monitor_script
+        from training.monitor import script as monitor_script
 
         return monitor_script.features(con, Path(script))
     hook = getattr(workloads.get(workload), "monitor_features", monitor_records.input_fields)
@@ -156,7 +158,7 @@ def analyse(workload: str) -> tuple[dict, list, Path]:
     print(f"analysed {counts['requests']} captured requests ({len(data)} records, "
           f"{len(files)} files{window}) in {time.monotonic() - began:.1f} s", flush=True)
     try:
-        from training import monitor_report
+        from training.monitor import report as monitor_report
 
         atomic_write(output / REPORT, monitor_report.html(statistics_in, current, violations,
                                                           window.strip() or "all captured"))
@@ -173,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if os.environ.get(baseline.ANALYSIS_ENV, "").strip().upper() == "MODEL_QUALITY":
         # One analyzer, as SageMaker's image: analysis_type picks the analysis.
-        from training import monitor_model
+        from training.monitor import modelquality as monitor_model
 
         return monitor_model.main([])
     message = base_dir() / "output" / "message"

@@ -10,11 +10,12 @@ Each execution is a monitoring run of its own, `<workload>-monitor-<stamp>` unde
 /opt/ml/monitoring (LOCAL_DIR/monitoring on the host), with run.json in pipeline/runs.py's
 schema (this image has no pipeline/; the fields are written here), logs.txt, the baseline it
 compared against (processing/baseline/) and its results (processing/resultdata/): `make
-monitoring` and `make jobs` list them. The job itself is the data-quality (training/monitor.py)
-or model-quality (training/monitor_model.py) job, run as a child process with the analyzer's
-environment, so one failing execution never stops the schedule; one running longer than
-MONITOR_MAX_RUNTIME seconds (default the interval) is ended and recorded Failed. SIGTERM (make
-monitor-schedule-stop) stops a running execution (recorded Stopped) and the schedule.
+monitoring` and `make jobs` list them. The job itself is the data-quality
+(training/monitor/analyzer.py) or model-quality (training/monitor/modelquality.py) job, run as a
+child process with the analyzer's environment, so one failing execution never stops the schedule;
+one running longer than MONITOR_MAX_RUNTIME seconds (default the interval) is ended and recorded
+Failed. SIGTERM (make monitor-schedule-stop) stops a running execution (recorded Stopped) and the
+schedule.
 """
 
 import json
@@ -33,9 +34,9 @@ MONITORING = Path("/opt/ml/monitoring")  # the host's LOCAL_DIR/monitoring
 CAPTURE, TRUTH = "/opt/ml/processing/input/endpoint", "/opt/ml/processing/groundtruth"
 RESULTS, VIOLATIONS = "processing/resultdata", "constraint_violations.json"
 # analysis -> (module of its job, its folder in the schedule, its baseline files)
-JOBS = {"DATA_QUALITY": ("training.monitor", "data-quality",
+JOBS = {"DATA_QUALITY": ("training.monitor.analyzer", "data-quality",
                          ("statistics.json", "constraints.json")),
-        "MODEL_QUALITY": ("training.monitor_model", "model-quality",
+        "MODEL_QUALITY": ("training.monitor.modelquality", "model-quality",
                           ("statistics.json", "constraints.json"))}
 STOPPED_CODES = (137, 143)
 stopping = threading.Event()

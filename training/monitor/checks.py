@@ -17,8 +17,8 @@ categorical_comparison_threshold.
 
 import math
 
-from training.baseline import MONITORING_CONFIG
 from training.contract.jobio import JobError
+from training.monitor.baseline import MONITORING_CONFIG
 
 NUMERIC = ("Integral", "Fractional")
 ROBUST_C_ALPHA = 1.8  # Deequ's defaultCAlpha
