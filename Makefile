@@ -119,7 +119,7 @@ build-serving: setup
 data: build-training ## Put the workload's offline data in DATA_DIR (penguins: palmerpenguins' CSV)
 	@mkdir -p $(DATA_DIR)
 	@$(DOCKER) run --rm --network none --user $(HOST_UID):$(HOST_GID) -v $(DATA_DIR):/data \
-	  --entrypoint python $(PROCESSING_IMAGE) -m training.dataset --workload $(WORKLOAD) /data
+	  --entrypoint python $(PROCESSING_IMAGE) -m training.jobs.dataset --workload $(WORKLOAD) /data
 
 # Every job run gets its own name and folder under LOCAL_DIR/<kind>/ (see pipeline/jobs.py);
 # a step takes the newest Completed run of the step before, or the one named.

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from training.contract.archive import extract
-from training.train import METRIC_DEFINITIONS
+from training.jobs.train import METRIC_DEFINITIONS
 
 from harness import LABELS, TRAINING_IMAGE, Endpoint, training_tree
 

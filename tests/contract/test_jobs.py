@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from training.train import METRIC_DEFINITIONS
+from training.jobs.train import METRIC_DEFINITIONS
 
 from harness import (
     PROCESSING_IMAGE,

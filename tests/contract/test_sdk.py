@@ -13,7 +13,7 @@ from sagemaker.model import Model
 from sagemaker.predictor import Predictor
 from sagemaker.serializers import CSVSerializer, JSONSerializer
 
-from training.train import METRIC_DEFINITIONS
+from training.jobs.train import METRIC_DEFINITIONS
 
 from endpoint_cases import CSV_LINE, RECORD, assert_result
 from harness import (

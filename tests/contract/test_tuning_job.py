@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from training.train import METRIC_DEFINITIONS
+from training.jobs.train import METRIC_DEFINITIONS
 
 from harness import free_port
 

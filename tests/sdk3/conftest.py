@@ -87,7 +87,7 @@ def processed(docker_client, tmp_path_factory) -> Path:
     (root / "processing" / "input").mkdir(parents=True)
     (root / "output").mkdir()
     copied = run_job(docker_client, PROCESSING_IMAGE,
-                     ["-m", "training.dataset", "/opt/ml/processing/input"],
+                     ["-m", "training.jobs.dataset", "/opt/ml/processing/input"],
                      {root: ("/opt/ml", "rw")}, entrypoint=["python"])
     assert copied.exit_code == 0, copied.logs
     result = run_processing(docker_client, root, "--seed", "42")

@@ -10,7 +10,7 @@ import requests
 
 from harness import Endpoint, served_model
 
-# The epoch lines of training/train.py (METRIC_DEFINITIONS' validation:accuracy).
+# The epoch lines of training/jobs/train.py (METRIC_DEFINITIONS' validation:accuracy).
 EPOCH_LINE = re.compile(r"epoch=(\d+)/(\d+)")
 
 

@@ -5,8 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from training import process
-from training.dataset import bundled
+from training.jobs import process
+from training.jobs.dataset import bundled
 from training.model import graph
 
 pytestmark = pytest.mark.training

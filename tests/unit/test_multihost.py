@@ -10,8 +10,8 @@ import yaml
 
 from pipeline import jobrun, jobs, trainingjob
 from pipeline.runs import RunError
-from training import process
 from training.contract.jobio import BASE_DIR_ENV, JobError
+from training.jobs import process
 from training.model import distributed
 from training.model.distributed import Cluster
 
@@ -221,7 +221,7 @@ def test_a_chief_never_seen_up_is_waited_for_at_most_the_resolve_bound():
     assert distributed.RESOLVE_SECONDS <= clock.now <= distributed.RESOLVE_SECONDS + 1
 
 
-# Processing with several instances (training/process.py): only the first host processes.
+# Processing with several instances (training/jobs/process.py): only the first host processes.
 
 
 def processing_config(base, host, inputs=()):

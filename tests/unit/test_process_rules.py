@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from training import process
+from training.jobs import process
 
 from endpoint_cases import MISSING_MARKERS
 

@@ -174,8 +174,8 @@ def training_reading(records):
     """The graph's inputs as the training job makes them from the same records (graph.feeds)."""
     import pandas as pd
 
+    from training.jobs.process import FEATURES, bare
     from training.model import graph
-    from training.process import FEATURES, bare
 
     frame = pd.DataFrame([{f: None if r.get(f) is None else str(r.get(f)) for f in FEATURES}
                           for r in records], dtype=object)

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 from pipeline import registry
-from training import evaluate, process, train
-from training.dataset import bundled
+from training.jobs import evaluate, process, train
+from training.jobs.dataset import bundled
 
 from endpoint_cases import RECORD
 
@@ -318,7 +318,7 @@ def test_sigterm_checkpoints_then_resumes(processed, tmp_path):
     env = {**os.environ, "SAGEMAKER_BASE_DIR": str(base), "PYTHONPATH": str(REPO)}
     env.pop("TF_ENABLE_ONEDNN_OPTS", None)
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    job = subprocess.Popen([sys.executable, "-m", "training.train"], env=env, text=True,
+    job = subprocess.Popen([sys.executable, "-m", "training.jobs.train"], env=env, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     # A reader thread, so the deadline holds even if the job falls silent.
     lines: queue.Queue = queue.Queue()
@@ -352,7 +352,7 @@ def test_sigterm_checkpoints_then_resumes(processed, tmp_path):
 
     config = base / "input" / "config" / "hyperparameters.json"
     config.write_text(json.dumps({"epochs": str(state["epoch"] + 2)}))
-    done = subprocess.run([sys.executable, "-m", "training.train"], env=env, text=True,
+    done = subprocess.run([sys.executable, "-m", "training.jobs.train"], env=env, text=True,
                           capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert f"resuming from checkpoint at epoch {state['epoch']}" in done.stdout

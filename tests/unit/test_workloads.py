@@ -8,7 +8,7 @@ import pytest
 from test_training import link_channels, processing_base
 
 from pipeline import registry
-from training import evaluate, process, train
+from training.jobs import evaluate, process, train
 from training.workloads import registry as workloads
 
 pytestmark = pytest.mark.training

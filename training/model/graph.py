@@ -17,7 +17,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from training.process import CATEGORICAL, FEATURES, MISSING, NUMERIC
+from training.jobs.process import CATEGORICAL, FEATURES, MISSING, NUMERIC
 
 # A missing category's value. "" is already one of MISSING, so marking a missing category maps it
 # onto a string that means "missing" everywhere else too.

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from training.contract.jobio import JobError, atomic_write, base_dir, fail
-from training.process import MISSING
+from training.jobs.process import MISSING
 
 BUCKETS = 10
 SKETCH = {"c": 0.64, "k": 2048}

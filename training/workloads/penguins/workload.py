@@ -17,8 +17,8 @@ import math
 import shutil
 from pathlib import Path
 
-from training import process
 from training.contract.jobio import JobError, channel_files
+from training.jobs import process
 from training.workloads import registry as workloads
 from training.workloads.registry import Exported, Prepared
 
@@ -33,7 +33,7 @@ PIPELINE_FILES = ("features.joblib", "target.joblib")
 
 def put_data(target: Path) -> str:
     """`make data`: palmerpenguins' CSV in the processing input, offline."""
-    from training.dataset import put_penguins
+    from training.jobs.dataset import put_penguins
 
     return put_penguins(target)
 # The training split's raw fields, so the training job can check the graph on real rows.

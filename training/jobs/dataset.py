@@ -1,4 +1,4 @@
-"""`python -m training.dataset [--workload NAME] DIR`: put a workload's offline data in DIR.
+"""`python -m training.jobs.dataset [--workload NAME] DIR`: put a workload's offline data in DIR.
 
 Penguins: palmerpenguins' penguins.csv, if DIR has no CSV yet. A workload without a put_data
 function needs nothing there (Digits falls back to scikit-learn's bundled digits).
@@ -26,7 +26,7 @@ def put_penguins(target: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.dataset",
+    parser = argparse.ArgumentParser(prog="python -m training.jobs.dataset",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--workload", default=workloads.DEFAULT)
     parser.add_argument("folder", type=Path)
