@@ -15,8 +15,10 @@ import json
 import shutil
 import sys
 
-from pipeline import jobrun, jobs, runs
-from pipeline.runs import RunError
+from pipeline import jobs
+from pipeline.runs import jobrun
+from pipeline.runs import records as runs
+from pipeline.runs.records import RunError
 
 OUTPUT = "processing/output"
 FILES = ("statistics.json", "constraints.json")

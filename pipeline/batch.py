@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import dataprocessing as dp
-from pipeline import files
 from pipeline.dataprocessing import TransformError
+from pipeline.runs import files
 
 MB = 1024 * 1024
 # What SageMaker assumes when the container has no /execution-parameters.

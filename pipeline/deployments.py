@@ -14,8 +14,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline import files
 from pipeline.registry import now
+from pipeline.runs import files
 
 FILE = "deployments.json"
 COLOURS = ("blue", "green")

@@ -24,8 +24,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline import files, runs
-from pipeline.runs import RunError
+from pipeline.runs import files
+from pipeline.runs import records as runs
+from pipeline.runs.records import RunError
 
 SENT = "sent.jsonl"  # pipeline/traffic.py's record of what it sent
 

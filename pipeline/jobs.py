@@ -10,8 +10,10 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline import jobrun, runs, trainingjob
-from pipeline.runs import RunError
+from pipeline import trainingjob
+from pipeline.runs import jobrun
+from pipeline.runs import records as runs
+from pipeline.runs.records import RunError
 
 # What the evaluation step reads and the registry's lineage names.
 EVALUATION_JSON = "processing/evaluation/evaluation.json"

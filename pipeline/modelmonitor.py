@@ -15,8 +15,9 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from pipeline import jobrun, monitoring
-from pipeline.runs import RunError
+from pipeline import monitoring
+from pipeline.runs import jobrun
+from pipeline.runs.records import RunError
 
 ANALYSIS = "MODEL_QUALITY"
 

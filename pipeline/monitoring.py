@@ -20,8 +20,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline import baseline as baselines
-from pipeline import deployments, jobrun, runs
-from pipeline.runs import RunError
+from pipeline import deployments
+from pipeline.runs import jobrun
+from pipeline.runs import records as runs
+from pipeline.runs.records import RunError
 
 RESULTS = "processing/resultdata"
 VIOLATIONS = "constraint_violations.json"

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline import files
+from pipeline.runs import files
 
 # SageMaker's ModelApprovalStatus values, exactly.
 APPROVED, REJECTED, PENDING = "Approved", "Rejected", "PendingManualApproval"

@@ -19,8 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline import jobrun, modelmonitor, monitoring
-from pipeline.runs import RunError
+from pipeline import modelmonitor, monitoring
+from pipeline.runs import jobrun
+from pipeline.runs.records import RunError
 
 SERVICE = "monitor"
 FOLDERS = {"DATA_QUALITY": "data-quality", "MODEL_QUALITY": "model-quality"}

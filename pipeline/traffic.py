@@ -21,8 +21,8 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline import runs
-from pipeline.runs import RunError
+from pipeline.runs import records as runs
+from pipeline.runs.records import RunError
 
 INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 SENT = "sent.jsonl"

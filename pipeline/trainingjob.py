@@ -9,8 +9,9 @@ import shlex
 import threading
 from pathlib import Path
 
-from pipeline import jobrun, runs
-from pipeline.runs import RunError
+from pipeline.runs import jobrun
+from pipeline.runs import records as runs
+from pipeline.runs.records import RunError
 
 # The metric `make jobs` shows for a training run: SageMaker's validation:accuracy definition.
 KEY_METRIC = ("validation:accuracy", r"val_accuracy=([0-9\.]+)")

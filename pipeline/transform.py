@@ -15,9 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline import batch, registry, runs
+from pipeline import batch, registry
 from pipeline.batch import Job
 from pipeline.dataprocessing import TransformError
+from pipeline.runs import records as runs
 from training.contract.archive import extract
 
 # The program's job: the label column dropped on input, the output joined with the input,

@@ -14,8 +14,10 @@ import signal
 import sys
 from pathlib import Path
 
-from pipeline import jobrun, runs, tuningresults
-from pipeline.runs import RunError
+from pipeline import tuningresults
+from pipeline.runs import jobrun
+from pipeline.runs import records as runs
+from pipeline.runs.records import RunError
 from pipeline.tuningconfig import NAME_PATTERN, ConfigError, TuningConfig, load
 from pipeline.tuningtrials import Tuner
 

@@ -12,7 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline import runs, tuning
+from pipeline import tuning
+from pipeline.runs import records as runs
 
 
 def main(argv: list[str] | None = None) -> int:

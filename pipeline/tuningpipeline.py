@@ -9,8 +9,10 @@ tuning objective (validation accuracy) picks the candidates, the test split deci
 import copy
 import json
 
-from pipeline import jobrun, jobs, runs, tuningresults
-from pipeline.runs import RunError
+from pipeline import jobs, tuningresults
+from pipeline.runs import jobrun
+from pipeline.runs import records as runs
+from pipeline.runs.records import RunError
 from pipeline.tuning import COPY
 from pipeline.tuningconfig import load
 

@@ -11,7 +11,8 @@ import csv
 import io
 from pathlib import Path
 
-from pipeline import files, runs
+from pipeline.runs import files
+from pipeline.runs import records as runs
 from pipeline.tuningconfig import TuningConfig
 
 TABLE = "results.csv"

@@ -16,7 +16,9 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from pipeline import jobrun, runs, trainingjob, tuningresults, tuningsearch
+from pipeline import trainingjob, tuningresults, tuningsearch
+from pipeline.runs import jobrun
+from pipeline.runs import records as runs
 from pipeline.tuningconfig import TuningConfig
 
 JOURNAL = "study.journal"

@@ -14,7 +14,7 @@ from pathlib import Path
 import docker
 import requests
 
-from pipeline import runs
+from pipeline.runs import records as runs
 
 from harness import Endpoint, free_port
 

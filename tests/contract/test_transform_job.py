@@ -5,7 +5,8 @@ import json
 import shutil
 from pathlib import Path
 
-from pipeline import runs, transform
+from pipeline import transform
+from pipeline.runs import records as runs
 
 from harness import SERVING_IMAGE
 

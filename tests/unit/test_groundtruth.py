@@ -10,8 +10,9 @@ import model_cases as mc
 import monitor_cases as cases
 import pytest
 
-from pipeline import groundtruth, modelmonitor, monitoring, runs
-from pipeline.runs import RunError
+from pipeline import groundtruth, modelmonitor, monitoring
+from pipeline.runs import records as runs
+from pipeline.runs.records import RunError
 from training.monitor import schedule
 
 pytestmark = pytest.mark.pipeline

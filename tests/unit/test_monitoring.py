@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import monitoring, runs
-from pipeline.runs import RunError
+from pipeline import monitoring
+from pipeline.runs import records as runs
+from pipeline.runs.records import RunError
 
 pytestmark = pytest.mark.pipeline
 

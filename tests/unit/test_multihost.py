@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import jobrun, jobs, trainingjob
-from pipeline.runs import RunError
+from pipeline import jobs, trainingjob
+from pipeline.runs import jobrun
+from pipeline.runs.records import RunError
 from training.contract.jobio import BASE_DIR_ENV, JobError
 from training.jobs import process
 from training.model import distributed
@@ -267,7 +268,7 @@ def test_a_sharded_input_over_several_processing_hosts_is_refused_naming_it(tmp_
 @pytest.mark.pipeline
 def test_a_multi_host_run_fails_with_the_first_failed_code_and_shows_each_workers_failure(
         tmp_path, monkeypatch, capsys):
-    from pipeline import runs
+    from pipeline.runs import records as runs
 
     run = runs.create(tmp_path / "local", "training", "penguins")
     started = []

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import jobrun, jobs, runs, trainingjob
+from pipeline import jobs, trainingjob
+from pipeline.runs import jobrun
+from pipeline.runs import records as runs
 
 pytestmark = pytest.mark.pipeline
 NAME = re.compile(r"^penguins-train-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-\d{3}$")

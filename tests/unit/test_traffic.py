@@ -8,8 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pipeline import runs, traffic
-from pipeline.runs import RunError
+from pipeline import traffic
+from pipeline.runs import records as runs
+from pipeline.runs.records import RunError
 
 pytestmark = pytest.mark.pipeline
 TABULAR = {"island": "Biscoe", "bill_length_mm": 48.6, "body_mass_g": 5800.0, "sex": "MALE"}

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import runs, tuningresults, tuningsearch
+from pipeline import tuningresults, tuningsearch
+from pipeline.runs import records as runs
 from pipeline.tuningconfig import ConfigError, load, parse
 
 pytestmark = pytest.mark.pipeline

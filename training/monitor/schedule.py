@@ -7,7 +7,7 @@ just ended: [boundary - MONITOR_WINDOW, boundary) (MONITOR_WINDOW defaults to th
 boundary missed because an execution ran long is skipped, as SageMaker skips it.
 
 Each execution is a monitoring run of its own, `<workload>-monitor-<stamp>` under
-/opt/ml/monitoring (LOCAL_DIR/monitoring on the host), with run.json in pipeline/runs.py's
+/opt/ml/monitoring (LOCAL_DIR/monitoring on the host), with run.json in pipeline/runs/records.py's
 schema (this image has no pipeline/; the fields are written here), logs.txt, the baseline it
 compared against (processing/baseline/) and its results (processing/resultdata/): `make
 monitoring` and `make jobs` list them. The job itself is the data-quality
@@ -57,7 +57,8 @@ def write_record(folder: Path, record: dict) -> None:
 
 
 def new_run(workload: str) -> tuple[str, Path, datetime]:
-    """A run folder with pipeline/runs.py's name: <workload>-monitor-yyyy-mm-dd-HH-MM-SS-mmm."""
+    """A run folder with pipeline/runs/records.py's name:
+    <workload>-monitor-yyyy-mm-dd-HH-MM-SS-mmm."""
     MONITORING.mkdir(parents=True, exist_ok=True)
     while True:
         started = datetime.now(UTC)
@@ -157,7 +158,8 @@ def poll(child: subprocess.Popen) -> int | None:
 
 
 def prune(workload: str, keep: int) -> None:
-    """The oldest finished runs of the workload beyond `keep`, as pipeline/runs.py prunes."""
+    """The oldest finished runs of the workload beyond `keep`, as pipeline/runs/records.py
+    prunes."""
     finished = []
     for folder in MONITORING.iterdir():
         try:

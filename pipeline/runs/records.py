@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline import files
+from pipeline.runs import files
 
 RECORD = "run.json"
 LOGS = "logs.txt"

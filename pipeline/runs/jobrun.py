@@ -1,4 +1,5 @@
-"""One job run: its record (pipeline/runs.py), its container through docker-compose, its end.
+"""One job run: its record (pipeline/runs/records.py), its container through docker-compose, its
+end.
 
 Every step and the tuning, baseline and monitoring drivers start and end their runs here, so a
 run's record, log and KEEP_RUNS pruning are the same whatever the job. Standard library only.
@@ -11,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline import runs
+from pipeline.runs import records as runs
 
 # Compose's own progress lines (v1 "Creating x ... done", v2 "Container x Creating"): not the job's.
 COMPOSE_NOISE = ("Creating ", "Starting ", "Removing ", "Stopping ", "Recreating ",
