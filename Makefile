@@ -62,7 +62,7 @@ export ENDPOINT_DIR := $(LOCAL_DIR)/endpoint/$(WORKLOAD)
 ENDPOINT := $(ENDPOINT_DIR)
 # The local model registry (a folder); REGISTRY is the image registry of `make push`.
 MODEL_REGISTRY := $(LOCAL_DIR)/registry/$(MODEL_GROUP)
-REGISTRY_CLI = $(PYTHON) -m pipeline.registry --group-dir $(MODEL_REGISTRY)
+REGISTRY_CLI = $(PYTHON) -m pipeline.registry.models --group-dir $(MODEL_REGISTRY)
 # `make approve VERSION=3` / `make reject VERSION=3`; APPROVER is recorded (default: your login).
 VERSION ?=
 APPROVER ?=

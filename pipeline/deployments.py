@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.registry import now
+from pipeline.registry.models import now
 from pipeline.runs import files
 
 FILE = "deployments.json"

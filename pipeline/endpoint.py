@@ -11,8 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline import deployments, registry
+from pipeline import deployments
 from pipeline.bluegreen import ROUTER, Endpoint, EndpointError, request, say
+from pipeline.registry import models as registry
 
 # A real record of the model's own test split, which the training job ships in the archive.
 SAMPLE = "sample.json"

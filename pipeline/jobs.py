@@ -61,7 +61,7 @@ def evaluate(args) -> int:
 
 
 def register(args) -> int:
-    from pipeline import registry
+    from pipeline.registry import models as registry
 
     evaluated = runs.take(args.local, "evaluation", args.evaluation_job, args.workload)
     trained_name = evaluated.record["inputs"]["model"]["run"]

@@ -15,9 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline import batch, registry
+from pipeline import batch
 from pipeline.batch import Job
 from pipeline.dataprocessing import TransformError
+from pipeline.registry import models as registry
 from pipeline.runs import records as runs
 from training.contract.archive import extract
 

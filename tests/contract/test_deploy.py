@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipeline import registry
+from pipeline.registry import models as registry
 
 from harness import free_port, train
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import registry
+from pipeline.registry import models as registry
 
 pytestmark = pytest.mark.pipeline
 
@@ -40,8 +40,10 @@ def add(group, model_tar, tmp_path, accuracy, **options):
 
 
 def cli(group, *args, timeout=60):
-    """The registry as make runs it: `python -m pipeline.registry` from the repository root."""
-    return subprocess.run([sys.executable, "-m", "pipeline.registry", "--group-dir", str(group),
+    """The registry as make runs it: `python -m pipeline.registry.models` from the repository
+    root."""
+    return subprocess.run([sys.executable, "-m", "pipeline.registry.models", "--group-dir",
+    str(group),
                            *map(str, args)], cwd=REPO, capture_output=True, text=True,
                           timeout=timeout)
 

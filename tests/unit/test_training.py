@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import registry
+from pipeline.registry import models as registry
 from training.jobs import evaluate, process, train
 from training.jobs.dataset import bundled
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from test_training import link_channels, processing_base
 
-from pipeline import registry
+from pipeline.registry import models as registry
 from training.jobs import evaluate, process, train
 from training.workloads import registry as workloads
 

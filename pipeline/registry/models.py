@@ -2,7 +2,7 @@
 
 Mirrors what the SageMaker model registry keeps for a model package group, on a folder:
 <group>/<version>/{model.tar.gz, metadata.json}. Host-only and standard library only, so make
-runs it as `python3 -m pipeline.registry` from the repository root.
+runs it as `python3 -m pipeline.registry.models` from the repository root.
 """
 
 import argparse
