@@ -70,7 +70,7 @@ APPROVER ?=
 ENDPOINT_CLI = $(PYTHON) -m pipeline.endpoint --compose "$(COMPOSE)" --endpoint-dir $(ENDPOINT) \
   --port $(ENDPOINT_PORT) --registry $(MODEL_REGISTRY) --ping-deadline $(PING_DEADLINE_SECONDS) \
   --capture-dir $(CAPTURE_DIR) --endpoint-name $(WORKLOAD)-endpoint
-JOBS = $(PYTHON) -m pipeline.jobs --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+JOBS = $(PYTHON) -m pipeline.jobs.steps --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
 # Hyperparameter tuning jobs (pipeline/tuning.py, Optuna: the test venv's python). TUNING_CONFIG
 # is a CreateHyperParameterTuningJob file; TUNING_JOB names a new job or continues a stopped one;
@@ -121,7 +121,7 @@ data: build-training ## Put the workload's offline data in DATA_DIR (penguins: p
 	@$(DOCKER) run --rm --network none --user $(HOST_UID):$(HOST_GID) -v $(DATA_DIR):/data \
 	  --entrypoint python $(PROCESSING_IMAGE) -m training.jobs.dataset --workload $(WORKLOAD) /data
 
-# Every job run gets its own name and folder under LOCAL_DIR/<kind>/ (see pipeline/jobs.py);
+# Every job run gets its own name and folder under LOCAL_DIR/<kind>/ (see pipeline/jobs/steps.py);
 # a step takes the newest Completed run of the step before, or the one named.
 process: data ## Processing job on DATA_DIR: split, fit the feature transformers (SEED)
 	@$(JOBS) process --data $(DATA_DIR) --seed $(SEED)

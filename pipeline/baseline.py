@@ -15,7 +15,7 @@ import json
 import shutil
 import sys
 
-from pipeline import jobs
+from pipeline.jobs import steps as jobs
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError

@@ -9,7 +9,8 @@ tuning objective (validation accuracy) picks the candidates, the test split deci
 import copy
 import json
 
-from pipeline import jobs, tuningresults
+from pipeline import tuningresults
+from pipeline.jobs import steps as jobs
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError

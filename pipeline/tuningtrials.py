@@ -1,6 +1,6 @@
 """The trials of a tuning job: each one a named training run, up to MaxParallelTrainingJobs at
-once, each in a thread that runs `compose run` of the training job (pipeline.jobs) and feeds the
-objective values it prints to Optuna's pruner.
+once, each in a thread that runs `compose run` of the training job (pipeline.jobs.steps) and feeds
+the objective values it prints to Optuna's pruner.
 """
 
 import re
@@ -16,7 +16,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from pipeline import trainingjob, tuningresults, tuningsearch
+from pipeline import tuningresults, tuningsearch
+from pipeline.jobs import training as trainingjob
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.tuningconfig import TuningConfig

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import jobs, trainingjob
+from pipeline.jobs import steps as jobs
+from pipeline.jobs import training as trainingjob
 from pipeline.runs import jobrun
 from pipeline.runs.records import RunError
 from training.contract.jobio import BASE_DIR_ENV, JobError
@@ -153,7 +154,7 @@ class FakeSocket:
         pass
 
 
-# make train INSTANCES=N (pipeline/trainingjob.py): the hosts, and those docker-compose.yml lacks.
+# make train INSTANCES=N (pipeline/jobs/training.py): the hosts, and those docker-compose.yml lacks.
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import jobs, trainingjob
+from pipeline.jobs import steps as jobs
+from pipeline.jobs import training as trainingjob
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 

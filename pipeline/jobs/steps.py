@@ -1,4 +1,4 @@
-"""`python -m pipeline.jobs STEP`: run a pipeline step as a named job through docker-compose.
+"""`python -m pipeline.jobs.steps STEP`: run a pipeline step as a named job through docker-compose.
 
 Each step says which run it took its input from, runs the job's container with that run's
 folders mounted, streams the job's log (and keeps it in the run's logs.txt), and records how
@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline import trainingjob
+from pipeline.jobs import training as trainingjob
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
@@ -128,7 +128,7 @@ STEPS = {"process": process, "train": trainingjob.train, "evaluate": evaluate,
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="pipeline.jobs", description=__doc__.splitlines()[0])
+    top = argparse.ArgumentParser(prog="pipeline.jobs.steps", description=__doc__.splitlines()[0])
     top.add_argument("step", choices=STEPS)
     jobrun.common_arguments(top)
     top.add_argument("--data", help="the processing input folder")
