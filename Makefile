@@ -211,7 +211,7 @@ register: ## Condition + register an evaluated model (ACCURACY_THRESHOLD, PENDIN
 	  $(if $(EVALUATION_JOB),--evaluation-job $(EVALUATION_JOB)) \
 	  --approve-at $(ACCURACY_THRESHOLD) --pending-at $(PENDING_THRESHOLD)
 
-# Batch transform (pipeline/transform.py, the venv's python for jsonpath-ng): unset values are
+# Batch transform (pipeline/transform/job.py, the venv's python for jsonpath-ng): unset values are
 # the container's /execution-parameters; the DataProcessing defaults are the program's for the
 # default input (the test split), SageMaker's ($, None, $) for a TRANSFORM_INPUT you give.
 TRANSFORM_INPUT ?=
@@ -226,7 +226,7 @@ TRANSFORM_OUTPUT_FILTER ?=
 # 1: the model of the newest Completed training run (TRAINING_JOB), as make pipeline does.
 TRANSFORM_FROM_TRAINING ?=
 transform: build-serving $(VENV)/.installed ## Batch transform job: the test split (or TRANSFORM_INPUT) through the model (MODEL_VERSION, MODEL_TAR)
-	@$(VENV)/bin/python -m pipeline.transform --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+	@$(VENV)/bin/python -m pipeline.transform.job --local $(LOCAL_DIR) --workload $(WORKLOAD) \
 	  --registry $(MODEL_REGISTRY) --image $(SERVING_IMAGE) --docker "$(DOCKER)" \
 	  --compose-project $(COMPOSE_PROJECT) --keep $(KEEP_RUNS) --ping-deadline $(PING_DEADLINE_SECONDS) \
 	  --content-type '$(TRANSFORM_CONTENT_TYPE)' --accept '$(TRANSFORM_ACCEPT)' \

@@ -5,8 +5,8 @@ import json
 import shutil
 from pathlib import Path
 
-from pipeline import transform
 from pipeline.runs import records as runs
+from pipeline.transform import job as transform
 
 from harness import SERVING_IMAGE
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import batch
-from pipeline import dataprocessing as dp
-from pipeline.dataprocessing import Filter, Record, TransformError
+from pipeline.transform import batch
+from pipeline.transform import dataprocessing as dp
+from pipeline.transform.dataprocessing import Filter, Record, TransformError
 
 pytestmark = pytest.mark.pipeline
 

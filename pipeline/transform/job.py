@@ -1,11 +1,11 @@
-"""`python -m pipeline.transform`: a SageMaker batch transform job with the serving image.
+"""`python -m pipeline.transform.job`: a SageMaker batch transform job with the serving image.
 
 A run of kind "transform" under <local>/transform/<name>/: model/ (the archive extracted as
 SageMaker extracts it), input/ (the default input, prepared), output/<file>.out, run.json and
 logs.txt (the job's lines, then the container's log). The serving container is started as
 SageMaker starts one for batch (`serve`, SAGEMAKER_BATCH=true and the job's settings in its
 environment), published on localhost only, and stopped with SIGTERM at the end. Runs with the
-test venv's python (jsonpath-ng); the engine is pipeline/batch.py.
+test venv's python (jsonpath-ng); the engine is pipeline/transform/batch.py.
 """
 
 import argparse
@@ -15,11 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline import batch
-from pipeline.batch import Job
-from pipeline.dataprocessing import TransformError
 from pipeline.registry import models as registry
 from pipeline.runs import records as runs
+from pipeline.transform import batch
+from pipeline.transform.batch import Job
+from pipeline.transform.dataprocessing import TransformError
 from training.contract.archive import extract
 
 # The program's job: the label column dropped on input, the output joined with the input,
@@ -165,7 +165,8 @@ def transform(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="pipeline.transform", description=__doc__.splitlines()[0])
+    top = argparse.ArgumentParser(prog="pipeline.transform.job",
+                                  description=__doc__.splitlines()[0])
     top.add_argument("--local", type=Path, required=True, help="LOCAL_DIR")
     top.add_argument("--workload", default="penguins")
     top.add_argument("--registry", type=Path, help="MODEL_REGISTRY")

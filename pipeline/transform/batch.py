@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import dataprocessing as dp
-from pipeline.dataprocessing import TransformError
 from pipeline.runs import files
+from pipeline.transform import dataprocessing as dp
+from pipeline.transform.dataprocessing import TransformError
 
 MB = 1024 * 1024
 # What SageMaker assumes when the container has no /execution-parameters.
