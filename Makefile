@@ -72,13 +72,13 @@ ENDPOINT_CLI = $(PYTHON) -m pipeline.endpoint --compose "$(COMPOSE)" --endpoint-
   --capture-dir $(CAPTURE_DIR) --endpoint-name $(WORKLOAD)-endpoint
 JOBS = $(PYTHON) -m pipeline.jobs.steps --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
-# Hyperparameter tuning jobs (pipeline/tuning.py, Optuna: the test venv's python). TUNING_CONFIG
+# Hyperparameter tuning jobs (pipeline/tuning/job.py, Optuna: the test venv's python). TUNING_CONFIG
 # is a CreateHyperParameterTuningJob file; TUNING_JOB names a new job or continues a stopped one;
 # `make pipeline TUNE=1` tunes in place of the single training job.
-TUNING_CONFIG ?= pipeline/tuning/$(WORKLOAD).json
+TUNING_CONFIG ?= pipeline/tuning/configs/$(WORKLOAD).json
 TUNING_JOB ?=
 TUNE ?=
-TUNING = $(VENV)/bin/python -m pipeline.tuning --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+TUNING = $(VENV)/bin/python -m pipeline.tuning.job --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
   $(if $(TUNING_JOB),--tuning-job $(TUNING_JOB))
 
@@ -421,7 +421,7 @@ bench: build test-deps $(VENV)/.installed ## Endpoint speed, cold start, size, m
 # The same trials (the default file, Random with one seed) one at a time, then two at a time.
 bench-tune: build-training $(VENV)/.installed ## Wall time of the tuning job (TUNING_CONFIG) with 1 and 2 parallel trials -> local/bench-tune.json
 	@$(MAKE) --no-print-directory process
-	@$(VENV)/bin/python -m pipeline.tuningbench --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+	@$(VENV)/bin/python -m pipeline.tuning.bench --local $(LOCAL_DIR) --workload $(WORKLOAD) \
 	  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
 	  --config $(TUNING_CONFIG) --out $(LOCAL_DIR)/bench-tune.json
 

@@ -145,7 +145,7 @@ def test_a_stopped_bayesian_job_continues_and_runs_each_trial_once(local, tmp_pa
     environ = {**os.environ, "TRAINING_IMAGE": "penguins-training:latest",
                "HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
     tuner = subprocess.Popen(
-        [str(REPO / ".venv" / "bin" / "python"), "-m", "pipeline.tuning", "tune",
+        [str(REPO / ".venv" / "bin" / "python"), "-m", "pipeline.tuning.job", "tune",
          "--local", str(folder), "--compose", compose_command(), "--config", str(path),
          "--tuning-job", "resumed"], cwd=REPO, env=environ, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)

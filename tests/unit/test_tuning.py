@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import tuningresults, tuningsearch
 from pipeline.runs import records as runs
-from pipeline.tuningconfig import ConfigError, load, parse
+from pipeline.tuning import results as tuningresults
+from pipeline.tuning import search as tuningsearch
+from pipeline.tuning.config import ConfigError, load, parse
 
 pytestmark = pytest.mark.pipeline
 

@@ -16,11 +16,12 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from pipeline import tuningresults, tuningsearch
 from pipeline.jobs import training as trainingjob
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
-from pipeline.tuningconfig import TuningConfig
+from pipeline.tuning import results as tuningresults
+from pipeline.tuning import search as tuningsearch
+from pipeline.tuning.config import TuningConfig
 
 JOURNAL = "study.journal"
 OBJECTIVE_KEY = "_tuning_objective_metric"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline.runs import files
 from pipeline.runs import records as runs
-from pipeline.tuningconfig import TuningConfig
+from pipeline.tuning.config import TuningConfig
 
 TABLE = "results.csv"
 BEST = "best-training-job.json"

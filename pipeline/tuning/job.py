@@ -1,9 +1,9 @@
-"""`python -m pipeline.tuning tune`: a hyperparameter tuning job, locally, with Optuna.
+"""`python -m pipeline.tuning.job tune`: a hyperparameter tuning job, locally, with Optuna.
 
-The job is described by a file in CreateHyperParameterTuningJob's shape (pipeline/tuningconfig.py)
+The job is described by a file in CreateHyperParameterTuningJob's shape (pipeline/tuning/config.py)
 and lives in `<local>/tuning/<name>/`: run.json, the file (tuning-job.json), Optuna's study
-(study.journal) and the results (pipeline/tuningresults.py). Every trial is a training run of its
-own, `<local>/training/<name>-<NNN>-<8 hex>/` (pipeline/tuningtrials.py). Run it again with
+(study.journal) and the results (pipeline/tuning/results.py). Every trial is a training run of its
+own, `<local>/training/<name>-<NNN>-<8 hex>/` (pipeline/tuning/trials.py). Run it again with
 the same name and it continues where it stopped: a trial cut short is rerun in its own folder
 from its checkpoint, and no trial number is used twice.
 """
@@ -14,12 +14,12 @@ import signal
 import sys
 from pathlib import Path
 
-from pipeline import tuningresults
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
-from pipeline.tuningconfig import NAME_PATTERN, ConfigError, TuningConfig, load
-from pipeline.tuningtrials import Tuner
+from pipeline.tuning import results as tuningresults
+from pipeline.tuning.config import NAME_PATTERN, ConfigError, TuningConfig, load
+from pipeline.tuning.trials import Tuner
 
 COPY = "tuning-job.json"
 
@@ -116,7 +116,7 @@ def finish(args, run: runs.Run, config: TuningConfig, tuner: Tuner,
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="pipeline.tuning", description=__doc__.splitlines()[0])
+    top = argparse.ArgumentParser(prog="pipeline.tuning.job", description=__doc__.splitlines()[0])
     top.add_argument("step", choices=("tune", "evaluate-best", "chosen"))
     jobrun.common_arguments(top)
     top.add_argument("--config", type=Path, help="the tuning job file (TUNING_CONFIG)")
@@ -129,7 +129,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from pipeline import tuningpipeline
+    from pipeline.tuning import best as tuningpipeline
 
     step = {"tune": tune, "evaluate-best": tuningpipeline.evaluate_best,
             "chosen": tuningpipeline.chosen}[args.step]

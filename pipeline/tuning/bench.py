@@ -12,13 +12,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline import tuning
 from pipeline.runs import records as runs
+from pipeline.tuning import job as tuning
 
 
 def main(argv: list[str] | None = None) -> int:
     top = tuning.parser()
-    top.prog = "pipeline.tuningbench"
+    top.prog = "pipeline.tuning.bench"
     top.add_argument("--out", type=Path, required=True)
     args = top.parse_args(["tune", *(argv if argv is not None else sys.argv[1:])])
     document = json.loads(args.config.read_text())

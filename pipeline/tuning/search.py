@@ -14,7 +14,7 @@
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from pipeline.tuningconfig import TuningConfig
+from pipeline.tuning.config import TuningConfig
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

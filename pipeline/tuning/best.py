@@ -9,13 +9,13 @@ tuning objective (validation accuracy) picks the candidates, the test split deci
 import copy
 import json
 
-from pipeline import tuningresults
 from pipeline.jobs import steps as jobs
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
-from pipeline.tuning import COPY
-from pipeline.tuningconfig import load
+from pipeline.tuning import results as tuningresults
+from pipeline.tuning.config import load
+from pipeline.tuning.job import COPY
 
 
 def tuning_run(args) -> runs.Run:
