@@ -92,7 +92,7 @@ def register(args) -> int:
 def baselines_of(args, lineage: dict, trained: str) -> dict:
     """The version's Model Monitor baselines, if made: data quality from its processing run,
     model quality from a transform run of its model; their runs go into lineage."""
-    from pipeline import baseline
+    from pipeline.monitoring import baseline
 
     found = {}
     data = baseline.lineage(args.local, lineage["processing"], args.workload)

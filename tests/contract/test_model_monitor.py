@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipeline import traffic
+from pipeline.monitoring import traffic
 from pipeline.runs import records as runs
 from training.monitor import baseline as baseline_job
 from training.monitor import quality

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from pipeline import deployments
-from pipeline.deployments import HistoryError
+from pipeline.endpoints import deployments
+from pipeline.endpoints.deployments import HistoryError
 
 pytestmark = pytest.mark.pipeline
 

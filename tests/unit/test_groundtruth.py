@@ -1,5 +1,5 @@
-"""Ground truth (pipeline/groundtruth.py), the model-quality run's baseline choice
-(pipeline/modelmonitor.py) and one scheduled execution (training/monitor/schedule.py),
+"""Ground truth (pipeline/monitoring/groundtruth.py), the model-quality run's baseline choice
+(pipeline/monitoring/modelquality.py) and one scheduled execution (training/monitor/schedule.py),
 in-process."""
 
 import json
@@ -10,7 +10,9 @@ import model_cases as mc
 import monitor_cases as cases
 import pytest
 
-from pipeline import groundtruth, modelmonitor, monitoring
+from pipeline.monitoring import dataquality as monitoring
+from pipeline.monitoring import groundtruth
+from pipeline.monitoring import modelquality as modelmonitor
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
 from training.monitor import schedule

@@ -1,4 +1,5 @@
-"""pipeline/monitoring.py in-process: which baseline a monitoring run takes, what it refuses
+"""pipeline/monitoring/dataquality.py in-process: which baseline a monitoring run takes, what it
+refuses
 before it starts, and the listing of monitoring runs of any analysis."""
 
 import json
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import monitoring
+from pipeline.monitoring import dataquality as monitoring
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
 

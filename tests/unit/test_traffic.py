@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pipeline import traffic
+from pipeline.monitoring import traffic
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
 

@@ -2,8 +2,8 @@
 
 As a SageMaker monitoring schedule, every MONITOR_INTERVAL seconds (3600 by default: at the top
 of each hour, as cron(0 * ? * * *)) it runs an execution of each monitor whose baseline the
-schedule was created with (make monitor-schedule, pipeline/schedule.py) over the window that
-just ended: [boundary - MONITOR_WINDOW, boundary) (MONITOR_WINDOW defaults to the interval). A
+schedule was created with (make monitor-schedule, pipeline/monitoring/schedule.py) over the window
+that just ended: [boundary - MONITOR_WINDOW, boundary) (MONITOR_WINDOW defaults to the interval). A
 boundary missed because an execution ran long is skipped, as SageMaker skips it.
 
 Each execution is a monitoring run of its own, `<workload>-monitor-<stamp>` under

@@ -5,7 +5,7 @@ green: the serving image with its own model folder, <endpoint>/<colour>/model. A
 the new model into the idle colour's folder, starts that colour, waits until it answers /ping,
 points the router at it with a graceful nginx reload (old workers finish their requests), waits
 until the old workers are gone, then stops the old colour. A rollback deploys the model that was
-live before the same way (pipeline/endpoint.py decides what; this module does it).
+live before the same way (pipeline/endpoints/commands.py decides what; this module does it).
 Standard library only.
 """
 

@@ -187,7 +187,8 @@ def traffic(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="pipeline.traffic", description=__doc__.splitlines()[0])
+    top = argparse.ArgumentParser(prog="pipeline.monitoring.traffic",
+                                  description=__doc__.splitlines()[0])
     top.add_argument("--local", type=Path, required=True, help="LOCAL_DIR")
     top.add_argument("--workload", default="penguins")
     top.add_argument("--port", type=int, required=True, help="ENDPOINT_PORT")

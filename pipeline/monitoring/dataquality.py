@@ -1,5 +1,5 @@
-"""`python -m pipeline.monitoring`: a data-quality monitoring job as a named run, and the list of
-monitoring runs.
+"""`python -m pipeline.monitoring.dataquality`: a data-quality monitoring job as a named run, and
+the list of monitoring runs.
 
 `run` (`make monitor-data`): the training image's `monitor` entrypoint
 (training/monitor/analyzer.py) as a processing job over the capture folder (CAPTURE_DIR, mounted
@@ -19,8 +19,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline import baseline as baselines
-from pipeline import deployments
+from pipeline.endpoints import deployments
+from pipeline.monitoring import baseline as baselines
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
@@ -204,7 +204,7 @@ def listing(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    top = jobrun.common_arguments(argparse.ArgumentParser(prog="pipeline.monitoring",
+    top = jobrun.common_arguments(argparse.ArgumentParser(prog="pipeline.monitoring.dataquality",
                                                           description=__doc__.splitlines()[0]))
     top.add_argument("step", choices=("run", "list"))
     top.add_argument("--capture", type=Path, help="CAPTURE_DIR")

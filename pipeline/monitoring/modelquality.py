@@ -1,4 +1,4 @@
-"""`python -m pipeline.modelmonitor`: a model-quality monitoring job as a named run.
+"""`python -m pipeline.monitoring.modelquality`: a model-quality monitoring job as a named run.
 
 `make monitor-model`: the training image's `monitor` entrypoint with analysis_type=MODEL_QUALITY
 (training/monitor/modelquality.py) as a processing job over the capture folder (CAPTURE_DIR) and the
@@ -15,7 +15,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from pipeline import monitoring
+from pipeline.monitoring import dataquality as monitoring
 from pipeline.runs import jobrun
 from pipeline.runs.records import RunError
 
@@ -61,7 +61,7 @@ def monitor(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    top = jobrun.common_arguments(argparse.ArgumentParser(prog="pipeline.modelmonitor",
+    top = jobrun.common_arguments(argparse.ArgumentParser(prog="pipeline.monitoring.modelquality",
                                                           description=__doc__.splitlines()[0]))
     top.add_argument("--capture", type=Path, required=True, help="CAPTURE_DIR")
     top.add_argument("--ground-truth", type=Path, required=True, help="GROUND_TRUTH_DIR")

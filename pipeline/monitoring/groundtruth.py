@@ -28,7 +28,7 @@ from pipeline.runs import files
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
 
-SENT = "sent.jsonl"  # pipeline/traffic.py's record of what it sent
+SENT = "sent.jsonl"  # pipeline/monitoring/traffic.py's record of what it sent
 
 
 def line(event_id: str, labels: list[str]) -> str:
@@ -141,7 +141,8 @@ def ground_truth(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    top = argparse.ArgumentParser(prog="pipeline.groundtruth", description=__doc__.splitlines()[0])
+    top = argparse.ArgumentParser(prog="pipeline.monitoring.groundtruth",
+                                  description=__doc__.splitlines()[0])
     top.add_argument("--local", type=Path, required=True, help="LOCAL_DIR")
     top.add_argument("--workload", default="penguins")
     top.add_argument("--out", type=Path, help="GROUND_TRUTH_DIR (default "

@@ -1,18 +1,18 @@
-"""`python -m pipeline.endpoint serve|deploy|rollback|stop|invoke`: the endpoint, updated as
-SageMaker updates one, blue/green, with no failed request.
+"""`python -m pipeline.endpoints.commands serve|deploy|rollback|stop|invoke`: the endpoint, updated
+as SageMaker updates one, blue/green, with no failed request.
 
 `serve` starts the router and one colour with a model; `deploy` puts the newest Approved version
-on the idle colour and switches to it (pipeline/bluegreen.py); `rollback` goes back to the
-model that was live before, the same way (pipeline/deployments.py keeps the history). Standard
-library only: make runs it with the host's python3.
+on the idle colour and switches to it (pipeline/endpoints/bluegreen.py); `rollback` goes back to the
+model that was live before, the same way (pipeline/endpoints/deployments.py keeps the history).
+Standard library only: make runs it with the host's python3.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-from pipeline import deployments
-from pipeline.bluegreen import ROUTER, Endpoint, EndpointError, request, say
+from pipeline.endpoints import deployments
+from pipeline.endpoints.bluegreen import ROUTER, Endpoint, EndpointError, request, say
 from pipeline.registry import models as registry
 
 # A real record of the model's own test split, which the training job ships in the archive.

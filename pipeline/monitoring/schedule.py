@@ -1,4 +1,5 @@
-"""`python -m pipeline.schedule start|stop`: the monitoring schedule (compose service `monitor`).
+"""`python -m pipeline.monitoring.schedule start|stop`: the monitoring schedule (compose service
+`monitor`).
 
 `start` (`make monitor-schedule`), as CreateMonitoringSchedule: picks the baselines now (each as
 make monitor-data and make monitor-model would: BASELINE_JOB is not used; the served version's,
@@ -19,7 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline import modelmonitor, monitoring
+from pipeline.monitoring import dataquality as monitoring
+from pipeline.monitoring import modelquality as modelmonitor
 from pipeline.runs import jobrun
 from pipeline.runs.records import RunError
 
@@ -85,7 +87,7 @@ def stop(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    top = jobrun.common_arguments(argparse.ArgumentParser(prog="pipeline.schedule",
+    top = jobrun.common_arguments(argparse.ArgumentParser(prog="pipeline.monitoring.schedule",
                                                           description=__doc__.splitlines()[0]))
     top.add_argument("step", choices=("start", "stop"))
     top.add_argument("--capture", type=Path, help="CAPTURE_DIR")

@@ -1,4 +1,5 @@
-"""`python -m pipeline.baseline`: the data-quality (or model-quality) baseline job as a named run.
+"""`python -m pipeline.monitoring.baseline`: the data-quality (or model-quality) baseline job as a
+named run.
 
 The training image's `baseline` entrypoint (training/monitor/baseline.py) runs as a processing job
 on the newest Completed processing run (or PROCESSING_JOB): Penguins' baseline/train-baseline.csv
