@@ -133,7 +133,7 @@ def in_process(model_dir: Path, processed: Path) -> dict:
     import pandas as pd
 
     from serving import model as serving_model
-    from training.model import graph
+    from training.workloads.penguins import data as penguins_data
 
     raw = pd.read_csv(processed / "processing" / "baseline" / "test-baseline.csv")
     records = json.loads(raw.drop(columns=["species"]).to_json(orient="records"))
@@ -143,7 +143,7 @@ def in_process(model_dir: Path, processed: Path) -> dict:
     labels = list(ours.labels)
 
     def naive(record):
-        frame = graph.marked(pd.DataFrame([record]))
+        frame = penguins_data.marked(pd.DataFrame([record]))
         return network.predict(features.transform(frame), verbose=0)[0]
 
     naive(records[0])
@@ -160,7 +160,7 @@ def in_process(model_dir: Path, processed: Path) -> dict:
             serving_model.predict(ours, [record])
     ours_seconds = (time.perf_counter() - started) / (repeat * len(records))
 
-    expected = network.predict(features.transform(graph.marked(raw)), verbose=0)
+    expected = network.predict(features.transform(penguins_data.marked(raw)), verbose=0)
     one_by_one = [serving_model.predict(ours, [record])[0] for record in records]
     same = all(
         r["prediction"] == labels[int(np.argmax(p))]

@@ -48,12 +48,14 @@ def build(path: Path) -> Path:
     import onnx
 
     from training.model import graph
+    from training.workloads.penguins import data as penguins_data
 
     frame = penguins_frame()
-    features = graph.transformer().fit(graph.marked(frame))
-    width = features.transform(graph.marked(frame.head(1))).shape[1]
+    features = penguins_data.transformer().fit(penguins_data.marked(frame))
+    width = features.transform(penguins_data.marked(frame.head(1))).shape[1]
     network = _seeded_network((width,), 10, len(LABELS))
-    onnx.save(graph.build(features, network, LABELS), str(path / "model.onnx"))
+    model = graph.build(features, network, LABELS, penguins_data.field_types())
+    onnx.save(model, str(path / "model.onnx"))
     return path
 
 

@@ -12,11 +12,11 @@ prediction joined by the program's transform (`_c0`, `_c1` of its CSV; JSON: `gr
 `SageMakerOutput.prediction`). Standard library only.
 """
 
+import argparse
 import json
 import shutil
 import sys
 
-from pipeline.jobs import steps as jobs
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
@@ -114,12 +114,14 @@ def lineage(local, source_run: str, workload: str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    top = jobs.parser()
+    top = jobrun.common_arguments(argparse.ArgumentParser(prog="pipeline.monitoring.baseline",
+                                                          description=__doc__.splitlines()[0]))
+    top.add_argument("--processing-job", help="PROCESSING_JOB")
     top.add_argument("--model-quality", action="store_true")
     top.add_argument("--transform-job", help="TRANSFORM_JOB, with --model-quality")
     top.add_argument("--ground-truth-attribute")
     top.add_argument("--inference-attribute")
-    args = top.parse_args(["list", *(argv if argv is not None else sys.argv[1:])])
+    args = top.parse_args(argv)
     try:
         return model_baseline(args) if args.model_quality else baseline(args)
     except RunError as error:

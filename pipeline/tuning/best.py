@@ -14,8 +14,7 @@ from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
 from pipeline.tuning import results as tuningresults
-from pipeline.tuning.config import load
-from pipeline.tuning.job import COPY
+from pipeline.tuning.config import COPY, load
 
 
 def tuning_run(args) -> runs.Run:

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The job file as the run keeps it: a resumed job reads this copy, not the file named again.
+COPY = "tuning-job.json"
 CONFIG = "HyperParameterTuningJobConfig"
 DEFINITION = "TrainingJobDefinition"
 STRATEGIES = ("Bayesian", "Random", "Grid", "Hyperband")

@@ -18,10 +18,8 @@ from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
 from pipeline.tuning import results as tuningresults
-from pipeline.tuning.config import NAME_PATTERN, ConfigError, TuningConfig, load
+from pipeline.tuning.config import COPY, NAME_PATTERN, ConfigError, TuningConfig, load
 from pipeline.tuning.trials import Tuner
-
-COPY = "tuning-job.json"
 
 
 def _terminate(*_):
@@ -129,10 +127,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from pipeline.tuning import best as tuningpipeline
+    from pipeline.tuning import best
 
-    step = {"tune": tune, "evaluate-best": tuningpipeline.evaluate_best,
-            "chosen": tuningpipeline.chosen}[args.step]
+    step = {"tune": tune, "evaluate-best": best.evaluate_best,
+            "chosen": best.chosen}[args.step]
     try:
         return step(args)
     except RunError as error:

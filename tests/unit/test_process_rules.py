@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from training.jobs import process
+from training.contract import jobio
+from training.workloads.penguins import data as penguins_data
 
 from endpoint_cases import MISSING_MARKERS
 
@@ -13,7 +14,7 @@ HEADER = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mas
 
 def read(tmp_path, text: str) -> pd.DataFrame:
     (tmp_path / "penguins.csv").write_text(text)
-    return process.read_raw(tmp_path)
+    return penguins_data.read_raw(tmp_path)
 
 
 def test_spaces_around_fields_are_insignificant(tmp_path):
@@ -29,7 +30,7 @@ def test_spaces_around_fields_are_insignificant(tmp_path):
 
 
 def test_missing_markers_are_serving_s(tmp_path):
-    assert sorted(process.MISSING) == sorted(MISSING_MARKERS)
+    assert sorted(jobio.MISSING) == sorted(MISSING_MARKERS)
     rows = "".join(f"Adelie,{text},39.1,{text},181,3750,{text}\n"
                    for marker in MISSING_MARKERS for text in (marker, f" {marker} "))
     got = read(tmp_path, HEADER + rows + "Adelie,Dream,39.1,18.7,181,3750,male\n")

@@ -171,18 +171,18 @@ def test_a_signature_that_is_not_json_is_named(tiny_model_dir, tmp_path):
 
 
 def training_reading(records):
-    """The graph's inputs as the training job makes them from the same records (graph.feeds)."""
+    """The graph's inputs as the training job makes them from the same records (data.feeds)."""
     import pandas as pd
 
-    from training.jobs.process import FEATURES, bare
-    from training.model import graph
+    from training.workloads.penguins import data as penguins_data
+    from training.workloads.penguins.data import FEATURES, bare
 
     frame = pd.DataFrame([{f: None if r.get(f) is None else str(r.get(f)) for f in FEATURES}
                           for r in records], dtype=object)
     frame = bare(frame.fillna(""))
     for column in ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"):
         frame[column] = pd.to_numeric(frame[column])
-    return graph.feeds(frame)
+    return penguins_data.feeds(frame)
 
 
 SKEW_RECORDS = [

@@ -19,7 +19,7 @@ import pytest
 
 from pipeline.registry import models as registry
 from training.jobs import evaluate, process, train
-from training.jobs.dataset import bundled
+from training.workloads.penguins.data import bundled
 
 from endpoint_cases import RECORD
 
@@ -177,17 +177,18 @@ def test_job_graph_answers_as_sklearn_and_keras_on_the_whole_test_split(processe
     import onnxruntime
 
     from training.model import graph
+    from training.workloads.penguins import data as penguins_data
     from training.workloads.penguins import workload as penguins
 
     model = trained / "model"
     raw = penguins.read_train_raw(processed / "processing" / "baseline" / "test-baseline.csv")
     features = joblib.load(model / "features.joblib")
     network = keras.models.load_model(model / "model.keras")
-    expected = network(features.transform(graph.marked(raw)).astype(np.float32),
+    expected = network(features.transform(penguins_data.marked(raw)).astype(np.float32),
                        training=False).numpy()
     session = onnxruntime.InferenceSession(str(model / "model.onnx"),
                                            providers=["CPUExecutionProvider"])
-    got = session.run(None, graph.feeds(raw))[0]
+    got = session.run(None, penguins_data.feeds(raw))[0]
     assert len(got) == len(raw) == 52
     assert np.abs(got - expected).max() <= train.AGREEMENT
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
@@ -220,10 +221,11 @@ def test_sample_penguin_is_a_gentoo(trained):
     import onnxruntime
 
     from training.model import graph
+    from training.workloads.penguins import data as penguins_data
 
     session = onnxruntime.InferenceSession(str(trained / "model" / "model.onnx"),
                                            providers=["CPUExecutionProvider"])
-    probabilities = session.run(None, graph.feeds(pd.DataFrame([RECORD])))[0][0]
+    probabilities = session.run(None, penguins_data.feeds(pd.DataFrame([RECORD])))[0][0]
     labels = graph.read_signature(session)["labels"]
     assert labels[int(probabilities.argmax())] == "Gentoo"
 

@@ -142,14 +142,14 @@ def test_grid_runs_every_combination_and_refuses_a_smaller_job_limit():
 
 @pytest.mark.parametrize("workload", ["penguins", "digits"])
 def test_each_workload_ships_a_valid_default_tuning_file(workload):
-    config = load(REPO / "pipeline" / "tuning" / f"{workload}.json")
+    config = load(REPO / "pipeline" / "tuning" / "configs" / f"{workload}.json")
     assert {r.name for r in config.ranges} == {"epochs", "learning_rate"}
     assert config.objective == "validation:accuracy" and config.maximize
     assert config.max_parallel <= config.max_jobs
 
 
 def test_the_penguins_file_has_the_programs_ranges():
-    config = load(REPO / "pipeline" / "tuning" / "penguins.json")
+    config = load(REPO / "pipeline" / "tuning" / "configs" / "penguins.json")
     ranges = {r.name: r for r in config.ranges}
     assert (ranges["epochs"].kind, ranges["epochs"].low, ranges["epochs"].high) == \
         ("Integer", 10, 50)

@@ -7,6 +7,10 @@ import tempfile
 from pathlib import Path
 
 BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"  # the sagemaker-training toolkit reads the same variable
+# Strings read as a missing value, as serving reads them (serving/features.py MISSING).
+# "nan" and "NaN" too: what Python and pandas write for a float NaN, never a category or a number.
+MISSING = ["", "NA", "N/A", ".", "nan", "NaN"]
+
 
 
 class JobError(Exception):

@@ -6,23 +6,10 @@ function needs nothing there (Digits falls back to scikit-learn's bundled digits
 
 import argparse
 import sys
-from importlib import resources
 from pathlib import Path
 
-from training.contract.jobio import JobError, atomic_write
+from training.contract.jobio import JobError
 from training.workloads import registry as workloads
-
-
-def bundled() -> Path:
-    return Path(str(resources.files("palmerpenguins") / "data" / "penguins.csv"))
-
-
-def put_penguins(target: Path) -> str:
-    existing = sorted(target.glob("*.csv"))
-    if existing:
-        return f"input already has {', '.join(p.name for p in existing)}; left as is"
-    atomic_write(target / "penguins.csv", bundled().read_bytes())
-    return f"copied the palmerpenguins dataset to {target / 'penguins.csv'}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,8 +138,7 @@ def strategy(cluster: Cluster, timeout: float = COLLECTIVE_TIMEOUT_SECONDS):
     """MultiWorkerMirroredStrategy over the cluster, every host resolved first."""
     resolve(cluster.hosts)
     os.environ["TF_CONFIG"] = json.dumps(tf_config(cluster))
-    # network sets TensorFlow's quiet start-up before TensorFlow is first imported.
-    from training.model import network  # noqa: F401, I001
+    from training.model import tfenv  # noqa: F401, I001  (before TensorFlow is first imported)
 
     import tensorflow as tf
 

@@ -7,7 +7,8 @@ request must give. Serving then needs onnxruntime and the signature alone.
 Inputs: one per raw field, shape [None, 1] (skl2onnx's per-column input of a ColumnTransformer):
 tensor(string) for a categorical field, tensor(float) for a numeric one. A missing number is
 NaN (imputed with the mean); a missing category is MISSING_STRING, a category of its own, so
-records are marked (marked(), feeds()) before they reach the transformer or the graph.
+records are marked (a workload's marked(), feeds()) before they reach the transformer or the
+graph.
 """
 
 import json
@@ -17,7 +18,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from training.jobs.process import CATEGORICAL, FEATURES, MISSING, NUMERIC
+from training.contract.jobio import MISSING
 
 # A missing category's value. "" is already one of MISSING, so marking a missing category maps it
 # onto a string that means "missing" everywhere else too.
@@ -29,66 +30,17 @@ NETWORK_PREFIX = "network/"  # the Keras graph's names, kept apart from skl2onnx
 ELEMENT_TYPES = {1: "float", 8: "string", 7: "int64", 11: "double"}  # onnx.TensorProto codes
 
 
-def transformer():
-    """The processing job's ColumnTransformer, unfitted, in a form skl2onnx converts.
-
-    A missing category (MISSING_STRING once marked) is one-hot encoded as a category of its own
-    when the train split has one, else as all zeros, as an unknown category is. No string
-    imputer: skl2onnx converts one into eight more nodes a record (label encoders, casts,
-    wheres, splits), a third of the endpoint's time to answer one record. Fit and transform it
-    on marked() frames.
-    """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    return ColumnTransformer([
-        ("numeric", make_pipeline(SimpleImputer(strategy="mean"), StandardScaler()),
-         list(NUMERIC)),
-        ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-         list(CATEGORICAL)),
-    ])
-
-
-def marked(frame):
-    """The feature columns of a read_raw() frame with each missing category as MISSING_STRING."""
-    frame = frame[list(FEATURES)].copy()
-    for column in CATEGORICAL:
-        frame[column] = frame[column].astype(object).where(frame[column].notna(), MISSING_STRING)
-    return frame
-
-
-def feeds(frame) -> dict:
-    """The graph's inputs for a read_raw() frame: {field: [N, 1] array}."""
-    import numpy as np
-
-    frame = marked(frame)
-    inputs = {column: frame[[column]].to_numpy(dtype=object).astype(str)
-              for column in CATEGORICAL}
-    inputs |= {column: frame[[column]].to_numpy(dtype=np.float32) for column in NUMERIC}
-    return inputs
-
-
 def _opsets(model) -> dict:
     return {entry.domain or "": entry.version for entry in model.opset_import}
 
 
-def field_types() -> list:
-    """skl2onnx input types of transformer(): one [None, 1] tensor per field, FEATURES order."""
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
-
-    return [(name, StringTensorType([None, 1]) if name in CATEGORICAL
-             else FloatTensorType([None, 1])) for name in FEATURES]
-
-
-def preprocessing_onnx(features, opsets: dict | None = None, types: list | None = None):
-    """A fitted transformer as an ONNX model: inputs `types` (default field_types()), output
+def preprocessing_onnx(features, types: list, opsets: dict | None = None):
+    """A fitted transformer as an ONNX model: inputs `types` (skl2onnx types), output
     "features" (float). opsets: the network's, so that the two graphs can be merged."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
-    return convert_sklearn(features, initial_types=types or field_types(), target_opset=opsets,
+    return convert_sklearn(features, initial_types=types, target_opset=opsets,
                            final_types=[("features", FloatTensorType([None, None]))])
 
 
@@ -195,11 +147,11 @@ def read_signature(source) -> dict:
     return json.loads(props[SIGNATURE_KEY])
 
 
-def build(features, network, labels, types: list | None = None, extra: dict | None = None):
-    """The one graph: a fitted transformer (default transformer(), types as
-    preprocessing_onnx's) + the Keras network, with its signature (extra as signature's)."""
+def build(features, network, labels, types: list, extra: dict | None = None):
+    """The one graph: a fitted transformer (its input types as preprocessing_onnx's) + the
+    Keras network, with its signature (extra as signature's)."""
     net = network_onnx(network)
-    pre = preprocessing_onnx(features, _opsets(net), types)
+    pre = preprocessing_onnx(features, types, _opsets(net))
     model = join(pre, net)
     model.producer_name = "penguins-training graph.py"
     write_signature(model, signature(model, labels, extra))

@@ -8,16 +8,14 @@ import os
 import sys
 from pathlib import Path
 
-# TensorFlow's start-up notices stay out of job logs. The oneDNN one is printed before absl's
-# logging starts, whatever TF_CPP_MIN_LOG_LEVEL says; only turning oneDNN's custom operations
-# off silences it, and for a 10-8-3 network they change nothing but float round-off.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+# Before keras: TensorFlow's quiet start-up.
+from training.model import tfenv  # noqa: F401
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+# isort: split
+import keras
+import numpy as np
 
-from training.contract.jobio import JobError, atomic_write  # noqa: E402
+from training.contract.jobio import JobError, atomic_write
 
 CHECKPOINT = "checkpoint.keras"
 STATE = "state.json"

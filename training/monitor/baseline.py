@@ -25,8 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-from training.contract.jobio import JobError, atomic_write, base_dir, fail
-from training.jobs.process import MISSING
+from training.contract.jobio import MISSING, JobError, atomic_write, base_dir, fail
 
 BUCKETS = 10
 SKETCH = {"c": 0.64, "k": 2048}

@@ -13,7 +13,7 @@ NaN for a missing value. `input_fields` is the default: the request's own fields
 
 import json
 
-from training.jobs.process import MISSING
+from training.contract.jobio import MISSING
 
 # What read_json is told, so 1M lines need no schema inference (keys as SageMaker writes them).
 CAPTURE_COLUMNS = {

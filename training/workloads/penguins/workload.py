@@ -18,8 +18,8 @@ import shutil
 from pathlib import Path
 
 from training.contract.jobio import JobError, channel_files
-from training.jobs import process
 from training.workloads import registry as workloads
+from training.workloads.penguins import data
 from training.workloads.registry import Exported, Prepared
 
 NAME = "penguins"
@@ -33,9 +33,7 @@ PIPELINE_FILES = ("features.joblib", "target.joblib")
 
 def put_data(target: Path) -> str:
     """`make data`: palmerpenguins' CSV in the processing input, offline."""
-    from training.jobs.dataset import put_penguins
-
-    return put_penguins(target)
+    return data.put_penguins(target)
 # The training split's raw fields, so the training job can check the graph on real rows.
 TRAIN_RAW = "train-raw.csv"
 
@@ -44,25 +42,23 @@ def process_outputs(input_dir: Path, seed: int) -> tuple[dict, str, dict]:
     """Every output file's bytes by relative path, a summary line, the workload's facts."""
     import joblib
 
-    from training.model import graph
-
-    train, validation, test, unlabelled = process.split(process.read_raw(input_dir), seed)
-    features, target = process.transformers(train)
-    files = {f"{name}/{name}.csv": process.matrix_csv(frame, features, target)
+    train, validation, test, unlabelled = data.split(data.read_raw(input_dir), seed)
+    features, target = data.transformers(train)
+    files = {f"{name}/{name}.csv": data.matrix_csv(frame, features, target)
              for name, frame in (("train", train), ("validation", validation), ("test", test))}
     for name, fitted in (("features", features), ("target", target)):
         buffer = io.BytesIO()
         joblib.dump(fitted, buffer)
         files[f"pipeline/{name}.joblib"] = buffer.getvalue()
-    files[f"pipeline/{TRAIN_RAW}"] = train[list(graph.FEATURES)].to_csv(index=False)
+    files[f"pipeline/{TRAIN_RAW}"] = train[list(data.FEATURES)].to_csv(index=False)
     # to_json writes a missing value as null, as a client would send it.
     files[f"pipeline/{workloads.SAMPLE}"] = json.dumps(json.loads(
-        test[list(process.FEATURES)].head(1).to_json(orient="records"))[0]) + "\n"
-    files["baseline/train-baseline.csv"] = train[list(process.FEATURES)].to_csv(index=False)
-    files["baseline/test-baseline.csv"] = test[[process.LABEL, *process.FEATURES]].to_csv(
+        test[list(data.FEATURES)].head(1).to_json(orient="records"))[0]) + "\n"
+    files["baseline/train-baseline.csv"] = train[list(data.FEATURES)].to_csv(index=False)
+    files["baseline/test-baseline.csv"] = test[[data.LABEL, *data.FEATURES]].to_csv(
         index=False)
     summary = (f"rows: train {len(train)}, validation {len(validation)}, test {len(test)}; "
-               f"dropped {unlabelled} without {process.LABEL}; classes "
+               f"dropped {unlabelled} without {data.LABEL}; classes "
                f"{', '.join(target.classes_)}")
     return files, summary, {}
 
@@ -100,7 +96,7 @@ def read_train_raw(path: Path):
     """The raw training fields as read_raw() gives them: NaN for every missing value."""
     import pandas as pd
 
-    return pd.read_csv(path, dtype=dict.fromkeys(process.CATEGORICAL, str),
+    return pd.read_csv(path, dtype=dict.fromkeys(data.CATEGORICAL, str),
                        keep_default_na=False, na_values=[""])
 
 
@@ -173,13 +169,13 @@ def export(model, prepared: Prepared, folder: Path) -> Exported:
     import numpy as np
 
     from training.model import graph
-
     raw = read_train_raw(prepared.pipeline / TRAIN_RAW)
-    x = prepared.features.transform(graph.marked(raw)).astype(np.float32)
+    x = prepared.features.transform(data.marked(raw)).astype(np.float32)
     expected = model(x, training=False).numpy()
     for name in PIPELINE_FILES:
         shutil.copyfile(prepared.pipeline / name, folder / name)
-    return Exported(graph.build(prepared.features, model, prepared.labels), graph.feeds(raw),
+    one = graph.build(prepared.features, model, prepared.labels, data.field_types())
+    return Exported(one, data.feeds(raw),
                     expected, {"unknown_categories": "ignored (all-zero one-hot)"})
 
 
