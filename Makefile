@@ -203,7 +203,7 @@ traffic: ## Send N real test-split requests to the endpoint with inference ids (
 	  --port $(ENDPOINT_PORT) --count "$(N)" --keep $(KEEP_RUNS) \
 	  $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB)) $(if $(SHIFT),--shift '$(SHIFT)')
 
-tune: build-training $(VENV)/.installed ## Hyperparameter tuning job (TUNING_CONFIG, default pipeline/tuning/WORKLOAD.json; TUNING_JOB: name or continue one; PROCESSING_JOB)
+tune: build-training $(VENV)/.installed ## Hyperparameter tuning job (TUNING_CONFIG, default pipeline/tuning/configs/WORKLOAD.json; TUNING_JOB: name or continue one; PROCESSING_JOB)
 	@$(TUNING) tune --config $(TUNING_CONFIG) $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB))
 
 register: ## Condition + register an evaluated model (ACCURACY_THRESHOLD, PENDING_THRESHOLD; EVALUATION_JOB)

@@ -30,13 +30,6 @@ from pathlib import Path
 from training.contract.jobio import JobError, atomic_write, base_dir, fail, read_json
 from training.monitor import merge as model_merge
 from training.monitor import quality
-from training.monitor.analyzer import (
-    DEFAULT_OUTPUT,
-    DEFAULT_SOURCE,
-    capture_files,
-    hour_of,
-    time_window,
-)
 from training.monitor.baseline import (
     ANALYSIS_ENV,
     INFERENCE_ENV,
@@ -45,6 +38,13 @@ from training.monitor.baseline import (
     SOURCE_ENV,
 )
 from training.monitor.baseline import TRUTH_ENV as TRUTH_ATTRIBUTE_ENV
+from training.monitor.window import (
+    DEFAULT_OUTPUT,
+    DEFAULT_SOURCE,
+    capture_files,
+    hour_of,
+    time_window,
+)
 
 TRUTH_ENV, DEFAULT_TRUTH = "ground_truth_source", "/opt/ml/processing/groundtruth"
 CONSTRAINTS_ENV = "baseline_constraints"
