@@ -2,6 +2,7 @@
 evaluation, the condition and registration.
 
 Owns steps.py (`python -m pipeline.jobs.steps STEP`, what `make process|train|evaluate|register`
-run) and training.py (the training step's hosts). It may import pipeline.runs and
-pipeline.registry; the tuning, monitoring and transform packages build on it, never the reverse.
+run) and training.py (the training step's hosts). It may import pipeline.runs,
+pipeline.registry and pipeline.monitoring (the baselines a registered version records); only
+the tuning package builds on it.
 """

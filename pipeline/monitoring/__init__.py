@@ -4,6 +4,6 @@ Owns baseline.py (the data- and model-quality baseline jobs as named runs), traf
 traffic`), groundtruth.py (`make ground-truth`), dataquality.py (`make monitor-data`, the list
 of monitoring runs), modelquality.py (`make monitor-model`) and schedule.py (`make
 monitor-schedule`). Each runs the training image's analyzer as a processing job. It may import
-pipeline.jobs, pipeline.transform, pipeline.endpoints (which model is live), pipeline.registry
-and pipeline.runs; nothing else imports it but pipeline.jobs' register step (baselines).
+pipeline.transform, pipeline.endpoints (which model is live), pipeline.registry and
+pipeline.runs; pipeline.jobs' register step reads its baselines.
 """

@@ -3,6 +3,5 @@
 Owns job.py (`python -m pipeline.transform.job`, `make transform`: the run, the model, the
 container), batch.py (the engine: execution parameters, mini-batches, concurrency, .out files)
 and dataprocessing.py (SplitType, BatchStrategy, InputFilter/JoinSource/OutputFilter). It may
-import pipeline.runs, pipeline.registry and the model archive module; nothing imports it but
-the tests and the monitoring baseline step.
+import pipeline.endpoints, pipeline.runs, pipeline.registry and the model archive module.
 """

@@ -184,11 +184,3 @@ def test_data(test_dir: Path, model_dir: Path, labels: list, facts: dict):
 
     features = joblib.load(model_dir / "features.joblib")
     return read_channel(test_dir, "test", width(features), len(labels))
-
-
-def monitor_features(con, names: list):
-    """The data-quality monitor's record preprocessor: the request's input fields, named as
-    the baseline's (train-baseline.csv's) columns."""
-    from training.monitor import records as monitor_records
-
-    return monitor_records.input_fields(con, names)
