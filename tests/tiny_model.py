@@ -86,3 +86,35 @@ def build_image(path: Path) -> Path:
     graph.write_signature(model, graph.signature(model, DIGITS) | {"image": IMAGE})
     onnx.save(model, str(path / "model.onnx"))
     return path
+
+
+def build_two_inputs(path: Path) -> Path:
+    """An ONNX graph without our signature, as a user brings one: two inputs, two outputs.
+
+    "features" FP32 [batch, 3] and "offset" INT64 [batch, 1]; "scores" = features * 2 +
+    offset (FP32 [batch, 3]) and "total" = the row sums of scores (FP32 [batch]).
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("Constant", [], ["two"], value=helper.make_tensor(
+            "two", TensorProto.FLOAT, [], [2.0])),
+        helper.make_node("Mul", ["features", "two"], ["doubled"]),
+        helper.make_node("Cast", ["offset"], ["shift"], to=TensorProto.FLOAT),
+        helper.make_node("Add", ["doubled", "shift"], ["scores"]),
+        helper.make_node("Constant", [], ["rows"], value=helper.make_tensor(
+            "rows", TensorProto.INT64, [1], [1])),
+        helper.make_node("ReduceSum", ["scores", "rows"], ["total"], keepdims=0),
+    ]
+    graph = helper.make_graph(
+        nodes, "two-inputs",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("offset", TensorProto.INT64, ["batch", 1])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("total", TensorProto.FLOAT, ["batch"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path / "model.onnx"))
+    return path
