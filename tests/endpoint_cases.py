@@ -494,3 +494,37 @@ ANY_ONNX_CASES = [
     Case("any-accept-refusing-json", POST, INV, json_body({"inputs": [FEATURES, OFFSET]}),
          {**JSON, "Accept": "text/csv"}, 406, error_naming("text/csv")),
 ]
+
+
+# The two example inference handlers (examples/endpoint-toolkit, examples/endpoint-tfs-handler)
+# on tiny_model.build_iris answer alike: the same table runs on both, in-process and on the image.
+IRIS_JSON = {"features": [[5.1, 3.5, 1.4, 0.2], [6.9, 3.1, 5.9, 2.3]]}
+
+
+def labelled(*labels: str) -> Callable[[Reply, list], None]:
+    def check(reply: Reply, _labels: list) -> None:
+        is_json(reply)
+        predictions = reply.json()["predictions"]
+        assert [p["label"] for p in predictions] == list(labels), predictions
+        for p in predictions:
+            assert math.isclose(sum(p["scores"]), 1, abs_tol=1e-4)
+
+    return check
+
+
+HANDLER_CASES = [
+    Case("handler-ping", "GET", "/ping", check=empty),
+    Case("handler-json", POST, INV, json_body(IRIS_JSON), JSON,
+         check=labelled("setosa", "virginica")),
+    Case("handler-csv", POST, INV, b"6.0,2.9,4.5,1.5\n5.1,3.5,1.4,0.2\n",
+         {**CSV, "Accept": "application/json"}, check=labelled("versicolor", "setosa")),
+    # A ValueError while decoding, or the REST API's refusal passed on, is the client's.
+    Case("handler-wrong-width", POST, INV, json_body({"features": [[1, 2, 3]]}), JSON, 400,
+         error_naming("features", "[1, 3]")),
+    Case("handler-malformed-json", POST, INV, b'{"features": [', JSON, 400, error_naming()),
+    Case("handler-not-utf8", POST, INV, b"\x00\xff{not json", JSON, 400, error_naming()),
+    Case("handler-unsupported-type", POST, INV, b"hello", {"Content-Type": "text/plain"}, 400,
+         error_naming("text/plain")),
+    Case("handler-payload-limit", POST, INV, padded_json(6 * MB + 1), JSON, 413,
+         error_naming("SAGEMAKER_MAX_PAYLOAD_IN_MB")),
+]
