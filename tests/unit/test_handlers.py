@@ -130,3 +130,35 @@ def test_the_rest_api_answers_tf_serving_s_paths(tmp_path):
                               "tfs-model-name=iris,tfs-model-version=3"})
     assert reply.get_json()["model_version_status"][0] == {
         "version": "3", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+
+
+def test_requirements_the_image_meets_are_not_installed_and_other_pins_are_noted():
+    from serving import prepare
+
+    install, notes = prepare.plan("# comment\nnumpy>=1\nnumpy==1.21.6  # old pin\n"
+                                  "no-such-package-here==1.0\n\n")
+    assert install == ["no-such-package-here==1.0"]
+    assert len(notes) == 1 and "numpy==1.21.6 asked; the image's numpy" in notes[0]
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("-r other.txt\n", "line 1: options (-r)"),
+    ("numpy\nnot a requirement!\n", "line 2"),
+])
+def test_requirements_the_endpoint_cannot_read_are_named(text, words):
+    from serving import prepare
+
+    with pytest.raises(prepare.PrepareError, match="requirements.txt") as raised:
+        prepare.plan(text)
+    assert words in str(raised.value)
+
+
+def test_a_requirement_missing_from_the_wheelhouse_is_named(tmp_path):
+    from serving import prepare
+
+    (tmp_path / "code" / "wheelhouse").mkdir(parents=True)
+    (tmp_path / "code" / "requirements.txt").write_text("no-such-package-here==1.0\n")
+    said = []
+    with pytest.raises(prepare.PrepareError, match="cannot install no-such-package-here"):
+        prepare.install_requirements(tmp_path, said.append)
+    assert said == ["requirements.txt: installing no-such-package-here==1.0"]
