@@ -76,7 +76,6 @@ def test_a_root_owned_0700_model_folder_is_served_by_unprivileged_workers(
                      {"Content-Type": "application/json"})
         assert reply.status == 200, reply.body[:300]
         assert "not readable by nobody" in server.logs()
-        workers = server.wait_workers(1)
-        assert {user for user, _rss in workers.values()} == {"nobody"}
+        assert {user for user, _rss in server.workers().values()} == {"nobody"}
     finally:
         server.remove()
