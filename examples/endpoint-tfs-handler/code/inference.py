@@ -15,7 +15,8 @@ LABELS = ["setosa", "versicolor", "virginica"]
 def _process_input(data, context):
     if context.request_content_type == "application/json":
         body = json.loads(data.read().decode("utf-8"))
-        return json.dumps({"instances": body["features"]})
+        rows = body["features"] if isinstance(body, dict) else body  # or just the rows
+        return json.dumps({"instances": rows})
     if context.request_content_type == "text/csv":
         lines = data.read().decode("utf-8").splitlines()
         rows = [[float(value) for value in line.split(",")] for line in lines if line.strip()]

@@ -22,7 +22,8 @@ def model_fn(model_dir):
 
 def input_fn(request_body, request_content_type):
     if request_content_type == "application/json":
-        rows = json.loads(request_body)["features"]
+        body = json.loads(request_body)
+        rows = body["features"] if isinstance(body, dict) else body  # or just the rows
     elif request_content_type == "text/csv":
         rows = [[float(value) for value in line.split(",")]
                 for line in request_body.splitlines() if line.strip()]
