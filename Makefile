@@ -6,6 +6,8 @@ IMAGE_TAG ?= latest
 TRAINING_IMAGE ?= penguins-training:$(IMAGE_TAG)
 PROCESSING_IMAGE ?= $(TRAINING_IMAGE)
 SERVING_IMAGE ?= penguins-serving:$(IMAGE_TAG)
+# The serving image with pandas, scikit-learn, boto3 and requests for inference handlers.
+HANDLERS_IMAGE ?= penguins-serving-handlers:$(IMAGE_TAG)
 BASE_IMAGE ?= python:3.11-slim-bookworm
 # A CA bundle for pip inside builds, for networks that re-sign TLS (corporate proxies).
 CA_BUNDLE ?= $(or $(PIP_CERT),$(SSL_CERT_FILE))
@@ -37,7 +39,7 @@ INSTANCES ?= 1
 
 BUILD_DIR := .build
 COMPOSE = $(DOCKER_COMPOSE) -p $(COMPOSE_PROJECT) -f docker-compose.yml
-export TRAINING_IMAGE PROCESSING_IMAGE SERVING_IMAGE LOCAL_DIR ENDPOINT_PORT SOAK_SECONDS
+export TRAINING_IMAGE PROCESSING_IMAGE SERVING_IMAGE HANDLERS_IMAGE LOCAL_DIR ENDPOINT_PORT SOAK_SECONDS
 export HOST_UID := $(shell id -u)
 export HOST_GID := $(shell id -g)
 
@@ -82,7 +84,7 @@ TUNING = $(VENV)/bin/python -m pipeline.tuning.job --local $(LOCAL_DIR) --worklo
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
   $(if $(TUNING_JOB),--tuning-job $(TUNING_JOB))
 
-.PHONY: help setup build build-training build-serving test test-unit test-contract \
+.PHONY: help setup build build-training build-serving build-serving-handlers test test-unit test-contract \
         test-clean lint clean data process train evaluate register pipeline serve stop \
         deploy rollback invoke demo models approve reject push require-registry test-deps bench \
         jobs lock conformance transform baseline model-baseline tune bench-tune \
@@ -100,7 +102,7 @@ setup: ## Docker engine and base image (installs them where it can; fast when do
 	   cmp -s "$(CA_BUNDLE)" $(BUILD_DIR)/ca-bundle.pem || cp "$(CA_BUNDLE)" $(BUILD_DIR)/ca-bundle.pem; \
 	 else : > $(BUILD_DIR)/ca-bundle.pem; fi
 
-build: build-training build-serving ## Build the training/processing and serving images
+build: build-training build-serving build-serving-handlers ## Build the training/processing and serving images
 
 # Build logs go to a file (its end printed on failure) so the job output stays readable;
 # progress.sh prints each build step as it starts, with the seconds since the build began.
@@ -115,6 +117,11 @@ build-serving: setup
 	@containers/progress.sh $(BUILD_DIR)/build-serving.log $(SERVING_IMAGE) \
 	  $(DOCKER) build -f containers/serving.Dockerfile \
 	  --build-arg BASE_IMAGE=$$(cat $(BUILD_DIR)/base-image) -t $(SERVING_IMAGE) .
+
+build-serving-handlers: build-serving ## The serving image's handler flavour (HANDLERS_IMAGE)
+	@containers/progress.sh $(BUILD_DIR)/build-serving-handlers.log $(HANDLERS_IMAGE) \
+	  $(DOCKER) build -f containers/serving-handlers.Dockerfile \
+	  --build-arg SERVING_IMAGE=$(SERVING_IMAGE) -t $(HANDLERS_IMAGE) .
 
 data: build-training ## Put the workload's offline data in DATA_DIR (penguins: palmerpenguins' CSV)
 	@mkdir -p $(DATA_DIR)
@@ -353,6 +360,8 @@ lock: $(LOCK_VENV)/bin/uv ## Pin every dependency with hashes from the .in files
 	  -o containers/requirements-training.txt
 	$(UV_COMPILE) containers/requirements-serving.in -c requirements-dev.txt \
 	  -o containers/requirements-serving.txt
+	$(UV_COMPILE) containers/requirements-handlers.in -c containers/requirements-serving.txt \
+	  -c requirements-dev.txt -o containers/requirements-handlers.txt
 	$(UV_COMPILE) requirements-sdk3.in -o requirements-sdk3.txt
 
 # The push test needs a real registry on localhost: Debian's docker-registry, where apt can.

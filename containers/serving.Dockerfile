@@ -9,7 +9,8 @@ RUN python3 -m venv /opt/venv \
  && if [ -s /tmp/build/ca-bundle.pem ]; then export PIP_CERT=/tmp/build/ca-bundle.pem; fi \
  && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
         --require-hashes -r /tmp/build/requirements-serving.txt \
- && /opt/venv/bin/pip uninstall -y pip setuptools >/dev/null 2>&1 || true
+ && /opt/venv/bin/pip uninstall -y setuptools >/dev/null 2>&1 || true
+# pip stays: `serve` installs an inference handler's code/requirements.txt at start.
 
 FROM ${BASE_IMAGE}
 RUN apt-get update \

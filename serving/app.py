@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from serving import codecs, openapi
+from serving import codecs, handlers, openapi
 from serving import config as settings
 from serving import model as hooks
 from serving.capture import Capture
@@ -90,6 +90,24 @@ def invocations(state) -> Response:
     return Response(answer, 200, content_type=accept)
 
 
+def invocations_of_any(state) -> Response:
+    """/invocations of a model that decodes its own requests (any ONNX graph, a handler)."""
+    model, config, capture = state
+    environ = request.environ
+    try:
+        body = read_body(environ, config.max_payload_bytes)
+        if len(environ.get(CUSTOM_ATTRIBUTES_KEY, "")) > MAX_CUSTOM_ATTRIBUTES:
+            raise codecs.CodecError(400, f"{CUSTOM_ATTRIBUTES} is longer than "
+                                         f"{MAX_CUSTOM_ATTRIBUTES} characters")
+        answer, content_type = model.invoke(body, environ)
+    except codecs.CodecError as mistake:
+        return error(mistake.status, mistake.message)
+    if capture is not None:
+        capture.submit(body, environ.get("CONTENT_TYPE"), answer, content_type,
+                       environ.get(INFERENCE_ID_KEY) or None)
+    return Response(answer, 200, content_type=content_type)
+
+
 def execution_parameters(state) -> Response:
     _model, config, _capture = state
     return Response(codecs.orjson.dumps({
@@ -101,8 +119,9 @@ def execution_parameters(state) -> Response:
 
 def openapi_document(state) -> Response:
     model, _config, _capture = state
-    return Response(codecs.orjson.dumps(openapi.document(model.signature)), 200,
-                    mimetype="application/json")
+    document = (openapi.document(model.signature) if isinstance(model, hooks.Model)
+                else model.document())
+    return Response(codecs.orjson.dumps(document), 200, mimetype="application/json")
 
 
 ROUTES = (
@@ -140,17 +159,27 @@ def server_error(exc: Exception) -> Response:
     return error(500, "internal error; see the endpoint's log")
 
 
+def load(model_dir: Path, config: settings.Config):
+    """An inference handler if the folder has code/inference.py, else model.onnx."""
+    if handlers.present(model_dir):
+        return handlers.load(model_dir, config)
+    return hooks.load(model_dir)
+
+
 def create_app(model_dir: Path | None = None, config: settings.Config | None = None) -> Flask:
     """Load the model (which runs it once), then build the app (ModelError if it is broken)."""
     config = config or settings.from_env()
-    model = hooks.load(Path(model_dir or config.model_dir))
+    model = load(Path(model_dir or config.model_dir), config)
     # Started here, in the worker: a thread started before gunicorn forks would not survive.
     capture = Capture(config.capture).start() if config.capture else None
     state = (model, config, capture)
     app = Flask("serving")
     app.extensions["capture"] = capture
+    signed = isinstance(model, hooks.Model)  # the fast path is for models with our signature
     for path, methods, view in ROUTES:
-        app.add_url_rule(path, view.__name__, lambda view=view: view(state), methods=methods)
+        chosen = invocations_of_any if view is invocations and not signed else view
+        app.add_url_rule(path, view.__name__, lambda chosen=chosen: chosen(state),
+                         methods=methods)
     app.after_request(echo_headers)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, server_error)
@@ -163,6 +192,6 @@ def worker_app() -> Flask:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return create_app()
-    except (hooks.ModelError, settings.ConfigError) as broken:
+    except (hooks.ModelError, handlers.HandlerError, settings.ConfigError) as broken:
         log.error("cannot serve: %s", broken)
         sys.exit(WORKER_BOOT_ERROR)

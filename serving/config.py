@@ -11,6 +11,8 @@ from serving.capture import Settings as CaptureSettings
 from serving.images import Limits
 
 BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"  # the same variable the training toolkit honours
+# Set by `serve` for its workers when they read a copy of the model folder (serving/prepare.py).
+MODEL_DIR_ENV = "SERVING_MODEL_DIR"
 DEFAULT_BASE_DIR = "/opt/ml"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SUPPORTED_ACCEPTS = ("application/json", "text/csv", "application/jsonlines")
@@ -174,7 +176,7 @@ def from_env(environ: Mapping[str, str] | None = None, cgroup_root: Path = CGROU
     workers = environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", "").strip()
     payload_mb = _positive_int(environ, "SAGEMAKER_MAX_PAYLOAD_IN_MB", 6)
     return Config(
-        model_dir=base / "model",
+        model_dir=Path(environ.get(MODEL_DIR_ENV) or base / "model"),
         port=_positive_int(environ, "SAGEMAKER_BIND_TO_PORT", 8080),
         workers=_positive_int(environ, "SAGEMAKER_MODEL_SERVER_WORKERS", 1)
         if workers

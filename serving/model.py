@@ -1,8 +1,9 @@
 """The model hooks: load(model_dir) and predict(model, records), with numpy and onnxruntime only.
 
-One prediction path for every model: decode (codecs) -> signature check (records) ->
-onnxruntime -> encode (codecs). The training job exports the whole inference pipeline as one
-graph, model.onnx, with its signature in the graph's metadata; nothing else is read.
+One prediction path for every model with our signature: decode (codecs) -> signature check
+(records) -> onnxruntime -> encode (codecs). The training job exports the whole inference
+pipeline as one graph, model.onnx, with its signature in the graph's metadata. A model.onnx
+without one is served from its own graph (anyonnx).
 """
 
 import math
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serving import images, records, signature
+from serving import anyonnx, images, records, signature
 from serving.records import RecordError
 
 __all__ = ["MODEL_FILE", "Model", "ModelError", "RecordError", "load", "predict",
@@ -61,8 +62,10 @@ def probe(model: Model) -> list:
     return [dict.fromkeys(spec.names)] * 3
 
 
-def load(model_dir: Path) -> Model:
+def load(model_dir: Path) -> "Model | anyonnx.GraphModel":
     """Load model.onnx and its signature, or raise ModelError naming the file.
+
+    Without a signature in its metadata the graph is served from its own inputs and outputs.
 
     The check run on the signature's probe also warms the session, so the first request
     pays no first-call cost. Its answer may be NaN (a graph without imputation, every field
@@ -70,6 +73,11 @@ def load(model_dir: Path) -> Model:
     """
     path = Path(model_dir) / MODEL_FILE
     session = _session(path)
+    if signature.SIGNATURE_KEY not in session.get_modelmeta().custom_metadata_map:
+        try:
+            return anyonnx.load(session, path)
+        except anyonnx.GraphError as error:
+            raise ModelError(f"{path}: {error}") from None
     try:
         sig = signature.read(session)
     except signature.SignatureError as error:

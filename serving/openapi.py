@@ -8,6 +8,7 @@ from serving.signature import IMAGE_FIELDS, Signature
 
 NULLABLE_NUMBER = {"anyOf": [{"type": "number"}, {"type": "string"}], "nullable": True}
 ERROR = {"$ref": "#/components/responses/Error"}
+ERRORS = {str(status): ERROR for status in (400, 404, 405, 406, 413, 415)}
 
 
 def record_schema(signature: Signature) -> dict:
@@ -57,7 +58,7 @@ def _responses() -> dict:
                                                      "description": "One Result per line."}},
             },
         },
-        **{str(status): ERROR for status in (400, 404, 405, 406, 413, 415)},
+        **ERRORS,
     }
 
 
@@ -100,15 +101,12 @@ def _get(summary: str, schema: dict | None = None) -> dict:
     return {"get": {"summary": summary, "responses": {"200": ok}}}
 
 
-def document(signature: Signature) -> dict:
-    """The whole OpenAPI 3.0 document of an endpoint serving a model with this signature."""
-    labels = list(signature.labels)
-    probability = {"type": "number", "minimum": 0, "maximum": 1}
+def _common(invocations: dict, schemas: dict, description: str) -> dict:
+    """The document around a model's /invocations and schemas."""
     return {
         "openapi": "3.0.3",
-        "info": {"title": "SageMaker hosting endpoint", "version": "1.0", "description":
-                 "Client mistakes are answered with 4xx and a JSON error that names the "
-                 "record, field or line; never 5xx."},
+        "info": {"title": "SageMaker hosting endpoint", "version": "1.0",
+                 "description": description},
         "paths": {
             "/ping": _get("Healthy (200) once every worker has loaded and warmed the model."),
             "/execution-parameters": _get("Batch transform settings.", {
@@ -118,22 +116,92 @@ def document(signature: Signature) -> dict:
                                "BatchStrategy": {"type": "string", "enum": ["MULTI_RECORD"]},
                                "MaxPayloadInMB": {"type": "integer", "minimum": 1}}}),
             "/openapi.json": _get("This document.", {"type": "object"}),
-            "/invocations": _invocations(signature),
+            "/invocations": invocations,
         },
         "components": {
-            "schemas": {
-                "Record": record_schema(signature),
-                "Result": {"type": "object",
-                           "required": ["prediction", "confidence", "probabilities"],
-                           "properties": {
-                               "prediction": {"type": "string", "enum": labels},
-                               "confidence": probability,
-                               "probabilities": {"type": "object",
-                                                 "additionalProperties": probability}}},
-                "Error": {"type": "object", "required": ["error"],
-                          "properties": {"error": {"type": "string", "minLength": 1}}},
-            },
+            "schemas": {**schemas, "Error": {
+                "type": "object", "required": ["error"],
+                "properties": {"error": {"type": "string", "minLength": 1}}}},
             "responses": {"Error": {"description": "A client mistake, named.", "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
         },
     }
+
+
+def _v2_input(tensor) -> dict:
+    ranked = {"type": "array", "minItems": len(tensor.shape), "maxItems": len(tensor.shape),
+              "items": {"type": "integer", "minimum": 0}}
+    return {"type": "object", "required": ["name", "shape", "datatype", "data"],
+            "description": f"{tensor.name}: {tensor.datatype} of shape {tensor.shape_text()} "
+                           "(? is free); data flat in row-major order, or nested",
+            "properties": {"name": {"type": "string", "enum": [tensor.name]},
+                           "datatype": {"type": "string", "enum": [tensor.datatype]},
+                           "shape": ranked, "data": {"type": "array"},
+                           "parameters": {"type": "object"}}}
+
+
+def graph_document(model) -> dict:
+    """The document of an endpoint serving an ONNX graph without a signature (anyonnx)."""
+    inputs = [_v2_input(tensor) for tensor in model.inputs]
+    names = [tensor.name for tensor in model.outputs]
+    request = {"type": "object", "required": ["inputs"], "properties": {
+        "id": {"type": "string"},
+        "inputs": {"type": "array", "minItems": len(inputs), "maxItems": len(inputs),
+                   "items": {"anyOf": inputs}},
+        "outputs": {"type": "array", "items": {"type": "object", "required": ["name"],
+                    "properties": {"name": {"type": "string", "enum": names}}}}}}
+    output = {"type": "object", "required": ["name", "shape", "datatype", "data"],
+              "properties": {"name": {"type": "string", "enum": names},
+                             "shape": {"type": "array", "items": {"type": "integer"}},
+                             "datatype": {"type": "string"}, "data": {"type": "array"}}}
+    bodies = [{"$ref": "#/components/schemas/InferenceRequest"},
+              {"type": "object", "required": ["instances"],
+               "properties": {"instances": {"type": "array", "minItems": 1}}}]
+    if len(inputs) == 1:
+        bodies.append({"type": "array", "minItems": 1, "description":
+                       f"The whole tensor {model.inputs[0].name} as nested arrays"})
+    invocations = {"post": {
+        "summary": "Run the graph: Open Inference Protocol v2 JSON, TensorFlow Serving's "
+                   "instances, or a plain array for a single-input model.",
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"anyOf": bodies}}}},
+        "responses": {"200": {"description": "The outputs, in the shape of the request.",
+                              "content": {"application/json": {"schema": {}}}}, **ERRORS},
+    }}
+    return _common(invocations, {
+        "InferenceRequest": request,
+        "InferenceResponse": {"type": "object", "required": ["model_name", "outputs"],
+                              "properties": {"model_name": {"type": "string"},
+                                             "id": {"type": "string"},
+                                             "outputs": {"type": "array", "items": output}}},
+    }, "Any ONNX graph, read off its own inputs and outputs. Client mistakes are answered "
+       "with 4xx and a JSON error that names the input; never 5xx.")
+
+
+def handler_document() -> dict:
+    """The document of an endpoint whose inference handler reads its own requests."""
+    invocations = {"post": {
+        "summary": "The inference handler's input_fn/handler decides what it takes.",
+        "requestBody": {"required": True, "content": {"*/*": {"schema": {}}}},
+        "responses": {"200": {"description": "The handler's answer."}, **ERRORS,
+                      "500": ERROR},
+    }}
+    return _common(invocations, {}, "An inference handler (code/inference.py): a ValueError "
+                   "while it decodes the input is a 400, its other errors 500s, as JSON.")
+
+
+def document(signature: Signature) -> dict:
+    """The whole OpenAPI 3.0 document of an endpoint serving a model with this signature."""
+    labels = list(signature.labels)
+    probability = {"type": "number", "minimum": 0, "maximum": 1}
+    return _common(_invocations(signature), {
+        "Record": record_schema(signature),
+        "Result": {"type": "object",
+                   "required": ["prediction", "confidence", "probabilities"],
+                   "properties": {
+                       "prediction": {"type": "string", "enum": labels},
+                       "confidence": probability,
+                       "probabilities": {"type": "object",
+                                         "additionalProperties": probability}}},
+    }, "Client mistakes are answered with 4xx and a JSON error that names the record, field "
+       "or line; never 5xx.")

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from serving import config as settings
+from serving import prepare
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "nginx" / "nginx.conf.template"
 RUN_DIR = Path(os.environ.get("SERVING_RUN_DIR", "/tmp/serving"))
@@ -71,6 +72,17 @@ def main() -> int:
         return 2
     as_root = os.geteuid() == 0
     RUN_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        prepare.install_requirements(config.model_dir, say)
+        if as_root:  # e.g. SDK local mode's root-owned 0700 mount
+            readable = prepare.readable_model(config.model_dir, RUN_DIR, *UNPRIVILEGED)
+            if readable != config.model_dir:
+                say(f"{config.model_dir} is not readable by {UNPRIVILEGED[0]}; the workers "
+                    f"read a copy in {readable}")
+                os.environ[settings.MODEL_DIR_ENV] = str(readable)
+    except (prepare.PrepareError, OSError) as error:
+        say(str(error))
+        return 2
     conf = RUN_DIR / "nginx.conf"
     conf.write_text(render_nginx(config, RUN_DIR, as_root))
     Path(config.socket).unlink(missing_ok=True)

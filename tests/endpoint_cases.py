@@ -400,3 +400,131 @@ def check_picture_bodies_answer_as_base64_records(send) -> None:
             wrapped = send("POST", INV, json_body({"image": b64(data)}), JSON_HEADERS)
             assert raw.status == wrapped.status == 200, raw.body[:200]
             assert raw.json() == wrapped.json()
+
+
+# Any ONNX graph (tiny_model.build_two_inputs: "features" FP32 [batch, 3], "offset" INT64
+# [batch, 1] -> "scores" = features * 2 + offset, "total" = row sums), over v2 JSON.
+def v2_input(name: str, datatype: str, shape: list, data: list) -> dict:
+    return {"name": name, "datatype": datatype, "shape": shape, "data": data}
+
+
+FEATURES = v2_input("features", "FP32", [2, 3], [1, 2, 3, 4, 5, 6])
+OFFSET = v2_input("offset", "INT64", [2, 1], [1, -1])
+
+
+def v2_outputs(expected: dict, request_id=None) -> Callable[[Reply, list], None]:
+    """The v2 answer: every output named, typed and shaped, with the expected values."""
+    def check(reply: Reply, _labels: list) -> None:
+        is_json(reply)
+        body = reply.json()
+        assert body["model_name"] and body.get("id") == request_id, body
+        outputs = {o["name"]: o for o in body["outputs"]}
+        assert set(outputs) == set(expected), body
+        for name, (datatype, shape, data) in expected.items():
+            assert (outputs[name]["datatype"], outputs[name]["shape"]) == (datatype, shape)
+            assert all(math.isclose(a, b, abs_tol=1e-5)
+                       for a, b in zip(outputs[name]["data"], data, strict=True)), outputs[name]
+
+    return check
+
+
+def json_equal(expected) -> Callable[[Reply, list], None]:
+    def check(reply: Reply, _labels: list) -> None:
+        is_json(reply)
+        assert reply.json() == expected, reply.json()
+
+    return check
+
+
+SCORES = ("FP32", [2, 3], [3, 5, 7, 7, 9, 11])
+TOTALS = ("FP32", [2], [15, 27])
+
+ANY_ONNX_CASES = [
+    Case("v2-two-inputs", POST, INV, json_body({"inputs": [FEATURES, OFFSET], "id": "r-1"}),
+         JSON, check=v2_outputs({"scores": SCORES, "total": TOTALS}, "r-1")),
+    Case("v2-nested-data", POST, INV, json_body({"inputs": [
+        {**FEATURES, "data": [[1, 2, 3], [4, 5, 6]]}, {**OFFSET, "data": [[1], [-1]]}]}),
+         JSON, check=v2_outputs({"scores": SCORES, "total": TOTALS})),
+    Case("v2-chosen-output", POST, INV, json_body({"inputs": [FEATURES, OFFSET],
+                                                   "outputs": [{"name": "total"}]}),
+         JSON, check=v2_outputs({"total": TOTALS})),
+    Case("instances-rows", POST, INV, json_body({"instances": [
+        {"features": [1, 2, 3], "offset": [1]}, {"features": [4, 5, 6], "offset": [-1]}]}),
+         JSON, check=json_equal({"predictions": [{"scores": [3, 5, 7], "total": 15},
+                                                 {"scores": [7, 9, 11], "total": 27}]})),
+    Case("columnar-inputs", POST, INV, json_body({"inputs": {
+        "features": [[1, 2, 3]], "offset": [[0]]}}), JSON,
+         check=json_equal({"outputs": {"scores": [[2, 4, 6]], "total": [12]}})),
+    Case("any-ping", "GET", "/ping", check=empty),
+    # Mistakes: 400s naming the input.
+    Case("v2-wrong-shape", POST, INV, json_body({"inputs": [
+        {**FEATURES, "shape": [2, 4], "data": [0] * 8}, OFFSET]}), JSON, 400,
+         error_naming("features", "[2, 4]", "[?, 3]")),
+    Case("v2-shape-and-data-disagree", POST, INV, json_body({"inputs": [
+        {**FEATURES, "shape": [3, 3]}, OFFSET]}), JSON, 400,
+         error_naming("features", "9 values", "6")),
+    Case("v2-wrong-datatype", POST, INV, json_body({"inputs": [
+        {**FEATURES, "datatype": "FP64"}, OFFSET]}), JSON, 400,
+         error_naming("features", "FP64", "FP32")),
+    Case("v2-strings-for-numbers", POST, INV, json_body({"inputs": [
+        FEATURES, {**OFFSET, "data": ["one", "two"]}]}), JSON, 400,
+         error_naming("offset", "INT64", "strings")),
+    Case("v2-fraction-for-an-integer", POST, INV, json_body({"inputs": [
+        FEATURES, {**OFFSET, "data": [1.5, 2]}]}), JSON, 400,
+         error_naming("offset", "whole numbers")),
+    Case("v2-beyond-float32", POST, INV, json_body({"inputs": [
+        {**FEATURES, "data": [1e39, 2, 3, 4, 5, 6]}, OFFSET]}), JSON, 400,
+         error_naming("features", "FP32")),
+    Case("v2-missing-input", POST, INV, json_body({"inputs": [FEATURES]}), JSON, 400,
+         error_naming("offset")),
+    Case("v2-unknown-input", POST, INV, json_body({"inputs": [
+        FEATURES, OFFSET, v2_input("colour", "FP32", [1], [1])]}), JSON, 400,
+         error_naming("colour", "features, offset")),
+    Case("v2-unknown-output", POST, INV, json_body({"inputs": [FEATURES, OFFSET],
+                                                    "outputs": [{"name": "nope"}]}),
+         JSON, 400, error_naming("nope", "scores, total")),
+    Case("plain-array-needs-one-input", POST, INV, json_body([[1, 2, 3]]), JSON, 400,
+         error_naming("single-input", "features, offset")),
+    Case("instance-without-an-input", POST, INV, json_body({"instances": [
+        {"features": [1, 2, 3]}]}), JSON, 400, error_naming("instances[0]", "offset")),
+    Case("any-empty-body", POST, INV, b"", JSON, 400, error_naming("empty")),
+    Case("any-malformed-json", POST, INV, b'{"inputs": [', JSON, 400, error_naming("JSON")),
+    Case("any-csv-is-unsupported", POST, INV, b"1,2,3\n", CSV, 415,
+         error_naming("text/csv", "application/json")),
+    Case("any-accept-refusing-json", POST, INV, json_body({"inputs": [FEATURES, OFFSET]}),
+         {**JSON, "Accept": "text/csv"}, 406, error_naming("text/csv")),
+]
+
+
+# The two example inference handlers (examples/endpoint-toolkit, examples/endpoint-tfs-handler)
+# on tiny_model.build_iris answer alike: the same table runs on both, in-process and on the image.
+IRIS_JSON = {"features": [[5.1, 3.5, 1.4, 0.2], [6.9, 3.1, 5.9, 2.3]]}
+
+
+def labelled(*labels: str) -> Callable[[Reply, list], None]:
+    def check(reply: Reply, _labels: list) -> None:
+        is_json(reply)
+        predictions = reply.json()["predictions"]
+        assert [p["label"] for p in predictions] == list(labels), predictions
+        for p in predictions:
+            assert math.isclose(sum(p["scores"]), 1, abs_tol=1e-4)
+
+    return check
+
+
+HANDLER_CASES = [
+    Case("handler-ping", "GET", "/ping", check=empty),
+    Case("handler-json", POST, INV, json_body(IRIS_JSON), JSON,
+         check=labelled("setosa", "virginica")),
+    Case("handler-csv", POST, INV, b"6.0,2.9,4.5,1.5\n5.1,3.5,1.4,0.2\n",
+         {**CSV, "Accept": "application/json"}, check=labelled("versicolor", "setosa")),
+    # A ValueError while decoding, or the REST API's refusal passed on, is the client's.
+    Case("handler-wrong-width", POST, INV, json_body({"features": [[1, 2, 3]]}), JSON, 400,
+         error_naming("features", "[1, 3]")),
+    Case("handler-malformed-json", POST, INV, b'{"features": [', JSON, 400, error_naming()),
+    Case("handler-not-utf8", POST, INV, b"\x00\xff{not json", JSON, 400, error_naming()),
+    Case("handler-unsupported-type", POST, INV, b"hello", {"Content-Type": "text/plain"}, 400,
+         error_naming("text/plain")),
+    Case("handler-payload-limit", POST, INV, padded_json(6 * MB + 1), JSON, 413,
+         error_naming("SAGEMAKER_MAX_PAYLOAD_IN_MB")),
+]

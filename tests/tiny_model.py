@@ -88,3 +88,67 @@ def build_image(path: Path) -> Path:
     graph.write_signature(model, graph.signature(model, DIGITS) | {"image": IMAGE})
     onnx.save(model, str(path / "model.onnx"))
     return path
+
+
+def build_two_inputs(path: Path) -> Path:
+    """An ONNX graph without our signature, as a user brings one: two inputs, two outputs.
+
+    "features" FP32 [batch, 3] and "offset" INT64 [batch, 1]; "scores" = features * 2 +
+    offset (FP32 [batch, 3]) and "total" = the row sums of scores (FP32 [batch]).
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("Constant", [], ["two"], value=helper.make_tensor(
+            "two", TensorProto.FLOAT, [], [2.0])),
+        helper.make_node("Mul", ["features", "two"], ["doubled"]),
+        helper.make_node("Cast", ["offset"], ["shift"], to=TensorProto.FLOAT),
+        helper.make_node("Add", ["doubled", "shift"], ["scores"]),
+        helper.make_node("Constant", [], ["rows"], value=helper.make_tensor(
+            "rows", TensorProto.INT64, [1], [1])),
+        helper.make_node("ReduceSum", ["scores", "rows"], ["total"], keepdims=0),
+    ]
+    graph = helper.make_graph(
+        nodes, "two-inputs",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("offset", TensorProto.INT64, ["batch", 1])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("total", TensorProto.FLOAT, ["batch"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path / "model.onnx"))
+    return path
+
+
+IRIS_LABELS = ["setosa", "versicolor", "virginica"]
+# Rows of each class the fixed weights below put first (petal length and width decide).
+IRIS_ROWS = {"setosa": [5.1, 3.5, 1.4, 0.2], "versicolor": [6.0, 2.9, 4.5, 1.5],
+             "virginica": [6.9, 3.1, 5.9, 2.3]}
+
+
+def build_iris(path: Path, labels_file: bool = True) -> Path:
+    """The examples' model: "features" FP32 [batch, 4] -> "scores" = softmax(features @ w + b),
+    fixed weights on petal length and width; no signature. labels.json beside it."""
+    import json
+
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.array([[0, 0, 0], [0, 0, 0], [-4, 0, 4], [-4, 2, 6]], np.float32)
+    bias = np.array([14, 4, -24], np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["features", "w"], ["raw"]),
+         helper.make_node("Add", ["raw", "b"], ["logits"]),
+         helper.make_node("Softmax", ["logits"], ["scores"], axis=1)], "iris",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [None, 3])],
+        [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(bias, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path / "model.onnx"))
+    if labels_file:
+        (path / "labels.json").write_text(json.dumps(IRIS_LABELS))
+    return path

@@ -19,6 +19,8 @@ import requests
 TRAINING_IMAGE = os.environ.get("TRAINING_IMAGE", "penguins-training:latest")
 PROCESSING_IMAGE = os.environ.get("PROCESSING_IMAGE", TRAINING_IMAGE)
 SERVING_IMAGE = os.environ.get("SERVING_IMAGE", "penguins-serving:latest")
+# The serving image's handler flavour (pandas, scikit-learn, boto3, requests).
+HANDLERS_IMAGE = os.environ.get("HANDLERS_IMAGE", "penguins-serving-handlers:latest")
 LABELS = {"penguins.test": "1"}
 PING_DEADLINE_SECONDS = 60
 
@@ -124,11 +126,11 @@ class Endpoint:
     """A running serving container and its base URL."""
 
     def __init__(self, client, model_dir: Path, environment=None, container_port=8080,
-                 **run_args):
+                 image=SERVING_IMAGE, **run_args):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.container = client.containers.run(
-            SERVING_IMAGE,
+            image,
             "serve",
             detach=True,
             labels=LABELS,

@@ -229,18 +229,19 @@ def test_sigterm_drains_in_flight_requests(docker_client, model_dir):
         server.remove()
 
 
-def unsigned(source, target):
-    """model.onnx without its signature: a graph serving cannot know the inputs of."""
+def broken_signature(source, target):
+    """model.onnx whose signature is not JSON (one without any is served from its graph)."""
     import onnx
 
     model = onnx.load(str(source / "model.onnx"))
-    del model.metadata_props[:]
+    for entry in model.metadata_props:
+        entry.value = "{not json"
     onnx.save(model, str(target / "model.onnx"))
 
 
 @pytest.mark.parametrize(("broken", "named"), [
     ("missing", "model.onnx: missing"),
-    ("unsigned", "no sagemaker_signature"),
+    ("broken-signature", "sagemaker_signature is not JSON"),
 ])
 def test_a_model_serving_cannot_read_stops_the_container(docker_client, model_dir, tmp_path,
                                                          broken, named):
@@ -248,8 +249,8 @@ def test_a_model_serving_cannot_read_stops_the_container(docker_client, model_di
     for path in model_dir.iterdir():
         if path.name != "model.onnx":
             (tmp_path / path.name).write_bytes(path.read_bytes())
-    if broken == "unsigned":
-        unsigned(model_dir, tmp_path)
+    if broken == "broken-signature":
+        broken_signature(model_dir, tmp_path)
     server = Endpoint(docker_client, tmp_path)
     try:
         status = server.container.wait(timeout=30)

@@ -120,14 +120,17 @@ def test_a_model_that_is_not_onnx_is_named(tmp_path):
         hooks.load(tmp_path)
 
 
-def test_a_model_without_a_signature_is_named(tiny_model_dir, tmp_path):
+def test_a_model_without_a_signature_is_served_from_its_graph(tiny_model_dir, tmp_path):
     import onnx
+
+    from serving import anyonnx
 
     model = onnx.load(str(tiny_model_dir / "model.onnx"))
     del model.metadata_props[:]
     onnx.save(model, str(tmp_path / "model.onnx"))
-    with pytest.raises(hooks.ModelError, match="model.onnx: no sagemaker_signature"):
-        hooks.load(tmp_path)
+    graph = hooks.load(tmp_path)
+    assert isinstance(graph, anyonnx.GraphModel)
+    assert [t.name for t in graph.inputs] == list(RECORD)
 
 
 def edited(model_dir, **changes):
