@@ -1,0 +1,45 @@
+##@ Process, train, evaluate
+
+data: build-training ## Put the workload's offline data in DATA_DIR (penguins: palmerpenguins' CSV)
+	@mkdir -p $(DATA_DIR)
+	@$(DOCKER) run --rm --network none --user $(HOST_UID):$(HOST_GID) -v $(DATA_DIR):/data \
+	  --entrypoint python $(PROCESSING_IMAGE) -m training.jobs.dataset --workload $(WORKLOAD) /data
+
+# Every job run gets its own name and folder under LOCAL_DIR/<kind>/ (see pipeline/jobs/steps.py);
+# a step takes the newest Completed run of the step before, or the one named.
+process: data ## Processing job on DATA_DIR: split, fit the feature transformers (SEED)
+	@$(JOBS) process --data $(DATA_DIR) --seed $(SEED)
+
+train: build-training ## Training job (EPOCHS, BATCH_SIZE, LEARNING_RATE, SEED; PROCESSING_JOB; INSTANCES hosts)
+	@$(JOBS) train $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB)) \
+	  --hyperparameter epochs=$(EPOCHS) --hyperparameter batch_size=$(BATCH_SIZE) \
+	  --hyperparameter learning_rate=$(LEARNING_RATE) --hyperparameter seed=$(SEED) \
+	  --instances="$(INSTANCES)"
+
+evaluate: build-training ## Evaluation job on the test split (TRAINING_JOB: which model)
+	@$(JOBS) evaluate $(if $(TRAINING_JOB),--training-job $(TRAINING_JOB))
+
+jobs: ## List the job runs, newest first (name, kind, status, duration, key metric)
+	@$(JOBS) list
+
+pipeline: ## process -> train (TUNE=1: tune, evaluate the 2 best) -> evaluate -> baselines (data; transform -> model quality) -> condition -> register
+	@$(MAKE) --no-print-directory process
+ifeq ($(TUNE),)
+	@$(MAKE) --no-print-directory train
+	@$(MAKE) --no-print-directory evaluate
+else
+	@$(MAKE) --no-print-directory tune
+	@$(TUNING) evaluate-best
+endif
+	@$(MAKE) --no-print-directory baseline
+	@$(MAKE) --no-print-directory transform TRANSFORM_FROM_TRAINING=1 \
+	  $(if $(TUNE),TRAINING_JOB=$$($(TUNING) chosen --field training))
+	@$(MAKE) --no-print-directory model-baseline
+	@$(MAKE) --no-print-directory register \
+	  $(if $(TUNE),EVALUATION_JOB=$$($(TUNING) chosen --field evaluation))
+
+demo: ## The whole job: pipeline, serve, then a real prediction
+	@$(MAKE) --no-print-directory pipeline
+	@$(MAKE) --no-print-directory serve
+	@echo "prediction for the model's sample, a real record of its test split:"
+	@$(MAKE) --no-print-directory invoke

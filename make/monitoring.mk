@@ -1,0 +1,69 @@
+##@ Capture and monitor
+
+baseline: build-training ## Data-quality baseline job: statistics.json, constraints.json of the processing run's training data (PROCESSING_JOB)
+	@$(PYTHON) -m pipeline.monitoring.baseline --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+	  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
+	  $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB))
+
+model-baseline: build-training ## Model-quality baseline job on a transform run's joined ground truth and predictions (TRANSFORM_JOB)
+	@$(PYTHON) -m pipeline.monitoring.baseline --model-quality --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+	  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
+	  $(if $(TRANSFORM_JOB),--transform-job $(TRANSFORM_JOB))
+
+# Data-quality monitoring (pipeline/monitoring/dataquality.py): the capture folder of the endpoint, a window
+# START/END (ISO 8601, default the last hour), BASELINE_JOB (default: the served version's
+# baseline, else the newest), PREPROCESSOR (a record preprocessor script).
+CAPTURE_DIR ?= $(LOCAL_DIR)/capture/$(WORKLOAD)
+MONITORING = $(PYTHON) -m pipeline.monitoring.dataquality --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
+
+monitor-data: build-training ## Data-quality monitoring job over captured traffic (CAPTURE_DIR, START, END, BASELINE_JOB, PREPROCESSOR)
+	@$(MONITORING) run --capture $(CAPTURE_DIR) --registry $(MODEL_REGISTRY) \
+	  --endpoint-dir $(ENDPOINT_DIR) $(if $(START),--start $(START)) $(if $(END),--end $(END)) \
+	  $(if $(BASELINE_JOB),--baseline-job $(BASELINE_JOB)) \
+	  $(if $(PREPROCESSOR),--preprocessor $(PREPROCESSOR))
+
+monitoring: ## List monitoring runs with their violation counts
+	@$(MONITORING) list
+
+# Model quality (pipeline/monitoring/groundtruth.py, pipeline/monitoring/modelquality.py): ground truth for captured
+# requests in GROUND_TRUTH_DIR (TRAFFIC_RUN's true labels; RANDOM=1 random, WRONG=1 wrong ones),
+# merged with the captured predictions against a model-quality baseline (BASELINE_JOB, else the
+# served version's, else the newest make model-baseline run).
+GROUND_TRUTH_DIR ?= $(LOCAL_DIR)/ground-truth/$(WORKLOAD)
+ground-truth: ## Ground truth for captured requests (TRAFFIC_RUN; RANDOM=1 random labels, WRONG=1 wrong ones)
+	@$(PYTHON) -m pipeline.monitoring.groundtruth --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+	  --out $(GROUND_TRUTH_DIR) --capture $(CAPTURE_DIR) $(if $(TRAFFIC_RUN),--traffic-run $(TRAFFIC_RUN)) \
+	  $(if $(filter 1,$(RANDOM)),--random) $(if $(filter 1,$(WRONG)),--wrong)
+
+monitor-model: build-training ## Model-quality monitoring job: captured predictions with ground truth (START, END, BASELINE_JOB)
+	@$(PYTHON) -m pipeline.monitoring.modelquality --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+	  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
+	  --capture $(CAPTURE_DIR) --ground-truth $(GROUND_TRUTH_DIR) --registry $(MODEL_REGISTRY) \
+	  --endpoint-dir $(ENDPOINT_DIR) $(if $(START),--start $(START)) $(if $(END),--end $(END)) \
+	  $(if $(BASELINE_JOB),--baseline-job $(BASELINE_JOB))
+
+# The monitoring schedule (pipeline/monitoring/schedule.py): the compose `monitor` service runs both
+# monitors every MONITOR_INTERVAL seconds over the window just ended (MONITOR_WINDOW seconds).
+MONITOR_INTERVAL ?= 3600
+MONITOR_WINDOW ?=
+SCHEDULE = $(PYTHON) -m pipeline.monitoring.schedule --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
+
+monitor-schedule: build-training ## Start the monitoring schedule: both monitors every MONITOR_INTERVAL s (default hourly)
+	@$(SCHEDULE) start --capture $(CAPTURE_DIR) --ground-truth $(GROUND_TRUTH_DIR) \
+	  --registry $(MODEL_REGISTRY) --endpoint-dir $(ENDPOINT_DIR) --interval $(MONITOR_INTERVAL) \
+	  $(if $(MONITOR_WINDOW),--window $(MONITOR_WINDOW))
+
+monitor-schedule-stop: ## Stop the monitoring schedule (its executions stay listed by make monitoring)
+	@$(SCHEDULE) stop
+
+# Traffic for the monitors (pipeline/monitoring/traffic.py): N real records of the newest Completed
+# processing run's test split (PROCESSING_JOB) to the running endpoint, each with an inference id;
+# SHIFT="feature=+amount,feature=*factor" moves numeric features (Digits: pixels=*0.5) for drift.
+N ?= 100
+SHIFT ?=
+traffic: ## Send N real test-split requests to the endpoint with inference ids (SHIFT: drift)
+	@$(PYTHON) -m pipeline.monitoring.traffic --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+	  --port $(ENDPOINT_PORT) --count "$(N)" --keep $(KEEP_RUNS) \
+	  $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB)) $(if $(SHIFT),--shift '$(SHIFT)')

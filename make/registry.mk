@@ -1,0 +1,33 @@
+##@ Register and deploy
+
+register: ## Condition + register an evaluated model (ACCURACY_THRESHOLD, PENDING_THRESHOLD; EVALUATION_JOB)
+	@$(JOBS) register --registry $(MODEL_REGISTRY) \
+	  $(if $(EVALUATION_JOB),--evaluation-job $(EVALUATION_JOB)) \
+	  --approve-at $(ACCURACY_THRESHOLD) --pending-at $(PENDING_THRESHOLD)
+
+models: ## List the registered model versions (status, accuracy, training run)
+	@$(REGISTRY_CLI) list
+
+approve: ## Approve a registered version: make approve VERSION=N (APPROVER: who, default you)
+	@test -n "$(VERSION)" || { echo "usage: make approve VERSION=N" >&2; exit 1; }
+	@$(REGISTRY_CLI) approve --version "$(VERSION)" $(if $(APPROVER),--by "$(APPROVER)")
+
+reject: ## Reject a registered version: make reject VERSION=N (APPROVER: who, default you)
+	@test -n "$(VERSION)" || { echo "usage: make reject VERSION=N" >&2; exit 1; }
+	@$(REGISTRY_CLI) reject --version "$(VERSION)" $(if $(APPROVER),--by "$(APPROVER)")
+
+serve: build-serving ## Endpoint on localhost:ENDPOINT_PORT (latest Approved version; MODEL_VERSION, MODEL_TAR)
+	@$(ENDPOINT_CLI) serve $(if $(MODEL_TAR),--model-tar "$(MODEL_TAR)") \
+	  $(if $(MODEL_VERSION),--version "$(MODEL_VERSION)")
+
+deploy: ## Blue/green: the newest Approved version onto the running endpoint, no failed request
+	@$(ENDPOINT_CLI) deploy
+
+rollback: ## Blue/green back to the version deployed before
+	@$(ENDPOINT_CLI) rollback
+
+stop: ## Stop the endpoint
+	@$(ENDPOINT_CLI) stop
+
+invoke: ## POST the served model's sample (a real test record, sample.json) to the endpoint
+	@$(ENDPOINT_CLI) invoke
