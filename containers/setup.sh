@@ -89,6 +89,12 @@ build_local_base() {
 base() {
     local wanted=$1 out=$2
     local chosen=$wanted
+    # The choice of an earlier run stands while its image is here: no pull attempt and no
+    # notice on every make run (make clean removes the choice).
+    if [ -s "$out" ] && [ "$(cat "$out.for" 2>/dev/null)" = "$wanted" ] \
+        && docker image inspect "$(cat "$out")" >/dev/null 2>&1; then
+        return 0
+    fi
     if docker image inspect "$wanted" >/dev/null 2>&1; then
         :
     elif timeout "$PULL_TIMEOUT_SECONDS" docker pull -q "$wanted" >/dev/null 2>&1; then
@@ -104,6 +110,7 @@ base() {
     fi
     mkdir -p "$(dirname "$out")"
     printf '%s\n' "$chosen" >"$out.tmp" && mv "$out.tmp" "$out"
+    printf '%s\n' "$wanted" >"$out.for"
     say "base image: $chosen"
 }
 

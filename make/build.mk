@@ -1,32 +1,42 @@
 ##@ Set up and build
 
+# A sub-make of pipeline or demo gets IMAGES_BUILT=1: its parent already set up and built, so
+# the build targets print nothing more.
 setup: ## Docker engine and base image (installs them where it can; fast when done)
+ifeq ($(IMAGES_BUILT),)
 	@containers/setup.sh engine
 	@containers/setup.sh base $(BASE_IMAGE) $(BUILD_DIR)/base-image
 	@if [ -n "$(CA_BUNDLE)" ] && [ -s "$(CA_BUNDLE)" ]; then \
 	   cmp -s "$(CA_BUNDLE)" $(BUILD_DIR)/ca-bundle.pem || cp "$(CA_BUNDLE)" $(BUILD_DIR)/ca-bundle.pem; \
 	 else : > $(BUILD_DIR)/ca-bundle.pem; fi
+endif
 
 build: build-training build-serving build-serving-handlers ## Build the training/processing and serving images
 
 # Build logs go to a file (its end printed on failure) so the job output stays readable;
 # progress.sh prints each build step as it starts, with the seconds since the build began.
 build-training: setup
+ifeq ($(IMAGES_BUILT),)
 	@containers/progress.sh $(BUILD_DIR)/build-training.log $(TRAINING_IMAGE) \
 	  $(DOCKER) build -f containers/training.Dockerfile \
 	  --build-arg BASE_IMAGE=$$(cat $(BUILD_DIR)/base-image) -t $(TRAINING_IMAGE) .
 	@if [ "$(PROCESSING_IMAGE)" != "$(TRAINING_IMAGE)" ]; then \
 	   $(DOCKER) tag $(TRAINING_IMAGE) $(PROCESSING_IMAGE) && echo "tagged $(PROCESSING_IMAGE)"; fi
+endif
 
 build-serving: setup
+ifeq ($(IMAGES_BUILT),)
 	@containers/progress.sh $(BUILD_DIR)/build-serving.log $(SERVING_IMAGE) \
 	  $(DOCKER) build -f containers/serving.Dockerfile \
 	  --build-arg BASE_IMAGE=$$(cat $(BUILD_DIR)/base-image) -t $(SERVING_IMAGE) .
+endif
 
 build-serving-handlers: build-serving ## The serving image's handler flavour (HANDLERS_IMAGE)
+ifeq ($(IMAGES_BUILT),)
 	@containers/progress.sh $(BUILD_DIR)/build-serving-handlers.log $(HANDLERS_IMAGE) \
 	  $(DOCKER) build -f containers/serving-handlers.Dockerfile \
 	  --build-arg SERVING_IMAGE=$(SERVING_IMAGE) -t $(HANDLERS_IMAGE) .
+endif
 
 # ECR: <account>.dkr.ecr.<region>.amazonaws.com[/prefix]; anything else is a plain registry.
 REGISTRY ?=

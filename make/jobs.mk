@@ -22,24 +22,24 @@ evaluate: build-training ## Evaluation job on the test split (TRAINING_JOB: whic
 jobs: ## List the job runs, newest first (name, kind, status, duration, key metric)
 	@$(JOBS) list
 
-pipeline: ## process -> train (TUNE=1: tune, evaluate the 2 best) -> evaluate -> baselines (data; transform -> model quality) -> condition -> register
-	@$(MAKE) --no-print-directory process
+pipeline: build-training build-serving ## process -> train (TUNE=1: tune, evaluate the 2 best) -> evaluate -> baselines (data; transform -> model quality) -> condition -> register
+	@$(MAKE) --no-print-directory IMAGES_BUILT=1 process
 ifeq ($(TUNE),)
-	@$(MAKE) --no-print-directory train
-	@$(MAKE) --no-print-directory evaluate
+	@$(MAKE) --no-print-directory IMAGES_BUILT=1 train
+	@$(MAKE) --no-print-directory IMAGES_BUILT=1 evaluate
 else
-	@$(MAKE) --no-print-directory tune
+	@$(MAKE) --no-print-directory IMAGES_BUILT=1 tune
 	@$(TUNING) evaluate-best
 endif
-	@$(MAKE) --no-print-directory baseline
-	@$(MAKE) --no-print-directory transform TRANSFORM_FROM_TRAINING=1 \
+	@$(MAKE) --no-print-directory IMAGES_BUILT=1 baseline
+	@$(MAKE) --no-print-directory IMAGES_BUILT=1 transform TRANSFORM_FROM_TRAINING=1 \
 	  $(if $(TUNE),TRAINING_JOB=$$($(TUNING) chosen --field training))
-	@$(MAKE) --no-print-directory model-baseline
-	@$(MAKE) --no-print-directory register \
+	@$(MAKE) --no-print-directory IMAGES_BUILT=1 model-baseline
+	@$(MAKE) --no-print-directory IMAGES_BUILT=1 register \
 	  $(if $(TUNE),EVALUATION_JOB=$$($(TUNING) chosen --field evaluation))
 
-demo: ## The whole job: pipeline, serve, then a real prediction
-	@$(MAKE) --no-print-directory pipeline
-	@$(MAKE) --no-print-directory serve
+demo: build-training build-serving ## The whole job: pipeline, serve, then a real prediction
+	@$(MAKE) --no-print-directory IMAGES_BUILT=1 pipeline
+	@$(MAKE) --no-print-directory IMAGES_BUILT=1 serve
 	@echo "prediction for the model's sample, a real record of its test split:"
-	@$(MAKE) --no-print-directory invoke
+	@$(MAKE) --no-print-directory IMAGES_BUILT=1 invoke
