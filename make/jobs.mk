@@ -22,6 +22,10 @@ evaluate: build-training ## Evaluation job on the test split (TRAINING_JOB: whic
 jobs: ## List the job runs, newest first (name, kind, status, duration, key metric)
 	@$(JOBS) list
 
+# pipeline and demo keep each job's own lines in its logs.txt and print one line at its start
+# and end (JOB_OUTPUT=all: every line, as make train prints them).
+pipeline demo: export JOB_OUTPUT ?= brief
+
 pipeline: build-training build-serving ## process -> train (TUNE=1: tune, evaluate the 2 best) -> evaluate -> baselines (data; transform -> model quality) -> condition -> register
 	@$(MAKE) --no-print-directory IMAGES_BUILT=1 process
 ifeq ($(TUNE),)

@@ -19,6 +19,17 @@ COMPOSE_NOISE = ("Creating ", "Starting ", "Removing ", "Stopping ", "Recreating
                  "Network ", "Container ")
 
 
+# JOB_OUTPUT=brief (what make pipeline and make demo set): a job's own lines go to its logs.txt
+# only, the terminal gets one line at its start and one at its end, and a failed job's last
+# lines. Anything else: every line on the terminal too, as a job's log reads on SageMaker.
+OUTPUT_ENV = "JOB_OUTPUT"
+FAILED_TAIL = 20
+
+
+def brief() -> bool:
+    return os.environ.get(OUTPUT_ENV, "").strip().lower() == "brief"
+
+
 def say(message: str) -> None:
     print(message, flush=True)
 
@@ -37,6 +48,7 @@ def compose_run(compose: str, service: str, args: list[str], mounts: dict, log: 
     name their container (options, e.g. --name) so it can be stopped, watch each line
     (on_line) and append to the log of an interrupted attempt.
     """
+    echo = echo and not brief()
     environ = {**os.environ, **{name: str(path) for name, path in mounts.items()}}
     command = [*shlex.split(compose), "run", "--rm", "-T", *options, service, *args]
 
@@ -95,9 +107,15 @@ def end(args, run: runs.Run, code: int, metric: dict | None = None) -> int:
     if removed:
         say(f"removed {len(removed)} old {run.record['kind']} run(s) beyond KEEP_RUNS={args.keep}")
     if run.status == runs.COMPLETED:
-        say(f"{run.record['kind']} run {run.name} Completed in {runs.duration(run.record)}: "
-            f"{run.folder}")
+        got = run.record.get("metric") or {}
+        words = f", {got['name']} {got['value']:.4g}" if "value" in got and "name" in got else ""
+        say(f"{run.record['kind']} run {run.name} Completed in {runs.duration(run.record)}"
+            f"{words}: {run.folder}")
         return 0
+    logs = run.folder / runs.LOGS
+    if brief() and logs.is_file():
+        sys.stderr.writelines(line + "\n" for line in
+                              logs.read_text(errors="replace").splitlines()[-FAILED_TAIL:])
     print(f"{run.record['kind']} run {run.name} {run.status}: {run.record['failure_reason']} "
           f"(log: {run.folder / runs.LOGS})", file=sys.stderr, flush=True)
     return 1

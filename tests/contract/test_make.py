@@ -53,6 +53,10 @@ def test_pipeline_registers_serves_and_invokes(local):
     done = make("pipeline", *settings)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "registered version 1 as Approved" in done.stdout
+    # The terminal gets a line or two a step (make demo's budget is 40 before the prediction);
+    # each job's own lines, every epoch included, are in its run's logs.txt.
+    assert len((done.stdout + done.stderr).splitlines()) <= 30, done.stdout
+    assert "epoch=" not in done.stdout
     metadata = json.loads((folder / "registry" / "penguins" / "1" / "metadata.json").read_text())
     assert metadata["hyperparameters"]["epochs"] == "30"
     assert metadata["accuracy"] >= 0.7 and len(metadata["model_sha256"]) == 64
@@ -72,6 +76,8 @@ def test_pipeline_registers_serves_and_invokes(local):
     assert newest["evaluation"]["inputs"]["model"]["run"] == newest["training"]["name"]
     evaluation = folder / "evaluation" / newest["evaluation"]["name"] / "processing" / "evaluation"
     assert (evaluation / "confusion-matrix.png").is_file()
+    logs = (folder / "training" / newest["training"]["name"] / "logs.txt").read_text()
+    assert "epoch=30/30" in logs
 
     served = make("serve", *settings)
     assert served.returncode == 0, served.stdout[-3000:] + served.stderr[-3000:]

@@ -1,0 +1,65 @@
+"""What a job run prints on the terminal: every line, or (JOB_OUTPUT=brief, make pipeline and
+make demo) nothing of the job's own but its end, and a failed job's last lines. logs.txt keeps
+every line either way."""
+
+import argparse
+import sys
+
+import pytest
+
+from pipeline.runs import jobrun
+from pipeline.runs import records as runs
+
+pytestmark = pytest.mark.pipeline
+
+
+@pytest.fixture
+def fake_compose(tmp_path):
+    """A compose stand-in: `run --rm -T SERVICE ARGS` prints 30 epoch lines, exits ARGS[0]."""
+    script = tmp_path / "compose.py"
+    script.write_text(
+        "import sys\n"
+        "for i in range(1, 31):\n"
+        "    print(f'epoch={i}/30 val_accuracy=0.{i:02d}')\n"
+        "sys.exit(int(sys.argv[-1]))\n")
+    return f"{sys.executable} {script}"
+
+
+def run_job(tmp_path, compose, code: int):
+    args = argparse.Namespace(local=tmp_path / "local", workload="penguins", keep=5,
+                              docker="true", image="x")
+    run = runs.create(args.local, "training", "penguins")
+    status = jobrun.compose_run(compose, "training", [str(code)], {}, run.folder / runs.LOGS)
+    return run, jobrun.end(args, run, status, runs.last_metric(
+        (run.folder / runs.LOGS).read_text(), "validation:accuracy", r"val_accuracy=([0-9.]+)"))
+
+
+def test_a_single_step_prints_every_line_of_its_job(tmp_path, fake_compose, capsys,
+                                                     monkeypatch):
+    monkeypatch.delenv(jobrun.OUTPUT_ENV, raising=False)
+    run, code = run_job(tmp_path, fake_compose, 0)
+    out = capsys.readouterr().out
+    assert code == 0 and out.count("epoch=") == 30
+    assert "Completed in" in out and "validation:accuracy 0.3" in out
+
+
+def test_brief_output_is_the_end_line_and_the_log_keeps_everything(tmp_path, fake_compose,
+                                                                    capsys, monkeypatch):
+    monkeypatch.setenv(jobrun.OUTPUT_ENV, "brief")
+    run, code = run_job(tmp_path, fake_compose, 0)
+    out = capsys.readouterr().out
+    assert code == 0 and "epoch=" not in out
+    assert len(out.splitlines()) == 1 and "Completed in" in out
+    assert (run.folder / runs.LOGS).read_text().count("epoch=") == 30
+
+
+def test_a_failed_job_in_brief_output_shows_its_last_lines(tmp_path, fake_compose, capsys,
+                                                           monkeypatch):
+    monkeypatch.setenv(jobrun.OUTPUT_ENV, "brief")
+    run, code = run_job(tmp_path, fake_compose, 3)
+    captured = capsys.readouterr()
+    assert code == 1 and "epoch=" not in captured.out
+    tail = [line for line in captured.err.splitlines() if line.startswith("epoch=")]
+    assert tail[0].startswith(f"epoch={31 - jobrun.FAILED_TAIL}/") and tail[-1].startswith(
+        "epoch=30/")
+    assert "Failed" in captured.err
