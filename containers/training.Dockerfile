@@ -22,6 +22,11 @@ RUN python3 -m venv /opt/venv \
         --require-hashes -r /tmp/build/requirements-training.txt \
  && find /opt/venv -depth -type d -name tests -path '*/site-packages/*/tests' -exec rm -rf {} + \
  && rm -f /opt/venv/bin/train
+# Keras 2 for users' scripts (containers/requirements-legacy-keras.in says why --no-deps).
+COPY containers/requirements-legacy-keras.txt /tmp/build/
+RUN if [ -s /tmp/build/ca-bundle.pem ]; then export PIP_CERT=/tmp/build/ca-bundle.pem; fi \
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps \
+        --require-hashes -r /tmp/build/requirements-legacy-keras.txt
 
 FROM ${BASE_IMAGE}
 RUN apt-get update \
@@ -29,6 +34,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /opt/venv /opt/venv
 # Our entrypoints first: sagemaker-training installs a `train` of its own (removed above).
+# TF_USE_LEGACY_KERAS=1: tf.keras is Keras 2 (tf_keras) for users' scripts, however they are
+# started (our script mode, SDK 3.x's own driver, a processing command); the built-in jobs set it
+# back to 0 (training/model/tfenv.py) and keep Keras 3.
 # onnxruntime >= 1.29 keeps a device id and uploads usage telemetry unless told not to;
 # endpoints and jobs here are offline and often network-isolated.
 ENV PATH=/opt/program/bin:/opt/venv/bin:$PATH \
@@ -37,7 +45,8 @@ ENV PATH=/opt/program/bin:/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \
-    MPLBACKEND=Agg
+    MPLBACKEND=Agg \
+    TF_USE_LEGACY_KERAS=1
 COPY containers/bin/training/ /opt/program/bin/
 COPY training/ /opt/program/training/
 # tini forwards SIGTERM to the job (which checkpoints) and reaps children.

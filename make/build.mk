@@ -99,6 +99,8 @@ lock: $(LOCK_VENV)/bin/uv ## Pin every dependency with hashes from the .in files
 	  -o containers/requirements-training.txt
 	$(UV_COMPILE) containers/requirements-serving.in -c requirements-dev.txt \
 	  -o containers/requirements-serving.txt
+	$(UV_COMPILE) --no-deps containers/requirements-legacy-keras.in \
+	  -o containers/requirements-legacy-keras.txt
 	$(UV_COMPILE) containers/requirements-handlers.in -c containers/requirements-serving.txt \
 	  -c requirements-dev.txt -o containers/requirements-handlers.txt
 	$(UV_COMPILE) requirements-sdk3.in -o requirements-sdk3.txt

@@ -7,17 +7,28 @@ data: build-training ## Put the workload's offline data in DATA_DIR (penguins: p
 
 # Every job run gets its own name and folder under LOCAL_DIR/<kind>/ (see pipeline/jobs/steps.py);
 # a step takes the newest Completed run of the step before, or the one named.
-process: data ## Processing job on DATA_DIR: split, fit the feature transformers (SEED)
-	@$(JOBS) process --data $(DATA_DIR) --seed $(SEED)
+# Script mode (docs/jobs.md): your own processing or evaluation script (SCRIPT, EVALUATION_SCRIPT,
+# with ARGUMENTS) or training entry point (ENTRY_POINT in SOURCE_DIR) in place of the built-ins.
+SCRIPT ?=
+EVALUATION_SCRIPT ?=
+ARGUMENTS ?=
+ENTRY_POINT ?=
+SOURCE_DIR ?=
 
-train: build-training ## Training job (EPOCHS, BATCH_SIZE, LEARNING_RATE, SEED; PROCESSING_JOB; INSTANCES hosts)
+process: data ## Processing job on DATA_DIR: split, fit the feature transformers (SEED; SCRIPT=yours, ARGUMENTS)
+	@$(JOBS) process --data $(DATA_DIR) --seed $(SEED) \
+	  $(if $(SCRIPT),--script $(SCRIPT) --arguments="$(ARGUMENTS)")
+
+train: build-training ## Training job (EPOCHS, BATCH_SIZE, LEARNING_RATE, SEED; PROCESSING_JOB; INSTANCES hosts; ENTRY_POINT=yours, SOURCE_DIR)
 	@$(JOBS) train $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB)) \
 	  --hyperparameter epochs=$(EPOCHS) --hyperparameter batch_size=$(BATCH_SIZE) \
 	  --hyperparameter learning_rate=$(LEARNING_RATE) --hyperparameter seed=$(SEED) \
-	  --instances="$(INSTANCES)"
+	  --instances="$(INSTANCES)" \
+	  $(if $(ENTRY_POINT),--entry-point $(ENTRY_POINT) $(if $(SOURCE_DIR),--source-dir $(SOURCE_DIR)))
 
-evaluate: build-training ## Evaluation job on the test split (TRAINING_JOB: which model)
-	@$(JOBS) evaluate $(if $(TRAINING_JOB),--training-job $(TRAINING_JOB))
+evaluate: build-training ## Evaluation job on the test split (TRAINING_JOB: which model; EVALUATION_SCRIPT=yours)
+	@$(JOBS) evaluate $(if $(TRAINING_JOB),--training-job $(TRAINING_JOB)) \
+	  $(if $(EVALUATION_SCRIPT),--script $(EVALUATION_SCRIPT) --arguments="$(ARGUMENTS)")
 
 jobs: ## List the job runs, newest first (name, kind, status, duration, key metric)
 	@$(JOBS) list

@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from pipeline.jobs import scripts
 from pipeline.jobs import training as trainingjob
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
@@ -24,14 +25,21 @@ def process(args) -> int:
     data = Path(args.data)
     if not data.is_dir():
         raise RunError(f"no input folder {data}: run make data, or put your raw files there")
-    arguments = ["--workload", args.workload, "--seed", str(args.seed)]
-    run = jobrun.start(args, "processing", arguments=arguments,
-                       inputs={"input": {"path": str(data)}})
+    arguments, options = ["--workload", args.workload, "--seed", str(args.seed)], ()
+    inputs = {"input": {"path": str(data)}}
+    if args.script:
+        inputs["code"] = {"path": str(Path(args.script).resolve())}
+    run = jobrun.start(args, "processing", arguments=arguments, inputs=inputs)
+    if args.script:  # ScriptProcessor(command=["python3"], code=SCRIPT), arguments=ARGUMENTS
+        arguments, options = scripts.script_command(run.folder, args.script, args.arguments)
+        run.record["arguments"] = arguments
+        runs.write_record(run.folder, run.record)
     for name in ("input", "train", "validation", "test", "pipeline", "baseline"):
-        (run.folder / "processing" / name).mkdir(parents=True)
+        (run.folder / "processing" / name).mkdir(parents=True, exist_ok=True)
     (run.folder / "output").mkdir()
     code = jobrun.compose_run(args.compose, "processing", arguments,
-                              {"JOB_DIR": run.folder, "DATA_DIR": data}, run.folder / runs.LOGS)
+                              {"JOB_DIR": run.folder, "DATA_DIR": data}, run.folder / runs.LOGS,
+                              options=options)
     return jobrun.end(args, run, code)
 
 
@@ -47,16 +55,24 @@ def evaluate(args) -> int:
     run = jobrun.start(args, "evaluation", inputs={
         "model": {"run": trained.name, "path": str(trained.folder / MODEL_TAR)},
         "test": {"run": processed, "path": str(test)}})
+    arguments, options = [], ()
+    if args.script:  # the user's evaluation script, as a ScriptProcessor runs it
+        arguments, options = scripts.script_command(run.folder, args.script, args.arguments)
     for name in ("processing/test", "processing/model", "processing/evaluation", "output"):
-        (run.folder / name).mkdir(parents=True)
-    code = jobrun.compose_run(args.compose, "evaluation", [],
+        (run.folder / name).mkdir(parents=True, exist_ok=True)
+    code = jobrun.compose_run(args.compose, "evaluation", arguments,
                               {"JOB_DIR": run.folder, "TEST_DIR": test,
-                               "MODEL_DIR": trained.folder / "output"}, run.folder / runs.LOGS)
+                               "MODEL_DIR": trained.folder / "output"}, run.folder / runs.LOGS,
+                              options=options)
     metric = None
     if code == 0:
-        report = json.loads((run.folder / EVALUATION_JSON).read_text())
-        accuracy = report["multiclass_classification_metrics"]["accuracy"]["value"]
-        metric = {"name": "test:accuracy", "value": accuracy}
+        try:
+            report = json.loads((run.folder / EVALUATION_JSON).read_text())
+            accuracy = report["multiclass_classification_metrics"]["accuracy"]["value"]
+            metric = {"name": "test:accuracy", "value": float(accuracy)}
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            jobrun.say(f"no test accuracy: {EVALUATION_JSON} lacks multiclass_classification_"
+                       f"metrics.accuracy.value ({type(error).__name__}: {error})")
     return jobrun.end(args, run, code, metric)
 
 
@@ -135,6 +151,10 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--seed", type=int, default=42)
     top.add_argument("--hyperparameter", action="append", default=[], metavar="NAME=VALUE")
     top.add_argument("--instances", default="1", help="INSTANCES: training hosts")
+    top.add_argument("--script", help="SCRIPT / EVALUATION_SCRIPT: the user's script")
+    top.add_argument("--arguments", default="", help="ARGUMENTS: the script's arguments")
+    top.add_argument("--entry-point", help="ENTRY_POINT: the user's training script")
+    top.add_argument("--source-dir", help="SOURCE_DIR: the entry point's folder")
     top.add_argument("--processing-job")
     top.add_argument("--training-job")
     top.add_argument("--evaluation-job")

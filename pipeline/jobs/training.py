@@ -9,6 +9,7 @@ import shlex
 import threading
 from pathlib import Path
 
+from pipeline.jobs import scripts
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
@@ -47,19 +48,24 @@ def train(args) -> int:
     jobrun.say(f"training on processing run {source.name}")
     paths = training_paths(source)
     hps = hyperparameters(args.hyperparameter)
-    run = jobrun.start(args, "training", hyperparameters=hps,
-                       inputs={name: {"run": source.name, "path": str(path)}
-                               for name, path in paths.items()})
+    inputs = {name: {"run": source.name, "path": str(path)} for name, path in paths.items()}
+    source_dir = None
+    if getattr(args, "entry_point", None):  # script mode: the user's code, not a workload
+        name, source_dir = scripts.entry_point(args.entry_point, args.source_dir)
+        hps |= scripts.program_hyperparameters(name)
+        inputs["code"] = {"path": str(source_dir.resolve())}
+    run = jobrun.start(args, "training", hyperparameters=hps, inputs=inputs)
     if instances > 1:
-        code = train_hosts(args, run, paths, hps, instances)
+        code = train_hosts(args, run, paths, hps, instances, source_dir)
     else:
-        mounts = training_folders(run, paths, hps)
+        mounts = training_folders(run, paths, hps, code=source_dir)
         code = jobrun.compose_run(args.compose, "training", [], mounts, run.folder / runs.LOGS)
     logs = (run.folder / runs.LOGS).read_text(errors="replace")
     return jobrun.end(args, run, code, runs.last_metric(logs, *KEY_METRIC))
 
 
-def train_hosts(args, run: runs.Run, paths: dict, hps: dict, instances: int) -> int:
+def train_hosts(args, run: runs.Run, paths: dict, hps: dict, instances: int,
+                code: Path | None = None) -> int:
     """Every host's job at once, as SageMaker's instance_count; the chief's log is the run's."""
     hosts, codes = host_names(instances), {}
     compose = args.compose
@@ -69,7 +75,7 @@ def train_hosts(args, run: runs.Run, paths: dict, hps: dict, instances: int) -> 
 
     def host_job(host: str) -> None:
         root = run.folder if host == hosts[0] else run.folder / "hosts" / host
-        mounts = training_folders(run, paths, hps, host, hosts, root)
+        mounts = training_folders(run, paths, hps, host, hosts, root, code)
         mounts["HOST_DIR"] = mounts.pop("JOB_DIR")
         codes[host] = jobrun.compose_run(compose, host, [], mounts, root / runs.LOGS,
                                          options=("--use-aliases",), echo=host == hosts[0])
@@ -113,10 +119,13 @@ def training_paths(source: runs.Run) -> dict:
 
 
 def training_folders(run: runs.Run, paths: dict, hps: dict, host: str = "algo-1",
-                     hosts: tuple = ("algo-1",), root: Path | None = None) -> dict:
-    """A training run's /opt/ml (one host's: root) as SageMaker lays it out; returns the
-    compose mounts."""
+                     hosts: tuple = ("algo-1",), root: Path | None = None,
+                     code: Path | None = None) -> dict:
+    """A training run's /opt/ml (one host's: root) as SageMaker lays it out, with the source
+    dir of a script-mode job (code) packed in its code channel; returns the compose mounts."""
     root = root or run.folder
+    if code is not None:
+        scripts.stage_code(root, code)
     config = root / "input" / "config"
     config.mkdir(parents=True, exist_ok=True)  # a resumed tuning trial has them already
     for name in ("model", "checkpoints", "output/data", *(f"input/data/{c}" for c in CHANNELS)):

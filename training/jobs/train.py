@@ -209,6 +209,10 @@ def publish(staging: Path, model_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     base = base_dir()
+    from training.jobs import script
+
+    if script.program(base):  # script mode: the user's entry point, not a built-in workload
+        return script.main(base)
     failure = base / "output" / "failure"
     stop: list = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(signal.SIGTERM))
