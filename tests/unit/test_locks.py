@@ -19,11 +19,16 @@ DEV_LOCK = "requirements-dev.txt"
 LOCKS = {
     "containers/requirements-training.txt": "containers/requirements-training.in",
     "containers/requirements-serving.txt": "containers/requirements-serving.in",
+    # tf_keras alone (--no-deps): its tensorflow is the image's tensorflow-cpu.
+    "containers/requirements-legacy-keras.txt": "containers/requirements-legacy-keras.in",
     DEV_LOCK: "requirements-dev.in",
     # SDK 3.x's test venv: resolved on its own (sagemaker 3 and the dev lock's 2.x conflict).
     "requirements-sdk3.txt": "requirements-sdk3.in",
 }
-IMAGE_LOCKS = [lock for lock in LOCKS if lock.startswith("containers/")]
+# Users' scripts alone import tf_keras, in the image; the test venv cannot have it without a
+# second TensorFlow (its `tensorflow` requirement), so it has no dev version to agree with.
+IMAGE_ONLY = {"containers/requirements-legacy-keras.txt"}
+IMAGE_LOCKS = [lock for lock in LOCKS if lock.startswith("containers/") and lock not in IMAGE_ONLY]
 HASH = re.compile(r"--hash=sha256:[0-9a-f]{64}")
 
 
