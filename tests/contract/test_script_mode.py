@@ -171,6 +171,9 @@ def code_job(tmp_path, code: dict) -> dict:
         (source / name).write_text(text)
     (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(
         {"sagemaker_program": "train.py", "sagemaker_submit_directory": "/opt/ml/code"}))
+    (root / "input" / "config" / "resourceconfig.json").write_text(json.dumps(
+        {"current_host": "algo-1", "hosts": ["algo-1"]}))
+    (root / "input" / "config" / "inputdataconfig.json").write_text("{}")
     return {root: ("/opt/ml", "rw"), source: ("/opt/ml/code", "rw")}
 
 
