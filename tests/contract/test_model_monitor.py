@@ -173,8 +173,9 @@ def test_random_labels_from_the_image_job_cover_every_captured_request(
 def test_the_schedule_runs_both_monitors_every_interval_until_stopped(served):
     make("ground-truth", f"LOCAL_DIR={served}")  # true labels are the newest
     before = {p.parent.name for p in (served / "monitoring").glob("*/run.json")}
+    # MONITOR_MAX_RUNTIME defaults to the interval: 3 s would end an execution on a loaded machine.
     options = [f"LOCAL_DIR={served}", f"COMPOSE_PROJECT={PROJECT}", "MONITOR_INTERVAL=3",
-               "MONITOR_WINDOW=86400"]
+               "MONITOR_WINDOW=86400", "MONITOR_MAX_RUNTIME=120"]
     started = make("monitor-schedule", *options)
     assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
     try:
