@@ -158,7 +158,7 @@ def test_job_logs_hold_no_tensorflow_start_up_notices(trained, evaluated):
 
 def test_training_accepts_sdk_double_encoded_hyperparameters(docker_client, processed, tmp_path):
     hps = {"epochs": '"2"', "batch_size": '"16"', "learning_rate": "0.05", "seed": "7",
-           "sagemaker_program": '"ignored.py"', "_tuning_objective_metric": "validation:accuracy"}
+           "sagemaker_region": '"us-east-1"', "_tuning_objective_metric": "validation:accuracy"}
     volumes = training_tree(tmp_path, processed, hps)
     result = run_job(docker_client, TRAINING_IMAGE, "train", volumes)
     assert result.exit_code == 0, result.logs
