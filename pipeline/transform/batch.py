@@ -1,10 +1,12 @@
 """The batch transform engine, talking to a running serving container as SageMaker does.
 
 /execution-parameters fills what the job leaves unset, each input file is split into records
-(SplitType=Line), records go in mini-batches (BatchStrategy, MaxPayloadInMB) over
-MaxConcurrentTransforms connections, and each file's answers are assembled, one line per
-record in input order (AssembleWith=Line), into `<file>.out`. A record the endpoint refuses
-fails the job naming the file and line; a .out is written whole (temporary file, then
+(SplitType=Line), records go in mini-batches (BatchStrategy, MaxPayloadInMB; 0 is one
+chunked request per file) over MaxConcurrentTransforms connections, and each file's answers
+are assembled in input order into `<file>.out`. AssembleWith=Line as SageMaker and SDK local
+mode do it: each answer as the container wrote it, then a newline; answers are split into one
+output per record only when JoinSource or OutputFilter needs records. A record the endpoint
+refuses fails the job naming the file and line; a .out is written whole (temporary file, then
 rename) or not at all. Record logic: dataprocessing.py.
 """
 
@@ -25,6 +27,8 @@ MB = 1024 * 1024
 # What SageMaker assumes when the container has no /execution-parameters.
 DEFAULTS = {"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}
 STRATEGIES = {"MultiRecord": "MULTI_RECORD", "SingleRecord": "SINGLE_RECORD"}
+# SageMaker's bounds: MaxPayloadInMB <= 100, and MaxConcurrentTransforms x MaxPayloadInMB too.
+MAX_PAYLOAD_MB = 100
 PING_EVERY = 0.2
 
 
@@ -66,7 +70,7 @@ class Client:
         self.port, self.timeout, self.local = port, timeout, threading.local()
 
     def request(self, method: str, path: str, data: bytes | None = None,
-                headers: dict | None = None) -> tuple[int, bytes]:
+                headers: dict | None = None, chunked: bool = False) -> tuple[int, bytes]:
         for attempt in (1, 2):  # a kept connection the server closed gets one fresh retry
             connection = getattr(self.local, "connection", None)
             if connection is None:
@@ -74,7 +78,11 @@ class Client:
                                                         timeout=self.timeout)
                 self.local.connection = connection
             try:
-                connection.request(method, path, body=data, headers=headers or {})
+                if chunked:  # MaxPayloadInMB=0: HTTP chunked encoding, no Content-Length
+                    connection.request(method, path, body=iter([data]), headers=headers or {},
+                                       encode_chunked=True)
+                else:
+                    connection.request(method, path, body=data, headers=headers or {})
                 answer = connection.getresponse()
                 return answer.status, answer.read()
             except (OSError, http.client.HTTPException):
@@ -97,7 +105,7 @@ def settings(job: Job, client: Client) -> dict:
         chosen["BatchStrategy"] = STRATEGIES[job.batch_strategy]
     if job.max_payload_mb is not None:
         chosen["MaxPayloadInMB"] = job.max_payload_mb
-    if job.max_concurrent is not None:
+    if job.max_concurrent:  # 0, as unset: the container's /execution-parameters decide
         chosen["MaxConcurrentTransforms"] = job.max_concurrent
     return chosen
 
@@ -107,10 +115,17 @@ def check(job: Job) -> None:
     if job.batch_strategy not in (None, *STRATEGIES):
         raise TransformError(f"BatchStrategy={job.batch_strategy!r}: use MultiRecord or "
                              "SingleRecord")
-    if job.max_payload_mb is not None and not 1 <= job.max_payload_mb <= 100:
-        raise TransformError(f"MaxPayloadInMB={job.max_payload_mb}: give 1 to 100")
-    if job.max_concurrent is not None and job.max_concurrent < 1:
-        raise TransformError(f"MaxConcurrentTransforms={job.max_concurrent}: give at least 1")
+    if job.max_payload_mb is not None and not 0 <= job.max_payload_mb <= MAX_PAYLOAD_MB:
+        raise TransformError(f"MaxPayloadInMB={job.max_payload_mb}: give 0 (chunked) to "
+                             f"{MAX_PAYLOAD_MB}")
+    if job.max_concurrent is not None and job.max_concurrent < 0:
+        raise TransformError(f"MaxConcurrentTransforms={job.max_concurrent}: give 0 (the "
+                             "container's /execution-parameters) or more")
+    payload = DEFAULTS["MaxPayloadInMB"] if job.max_payload_mb is None else job.max_payload_mb
+    if job.max_concurrent and job.max_concurrent * payload > MAX_PAYLOAD_MB:
+        raise TransformError(f"MaxConcurrentTransforms={job.max_concurrent} x MaxPayloadInMB="
+                             f"{payload} is {job.max_concurrent * payload} MB; SageMaker "
+                             f"allows at most {MAX_PAYLOAD_MB}")
     if job.join_source not in ("None", "Input"):
         raise TransformError(f"JoinSource={job.join_source!r}: use None or Input")
     if not job.input.exists():
@@ -128,8 +143,9 @@ def input_files(root: Path) -> list[tuple[Path, str]]:
     return [(path, str(path.relative_to(root))) for path in found]
 
 
-def send(client: Client, batch: list, job: Job, stats: Stats, label: str) -> list[str]:
-    """One mini-batch's output records; a refused one fails naming the first refused line."""
+def send(client: Client, batch: list, job: Job, stats: Stats, label: str,
+         chunked: bool = False) -> bytes:
+    """One mini-batch's answer; a refused one fails naming the first refused line."""
     data = dp.body(batch)
     headers = {"Content-Type": job.content_type, "Accept": job.accept}
     with stats.lock:
@@ -137,21 +153,24 @@ def send(client: Client, batch: list, job: Job, stats: Stats, label: str) -> lis
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         stats.mini_batches += 1
         stats.largest_payload_bytes = max(stats.largest_payload_bytes, len(data))
+    first, last = batch[0].number, batch[-1].number
+    lines = dp.lines_text(batch)
     try:
-        status, answer = client.request("POST", "/invocations", data, headers)
+        status, answer = client.request("POST", "/invocations", data, headers, chunked)
+    except (OSError, http.client.HTTPException) as error:
+        raise TransformError(f"{label} {lines}: no answer from the container "
+                             f"({type(error).__name__}: {error})") from None
     finally:
         with stats.lock:
             stats.in_flight -= 1
-    first, last = batch[0].number, batch[-1].number
-    lines = f"line {first}" if first == last else f"lines {first}-{last}"
     if status != 200:
         reason = answer.decode("utf-8", "replace").strip()[:300]
         if len(batch) > 1 and 400 <= status < 500:
             for record in batch:  # which record: each alone, in order
-                send(client, [record], job, stats, label)
+                send(client, [record], job, stats, label, chunked)
         raise TransformError(f"{label} {lines}: the endpoint refused the record"
                              f"{'s' if first != last else ''} with {status}: {reason}")
-    return dp.split_answer(answer, len(batch), job.accept, f"{label} {lines}")
+    return answer
 
 
 def transform_file(path: Path, label: str, target: Path, job: Job, chosen: dict,
@@ -160,22 +179,30 @@ def transform_file(path: Path, label: str, target: Path, job: Job, chosen: dict,
     input_filter = dp.Filter(job.input_filter, "InputFilter")
     output_filter = dp.Filter(job.output_filter, "OutputFilter")
     records = dp.prepare(dp.read_lines(path, label), job.content_type, input_filter, label)
+    chunked = chosen["MaxPayloadInMB"] == 0
     batches = dp.mini_batches(records, chosen["BatchStrategy"] == "MULTI_RECORD",
-                              chosen["MaxPayloadInMB"] * MB, label,
+                              None if chunked else chosen["MaxPayloadInMB"] * MB, label,
                               f"MaxPayloadInMB={chosen['MaxPayloadInMB']}")
-    futures = [pool.submit(send, client, batch, job, stats, label) for batch in batches]
-    lines = []
+    futures = [pool.submit(send, client, batch, job, stats, label, chunked)
+               for batch in batches]
+    join = job.join_source == "Input"
+    parts = []
     try:
         for batch, future in zip(batches, futures, strict=True):
-            for record, output in zip(batch, future.result(), strict=True):
-                lines.append(dp.assemble(record, output, job.content_type, job.accept,
-                                         job.join_source == "Input", output_filter,
-                                         f"{label} line {record.number}"))
+            answer = future.result()
+            if not join and output_filter.identity:
+                parts.append(answer + b"\n")
+                continue
+            where = f"{label} {dp.lines_text(batch)}"
+            outputs = dp.split_answer(answer, len(batch), job.accept, where)
+            parts += [dp.assemble(record, output, job.content_type, job.accept, join,
+                                  output_filter, f"{label} line {record.number}")
+                      .encode() + b"\n" for record, output in zip(batch, outputs, strict=True)]
     finally:
         for future in futures:
             future.cancel()
     target.parent.mkdir(parents=True, exist_ok=True)
-    files.write_whole(target, "".join(line + "\n" for line in lines))
+    files.write_whole(target, b"".join(parts))
     with stats.lock:
         stats.records += len(records)
     return len(records)

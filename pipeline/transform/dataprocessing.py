@@ -11,6 +11,7 @@ record with its output (CSV: the output's columns appended; JSON: the output und
 import csv
 import io
 import json
+import math
 import re
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ CSV = "text/csv"
 FILTER_MAX = 63
 # The last bracket of an expression, e.g. `[0,5:]` or `['prediction','groundtruth']`.
 LAST_BRACKET = re.compile(r"^(.*)\[([^\[\]]*)\]$")
+# One index or slice of a selector: `3`, `-2`, `5:`, `1:4`, `:2`.
+INDEX = re.compile(r"-?\d+|-?\d*:-?\d*(:-?\d*)?")
 
 
 class TransformError(Exception):
@@ -69,7 +72,15 @@ class Filter:
         selector = bracket.group(2) if bracket else ""
         self.many = "," in selector or ":" in selector or self.expression.endswith("*")
         parts = [part.strip() for part in selector.split(",")]
+        # The positions an index selector asks for, to refuse those outside a record as
+        # SageMaker does (jsonpath-ng drops them silently): (start, is a slice) per part.
+        self.positions = [] if not bracket else [
+            (int(part.split(":", 1)[0] or 0), ":" in part) for part in parts
+            if INDEX.fullmatch(part)]
+        if len(self.positions) != len(parts):
+            self.positions = []
         try:
+            self.prefix = parse(bracket.group(1)) if self.positions else None
             if bracket and len(parts) > 1 and any(":" in part for part in parts):
                 # SageMaker's `$[0,5:]` (indexes and slices in one union), which jsonpath-ng
                 # does not parse: the union of its parts, in order.
@@ -89,6 +100,7 @@ class Filter:
         """The selected part of value; TransformError naming `where` if nothing matches."""
         if self.identity:
             return value
+        self.check_positions(value, where)
         matches = [match for path in self.paths for match in path.find(value)]
         if self.many:
             if matches and all(isinstance(match.path, Fields) for match in matches):
@@ -98,6 +110,21 @@ class Filter:
             raise TransformError(f"{where}: {self.parameter} {self.expression} selects nothing "
                                  f"in {json.dumps(value)[:200]}")
         return matches[0].value
+
+    def check_positions(self, value, where: str) -> None:
+        """Refuse an index (or a slice's start) outside the list it selects from."""
+        if not self.positions:
+            return
+        for target in self.prefix.find(value):
+            if not isinstance(target.value, list):
+                continue
+            size = len(target.value)
+            for start, is_slice in self.positions:
+                if not -size <= start < size and not (is_slice and start == 0):
+                    raise TransformError(
+                        f"{where}: {self.parameter} {self.expression} asks for "
+                        f"{'a slice from ' if is_slice else ''}index {start} of a record of "
+                        f"{size} value(s); SageMaker refuses indexes outside the record")
 
 
 def csv_row(line: str) -> list[str]:
@@ -137,9 +164,11 @@ def prepare(lines: list[tuple[int, str]], content_type: str, input_filter: Filte
     return records
 
 
-def mini_batches(records: list[Record], multi: bool, limit: int, label: str,
+def mini_batches(records: list[Record], multi: bool, limit: int | None, label: str,
                  limit_name: str) -> list[list[Record]]:
-    """Requests of one file: MultiRecord packs consecutive records up to `limit` bytes."""
+    """Requests of one file: MultiRecord packs consecutive records up to `limit` bytes (None:
+    MaxPayloadInMB=0, no limit, every record of the file in one request)."""
+    limit = math.inf if limit is None else limit
     batches, current, size = [], [], 0
     for record in records:
         length = len(record.payload)
@@ -156,6 +185,11 @@ def mini_batches(records: list[Record], multi: bool, limit: int, label: str,
     if current:
         batches.append(current)
     return batches
+
+
+def lines_text(batch: list[Record]) -> str:
+    first, last = batch[0].number, batch[-1].number
+    return f"line {first}" if first == last else f"lines {first}-{last}"
 
 
 def body(batch: list[Record]) -> bytes:

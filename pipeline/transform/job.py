@@ -13,6 +13,8 @@ import csv
 import shlex
 import subprocess
 import sys
+import tarfile
+import zlib
 from pathlib import Path
 
 from pipeline.registry import models as registry
@@ -46,6 +48,15 @@ def model_archive(args) -> tuple[Path, dict]:
     return path, {"version": int(path.parent.name), "path": str(path)}
 
 
+def unpack(archive: Path, model: Path) -> None:
+    """The model archive extracted as SageMaker does, or a TransformError naming why not."""
+    try:
+        extract(archive, model)
+    except (tarfile.TarError, EOFError, zlib.error) as error:
+        raise TransformError(f"model archive {archive}: not a usable model.tar.gz "
+                             f"({' '.join(str(error).split())})") from None
+
+
 def default_input(args, folder: Path) -> tuple[Path, dict]:
     """The test split of the newest Completed processing run, as headerless CSV, label first."""
     source = runs.take(args.local, "processing", args.processing_job, args.workload)
@@ -67,11 +78,13 @@ class Container:
     def __init__(self, args, name: str, model: Path, job: Job):
         self.docker = shlex.split(args.docker)
         environment = {"SAGEMAKER_BATCH": "true", **job.environment}
+        # 0 (chunked; ask /execution-parameters) is the host's to act on: the container
+        # keeps its own defaults then.
         for variable, value in (("SAGEMAKER_MAX_PAYLOAD_IN_MB", job.max_payload_mb),
                                 ("SAGEMAKER_BATCH_STRATEGY", job.batch_strategy and
                                  batch.STRATEGIES[job.batch_strategy]),
                                 ("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", job.max_concurrent)):
-            if value is not None:
+            if value:
                 environment[variable] = str(value)
         labels = [f"com.docker.compose.project={args.compose_project}", *args.label]
         command = [*self.docker, "run", "-d", "--name", name, "-p", "127.0.0.1::8080",
@@ -138,13 +151,15 @@ def transform(args) -> int:
         batch.check(job)
         model = run.folder / "model"
         model.mkdir(mode=0o755)
-        extract(archive, model)
+        unpack(archive, model)
         say(f"transform run {run.name}: model {archive}, input {data}")
         container = Container(args, run.name, model, job)
         batch.wait_ping(container.port, container.id, container.docker, args.ping_deadline)
         run.record["transform"] = batch.run(job, container.port, say)
         code = 0
-    except (TransformError, runs.RunError, OSError) as error:
+    except Exception as error:  # noqa: BLE001 (any end is recorded: no run left InProgress)
+        if not isinstance(error, TransformError | runs.RunError | OSError):
+            error = TransformError(f"internal error: {type(error).__name__}: {error}")
         say(f"error: {error}")
         (run.folder / "output").mkdir(exist_ok=True)
         (run.folder / runs.FAILURE_FILES["transform"]).write_text(

@@ -1,6 +1,7 @@
 """Batch transform's record logic in-process: lines, mini-batches, filters, joins, assembly."""
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -194,15 +195,186 @@ def test_a_refused_record_fails_naming_its_file_and_line_and_leaves_no_out_file(
     assert not any(Path(tmp_path).rglob("*.out*"))
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("batch_strategy", "Many", "BatchStrategy='Many'"),
-    ("max_payload_mb", 0, "MaxPayloadInMB=0"),
-    ("max_concurrent", 0, "MaxConcurrentTransforms=0"),
-    ("join_source", "Output", "JoinSource='Output'"),
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"batch_strategy": "Many"}, "BatchStrategy='Many'"),
+    ({"max_payload_mb": -1}, "MaxPayloadInMB=-1: give 0 \\(chunked\\) to 100"),
+    ({"max_payload_mb": 101}, "MaxPayloadInMB=101"),
+    ({"max_concurrent": -1}, "MaxConcurrentTransforms=-1"),
+    ({"max_concurrent": 11, "max_payload_mb": 10},
+     "MaxConcurrentTransforms=11 x MaxPayloadInMB=10 is 110 MB; SageMaker allows at most 100"),
+    ({"max_concurrent": 17}, "MaxConcurrentTransforms=17 x MaxPayloadInMB=6 is 102 MB"),
+    ({"join_source": "Output"}, "JoinSource='Output'"),
+    # SageMaker's valid values: chunked payloads, concurrency from /execution-parameters.
+    ({"max_payload_mb": 0, "max_concurrent": 50}, None),
+    ({"max_concurrent": 0}, None),
+    ({"max_concurrent": 10, "max_payload_mb": 10}, None),
 ])
-def test_a_parameter_sagemaker_would_refuse_is_refused_before_anything_starts(
-        tmp_path, field, value, message):
+def test_a_parameter_is_refused_before_anything_starts_exactly_when_sagemaker_refuses_it(
+        tmp_path, fields, message):
     (tmp_path / "in.csv").write_text("a\n")
-    job = batch.Job(tmp_path / "in.csv", tmp_path / "out", **{field: value})
+    job = batch.Job(tmp_path / "in.csv", tmp_path / "out", **fields)
+    if message is None:
+        batch.check(job)
+        return
     with pytest.raises(TransformError, match=message):
         batch.check(job)
+
+
+def read_body(handler) -> bytes:
+    """A request body, with Content-Length or chunked (MaxPayloadInMB=0)."""
+    if handler.headers.get("Transfer-Encoding") != "chunked":
+        return handler.rfile.read(int(handler.headers["Content-Length"]))
+    data = b""
+    while size := int(handler.rfile.readline().split(b";")[0], 16):
+        data += handler.rfile.read(size)
+        handler.rfile.readline()
+    handler.rfile.readline()
+    return data
+
+
+class Scripted(Echo):
+    """A stand-in endpoint whose answer to every mini-batch is `answer(lines)`; it keeps what
+    it was sent and offers `offered` at /execution-parameters."""
+
+    answer_for = None
+    offered = None
+    seen: list = []
+
+    def do_GET(self):  # noqa: N802
+        if self.path == "/execution-parameters" and self.offered:
+            self.answer(200, json.dumps(self.offered).encode())
+        else:
+            self.answer(404, b"{}")
+
+    def do_POST(self):  # noqa: N802
+        data = read_body(self)
+        self.seen.append((self.headers.get("Transfer-Encoding"), data))
+        self.answer(200, type(self).answer_for(data.decode().split("\n")))
+
+
+@pytest.fixture
+def scripted():
+    def start(answer_for, offered=None):
+        handler = type("Handler", (Scripted,), {"answer_for": staticmethod(answer_for),
+                                                "offered": offered, "seen": []})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server.server_address[1], handler.seen
+
+    servers = []
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+# (the container's answer to a 2-record mini-batch, the .out SageMaker writes for it with
+# AssembleWith=Line and no join or filter: the answer as it came, then one newline).
+PASS_THROUGH = [
+    (b'[{"p":1},{"p":2}]', b'[{"p":1},{"p":2}]\n'),
+    (b'{"predictions": [[0.1,0.9],[0.8,0.2]]}', b'{"predictions": [[0.1,0.9],[0.8,0.2]]}\n'),
+    (b"A,1\nB,2\n", b"A,1\nB,2\n\n"),
+    (b"A,1\r\nB,2", b"A,1\r\nB,2\n"),
+]
+
+
+@pytest.mark.parametrize(("answer", "out"), PASS_THROUGH)
+def test_without_join_or_filter_each_answer_is_written_as_the_container_wrote_it(
+        scripted, tmp_path, answer, out):
+    port, _ = scripted(lambda lines: answer)
+    (tmp_path / "in.csv").write_text("a,1\nb,2\n")
+    job = batch.Job(tmp_path / "in.csv", tmp_path / "out", accept="application/json")
+    batch.run(job, port, say=lambda message: None)
+    assert (tmp_path / "out" / "in.csv.out").read_bytes() == out
+
+
+def test_a_json_array_answer_is_split_per_record_when_a_join_needs_records(scripted,
+                                                                          tmp_path):
+    port, _ = scripted(lambda lines: json.dumps([{"p": line[0]} for line in lines]).encode())
+    (tmp_path / "in.jsonl").write_text('{"id": 1}\n{"id": 2}\n')
+    job = batch.Job(tmp_path / "in.jsonl", tmp_path / "out", content_type=JSONLINES,
+                    accept="application/json", join_source="Input")
+    batch.run(job, port, say=lambda message: None)
+    assert [json.loads(line) for line in (tmp_path / "out" / "in.jsonl.out").read_text()
+            .splitlines()] == [{"id": 1, "SageMakerOutput": {"p": "{"}},
+                               {"id": 2, "SageMakerOutput": {"p": "{"}}]
+
+
+def test_max_payload_zero_sends_each_file_in_one_chunked_request(scripted, tmp_path):
+    port, seen = scripted(lambda lines: "\n".join(lines).upper().encode())
+    (tmp_path / "in.csv").write_text("".join(f"r{i},x\n" for i in range(300)))
+    job = batch.Job(tmp_path / "in.csv", tmp_path / "out", max_payload_mb=0)
+    report = batch.run(job, port, say=lambda message: None)
+    assert report["settings"]["MaxPayloadInMB"] == 0 and report["mini_batches"] == 1
+    assert [encoding for encoding, _ in seen] == ["chunked"]
+    assert seen[0][1] == "".join(f"r{i},x\n" for i in range(300)).rstrip("\n").encode()
+
+
+def test_max_concurrent_zero_takes_the_containers_execution_parameters(scripted, tmp_path):
+    offered = {"MaxConcurrentTransforms": 3, "BatchStrategy": "SINGLE_RECORD",
+               "MaxPayloadInMB": 6}
+    port, seen = scripted(lambda lines: b"x", offered)
+    (tmp_path / "in.csv").write_text("a\nb\n")
+    job = batch.Job(tmp_path / "in.csv", tmp_path / "out", max_concurrent=0)
+    report = batch.run(job, port, say=lambda message: None)
+    assert report["settings"] == offered and len(seen) == 2
+
+
+JOINED = "Adelie,Torgersen,39.1,18.7,181,3750,MALE,Adelie,0.9"  # 9 columns
+
+
+@pytest.mark.parametrize(("expression", "index"), [
+    ("$[0,9]", "index 9 of a record of 9"),
+    ("$[0,20:]", "a slice from index 20 of a record of 9"),
+    ("$[-10]", "index -10 of a record of 9"),
+])
+def test_an_index_outside_the_record_fails_naming_the_filter_and_the_record(expression, index):
+    with pytest.raises(TransformError, match=rf"in.csv line 3: OutputFilter "
+                                             rf"{re.escape(expression)} asks for {index}"):
+        Filter(expression, "OutputFilter").apply(dp.csv_row(JOINED), "in.csv line 3")
+    assert Filter("$[0,-1]", "OutputFilter").apply(dp.csv_row(JOINED), "w") == ["Adelie", "0.9"]
+
+
+def test_a_transform_whose_output_filter_leaves_the_record_fails_and_writes_nothing(
+        scripted, tmp_path):
+    port, _ = scripted(lambda lines: "\n".join("Adelie,0.9" for _ in lines).encode())
+    (tmp_path / "in.csv").write_text("Adelie,Torgersen,39.1,18.7,181,3750,MALE\n")
+    job = batch.Job(tmp_path / "in.csv", tmp_path / "out", join_source="Input",
+                    output_filter="$[0,9]")
+    with pytest.raises(TransformError, match=r"in.csv line 1: OutputFilter \$\[0,9\] asks"):
+        batch.run(job, port, say=lambda message: None)
+    assert not (tmp_path / "out" / "in.csv.out").exists()
+
+
+def symlink_archive(path: Path) -> Path:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        data = b"{}"
+        member = tarfile.TarInfo("labels.json")
+        member.size = len(data)
+        tar.addfile(member, io.BytesIO(data))
+        link = tarfile.TarInfo("model.onnx")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    return path
+
+
+@pytest.mark.parametrize(("make_archive", "reason"), [
+    (lambda path: (path.write_bytes(b"not a tar at all\n"), path)[1], "not a usable model.tar"),
+    (symlink_archive, "member 'model.onnx' is not a file or folder"),
+])
+def test_a_model_archive_that_cannot_be_used_ends_the_run_failed_naming_why(
+        tmp_path, make_archive, reason):
+    from pipeline.runs import records as runs
+    from pipeline.transform import job as transform
+
+    archive = make_archive(tmp_path / "model.tar.gz")
+    (tmp_path / "in.csv").write_text("a\n")
+    code = transform.main(["--local", str(tmp_path / "local"), "--model-tar", str(archive),
+                           "--input", str(tmp_path / "in.csv"), "--docker", "false"])
+    [run] = runs.runs(tmp_path / "local", "transform")
+    assert code == 1 and run.status == runs.FAILED
+    assert run.record["failure_reason"].startswith(f"model archive {archive}: ")
+    assert reason in run.record["failure_reason"]
