@@ -26,6 +26,16 @@ CONFIG_FIELDS = {"Strategy", "StrategyConfig", "HyperParameterTuningJobObjective
                  "ResourceLimits", "ParameterRanges", "TrainingJobEarlyStoppingType",
                  "TuningJobCompletionCriteria", "RandomSeed"}
 UNSUPPORTED = {"WarmStartConfig", "TrainingJobDefinitions", "Autotune"}
+# SageMaker's limits (API ranges and the highest service quotas, "Resource Limits for
+# Automatic Model Tuning"): a file within them runs on AWS too.
+MAX_PARALLEL = 100
+MAX_JOBS = {"Random": 10000}
+MAX_JOBS_DEFAULT = 750  # Bayesian, Hyperband, and Grid's combinations
+RUNTIME_RANGE = (120, 15768000)
+MAX_RESOURCE = 20000
+MIN_NOT_IMPROVING = 3
+# The static hyperparameters Hyperband reads MaxResource from when it is not given.
+EPOCH_NAMES = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")
 
 
 class ConfigError(ValueError):
@@ -56,9 +66,27 @@ class TuningConfig:
     seed: int | None = None
     hyperband: dict = field(default_factory=dict)
     name: str | None = None
+    max_runtime: int | None = None  # ResourceLimits.MaxRuntimeInSeconds
+    # TuningJobCompletionCriteria: TargetObjectiveMetricValue, BestObjectiveNotImproving
+    # .MaxNumberOfTrainingJobsNotImproving, ConvergenceDetected.CompleteOnConvergence=Enabled.
+    target: float | None = None
+    not_improving: int | None = None
+    convergence: bool = False
 
     def combinations(self) -> int:
         return math.prod(len(r.values) for r in self.ranges)
+
+
+def metric_values(regex: str, text: str) -> list[float]:
+    """Each value a metric definition's regex finds, as SageMaker reads one: the first group
+    of each match, kept when it is a number."""
+    found = []
+    for match in re.finditer(regex, text):
+        try:
+            found.append(float(match.group(1)))
+        except (TypeError, ValueError):
+            continue
+    return found
 
 
 def _get(node: dict, key: str, path: str, kind: type, required: bool = True):
@@ -189,10 +217,17 @@ def parse(document, path_name: str = "the tuning file") -> TuningConfig:
            where)
     max_jobs = _get(limits, "MaxNumberOfTrainingJobs", where, int, required=strategy != "Grid")
     parallel = _get(limits, "MaxParallelTrainingJobs", where, int)
-    for key, value in (("MaxNumberOfTrainingJobs", max_jobs), ("MaxParallelTrainingJobs",
-                                                               parallel)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{where}.{key}: {value} is below 1")
+    runtime = _get(limits, "MaxRuntimeInSeconds", where, int, required=False)
+    job_cap = MAX_JOBS.get(strategy, MAX_JOBS_DEFAULT)
+    for key, value, low, high in (
+            ("MaxNumberOfTrainingJobs", max_jobs, 1, job_cap),
+            ("MaxParallelTrainingJobs", parallel, 1, MAX_PARALLEL),
+            ("MaxRuntimeInSeconds", runtime, *RUNTIME_RANGE)):
+        if value is not None and value < low:
+            raise ConfigError(f"{where}.{key}: {value} is below {low}")
+        if value is not None and value > high:
+            raise ConfigError(f"{where}.{key}: {value} is above SageMaker's {high}"
+                              f"{f' for {strategy}' if key == 'MaxNumberOfTrainingJobs' else ''}")
     stopping = _get(config, "TrainingJobEarlyStoppingType", CONFIG, str, required=False) or "Off"
     if stopping not in ("Off", "Auto"):
         raise ConfigError(f"{CONFIG}.TrainingJobEarlyStoppingType: {json.dumps(stopping)} is "
@@ -201,14 +236,7 @@ def parse(document, path_name: str = "the tuning file") -> TuningConfig:
         raise ConfigError(f"{CONFIG}.TrainingJobEarlyStoppingType: Hyperband stops jobs itself; "
                           "it must be Off")
     seed = _get(config, "RandomSeed", CONFIG, int, required=False)
-    hyperband = {}
-    if "StrategyConfig" in config:
-        strategy_config = _get(config, "StrategyConfig", CONFIG, dict)
-        node = strategy_config.get("HyperbandStrategyConfig", {})
-        where = f"{CONFIG}.StrategyConfig.HyperbandStrategyConfig"
-        for key in ("MinResource", "MaxResource"):
-            if key in node:
-                hyperband[key] = _get(node, key, where, int)
+    target, not_improving, convergence = _completion(config)
 
     definition = _get(document, DEFINITION, "", dict)
     static = _get(definition, "StaticHyperParameters", DEFINITION, dict, required=False) or {}
@@ -216,6 +244,7 @@ def parse(document, path_name: str = "the tuning file") -> TuningConfig:
         if not isinstance(value, str):
             raise ConfigError(f"{DEFINITION}.StaticHyperParameters.{key}: {json.dumps(value)} "
                               "is not a string (SageMaker passes every hyperparameter as one)")
+    hyperband = _hyperband(config, strategy, static)
     ranges = _ranges(config, strategy, static)
     spec = _get(definition, "AlgorithmSpecification", DEFINITION, dict)
     where = f"{DEFINITION}.AlgorithmSpecification"
@@ -238,14 +267,97 @@ def parse(document, path_name: str = "the tuning file") -> TuningConfig:
         raise ConfigError(f"{CONFIG}.HyperParameterTuningJobObjective.MetricName: {metric!r} "
                           f"is not a Name in {where}.MetricDefinitions")
     made = TuningConfig(strategy, metric, direction == "Maximize", max_jobs or 0, parallel,
-                        ranges, stopping == "Auto", dict(static), regex, seed, hyperband, name)
+                        ranges, stopping == "Auto", dict(static), regex, seed, hyperband, name,
+                        runtime, target, not_improving, convergence)
     if strategy == "Grid":
+        # Counted, never listed: a grid too large is refused before Optuna builds it.
         combos = made.combinations()
+        if combos > MAX_JOBS_DEFAULT:
+            raise ConfigError(f"{CONFIG}.ParameterRanges: the grid has {combos} combinations; "
+                              f"SageMaker runs at most {MAX_JOBS_DEFAULT} training jobs per "
+                              "tuning job")
         if max_jobs is not None and max_jobs < combos:
             raise ConfigError(f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs: {max_jobs} is "
                               f"below the grid's {combos} combinations; leave it out or raise it")
         made = TuningConfig(**{**made.__dict__, "max_jobs": combos})
     return made
+
+
+def _completion(config: dict) -> tuple[float | None, int | None, bool]:
+    """TuningJobCompletionCriteria: (TargetObjectiveMetricValue, MaxNumberOfTrainingJobsNot
+    Improving, CompleteOnConvergence is Enabled)."""
+    where = f"{CONFIG}.TuningJobCompletionCriteria"
+    node = _get(config, "TuningJobCompletionCriteria", CONFIG, dict, required=False)
+    if node is None:
+        return None, None, False
+    _known(node, {"TargetObjectiveMetricValue", "BestObjectiveNotImproving",
+                  "ConvergenceDetected"}, where)
+    target = node.get("TargetObjectiveMetricValue")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, int | float)
+                               or not math.isfinite(target)):
+        raise ConfigError(f"{where}.TargetObjectiveMetricValue: {json.dumps(target)} is not a "
+                          "number")
+    not_improving = None
+    best = _get(node, "BestObjectiveNotImproving", where, dict, required=False)
+    if best is not None:
+        path = f"{where}.BestObjectiveNotImproving"
+        _known(best, {"MaxNumberOfTrainingJobsNotImproving"}, path)
+        not_improving = _get(best, "MaxNumberOfTrainingJobsNotImproving", path, int,
+                             required=False)
+        if not_improving is not None and not_improving < MIN_NOT_IMPROVING:
+            raise ConfigError(f"{path}.MaxNumberOfTrainingJobsNotImproving: {not_improving} is "
+                              f"below {MIN_NOT_IMPROVING}")
+    convergence = False
+    detected = _get(node, "ConvergenceDetected", where, dict, required=False)
+    if detected is not None:
+        path = f"{where}.ConvergenceDetected"
+        _known(detected, {"CompleteOnConvergence"}, path)
+        value = _get(detected, "CompleteOnConvergence", path, str, required=False) or "Disabled"
+        if value not in ("Disabled", "Enabled"):
+            raise ConfigError(f"{path}.CompleteOnConvergence: {json.dumps(value)} is not "
+                              "Disabled or Enabled")
+        convergence = value == "Enabled"
+    return (None if target is None else float(target)), not_improving, convergence
+
+
+def _hyperband(config: dict, strategy: str, static: dict) -> dict:
+    """HyperbandStrategyConfig's MinResource and MaxResource, MaxResource inferred from a
+    static epochs hyperparameter as SageMaker does; {} for other strategies."""
+    where = f"{CONFIG}.StrategyConfig"
+    node = _get(config, "StrategyConfig", CONFIG, dict, required=False)
+    if node is not None and strategy != "Hyperband":
+        raise ConfigError(f"{where}: only the Hyperband strategy takes one, not {strategy}")
+    if strategy != "Hyperband":
+        return {}
+    node = node or {}
+    _known(node, {"HyperbandStrategyConfig"}, where)
+    where += ".HyperbandStrategyConfig"
+    hyperband = _get(node, "HyperbandStrategyConfig", where.rsplit(".", 1)[0], dict,
+                     required=False) or {}
+    _known(hyperband, {"MinResource", "MaxResource"}, where)
+    found = {}
+    for key in ("MinResource", "MaxResource"):
+        value = _get(hyperband, key, where, int, required=False)
+        if value is not None and not 1 <= value <= MAX_RESOURCE:
+            raise ConfigError(f"{where}.{key}: {value} is not 1 to {MAX_RESOURCE}")
+        if value is not None:
+            found[key] = value
+    if "MaxResource" not in found:
+        named = [name for name in EPOCH_NAMES if name in static]
+        if not named:
+            raise ConfigError(f"{where}.MaxResource: missing, and no static hyperparameter "
+                              f"{', '.join(EPOCH_NAMES)} to infer it from (SageMaker's rule)")
+        epochs = _number(static[named[0]], f"{DEFINITION}.StaticHyperParameters.{named[0]}",
+                         whole=True)
+        if not 1 <= epochs <= MAX_RESOURCE:
+            raise ConfigError(f"{DEFINITION}.StaticHyperParameters.{named[0]}: {epochs} is not "
+                              f"1 to {MAX_RESOURCE}, so MaxResource cannot be inferred from it")
+        found["MaxResource"] = epochs
+    found.setdefault("MinResource", 1)
+    if found["MinResource"] > found["MaxResource"]:
+        raise ConfigError(f"{where}.MinResource: {found['MinResource']} is above MaxResource "
+                          f"{found['MaxResource']}")
+    return found
 
 
 def load(path: Path) -> TuningConfig:

@@ -12,11 +12,13 @@ import argparse
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 
-from pipeline.runs import jobrun
+from pipeline.runs import files, jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
+from pipeline.tuning import completion
 from pipeline.tuning import results as tuningresults
 from pipeline.tuning.config import COPY, NAME_PATTERN, ConfigError, TuningConfig, load
 from pipeline.tuning.trials import Tuner
@@ -64,7 +66,11 @@ def tune(args) -> int:
         run.record.update(status=runs.IN_PROGRESS, end=None)
         runs.write_record(run.folder, run.record)
         (run.folder / runs.FAILURE_FILES["tuning"]).unlink(missing_ok=True)
-    tuner = Tuner(args, config, run.folder, source)
+    deadline = None
+    if config.max_runtime:  # counted from the job's start, a continued job included
+        spent = (runs.now() - runs.parse_time(run.record["start"])).total_seconds()
+        deadline = time.monotonic() + config.max_runtime - spent
+    tuner = Tuner(args, config, run.folder, source, deadline)
     again = f", continuing after {len(tuner.study.trials)} started" if resumed else ""
     jobrun.say(f"tuning job {run.name} ({config.strategy}, {config.max_jobs} trials, "
                f"{config.max_parallel} at once{again}) on processing run {source.name}: "
@@ -83,8 +89,15 @@ def finish(args, run: runs.Run, config: TuningConfig, tuner: Tuner,
     best = tuningresults.write(run.folder, config, table)
     counts = {status: sum(row["TrainingJobStatus"] == status for row in table)
               for status in (runs.COMPLETED, runs.STOPPED, runs.FAILED, runs.IN_PROGRESS)}
+    ended = tuner.completion or completion.Completion(
+        "MaxNumberOfTrainingJobs", f"{len(table)} of {config.max_jobs} trials started")
+    objectives = [value for _, value in tuner.ended]
+    summary = ended.record(completion.not_improving(config, objectives, completion.IMPROVEMENT))
+    if not interrupted:
+        files.write_json(run.folder / completion.FILE, summary)
     run.record.update(training_job_status_counters=counts,
-                      best_training_job=best["TrainingJobName"] if best else None)
+                      best_training_job=best["TrainingJobName"] if best else None,
+                      completion=None if interrupted else summary)
     failure = run.folder / runs.FAILURE_FILES["tuning"]
     if interrupted:
         failure.parent.mkdir(exist_ok=True)
@@ -103,9 +116,11 @@ def finish(args, run: runs.Run, config: TuningConfig, tuner: Tuner,
     runs.prune(args.local, "training", max(args.keep, config.max_jobs), args.workload)
     runs.prune(args.local, "tuning", args.keep, args.workload)
     if code == 0:
-        jobrun.say(f"tuning job {run.name} Completed: best {best['TrainingJobName']} "
+        jobrun.say(f"tuning job {run.name} Completed ({ended.criterion}: {ended.reason}): "
+                   f"best {best['TrainingJobName']} "
                    f"{config.objective}={float(best['FinalObjectiveValue']):.4f}; "
-                   f"{tuningresults.TABLE}, {tuningresults.BEST}, {tuningresults.PLOT} in "
+                   f"{tuningresults.TABLE}, {tuningresults.BEST}, {completion.FILE}, "
+                   f"{tuningresults.PLOT} in "
                    f"{run.folder}")
         return 0
     print(f"tuning job {run.name} {run.status}: {run.record['failure_reason']}",

@@ -13,19 +13,21 @@ from pathlib import Path
 
 from pipeline.runs import files
 from pipeline.runs import records as runs
-from pipeline.tuning.config import TuningConfig
+from pipeline.tuning.config import TuningConfig, metric_values
 
 TABLE = "results.csv"
 BEST = "best-training-job.json"
 PLOT = "objective.png"
+# ARNs in SageMaker's pattern for a local machine: region "local", account 000000000000.
+ARN = "arn:aws:sagemaker:local:000000000000:{kind}/{name}"
 COLUMNS = ("TrainingJobName", "TrainingJobStatus", "FinalObjectiveValue", "TrainingStartTime",
            "TrainingEndTime", "TrainingElapsedTimeSeconds")
 
 
 def objective(logs: str, config: TuningConfig) -> float | None:
     """As SageMaker reads it: the metric definition's regex over the log, the last value."""
-    found = runs.last_metric(logs, config.objective, config.regex)
-    return None if found is None else found["value"]
+    found = metric_values(config.regex, logs)
+    return found[-1] if found else None
 
 
 def rows(config: TuningConfig, trials: list[runs.Run]) -> list[dict]:
@@ -36,6 +38,8 @@ def rows(config: TuningConfig, trials: list[runs.Run]) -> list[dict]:
         hps = record.get("hyperparameters", {})
         row = {each.name: hps.get(each.name, "") for each in config.ranges}
         value = record.get("metric", {}).get("value") if record.get("metric") else None
+        if record["status"] == runs.FAILED:  # as SageMaker: a failed job has no final value
+            value = None
         row.update(TrainingJobName=run.name, TrainingJobStatus=record["status"],
                    FinalObjectiveValue="" if value is None else value,
                    TrainingStartTime=record["start"], TrainingEndTime=record.get("end") or "",
@@ -52,9 +56,11 @@ def ranked(config: TuningConfig, table: list[dict]) -> list[dict]:
                   reverse=config.maximize)
 
 
-def best_training_job(config: TuningConfig, row: dict) -> dict:
+def best_training_job(config: TuningConfig, row: dict, tuning_job: str) -> dict:
     return {
         "TrainingJobName": row["TrainingJobName"],
+        "TrainingJobArn": ARN.format(kind="training-job", name=row["TrainingJobName"].lower()),
+        "TuningJobName": tuning_job,
         "TunedHyperParameters": {each.name: row[each.name] for each in config.ranges},
         "CreationTime": row["TrainingStartTime"],
         "TrainingStartTime": row["TrainingStartTime"],
@@ -77,7 +83,7 @@ def write(folder: Path, config: TuningConfig, table: list[dict]) -> dict | None:
     files.write_whole(folder / TABLE, out.getvalue())
     best = ranked(config, table)
     if best:
-        files.write_json(folder / BEST, best_training_job(config, best[0]))
+        files.write_json(folder / BEST, best_training_job(config, best[0], folder.name))
     plot(folder / PLOT, config, table)
     return best[0] if best else None
 

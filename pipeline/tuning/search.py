@@ -5,11 +5,17 @@
 | Random                            | RandomSampler                                            |
 | Grid (categorical ranges only)    | GridSampler: every combination once                      |
 | Hyperband                         | RandomSampler + HyperbandPruner over the epoch lines     |
-| TrainingJobEarlyStoppingType Auto | MedianPruner over the epoch lines                        |
+| TrainingJobEarlyStoppingType Auto | RunningAverageMedianPruner (SageMaker's rule, below)     |
 | ScalingType Logarithmic           | a log-uniform distribution                               |
 | ScalingType ReverseLogarithmic    | 1 - x, x log-uniform over [1 - MaxValue, 1 - MinValue]   |
 | ScalingType Auto                  | Linear (SageMaker picks one; here always Linear)         |
+
+Each objective value a trial prints is one step (an epoch). SageMaker's early stopping: at
+epoch t, a job is stopped when its objective is worse than the median, over the earlier jobs
+that reached epoch t, of each one's running average of its objective over epochs 1..t.
 """
+
+import statistics
 
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -25,6 +31,32 @@ class GridSampler(optuna.samplers.GridSampler):
 
     def after_trial(self, study, trial, state, values) -> None:
         return None
+
+
+class RunningAverageMedianPruner(optuna.pruners.BasePruner):
+    """SageMaker's TrainingJobEarlyStoppingType=Auto as an Optuna pruner.
+
+    Earlier jobs are the trials started before this one (lower numbers), whatever their
+    state, that reported a value at this step; with none, the job goes on.
+    """
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None:
+            return False
+        value = trial.intermediate_values[step]
+        averages = []
+        for earlier in study.get_trials(deepcopy=False):
+            reported = earlier.intermediate_values
+            if earlier.number >= trial.number or step not in reported:
+                continue
+            averages.append(statistics.fmean(v for s, v in reported.items() if s <= step))
+        if not averages:
+            return False
+        median = statistics.median(averages)
+        if study.direction == optuna.study.StudyDirection.MAXIMIZE:
+            return value < median
+        return value > median
 
 
 def distributions(config: TuningConfig) -> dict:
@@ -76,12 +108,10 @@ def sampler(config: TuningConfig, already: int = 0) -> optuna.samplers.BaseSampl
 def pruner(config: TuningConfig) -> optuna.pruners.BasePruner:
     if config.strategy == "Hyperband":
         return optuna.pruners.HyperbandPruner(
-            min_resource=config.hyperband.get("MinResource", 1),
-            max_resource=config.hyperband.get("MaxResource", "auto"), reduction_factor=3)
+            min_resource=config.hyperband["MinResource"],
+            max_resource=config.hyperband["MaxResource"], reduction_factor=3)
     if config.early_stopping:
-        # SageMaker: stop a job whose objective at an epoch is worse than the median of the
-        # earlier jobs' at the same epoch; one finished job is enough to compare with.
-        return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+        return RunningAverageMedianPruner()
     return optuna.pruners.NopPruner()
 
 

@@ -1,9 +1,10 @@
 """The trials of a tuning job: each one a named training run, up to MaxParallelTrainingJobs at
 once, each in a thread that runs `compose run` of the training job (pipeline.jobs.steps) and feeds
-the objective values it prints to Optuna's pruner.
+the objective values it prints to Optuna's pruner. The job stops launching trials when a
+TuningJobCompletionCriteria is met, and stops the running ones at MaxRuntimeInSeconds
+(pipeline/tuning/completion.py).
 """
 
-import re
 import secrets
 import shlex
 import subprocess
@@ -19,9 +20,10 @@ from optuna.trial import TrialState
 from pipeline.jobs import training as trainingjob
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
+from pipeline.tuning import completion
 from pipeline.tuning import results as tuningresults
 from pipeline.tuning import search as tuningsearch
-from pipeline.tuning.config import TuningConfig
+from pipeline.tuning.config import EPOCH_NAMES, TuningConfig, metric_values
 
 JOURNAL = "study.journal"
 OBJECTIVE_KEY = "_tuning_objective_metric"
@@ -36,13 +38,19 @@ class Trial:
     run: runs.Run | None = None
     stopped_early: bool = False
     finished: bool = False
+    reached_max_resource: bool = False  # Hyperband stopped it at MaxResource
+    stopped_by_limit: bool = False  # MaxRuntimeInSeconds passed while it ran
 
 
 class Tuner:
     """One tuning job: its trials run in threads, each one compose run of the training job."""
 
-    def __init__(self, args, config: TuningConfig, folder: Path, source: runs.Run):
+    def __init__(self, args, config: TuningConfig, folder: Path, source: runs.Run,
+                 deadline: float | None = None):
         self.args, self.config, self.folder, self.source = args, config, folder, source
+        self.deadline = deadline  # time.monotonic() at which MaxRuntimeInSeconds passes
+        self.completion: completion.Completion | None = None
+        self.ended: list[tuple[str, float]] = []  # (trial, objective) in the order they ended
         self.name = folder.name
         self.study = tuningsearch.study(config, self.name, folder / JOURNAL)
         self.distributions = tuningsearch.distributions(config)
@@ -50,6 +58,10 @@ class Tuner:
         self.digest = jobrun.image_digest(args.docker, args.image)
         self.running: dict[str, Trial] = {}
         self.interrupted = False
+        done = [t for t in self.study.trials if t.state == TrialState.COMPLETE
+                and "TrainingJobName" in t.user_attrs]  # a continued job's earlier trials
+        self.ended += [(t.user_attrs["TrainingJobName"], t.value)
+                       for t in sorted(done, key=lambda t: t.datetime_complete)]
 
     def pending(self) -> list[Trial]:
         """Trials an earlier attempt started and did not finish: rerun under the same name."""
@@ -97,18 +109,24 @@ class Tuner:
         run = trial.run = self.start_run(trial)
         log = run.folder / runs.LOGS
         earlier = log.read_text(errors="replace") if log.is_file() else ""
-        step = [len(re.findall(self.config.regex, earlier))]
+        step = [len(metric_values(self.config.regex, earlier))]
+        cap = self.max_resource(trial)
 
         def watch(line: str) -> None:
-            values = re.findall(self.config.regex, line)
-            if not values or trial.stopped_early or self.interrupted:
+            values = metric_values(self.config.regex, line)
+            if (not values or trial.stopped_early or trial.reached_max_resource
+                    or self.interrupted):
                 return
             step[0] += 1
-            trial.optuna_trial.report(float(values[-1]), step[0])
-            if trial.optuna_trial.should_prune():
+            trial.optuna_trial.report(values[-1], step[0])
+            if cap is not None and step[0] >= cap:
+                trial.reached_max_resource = True
+            elif trial.optuna_trial.should_prune():
                 trial.stopped_early = True
-                # SageMaker stops the job: SIGTERM, 120 s to checkpoint (compose's grace).
-                threading.Thread(target=self.stop, args=(trial,), daemon=True).start()
+            else:
+                return
+            # SageMaker stops the job: SIGTERM, 120 s to checkpoint (compose's grace).
+            threading.Thread(target=self.stop, args=(trial,), daemon=True).start()
 
         mounts = trainingjob.training_folders(run, self.paths, trial.hyperparameters)
         try:
@@ -118,9 +136,24 @@ class Tuner:
         finally:
             trial.finished = True
         value = tuningresults.objective(log.read_text(errors="replace"), self.config)
+        if code != 0 and code not in runs.STOPPED_CODES:
+            value = None  # a failed training job has no final objective value
         metric = None if value is None else {"name": self.config.objective, "value": value}
         runs.finish(run, code, metric)
         return trial
+
+    def max_resource(self, trial: Trial) -> int | None:
+        """Hyperband's MaxResource when the trial would train past it (else it ends there
+        itself, and keeps its model)."""
+        cap = self.config.hyperband.get("MaxResource")
+        epochs = [trial.hyperparameters[name] for name in EPOCH_NAMES
+                  if name in trial.hyperparameters]
+        if cap is None or not epochs:
+            return cap
+        try:
+            return cap if int(float(epochs[0])) > cap else None
+        except ValueError:
+            return cap
 
     def stop(self, trial: Trial) -> None:
         """SageMaker's StopTrainingJob: SIGTERM, 120 s to checkpoint, then SIGKILL."""
@@ -137,6 +170,9 @@ class Tuner:
         value = (record.get("metric") or {}).get("value")
         if record["status"] == runs.COMPLETED and value is not None:
             self.study.tell(trial.optuna_trial, value)
+            self.ended.append((trial.name, value))
+        elif trial.reached_max_resource and value is not None:
+            self.study.tell(trial.optuna_trial, value)
         elif record["status"] == runs.STOPPED and trial.stopped_early:
             self.study.tell(trial.optuna_trial, state=TrialState.PRUNED)
         elif record["status"] == runs.STOPPED and self.interrupted:
@@ -148,7 +184,9 @@ class Tuner:
     def progress(self, trial: Trial, ended: str, table: list[dict]) -> None:
         value = (trial.run.record.get("metric") or {}).get("value")
         shown = "no objective" if value is None else f"{self.config.objective}={value:.4f}"
-        why = " (stopped early)" if trial.stopped_early else ""
+        why = (" (stopped early)" if trial.stopped_early else
+               " (stopped at Hyperband's MaxResource)" if trial.reached_max_resource else
+               " (stopped at MaxRuntimeInSeconds)" if trial.stopped_by_limit else "")
         if ended == runs.FAILED:
             why = f": {trial.run.record.get('failure_reason', '')}"
         best = tuningresults.ranked(self.config, table)
@@ -176,21 +214,42 @@ class Tuner:
         for thread in threads:
             thread.join()
 
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def stop_at_limit(self) -> None:
+        """MaxRuntimeInSeconds passed: no new trial, the running ones stopped."""
+        self.completion = completion.runtime_exceeded(self.config)
+        jobrun.say(f"tuning job {self.name}: {self.completion.reason}")
+        threads = []
+        for trial in self.running.values():
+            trial.stopped_by_limit = True
+            threads.append(threading.Thread(target=self.stop, args=(trial,), daemon=True))
+            threads[-1].start()
+
     def go(self) -> None:
         queue = self.pending()
         limit = self.config.max_jobs
+        if self.out_of_time():
+            self.completion = completion.runtime_exceeded(self.config)
+            return
         with ThreadPoolExecutor(self.config.max_parallel) as pool:
             futures = {}
             try:
                 while True:
-                    while (not self.interrupted and len(futures) < self.config.max_parallel
+                    while (not self.interrupted and self.completion is None
+                           and len(futures) < self.config.max_parallel
                            and (queue or len(self.study.trials) < limit)):
                         trial = queue.pop(0) if queue else self.ask()
                         self.running[trial.name] = trial
                         futures[pool.submit(self.run_trial, trial)] = trial
                     if not futures:
                         return
-                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                    timeout = (None if self.deadline is None or self.completion is not None
+                               else max(0.0, self.deadline - time.monotonic()))
+                    done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+                    if not done and self.out_of_time() and self.completion is None:
+                        self.stop_at_limit()
                     for future in done:
                         trial = futures.pop(future)
                         future.result()
@@ -198,6 +257,13 @@ class Tuner:
                         ended = self.tell(trial)
                         if ended != "interrupted":
                             self.progress(trial, ended, self.table())
+                        if self.completion is None:
+                            self.completion = completion.check(
+                                self.config, [value for _, value in self.ended],
+                                [name for name, _ in self.ended])
+                            if self.completion is not None:
+                                jobrun.say(f"tuning job {self.name}: "
+                                           f"{self.completion.reason}; no new trial")
             except KeyboardInterrupt:
                 self.interrupt()
                 wait(futures)

@@ -93,6 +93,41 @@ BAD_FILES = [
      "expression"),
     ("HyperParameterTuningJobName", "a" * 33, "HyperParameterTuningJobName: 'aaa"),
     ("WarmStartConfig", {}, "WarmStartConfig: not supported by local tuning"),
+    # SageMaker's limits: ResourceLimits' ranges and the highest service quotas.
+    (f"{CONFIG}.ResourceLimits.MaxParallelTrainingJobs", 100000,
+     f"{CONFIG}.ResourceLimits.MaxParallelTrainingJobs: 100000 is above SageMaker's 100"),
+    (f"{CONFIG}.ResourceLimits.MaxParallelTrainingJobs", -3,
+     f"{CONFIG}.ResourceLimits.MaxParallelTrainingJobs: -3 is below 1"),
+    (f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs", 10001,
+     f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs: 10001 is above SageMaker's 10000 for "
+     "Random"),
+    (f"{CONFIG}.ResourceLimits.MaxRuntimeInSeconds", -5,
+     f"{CONFIG}.ResourceLimits.MaxRuntimeInSeconds: -5 is below 120"),
+    (f"{CONFIG}.ResourceLimits.MaxRuntimeInSeconds", 15768001,
+     f"{CONFIG}.ResourceLimits.MaxRuntimeInSeconds: 15768001 is above SageMaker's 15768000"),
+    (f"{CONFIG}.ResourceLimits.MaxRuntimeInSeconds", "600",
+     f'{CONFIG}.ResourceLimits.MaxRuntimeInSeconds: "600" is not a whole number'),
+    (f"{CONFIG}.ResourceLimits.MaxRuntimeInSeconds", 600, None),
+    (f"{CONFIG}.TuningJobCompletionCriteria", {"TargetObjectiveValue": 0.9},
+     f"{CONFIG}.TuningJobCompletionCriteria.TargetObjectiveValue: unknown field"),
+    (f"{CONFIG}.TuningJobCompletionCriteria", {"TargetObjectiveMetricValue": "0.9"},
+     f'{CONFIG}.TuningJobCompletionCriteria.TargetObjectiveMetricValue: "0.9" is not a number'),
+    (f"{CONFIG}.TuningJobCompletionCriteria",
+     {"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 2}},
+     f"{CONFIG}.TuningJobCompletionCriteria.BestObjectiveNotImproving"
+     ".MaxNumberOfTrainingJobsNotImproving: 2 is below 3"),
+    (f"{CONFIG}.TuningJobCompletionCriteria", {"BestObjectiveNotImproving": [3]},
+     f"{CONFIG}.TuningJobCompletionCriteria.BestObjectiveNotImproving: [3] is not an object"),
+    (f"{CONFIG}.TuningJobCompletionCriteria",
+     {"ConvergenceDetected": {"CompleteOnConvergence": "Yes"}},
+     f"{CONFIG}.TuningJobCompletionCriteria.ConvergenceDetected.CompleteOnConvergence: \"Yes\" "
+     "is not Disabled or Enabled"),
+    (f"{CONFIG}.TuningJobCompletionCriteria",
+     {"TargetObjectiveMetricValue": 0.95, "ConvergenceDetected": {
+         "CompleteOnConvergence": "Enabled"}, "BestObjectiveNotImproving": {
+         "MaxNumberOfTrainingJobsNotImproving": 3}}, None),
+    (f"{CONFIG}.StrategyConfig", {"HyperbandStrategyConfig": {"MaxResource": 9}},
+     f"{CONFIG}.StrategyConfig: only the Hyperband strategy takes one, not Random"),
 ]
 
 
@@ -115,6 +150,59 @@ def test_logarithmic_scaling_refuses_a_range_reaching_zero():
         parse(document)
 
 
+def hyperband(strategy_config=None, static=None) -> dict:
+    """A Hyperband file: epochs static (not tuned), as SageMaker's MaxResource inference reads."""
+    document = changed(f"{CONFIG}.Strategy", "Hyperband")
+    del document[CONFIG]["ParameterRanges"]["IntegerParameterRanges"]
+    document["TrainingJobDefinition"]["StaticHyperParameters"] = (
+        {"batch_size": "32", "epochs": "27"} if static is None else static)
+    if strategy_config is not None:
+        document[CONFIG]["StrategyConfig"] = strategy_config
+    return document
+
+
+HB = f"{CONFIG}.StrategyConfig.HyperbandStrategyConfig"
+HYPERBAND_FILES = [
+    (hyperband(), {"MinResource": 1, "MaxResource": 27}),
+    (hyperband(static={"num_epochs": "40"}), {"MinResource": 1, "MaxResource": 40}),
+    (hyperband(static={"n-epochs": "12"}), {"MinResource": 1, "MaxResource": 12}),
+    (hyperband({"HyperbandStrategyConfig": {"MinResource": 2, "MaxResource": 9}}),
+     {"MinResource": 2, "MaxResource": 9}),
+    (hyperband(static={"batch_size": "32"}),
+     f"{HB}.MaxResource: missing, and no static hyperparameter epochs, numepochs, n-epochs, "
+     "n_epochs, num_epochs to infer it from"),
+    (hyperband(static={"epochs": "30000"}),
+     "TrainingJobDefinition.StaticHyperParameters.epochs: 30000 is not 1 to 20000"),
+    (hyperband([]), f"{CONFIG}.StrategyConfig: [] is not an object"),
+    (hyperband({"HyperbandStrategyConfig": [1, 9]}), f"{HB}: [1, 9] is not an object"),
+    (hyperband({"Hyperband": {}}), f"{CONFIG}.StrategyConfig.Hyperband: unknown field"),
+    (hyperband({"HyperbandStrategyConfig": {"MaxResources": 9}}),
+     f"{HB}.MaxResources: unknown field"),
+    (hyperband({"HyperbandStrategyConfig": {"MinResource": 10, "MaxResource": 5}}),
+     f"{HB}.MinResource: 10 is above MaxResource 5"),
+    (hyperband({"HyperbandStrategyConfig": {"MinResource": 0}}),
+     f"{HB}.MinResource: 0 is not 1 to 20000"),
+    (hyperband({"HyperbandStrategyConfig": {"MaxResource": -4}}),
+     f"{HB}.MaxResource: -4 is not 1 to 20000"),
+    (hyperband({"HyperbandStrategyConfig": {"MaxResource": 20001}}),
+     f"{HB}.MaxResource: 20001 is not 1 to 20000"),
+]
+
+
+@pytest.mark.parametrize(("document", "expected"), HYPERBAND_FILES)
+def test_hyperband_resources_follow_sagemakers_rules(document, expected):
+    if isinstance(expected, dict):
+        config = parse(document)
+        assert config.hyperband == expected
+        made = tuningsearch.pruner(config)
+        assert (made._min_resource, made._max_resource) == (expected["MinResource"],
+                                                           expected["MaxResource"])
+        return
+    with pytest.raises(ConfigError) as raised:
+        parse(document)
+    assert str(raised.value).startswith(expected), str(raised.value)
+
+
 def test_hyperband_refuses_early_stopping_auto_as_sagemaker_does():
     document = changed(f"{CONFIG}.Strategy", "Hyperband")
     document[CONFIG]["TrainingJobEarlyStoppingType"] = "Auto"
@@ -131,6 +219,14 @@ def grid(values: dict, max_jobs=None) -> dict:
     else:
         document[CONFIG]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = max_jobs
     return document
+
+
+def test_a_grid_larger_than_sagemaker_would_run_is_refused_with_its_count_before_it_is_built():
+    values = [str(n) for n in range(30)]
+    with pytest.raises(ConfigError, match=f"{RANGES}: the grid has 729000000 combinations; "
+                                          "SageMaker runs at most 750 training jobs"):
+        parse(grid({f"p{n}": values for n in range(6)}))
+    assert parse(grid({"a": values, "b": values[:25]})).max_jobs == 750
 
 
 def test_grid_runs_every_combination_and_refuses_a_smaller_job_limit():
@@ -170,17 +266,64 @@ def test_a_tuning_file_that_is_not_json_is_named(tmp_path):
     ("Hyperband", "RandomSampler", "HyperbandPruner"),
 ])
 def test_each_strategy_maps_to_its_optuna_sampler_and_pruner(strategy, sampler, pruner):
-    config = parse(changed(f"{CONFIG}.Strategy", strategy))
+    config = parse(hyperband() if strategy == "Hyperband"
+                   else changed(f"{CONFIG}.Strategy", strategy))
     assert type(tuningsearch.sampler(config)).__name__ == sampler
     assert type(tuningsearch.pruner(config)).__name__ == pruner
 
 
-def test_grid_maps_to_the_grid_sampler_and_early_stopping_to_the_median_pruner():
+def test_grid_maps_to_the_grid_sampler_and_early_stopping_to_sagemakers_median_rule():
     document = grid({"learning_rate": ["0.01", "0.1"]})
     document[CONFIG]["TrainingJobEarlyStoppingType"] = "Auto"
     config = parse(document)
     assert type(tuningsearch.sampler(config)).__name__ == "GridSampler"
-    assert type(tuningsearch.pruner(config)).__name__ == "MedianPruner"
+    assert type(tuningsearch.pruner(config)).__name__ == "RunningAverageMedianPruner"
+
+
+def early_stopping_study(direction: str = "Maximize"):
+    import optuna
+
+    document = changed(f"{CONFIG}.TrainingJobEarlyStoppingType", "Auto")
+    document[CONFIG]["HyperParameterTuningJobObjective"]["Type"] = direction
+    return optuna.create_study(direction=direction.lower(), pruner=tuningsearch.pruner(
+        parse(document)))
+
+
+def run_epochs(study, values, complete=True):
+    """A trial that reports one value per epoch; returns (trial, epoch it was stopped at)."""
+    trial = study.ask()
+    for epoch, value in enumerate(values, 1):
+        trial.report(value, epoch)
+        if trial.should_prune():
+            return trial, epoch
+    if complete:
+        study.tell(trial, values[-1])
+    return trial, None
+
+
+def test_early_stopping_compares_with_the_median_of_earlier_jobs_running_averages():
+    # The issue's case: an earlier job 0.5, 0.6, 0.7; the current 0.58 then 0.57. At epoch 2
+    # the earlier job's running average is 0.55: the current job goes on (Optuna's
+    # MedianPruner compares with the earlier job's 0.6 and would stop it).
+    study = early_stopping_study()
+    run_epochs(study, [0.5, 0.6, 0.7])
+    current, stopped = run_epochs(study, [0.58, 0.57], complete=False)
+    assert stopped is None
+    # A third job at epoch 2 against 0.55 and 0.575 (the running job counts: it started
+    # earlier): median 0.5625, so 0.56 is stopped there.
+    assert run_epochs(study, [0.6, 0.56], complete=False)[1] == 2
+    # A fourth against 0.55, 0.575 and 0.58 (stopped jobs count too): median 0.575.
+    assert run_epochs(study, [0.6, 0.574], complete=False)[1] == 2
+    # A fifth: the median of 0.55, 0.575, 0.58 and 0.587 is 0.5775.
+    assert run_epochs(study, [0.6, 0.578], complete=False)[1] is None
+
+
+def test_early_stopping_when_minimizing_stops_a_job_above_the_median():
+    study = early_stopping_study("Minimize")
+    run_epochs(study, [0.9, 0.7, 0.5])
+    assert run_epochs(study, [0.85, 0.81], complete=False)[1] == 2  # above (0.9+0.7)/2
+    assert run_epochs(study, [0.8, 0.79], complete=False)[1] is None
+    assert run_epochs(early_stopping_study(), [0.1, 0.1])[1] is None  # nothing to compare
 
 
 def test_sampled_values_stay_in_their_ranges_and_are_strings_as_sagemaker_sends_them(tmp_path):
@@ -224,6 +367,17 @@ def test_the_objective_is_the_last_value_the_metric_regex_finds():
     assert tuningresults.objective("error: hyperparameter epochs=0\n", config) is None
 
 
+@pytest.mark.parametrize(("regex", "value"), [
+    ("val_accuracy=([0-9\\.]+)(\\s)", 0.846154),  # two groups: the first is the value
+    ("val_(loss|accuracy)=([0-9\\.]+)", None),  # its first group is no number: no value
+])
+def test_a_metric_regex_with_two_groups_takes_group_one_as_sagemaker_does(regex, value):
+    document = changed(
+        "TrainingJobDefinition.AlgorithmSpecification.MetricDefinitions[0].Regex", regex)
+    config = parse(document)
+    assert tuningresults.objective(EPOCH_LINES, config) == value
+
+
 def record(name: str, status: str, value, epochs: str, start: str) -> runs.Run:
     fields = {"name": name, "kind": "training", "status": status, "start": start,
               "end": start.replace(":00.", ":09."), "seconds": 9.0,
@@ -236,7 +390,8 @@ def record(name: str, status: str, value, epochs: str, start: str) -> runs.Run:
 def test_the_results_table_best_job_and_plot_follow_sagemakers_shapes(tmp_path):
     config = parse(VALID)
     trials = [record("t-001-aa", "Completed", 0.81, "10", "2026-01-01T00:00:00.000000Z"),
-              record("t-002-bb", "Failed", None, "20", "2026-01-01T00:01:00.000000Z"),
+              # A failed job that printed values before failing carries none (SageMaker).
+              record("t-002-bb", "Failed", 0.97, "20", "2026-01-01T00:01:00.000000Z"),
               record("t-003-cc", "Completed", 0.93, "30", "2026-01-01T00:02:00.000000Z"),
               record("t-004-dd", "Stopped", 0.99, "40", "2026-01-01T00:03:00.000000Z")]
     table = tuningresults.rows(config, trials)
@@ -255,6 +410,9 @@ def test_the_results_table_best_job_and_plot_follow_sagemakers_shapes(tmp_path):
     assert described["FinalHyperParameterTuningJobObjectiveMetric"] == {
         "Type": "Maximize", "MetricName": "validation:accuracy", "Value": 0.93}
     assert described["TunedHyperParameters"] == {"epochs": "30", "learning_rate": "0.02"}
+    assert described["TuningJobName"] == tmp_path.name
+    assert described["TrainingJobArn"] == (
+        "arn:aws:sagemaker:local:000000000000:training-job/t-003-cc")
     assert (tmp_path / "objective.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
