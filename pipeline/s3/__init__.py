@@ -1,4 +1,4 @@
-"""A local S3: `s3://bucket/key` offline, each object a plain file under LOCAL_DIR/s3/<bucket>/<key>.
+"""A local S3: `s3://bucket/key` offline, each object the plain file LOCAL_DIR/s3/<bucket>/<key>.
 
 Owns store.py (buckets as folders, objects as files, their ETag and headers in a hidden
 sidecar, multipart uploads), listing.py (ListObjects paging over sorted keys), server.py (the

@@ -142,7 +142,8 @@ class Store:
                 while block := stream.read(CHUNK):
                     digest.update(block)
                     file.write(block)
-            if content_md5 is not None and content_md5 != base64.b64encode(digest.digest()).decode():
+            received = base64.b64encode(digest.digest()).decode()
+            if content_md5 is not None and content_md5 != received:
                 raise S3Error(400, "BadDigest", f"the Content-MD5 of {key!r} does not match "
                               "the body received", Key=key)
             return self.place(bucket, key, target, temporary, digest.hexdigest(),

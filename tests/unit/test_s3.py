@@ -6,6 +6,7 @@ import hashlib
 import io
 
 import pytest
+from s3_cases import KEYS, LIST_CASES
 from werkzeug.test import Client
 
 from pipeline.s3 import listing
@@ -15,7 +16,6 @@ from pipeline.s3.service import client_env
 from pipeline.s3.store import S3Error, Store
 from pipeline.s3.transfer import split, training_output_uri
 from pipeline.s3.uploads import MIN_PART_BYTES, Uploads
-from s3_cases import KEYS, LIST_CASES
 
 pytestmark = pytest.mark.pipeline
 
