@@ -89,17 +89,18 @@ TUNING = $(VENV)/bin/python -m pipeline.tuning.job --local $(LOCAL_DIR) --worklo
         deploy rollback invoke demo models approve reject push require-registry test-deps bench \
         jobs lock conformance transform baseline model-baseline tune bench-tune \
         monitor-data monitoring traffic ground-truth monitor-model monitor-schedule \
-        monitor-schedule-stop
+        monitor-schedule-stop s3 s3-stop env
 
 help: ## List the targets, by lifecycle stage
 	@awk '/^##@ / {printf "\n%s:\n", substr($$0, 5); next} \
-	  /^[a-z-]+:.*## / {split($$0, part, ":.*## "); printf "  make %-22s %s\n", part[1], part[2]}' \
+	  /^[a-z0-9-]+:.*## / {split($$0, part, ":.*## "); printf "  make %-22s %s\n", part[1], part[2]}' \
 	  $(MAKEFILE_LIST)
 
 # One file a lifecycle stage, in the order `make help` lists them.
 include make/build.mk
 include make/jobs.mk
 include make/tuning.mk
+include make/s3.mk
 include make/registry.mk
 include make/transform.mk
 include make/monitoring.mk
