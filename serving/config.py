@@ -186,6 +186,8 @@ def from_env(environ: Mapping[str, str] | None = None, cgroup_root: Path = CGROU
         default_accept=accept,
         images=Limits(
             max_pixels=_positive_int(environ, "IMAGE_MAX_PIXELS", Limits.max_pixels),
+            # Unset: the model's default, tied to its input size (Limits.budget).
+            request_pixels=_positive_int(environ, "IMAGE_REQUEST_PIXELS", 0) or None,
             allowed_hosts=_hosts(environ),
             file_root=_file_root(environ),
             timeout=_seconds(environ, "IMAGE_URL_TIMEOUT_SECONDS", Limits.timeout),

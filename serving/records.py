@@ -99,6 +99,7 @@ def image(signature: Signature, records: list, limits: images.Limits) -> dict:
     spec = signature.image
     _check_objects(records, signature.known, IMAGE_FIELDS)
     out = np.empty((len(records), spec.height, spec.width), dtype=np.float32)
+    budget = limits.budget(spec.height, spec.width)  # the request's pictures, together
     for row, record in enumerate(records):
         given = [name for name in IMAGE_FIELDS if name in record]
         if len(given) != 1:
@@ -106,7 +107,7 @@ def image(signature: Signature, records: list, limits: images.Limits) -> dict:
                               f"not {' and '.join(given)}")
         try:
             out[row] = images.image_of(given[0], record[given[0]], spec.height, spec.width,
-                                       spec.max, limits)
+                                       spec.max, limits, budget)
         except images.ImageError as error:
             raise RecordError(f"record {row}: {given[0]} {error}") from None
     return {spec.input: out}
