@@ -16,7 +16,7 @@ from serving import config as settings
 from serving import images
 from serving.app import create_app
 
-from endpoint_cases import b64, picture
+from endpoint_cases import b64, bilevel_png, picture, png_with_inflating_chunk
 
 pytestmark = pytest.mark.unit
 
@@ -30,23 +30,13 @@ def with_chunk(png: bytes, extra: bytes) -> bytes:
     return png[:33] + extra + png[33:]
 
 
-INFLATES_PAST_1_MB = zlib.compress(b"\0" * (2 * 1024 * 1024))
 HOSTILE_PICTURES = {
-    "iccp-inflating-past-1-mb": with_chunk(picture("PNG"), chunk(b"iCCP", b"icc\0\0"
-                                                                 + INFLATES_PAST_1_MB)),
-    "ztxt-inflating-past-1-mb": with_chunk(picture("PNG"), chunk(b"zTXt", b"Comment\0\0"
-                                                                 + INFLATES_PAST_1_MB)),
+    "iccp-inflating-past-1-mb": png_with_inflating_chunk(b"iCCP"),
+    "ztxt-inflating-past-1-mb": png_with_inflating_chunk(b"zTXt"),
     "png-cut-inside-the-header-chunk": picture("PNG")[:16],
     "png-cut-inside-a-text-chunk": with_chunk(picture("PNG"), chunk(b"tEXt", b"k\0" + b"v" * 99))
     [:60],
 }
-
-
-def bilevel_png(side: int) -> bytes:
-    """A 1-bit PNG of one colour: a few hundred bytes that decode to side x side pixels."""
-    out = io.BytesIO()
-    Image.new("1", (side, side)).save(out, "PNG")
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
