@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from serving import images
+from serving import images, urls
 from serving.signature import IMAGE_FIELDS, Signature
 
 # Beyond this a number has no float32 value (the graph's input type): refused, not saturated.
@@ -94,6 +94,18 @@ def tabular(signature: Signature, records: list) -> dict:
     return feeds
 
 
+def picture(field_name: str, value, spec, limits: images.Limits,
+            budget: images.Budget) -> np.ndarray:
+    """The model input of one record's image field ("pixels", "image" or "url")."""
+    if field_name == "pixels":
+        return images.pixels(value, spec.height, spec.width, spec.max)
+    if field_name == "url":
+        data = urls.fetch(value, limits)
+    else:  # bytes only from a picture sent as the body; JSON has strings alone
+        data = value if type(value) is bytes else images.from_base64(value)
+    return images.decode(data, spec.height, spec.width, spec.max, limits.max_pixels, budget)
+
+
 def image(signature: Signature, records: list, limits: images.Limits) -> dict:
     """{input: [N, H, W] float32} from each record's one of "pixels", "image" or "url"."""
     spec = signature.image
@@ -106,8 +118,7 @@ def image(signature: Signature, records: list, limits: images.Limits) -> dict:
             raise RecordError(f"record {row}: give exactly one of {', '.join(IMAGE_FIELDS)}, "
                               f"not {' and '.join(given)}")
         try:
-            out[row] = images.image_of(given[0], record[given[0]], spec.height, spec.width,
-                                       spec.max, limits, budget)
+            out[row] = picture(given[0], record[given[0]], spec, limits, budget)
         except images.ImageError as error:
             raise RecordError(f"record {row}: {given[0]} {error}") from None
     return {spec.input: out}

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from serving import config as settings
-from serving import images
+from serving import images, urls
 from serving.app import create_app
 
 from endpoint_cases import b64, bilevel_png, picture, png_with_inflating_chunk
@@ -80,7 +80,7 @@ def test_a_too_long_name_under_the_root_is_a_400_not_a_crash(client, caplog, tmp
     root = tmp_path.resolve()
     limits = images.Limits(file_root=root)
     with pytest.raises(images.ImageError, match="cannot be read .File name too long"):
-        images.fetch(f"file://{root}/{'a' * 300}.png", limits)
+        urls.fetch(f"file://{root}/{'a' * 300}.png", limits)
 
 
 def test_each_request_has_a_pixel_budget_tied_to_the_model_s_input_size(client, caplog):
@@ -187,8 +187,8 @@ def drip():
 @pytest.mark.parametrize("path", ["/headers-drip", "/hop-1"])
 def test_the_url_timeout_bounds_the_whole_fetch_redirects_included(drip, path):
     limits = images.Limits(allowed_hosts=frozenset({f"127.0.0.1:{drip.port}"}), timeout=1.0)
-    assert images.fetch(drip.url("/fast"), limits) == picture("PNG")
+    assert urls.fetch(drip.url("/fast"), limits) == picture("PNG")
     started = time.monotonic()
     with pytest.raises(images.ImageError, match="the fetch took longer than 1 s"):
-        images.fetch(drip.url(path), limits)
+        urls.fetch(drip.url(path), limits)
     assert time.monotonic() - started < 1.6
