@@ -29,7 +29,11 @@ def _read_file(parts, limits: Limits) -> bytes:
         raise ImageError(f"file:// URLs name no host, got {parts.netloc!r}")
     root = limits.file_root.resolve()
     name = unquote(parts.path)
-    if "\0" in name or len(name.encode()) > MAX_PATH:
+    try:
+        size = len(name.encode())
+    except UnicodeError:  # a lone surrogate (orjson refuses them; other callers may not)
+        raise ImageError("the file name is not valid text") from None
+    if "\0" in name or size > MAX_PATH:
         raise ImageError("the file name holds a NUL byte or is longer than "
                          f"{MAX_PATH} bytes; no file under IMAGE_URL_FILE_ROOT has it")
     try:

@@ -81,6 +81,8 @@ def test_a_too_long_name_under_the_root_is_a_400_not_a_crash(client, caplog, tmp
     limits = images.Limits(file_root=root)
     with pytest.raises(images.ImageError, match="cannot be read .File name too long"):
         urls.fetch(f"file://{root}/{'a' * 300}.png", limits)
+    with pytest.raises(images.ImageError, match="not valid text"):
+        urls.fetch(f"file://{root}/\udc80.png", limits)
 
 
 def test_each_request_has_a_pixel_budget_tied_to_the_model_s_input_size(client, caplog):
