@@ -59,7 +59,7 @@ def published(docker_client, readable_model):
     (folder / "router" / "upstream.conf").write_text("upstream live { server blue:8080; }\n")
     capture = folder / "capture"
     capture.mkdir()
-    capture.chmod(0o777)  # as pipeline/bluegreen.py leaves it for the workers
+    capture.chmod(0o777)  # as pipeline/endpoints/bluegreen.py leaves it for the workers
     port = free_port()
     environment = without_make(ENDPOINT_DIR=str(folder), ENDPOINT_PORT=str(port),
                                CAPTURE_DIR=str(capture), HOST_UID=str(os.getuid()),
@@ -207,7 +207,7 @@ def test_without_make_compose_runs_nothing_as_root(published, tmp_path, name):
 
 
 def test_the_confined_router_still_reloads_as_a_deploy_reloads_it(docker_client, published):
-    from pipeline import bluegreen
+    from pipeline.endpoints import bluegreen
 
     port, _ = published
     router = service(docker_client, "router")
