@@ -8,6 +8,11 @@ written under a hidden name and renamed whole, so a reader globbing `*.jsonl` ne
 one, and its uuid keeps two workers out of each other's files. A full list drops the record and
 a failed write loses its batch: both are counted and logged, and the request never notices.
 `stop` (atexit: gunicorn's workers exit through sys.exit on SIGTERM) writes what is pending.
+
+Unlike SageMaker's, the disk here is the user's: a record whose request and answer together
+pass max_record_bytes is skipped whole (SageMaker truncates nothing, so neither is it cut
+here), and once the variant's files pass max_total_bytes the oldest are removed; both are
+counted and logged. Folders are made 0700 and files 0600: the capture is its writer's alone.
 """
 
 import atexit
@@ -31,6 +36,12 @@ MAX_PENDING = 10_000  # records waiting for the writer; beyond, requests are dro
 MAX_PENDING_BYTES = 64 * 1024 * 1024  # bodies and answers waiting, together
 STOP_SECONDS = 5.0  # gunicorn kills a stopping worker after its graceful timeout (8 s)
 LOG_EVERY_SECONDS = 60.0  # at most one warning a minute per kind of loss
+MB = 1024 * 1024
+# The variant's files are counted this often, and whenever this worker's writes since the last
+# count bring it over the quota; then the oldest go until an eighth of the quota is free, so
+# the next count is an eighth of the quota away. Other workers' files count when counted.
+QUOTA_CHECK_SECONDS = 60.0
+FOLDER_MODE, FILE_MODE = 0o700, 0o600
 EVENT_VERSION = "0"
 # The endpoint reads a body sent without a type as JSON, so that is the type it observed.
 UNTYPED = "application/json"
@@ -48,6 +59,9 @@ class Settings:
     csv_types: frozenset = frozenset({"text/csv"})
     endpoint: str = "endpoint"
     variant: str = "AllTraffic"
+    # A SageMaker endpoint takes 6 MB requests and gives 6 MB answers: twice that by default.
+    max_record_bytes: int = 12 * MB
+    max_total_bytes: int = 1024 * MB  # 0: no quota
 
 
 def media_type(header: str) -> str:
@@ -91,13 +105,15 @@ class Capture:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.root = settings.destination / settings.endpoint / settings.variant
-        self.counts = {"captured": 0, "dropped": 0, "failed": 0}
+        self.counts = {"captured": 0, "dropped": 0, "failed": 0, "skipped": 0, "removed": 0}
         self._pending: list = []
         self._pending_bytes = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._warned = {}
+        self._total = 0  # the variant's bytes when last counted, and this worker's since
+        self._quota_checked = -QUOTA_CHECK_SECONDS
         self._thread = threading.Thread(target=self._run, name="data-capture", daemon=True)
 
     def start(self) -> "Capture":
@@ -111,7 +127,14 @@ class Capture:
         percentage = self.settings.sampling_percentage
         if percentage < 100 and random.random() * 100 >= percentage:
             return
-        size = len(body) + len(answer)
+        size = len(body) * self.settings.capture_input + len(answer) * self.settings.capture_output
+        if size > self.settings.max_record_bytes:
+            with self._lock:
+                self.counts["skipped"] += 1
+            self._warn("skipped", f"skipped capturing a record of {size} bytes (request and "
+                                  f"answer), over the {self.settings.max_record_bytes} of "
+                                  "DATA_CAPTURE_MAX_RECORD_MB")
+            return
         with self._lock:
             if len(self._pending) >= MAX_PENDING or \
                     self._pending_bytes + size > MAX_PENDING_BYTES:
@@ -153,14 +176,19 @@ class Capture:
             hours.setdefault(moment.strftime("%Y/%m/%d/%H"), []).append(item)
         for hour, group in hours.items():
             try:
-                self._write(hour, group)
+                written = self._write(hour, group)
                 self.counts["captured"] += len(group)
             except OSError as error:
                 self.counts["failed"] += len(group)
                 self._warn("failed", f"cannot write {len(group)} captured record(s) under "
                                      f"{self.root}: {error}")
+                continue
+            try:
+                self._keep_quota(written)
+            except OSError as error:
+                self._warn("removed", f"cannot keep {self.root} under its quota: {error}")
 
-    def _write(self, hour: str, group: list) -> None:
+    def _write(self, hour: str, group: list) -> int:
         folder = self.root / hour
         if not folder.is_dir():
             self._make(folder)
@@ -169,27 +197,57 @@ class Capture:
         lines = b"".join(orjson.dumps(record(self.settings, item)) + b"\n" for item in group)
         hidden = folder / f".{name}.tmp"
         try:
-            hidden.write_bytes(lines)
+            descriptor = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            with open(descriptor, "wb") as stream:
+                stream.write(lines)
             os.rename(hidden, folder / name)
         except OSError:
             hidden.unlink(missing_ok=True)
             raise
+        return len(lines)
 
     def _make(self, folder: Path) -> None:
-        """The folders below the destination, with its mode: the host makes the destination
-        writable for the workers' user, and whoever reads or removes the files there can then
-        do so in the folders the workers made too."""
-        mode = self.settings.destination.stat().st_mode & 0o777  # none: the write fails
+        """The folders below the destination, owner-only (whatever the umask)."""
         missing = []
         while folder != self.settings.destination and not folder.is_dir():
             missing.append(folder)
             folder = folder.parent
         for path in reversed(missing):
             try:
-                path.mkdir()
+                path.mkdir(mode=FOLDER_MODE)
             except FileExistsError:
                 continue  # another worker made it
-            path.chmod(mode)
+            path.chmod(FOLDER_MODE)
+
+    def _keep_quota(self, written: int) -> None:
+        """Remove the variant's oldest files once they pass max_total_bytes together."""
+        quota = self.settings.max_total_bytes
+        self._total += written
+        now = time.monotonic()
+        if not quota or (self._total <= quota and now - self._quota_checked < QUOTA_CHECK_SECONDS):
+            return
+        self._quota_checked = now
+        files = []
+        # yyyy/mm/dd/hh/mm-ss-mmm-uuid.jsonl: the order of the names is the order of time.
+        for path in sorted(self.root.glob("*/*/*/*/*.jsonl")):
+            try:
+                files.append((path, path.stat().st_size))
+            except FileNotFoundError:
+                continue  # another worker removed it
+        total = sum(size for _path, size in files)
+        removed = 0
+        for path, size in files:
+            if total <= quota - quota // 8 or (total <= quota and not removed):
+                break
+            path.unlink(missing_ok=True)  # its folder stays: a worker may be writing there
+            total -= size
+            removed += 1
+        self._total = total
+        if removed:
+            self.counts["removed"] += removed
+            self._warn("removed", f"removed the {removed} oldest capture file(s) to keep "
+                                  f"{self.root} under the {quota} bytes of "
+                                  "DATA_CAPTURE_MAX_TOTAL_MB")
 
     def _warn(self, kind: str, message: str) -> None:
         now = time.monotonic()

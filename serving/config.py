@@ -127,6 +127,15 @@ def _content_types(environ: Mapping[str, str], name: str, default: str) -> froze
     return types
 
 
+def _megabytes(environ: Mapping[str, str], name: str, default: int, least: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < least:
+        raise ConfigError(f"{name}={raw!r} must be a whole number of MB, at least {least}")
+    return int(raw) * 1024 * 1024
+
+
 def _capture_name(environ: Mapping[str, str], name: str, default: str) -> str:
     value = environ.get(name, "").strip() or default
     if not CAPTURE_NAME.fullmatch(value):
@@ -160,6 +169,10 @@ def _capture(environ: Mapping[str, str]) -> CaptureSettings | None:
         csv_types=_content_types(environ, "DATA_CAPTURE_CSV_CONTENT_TYPES", "text/csv"),
         endpoint=_capture_name(environ, "DATA_CAPTURE_ENDPOINT_NAME", CaptureSettings.endpoint),
         variant=_capture_name(environ, "DATA_CAPTURE_VARIANT_NAME", CaptureSettings.variant),
+        max_record_bytes=_megabytes(environ, "DATA_CAPTURE_MAX_RECORD_MB",
+                                    CaptureSettings.max_record_bytes, 1),
+        max_total_bytes=_megabytes(environ, "DATA_CAPTURE_MAX_TOTAL_MB",
+                                   CaptureSettings.max_total_bytes, 0),
     )
 
 
@@ -186,6 +199,8 @@ def from_env(environ: Mapping[str, str] | None = None, cgroup_root: Path = CGROU
         default_accept=accept,
         images=Limits(
             max_pixels=_positive_int(environ, "IMAGE_MAX_PIXELS", Limits.max_pixels),
+            # Unset: the model's default, tied to its input size (Limits.budget).
+            request_pixels=_positive_int(environ, "IMAGE_REQUEST_PIXELS", 0) or None,
             allowed_hosts=_hosts(environ),
             file_root=_file_root(environ),
             timeout=_seconds(environ, "IMAGE_URL_TIMEOUT_SECONDS", Limits.timeout),

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from serving import images
+from serving import images, urls
 from serving.signature import IMAGE_FIELDS, Signature
 
 # Beyond this a number has no float32 value (the graph's input type): refused, not saturated.
@@ -94,19 +94,31 @@ def tabular(signature: Signature, records: list) -> dict:
     return feeds
 
 
+def picture(field_name: str, value, spec, limits: images.Limits,
+            budget: images.Budget) -> np.ndarray:
+    """The model input of one record's image field ("pixels", "image" or "url")."""
+    if field_name == "pixels":
+        return images.pixels(value, spec.height, spec.width, spec.max)
+    if field_name == "url":
+        data = urls.fetch(value, limits)
+    else:  # bytes only from a picture sent as the body; JSON has strings alone
+        data = value if type(value) is bytes else images.from_base64(value)
+    return images.decode(data, spec.height, spec.width, spec.max, limits.max_pixels, budget)
+
+
 def image(signature: Signature, records: list, limits: images.Limits) -> dict:
     """{input: [N, H, W] float32} from each record's one of "pixels", "image" or "url"."""
     spec = signature.image
     _check_objects(records, signature.known, IMAGE_FIELDS)
     out = np.empty((len(records), spec.height, spec.width), dtype=np.float32)
+    budget = limits.budget(spec.height, spec.width)  # the request's pictures, together
     for row, record in enumerate(records):
         given = [name for name in IMAGE_FIELDS if name in record]
         if len(given) != 1:
             raise RecordError(f"record {row}: give exactly one of {', '.join(IMAGE_FIELDS)}, "
                               f"not {' and '.join(given)}")
         try:
-            out[row] = images.image_of(given[0], record[given[0]], spec.height, spec.width,
-                                       spec.max, limits)
+            out[row] = picture(given[0], record[given[0]], spec, limits, budget)
         except images.ImageError as error:
             raise RecordError(f"record {row}: {given[0]} {error}") from None
     return {spec.input: out}

@@ -342,6 +342,28 @@ def picture(kind: str = "PNG", size: int = 32, light: bool = False) -> bytes:
     return out.getvalue()
 
 
+def bilevel_png(side: int) -> bytes:
+    """A 1-bit PNG of one colour: a few hundred bytes that decode to side x side pixels."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("1", (side, side)).save(out, "PNG")
+    return out.getvalue()
+
+
+def png_with_inflating_chunk(kind: bytes = b"zTXt") -> bytes:
+    """The stroke's PNG with a compressed chunk that inflates to 2 MB (Pillow stops at 1 MB)."""
+    import struct
+    import zlib
+
+    data = (b"Comment\0\0" if kind == b"zTXt" else b"icc\0\0") + zlib.compress(b"\0" * 2 * MB)
+    chunk = struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    png = picture("PNG")
+    return png[:33] + chunk + png[33:]  # after the signature (8 bytes) and IHDR (25)
+
+
 def b64(data: bytes) -> str:
     import base64
 
@@ -388,6 +410,16 @@ IMAGE_CASES = [
          {"Content-Type": "application/x-image"}, check=one_result),
     Case("image-body-not-an-image", POST, INV, b"GIF89a no picture",
          {"Content-Type": "image/jpeg"}, 400, error_naming("record 0", "image", "PNG or JPEG")),
+    # Hostile pictures and URLs: refused before the work, never a 500 (docs/hardening.md).
+    Case("image-over-the-request-pixel-budget", POST, INV,
+         json_body([PIXELS, {"image": b64(bilevel_png(4096))}]), JSON, 400,
+         error_naming("record 1", "image", "16777216 pixels", "IMAGE_REQUEST_PIXELS")),
+    Case("image-png-chunk-inflating-past-1-mb", POST, INV, png_with_inflating_chunk(),
+         {"Content-Type": "image/png"}, 400, error_naming("record 0", "image", "damaged")),
+    Case("image-png-cut-inside-a-chunk", POST, INV, picture("PNG")[:16],
+         {"Content-Type": "image/png"}, 400, error_naming("record 0", "image", "damaged")),
+    Case("image-url-that-is-no-url", POST, INV, json_body({"url": "http://[::1/"}), JSON, 400,
+         error_naming("record 0", "url", "not a URL")),
 ]
 
 

@@ -113,7 +113,8 @@ def test_successful_invocations_are_captured_with_the_answer_sent_and_the_infere
         output = line["captureData"]["endpointOutput"]
         assert (output["data"], output["observedContentType"]) == (answer, accept)
     assert lines[2]["captureData"]["endpointInput"]["data"] == "Biscoe,48.6,16.0,230.0,5800.0,MALE"
-    assert capture.counts == {"captured": 3, "dropped": 0, "failed": 0}
+    assert capture.counts == {"captured": 3, "dropped": 0, "failed": 0, "skipped": 0,
+                              "removed": 0}
 
 
 def test_files_are_laid_out_by_endpoint_variant_and_the_hour_of_their_records(tmp_path,
@@ -233,17 +234,67 @@ def test_an_unwritable_destination_is_counted_and_logged_while_requests_succeed(
             [200] * 3
     finally:
         capture.stop()
-    assert capture.counts == {"captured": 0, "dropped": 0, "failed": 3}
+    assert capture.counts == {"captured": 0, "dropped": 0, "failed": 3, "skipped": 0,
+                              "removed": 0}
     assert "cannot write 3 captured record(s)" in caplog.text
 
 
-def test_folders_made_below_the_destination_take_its_mode(tmp_path):
-    tmp_path.chmod(0o777)
+def test_folders_and_files_made_below_the_destination_are_owner_only(tmp_path):
+    tmp_path.chmod(0o777)  # a destination open to all: what is made below it is not
     capture = capturing.Capture(on(tmp_path))
     capture.submit(b"{}", "application/json", b"{}", "application/json", None)
     capture.flush()
     made = [path for path in tmp_path.rglob("*") if path.is_dir()]
-    assert len(made) == 6 and {path.stat().st_mode & 0o777 for path in made} == {0o777}
+    assert len(made) == 6 and {path.stat().st_mode & 0o777 for path in made} == {0o700}
+    files = list(tmp_path.rglob("*.jsonl"))
+    assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
+
+
+def test_a_record_over_the_size_bound_is_skipped_whole_counted_and_logged(tmp_path, caplog):
+    capture = capturing.Capture(on(tmp_path, max_record_bytes=1000))
+    capture.submit(b"x" * 600, "text/csv", b"y" * 400, "text/csv", "fits")
+    capture.submit(b"x" * 600, "text/csv", b"y" * 401, "text/csv", "too-large")
+    # Only the sides captured count: the answer is not kept, so the request fits.
+    (tmp_path / "input").mkdir()
+    alone = capturing.Capture(on(tmp_path / "input", max_record_bytes=1000,
+                                 capture_output=False))
+    alone.submit(b"x" * 1000, "text/csv", b"y" * 10_000, "text/csv", "input-only")
+    capture.flush()
+    alone.flush()
+    assert sorted(line["eventMetadata"]["inferenceId"] for line in captured(tmp_path)) == \
+        ["fits", "input-only"]
+    assert (capture.counts["captured"], capture.counts["skipped"]) == (1, 1)
+    assert "skipped capturing a record of 1001 bytes" in caplog.text
+    assert "DATA_CAPTURE_MAX_RECORD_MB" in caplog.text
+
+
+def test_past_the_quota_the_oldest_files_are_removed_counted_and_logged(tmp_path, caplog,
+                                                                         monkeypatch):
+    capture = capturing.Capture(on(tmp_path, max_total_bytes=20_000))
+    moments = iter(range(1_700_000_000, 1_700_100_000, 1800))  # half an hour apart
+    monkeypatch.setattr(capturing.time, "time", lambda: next(moments))
+    for number in range(12):
+        capture.submit(b"x" * 2000, "text/csv", b"y", "text/csv", str(number))
+        capture.flush()
+        files = list(tmp_path.rglob("*.jsonl"))
+        assert sum(path.stat().st_size for path in files) <= 20_000
+    kept = [int(line["eventMetadata"]["inferenceId"]) for line in captured(tmp_path)]
+    assert kept == list(range(12 - len(kept), 12)) and 5 <= len(kept) < 12  # the newest
+    assert capture.counts["removed"] == 12 - len(kept)
+    assert "oldest capture file(s)" in caplog.text and "DATA_CAPTURE_MAX_TOTAL_MB" in caplog.text
+
+
+def test_the_size_bound_and_the_quota_are_settings():
+    base = {"DATA_CAPTURE_DESTINATION": "/opt/ml/capture"}
+    default = settings.from_env(base).capture
+    assert (default.max_record_bytes, default.max_total_bytes) == (12 * 2**20, 1024 * 2**20)
+    chosen = settings.from_env({**base, "DATA_CAPTURE_MAX_RECORD_MB": "2",
+                                "DATA_CAPTURE_MAX_TOTAL_MB": "0"}).capture
+    assert (chosen.max_record_bytes, chosen.max_total_bytes) == (2 * 2**20, 0)
+    for name, value in (("DATA_CAPTURE_MAX_RECORD_MB", "0"), ("DATA_CAPTURE_MAX_TOTAL_MB", "-1"),
+                        ("DATA_CAPTURE_MAX_TOTAL_MB", "lots")):
+        with pytest.raises(settings.ConfigError, match=f"^{name}="):
+            settings.from_env({**base, name: value})
 
 
 def test_capture_is_off_unless_a_destination_is_set():

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from serving import config as settings
-from serving import images
+from serving import images, urls
 from serving.app import create_app
 
 from endpoint_cases import digit_pixels, picture
@@ -196,8 +196,8 @@ def limits(allowed, root=None, **extra) -> images.Limits:
 
 def test_an_allowed_url_is_fetched_and_its_redirects_on_the_list_followed(servers):
     allowed, _ = servers
-    assert images.fetch(allowed.url("/digit.png"), limits(allowed)) == picture("PNG")
-    assert images.fetch(allowed.url("/hop"), limits(allowed)) == picture("PNG")
+    assert urls.fetch(allowed.url("/digit.png"), limits(allowed)) == picture("PNG")
+    assert urls.fetch(allowed.url("/hop"), limits(allowed)) == picture("PNG")
 
 
 @pytest.mark.parametrize(("url", "words"), [
@@ -220,21 +220,21 @@ def test_ssrf_tricks_are_refused_and_nothing_off_the_list_is_fetched(servers, ur
     before = len(off_list.hits)
     ports = {"port": allowed.port, "off": off_list.port}
     with pytest.raises(images.ImageError, match=words.format(**ports).replace("[", r"\[")):
-        images.fetch(url.format(**ports), limits(allowed))
+        urls.fetch(url.format(**ports), limits(allowed))
     assert len(off_list.hits) == before
 
 
 def test_a_chunked_body_is_cut_at_the_byte_limit(servers):
     allowed, _ = servers
     with pytest.raises(images.ImageError, match="over the 100000 byte limit"):
-        images.fetch(allowed.url("/huge-chunked"), limits(allowed, max_bytes=100_000))
+        urls.fetch(allowed.url("/huge-chunked"), limits(allowed, max_bytes=100_000))
 
 
 def test_a_slow_server_is_cut_at_the_timeout(servers):
     allowed, _ = servers
     started = time.monotonic()
     with pytest.raises(images.ImageError, match="longer than 1 s"):
-        images.fetch(allowed.url("/slow"), limits(allowed, timeout=1.0))
+        urls.fetch(allowed.url("/slow"), limits(allowed, timeout=1.0))
     assert time.monotonic() - started < 2.5
 
 
@@ -242,7 +242,7 @@ def test_url_fetching_is_off_without_an_allow_list(servers):
     allowed, _ = servers
     before = len(allowed.hits)
     with pytest.raises(images.ImageError, match="off.*IMAGE_URL_ALLOWED_HOSTS"):
-        images.fetch(allowed.url("/digit.png"), LIMITS)
+        urls.fetch(allowed.url("/digit.png"), LIMITS)
     assert len(allowed.hits) == before
 
 
@@ -254,15 +254,15 @@ def test_files_are_read_only_under_the_root(tmp_path):
     (outside / "secret.png").write_bytes(picture("PNG"))
     os.symlink(outside / "secret.png", root / "link.png")
     allowed = images.Limits(file_root=root.resolve())
-    assert images.fetch(f"file://{root}/digit.png", allowed) == picture("PNG")
+    assert urls.fetch(f"file://{root}/digit.png", allowed) == picture("PNG")
     for url in (f"file://{root}/../outside/secret.png", f"file://{root}/link.png",
                 "file:///etc/passwd", f"file://{root}/%2e%2e/outside/secret.png"):
         with pytest.raises(images.ImageError, match="outside IMAGE_URL_FILE_ROOT"):
-            images.fetch(url, allowed)
+            urls.fetch(url, allowed)
     with pytest.raises(images.ImageError, match="no host"):
-        images.fetch(f"file://evil.example{root}/digit.png", allowed)
+        urls.fetch(f"file://evil.example{root}/digit.png", allowed)
     with pytest.raises(images.ImageError, match="no such file"):
-        images.fetch(f"file://{root}/nothing.png", allowed)
+        urls.fetch(f"file://{root}/nothing.png", allowed)
 
 
 def test_a_non_image_url_body_is_a_400_naming_record_and_field(servers, tiny_image_model_dir):
