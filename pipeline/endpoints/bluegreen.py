@@ -22,6 +22,8 @@ from pathlib import Path
 
 from training.contract.archive import extract
 
+# The uid and gid the serving image's workers drop to (Debian's nobody and nogroup).
+NOBODY = 65534
 ROUTER = "router"
 UPSTREAM = "upstream live {{ server {colour}:8080; }}\n"
 # How long the router's old workers may take to finish the requests they hold after a switch.
@@ -152,13 +154,15 @@ class Endpoint:
                                 "(its log is above)")
 
     def prepare_capture(self) -> None:
-        """The capture folder, writable by the colours' workers (nobody, not the host's user)."""
+        """The capture folder, owner-only and the colours' workers' own: they run as the host's
+        user (HOST_UID), or as nobody when that user is root and the masters drop them."""
         if self.capture is None:
             return
         try:
             self.capture.mkdir(parents=True, exist_ok=True)
-            if self.capture.stat().st_mode & 0o777 != 0o777:
-                self.capture.chmod(0o777)  # folders the workers make below take this mode
+            if os.geteuid() == 0:
+                os.chown(self.capture, NOBODY, NOBODY)
+            self.capture.chmod(0o700)
         except OSError as error:
             raise EndpointError(f"CAPTURE_DIR={self.capture}: cannot make it writable for the "
                                 f"endpoint ({error.strerror}); choose another folder") from None
