@@ -56,7 +56,7 @@ def evaluate(args) -> int:
         "model": {"run": trained.name, "path": str(trained.folder / MODEL_TAR)},
         "test": {"run": processed, "path": str(test)}})
     arguments, options = [], ()
-    if args.script:  # the user's evaluation script, as a ScriptProcessor runs it
+    if getattr(args, "script", None):  # the user's evaluation script, as ScriptProcessor runs it
         arguments, options = scripts.script_command(run.folder, args.script, args.arguments)
     for name in ("processing/test", "processing/model", "processing/evaluation", "output"):
         (run.folder / name).mkdir(parents=True, exist_ok=True)

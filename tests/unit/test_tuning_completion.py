@@ -141,3 +141,31 @@ def test_a_job_past_its_runtime_when_continued_starts_nothing(tmp_path):
     tuner = StandIn(tmp_path, config, [0.5], deadline=time.monotonic() - 1)
     tuner.go()
     assert tuner.study.trials == [] and tuner.completion.criterion == "MaxRuntimeInSeconds"
+
+
+def test_evaluating_the_best_trials_passes_the_evaluation_step_what_it_reads(monkeypatch,
+                                                                            tmp_path):
+    """make pipeline TUNE=1's evaluate-best hands the tuning command's arguments to the
+    evaluation step, which has script-mode options of its own (none given here): the step
+    runs up to its container, whatever it reads of them."""
+    from types import SimpleNamespace
+
+    from pipeline.jobs import steps
+    from pipeline.tuning import best, job
+
+    (tmp_path / "processing" / "p1" / "processing" / "test").mkdir(parents=True)
+    trained = SimpleNamespace(name="trial-1", folder=tmp_path / "training" / "trial-1",
+                              record={"inputs": {"train": {"run": "p1"}}})
+    evaluation = SimpleNamespace(name="e1", folder=tmp_path / "evaluation" / "e1")
+    monkeypatch.setattr(best, "tuning_run", lambda args: SimpleNamespace(name="t"))
+    monkeypatch.setattr(best, "top_trials", lambda args, run, top: ["trial-1"])
+    monkeypatch.setattr(steps.runs, "take", lambda *a: trained)
+    monkeypatch.setattr(steps.jobrun, "start", lambda *a, **k: evaluation)
+
+    def container(*args, **kwargs):
+        raise steps.RunError("the evaluation container would start here")
+
+    monkeypatch.setattr(steps.jobrun, "compose_run", container)
+    args = job.parser().parse_args(["evaluate-best", "--local", str(tmp_path)])
+    with pytest.raises(steps.RunError, match="container would start here"):
+        best.evaluate_best(args)
