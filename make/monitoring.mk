@@ -23,7 +23,7 @@ ON_VIOLATION ?=
 RETRAIN_ON_VIOLATION ?=
 export ON_VIOLATION
 ALARMS = $(if $(ON_VIOLATION),--on-violation "$$ON_VIOLATION") \
-  $(if $(filter 1,$(RETRAIN_ON_VIOLATION)),--retrain-command "$(MAKE) --no-print-directory IMAGES_BUILT=1 pipeline")
+  $(if $(filter 1,$(RETRAIN_ON_VIOLATION)),--retrain-command "$(MAKE) --no-print-directory pipeline")
 MONITORING = $(PYTHON) -m pipeline.monitoring.dataquality --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
 

@@ -94,7 +94,8 @@ def start_watcher(args, folder: Path) -> None:
         command += ["--retrain-command", args.retrain_command]
     with (folder / "alarm-watcher.log").open("a") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
+                                 stdin=subprocess.DEVNULL, start_new_session=True,
+                                 cwd=Path(__file__).resolve().parents[2])
     (folder / alarms.WATCHER_PID).write_text(f"{child.pid}\n")
     jobrun.say(f"alarm watcher {child.pid}: executions with violations fire "
                f"{'ON_VIOLATION' if args.on_violation else ''}"

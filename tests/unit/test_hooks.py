@@ -2,10 +2,12 @@
 alarm (ON_VIOLATION, RETRAIN_ON_VIOLATION) and the registry's ON_APPROVE."""
 
 import json
+import os
 import shlex
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -241,3 +243,29 @@ def test_on_approve_does_not_run_when_nothing_changed(tmp_path, capsys):
     assert registry.main(["--group-dir", str(group), "approve", "--version", "1",
                           "--on-approve", "exit 7"]) == 0
     assert "ON_APPROVE not run" in capsys.readouterr().out
+
+
+def test_the_schedules_watcher_starts_and_stop_ends_it(tmp_path):
+    from argparse import Namespace
+
+    from pipeline.monitoring import schedule
+
+    folder = tmp_path / "schedules" / "penguins"
+    folder.mkdir(parents=True)
+    args = Namespace(local=tmp_path, workload="penguins", compose="docker compose",
+                     docker="docker", image="penguins-training:test", keep=5, watch_every=0.5,
+                     on_violation="true", retrain_command=None)
+    schedule.start_watcher(args, folder)
+    pid = int((folder / alarms.WATCHER_PID).read_text())
+    assert b"pipeline.monitoring.alarms" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    schedule.stop_watcher(folder)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        try:  # reap it: it is this process's child
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            break
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists() or b"Z" in Path(f"/proc/{pid}/stat").read_bytes()
+    assert not (folder / alarms.WATCHER_PID).exists()
+    schedule.stop_watcher(folder)  # nothing left to stop: no error
