@@ -96,7 +96,7 @@ def start_watcher(args, folder: Path) -> None:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True,
                                  cwd=Path(__file__).resolve().parents[2])
-    (folder / alarms.WATCHER_PID).write_text(f"{child.pid}\n")
+    (folder / alarms.WATCHER_PID).write_text(f"{child.pid} {started(child.pid)}\n")
     jobrun.say(f"alarm watcher {child.pid}: executions with violations fire "
                f"{'ON_VIOLATION' if args.on_violation else ''}"
                f"{' and ' if args.on_violation and args.retrain_command else ''}"
@@ -104,19 +104,25 @@ def start_watcher(args, folder: Path) -> None:
                f"(log: {folder / 'alarm-watcher.log'})")
 
 
+def started(pid: int) -> str | None:
+    """A process's start time (clock ticks after boot, /proc/<pid>/stat field 22): with the pid
+    it names one process, so a pid the system has since given to another is never signalled."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 def stop_watcher(folder: Path) -> None:
-    """End the watcher this schedule started, if it still runs (checked by its command line,
-    so a reused pid is never signalled)."""
+    """End the watcher this schedule started, if it still runs."""
     pid_file = folder / alarms.WATCHER_PID
     try:
-        pid = int(pid_file.read_text())
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        pid, when = pid_file.read_text().split()
+        if started(int(pid)) == when:
+            os.kill(int(pid), signal.SIGTERM)
+            jobrun.say(f"stopped alarm watcher {pid}")
     except (OSError, ValueError):
-        pid_file.unlink(missing_ok=True)
-        return
-    if b"pipeline.monitoring.alarms" in command:
-        os.kill(pid, signal.SIGTERM)
-        jobrun.say(f"stopped alarm watcher {pid}")
+        pass  # no pid file, a damaged one, or the process is gone
     pid_file.unlink(missing_ok=True)
 
 

@@ -256,8 +256,9 @@ def test_the_schedules_watcher_starts_and_stop_ends_it(tmp_path):
                      docker="docker", image="penguins-training:test", keep=5, watch_every=0.5,
                      on_violation="true", retrain_command=None)
     schedule.start_watcher(args, folder)
-    pid = int((folder / alarms.WATCHER_PID).read_text())
-    assert b"pipeline.monitoring.alarms" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    pid, when = (folder / alarms.WATCHER_PID).read_text().split()
+    pid = int(pid)
+    assert schedule.started(pid) == when
     schedule.stop_watcher(folder)
     deadline = time.monotonic() + 10
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
@@ -269,3 +270,5 @@ def test_the_schedules_watcher_starts_and_stop_ends_it(tmp_path):
     assert not Path(f"/proc/{pid}").exists() or b"Z" in Path(f"/proc/{pid}/stat").read_bytes()
     assert not (folder / alarms.WATCHER_PID).exists()
     schedule.stop_watcher(folder)  # nothing left to stop: no error
+    (folder / alarms.WATCHER_PID).write_text(f"{os.getpid()} 1\n")  # a pid now someone else's
+    schedule.stop_watcher(folder)  # is left alone (this test still runs)
