@@ -14,11 +14,21 @@ model-baseline: build-training ## Model-quality baseline job on a transform run'
 # START/END (ISO 8601, default the last hour), BASELINE_JOB (default: the served version's
 # baseline, else the newest), PREPROCESSOR (a record preprocessor script).
 CAPTURE_DIR ?= $(LOCAL_DIR)/capture/$(WORKLOAD)
+# Monitor alarms (pipeline/monitoring/alarms.py, docs/monitoring.md): a monitoring run that ends
+# with violations runs ON_VIOLATION (a shell command, or an http(s) URL on 127.0.0.1 that gets
+# the alarm event as a POST); RETRAIN_ON_VIOLATION=1 then runs make pipeline on the newest data,
+# whose version is registered PendingManualApproval. Passed through the environment, so any
+# quoting in the command survives.
+ON_VIOLATION ?=
+RETRAIN_ON_VIOLATION ?=
+export ON_VIOLATION
+ALARMS = $(if $(ON_VIOLATION),--on-violation "$$ON_VIOLATION") \
+  $(if $(filter 1,$(RETRAIN_ON_VIOLATION)),--retrain-command "$(MAKE) --no-print-directory pipeline")
 MONITORING = $(PYTHON) -m pipeline.monitoring.dataquality --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
 
-monitor-data: build-training ## Data-quality monitoring job over captured traffic (CAPTURE_DIR, START, END, BASELINE_JOB, PREPROCESSOR)
-	@$(MONITORING) run --capture $(CAPTURE_DIR) --registry $(MODEL_REGISTRY) \
+monitor-data: build-training ## Data-quality monitoring job over captured traffic (CAPTURE_DIR, START, END, BASELINE_JOB, PREPROCESSOR; ON_VIOLATION, RETRAIN_ON_VIOLATION=1)
+	@$(MONITORING) run --capture $(CAPTURE_DIR) --registry $(MODEL_REGISTRY) $(ALARMS) \
 	  --endpoint-dir $(ENDPOINT_DIR) $(if $(START),--start $(START)) $(if $(END),--end $(END)) \
 	  $(if $(BASELINE_JOB),--baseline-job $(BASELINE_JOB)) \
 	  $(if $(PREPROCESSOR),--preprocessor $(PREPROCESSOR))
@@ -36,8 +46,8 @@ ground-truth: ## Ground truth for captured requests (TRAFFIC_RUN; RANDOM=1 rando
 	  --out $(GROUND_TRUTH_DIR) --capture $(CAPTURE_DIR) $(if $(TRAFFIC_RUN),--traffic-run $(TRAFFIC_RUN)) \
 	  $(if $(filter 1,$(RANDOM)),--random) $(if $(filter 1,$(WRONG)),--wrong)
 
-monitor-model: build-training ## Model-quality monitoring job: captured predictions with ground truth (START, END, BASELINE_JOB)
-	@$(PYTHON) -m pipeline.monitoring.modelquality --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+monitor-model: build-training ## Model-quality monitoring job: captured predictions with ground truth (START, END, BASELINE_JOB; ON_VIOLATION, RETRAIN_ON_VIOLATION=1)
+	@$(PYTHON) -m pipeline.monitoring.modelquality --local $(LOCAL_DIR) --workload $(WORKLOAD) $(ALARMS) \
 	  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
 	  --capture $(CAPTURE_DIR) --ground-truth $(GROUND_TRUTH_DIR) --registry $(MODEL_REGISTRY) \
 	  --endpoint-dir $(ENDPOINT_DIR) $(if $(START),--start $(START)) $(if $(END),--end $(END)) \
@@ -50,8 +60,8 @@ MONITOR_WINDOW ?=
 SCHEDULE = $(PYTHON) -m pipeline.monitoring.schedule --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
 
-monitor-schedule: build-training ## Start the monitoring schedule: both monitors every MONITOR_INTERVAL s (default hourly)
-	@$(SCHEDULE) start --capture $(CAPTURE_DIR) --ground-truth $(GROUND_TRUTH_DIR) \
+monitor-schedule: build-training ## Start the monitoring schedule: both monitors every MONITOR_INTERVAL s (default hourly; ON_VIOLATION, RETRAIN_ON_VIOLATION=1: a host-side alarm watcher)
+	@$(SCHEDULE) start --capture $(CAPTURE_DIR) --ground-truth $(GROUND_TRUTH_DIR) $(ALARMS) \
 	  --registry $(MODEL_REGISTRY) --endpoint-dir $(ENDPOINT_DIR) --interval $(MONITOR_INTERVAL) \
 	  $(if $(MONITOR_WINDOW),--window $(MONITOR_WINDOW))
 

@@ -1,16 +1,24 @@
 ##@ Register and deploy
 
+# ON_APPROVE (docs/registry-and-deploys.md): a shell command, or an http(s) URL on 127.0.0.1, run
+# after make approve changes a version to Approved (e.g. ON_APPROVE="make deploy"); default off.
+# RETRAIN_TRIGGER (set by a monitor alarm's retrain) registers PendingManualApproval only.
+ON_APPROVE ?=
+export ON_APPROVE
+
 register: ## Condition + register an evaluated model (ACCURACY_THRESHOLD, PENDING_THRESHOLD; EVALUATION_JOB)
 	@$(JOBS) register --registry $(MODEL_REGISTRY) \
 	  $(if $(EVALUATION_JOB),--evaluation-job $(EVALUATION_JOB)) \
-	  --approve-at $(ACCURACY_THRESHOLD) --pending-at $(PENDING_THRESHOLD)
+	  --approve-at $(ACCURACY_THRESHOLD) --pending-at $(PENDING_THRESHOLD) \
+	  $(if $(RETRAIN_TRIGGER),--triggered-by "$(RETRAIN_TRIGGER)")
 
 models: ## List the registered model versions (status, accuracy, training run)
 	@$(REGISTRY_CLI) list
 
-approve: ## Approve a registered version: make approve VERSION=N (APPROVER: who, default you)
+approve: ## Approve a registered version: make approve VERSION=N (APPROVER: who, default you; ON_APPROVE: then run this)
 	@test -n "$(VERSION)" || { echo "usage: make approve VERSION=N" >&2; exit 1; }
-	@$(REGISTRY_CLI) approve --version "$(VERSION)" $(if $(APPROVER),--by "$(APPROVER)")
+	@$(REGISTRY_CLI) approve --version "$(VERSION)" $(if $(APPROVER),--by "$(APPROVER)") \
+	  $(if $(ON_APPROVE),--on-approve "$$ON_APPROVE")
 
 reject: ## Reject a registered version: make reject VERSION=N (APPROVER: who, default you)
 	@test -n "$(VERSION)" || { echo "usage: make reject VERSION=N" >&2; exit 1; }

@@ -92,11 +92,17 @@ def register(args) -> int:
     if trained.record.get("tuning_job"):
         lineage["tuning"] = trained.record["tuning_job"]  # a trial of a tuning job
     found = baselines_of(args, lineage, trained.name)
+    approve_at = args.approve_at
+    if args.triggered_by:
+        # A retrain a monitor's alarm started (RETRAIN_ON_VIOLATION=1) waits for a person:
+        # it is never Approved by its accuracy alone, so it can never deploy by itself.
+        lineage["alarm"] = args.triggered_by
+        approve_at = float("inf")
     try:
         meta = registry.register(args.registry, trained.folder / MODEL_TAR,
                                  evaluated.folder / EVALUATION_JSON,
                                  trained.record.get("hyperparameters", {}),
-                                 args.approve_at, args.pending_at, lineage=lineage,
+                                 approve_at, args.pending_at, lineage=lineage,
                                  baselines=found)
     except registry.RegistryError as error:
         raise RunError(str(error)) from None
@@ -161,6 +167,8 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--registry", type=Path, help="MODEL_REGISTRY")
     top.add_argument("--approve-at", type=float, default=0.70)
     top.add_argument("--pending-at", type=float, default=0.50)
+    top.add_argument("--triggered-by", help="RETRAIN_TRIGGER: the monitoring run whose alarm "
+                     "started this retrain (registered PendingManualApproval)")
     return top
 
 

@@ -20,13 +20,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline.endpoints import deployments
+from pipeline.monitoring import alarms
 from pipeline.monitoring import baseline as baselines
+from pipeline.monitoring.alarms import VIOLATIONS, violations
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
 
 RESULTS = "processing/resultdata"
-VIOLATIONS = "constraint_violations.json"
 BASELINE_FILES = ("statistics.json", "constraints.json")
 
 
@@ -133,12 +134,16 @@ def analyse(args, analysis: str, start: datetime, end: datetime, baseline: tuple
     status = jobrun.compose_run(args.compose, "monitoring", ["--workload", args.workload],
                                 {"JOB_DIR": run.folder, **folders}, run.folder / runs.LOGS,
                                 options=tuple(options))
-    metric = None
+    metric, found = None, None
     if status == 0:
         found = violations(run)
         metric = {"name": "violations", "value": float(len(found or []))}
         run.record["outputs"] = {name: str(run.folder / RESULTS / name) for name in outputs}
-    return jobrun.end(args, run, status, metric)
+    code = jobrun.end(args, run, status, metric)
+    if code == 0 and found:
+        return alarms.act(run, found, getattr(args, "on_violation", None),
+                          getattr(args, "retrain_command", None))
+    return code
 
 
 def monitor(args) -> int:
@@ -166,17 +171,6 @@ def monitor(args) -> int:
                    inputs={"endpoint": {"path": str(args.capture)}},
                    folders={"CAPTURE_DIR": args.capture}, code=code,
                    outputs=("statistics.json", VIOLATIONS, "report.html", "report.png"))
-
-
-def violations(run: runs.Run) -> list | None:
-    """The run's violations, from the constraint_violations.json it wrote wherever it wrote it;
-    None when it wrote none."""
-    for path in sorted(run.folder.rglob(VIOLATIONS)):
-        try:
-            return json.loads(path.read_text()).get("violations", [])
-        except (OSError, ValueError, AttributeError):
-            return None
-    return None
 
 
 def table(found: list[runs.Run]) -> str:
@@ -214,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     top.add_argument("--preprocessor", type=Path, help="PREPROCESSOR: a record preprocessor")
     top.add_argument("--registry", type=Path, help="MODEL_REGISTRY")
     top.add_argument("--endpoint-dir", type=Path, help="ENDPOINT_DIR")
+    alarms.add_arguments(top)
     args = top.parse_args(argv)
     try:
         if args.step == "list":

@@ -15,6 +15,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from pipeline.monitoring import alarms
 from pipeline.monitoring import dataquality as monitoring
 from pipeline.runs import jobrun
 from pipeline.runs.records import RunError
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     top.add_argument("--baseline-job", help="BASELINE_JOB: a model-quality baseline run")
     top.add_argument("--registry", type=Path, help="MODEL_REGISTRY")
     top.add_argument("--endpoint-dir", type=Path, help="ENDPOINT_DIR")
+    alarms.add_arguments(top)
     args = top.parse_args(argv)
     try:
         return monitor(args)

@@ -16,13 +16,15 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from pipeline.monitoring import alarms
 from pipeline.monitoring import dataquality as monitoring
 from pipeline.monitoring import modelquality as modelmonitor
-from pipeline.runs import jobrun
+from pipeline.runs import hooks, jobrun
 from pipeline.runs.records import RunError
 
 SERVICE = "monitor"
@@ -70,13 +72,62 @@ def start(args) -> int:
            "KEEP_RUNS": str(args.keep), "MONITOR_WORKLOAD": args.workload}
     if compose(args, "up", "--detach", "--no-deps", "--force-recreate", SERVICE, env=env):
         raise RunError(f"could not start the {SERVICE} service (see above)")
+    stop_watcher(folder)
+    if args.on_violation or args.retrain_command:
+        start_watcher(args, folder)
     jobrun.say(f"schedule {name}: {', '.join(chosen)} every {args.interval} s "
                f"({', '.join(what for what, _ in chosen.values())}); executions appear in "
                f"{monitoring_dir} (make monitoring); stop it with make monitor-schedule-stop")
     return 0
 
 
+def start_watcher(args, folder: Path) -> None:
+    """The host-side alarm watcher (pipeline/monitoring/alarms.py): the container's executions
+    cannot run a command on the host, so this process acts on those with violations."""
+    command = [sys.executable, "-m", "pipeline.monitoring.alarms", "watch",
+               "--local", str(args.local), "--workload", args.workload, "--compose", args.compose,
+               "--docker", args.docker, "--image", args.image, "--keep", str(args.keep),
+               "--every", str(args.watch_every)]
+    if args.on_violation:
+        command += ["--on-violation", args.on_violation]
+    if args.retrain_command:
+        command += ["--retrain-command", args.retrain_command]
+    with (folder / "alarm-watcher.log").open("a") as log:
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True,
+                                 cwd=Path(__file__).resolve().parents[2])
+    (folder / alarms.WATCHER_PID).write_text(f"{child.pid} {started(child.pid)}\n")
+    jobrun.say(f"alarm watcher {child.pid}: executions with violations fire "
+               f"{'ON_VIOLATION' if args.on_violation else ''}"
+               f"{' and ' if args.on_violation and args.retrain_command else ''}"
+               f"{'RETRAIN_ON_VIOLATION' if args.retrain_command else ''} on this host "
+               f"(log: {folder / 'alarm-watcher.log'})")
+
+
+def started(pid: int) -> str | None:
+    """A process's start time (clock ticks after boot, /proc/<pid>/stat field 22): with the pid
+    it names one process, so a pid the system has since given to another is never signalled."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def stop_watcher(folder: Path) -> None:
+    """End the watcher this schedule started, if it still runs."""
+    pid_file = folder / alarms.WATCHER_PID
+    try:
+        pid, when = pid_file.read_text().split()
+        if started(int(pid)) == when:
+            os.kill(int(pid), signal.SIGTERM)
+            jobrun.say(f"stopped alarm watcher {pid}")
+    except (OSError, ValueError):
+        pass  # no pid file, a damaged one, or the process is gone
+    pid_file.unlink(missing_ok=True)
+
+
 def stop(args) -> int:
+    stop_watcher(args.local / "schedules" / args.workload)
     if compose(args, "rm", "--stop", "--force", SERVICE):
         raise RunError(f"could not stop the {SERVICE} service (see above)")
     jobrun.say(f"stopped the monitoring schedule of {args.workload}; its executions stay in "
@@ -96,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     top.add_argument("--window", type=int, help="MONITOR_WINDOW (seconds; default the interval)")
     top.add_argument("--registry", type=Path, help="MODEL_REGISTRY")
     top.add_argument("--endpoint-dir", type=Path, help="ENDPOINT_DIR")
+    alarms.add_arguments(top)
+    top.add_argument("--watch-every", type=float, default=10.0,
+                     help="seconds between the alarm watcher's looks")
     args = top.parse_args(argv)
     try:
         if args.step == "stop":
@@ -103,10 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.interval < 1 or (args.window is not None and args.window < 1):
             raise RunError(f"MONITOR_INTERVAL={args.interval} / MONITOR_WINDOW={args.window}: "
                            "whole seconds, at least 1")
+        if args.on_violation:
+            hooks.check("ON_VIOLATION", args.on_violation)
         args.capture = args.capture or args.local / "capture" / args.workload
         args.ground_truth = args.ground_truth or args.local / "ground-truth" / args.workload
         return start(args)
-    except (RunError, OSError) as error:
+    except (RunError, OSError, hooks.HookError) as error:
         print(f"monitor-schedule: {error}", file=sys.stderr)
         return 1
 

@@ -15,11 +15,12 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.runs import files
+from pipeline.runs import files, hooks
 
 # SageMaker's ModelApprovalStatus values, exactly.
 APPROVED, REJECTED, PENDING = "Approved", "Rejected", "PendingManualApproval"
@@ -162,7 +163,9 @@ def register(
         os.chmod(staging, 0o755)  # mkdtemp's 0700 would become the version folder's mode
         shutil.copyfile(model_tar, staging / ARCHIVE)
         created = now()
-        why = (f"condition step: accuracy {accuracy:.4f}; Approved from {approve_at:.2f}, "
+        approved = (f"Approved from {approve_at:.2f}" if approve_at != float("inf")
+                    else "Approved by a person only")
+        why = (f"condition step: accuracy {accuracy:.4f}; {approved}, "
                f"PendingManualApproval from {pending_at:.2f}")
         metadata = {
             "version": 0,
@@ -229,6 +232,61 @@ def set_status(
         return meta, True
 
 
+def note_hook(group_dir: Path, version: int, outcome: hooks.Outcome) -> None:
+    """Keep how ON_APPROVE ended in the newest approval_history entry (the approval stands)."""
+    folder = version_folder(group_dir, version)
+    with locked(folder):
+        meta = read_metadata(folder, version)
+        meta["approval_history"][-1]["on_approve"] = outcome.as_record()
+        files.write_json(folder / METADATA, meta)
+
+
+def approval_event(group_dir: Path, meta: dict) -> tuple[dict, dict]:
+    """(the EventBridge "SageMaker Model Package State Change" event of an approval, the facts
+    ON_APPROVE gets as environment variables)."""
+    group, version = group_dir.name, meta["version"]
+    entry = meta["approval_history"][-1]
+    arn = f"arn:aws:sagemaker:local:000000000000:model-package/{group}/{version}"
+    archive = group_dir / str(version) / ARCHIVE
+    event = {
+        "version": "0", "id": str(uuid.uuid4()),
+        "detail-type": "SageMaker Model Package State Change", "source": "aws.sagemaker",
+        "account": "000000000000", "time": entry["at"], "region": "local", "resources": [arn],
+        "detail": {"ModelPackageGroupName": group, "ModelPackageVersion": version,
+                   "ModelPackageArn": arn, "ModelPackageName": f"{group}/{version}",
+                   "ModelApprovalStatus": meta["approval_status"],
+                   "ApprovalDescription": entry.get("description", ""),
+                   "ModelPackageStatus": "Completed", "CreationTime": meta.get("created"),
+                   "LastModifiedTime": entry["at"], "LastModifiedBy": entry["by"],
+                   "InferenceSpecification": {"Containers": [{"ModelDataUrl": str(archive)}]},
+                   "ModelMetrics": meta.get("metrics", {}),
+                   "CustomerMetadataProperties": {"lineage": json.dumps(meta.get("lineage", {}))}}}
+    facts = {"MODEL_PACKAGE_GROUP": group, "MODEL_VERSION": str(version),
+             "MODEL_APPROVAL_STATUS": meta["approval_status"], "MODEL_DATA": str(archive),
+             "MODEL_ACCURACY": str(meta["accuracy"]), "APPROVED_BY": entry["by"],
+             "MODEL_PACKAGE_ARN": arn}
+    return event, facts
+
+
+def on_approve(group_dir: Path, meta: dict, hook: str) -> int:
+    """Run ON_APPROVE after an approval, as the program's EventBridge rule starts its deploy
+    Lambda: 0 when it worked; a failure is said with its exit code and the approval stays."""
+    event, facts = approval_event(group_dir, meta)
+    version = meta["version"]
+    try:
+        outcome = hooks.fire("ON_APPROVE", hook, event, facts,
+                             group_dir / str(version) / "approval-event.json")
+    except hooks.HookError as error:
+        outcome = hooks.Outcome(False, str(error), 0)
+    note_hook(group_dir, version, outcome)
+    if outcome.ok:
+        print(outcome.text)
+        return 0
+    print(f"registry: {outcome.text}; version {version} stays {meta['approval_status']}",
+          file=sys.stderr)
+    return 1
+
+
 def resolve(group_dir: Path, version: int | None = None) -> Path:
     """The archive of the given version, or of the latest Approved one."""
     if version is not None:
@@ -291,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
         change.add_argument("--by", default=current_user())
         change.add_argument("--description")
         change.set_defaults(status=status)
+        if status == APPROVED:
+            change.add_argument("--on-approve", help="ON_APPROVE: a command or a local URL "
+                                "run after the approval")
     args = parser.parse_args(argv)
     group = args.group_dir
     try:
@@ -313,13 +374,18 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{number}\tdamaged: {error}")
         else:
             number = parse_number(args.version)
+            if getattr(args, "on_approve", None):
+                hooks.check("ON_APPROVE", args.on_approve)  # a bad hook changes nothing
             meta, changed = set_status(group, number, args.status, args.by, args.description)
             if changed:
                 entry = meta["approval_history"][-1]
                 print(f"version {number} is now {args.status} (by {entry['by']} at {entry['at']})")
+                if getattr(args, "on_approve", None):
+                    return on_approve(group, meta, args.on_approve)
             else:
-                print(f"version {number} is already {args.status}; nothing changed")
-    except (RegistryError, OSError) as error:
+                print(f"version {number} is already {args.status}; nothing changed"
+                      + ("; ON_APPROVE not run" if getattr(args, "on_approve", None) else ""))
+    except (RegistryError, OSError, hooks.HookError) as error:
         print(f"registry: {error}", file=sys.stderr)
         return 1
     return 0
