@@ -74,8 +74,44 @@ def test_string_statistics_count_categories_in_first_seen_order(tmp_path):
     assert island["distribution"]["categorical"]["buckets"] == [
         {"value": "Biscoe", "count": 2}, {"value": "Dream", "count": 1},
         {"value": "Torgersen", "count": 1}]
-    assert by_name(constraints)["island"]["string_constraints"] == {
-        "domains": ["Biscoe", "Dream", "Torgersen"]}
+    # Two of three categories seen once: Deequ's categorical range rule suggests no domains.
+    assert "string_constraints" not in by_name(constraints)["island"]
+
+
+def domains_of(values: list):
+    import pandas as pd
+
+    column = pd.Series(values, dtype="string")
+    _, constraints = baseline.feature("f", column, len(column))
+    return constraints.get("string_constraints", {}).get("domains")
+
+
+def labels(count: int, times: int = 2) -> list:
+    return [f"v{n:03d}" for n in range(count) for _ in range(times)]
+
+
+@pytest.mark.parametrize("values, expected", [
+    # A histogram holds at most 120 distinct values.
+    (labels(120), [f"v{n:03d}" for n in range(120)]),
+    (labels(121), None),
+    # At most 10 % of the histogram's entries seen once...
+    (labels(18) + ["s0", "s1"], [f"v{n:03d}" for n in range(18)] + ["s0", "s1"]),
+    (labels(17) + ["x", "y", "z"], None),
+    # ...missing values being one more entry.
+    (labels(9) + [None], [f"v{n:03d}" for n in range(9)]),
+    (labels(9) + ["once", None], None),
+], ids=["120 distinct", "121 distinct", "10% singletons", "15% singletons",
+        "missing seen once", "missing and a category seen once"])
+def test_domains_follow_deequs_categorical_range_rule(values, expected):
+    found = domains_of(values)
+    if expected is None:
+        assert found is None
+    else:
+        assert sorted(found) == sorted(set(expected))
+
+
+def test_domains_list_the_most_frequent_category_first():
+    assert domains_of(["b"] * 2 + ["a"] * 5 + ["c"] * 3 + ["b"] * 2) == ["a", "b", "c"]
 
 
 def test_constraints_hold_completeness_and_non_negativity(tmp_path):

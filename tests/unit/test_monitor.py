@@ -193,6 +193,51 @@ def test_thresholds_edited_in_constraints_json_change_the_result(
     assert kinds(after) == expected
 
 
+def override(baseline: dict, feature: str, overrides) -> None:
+    constraints = json.loads(baseline["constraints"].read_text())
+    for rule in constraints["features"]:
+        if rule["name"] == feature:
+            rule["monitoringConfigOverrides"] = overrides
+    baseline["constraints"].write_text(json.dumps(constraints))
+
+
+@pytest.mark.parametrize("feature, overrides, expected", [
+    # One feature's thresholds loosened: its own violation goes, the other stays.
+    ("island", {"domain_content_threshold": 0.9}, {("bill_length_mm", "baseline_drift_check")}),
+    ("bill_length_mm", {"distribution_constraints": {"comparison_threshold": 0.9}},
+     {("island", "categorical_values_check")}),
+    # One feature left unchecked.
+    ("island", {"evaluate_constraints": "Disabled"}, {("bill_length_mm", "baseline_drift_check")}),
+    # Another feature's override changes nothing here.
+    ("sex", {"evaluate_constraints": "Disabled"}, {("island", "categorical_values_check"),
+                                                   ("bill_length_mm", "baseline_drift_check")}),
+], ids=["domain_content_threshold", "comparison_threshold", "evaluate_constraints", "elsewhere"])
+def test_a_features_monitoring_config_overrides_replace_the_files_for_that_feature(
+        tmp_path, monkeypatch, penguins_baseline, feature, overrides, expected):
+    records = cases.penguins(3000, 2, {"bill_length_mm": 1.4})
+    for record in records[::20]:
+        record["island"] = "Anvers"
+    override(penguins_baseline, feature, overrides)
+    code, violations, _, _ = analyse(tmp_path, monkeypatch, cases.json_lines(records),
+                                     penguins_baseline)
+    assert code == 0
+    assert kinds(violations) == expected
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"domain_threshold": 0.5}, "features['island'].monitoringConfigOverrides.domain_threshold: "
+                                "not a monitoring_config key"),
+    ([0.5], "features['island'].monitoringConfigOverrides: a JSON object"),
+])
+def test_a_bad_override_is_named_by_its_json_path(tmp_path, monkeypatch, penguins_baseline,
+                                                   overrides, words):
+    override(penguins_baseline, "island", overrides)
+    code, _, _, message = analyse(tmp_path, monkeypatch, cases.json_lines(cases.penguins(50, 2)),
+                                  penguins_baseline)
+    assert code == 1
+    assert words in message.read_text()
+
+
 def test_robust_comparison_allows_for_a_small_sample_that_simple_flags_as_drift(
         tmp_path, monkeypatch, penguins_baseline):
     """30 records of the baseline's own distribution: Deequ's linf_robust (the default) sees
