@@ -3,7 +3,9 @@ SageMaker's
 record format against baselines the baseline job computes."""
 
 import json
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 import monitor_cases as cases
 import pytest
@@ -137,6 +139,70 @@ def test_a_field_no_record_has_is_a_missing_column_and_a_new_one_an_extra_column
     assert code == 0
     assert kinds(violations) == {("sex", "missing_column_check"),
                                  ("colour", "extra_column_check")}
+
+
+def invented(records: list, names: int, every: int = 1) -> list:
+    """The records, every `every`-th carrying `names` field names a client made up."""
+    for record in records[::every]:
+        record.update({f"x{n:04d}": n for n in range(names)})
+    return records
+
+
+def test_invented_field_names_are_counted_and_at_most_ten_analysed(
+        tmp_path, monkeypatch, penguins_baseline, capsys):
+    """40 invented names: 10 analysed (the most frequent, then by name), 30 counted."""
+    records = invented(cases.penguins(3000, 2), 40, every=100)
+    for record in records[::50]:
+        record["x0039"] = 1  # the most frequent invented name
+    code, violations, statistics, _ = analyse(tmp_path, monkeypatch, cases.json_lines(records),
+                                              penguins_baseline)
+    assert code == 0
+    extra = [v for v in violations if v["constraint_check_type"] == "extra_column_check"]
+    assert [v["feature_name"] for v in extra] == [
+        "x0039", *(f"x{n:04d}" for n in range(9)), "(30 more)"]
+    assert "Number of columns in current dataset: 46, Number of columns in baseline " \
+           "constraints: 6" in extra[0]["description"]
+    assert "30 more extra column(s) were counted, not analysed" in extra[-1]["description"]
+    assert [f["name"] for f in statistics["features"]] == [
+        *cases.FIELDS, "x0039", *(f"x{n:04d}" for n in range(9))]
+    assert "40 field name(s) beyond the baseline's, 10 analysed" in capsys.readouterr().out
+
+
+def records_table(lines: list) -> object:
+    import duckdb
+
+    from training.monitor import records as monitor_records
+
+    folder = Path(tempfile.mkdtemp())
+    path = folder / "capture.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    con = duckdb.connect()
+    monitor_records.load(con, [path], None, None)
+    return con
+
+
+@pytest.mark.parametrize("lines, count", [
+    (lambda: cases.json_lines(invented(cases.penguins(20, 2), 1000)), 1000),
+    (lambda: [cases.line(",".join(["1.0"] * 500), content_type="text/csv", encoding="CSV")],
+     500 - len(cases.FIELDS)),
+], ids=["json fields", "csv columns"])
+def test_the_frame_the_checks_get_has_at_most_ten_columns_beyond_the_baselines(lines, count):
+    from training.monitor import records as monitor_records
+
+    data = monitor_records.input_fields(records_table(lines()), list(cases.FIELDS))
+    assert data.shape[1] == len(cases.FIELDS) + monitor_records.EXTRA_MAX
+    assert data.attrs["extra_fields"]["count"] == count
+
+
+def test_any_hooks_frame_is_capped_the_same_way():
+    import pandas as pd
+
+    from training.monitor import records as monitor_records
+
+    frame = pd.DataFrame({name: ["1"] for name in [*cases.FIELDS, *(f"y{n}" for n in range(25))]})
+    capped = monitor_records.cap_extra(frame, list(cases.FIELDS))
+    assert list(capped.columns) == [*cases.FIELDS, *(f"y{n}" for n in range(10))]
+    assert capped.attrs["extra_fields"] == {"count": 25, "analysed": [f"y{n}" for n in range(10)]}
 
 
 def test_a_new_category_fails_the_categorical_values_check(

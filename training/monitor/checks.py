@@ -24,6 +24,7 @@ import math
 
 from training.contract.jobio import JobError
 from training.monitor.baseline import MONITORING_CONFIG
+from training.monitor.records import EXTRA_ATTR, EXTRA_MAX
 
 NUMERIC = ("Integral", "Fractional")
 ROBUST_C_ALPHA = 1.8  # Deequ's defaultCAlpha
@@ -228,11 +229,19 @@ def check(con, baseline_statistics: dict, constraints: dict, current: dict, data
                                "There are missing columns in current dataset. Number of columns "
                                f"in current dataset: {len(observed)}, Number of columns in "
                                f"baseline constraints: {len(expected)}"))
-    for name in observed.keys() - expected.keys():
-        found.append(violation(name, "extra_column_check",
-                               "There are extra columns in current dataset. Number of columns in "
-                               f"current dataset: {len(observed)}, Number of columns in baseline "
-                               f"constraints: {len(expected)}"))
+    extra = [name for name in observed if name not in expected]
+    # Names beyond EXTRA_MAX were counted, not analysed (training/monitor/records.py).
+    unlisted = max(0, data.attrs.get(EXTRA_ATTR, {}).get("count", 0) - len(extra))
+    columns = len(observed) + unlisted
+    extra_rule = ("There are extra columns in current dataset. Number of columns in current "
+                  f"dataset: {columns}, Number of columns in baseline constraints: "
+                  f"{len(expected)}")
+    for name in extra:
+        found.append(violation(name, "extra_column_check", extra_rule))
+    if unlisted:
+        found.append(violation(f"({unlisted} more)", "extra_column_check",
+                               f"{extra_rule}. {unlisted} more extra column(s) were counted, not "
+                               f"analysed (at most {EXTRA_MAX} are, the most frequent)."))
     shared = [name for name in expected if name in observed and name in enabled]
     shares = type_shares(con, data, shared)
     for name in shared:
@@ -265,5 +274,5 @@ def check(con, baseline_statistics: dict, constraints: dict, current: dict, data
             drifted = drift(name, baseline_features[name], observed[name], own)
             if drifted:
                 found.append(drifted)
-    order = {name: i for i, name in enumerate([*expected, *observed])}
+    order = {name: i for i, name in enumerate(dict.fromkeys([*expected, *observed]))}
     return sorted(found, key=lambda v: order.get(v["feature_name"], len(order)))
