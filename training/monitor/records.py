@@ -132,9 +132,13 @@ def input_fields(con, names: list):
     keys = known + extra
     frames = []
     if keys:
-        select = ", ".join(f"{text(f'json_extract_string(rec, {path(key)})')} AS {quoted(key)}"
-                           for key in keys)
-        frames.append(con.execute(f"SELECT {select} FROM records WHERE rec IS NOT NULL").df())
+        # One parse of each record for all its fields (a path list), not one a field.
+        paths = "[" + ", ".join(path(key) for key in keys) + "]"
+        select = ", ".join(f"{text(f'v[{i + 1}]')} AS {quoted(key)}"
+                           for i, key in enumerate(keys))
+        frames.append(con.execute(
+            f"SELECT {select} FROM (SELECT json_extract_string(rec, {paths}) AS v "
+            "FROM records WHERE rec IS NOT NULL)").df())
     # A row one wider than the features has a leading label (as batch transform sends it).
     drop = f"CASE WHEN len(row) = {len(names) + 1} THEN 1 ELSE 0 END"
     widest = con.execute(f"SELECT max(len(row) - {drop}) FROM records "
