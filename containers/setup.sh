@@ -4,6 +4,7 @@
 #   containers/setup.sh engine          ensure `docker info` works
 #   containers/setup.sh base IMAGE OUT  ensure a usable base image; write its name to OUT
 #   containers/setup.sh test-deps       what tests and bench need beyond Python
+#   containers/setup.sh mirror          the Debian mirror debootstrap would use (apt's own)
 #
 # Every wait here is bounded, so a broken machine fails with a message instead of hanging.
 set -euo pipefail
@@ -45,16 +46,91 @@ engine() {
     say "Docker engine ready ($(docker version --format '{{.Server.Version}}'))"
 }
 
-# The apt mirror this machine already uses, so the repo names no host.
+# The Debian mirror this machine's apt already uses, so the repo names no host. Every enabled
+# `deb` entry of the sources (one-line `deb [options] URI suite components` and deb822 .sources
+# stanzas, in apt's order) is a candidate when its suite is a release (no -security, -updates,
+# -backports), it has component main and it is signed by Debian's archive keyring or names no
+# key (a third-party source has its own Signed-By). bookworm's entry wins, else the first;
+# DEBIAN_MIRROR overrides the parse.
+APT_SOURCES_DIR=${APT_SOURCES_DIR:-/etc/apt}
+
+apt_sources() {
+    local files=()
+    [ -f "$APT_SOURCES_DIR/sources.list" ] && files+=("$APT_SOURCES_DIR/sources.list")
+    local file
+    for file in "$APT_SOURCES_DIR"/sources.list.d/*; do
+        case "$file" in *.list | *.sources) [ -f "$file" ] && files+=("$file") ;; esac
+    done
+    [ ${#files[@]} -gt 0 ] || return 0
+    # Prints "URI SUITE COMPONENTS(comma-joined) KEYRING(or -)" per enabled deb entry.
+    awk '
+        function emit(types, uris, suites, components, key,   t, u, s, nt, nu, ns, i, j, k) {
+            nt = split(types, t, /[ \t]+/); nu = split(uris, u, /[ \t]+/)
+            ns = split(suites, s, /[ \t]+/)
+            gsub(/^[ \t]+|[ \t]+$/, "", components); gsub(/[ \t]+/, ",", components)
+            if (key == "") key = "-"
+            for (i = 1; i <= nt; i++) if (t[i] == "deb")
+                for (j = 1; j <= nu; j++) if (u[j] != "")
+                    for (k = 1; k <= ns; k++) if (s[k] != "")
+                        print u[j], s[k], (components == "" ? "-" : components), key
+        }
+        function stanza_end() {
+            if (have && tolower(f["enabled"]) != "no")
+                emit(f["types"], f["uris"], f["suites"], f["components"], f["signed-by"])
+            delete f; have = 0; last = ""
+        }
+        FNR == 1 && NR > 1 && deb822 { stanza_end() }
+        FNR == 1 { deb822 = (FILENAME ~ /\.sources$/) }
+        deb822 {
+            if ($0 ~ /^#/) next
+            if ($0 ~ /^[ \t]*$/) { stanza_end(); next }
+            if ($0 ~ /^[ \t]/) {  # a continuation: an inline key block is no keyring path
+                if (last == "signed-by") f["signed-by"] = "inline"
+                next
+            }
+            name = tolower(substr($0, 1, index($0, ":") - 1)); value = substr($0, index($0, ":") + 1)
+            gsub(/^[ \t]+|[ \t]+$/, "", value)
+            if (name == "signed-by" && value == "") value = "inline"
+            f[name] = value; last = name; have = 1
+            next
+        }
+        {
+            line = $0; sub(/#.*/, "", line)
+            n = split(line, w, /[ \t]+/); i = 1
+            if (w[i] == "") i++
+            if (i > n) next
+            type = w[i++]; key = ""
+            if (substr(w[i], 1, 1) == "[") {  # options, possibly spread over several words
+                options = ""
+                while (i <= n) { options = options " " w[i]; if (w[i] ~ /\]$/) { i++; break }; i++ }
+                gsub(/[][]/, " ", options)
+                m = split(options, o, /[ \t]+/)
+                for (j = 1; j <= m; j++) if (tolower(o[j]) ~ /^signed-by=/) key = substr(o[j], 11)
+            }
+            uri = w[i++]; suite = w[i++]; components = ""
+            for (; i <= n; i++) components = components " " w[i]
+            if (uri != "" && suite != "") emit(type, uri, suite, components, key)
+        }
+        END { if (deb822) stanza_end() }
+    ' "${files[@]}"
+}
+
 apt_mirror() {
-    local uri
-    uri=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' \
-        | grep -v security | head -n 1 || true)
-    if [ -z "$uri" ]; then
-        uri=$(grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-            | awk '{print $2}' | grep -v security | head -n 1 || true)
+    if [ -n "${DEBIAN_MIRROR:-}" ]; then
+        printf '%s\n' "$DEBIAN_MIRROR"
+        return 0
     fi
-    [ -n "$uri" ] || die "cannot find a Debian mirror in /etc/apt/sources.list*"
+    local uri
+    uri=$(apt_sources | awk '
+        $2 !~ /[-\/]/ && ("," $3 ",") ~ /,main,/ \
+            && ($4 == "-" || $4 ~ /(^|\/)debian-archive-[^\/]*$/) {
+            if ($2 == "bookworm") { print $1; found = 1; exit }
+            if (first == "") first = $1
+        }
+        END { if (!found && first != "") print first }')
+    [ -n "$uri" ] || die "cannot find a Debian mirror (suite bookworm or another release, component" \
+        "main, Debian's keyring) in $APT_SOURCES_DIR/sources.list*; set DEBIAN_MIRROR," \
+        "e.g. DEBIAN_MIRROR=http://deb.debian.org/debian"
     printf '%s\n' "$uri"
 }
 
@@ -134,6 +210,7 @@ test_deps() {
 case "${1:-}" in
     engine) engine ;;
     test-deps) test_deps ;;
+    mirror) apt_mirror ;;
     base) [ $# -eq 3 ] || die "usage: $0 base IMAGE OUTFILE"; base "$2" "$3" ;;
-    *) die "usage: $0 engine | base IMAGE OUTFILE | test-deps" ;;
+    *) die "usage: $0 engine | base IMAGE OUTFILE | test-deps | mirror" ;;
 esac

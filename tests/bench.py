@@ -47,6 +47,8 @@ TARGETS = {
     "digits_batch100_images_per_second": (">=", 0),
     "capture_on_off_ratio": (">=", 0.9),  # invocations/s with Data Capture at 100 % / off
     "monitor_data_seconds_1m": ("<=", 60),  # a data-quality run over 1,000,000 captured records
+    # The same run with requests carrying 1,000 field names a client made up, over the clean run.
+    "monitor_invented_fields_ratio": ("<=", 2),
     # Digits training on one host and two (containers sharing this machine's cores: README).
     "digits_epochs_per_second_1_host": (">=", 0),
     "digits_epochs_per_second_2_hosts": (">=", 0),
@@ -234,15 +236,22 @@ def capture_ratio(client, model_dir: Path, work: Path, seconds: int, connections
             or None}
 
 
-def monitor_data(client, work: Path, count: int = 1_000_000, files: int = 100) -> dict:
+def monitor_data(client, work: Path, count: int = 1_000_000, files: int = 100,
+                 invented: int = 0) -> dict:
     """Seconds of a data-quality monitoring job (the training image's `monitor`, container start
-    to exit) over `count` captured requests, against a baseline of the same distribution."""
+    to exit) over `count` captured requests, against a baseline of the same distribution; with
+    `invented`, ten more requests each carrying that many field names a client made up."""
     import monitor_cases
 
     from training.monitor import baseline
 
     capture, root, stored = work / "capture", work / "ml", work / "baseline"
     monitor_cases.bulk(capture, count, files)
+    if invented:
+        records = monitor_cases.penguins(10, 5)
+        for record in records:
+            record.update({f"invented_{n:04d}": n for n in range(invented)})
+        monitor_cases.write(capture, monitor_cases.json_lines(records), files=1)
     data = baseline.read_dataset(_written(work / "dataset", monitor_cases.baseline_csv(
         monitor_cases.penguins(2000, 1))), {"csv": {"header": True}}, False)
     for name, content in zip(("statistics.json", "constraints.json"), baseline.baseline(data),
@@ -260,6 +269,13 @@ def monitor_data(client, work: Path, count: int = 1_000_000, files: int = 100) -
                        .read_text())["violations"]
     return {"seconds": result.seconds, "records": count, "files": files,
             "violations": len(found), "log": result.logs.strip().splitlines()}
+
+
+def monitor_invented(client, work: Path, clean: dict, names: int = 1000) -> dict:
+    """The monitor over the clean run's window plus requests with `names` invented field names:
+    seconds, and their ratio to the clean run's (a client's names must not cost the monitor)."""
+    found = monitor_data(client, work, clean["records"], clean["files"], invented=names)
+    return {**found, "invented_names": names, "ratio": found["seconds"] / clean["seconds"]}
 
 
 def multihost(client, work: Path, processed: Path, epochs: int = 10) -> dict:
@@ -322,6 +338,7 @@ def main() -> int:
         captured = capture_ratio(client, model_dir, Path(scratch) / "capture", args.seconds,
                                  args.connections)
         monitored = monitor_data(client, Path(scratch) / "monitor")
+        invented = monitor_invented(client, Path(scratch) / "invented", monitored)
         hosts = multihost(client, Path(scratch) / "hosts", Path(scratch) / "digits" / "processing")
     size_mb = client.images.get(SERVING_IMAGE).attrs["Size"] / 1e6
     figures = {
@@ -335,6 +352,7 @@ def main() -> int:
         "digits_batch100_images_per_second": digit["batch_100"]["requests_per_second"] * 100,
         "capture_on_off_ratio": captured["ratio"],
         "monitor_data_seconds_1m": monitored["seconds"],
+        "monitor_invented_fields_ratio": invented["ratio"],
         "digits_epochs_per_second_1_host": hosts[1]["epochs_per_second"],
         "digits_epochs_per_second_2_hosts": hosts[2]["epochs_per_second"],
     }
@@ -343,6 +361,7 @@ def main() -> int:
         "ping": ping, "invocations": single, "batch_1000": batch,
         "cold_starts_seconds": starts, "in_process": inproc, "worker_rss_mb": rss,
         "digits": digit, "data_capture": captured, "monitor_data": monitored,
+        "monitor_invented_fields": invented,
         "digits_training_hosts": hosts,
         "load_average_before": load, "connections": args.connections, "seconds": args.seconds,
         "cpus": os.cpu_count(),

@@ -141,7 +141,8 @@ def runs(local: Path, kind: str | None = None) -> list[Run]:
 
 
 def take(local: Path, kind: str, named: str | None, workload: str) -> Run:
-    """The input run of a step: the one named, else the newest Completed; RunError if none."""
+    """The input run of a step: the one named, else the newest Completed, of this workload only;
+    RunError if none."""
     word, variable = KINDS[kind]
     if named:
         run = load(local / kind / named)
@@ -153,6 +154,10 @@ def take(local: Path, kind: str, named: str | None, workload: str) -> Run:
             raise RunError(f"{variable}={named} is {run.status}, not Completed: a "
                            f"{run.status.lower()} run is never an input "
                            f"({run.record.get('failure_reason', 'no reason recorded')})")
+        if run.record.get("workload") != workload:
+            raise RunError(f"{variable}={named} is a run of {run.record.get('workload')}, not "
+                           f"{workload}: a step never takes another workload's run (name a "
+                           f"{workload} run, or set WORKLOAD={run.record.get('workload')})")
         return run
     for run in runs(local, kind):
         if run.status == COMPLETED and run.record.get("workload") == workload:

@@ -74,8 +74,44 @@ def test_string_statistics_count_categories_in_first_seen_order(tmp_path):
     assert island["distribution"]["categorical"]["buckets"] == [
         {"value": "Biscoe", "count": 2}, {"value": "Dream", "count": 1},
         {"value": "Torgersen", "count": 1}]
-    assert by_name(constraints)["island"]["string_constraints"] == {
-        "domains": ["Biscoe", "Dream", "Torgersen"]}
+    # Two of three categories seen once: Deequ's categorical range rule suggests no domains.
+    assert "string_constraints" not in by_name(constraints)["island"]
+
+
+def domains_of(values: list):
+    import pandas as pd
+
+    column = pd.Series(values, dtype="string")
+    _, constraints = baseline.feature("f", column, len(column))
+    return constraints.get("string_constraints", {}).get("domains")
+
+
+def labels(count: int, times: int = 2) -> list:
+    return [f"v{n:03d}" for n in range(count) for _ in range(times)]
+
+
+@pytest.mark.parametrize("values, expected", [
+    # A histogram holds at most 120 distinct values.
+    (labels(120), [f"v{n:03d}" for n in range(120)]),
+    (labels(121), None),
+    # At most 10 % of the histogram's entries seen once...
+    (labels(18) + ["s0", "s1"], [f"v{n:03d}" for n in range(18)] + ["s0", "s1"]),
+    (labels(17) + ["x", "y", "z"], None),
+    # ...missing values being one more entry.
+    (labels(9) + [None], [f"v{n:03d}" for n in range(9)]),
+    (labels(9) + ["once", None], None),
+], ids=["120 distinct", "121 distinct", "10% singletons", "15% singletons",
+        "missing seen once", "missing and a category seen once"])
+def test_domains_follow_deequs_categorical_range_rule(values, expected):
+    found = domains_of(values)
+    if expected is None:
+        assert found is None
+    else:
+        assert sorted(found) == sorted(set(expected))
+
+
+def test_domains_list_the_most_frequent_category_first():
+    assert domains_of(["b"] * 2 + ["a"] * 5 + ["c"] * 3 + ["b"] * 2) == ["a", "b", "c"]
 
 
 def test_constraints_hold_completeness_and_non_negativity(tmp_path):
@@ -167,7 +203,7 @@ def test_model_quality_metrics_of_joined_ground_truth_and_predictions(tmp_path, 
     assert metrics["weighted_recall"]["value"] == 0.75
     assert metrics["weighted_precision"]["value"] == pytest.approx((1 + 2 / 3) / 2)
     assert metrics["weighted_f1"]["value"] == pytest.approx((2 / 3 + 0.8) / 2)
-    assert metrics["accuracy"]["standard_deviation"] > 0
+    assert metrics["accuracy"]["standard_deviation"] == "NaN"  # 4 records: under 200
     assert statistics["dataset"]["item_count"] == 4
     rules = constraints["multiclass_classification_constraints"]
     assert list(rules) == ["accuracy", "weighted_recall", "weighted_precision", "weighted_f0_5",
@@ -191,3 +227,63 @@ def test_model_quality_names_a_missing_attribute(tmp_path, monkeypatch):
                                            '{"csv": {"header": false}}', "_c0", "label")
     assert code == 1
     assert message.startswith("inference_attribute='label': no such column or field")
+
+
+def joined(truth: list, predicted: list):
+    import pandas as pd
+
+    return pd.DataFrame({"truth": truth, "predicted": predicted})
+
+
+def test_the_best_constant_classifier_predicts_the_most_frequent_label():
+    """Truth A 6x, B 3x, C 1x: the constant A has accuracy and weighted recall 0.6, precision
+    0.6 on A's 60 % (0.36 weighted), F-beta of A (1 + b2) p / (b2 p + 1) weighted by 0.6."""
+    from training.monitor import quality
+
+    truth = ["A"] * 6 + ["B"] * 3 + ["C"]
+    statistics, constraints = quality.model_quality(
+        joined(truth, ["B", "C", "A", "A", "A", "A", "B", "B", "C", "C"]), "truth", "predicted")
+    metrics = statistics["multiclass_classification_metrics"]
+    names = list(metrics)
+    assert names == ["confusion_matrix", *quality.METRICS, *(
+        f"{name}_best_constant_classifier" for name in quality.METRICS)]
+    expected = {"accuracy": 0.6, "weighted_recall": 0.6, "weighted_precision": 0.36,
+                "weighted_f0_5": 0.6 * 1.25 * 0.6 / (0.25 * 0.6 + 1),
+                "weighted_f1": 0.6 * 2 * 0.6 / 1.6, "weighted_f2": 0.6 * 5 * 0.6 / (4 * 0.6 + 1)}
+    for name, value in expected.items():
+        assert metrics[f"{name}_best_constant_classifier"]["value"] == pytest.approx(value)
+    # Constraints stay SageMaker's six.
+    assert list(constraints["multiclass_classification_constraints"]) == list(quality.METRICS)
+
+
+@pytest.mark.parametrize("count", [52, 199])
+def test_deviations_are_nan_under_200_records(count):
+    from training.monitor import quality
+
+    truth = (["A", "B", "C"] * count)[:count]
+    statistics, _ = quality.model_quality(joined(truth, truth[1:] + truth[:1]), "truth",
+                                          "predicted")
+    metrics = statistics["multiclass_classification_metrics"]
+    assert {metrics[name]["standard_deviation"] for name in metrics
+            if name != "confusion_matrix"} == {"NaN"}
+
+
+def test_deviations_from_200_records_are_of_five_80_percent_subsamples():
+    import numpy as np
+
+    from training.monitor import quality
+
+    rng = np.random.default_rng(3)
+    truth = rng.choice(["A", "B", "C"], 2000, p=[0.5, 0.3, 0.2])
+    predicted = np.where(rng.random(2000) < 0.7, truth, rng.choice(["A", "B", "C"], 2000))
+    picks = quality.subsamples(2000)
+    assert len(picks) == 5
+    assert all(len(pick) == 1600 and len(set(pick.tolist())) == 1600 for pick in picks)
+    assert len({tuple(pick.tolist()) for pick in picks}) == 5
+    statistics, _ = quality.model_quality(joined(truth, predicted), "truth", "predicted")
+    metrics = statistics["multiclass_classification_metrics"]
+    accuracies = [float((truth[pick] == predicted[pick]).mean()) for pick in picks]
+    assert metrics["accuracy"]["standard_deviation"] == pytest.approx(np.std(accuracies, ddof=1))
+    assert all(isinstance(metrics[name]["standard_deviation"], float) for name in metrics
+               if name != "confusion_matrix")
+    assert quality.subsamples(199) == [] and len(quality.subsamples(200)) == 5

@@ -3,7 +3,9 @@ SageMaker's
 record format against baselines the baseline job computes."""
 
 import json
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 import monitor_cases as cases
 import pytest
@@ -139,6 +141,70 @@ def test_a_field_no_record_has_is_a_missing_column_and_a_new_one_an_extra_column
                                  ("colour", "extra_column_check")}
 
 
+def invented(records: list, names: int, every: int = 1) -> list:
+    """The records, every `every`-th carrying `names` field names a client made up."""
+    for record in records[::every]:
+        record.update({f"x{n:04d}": n for n in range(names)})
+    return records
+
+
+def test_invented_field_names_are_counted_and_at_most_ten_analysed(
+        tmp_path, monkeypatch, penguins_baseline, capsys):
+    """40 invented names: 10 analysed (the most frequent, then by name), 30 counted."""
+    records = invented(cases.penguins(3000, 2), 40, every=100)
+    for record in records[::50]:
+        record["x0039"] = 1  # the most frequent invented name
+    code, violations, statistics, _ = analyse(tmp_path, monkeypatch, cases.json_lines(records),
+                                              penguins_baseline)
+    assert code == 0
+    extra = [v for v in violations if v["constraint_check_type"] == "extra_column_check"]
+    assert [v["feature_name"] for v in extra] == [
+        "x0039", *(f"x{n:04d}" for n in range(9)), "(30 more)"]
+    assert "Number of columns in current dataset: 46, Number of columns in baseline " \
+           "constraints: 6" in extra[0]["description"]
+    assert "30 more extra column(s) were counted, not analysed" in extra[-1]["description"]
+    assert [f["name"] for f in statistics["features"]] == [
+        *cases.FIELDS, "x0039", *(f"x{n:04d}" for n in range(9))]
+    assert "40 field name(s) beyond the baseline's, 10 analysed" in capsys.readouterr().out
+
+
+def records_table(lines: list) -> object:
+    import duckdb
+
+    from training.monitor import records as monitor_records
+
+    folder = Path(tempfile.mkdtemp())
+    path = folder / "capture.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    con = duckdb.connect()
+    monitor_records.load(con, [path], None, None)
+    return con
+
+
+@pytest.mark.parametrize("lines, count", [
+    (lambda: cases.json_lines(invented(cases.penguins(20, 2), 1000)), 1000),
+    (lambda: [cases.line(",".join(["1.0"] * 500), content_type="text/csv", encoding="CSV")],
+     500 - len(cases.FIELDS)),
+], ids=["json fields", "csv columns"])
+def test_the_frame_the_checks_get_has_at_most_ten_columns_beyond_the_baselines(lines, count):
+    from training.monitor import records as monitor_records
+
+    data = monitor_records.input_fields(records_table(lines()), list(cases.FIELDS))
+    assert data.shape[1] == len(cases.FIELDS) + monitor_records.EXTRA_MAX
+    assert data.attrs["extra_fields"]["count"] == count
+
+
+def test_any_hooks_frame_is_capped_the_same_way():
+    import pandas as pd
+
+    from training.monitor import records as monitor_records
+
+    frame = pd.DataFrame({name: ["1"] for name in [*cases.FIELDS, *(f"y{n}" for n in range(25))]})
+    capped = monitor_records.cap_extra(frame, list(cases.FIELDS))
+    assert list(capped.columns) == [*cases.FIELDS, *(f"y{n}" for n in range(10))]
+    assert capped.attrs["extra_fields"] == {"count": 25, "analysed": [f"y{n}" for n in range(10)]}
+
+
 def test_a_new_category_fails_the_categorical_values_check(
         tmp_path, monkeypatch, penguins_baseline):
     records = cases.penguins(3000, 2)
@@ -191,6 +257,51 @@ def test_thresholds_edited_in_constraints_json_change_the_result(
     penguins_baseline["constraints"].write_text(json.dumps(constraints))
     _, after, _, _ = analyse(tmp_path, monkeypatch, [], penguins_baseline)
     assert kinds(after) == expected
+
+
+def override(baseline: dict, feature: str, overrides) -> None:
+    constraints = json.loads(baseline["constraints"].read_text())
+    for rule in constraints["features"]:
+        if rule["name"] == feature:
+            rule["monitoringConfigOverrides"] = overrides
+    baseline["constraints"].write_text(json.dumps(constraints))
+
+
+@pytest.mark.parametrize("feature, overrides, expected", [
+    # One feature's thresholds loosened: its own violation goes, the other stays.
+    ("island", {"domain_content_threshold": 0.9}, {("bill_length_mm", "baseline_drift_check")}),
+    ("bill_length_mm", {"distribution_constraints": {"comparison_threshold": 0.9}},
+     {("island", "categorical_values_check")}),
+    # One feature left unchecked.
+    ("island", {"evaluate_constraints": "Disabled"}, {("bill_length_mm", "baseline_drift_check")}),
+    # Another feature's override changes nothing here.
+    ("sex", {"evaluate_constraints": "Disabled"}, {("island", "categorical_values_check"),
+                                                   ("bill_length_mm", "baseline_drift_check")}),
+], ids=["domain_content_threshold", "comparison_threshold", "evaluate_constraints", "elsewhere"])
+def test_a_features_monitoring_config_overrides_replace_the_files_for_that_feature(
+        tmp_path, monkeypatch, penguins_baseline, feature, overrides, expected):
+    records = cases.penguins(3000, 2, {"bill_length_mm": 1.4})
+    for record in records[::20]:
+        record["island"] = "Anvers"
+    override(penguins_baseline, feature, overrides)
+    code, violations, _, _ = analyse(tmp_path, monkeypatch, cases.json_lines(records),
+                                     penguins_baseline)
+    assert code == 0
+    assert kinds(violations) == expected
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"domain_threshold": 0.5}, "features['island'].monitoringConfigOverrides.domain_threshold: "
+                                "not a monitoring_config key"),
+    ([0.5], "features['island'].monitoringConfigOverrides: a JSON object"),
+])
+def test_a_bad_override_is_named_by_its_json_path(tmp_path, monkeypatch, penguins_baseline,
+                                                   overrides, words):
+    override(penguins_baseline, "island", overrides)
+    code, _, _, message = analyse(tmp_path, monkeypatch, cases.json_lines(cases.penguins(50, 2)),
+                                  penguins_baseline)
+    assert code == 1
+    assert words in message.read_text()
 
 
 def test_robust_comparison_allows_for_a_small_sample_that_simple_flags_as_drift(

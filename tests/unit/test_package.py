@@ -7,12 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from training.contract import archive as model_archive
 from training.contract.archive import extract, pack
 
+pytestmark = pytest.mark.training
 
-def member(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", link: str = ""):
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", link: str = "",
+           mode: int = 0o644, size: int | None = None):
     info = tarfile.TarInfo(name)
-    info.type, info.linkname, info.size = kind, link, len(data)
+    info.type, info.linkname, info.mode = kind, link, mode
+    info.size = len(data) if size is None else size
     if kind in (tarfile.CHRTYPE, tarfile.BLKTYPE):
         info.devmajor, info.devminor = 1, 3
     return info, io.BytesIO(data) if data else None
@@ -83,3 +88,72 @@ def test_an_archive_made_with_tar_dot_is_accepted(tmp_path, python):
     target.mkdir()
     extract(archive, target)
     assert (target / "labels.json").read_bytes() == b"[]"
+
+
+def test_members_are_written_with_fixed_modes_and_the_extracting_user_as_owner(tmp_path, python):
+    """Debian's Python without filters kept `-rwsr-xr-x root` and world-writable files."""
+    owned = [member("setuid", data=b"#!/bin/sh\n", mode=0o4755),
+             member("world.json", data=b"{}", mode=0o666),
+             member("sticky", tarfile.DIRTYPE, mode=0o1777),
+             member("sticky/group.txt", data=b"x", mode=0o2775),
+             member("deep/er/plain.txt", data=b"x", mode=0o600)]
+    for info, _ in owned:
+        info.uid, info.gid, info.uname, info.gname = 4321, 4321, "someone", "someone"
+    target = tmp_path / "served"
+    target.mkdir()
+    extract(archive_of(tmp_path / "model.tar.gz", owned), target)
+    modes = {path.relative_to(target).as_posix(): path.stat().st_mode & 0o7777
+             for path in target.rglob("*")}
+    assert modes == {"setuid": 0o755, "world.json": 0o644, "sticky": 0o755,
+                     "sticky/group.txt": 0o755, "deep": 0o755, "deep/er": 0o755,
+                     "deep/er/plain.txt": 0o644}
+    import os
+
+    assert {path.stat().st_uid for path in target.rglob("*")} == {os.getuid()}
+
+
+def bomb(path: Path, size: int) -> Path:
+    """A gzip tar of `size` zero bytes behind a small labels.json (a few KB on disk)."""
+    zeros = tarfile.TarInfo("weights.bin")
+    zeros.size = size
+    with tarfile.open(path, "w:gz") as tar:
+        tar.addfile(*member("labels.json", data=b"[]"))
+        tar.addfile(zeros, io.BytesIO(bytes(size)))
+    return path
+
+
+def test_a_gzip_bomb_fails_with_a_named_error_before_a_byte_is_written(
+        tmp_path, python, monkeypatch):
+    archive = bomb(tmp_path / "model.tar.gz", 32 * 1024 * 1024)
+    assert archive.stat().st_size < 256 * 1024
+    target = tmp_path / "served"
+    target.mkdir()
+    monkeypatch.setenv("MODEL_ARCHIVE_MAX_BYTES", str(1024 * 1024))
+    with pytest.raises(model_archive.ArchiveTooLarge,
+                       match=r"'weights.bin' takes the archive past 1048576 bytes.*"
+                             r"MODEL_ARCHIVE_MAX_BYTES"):
+        extract(archive, target)
+    assert list(target.iterdir()) == []
+    with pytest.raises(tarfile.TarError):  # callers that catch TarError keep working
+        extract(archive, target, limit=1024)
+    extract(archive, target, limit=33 * 1024 * 1024)
+    assert (target / "weights.bin").stat().st_size == 32 * 1024 * 1024
+
+
+def test_an_archive_larger_than_the_free_space_is_refused(tmp_path, monkeypatch):
+    archive = bomb(tmp_path / "model.tar.gz", 1024 * 1024)
+    target = tmp_path / "served"
+    target.mkdir()
+    monkeypatch.setattr(model_archive.shutil, "disk_usage",
+                        lambda path: type("Usage", (), {"free": 4096})())
+    with pytest.raises(model_archive.ArchiveTooLarge, match=r"has 4096 bytes free"):
+        extract(archive, target)
+    assert list(target.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "lots"])
+def test_a_bad_size_cap_is_named(tmp_path, monkeypatch, value):
+    archive = bomb(tmp_path / "model.tar.gz", 10)
+    monkeypatch.setenv("MODEL_ARCHIVE_MAX_BYTES", value)
+    with pytest.raises(model_archive.ArchiveTooLarge, match=rf"MODEL_ARCHIVE_MAX_BYTES='{value}'"):
+        extract(archive, tmp_path)

@@ -87,6 +87,15 @@ def test_another_workloads_runs_are_not_taken(tmp_path):
         runs.take(tmp_path, "training", None, "penguins")
 
 
+def test_a_named_run_of_another_workload_is_refused(tmp_path):
+    digits = runs.create(tmp_path, "processing", "digits")
+    runs.finish(digits, 0)
+    with pytest.raises(runs.RunError, match=rf"PROCESSING_JOB={digits.name} is a run of digits, "
+                                            "not penguins"):
+        runs.take(tmp_path, "processing", digits.name, "penguins")
+    assert runs.take(tmp_path, "processing", digits.name, "digits").name == digits.name
+
+
 def test_prune_keeps_the_newest_finished_runs_and_any_in_progress(tmp_path):
     made_runs = [made(tmp_path, "training", code) for code in (0, 1, 0, 0)]
     running = runs.create(tmp_path, "training", "penguins")

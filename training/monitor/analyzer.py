@@ -95,7 +95,7 @@ def analyse(workload: str) -> tuple[dict, list, Path]:
     try:
         counts = monitor_records.load(con, files,
                                       start and start.isoformat(), end and end.isoformat())
-        data = features(con, workload, names)
+        data = monitor_records.cap_extra(features(con, workload, names), names)
     except duckdb.Error as error:
         raise JobError(f"cannot read the capture files in {source}: "
                        f"{' '.join(str(error).split())}") from None
@@ -106,8 +106,11 @@ def analyse(workload: str) -> tuple[dict, list, Path]:
     violations = monitor_checks.check(con, statistics_in, constraints, current, data)
     atomic_write(output / STATISTICS, json.dumps(current, indent=4) + "\n")
     atomic_write(output / VIOLATIONS, json.dumps({"violations": violations}, indent=4) + "\n")
+    extra = data.attrs[monitor_records.EXTRA_ATTR]
     print(f"analysed {counts['requests']} captured requests ({len(data)} records, "
-          f"{len(files)} files{window}) in {time.monotonic() - began:.1f} s", flush=True)
+          f"{len(files)} files{window}) in {time.monotonic() - began:.1f} s"
+          + (f"; {extra['count']} field name(s) beyond the baseline's, "
+             f"{len(extra['analysed'])} analysed" if extra["count"] else ""), flush=True)
     try:
         from training.monitor import report as monitor_report
 

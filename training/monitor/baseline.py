@@ -12,8 +12,11 @@ without a decimal point, Fractional when every present value is a number, String
 Unknown when no value is present; std_dev is the population deviation (Deequ's); the 10 KLL
 buckets are equal-width from min to max with exact counts; the sketch keeps every value while
 there are at most k (2048) of them, as SageMaker's does, and beyond that compacts levels as KLL
-does (sort, keep every other item) with capacity k per level. String features get
-`domains` when they have at most DOMAIN_MAX distinct values.
+does (sort, keep every other item) with capacity k per level. A String feature gets `domains`
+by Deequ's categorical range rule (what SageMaker's analyzer suggests constraints with): it has
+a histogram (at most HISTOGRAM_MAX distinct values) and at most UNIQUE_SHARE_MAX of the
+histogram's entries (its categories, and missing values as one more) are seen once; the domains
+are its categories, most frequent first (ties in first-seen order).
 
 With analysis_type=MODEL_QUALITY the job writes the model-quality baseline instead
 (training/monitor/quality.py).
@@ -29,7 +32,8 @@ from training.contract.jobio import MISSING, JobError, atomic_write, base_dir, f
 
 BUCKETS = 10
 SKETCH = {"c": 0.64, "k": 2048}
-DOMAIN_MAX = 20
+# Deequ's ColumnProfiler histogram threshold and CategoricalRangeRule's share of singletons.
+HISTOGRAM_MAX, UNIQUE_SHARE_MAX = 120, 0.1
 # SageMaker's suggested monitoring_config, as its baseline jobs write it.
 MONITORING_CONFIG = {
     "evaluate_constraints": "Enabled",
@@ -132,6 +136,16 @@ def buckets(values, low: float, high: float) -> list[dict]:
              "count": int(counts[i])} for i in range(BUCKETS)]
 
 
+def categorical_range(order: list, counts, missing: int) -> list | None:
+    """Deequ's categorical range rule: the domains, or None when the rule does not apply."""
+    if len(order) > HISTOGRAM_MAX:
+        return None
+    entries = [int(counts[value]) for value in order] + ([missing] if missing else [])
+    if not entries or sum(count == 1 for count in entries) / len(entries) > UNIQUE_SHARE_MAX:
+        return None
+    return sorted(order, key=lambda value: -int(counts[value]))
+
+
 def feature(name: str, column, count: int) -> tuple[dict, dict]:
     """One feature's statistics and constraints."""
     import pandas as pd
@@ -158,8 +172,9 @@ def feature(name: str, column, count: int) -> tuple[dict, dict]:
             "common": common, "distinct_count": int(len(order)),
             "distribution": {"categorical": {"buckets": [
                 {"value": value, "count": int(counts[value])} for value in order]}}}
-        if kind == "String" and len(order) <= DOMAIN_MAX:
-            constraints["string_constraints"] = {"domains": order}
+        domains = categorical_range(order, counts, common["num_missing"])
+        if kind == "String" and domains is not None:
+            constraints["string_constraints"] = {"domains": domains}
     return statistics, constraints
 
 

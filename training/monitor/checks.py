@@ -13,12 +13,18 @@ compares the distance itself. With categorical_drift_method ChiSquared a string 
 check is Deequ's chi-square goodness of fit of the current counts against the baseline's shares
 (small categories merged as Deequ does), and it fails when the p-value is below
 categorical_comparison_threshold.
+
+A feature's `monitoringConfigOverrides` (SageMaker's constraints.json schema) holds any of
+monitoring_config's keys; they replace the file's monitoring_config for that feature's checks
+(distribution_constraints key by key), so `{"evaluate_constraints": "Disabled"}` leaves one
+feature unchecked and `{"domain_content_threshold": 0.9}` loosens one feature's domains.
 """
 
 import math
 
 from training.contract.jobio import JobError
 from training.monitor.baseline import MONITORING_CONFIG
+from training.monitor.records import EXTRA_ATTR, EXTRA_MAX
 
 NUMERIC = ("Integral", "Fractional")
 ROBUST_C_ALPHA = 1.8  # Deequ's defaultCAlpha
@@ -182,6 +188,29 @@ def drift(name: str, baseline: dict, current: dict, config: dict) -> dict | None
     return None
 
 
+OVERRIDES = "monitoringConfigOverrides"
+
+
+def feature_config(config: dict, rule: dict) -> dict:
+    """monitoring_config with the feature's monitoringConfigOverrides applied; JobError naming
+    the JSON path of an override that is not one of monitoring_config's keys."""
+    overrides = rule.get(OVERRIDES) or {}
+    where = f"constraints.json features[{rule.get('name')!r}].{OVERRIDES}"
+    if not isinstance(overrides, dict):
+        raise JobError(f"{where}: a JSON object of monitoring_config keys is expected")
+    unknown = sorted(set(overrides) - set(MONITORING_CONFIG))
+    if unknown:
+        raise JobError(f"{where}.{unknown[0]}: not a monitoring_config key; use "
+                       f"{', '.join(MONITORING_CONFIG)}")
+    distribution = overrides.get("distribution_constraints", {})
+    if not isinstance(distribution, dict):
+        raise JobError(f"{where}.distribution_constraints: a JSON object is expected")
+    merged = {**config, **overrides}
+    merged["distribution_constraints"] = {**config.get("distribution_constraints", {}),
+                                          **distribution}
+    return merged
+
+
 def check(con, baseline_statistics: dict, constraints: dict, current: dict, data) -> list:
     """constraint_violations.json's list for the current statistics and features frame."""
     config = {**MONITORING_CONFIG, **constraints.get("monitoring_config", {})}
@@ -191,23 +220,34 @@ def check(con, baseline_statistics: dict, constraints: dict, current: dict, data
     baseline_features = {f["name"]: f for f in baseline_statistics.get("features", [])}
     observed = {f["name"]: f for f in current["features"]}
     count = current["dataset"]["item_count"]
+    configs = {name: feature_config(config, rule) for name, rule in expected.items()}
+    enabled = {name for name in expected
+               if configs[name].get("evaluate_constraints", "Enabled") == "Enabled"}
     found = []
-    for name in expected.keys() - observed.keys():
+    for name in (expected.keys() - observed.keys()) & enabled:
         found.append(violation(name, "missing_column_check",
                                "There are missing columns in current dataset. Number of columns "
                                f"in current dataset: {len(observed)}, Number of columns in "
                                f"baseline constraints: {len(expected)}"))
-    for name in observed.keys() - expected.keys():
-        found.append(violation(name, "extra_column_check",
-                               "There are extra columns in current dataset. Number of columns in "
-                               f"current dataset: {len(observed)}, Number of columns in baseline "
-                               f"constraints: {len(expected)}"))
-    shared = [name for name in expected if name in observed]
+    extra = [name for name in observed if name not in expected]
+    # Names beyond EXTRA_MAX were counted, not analysed (training/monitor/records.py).
+    unlisted = max(0, data.attrs.get(EXTRA_ATTR, {}).get("count", 0) - len(extra))
+    columns = len(observed) + unlisted
+    extra_rule = ("There are extra columns in current dataset. Number of columns in current "
+                  f"dataset: {columns}, Number of columns in baseline constraints: "
+                  f"{len(expected)}")
+    for name in extra:
+        found.append(violation(name, "extra_column_check", extra_rule))
+    if unlisted:
+        found.append(violation(f"({unlisted} more)", "extra_column_check",
+                               f"{extra_rule}. {unlisted} more extra column(s) were counted, not "
+                               f"analysed (at most {EXTRA_MAX} are, the most frequent)."))
+    shared = [name for name in expected if name in observed and name in enabled]
     shares = type_shares(con, data, shared)
-    type_threshold = float(config.get("datatype_check_threshold", 1.0))
-    domain_threshold = float(config.get("domain_content_threshold", 1.0))
     for name in shared:
-        rule, present = expected[name], shares[name][0]
+        rule, present, own = expected[name], shares[name][0], configs[name]
+        type_threshold = float(own.get("datatype_check_threshold", 1.0))
+        domain_threshold = float(own.get("domain_content_threshold", 1.0))
         kind = rule.get("inferred_type")
         if present and kind in (*NUMERIC, "String"):
             share = matching(kind, *shares[name]) / present
@@ -231,8 +271,8 @@ def check(con, baseline_statistics: dict, constraints: dict, current: dict, data
                     f"{pct(domain_threshold)}. Observed: {pct(known / present)} of the values "
                     "match the known values.")))
         if name in baseline_features:
-            drifted = drift(name, baseline_features[name], observed[name], config)
+            drifted = drift(name, baseline_features[name], observed[name], own)
             if drifted:
                 found.append(drifted)
-    order = {name: i for i, name in enumerate([*expected, *observed])}
+    order = {name: i for i, name in enumerate(dict.fromkeys([*expected, *observed]))}
     return sorted(found, key=lambda v: order.get(v["feature_name"], len(order)))

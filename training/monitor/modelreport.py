@@ -3,6 +3,7 @@ its baseline threshold, violations in red. One self-contained page (inline PNG, 
 """
 
 import base64
+import math
 from html import escape
 
 from training.monitor.report import BASELINE_COLOUR, CURRENT_COLOUR, VIOLATION_COLOUR, png, pyplot
@@ -26,13 +27,19 @@ def matrix_picture(matrix: dict) -> str:
     return base64.b64encode(png(figure)).decode()
 
 
+def deviation(metric: dict) -> float:
+    """A metric's standard deviation as a number: NaN where SageMaker writes "NaN"."""
+    value = metric["standard_deviation"]
+    return value if isinstance(value, int | float) else math.nan
+
+
 def metrics_picture(metrics: dict, constraints: dict, flagged: set) -> str:
     names = list(constraints)
     figure, axes = pyplot().subplots(figsize=(6.4, 2.8), dpi=80)
     values = [metrics[name]["value"] for name in names]
     colours = [VIOLATION_COLOUR if name in flagged else CURRENT_COLOUR for name in names]
     axes.bar(range(len(names)), values, color=colours, alpha=0.8, yerr=[
-        metrics[name]["standard_deviation"] for name in names], label="current")
+        deviation(metrics[name]) for name in names], label="current")
     axes.hlines([constraints[name][1] for name in names], [i - 0.45 for i in range(len(names))],
                 [i + 0.45 for i in range(len(names))], colors=BASELINE_COLOUR, linewidth=3,
                 label="threshold", zorder=3)
@@ -48,7 +55,7 @@ def html(statistics: dict, constraints: dict, violations: list, counts: dict, wi
     flagged = {v["metric_name"] for v in violations}
     rows = "".join(
         f"<tr{' class=bad' if name in flagged else ''}><td>{escape(name)}</td>"
-        f"<td>{metrics[name]['value']:.4f} &plusmn; {metrics[name]['standard_deviation']:.4f}"
+        f"<td>{metrics[name]['value']:.4f} &plusmn; {deviation(metrics[name]):.4f}"
         f"</td><td>{escape(operator)} {threshold:.4f}</td>"
         f"<td>{'violated' if name in flagged else 'ok'}</td></tr>"
         for name, (operator, threshold) in constraints.items())

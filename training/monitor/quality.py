@@ -5,8 +5,14 @@ inference_attribute name their columns: `_c0`, `_c1` of a headerless CSV, or JSO
 dotted for nested ones such as `SageMakerOutput.prediction`) and writes SageMaker's
 model-quality statistics.json (multiclass_classification_metrics with the confusion matrix)
 and constraints.json (multiclass_classification_constraints, each LessThanThreshold the
-baseline's value). Standard deviations are bootstrap estimates (BOOTSTRAP seeded resamples),
-an approximation of SageMaker's.
+baseline's value), plus each metric of the best constant classifier
+(`accuracy_best_constant_classifier`, `weighted_recall_best_constant_classifier`, ...): the
+metric of predicting the most frequent ground-truth label for every record.
+
+Standard deviations as SageMaker documents them: only with at least MIN_SAMPLES records, else
+the string "NaN"; the sample deviation of the metric over SUBSAMPLES random subsamples of
+SUBSAMPLE_SHARE of the records (drawn without replacement, seeded so a rerun gives the same
+file).
 """
 
 from datetime import UTC, datetime
@@ -18,7 +24,10 @@ PROBLEM_TYPE = "MulticlassClassification"
 METRICS = ("accuracy", "weighted_recall", "weighted_precision", "weighted_f0_5", "weighted_f1",
            "weighted_f2")
 BETAS = {"weighted_f0_5": 0.5, "weighted_f1": 1.0, "weighted_f2": 2.0}
-BOOTSTRAP = 100
+# A metric's best-constant-classifier twin, in SageMaker's order (after the six metrics).
+BEST_CONSTANT = {name: f"{name}_best_constant_classifier" for name in METRICS}
+MIN_SAMPLES, SUBSAMPLES, SUBSAMPLE_SHARE, SEED = 200, 5, 0.8, 0
+NAN = "NaN"  # how SageMaker writes a deviation it does not compute
 
 
 def attribute(frame, name: str, role: str):
@@ -49,6 +58,27 @@ def scores(truth, predicted) -> dict:
     return values
 
 
+def all_scores(truth, predicted) -> dict:
+    """The six metrics of the predictions and of the best constant classifier, by name."""
+    import numpy as np
+
+    labels, counts = np.unique(truth, return_counts=True)
+    constant = np.full(len(truth), labels[int(np.argmax(counts))], dtype=truth.dtype)
+    best = scores(truth, constant)
+    return {**scores(truth, predicted), **{BEST_CONSTANT[name]: best[name] for name in METRICS}}
+
+
+def subsamples(count: int) -> list:
+    """The index sets the deviations come from: none under MIN_SAMPLES records."""
+    import numpy as np
+
+    if count < MIN_SAMPLES:
+        return []
+    rng = np.random.default_rng(SEED)
+    size = int(count * SUBSAMPLE_SHARE)
+    return [np.sort(rng.choice(count, size=size, replace=False)) for _ in range(SUBSAMPLES)]
+
+
 def model_quality(frame, ground_truth: str, inference: str) -> tuple[dict, dict]:
     """statistics.json and constraints.json of the joined ground truth and predictions."""
     import numpy as np
@@ -57,17 +87,15 @@ def model_quality(frame, ground_truth: str, inference: str) -> tuple[dict, dict]
     predicted = attribute(frame, inference, "inference_attribute").astype(str).to_numpy()
     if len(truth) == 0:
         raise JobError("no records to compute model quality from")
-    values = scores(truth, predicted)
-    rng = np.random.default_rng(0)
-    samples = [scores(truth[pick], predicted[pick]) for pick in
-               (rng.integers(0, len(truth), len(truth)) for _ in range(BOOTSTRAP))]
+    values = all_scores(truth, predicted)
+    samples = [all_scores(truth[pick], predicted[pick]) for pick in subsamples(len(truth))]
     labels = sorted(set(truth) | set(predicted))
     matrix = {actual: {guess: int(((truth == actual) & (predicted == guess)).sum())
                        for guess in labels} for actual in labels}
     metrics = {"confusion_matrix": matrix}
-    for name in METRICS:
-        metrics[name] = {"value": values[name], "standard_deviation":
-                         float(np.std([sample[name] for sample in samples]))}
+    for name in values:
+        metrics[name] = {"value": values[name], "standard_deviation": float(np.std(
+            [sample[name] for sample in samples], ddof=1)) if samples else NAN}
     statistics = {"version": 0.0,
                   "dataset": {"item_count": int(len(truth)),
                               "evaluation_time": datetime.now(UTC).isoformat(

@@ -9,6 +9,12 @@ CSV values are split at commas: a quoted comma is not supported.
 
 A record preprocessor (hook) turns `records` into a frame of strings, one column per feature,
 NaN for a missing value. `input_fields` is the default: the request's own fields.
+
+Field names a client invents must not make the monitor slower: `input_fields` counts every
+field name in one aggregate and extracts the baseline's features plus at most EXTRA_MAX others
+(the most frequent, then by name); `cap_extra` holds any hook's frame to the same bound. The
+frame's attrs["extra_fields"] says how many names beyond the baseline's the window held and
+which are analysed (the checks report the rest as a count).
 """
 
 import json
@@ -23,6 +29,9 @@ CAPTURE_COLUMNS = {
     "eventMetadata": "STRUCT(eventId VARCHAR, inferenceId VARCHAR, inferenceTime VARCHAR)",
     "eventVersion": "VARCHAR",
 }
+# Fields beyond the baseline's analysed by name in one run; the rest are only counted.
+EXTRA_MAX = 10
+EXTRA_ATTR = "extra_fields"
 MISSING_SQL = ", ".join("'" + value.replace("'", "''") + "'" for value in MISSING)
 
 
@@ -98,34 +107,71 @@ def text(expression: str) -> str:
     return f"CASE WHEN trim({expression}) IN ({MISSING_SQL}) THEN NULL ELSE trim({expression}) END"
 
 
+def field_names(con, names: list) -> tuple[list, list, int]:
+    """(the baseline's names the records carry, at most EXTRA_MAX other names, how many other
+    names there are): one aggregate over every record's keys, whatever their number."""
+    con.execute("CREATE OR REPLACE TEMP TABLE field_counts AS SELECT key, count(*) AS n FROM ("
+                "SELECT unnest(json_keys(rec)) AS key FROM records WHERE rec IS NOT NULL) "
+                "GROUP BY key")
+    known = {row[0] for row in con.execute(
+        "SELECT key FROM field_counts WHERE list_contains(?::VARCHAR[], key)", [names]).fetchall()}
+    others = "FROM field_counts WHERE NOT list_contains(?::VARCHAR[], key)"
+    count = con.execute(f"SELECT count(*) {others}", [names]).fetchall()[0][0]
+    extra = [row[0] for row in con.execute(f"SELECT key {others} ORDER BY n DESC, key LIMIT ?",
+                                           [names, EXTRA_MAX]).fetchall()]
+    return [n for n in names if n in known], extra, count
+
+
 def input_fields(con, names: list):
-    """The default hook: every field the records carry (JSON keys; CSV columns by position,
-    named as the baseline's features, a leading label column dropped, `_c<i>` beyond them)."""
+    """The default hook: the fields the records carry (JSON keys; CSV columns by position,
+    named as the baseline's features, a leading label column dropped, `_c<i>` beyond them),
+    at most EXTRA_MAX beyond the baseline's."""
     import pandas as pd
 
-    keys = [row[0] for row in con.execute(
-        "SELECT DISTINCT unnest(json_keys(rec)) AS key FROM records WHERE rec IS NOT NULL "
-        "ORDER BY key").fetchall()]
-    # Known features first, in the baseline's order; then what the traffic adds.
-    keys = [n for n in names if n in keys] + [k for k in keys if k not in names]
+    known, extra, count = field_names(con, names)
+    keys = known + extra
     frames = []
     if keys:
-        select = ", ".join(f"{text(f'json_extract_string(rec, {path(key)})')} AS {quoted(key)}"
-                           for key in keys)
-        frames.append(con.execute(f"SELECT {select} FROM records WHERE rec IS NOT NULL").df())
+        # One parse of each record for all its fields (a path list), not one a field.
+        paths = "[" + ", ".join(path(key) for key in keys) + "]"
+        select = ", ".join(f"{text(f'v[{i + 1}]')} AS {quoted(key)}"
+                           for i, key in enumerate(keys))
+        frames.append(con.execute(
+            f"SELECT {select} FROM (SELECT json_extract_string(rec, {paths}) AS v "
+            "FROM records WHERE rec IS NOT NULL)").df())
     # A row one wider than the features has a leading label (as batch transform sends it).
     drop = f"CASE WHEN len(row) = {len(names) + 1} THEN 1 ELSE 0 END"
     widest = con.execute(f"SELECT max(len(row) - {drop}) FROM records "
                          "WHERE row IS NOT NULL").fetchall()[0][0]
     if widest:
-        columns = [*names, *(f"_c{i}" for i in range(len(names), widest))][:widest]
+        beyond = max(0, widest - len(names))
+        count += beyond
+        shown = min(beyond, EXTRA_MAX - len(extra))
+        columns = [*names, *(f"_c{i}" for i in range(len(names), len(names) + shown))][:widest]
+        extra += columns[len(names):]
         select = ", ".join(f"{text(f'row[{i + 1} + {drop}]')} AS {quoted(name)}"
                            for i, name in enumerate(columns))
         frames.append(con.execute(f"SELECT {select} FROM records WHERE row IS NOT NULL").df())
     if not frames:
         return pd.DataFrame()
     data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return data.astype("string")
+    data = data.astype("string")
+    data.attrs[EXTRA_ATTR] = {"count": count, "analysed": extra}
+    return data
+
+
+def cap_extra(data, names: list):
+    """Any hook's frame with at most EXTRA_MAX columns beyond the baseline's names, and
+    attrs[EXTRA_ATTR] saying how many there were and which are kept."""
+    known = set(names)
+    extra = [column for column in data.columns if column not in known]
+    counted = data.attrs.get(EXTRA_ATTR, {})
+    kept = extra[:EXTRA_MAX]
+    if len(extra) > EXTRA_MAX:
+        data = data.drop(columns=extra[EXTRA_MAX:])
+    data.attrs[EXTRA_ATTR] = {"count": max(counted.get("count", 0), len(extra)),
+                              "analysed": kept}
+    return data
 
 
 def path(key: str) -> str:
