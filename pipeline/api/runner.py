@@ -13,13 +13,12 @@ outputs are uploaded from their LocalPath to their S3Uri.
 """
 
 import os
-import shlex
 import subprocess
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.api import describe
+from pipeline.api import hosts as machines
 from pipeline.api import requests as api
 from pipeline.api.requests import JobRequest, RequestError
 from pipeline.api.storage import Storage, StorageError, file_path, join
@@ -28,9 +27,6 @@ from pipeline.runs import records as runs
 from training.contract.archive import pack
 
 REQUEST = "request.json"
-COMPOSE = "compose.json"
-# SageMaker's SIGTERM-to-SIGKILL time for a stopped training job: time to checkpoint.
-STOP_GRACE_SECONDS = 120
 NAME_FIELD = {api.PROCESSING: "ProcessingJobName", api.TRAINING: "TrainingJobName"}
 MESSAGE_FILE = {api.PROCESSING: "output/message", api.TRAINING: "output/failure"}
 
@@ -50,7 +46,8 @@ class Engine:
     docker: str = "docker"
     storage: Storage = field(default_factory=Storage)
     workload: str | None = None  # a make step's runs carry it; a request's own runs do not
-    user: str = f"{os.getuid()}:{os.getgid()}"
+    # The host's user, as make's jobs run: the run's files stay the user's own.
+    user: str = field(default_factory=lambda: f"{os.getuid()}:{os.getgid()}")
 
 
 def run_job(request: dict | JobRequest, local: Path, **settings) -> dict:
@@ -98,14 +95,14 @@ def _run(job: JobRequest, engine: Engine) -> dict:
                            "unique, as on SageMaker: pick another") from None
     files.write_json(run.folder / REQUEST, job.body)
     jobrun.say(f"{job.kind} job {job.name}: {job.image} on {job.instance_count} host(s)")
-    hosts = tuple(f"algo-{number}" for number in range(1, job.instance_count + 1))
+    hosts = machines.names(job.instance_count)
     code, stopped, reason = 1, False, None
     try:
         sources = _inputs(job, engine, run)
         if job.kind == api.TRAINING:
             describe.transition(run.record, "Training", runs.iso(runs.now()))
             runs.write_record(run.folder, run.record)
-        code, stopped = _containers(job, engine, run, hosts, sources)
+        code, stopped = machines.run_hosts(job, engine, run, hosts, sources)
     except StorageError as error:
         reason = f"ClientError: {error}"
     return _finish(job, engine, run, hosts, code, stopped, reason)
@@ -126,120 +123,6 @@ def _inputs(job: JobRequest, engine: Engine, run: runs.Run) -> dict:
     return sources
 
 
-def _host_root(run: runs.Run, hosts: tuple, host: str) -> Path:
-    return run.folder if host == hosts[0] else run.folder / "hosts" / host
-
-
-def _layout(job: JobRequest, run: runs.Run, root: Path, host: str, hosts: tuple) -> None:
-    """One host's /opt/ml as SageMaker lays it out before the container starts."""
-    resource = {"current_host": host, "hosts": list(hosts), "network_interface_name": "eth0"}
-    if job.kind == api.TRAINING:
-        config = root / "input" / "config"
-        for name in ("model", "output/data", "checkpoints", *(f"input/data/{item.name}"
-                                                              for item in job.inputs)):
-            (root / name).mkdir(parents=True, exist_ok=True)
-        config.mkdir(parents=True, exist_ok=True)
-        files.write_json(config / "hyperparameters.json", job.hyperparameters)
-        files.write_json(config / "resourceconfig.json", resource)
-        files.write_json(config / "inputdataconfig.json",
-                         {item.name: item.config for item in job.inputs})
-        return
-    (root / "config").mkdir(parents=True, exist_ok=True)
-    (root / "output").mkdir(exist_ok=True)
-    for item in (*job.inputs, *job.outputs):
-        (root / item.local_path.removeprefix("/opt/ml/")).mkdir(parents=True, exist_ok=True)
-    files.write_json(root / "config" / "processingjobconfig.json",
-                     {**job.body, "ProcessingJobArn": describe.arn(job.kind, job.name)})
-    files.write_json(root / "config" / "resourceconfig.json",
-                     {"current_host": host, "hosts": list(hosts)})
-
-
-def _escape(value):
-    """Compose reads $ as the start of a variable; a request's $ is the job's own."""
-    if isinstance(value, str):
-        return value.replace("$", "$$")
-    if isinstance(value, list):
-        return [_escape(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _escape(item) for key, item in value.items()}
-    return value
-
-
-def _service(job: JobRequest, engine: Engine, root: Path, sources: dict, several: bool) -> dict:
-    volumes = [f"{root}:/opt/ml"]
-    for item in job.inputs:
-        source = sources[item.name]
-        target = item.local_path if source.is_dir() else f"{item.local_path}/{source.name}"
-        volumes.append(f"{source}:{target}:ro")
-    environment = dict(job.environment)
-    if job.kind == api.TRAINING:
-        environment.update(TRAINING_JOB_NAME=job.name,
-                           TRAINING_JOB_ARN=describe.arn(job.kind, job.name))
-    service = {"image": job.image, "user": engine.user, "init": True, "volumes": volumes,
-               "environment": environment, "stop_grace_period": f"{STOP_GRACE_SECONDS}s"}
-    if job.entrypoint:
-        service["entrypoint"] = list(job.entrypoint)
-    if job.arguments is not None:
-        service["command"] = list(job.arguments)
-    elif job.kind == api.TRAINING and not job.entrypoint:
-        service["command"] = ["train"]  # how SageMaker starts a training image
-    if several:
-        service["networks"] = ["hosts"]
-    else:
-        service["network_mode"] = "none"
-    return _escape(service)
-
-
-def _containers(job: JobRequest, engine: Engine, run: runs.Run, hosts: tuple,
-                sources: dict) -> tuple[int, bool]:
-    """Every host's container at once; (the first failing host's exit code or 0, whether
-    MaxRuntimeInSeconds stopped them)."""
-    several = len(hosts) > 1
-    services = {}
-    for host in hosts:
-        root = _host_root(run, hosts, host)
-        _layout(job, run, root, host, hosts)
-        services[host] = _service(job, engine, root, sources, several)
-    spec = {"services": services}
-    if several:  # the hosts reach each other, nothing else reaches them or the outside
-        spec["networks"] = {"hosts": {"internal": True}}
-    files.write_json(run.folder / COMPOSE, spec)
-    project = f"{engine.project}-{job.name}".lower()
-    compose = f"{engine.compose} -p {project} -f {shlex.quote(str(run.folder / COMPOSE))}"
-    names = {host: f"{project}-{host}" for host in hosts}
-    codes, stopped = {}, threading.Event()
-
-    def stop() -> None:
-        stopped.set()
-        jobrun.say(f"{job.name}: MaxRuntimeInSeconds={job.max_runtime} reached, stopping")
-        for name in names.values():
-            subprocess.run([*shlex.split(engine.docker), "stop", "-t", str(STOP_GRACE_SECONDS),
-                            name], capture_output=True)
-
-    def host_job(host: str) -> None:
-        codes[host] = jobrun.compose_run(
-            compose, host, [], {}, _host_root(run, hosts, host) / runs.LOGS,
-            options=("--name", names[host], *(("--use-aliases",) if several else ())),
-            echo=host == hosts[0])
-
-    timer = threading.Timer(job.max_runtime, stop) if job.max_runtime else None
-    threads = [threading.Thread(target=host_job, args=(host,)) for host in hosts]
-    if timer:
-        timer.start()
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        if timer:
-            timer.cancel()
-        if several:
-            subprocess.run([*shlex.split(compose), "down", "--remove-orphans"],
-                           capture_output=True)
-    return next((codes[host] for host in hosts if codes.get(host)), 0), stopped.is_set()
-
-
 def _status(code: int, stopped: bool, reason: str | None) -> str:
     if reason:
         return runs.FAILED
@@ -258,7 +141,7 @@ def _upload(job: JobRequest, engine: Engine, run: runs.Run, hosts: tuple, status
     if job.kind == api.PROCESSING:
         if status == runs.COMPLETED:
             for host in hosts:
-                root = _host_root(run, hosts, host)
+                root = machines.host_root(run, hosts, host)
                 for item in job.outputs:
                     engine.storage.store(root / item.local_path.removeprefix("/opt/ml/"),
                                          item.uri)
@@ -288,7 +171,7 @@ def _finish(job: JobRequest, engine: Engine, run: runs.Run, hosts: tuple, code: 
     if status == runs.FAILED and reason is None:
         # The first host that says why; a chief that names a failed peer comes first.
         said = next((text for host in hosts
-                     if (text := _message(_host_root(run, hosts, host), job.kind))), "")
+                     if (text := _message(machines.host_root(run, hosts, host), job.kind))), "")
         reason = "AlgorithmError: " + (said or f"the container exited with code {code}; "
                                        f"see {run.folder / runs.LOGS}")
     logs = run.folder / runs.LOGS
