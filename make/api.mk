@@ -4,7 +4,9 @@
 # LOCAL_DIR/<processing|training>/<its job name>/ (pipeline/api/runner.py).
 REQUEST ?=
 JOB ?=
-API = $(PYTHON) -m pipeline.api.cli --local $(LOCAL_DIR) --project $(COMPOSE_PROJECT) \
+# The venv's python when there is one: s3:// URIs (the local S3: make s3, then eval
+# "$$(make -s env)") need its boto3; file:// needs nothing but the standard library.
+API = $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,$(PYTHON)) -m pipeline.api.cli --local $(LOCAL_DIR) --project $(COMPOSE_PROJECT) \
   --compose "$(DOCKER_COMPOSE)" --docker "$(DOCKER)"
 
 job: ## Run a CreateProcessingJob/CreateTrainingJob request for any image (REQUEST=file.json)

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from pipeline.api import requests as api
 from pipeline.api import runner
-from pipeline.api.storage import StorageError
+from pipeline.api.storage import StorageError, from_environment
 
 
 def job(args) -> int:
     request = api.load(Path(args.request))
     settings = {"compose": args.compose} if args.compose else {}
+    settings["storage"] = from_environment()
     answer = runner.run_job(request, args.local, project=args.project, docker=args.docker,
                             workload=args.workload or None, **settings)
     status = answer.get("TrainingJobStatus") or answer.get("ProcessingJobStatus")

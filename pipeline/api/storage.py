@@ -3,10 +3,12 @@
 SageMaker downloads each S3 input into the container before the job starts and uploads outputs
 when it ends. Here a file:// URI names a host path: an input is mounted read-only where the job
 reads it (nothing copied), an output is copied to it as an upload would be. s3:// goes through
-an `S3` (fetch a prefix into a folder, store a file or folder under a prefix): the local S3 sets
-one; without it, an s3:// URI is refused by name before any job starts.
+an `S3` (fetch a prefix into a folder, store a file or folder under a prefix): `from_environment`
+gives the local S3's (pipeline/s3, boto3) when AWS_ENDPOINT_URL_S3 points at one (`make s3`,
+`eval "$(make -s env)"`); without it, an s3:// URI is refused by name before any job starts.
 """
 
+import os
 import shutil
 from pathlib import Path
 from typing import Protocol
@@ -26,6 +28,35 @@ class S3(Protocol):
 
     def store(self, path: Path, uri: str) -> None:
         """A file as the object `uri`, or a folder's files under the prefix `uri`."""
+
+
+class BotoS3:
+    """S3 through pipeline/s3/transfer.py: boto3 at AWS_ENDPOINT_URL_S3 (the local S3), with
+    the prefix and key rules SageMaker uses for a job's data."""
+
+    def __init__(self, endpoint: str | None = None):
+        try:
+            from pipeline.s3 import transfer
+        except ImportError as error:  # the host's python3 without the venv's boto3
+            raise NoLocalS3(f"s3:// needs boto3 ({error}); run make setup, then make job "
+                            "with the venv's python") from None
+        self.transfer = transfer
+        self.client = transfer.client(endpoint)
+
+    def fetch(self, uri: str, folder: Path) -> None:
+        self.transfer.download_prefix(self.client, uri, folder)
+
+    def store(self, path: Path, uri: str) -> None:
+        if path.is_file():
+            self.transfer.upload_file(self.client, path, uri)
+        else:
+            self.transfer.upload_folder(self.client, path, uri)
+
+
+def from_environment() -> "Storage":
+    """file:// always; s3:// through the local S3 when AWS_ENDPOINT_URL_S3 names one."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
+    return Storage(BotoS3(endpoint) if endpoint else None)
 
 
 def file_path(uri: str) -> Path | None:
@@ -51,8 +82,9 @@ class Storage:
         with no local S3."""
         path = file_path(uri)
         if path is None and self.s3 is None:
-            raise NoLocalS3(f"{where}: {uri} is an s3:// URI and no local S3 is configured; "
-                            "give a file:// URI (a folder on this machine)")
+            raise NoLocalS3(f"{where}: {uri} is an s3:// URI and no local S3 is configured "
+                            "(AWS_ENDPOINT_URL_S3 is unset: make s3, then eval \"$(make -s "
+                            "env)\"), or give a file:// URI (a folder on this machine)")
         if path is not None and where.endswith("input") and not path.exists():
             raise StorageError(f"{where}: {uri}: no such file or folder")
 

@@ -5,11 +5,15 @@ for our training image."""
 import json
 import subprocess
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
+from werkzeug.serving import make_server
 
 from pipeline.api import runner
+from pipeline.api.storage import BotoS3, Storage
+from pipeline.s3.server import S3App
 from training.jobs.train import METRIC_DEFINITIONS
 
 from harness import TRAINING_IMAGE
@@ -69,8 +73,23 @@ def words(tmp_path) -> Path:
     return folder
 
 
-def run(request: dict, local: Path) -> dict:
-    return runner.run_job(request, local, project=PROJECT)
+def run(request: dict, local: Path, **settings) -> dict:
+    return runner.run_job(request, local, project=PROJECT, **settings)
+
+
+@pytest.fixture
+def local_s3(tmp_path, monkeypatch):
+    """The local S3 (pipeline/s3) on a free port of this test's own; yields its folder."""
+    folder = tmp_path / "s3"
+    (folder / "bucket").mkdir(parents=True)
+    server = make_server("127.0.0.1", 0, S3App(folder), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    for name, value in (("AWS_ACCESS_KEY_ID", "any"), ("AWS_SECRET_ACCESS_KEY", "any"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    yield folder, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
 
 
 def training_request(image: str, name: str, words: Path, output: Path, **extra) -> dict:
@@ -157,6 +176,22 @@ def test_a_training_request_on_two_hosts_uploads_the_model_where_sagemaker_does(
     assert statuses == ["Starting", "Training", "Uploading", "Completed"]
     second = tmp_path / "local" / "training" / "tiny-training" / "hosts" / "algo-2"
     assert (second / "model" / "model.txt").read_text() == "hello from a channel algo-2"
+
+
+def test_s3_channels_and_outputs_go_through_the_local_s3(tiny_image, local_s3, tmp_path):
+    folder, endpoint = local_s3
+    (folder / "bucket" / "words").mkdir()
+    (folder / "bucket" / "words" / "words.txt").write_text("from s3\n")  # an object, by hand
+    request = training_request(tiny_image, "tiny-s3", tmp_path, tmp_path)
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = "s3://bucket/words"
+    request["OutputDataConfig"]["S3OutputPath"] = "s3://bucket/models"
+    answer = run(request, tmp_path / "local", storage=Storage(BotoS3(endpoint)))
+    assert answer["TrainingJobStatus"] == "Completed", answer.get("FailureReason")
+    assert answer["ModelArtifacts"]["S3ModelArtifacts"] == \
+        "s3://bucket/models/tiny-s3/output/model.tar.gz"
+    with tarfile.open(folder / "bucket" / "models" / "tiny-s3" / "output" / "model.tar.gz") as tar:
+        assert tar.extractfile("model.txt").read().decode() == "hello from s3 algo-1"
+    assert "Downloading" in [step["Status"] for step in answer["SecondaryStatusTransitions"]]
 
 
 def test_a_failing_training_request_reports_the_failure_file(tiny_image, words, tmp_path):
