@@ -111,12 +111,15 @@ def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple,
     names = {host: f"{project}-{host}" for host in hosts}
     codes, stopped = {}, threading.Event()
 
-    def stop() -> None:
-        stopped.set()
-        jobrun.say(f"{job.name}: MaxRuntimeInSeconds={job.max_runtime} reached, stopping")
+    def halt() -> None:
         for name in names.values():
             subprocess.run([*shlex.split(engine.docker), "stop", "-t", str(STOP_GRACE_SECONDS),
                             name], capture_output=True)
+
+    def stop() -> None:
+        stopped.set()
+        jobrun.say(f"{job.name}: MaxRuntimeInSeconds={job.max_runtime} reached, stopping")
+        halt()
 
     def host_job(host: str) -> None:
         codes[host] = jobrun.compose_run(
@@ -133,6 +136,12 @@ def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple,
             thread.start()
         for thread in threads:
             thread.join()
+    except KeyboardInterrupt:  # Ctrl-C: the job is stopped as StopTrainingJob stops one
+        jobrun.say(f"{job.name}: interrupted, stopping")
+        halt()
+        for thread in threads:
+            thread.join()
+        codes = {host: codes.get(host) or runs.STOPPED_CODES[-1] for host in hosts}
     finally:
         if timer:
             timer.cancel()

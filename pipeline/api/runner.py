@@ -68,11 +68,11 @@ def run_training(request: dict, local: Path, **settings) -> dict:
 def _check(job: JobRequest, engine: Engine) -> None:
     where = "ProcessingInputs" if job.kind == api.PROCESSING else "InputDataConfig"
     for index, item in enumerate(job.inputs):
-        engine.storage.check(item.uri, f"{where}[{index}] input")
+        engine.storage.check(item.uri, f"{where}[{index}]", reading=True)
     for index, item in enumerate(job.outputs):
-        engine.storage.check(item.uri, f"ProcessingOutputConfig.Outputs[{index}] output")
+        engine.storage.check(item.uri, f"ProcessingOutputConfig.Outputs[{index}]")
     if job.output_path:
-        engine.storage.check(job.output_path, "OutputDataConfig.S3OutputPath output")
+        engine.storage.check(job.output_path, "OutputDataConfig.S3OutputPath")
 
 
 def _run(job: JobRequest, engine: Engine) -> dict:

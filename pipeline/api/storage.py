@@ -77,7 +77,7 @@ class Storage:
     def __init__(self, s3: S3 | None = None):
         self.s3 = s3
 
-    def check(self, uri: str, where: str) -> None:
+    def check(self, uri: str, where: str, reading: bool = False) -> None:
         """Refuse what cannot work before a job starts: a missing file:// input, or s3://
         with no local S3."""
         path = file_path(uri)
@@ -85,7 +85,7 @@ class Storage:
             raise NoLocalS3(f"{where}: {uri} is an s3:// URI and no local S3 is configured "
                             "(AWS_ENDPOINT_URL_S3 is unset: make s3, then eval \"$(make -s "
                             "env)\"), or give a file:// URI (a folder on this machine)")
-        if path is not None and where.endswith("input") and not path.exists():
+        if path is not None and reading and not path.exists():
             raise StorageError(f"{where}: {uri}: no such file or folder")
 
     def fetch(self, uri: str, folder: Path) -> None:

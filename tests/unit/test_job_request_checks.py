@@ -269,9 +269,11 @@ def test_file_outputs_are_copied_where_an_upload_puts_them(tmp_path):
 
 def test_s3_without_a_local_s3_is_refused_by_name():
     with pytest.raises(NoLocalS3, match="no local S3 is configured"):
-        Storage().check("s3://bucket/train", "InputDataConfig[0] input")
-    with pytest.raises(StorageError, match="no such file or folder"):
-        Storage().check("file:///nowhere/at/all", "InputDataConfig[0] input")
+        Storage().check("s3://bucket/train", "InputDataConfig[0]", reading=True)
+    with pytest.raises(StorageError, match=r"InputDataConfig\[0\]: file:///nowhere/at/all: no "
+                                           "such file or folder"):
+        Storage().check("file:///nowhere/at/all", "InputDataConfig[0]", reading=True)
+    Storage().check("file:///nowhere/at/all", "OutputDataConfig.S3OutputPath")  # made at the end
 
 
 class FakeS3:
@@ -288,7 +290,7 @@ class FakeS3:
 def test_s3_goes_through_the_local_s3_when_one_is_given(tmp_path):
     s3 = FakeS3()
     storage = Storage(s3)
-    storage.check("s3://bucket/train", "InputDataConfig[0] input")
+    storage.check("s3://bucket/train", "InputDataConfig[0]", reading=True)
     storage.fetch("s3://bucket/train", tmp_path / "train")
     storage.store(tmp_path, "s3://bucket/out")
     assert s3.calls == [("fetch", "s3://bucket/train", tmp_path / "train"),
