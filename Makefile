@@ -87,7 +87,7 @@ TUNING = $(VENV)/bin/python -m pipeline.tuning.job --local $(LOCAL_DIR) --worklo
 .PHONY: help setup build build-training build-serving build-serving-handlers test test-unit test-contract \
         test-clean lint clean data process train evaluate register pipeline serve stop \
         deploy rollback invoke demo models approve reject push require-registry test-deps bench \
-        jobs lock conformance transform baseline model-baseline tune bench-tune \
+        jobs job describe lock conformance transform baseline model-baseline tune bench-tune \
         monitor-data monitoring traffic ground-truth monitor-model monitor-schedule \
         monitor-schedule-stop s3 s3-stop env
 
@@ -99,6 +99,7 @@ help: ## List the targets, by lifecycle stage
 # One file a lifecycle stage, in the order `make help` lists them.
 include make/build.mk
 include make/jobs.mk
+include make/api.mk
 include make/tuning.mk
 include make/s3.mk
 include make/registry.mk

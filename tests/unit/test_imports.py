@@ -16,8 +16,8 @@ ROOMS = ("training", "serving", "pipeline")
 # Lowest first: a package may import only packages before it in its room's list.
 LAYERS = {
     "training": ["contract", "model", "workloads", "monitor", "jobs"],
-    "pipeline": ["runs", "s3", "registry", "endpoints", "transform", "monitoring", "jobs",
-                 "tuning"],
+    "pipeline": ["runs", "s3", "api", "registry", "endpoints", "transform", "monitoring",
+                 "jobs", "tuning"],
 }
 # The one module every room may use: the model archive, packed and extracted one way.
 SHARED = {"training.contract.archive"}

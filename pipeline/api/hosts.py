@@ -1,0 +1,151 @@
+"""Each host of a job: its /opt/ml as SageMaker lays it out, its container, the stopping condition.
+
+Hosts are algo-1 … algo-N, as SageMaker names the hosts of InstanceCount=N; algo-1's /opt/ml is
+the run folder, the others' <run>/hosts/algo-N/ (as pipeline/jobs/training.py lays out make
+train's hosts). The containers are the services of a compose file written into the run
+(compose.json: JSON is YAML), run as one compose project a job, each host with
+`compose run --rm`; several hosts share an internal network where each is reachable by its
+name, one host has no network, as a job with network isolation. Standard library only.
+"""
+
+import shlex
+import subprocess
+import threading
+from pathlib import Path
+
+from pipeline.api import describe
+from pipeline.api import requests as api
+from pipeline.api.requests import JobRequest
+from pipeline.runs import files, jobrun
+from pipeline.runs import records as runs
+
+COMPOSE = "compose.json"
+# SageMaker's SIGTERM-to-SIGKILL time for a stopped training job: time to checkpoint.
+STOP_GRACE_SECONDS = 120
+
+
+def names(count: int) -> tuple:
+    return tuple(f"algo-{number}" for number in range(1, count + 1))
+
+
+def host_root(run: runs.Run, hosts: tuple, host: str) -> Path:
+    return run.folder if host == hosts[0] else run.folder / "hosts" / host
+
+
+def layout(job: JobRequest, root: Path, host: str, hosts: tuple) -> None:
+    """One host's /opt/ml as SageMaker lays it out before the container starts."""
+    resource = {"current_host": host, "hosts": list(hosts), "network_interface_name": "eth0"}
+    if job.kind == api.TRAINING:
+        config = root / "input" / "config"
+        for name in ("model", "output/data", "checkpoints", *(f"input/data/{item.name}"
+                                                              for item in job.inputs)):
+            (root / name).mkdir(parents=True, exist_ok=True)
+        config.mkdir(parents=True, exist_ok=True)
+        files.write_json(config / "hyperparameters.json", job.hyperparameters)
+        files.write_json(config / "resourceconfig.json", resource)
+        files.write_json(config / "inputdataconfig.json",
+                         {item.name: item.config for item in job.inputs})
+        return
+    (root / "config").mkdir(parents=True, exist_ok=True)
+    (root / "output").mkdir(exist_ok=True)
+    for item in (*job.inputs, *job.outputs):
+        (root / item.local_path.removeprefix("/opt/ml/")).mkdir(parents=True, exist_ok=True)
+    files.write_json(root / "config" / "processingjobconfig.json",
+                     {**job.body, "ProcessingJobArn": describe.arn(job.kind, job.name)})
+    files.write_json(root / "config" / "resourceconfig.json",
+                     {"current_host": host, "hosts": list(hosts)})
+
+
+def escape(value):
+    """Compose reads $ as the start of a variable; a request's $ is the job's own."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, list):
+        return [escape(item) for item in value]
+    if isinstance(value, dict):
+        return {key: escape(item) for key, item in value.items()}
+    return value
+
+
+def service(job: JobRequest, engine, root: Path, sources: dict, several: bool) -> dict:
+    volumes = [f"{root}:/opt/ml"]
+    for item in job.inputs:
+        source = sources[item.name]
+        target = item.local_path if source.is_dir() else f"{item.local_path}/{source.name}"
+        volumes.append(f"{source}:{target}:ro")
+    environment = dict(job.environment)
+    if job.kind == api.TRAINING:
+        environment.update(TRAINING_JOB_NAME=job.name,
+                           TRAINING_JOB_ARN=describe.arn(job.kind, job.name))
+    service = {"image": job.image, "user": engine.user, "init": True, "volumes": volumes,
+               "environment": environment, "stop_grace_period": f"{STOP_GRACE_SECONDS}s"}
+    if job.entrypoint:
+        service["entrypoint"] = list(job.entrypoint)
+    if job.arguments is not None:
+        service["command"] = list(job.arguments)
+    elif job.kind == api.TRAINING and not job.entrypoint:
+        service["command"] = ["train"]  # how SageMaker starts a training image
+    if several:
+        service["networks"] = ["hosts"]
+    else:
+        service["network_mode"] = "none"
+    return escape(service)
+
+
+def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple,
+                sources: dict) -> tuple[int, bool]:
+    """Every host's container at once; (the first failing host's exit code or 0, whether
+    MaxRuntimeInSeconds stopped them)."""
+    several = len(hosts) > 1
+    services = {}
+    for host in hosts:
+        root = host_root(run, hosts, host)
+        layout(job, root, host, hosts)
+        services[host] = service(job, engine, root, sources, several)
+    spec = {"services": services}
+    if several:  # the hosts reach each other, nothing else reaches them or the outside
+        spec["networks"] = {"hosts": {"internal": True}}
+    files.write_json(run.folder / COMPOSE, spec)
+    project = f"{engine.project}-{job.name}".lower()
+    compose = f"{engine.compose} -p {project} -f {shlex.quote(str(run.folder / COMPOSE))}"
+    names = {host: f"{project}-{host}" for host in hosts}
+    codes, stopped = {}, threading.Event()
+
+    def halt() -> None:
+        for name in names.values():
+            subprocess.run([*shlex.split(engine.docker), "stop", "-t", str(STOP_GRACE_SECONDS),
+                            name], capture_output=True)
+
+    def stop() -> None:
+        stopped.set()
+        jobrun.say(f"{job.name}: MaxRuntimeInSeconds={job.max_runtime} reached, stopping")
+        halt()
+
+    def host_job(host: str) -> None:
+        codes[host] = jobrun.compose_run(
+            compose, host, [], {}, host_root(run, hosts, host) / runs.LOGS,
+            options=("--name", names[host], *(("--use-aliases",) if several else ())),
+            echo=host == hosts[0])
+
+    timer = threading.Timer(job.max_runtime, stop) if job.max_runtime else None
+    threads = [threading.Thread(target=host_job, args=(host,)) for host in hosts]
+    if timer:
+        timer.start()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:  # Ctrl-C: the job is stopped as StopTrainingJob stops one
+        jobrun.say(f"{job.name}: interrupted, stopping")
+        halt()
+        for thread in threads:
+            thread.join()
+        codes = {host: codes.get(host) or runs.STOPPED_CODES[-1] for host in hosts}
+    finally:
+        if timer:
+            timer.cancel()
+        if several:
+            subprocess.run([*shlex.split(compose), "down", "--remove-orphans"],
+                           capture_output=True)
+    return next((codes[host] for host in hosts if codes.get(host)), 0), stopped.is_set()

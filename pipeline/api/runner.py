@@ -1,0 +1,207 @@
+"""Run a CreateProcessingJob or CreateTrainingJob request, for any image, as SageMaker runs it.
+
+A run of its kind named as the request names the job, under <local>/<kind>/<name>/: algo-1's
+/opt/ml (the other hosts' under hosts/algo-N/), request.json, compose.json (the hosts'
+containers) and run.json (the run's record and the Describe*Job answer). Each host gets
+SageMaker's layout: training's input/config/*.json and channels at /opt/ml/input/data/<channel>,
+processing's /opt/ml/config/*.json and inputs at their LocalPath; the image runs with the
+request's entrypoint, arguments and environment (training: the image's own entrypoint with
+`train` unless ContainerEntrypoint is given). MaxRuntimeInSeconds stops every host with SIGTERM
+(SIGKILL 120 s later) and the job ends Stopped. At the end the model is packed and uploaded to
+S3OutputPath/<job>/output/model.tar.gz (also when stopped, as SageMaker does), and processing
+outputs are uploaded from their LocalPath to their S3Uri.
+"""
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.api import describe
+from pipeline.api import hosts as machines
+from pipeline.api import requests as api
+from pipeline.api.requests import JobRequest, RequestError
+from pipeline.api.storage import Storage, StorageError, file_path, join
+from pipeline.runs import files, jobrun
+from pipeline.runs import records as runs
+from training.contract.archive import pack
+
+REQUEST = "request.json"
+NAME_FIELD = {api.PROCESSING: "ProcessingJobName", api.TRAINING: "TrainingJobName"}
+MESSAGE_FILE = {api.PROCESSING: "output/message", api.TRAINING: "output/failure"}
+
+
+def default_compose() -> str:
+    """Compose v2 where the plugin exists, else the v1 docker-compose binary (as the Makefile)."""
+    done = subprocess.run(["docker", "compose", "version"], capture_output=True)
+    return "docker compose" if done.returncode == 0 else "docker-compose"
+
+
+@dataclass
+class Engine:
+    """Where runs live and how containers start; what make and a pipeline executor set."""
+    local: Path
+    project: str = "penguins"
+    compose: str = field(default_factory=default_compose)
+    docker: str = "docker"
+    storage: Storage = field(default_factory=Storage)
+    workload: str | None = None  # a make step's runs carry it; a request's own runs do not
+    # The host's user, as make's jobs run: the run's files stay the user's own.
+    user: str = field(default_factory=lambda: f"{os.getuid()}:{os.getgid()}")
+
+
+def run_job(request: dict | JobRequest, local: Path, **settings) -> dict:
+    """Run either request; returns its Describe*Job answer (RequestError before any run when
+    the request is wrong)."""
+    job = request if isinstance(request, JobRequest) else api.parse(request)
+    return _run(job, Engine(Path(local), **settings))
+
+
+def run_processing(request: dict, local: Path, **settings) -> dict:
+    return run_job(api.processing(request), local, **settings)
+
+
+def run_training(request: dict, local: Path, **settings) -> dict:
+    return run_job(api.training(request), local, **settings)
+
+
+def _check(job: JobRequest, engine: Engine) -> None:
+    where = "ProcessingInputs" if job.kind == api.PROCESSING else "InputDataConfig"
+    for index, item in enumerate(job.inputs):
+        engine.storage.check(item.uri, f"{where}[{index}]", reading=True)
+    for index, item in enumerate(job.outputs):
+        engine.storage.check(item.uri, f"ProcessingOutputConfig.Outputs[{index}]")
+    if job.output_path:
+        engine.storage.check(job.output_path, "OutputDataConfig.S3OutputPath")
+
+
+def _run(job: JobRequest, engine: Engine) -> dict:
+    try:
+        _check(job, engine)
+    except StorageError as error:
+        raise RequestError(str(error)) from None
+    at = runs.iso(runs.now())
+    fields = describe.started(job, at)
+    if job.kind == api.TRAINING:
+        fields["hyperparameters"] = job.hyperparameters
+    try:
+        run = runs.create(engine.local, job.kind, engine.workload, name=job.name,
+                          image=job.image, image_digest=jobrun.image_digest(engine.docker,
+                                                                            job.image),
+                          inputs={item.name: {"uri": item.uri} for item in job.inputs}, **fields)
+    except FileExistsError:
+        raise RequestError(f"{NAME_FIELD[job.kind]}: a {job.kind} job named {job.name} exists "
+                           f"already ({engine.local / job.kind / job.name}); job names are "
+                           "unique, as on SageMaker: pick another") from None
+    files.write_json(run.folder / REQUEST, job.body)
+    jobrun.say(f"{job.kind} job {job.name}: {job.image} on {job.instance_count} host(s)")
+    hosts = machines.names(job.instance_count)
+    code, stopped, reason = 1, False, None
+    try:
+        sources = _inputs(job, engine, run)
+        if job.kind == api.TRAINING:
+            describe.transition(run.record, "Training", runs.iso(runs.now()))
+            runs.write_record(run.folder, run.record)
+        code, stopped = machines.run_hosts(job, engine, run, hosts, sources)
+    except StorageError as error:
+        reason = f"ClientError: {error}"
+    return _finish(job, engine, run, hosts, code, stopped, reason)
+
+
+def _inputs(job: JobRequest, engine: Engine, run: runs.Run) -> dict:
+    """Each input's host path: a file:// path as it is, an s3:// prefix fetched into algo-1's
+    /opt/ml where the job reads it."""
+    sources = {}
+    for item in job.inputs:
+        path = file_path(item.uri)
+        if path is None:
+            if job.kind == api.TRAINING and run.record["SecondaryStatus"] != "Downloading":
+                describe.transition(run.record, "Downloading", runs.iso(runs.now()))
+            path = run.folder / "input-data" / item.name
+            engine.storage.fetch(item.uri, path)
+        sources[item.name] = path
+    return sources
+
+
+def _status(code: int, stopped: bool, reason: str | None) -> str:
+    if reason:
+        return runs.FAILED
+    if stopped or code in runs.STOPPED_CODES:
+        return runs.STOPPED
+    return runs.COMPLETED if code == 0 else runs.FAILED
+
+
+def _message(root: Path, kind: str) -> str:
+    path = root / MESSAGE_FILE[kind]
+    return path.read_text(errors="replace").strip()[:1024] if path.is_file() else ""
+
+
+def _upload(job: JobRequest, engine: Engine, run: runs.Run, hosts: tuple, status: str) -> str:
+    """SageMaker's uploads at the end; returns the model's URI (training), else ''."""
+    if job.kind == api.PROCESSING:
+        if status == runs.COMPLETED:
+            for host in hosts:
+                root = machines.host_root(run, hosts, host)
+                for item in job.outputs:
+                    engine.storage.store(root / item.local_path.removeprefix("/opt/ml/"),
+                                         item.uri)
+        return ""
+    if status == runs.FAILED:
+        return ""  # a failed training job has no model
+    describe.transition(run.record, "Uploading", runs.iso(runs.now()))
+    output = join(job.output_path, job.name, "output")
+    model = pack(run.folder / "model", run.folder / "output" / "model.tar.gz")
+    engine.storage.store(model, join(output, "model.tar.gz"))
+    data = run.folder / "output" / "data"
+    if data.is_dir() and any(data.iterdir()):
+        engine.storage.store(pack(data, run.folder / "output" / "output.tar.gz"),
+                             join(output, "output.tar.gz"))
+    return join(output, "model.tar.gz")
+
+
+def _finish(job: JobRequest, engine: Engine, run: runs.Run, hosts: tuple, code: int,
+            stopped: bool, reason: str | None) -> dict:
+    status = _status(code, stopped, reason)
+    model = ""
+    try:
+        model = _upload(job, engine, run, hosts, status)
+    except (StorageError, OSError) as error:
+        status, reason = runs.FAILED, f"ClientError: cannot upload the job's output: {error}"
+    message = _message(run.folder, job.kind)
+    if status == runs.FAILED and reason is None:
+        # The first host that says why; a chief that names a failed peer comes first.
+        said = next((text for host in hosts
+                     if (text := _message(machines.host_root(run, hosts, host), job.kind))), "")
+        reason = "AlgorithmError: " + (said or f"the container exited with code {code}; "
+                                       f"see {run.folder / runs.LOGS}")
+    logs = run.folder / runs.LOGS
+    metrics = describe.final_metrics(job, logs.read_text(errors="replace")
+                                     if logs.is_file() else "")
+    runs.finish(run, 0 if status == runs.COMPLETED else code or 1, describe.key_metric(metrics))
+    at = run.record["end"]
+    run.record.update(status=status)
+    if status == runs.COMPLETED:
+        run.record.pop("failure_reason", None)
+    elif status == runs.FAILED:
+        run.record["failure_reason"] = reason
+    else:
+        run.record["failure_reason"] = ("MaxRuntimeInSeconds reached" if stopped
+                                        else "stopped")
+    describe.ended(run.record, job, status, at, reason=reason,
+                   exit_message=message if job.kind == api.PROCESSING else None,
+                   model=model or None, max_runtime_exceeded=stopped, metrics=metrics)
+    runs.write_record(run.folder, run.record)
+    jobrun.say(f"{job.kind} job {job.name} {status} in {runs.duration(run.record)}"
+               + (f": {reason}" if reason else f" ({run.folder})"))
+    return describe.answer(run.record)
+
+
+def describe_job(local: Path, name: str) -> dict:
+    """The Describe*Job answer of a job run by name (any kind); RequestError if none."""
+    for kind in (api.TRAINING, api.PROCESSING):
+        run = runs.load(Path(local) / kind / name)
+        if run is not None and describe.STATUS[kind] in run.record:
+            return describe.answer(run.record)
+    raise RequestError(f"no job named {name} in {local}/training or {local}/processing "
+                       "(make jobs lists the runs)")
+
