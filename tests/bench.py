@@ -344,19 +344,24 @@ def handler_vs_fast_path(client, model_dir: Path, work: Path, seconds: int,
     for path in [handler_dir, *handler_dir.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     body = json.dumps(RECORD).encode()
-    runs = {}
-    for name, folder in (("fast_path", model_dir), ("handler", handler_dir)):
-        server = Endpoint(client, folder)
-        try:
+    servers = {"fast_path": Endpoint(client, model_dir), "handler": Endpoint(client, handler_dir)}
+    runs = {name: [] for name in servers}
+    try:
+        for name, server in servers.items():
             server.wait_ready()
             reply = requests.post(f"{server.url}/invocations", data=body, timeout=10,
                                   headers={"Content-Type": "application/json"})
             if reply.status_code != 200:
                 sys.exit(f"{name}: {reply.status_code} {reply.text}\n{server.logs()}")
-            runs[name] = wrk(f"{server.url}/invocations", body, seconds, connections)
-        finally:
+        for _ in range(2):  # in turns, best of each: the shared machine's load drifts
+            for name, server in servers.items():
+                runs[name].append(wrk(f"{server.url}/invocations", body, seconds, connections))
+    finally:
+        for server in servers.values():
             server.remove()
-    fast, handler = runs["fast_path"], runs["handler"]
+    fast, handler = (max(runs[name], key=lambda run: run["requests_per_second"])
+                     for name in servers)
+    runs = {"fast_path": fast, "handler": handler, "runs": runs}
     return {**runs,
             "ratio": handler["requests_per_second"] / fast["requests_per_second"],
             # Server time per request (the cores saturated by wrk) the handler path adds.

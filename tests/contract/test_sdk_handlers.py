@@ -1,7 +1,7 @@
 """SDK 2.x local mode deploys a handler model on our serving image: Model(image_uri,
 model_data=file://model.tar.gz).deploy(instance_type="local") and Predictor.predict, the archive
-holding code/inference.py (examples/endpoint-toolkit) beside model.onnx. Local mode mounts the
-extracted model as a root-owned 0700 folder, as it does on a user's machine."""
+holding code/inference.py (examples/endpoint-toolkit) beside model.onnx. Local mode extracts it
+into a 0700 temporary folder of the user running the SDK and mounts that at /opt/ml/model."""
 
 import shutil
 from pathlib import Path
