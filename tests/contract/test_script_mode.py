@@ -257,7 +257,8 @@ def test_make_runs_the_scripts_as_named_jobs_each_on_the_one_before(local):
     folder, settings = local
     steps = [("process", f"SCRIPT={EXAMPLES / 'processing' / 'preprocess.py'}",
               "ARGUMENTS=--seed 7"),
-             ("train", "ENTRY_POINT=train.py", f"SOURCE_DIR={EXAMPLES / 'training'}"),
+             ("train", "ENTRY_POINT=train.py", f"SOURCE_DIR={EXAMPLES / 'training'}",
+              "EXPORT_ONNX=true"),
              ("evaluate", f"EVALUATION_SCRIPT={EXAMPLES / 'evaluation' / 'evaluate.py'}"),
              ("register",)]
     for step in steps:
@@ -268,6 +269,10 @@ def test_make_runs_the_scripts_as_named_jobs_each_on_the_one_before(local):
     assert processed["arguments"][1:] == ["--seed", "7"]
     assert trained["inputs"]["train"]["run"] == processed["name"]
     assert trained["hyperparameters"]["sagemaker_program"] == "train.py"
+    assert trained["hyperparameters"]["sagemaker_export_onnx"] == "true"
+    with tarfile.open(folder / "training" / trained["name"] / "output" / "model.tar.gz") as tar:
+        assert {"model.onnx", "001/saved_model.pb"} <= {n.removeprefix("./")
+                                                        for n in tar.getnames()}
     assert (folder / "training" / trained["name"] / "input" / "data" / "code" /
             "sourcedir.tar.gz").is_file()
     assert evaluated["inputs"]["model"]["run"] == trained["name"]
