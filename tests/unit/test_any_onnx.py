@@ -46,6 +46,14 @@ def test_any_onnx_csv_case(iris_client, case):
     check_case(case, send(iris_client, case.method, case.path, case.body, case.headers), [])
 
 
+def test_the_openapi_document_offers_csv_rows_for_a_single_2d_input(iris_client, client):
+    body = iris_client.get("/openapi.json").get_json()["paths"]["/invocations"]["post"]
+    csv = body["requestBody"]["content"]["text/csv"]["schema"]["description"]
+    assert "4 numbers" in csv and "features (FP32 [?, 4])" in csv
+    two = client.get("/openapi.json").get_json()["paths"]["/invocations"]["post"]
+    assert "text/csv" not in two["requestBody"]["content"]
+
+
 def test_a_graph_without_a_signature_is_read_off_its_inputs_and_outputs(two_inputs_dir):
     model = hooks.load(two_inputs_dir)
     assert isinstance(model, anyonnx.GraphModel)
