@@ -14,17 +14,20 @@ EVALUATION_SCRIPT ?=
 ARGUMENTS ?=
 ENTRY_POINT ?=
 SOURCE_DIR ?=
+# EXPORT_ONNX=true: model.onnx beside the model the entry point saved (docs/jobs.md).
+EXPORT_ONNX ?=
 
 process: data ## Processing job on DATA_DIR: split, fit the feature transformers (SEED; SCRIPT=yours, ARGUMENTS)
 	@$(JOBS) process --data $(DATA_DIR) --seed $(SEED) \
 	  $(if $(SCRIPT),--script $(SCRIPT) --arguments="$(ARGUMENTS)")
 
-train: build-training ## Training job (EPOCHS, BATCH_SIZE, LEARNING_RATE, SEED; PROCESSING_JOB; INSTANCES hosts; ENTRY_POINT=yours, SOURCE_DIR)
+train: build-training ## Training job (EPOCHS, BATCH_SIZE, LEARNING_RATE, SEED; PROCESSING_JOB; INSTANCES hosts; ENTRY_POINT=yours, SOURCE_DIR, EXPORT_ONNX)
 	@$(JOBS) train $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB)) \
 	  --hyperparameter epochs=$(EPOCHS) --hyperparameter batch_size=$(BATCH_SIZE) \
 	  --hyperparameter learning_rate=$(LEARNING_RATE) --hyperparameter seed=$(SEED) \
 	  --instances="$(INSTANCES)" \
-	  $(if $(ENTRY_POINT),--entry-point $(ENTRY_POINT) $(if $(SOURCE_DIR),--source-dir $(SOURCE_DIR)))
+	  $(if $(ENTRY_POINT),--entry-point $(ENTRY_POINT) $(if $(SOURCE_DIR),--source-dir $(SOURCE_DIR))) \
+	  $(if $(EXPORT_ONNX),--hyperparameter sagemaker_export_onnx=$(EXPORT_ONNX))
 
 evaluate: build-training ## Evaluation job on the test split (TRAINING_JOB: which model; EVALUATION_SCRIPT=yours)
 	@$(JOBS) evaluate $(if $(TRAINING_JOB),--training-job $(TRAINING_JOB)) \

@@ -65,17 +65,43 @@ class GraphModel:
             raise TensorError(f"the model cannot run on these inputs: {error}") from None
         return dict(zip(request.outputs, values, strict=True))
 
+    @property
+    def csv_input(self) -> Tensor | None:
+        """The input CSV rows feed: the only one, 2-D and numeric; else None."""
+        if len(self.inputs) != 1:
+            return None
+        tensor = self.inputs[0]
+        numeric = tensor.datatype[:2] in ("FP", "IN", "UI")
+        return tensor if numeric and len(tensor.shape) == 2 else None
+
     def invoke(self, body: bytes, environ: dict) -> tuple[bytes, str]:
         """(answer, content type) of one /invocations request; CodecError for a mistake."""
         kind = codecs.media_type(environ.get("CONTENT_TYPE")) or codecs.JSON
-        if kind != codecs.JSON:
+        takes = "application/json" + (" or text/csv" if self.csv_input else "")
+        if kind not in (codecs.JSON, codecs.CSV) or (kind == codecs.CSV and not self.csv_input):
+            why = ("" if kind != codecs.CSV else "; CSV rows are for a model with one 2-D "
+                   f"numeric input, and this one takes {self.input_names}")
             raise codecs.CodecError(415, f"unsupported Content-Type {kind!r}; this model "
-                                         "takes application/json")
+                                         f"takes {takes}{why}")
         accept = environ.get("HTTP_ACCEPT")
-        if accept and accept.strip() and codecs.negotiate(accept, codecs.JSON) != codecs.JSON:
-            raise codecs.CodecError(406, f"unsupported Accept {accept!r}: this model answers "
-                                         "application/json")
-        return answer(self, body), codecs.JSON
+        reply_kind = codecs.JSON
+        if accept and accept.strip():
+            reply_kind = codecs.negotiate(accept, codecs.JSON)
+            if reply_kind not in (codecs.JSON, codecs.CSV):
+                raise codecs.CodecError(406, f"unsupported Accept {accept!r}: this model "
+                                             "answers application/json or text/csv")
+        if kind == codecs.JSON and reply_kind == codecs.JSON:
+            return answer(self, body), codecs.JSON
+        try:
+            decoded = (csv_request(self, body) if kind == codecs.CSV else
+                       request(self, _json(body)))
+            results = self.run(decoded)
+            if reply_kind == codecs.CSV:
+                return csv_answer(results, accept), codecs.CSV
+            return orjson.dumps(reply(self, decoded, results),
+                                option=orjson.OPT_NON_STR_KEYS), codecs.JSON
+        except TensorError as error:
+            raise codecs.CodecError(400, str(error)) from None
 
     def document(self) -> dict:
         from serving import openapi
@@ -213,14 +239,41 @@ def reply(model: GraphModel, request: Request, results: dict) -> dict | list:
     return {"outputs": value} if request.shape == COLUMNS else value
 
 
-def answer(model: GraphModel, body: bytes) -> bytes:
-    """The JSON answer to a JSON body; CodecError (400) for a mistake, naming the input."""
+def _json(body: bytes):
     if not body.strip():
         raise codecs.CodecError(400, "empty body: send the model's inputs as JSON")
     try:
-        value = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise codecs.CodecError(400, f"malformed JSON: {error}") from None
+
+
+def csv_request(model: GraphModel, body: bytes) -> Request:
+    """text/csv rows as the only input's feed, answered as a plain array would be."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise codecs.CodecError(400, f"the CSV body is not UTF-8 text: {error}") from None
+    tensor = model.csv_input
+    return Request({tensor.name: tensors.csv_array(tensor, text)}, PLAIN,
+                   tuple(t.name for t in model.outputs))
+
+
+def csv_answer(results: dict, accept: str) -> bytes:
+    """One CSV line per row of the only output (1-D: a value a line); CodecError 406 when the
+    graph's outputs are not one such array."""
+    values = list(results.values())
+    if len(values) != 1 or getattr(values[0], "ndim", 3) not in (1, 2):
+        raise codecs.CodecError(406, f"unsupported Accept {accept!r}: the model's outputs "
+                                     f"({', '.join(results)}) are not one table of rows; ask "
+                                     "for application/json")
+    rows = values[0].reshape(len(values[0]), -1).tolist()
+    return "".join(",".join(map(str, row)) + "\n" for row in rows).encode()
+
+
+def answer(model: GraphModel, body: bytes) -> bytes:
+    """The JSON answer to a JSON body; CodecError (400) for a mistake, naming the input."""
+    value = _json(body)
     try:
         decoded = request(model, value)
         return orjson.dumps(reply(model, decoded, model.run(decoded)),

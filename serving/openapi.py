@@ -160,13 +160,22 @@ def graph_document(model) -> dict:
     if len(inputs) == 1:
         bodies.append({"type": "array", "minItems": 1, "description":
                        f"The whole tensor {model.inputs[0].name} as nested arrays"})
+    content = {"application/json": {"schema": {"anyOf": bodies}}}
+    tensor = model.csv_input
+    if tensor is not None:
+        columns = "" if tensor.shape[1] is None else f"{tensor.shape[1]} "
+        content["text/csv"] = {"schema": {"type": "string", "description":
+                               f"Rows of {columns}numbers, one a line, no header: the input "
+                               f"{tensor.name} ({tensor.datatype} {tensor.shape_text()})"}}
     invocations = {"post": {
         "summary": "Run the graph: Open Inference Protocol v2 JSON, TensorFlow Serving's "
-                   "instances, or a plain array for a single-input model.",
-        "requestBody": {"required": True, "content": {
-            "application/json": {"schema": {"anyOf": bodies}}}},
-        "responses": {"200": {"description": "The outputs, in the shape of the request.",
-                              "content": {"application/json": {"schema": {}}}}, **ERRORS},
+                   "instances, or a plain array (or CSV rows) for a single-input model.",
+        "requestBody": {"required": True, "content": content},
+        "responses": {"200": {"description": "The outputs, in the shape of the request "
+                                             "(CSV rows with Accept: text/csv).",
+                              "content": {"application/json": {"schema": {}},
+                                          "text/csv": {"schema": {"type": "string"}}}},
+                      **ERRORS},
     }}
     return _common(invocations, {
         "InferenceRequest": request,

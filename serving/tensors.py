@@ -145,3 +145,32 @@ def json_value(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def csv_array(tensor: Tensor, text: str) -> np.ndarray:
+    """text/csv rows (no header) as a 2-D numeric input's array; TensorError naming the row and
+    column (both from 1) of the first cell that is not a number, or a row of the wrong width."""
+    import csv
+
+    width = tensor.shape[1]
+    rows = []
+    for number, row in enumerate(csv.reader(text.rstrip("\r\n").splitlines()), 1):
+        if width is not None and len(row) != width:
+            raise TensorError(f"row {number}: {len(row)} columns; input {tensor.name!r} takes "
+                              f"{width} ({tensor.shape_text()})")
+        width = len(row)
+        values = []
+        for column, cell in enumerate(row, 1):
+            try:
+                values.append(float(cell))
+            except ValueError:
+                raise TensorError(f"row {number}, column {column}: {cell.strip()[:40]!r} is not "
+                                  f"a number (input {tensor.name!r}, {tensor.datatype}; no header "
+                                  "row)") from None
+        rows.append(values)
+    if not rows:
+        raise TensorError(f"no rows: send one CSV row of input {tensor.name!r} per line")
+    try:
+        return array(tensor, np.asarray(rows))
+    except TensorError as error:
+        raise TensorError(f"{error} (in the CSV rows)") from None

@@ -52,6 +52,9 @@ TARGETS = {
     # Digits training on one host and two (containers sharing this machine's cores: README).
     "digits_epochs_per_second_1_host": (">=", 0),
     "digits_epochs_per_second_2_hosts": (">=", 0),
+    # One graph behind code/inference.py against the fast path (reported; no target).
+    "handler_single_records_per_second": (">=", 0),
+    "handler_fast_path_ratio": (">=", 0),
 }
 
 
@@ -304,6 +307,69 @@ def multihost(client, work: Path, processed: Path, epochs: int = 10) -> dict:
     return found
 
 
+# A toolkit-style code/inference.py doing what the fast path does for one JSON record: the
+# record's fields as the graph's [1, 1] inputs, the graph run, the probabilities as JSON.
+BENCH_HANDLER = """
+import json, os
+import numpy as np, onnxruntime
+
+def model_fn(model_dir):
+    return onnxruntime.InferenceSession(os.path.join(model_dir, "model.onnx"),
+                                        providers=["CPUExecutionProvider"])
+
+def input_fn(body, content_type):
+    return json.loads(body)
+
+def predict_fn(record, session):
+    feeds = {node.name: np.array([[record[node.name]]],
+                                 object if node.type == "tensor(string)" else np.float32)
+             for node in session.get_inputs()}
+    return session.run(None, feeds)[0][0]
+
+def output_fn(probabilities, accept):
+    return json.dumps({"probabilities": probabilities.tolist()}), "application/json"
+"""
+
+
+def handler_vs_fast_path(client, model_dir: Path, work: Path, seconds: int,
+                         connections: int) -> dict:
+    """Single-record throughput of one graph served by the fast path (its signature) and by a
+    code/inference.py around it: the handler path's own cost per request."""
+    import shutil
+
+    handler_dir = work / "handler-model"
+    shutil.copytree(model_dir, handler_dir)
+    (handler_dir / "code").mkdir()
+    (handler_dir / "code" / "inference.py").write_text(BENCH_HANDLER)
+    for path in [handler_dir, *handler_dir.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    body = json.dumps(RECORD).encode()
+    servers = {"fast_path": Endpoint(client, model_dir), "handler": Endpoint(client, handler_dir)}
+    runs = {name: [] for name in servers}
+    try:
+        for name, server in servers.items():
+            server.wait_ready()
+            reply = requests.post(f"{server.url}/invocations", data=body, timeout=10,
+                                  headers={"Content-Type": "application/json"})
+            if reply.status_code != 200:
+                sys.exit(f"{name}: {reply.status_code} {reply.text}\n{server.logs()}")
+        for _ in range(2):  # in turns, best of each: the shared machine's load drifts
+            for name, server in servers.items():
+                runs[name].append(wrk(f"{server.url}/invocations", body, seconds, connections))
+    finally:
+        for server in servers.values():
+            server.remove()
+    fast, handler = (max(runs[name], key=lambda run: run["requests_per_second"])
+                     for name in servers)
+    runs = {"fast_path": fast, "handler": handler, "runs": runs}
+    return {**runs,
+            "ratio": handler["requests_per_second"] / fast["requests_per_second"],
+            # Server time per request (the cores saturated by wrk) the handler path adds.
+            "handler_cost_us": 1e6 * (1 / handler["requests_per_second"] -
+                                      1 / fast["requests_per_second"]),
+            "p50_added_ms": handler["p50_ms"] - fast["p50_ms"]}
+
+
 def _written(folder: Path, text: str, name: str = "train.csv") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text(text)
@@ -332,6 +398,8 @@ def main() -> int:
             rss = worker_rss_mb(server)
         finally:
             server.remove()
+        handler = handler_vs_fast_path(client, model_dir, Path(scratch), args.seconds,
+                                       args.connections)
         starts = cold_start(client, model_dir)
         inproc = in_process(model_dir, processed)
         digit = digits(client, Path(scratch) / "digits", args.seconds, args.connections)
@@ -355,6 +423,8 @@ def main() -> int:
         "monitor_invented_fields_ratio": invented["ratio"],
         "digits_epochs_per_second_1_host": hosts[1]["epochs_per_second"],
         "digits_epochs_per_second_2_hosts": hosts[2]["epochs_per_second"],
+        "handler_single_records_per_second": handler["handler"]["requests_per_second"],
+        "handler_fast_path_ratio": handler["ratio"],
     }
     report = {
         "figures": figures,
@@ -362,7 +432,7 @@ def main() -> int:
         "cold_starts_seconds": starts, "in_process": inproc, "worker_rss_mb": rss,
         "digits": digit, "data_capture": captured, "monitor_data": monitored,
         "monitor_invented_fields": invented,
-        "digits_training_hosts": hosts,
+        "digits_training_hosts": hosts, "handler_vs_fast_path": handler,
         "load_average_before": load, "connections": args.connections, "seconds": args.seconds,
         "cpus": os.cpu_count(),
     }

@@ -528,6 +528,49 @@ ANY_ONNX_CASES = [
 ]
 
 
+# text/csv rows for a single-input 2-D numeric graph without a signature (tiny_model.build_iris:
+# "features" FP32 [?, 4] -> "scores" [?, 3], the class of each row decided by petal sizes).
+IRIS_CSV = b"5.1,3.5,1.4,0.2\n6.0,2.9,4.5,1.5\r\n6.9,3.1,5.9,2.3\n"
+
+
+def iris_classes(kind: str, classes: list) -> Callable[[Reply, list], None]:
+    """The rows' scores, answered as JSON (a plain array) or CSV lines: argmax and sums."""
+    def check(reply: Reply, _labels: list) -> None:
+        assert reply.headers["content-type"].startswith(kind), reply.headers
+        if kind == "text/csv":
+            rows = [[float(v) for v in line.split(",")] for line in reply.body.decode()
+                    .splitlines()]
+        else:
+            rows = reply.json()
+        assert [row.index(max(row)) for row in rows] == classes, rows
+        assert all(math.isclose(sum(row), 1, abs_tol=1e-5) for row in rows)
+
+    return check
+
+
+ANY_ONNX_CSV_CASES = [
+    Case("csv-rows-answered-as-json", POST, INV, IRIS_CSV, CSV,
+         check=iris_classes("application/json", [0, 1, 2])),
+    Case("csv-rows-answered-as-csv", POST, INV, IRIS_CSV, {**CSV, "Accept": "text/csv"},
+         check=iris_classes("text/csv", [0, 1, 2])),
+    Case("json-rows-answered-as-csv", POST, INV, json_body([[6.9, 3.1, 5.9, 2.3]]),
+         {**JSON, "Accept": "text/csv"}, check=iris_classes("text/csv", [2])),
+    Case("csv-a-word-for-a-number", POST, INV, b"5.1,3.5,1.4,0.2\n6.0,two,4.5,1.5\n", CSV, 400,
+         error_naming("row 2, column 2", "'two'", "features")),
+    Case("csv-a-header-row", POST, INV, b"sepal_length,sepal_width,a,b\n5.1,3.5,1.4,0.2\n", CSV,
+         400, error_naming("row 1, column 1", "sepal_length", "no header")),
+    Case("csv-an-empty-cell", POST, INV, b"5.1,3.5,1.4,0.2\n5.1,3.5,,0.2\n", CSV, 400,
+         error_naming("row 2, column 3")),
+    Case("csv-a-row-too-short", POST, INV, b"5.1,3.5,1.4,0.2\n5.1,3.5,1.4\n", CSV, 400,
+         error_naming("row 2", "3 columns", "features", "4")),
+    Case("csv-beyond-float32", POST, INV, b"1e39,3.5,1.4,0.2\n", CSV, 400,
+         error_naming("features", "FP32")),
+    Case("csv-no-rows", POST, INV, b"\n", CSV, 400, error_naming("no rows")),
+    Case("csv-not-utf8", POST, INV, b"5.1,\xff\n", CSV, 400, error_naming("UTF-8")),
+    Case("csv-jsonlines-accept", POST, INV, IRIS_CSV, {**CSV, "Accept": "application/jsonlines"},
+         406, error_naming("application/jsonlines", "text/csv")),
+]
+
 # The two example inference handlers (examples/endpoint-toolkit, examples/endpoint-tfs-handler)
 # on tiny_model.build_iris answer alike: the same table runs on both, in-process and on the image.
 IRIS_JSON = {"features": [[5.1, 3.5, 1.4, 0.2], [6.9, 3.1, 5.9, 2.3]]}

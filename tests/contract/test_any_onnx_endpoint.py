@@ -7,7 +7,15 @@ import pytest
 import requests
 
 import tiny_model
-from endpoint_cases import ANY_ONNX_CASES, FEATURES, OFFSET, Reply, check_case, json_body
+from endpoint_cases import (
+    ANY_ONNX_CASES,
+    ANY_ONNX_CSV_CASES,
+    FEATURES,
+    OFFSET,
+    Reply,
+    check_case,
+    json_body,
+)
 from harness import SERVING_IMAGE, Endpoint
 
 
@@ -40,6 +48,22 @@ def graph_endpoint(docker_client, tmp_path_factory):
 @pytest.mark.parametrize("case", ANY_ONNX_CASES, ids=lambda case: case.id)
 def test_any_onnx_contract_case(graph_endpoint, case):
     check_case(case, send(graph_endpoint, case.method, case.path, case.body, case.headers), [])
+
+
+@pytest.fixture(scope="module")
+def iris_endpoint(docker_client, tmp_path_factory):
+    folder = readable_folder(tmp_path_factory.mktemp("any-onnx-iris"))
+    server = Endpoint(docker_client, readable_folder(tiny_model.build_iris(folder, False)))
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.mark.parametrize("case", ANY_ONNX_CSV_CASES, ids=lambda case: case.id)
+def test_any_onnx_csv_case(iris_endpoint, case):
+    check_case(case, send(iris_endpoint, case.method, case.path, case.body, case.headers), [])
 
 
 def test_the_openapi_document_is_the_graph_s(graph_endpoint):

@@ -16,7 +16,9 @@ import tarfile
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
+import requests
 from sagemaker.estimator import Estimator
 from sagemaker.local import LocalSession
 from sagemaker.processing import (
@@ -29,7 +31,15 @@ from sagemaker.processing import (
 from sagemaker.s3 import S3Uploader
 from sagemaker.sklearn.estimator import SKLearn
 
-from harness import PROCESSING_IMAGE, TRAINING_IMAGE, free_port, processing_tree, run_job
+from harness import (
+    PROCESSING_IMAGE,
+    TRAINING_IMAGE,
+    Endpoint,
+    free_port,
+    processing_tree,
+    run_job,
+    served_model,
+)
 
 pytestmark = pytest.mark.sdk
 REPO = Path(__file__).resolve().parents[2]
@@ -120,13 +130,15 @@ def preprocessed(sessions, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(sessions, preprocessed, tmp_path_factory):
-    """examples/script-mode/training/train.py by Estimator(entry_point, source_dir, image_uri)."""
+    """examples/script-mode/training/train.py by Estimator(entry_point, source_dir, image_uri),
+    with model.onnx asked for beside the SavedModel."""
     estimator_session, _ = sessions
     output = tmp_path_factory.mktemp("trained")
     estimator = Estimator(
         image_uri=TRAINING_IMAGE, entry_point="train.py",
         source_dir=str(EXAMPLES / "training"), role=ROLE, instance_count=1,
-        instance_type="local", hyperparameters=HYPERPARAMETERS,
+        instance_type="local",
+        hyperparameters={**HYPERPARAMETERS, "sagemaker_export_onnx": True},
         output_path=f"file://{output}", sagemaker_session=estimator_session)
     estimator.fit({name: f"file://{preprocessed / name}" for name in ("train", "validation")},
                   logs=False)
@@ -145,6 +157,39 @@ def test_the_estimators_keras_2_script_saves_a_savedmodel_in_model_dir_001(train
     with tarfile.open(trained / "model.tar.gz") as archive:
         names = {name.removeprefix("./") for name in archive.getnames()}
     assert {"001/saved_model.pb", "001/keras_metadata.pb"} <= names  # Keras 2's SavedModel
+
+
+def test_the_savedmodel_s_exported_model_onnx_answers_with_its_numbers(docker_client, trained,
+                                                                       preprocessed, tmp_path):
+    """The archive keeps the SavedModel (SageMaker's TensorFlow container serves it) and has the
+    model.onnx our serving image serves as any ONNX model: v2 and instances answer the
+    SavedModel's serving signature's numbers."""
+    import tensorflow as tf
+
+    folder = served_model(trained / "model.tar.gz", tmp_path / "model")
+    assert (folder / "001" / "saved_model.pb").is_file() and (folder / "model.onnx").is_file()
+    rows = np.loadtxt(preprocessed / "test" / "test.csv", delimiter=",",
+                      dtype="float32")[:7, 1:]
+    signature = tf.saved_model.load(str(folder / "001")).signatures["serving_default"]
+    ((name, _),) = signature.structured_input_signature[1].items()
+    (expected,) = [value.numpy() for value in signature(**{name: tf.constant(rows)}).values()]
+    server = Endpoint(docker_client, folder)
+    try:
+        server.wait_ready()
+        instances = requests.post(f"{server.url}/invocations", timeout=30,
+                                  json={"instances": rows.tolist()})
+        v2 = requests.post(f"{server.url}/invocations", timeout=30, json={"inputs": [
+            {"name": name, "shape": list(rows.shape), "datatype": "FP32",
+             "data": rows.ravel().tolist()}]})
+    finally:
+        server.remove()
+    assert instances.status_code == 200, instances.text
+    assert np.allclose(instances.json()["predictions"], expected, rtol=1e-5, atol=1e-5)
+    assert v2.status_code == 200, v2.text
+    (output,) = v2.json()["outputs"]
+    assert output["shape"] == list(expected.shape)
+    assert np.allclose(np.reshape(output["data"], output["shape"]), expected, rtol=1e-5,
+                       atol=1e-5)
 
 
 def test_script_processor_evaluates_the_model_with_python3(sessions, preprocessed, trained,
@@ -212,7 +257,8 @@ def test_make_runs_the_scripts_as_named_jobs_each_on_the_one_before(local):
     folder, settings = local
     steps = [("process", f"SCRIPT={EXAMPLES / 'processing' / 'preprocess.py'}",
               "ARGUMENTS=--seed 7"),
-             ("train", "ENTRY_POINT=train.py", f"SOURCE_DIR={EXAMPLES / 'training'}"),
+             ("train", "ENTRY_POINT=train.py", f"SOURCE_DIR={EXAMPLES / 'training'}",
+              "EXPORT_ONNX=true"),
              ("evaluate", f"EVALUATION_SCRIPT={EXAMPLES / 'evaluation' / 'evaluate.py'}"),
              ("register",)]
     for step in steps:
@@ -223,6 +269,10 @@ def test_make_runs_the_scripts_as_named_jobs_each_on_the_one_before(local):
     assert processed["arguments"][1:] == ["--seed", "7"]
     assert trained["inputs"]["train"]["run"] == processed["name"]
     assert trained["hyperparameters"]["sagemaker_program"] == "train.py"
+    assert trained["hyperparameters"]["sagemaker_export_onnx"] == "true"
+    with tarfile.open(folder / "training" / trained["name"] / "output" / "model.tar.gz") as tar:
+        assert {"model.onnx", "001/saved_model.pb"} <= {n.removeprefix("./")
+                                                        for n in tar.getnames()}
     assert (folder / "training" / trained["name"] / "input" / "data" / "code" /
             "sourcedir.tar.gz").is_file()
     assert evaluated["inputs"]["model"]["run"] == trained["name"]

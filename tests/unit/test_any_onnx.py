@@ -9,7 +9,7 @@ from serving import model as hooks
 from serving.app import create_app
 
 import tiny_model
-from endpoint_cases import ANY_ONNX_CASES, Reply, check_case
+from endpoint_cases import ANY_ONNX_CASES, ANY_ONNX_CSV_CASES, Reply, check_case
 
 pytestmark = pytest.mark.unit
 
@@ -33,6 +33,25 @@ def send(client, method, path, body=None, headers=None) -> Reply:
 @pytest.mark.parametrize("case", ANY_ONNX_CASES, ids=lambda case: case.id)
 def test_any_onnx_contract_case(client, case):
     check_case(case, send(client, case.method, case.path, case.body, case.headers), [])
+
+
+@pytest.fixture(scope="module")
+def iris_client(tmp_path_factory):
+    folder = tiny_model.build_iris(tmp_path_factory.mktemp("any-onnx-iris"), labels_file=False)
+    return create_app(config=settings.Config(model_dir=folder)).test_client()
+
+
+@pytest.mark.parametrize("case", ANY_ONNX_CSV_CASES, ids=lambda case: case.id)
+def test_any_onnx_csv_case(iris_client, case):
+    check_case(case, send(iris_client, case.method, case.path, case.body, case.headers), [])
+
+
+def test_the_openapi_document_offers_csv_rows_for_a_single_2d_input(iris_client, client):
+    body = iris_client.get("/openapi.json").get_json()["paths"]["/invocations"]["post"]
+    csv = body["requestBody"]["content"]["text/csv"]["schema"]["description"]
+    assert "4 numbers" in csv and "features (FP32 [?, 4])" in csv
+    two = client.get("/openapi.json").get_json()["paths"]["/invocations"]["post"]
+    assert "text/csv" not in two["requestBody"]["content"]
 
 
 def test_a_graph_without_a_signature_is_read_off_its_inputs_and_outputs(two_inputs_dir):

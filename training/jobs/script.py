@@ -167,6 +167,10 @@ def main(base: Path) -> int:
         cluster = distributed.read_cluster(base)
         if cluster.multi:
             distributed.resolve(cluster.hosts)  # as the toolkit waits for every host's name
+        from training.jobs import export
+
+        exporting = export.requested(env.hyperparameters | env.additional_framework_parameters)
+        chief = cluster.current == cluster.hosts[0]  # only its model folder is packed
         environ = {**os.environ, **env.to_env_vars()}
         environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code),
                                                               os.environ.get("PYTHONPATH")]))
@@ -189,6 +193,13 @@ def main(base: Path) -> int:
         except OSError as error:
             print(f"error: cannot write {failure}: {error}", file=sys.stderr, flush=True)
         return returned
+    if exporting and chief:
+        try:
+            print(export.export(base / "model"), flush=True)
+        except JobError as error:
+            return fail(failure, str(error))
+        except Exception as error:  # a converter's own failure: named, not a traceback only
+            return fail(failure, f"{export.HYPERPARAMETER}: {type(error).__name__}: {error}")
     archive = os.environ.get("MODEL_ARCHIVE")
     if archive:
         from training.contract.archive import pack
