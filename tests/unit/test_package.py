@@ -9,6 +9,8 @@ import pytest
 
 from training.contract.archive import extract, pack
 
+pytestmark = pytest.mark.training
+
 
 def member(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", link: str = ""):
     info = tarfile.TarInfo(name)
