@@ -39,9 +39,13 @@ def test_every_failure_class_has_one_contract_row_and_rows_have_their_own_ids():
         assert len({case.id for case in cases}) == len(cases), name
 
 
+PROJECT = "a compose project of the module's own: the compose_project fixture"
 FIXED = [
-    (re.compile(r"COMPOSE_PROJECT=[a-z]"), "a compose project of the module's own: the "
-     "compose_project fixture"),
+    (re.compile(r"COMPOSE_PROJECT=[a-z]"), PROJECT),
+    (re.compile(r"[\"'](penguinstest|penguinstune|monmodeltest)[a-z]*[\"']"), PROJECT),
+    (re.compile(r"\{\s*\w+\.id for \w+ in [\w.]*containers\.list\(all=True\)"),
+     "no list of every container on the engine: local mode's local.container_root and "
+     "harness.remove_compose_files_containers remove the module's own"),
     (re.compile(r"[\"']penguins-(training|serving)[-a-z]*:[a-z]"), "an image name: harness's "
      "TRAINING_IMAGE / SERVING_IMAGE (from the environment)"),
     (re.compile(r"(localhost|127\.0\.0\.1):\d{2,5}\b"), "a free port picked at run time: "
