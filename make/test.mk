@@ -4,16 +4,30 @@
 test-deps:
 	@containers/setup.sh test-deps
 
-# tests/sdk3 (SDK 3.x) run after the rest in their own venv; the first failure's code is kept.
-# Its exit 5 (no test selected) fails too, unless PYTEST_ARGS (-k ...) selected elsewhere.
-SDK3_TESTS = $(SDK3_VENV)/bin/python -m pytest $(1) $(PYTEST_ARGS) tests/sdk3 \
-  || { code=$$?; if [ $$code -ne 5 ] || [ -z "$(strip $(PYTEST_ARGS))" ]; then \
+# make test runs three pytest runs, and fails with the first failure's code:
+# 1. tests/unit and tests/contract on TEST_WORKERS pytest-xdist workers, each contract module
+#    whole on one worker (--dist loadgroup), the modules in an order shuffled with TEST_ORDER_SEED
+#    (printed in the header: every module passes alone and after any other; give the seed to
+#    repeat an order);
+# 2. the load and timed tests (marker serial) alone on the machine;
+# 3. tests/sdk3 (SDK 3.x) in their own venv.
+# The session's processing and training runs are made once for all of them (PENGUINS_TEST_SHARED).
+# A run's exit 5 (no test selected) fails too, unless PYTEST_ARGS (-k ...) selected elsewhere.
+TEST_WORKERS ?= 2
+TEST_ORDER_SEED ?= 21
+PARALLEL_TESTS = -n $(TEST_WORKERS) --dist loadgroup --shuffle-modules $(TEST_ORDER_SEED)
+THEN_PYTEST = $(1) || { code=$$?; if [ $$code -ne 5 ] || [ -z "$(strip $(PYTEST_ARGS))" ]; then \
          [ $$status -ne 0 ] || status=$$code; fi; }
+SDK3_TESTS = $(call THEN_PYTEST,$(SDK3_VENV)/bin/python -m pytest $(1) $(PYTEST_ARGS) tests/sdk3)
+# $(1): the markers of the parallel run; $(2): what the runs collect.
+TEST_RUNS = status=0; shared=$$(mktemp -d); export PENGUINS_TEST_SHARED=$$shared; \
+  $(call THEN_PYTEST,$(VENV)/bin/python -m pytest $(PARALLEL_TESTS) -m "$(1)" $(PYTEST_ARGS) $(2)); \
+  $(call THEN_PYTEST,$(VENV)/bin/python -m pytest -m serial $(PYTEST_ARGS) tests/contract)
 
-test: build test-deps $(VENV)/.installed $(SDK3_VENV)/.installed ## Unit tests, then contract tests against the freshly built images (SDK 2.x, then SDK 3.x)
-	@status=0; \
-	 $(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/unit tests/contract || status=$$?; \
+test: build test-deps $(VENV)/.installed $(SDK3_VENV)/.installed ## Unit and contract tests in parallel, the load tests alone, then SDK 3.x (TEST_WORKERS, TEST_ORDER_SEED)
+	@$(call TEST_RUNS,not serial,tests/unit tests/contract); \
 	 $(call SDK3_TESTS); \
+	 rm -rf "$$shared" 2>/dev/null; \
 	 $(MAKE) --no-print-directory test-clean; \
 	 exit $$status
 
@@ -21,9 +35,9 @@ test-unit: $(VENV)/.installed ## Only the in-process tests (no Docker)
 	$(VENV)/bin/python -m pytest -m "unit or training or pipeline" $(PYTEST_ARGS) tests
 
 test-contract: build test-deps $(VENV)/.installed $(SDK3_VENV)/.installed ## Only the contract tests against the images
-	@status=0; \
-	 $(VENV)/bin/python -m pytest -m contract $(PYTEST_ARGS) tests || status=$$?; \
+	@$(call TEST_RUNS,contract and not serial,tests/contract); \
 	 $(call SDK3_TESTS,-m contract); \
+	 rm -rf "$$shared" 2>/dev/null; \
 	 $(MAKE) --no-print-directory test-clean; \
 	 exit $$status
 
@@ -45,15 +59,15 @@ conformance: test-deps $(VENV)/.installed ## Check SERVING_IMAGE with MODEL_TAR 
 	 $(MAKE) --no-print-directory test-clean; \
 	 exit $$status
 
-# Removes only what tests started: containers labelled by the test suite, the compose project
-# of the make-target tests, and the SDK's network.
-TEST_COMPOSE_PROJECT := penguinstest
+# Removes only what tests started: containers labelled by the test suite, the compose projects
+# of the tests (each module its own, named penguinstest-<module>-<pid>), what SDK local mode
+# started from a pytest folder, and the SDK's network.
+TEST_PROJECTS = $(DOCKER) $(1) --format '{{.ID}} {{.Label "com.docker.compose.project"}} \
+  {{.Label "com.docker.compose.project.working_dir"}}' | awk '$$2 ~ /^penguinstest/ || $$3 ~ /\/pytest-of-/ {print $$1}'
 test-clean:
-	@ids=$$($(DOCKER) ps -aq --filter label=penguins.test; \
-	   $(DOCKER) ps -aq --filter label=com.docker.compose.project=$(TEST_COMPOSE_PROJECT)); \
+	@ids=$$($(DOCKER) ps -aq --filter label=penguins.test; $(call TEST_PROJECTS,ps -a)); \
 	 if [ -n "$$ids" ]; then $(DOCKER) rm -f $$ids >/dev/null; fi
-	@nets=$$($(DOCKER) network ls -q --filter label=penguins.test; \
-	   $(DOCKER) network ls -q --filter label=com.docker.compose.project=$(TEST_COMPOSE_PROJECT); \
+	@nets=$$($(DOCKER) network ls -q --filter label=penguins.test; $(call TEST_PROJECTS,network ls); \
 	   $(DOCKER) network ls -q --filter name=^sagemaker-local$$); \
 	 if [ -n "$$nets" ]; then $(DOCKER) network rm $$nets >/dev/null || true; fi
 

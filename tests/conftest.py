@@ -1,8 +1,35 @@
-"""Fixtures shared by the in-process layers."""
+"""Fixtures shared by the in-process layers, and the shuffled module order of make test."""
+
+import random
 
 import pytest
 
 import tiny_model
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--shuffle-modules", metavar="SEED", type=int, default=None,
+        help="run the test modules in an order shuffled with SEED (each module's own tests keep "
+             "their order): every module must pass alone and after any other")
+
+
+def pytest_report_header(config):
+    seed = config.getoption("shuffle_modules")
+    if seed is not None:
+        return f"test modules in shuffled order, seed {seed} (--shuffle-modules {seed} repeats it)"
+    return None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    seed = config.getoption("shuffle_modules")
+    if seed is None:
+        return
+    modules = sorted({item.path for item in items})
+    random.Random(seed).shuffle(modules)
+    rank = {path: number for number, path in enumerate(modules)}
+    items.sort(key=lambda item: rank[item.path])  # stable: a module's tests keep their order
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,20 @@
 """Helpers that run the real images on the local Docker engine.
 
-Every container started here carries the label `penguins.test`, so `make test-clean` removes
-whatever a failed or interrupted run leaves behind.
+Every container started here carries the label `penguins.test`, and every compose project of
+the tests is named penguinstest-…, so `make test-clean` removes whatever a failed or interrupted
+run leaves behind.
 """
 
+import fcntl
 import json
 import os
+import re
 import shutil
 import socket
+import subprocess
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,6 +29,11 @@ SERVING_IMAGE = os.environ.get("SERVING_IMAGE", "penguins-serving:latest")
 HANDLERS_IMAGE = os.environ.get("HANDLERS_IMAGE", "penguins-serving-handlers:latest")
 LABELS = {"penguins.test": "1"}
 PING_DEADLINE_SECONDS = 60
+REPO = Path(__file__).resolve().parents[2]
+# `make test-clean` removes the containers and networks of every compose project so named.
+PROJECT_PREFIX = "penguinstest-"
+# Where make test keeps the session's processing and training runs for all its pytest runs.
+SHARED_DIR_VARIABLE = "PENGUINS_TEST_SHARED"
 
 
 @dataclass
@@ -176,3 +187,82 @@ class Endpoint:
 
     def remove(self):
         self.container.remove(force=True)
+
+
+def compose_project(name: str) -> str:
+    """A compose project of one test module's own: apart from a user's, from the other modules'
+    (a test's `compose down` never stops another's), and from other test runs on this engine."""
+    return f"{PROJECT_PREFIX}{re.sub(r'[^a-z0-9]', '', name.lower())}-{os.getpid()}"
+
+
+def remove_project(project: str) -> None:
+    """What `compose down --remove-orphans` removes (containers, one-off runs included, and
+    networks of the project), without needing the compose file's variables."""
+    label = f"label=com.docker.compose.project={project}"
+    for kind, listing in (("container", ["ps", "-aq"]), ("network", ["network", "ls", "-q"])):
+        found = subprocess.run(["docker", *listing, "--filter", label], capture_output=True,
+                               text=True, timeout=60).stdout.split()
+        if found:
+            subprocess.run(["docker", kind, "rm", *(["-f"] if kind == "container" else []),
+                            *found], capture_output=True, timeout=120)
+
+
+def remove_compose_files_containers(root: Path) -> None:
+    """Remove the containers of every compose project whose file lies below root: what SageMaker
+    SDK local mode started with local.container_root=root (it leaves them stopped), and nothing
+    another test or user started."""
+    label = "com.docker.compose.project.working_dir"
+    listed = subprocess.run(["docker", "ps", "-a", "--filter", f"label={label}", "--format",
+                             f'{{{{.ID}}}} {{{{.Label "{label}"}}}}'],
+                            capture_output=True, text=True, timeout=60).stdout.splitlines()
+    found = [ident for ident, _, folder in (line.partition(" ") for line in listed)
+             if Path(folder).is_relative_to(root)]
+    if found:
+        subprocess.run(["docker", "rm", "-f", *found], capture_output=True, timeout=120)
+
+
+def compose_command(project: str) -> str:
+    """The compose command the make targets build, for a test that calls the Python CLIs."""
+    v2 = subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    return f"{'docker compose' if v2 else 'docker-compose'} -p {project} -f docker-compose.yml"
+
+
+def shared_folder(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder that `build` fills once per test run, however many pytest processes ask.
+
+    xdist workers share their controller's base folder; make test's pytest runs share the
+    folder PENGUINS_TEST_SHARED names (keyed by the image, so a rebuilt image trains again).
+    Without either, this is a session fixture's own folder.
+    """
+    root = os.environ.get(SHARED_DIR_VARIABLE)
+    if root:
+        image = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", TRAINING_IMAGE],
+                               capture_output=True, text=True).stdout.strip()
+        root, name = Path(root), f"{name}-{image.removeprefix('sha256:')[:12]}"
+    elif os.environ.get("PYTEST_XDIST_WORKER"):
+        root = tmp_path_factory.getbasetemp().parent
+    else:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    root.mkdir(parents=True, exist_ok=True)
+    pointer = root / f"{name}.done"
+    with (root / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also on a crash
+        if pointer.is_file():
+            return Path(pointer.read_text())
+        folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
+        build(folder)
+        pointer.write_text(str(folder))
+        return folder
+
+
+def wait_for(condition: Callable[[], object], deadline_seconds: float, what: str,
+             interval: float = 0.1):
+    """Poll until condition() is truthy and return its value; fail naming what never came."""
+    deadline = time.monotonic() + deadline_seconds
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {deadline_seconds} s")
+        time.sleep(interval)
+    return value

@@ -77,11 +77,12 @@ def test_a_bad_dataset_format_fails_the_job_with_its_message(docker_client, tmp_
 
 
 def test_the_model_quality_baseline_of_a_joined_transform_matches_its_lines(
-        docker_client, trained, processed, tmp_path):
+        docker_client, trained, processed, tmp_path, compose_project):
     from test_transform_job import out_lines, program, run_transform, split_rows, write_csv
 
     data = write_csv(tmp_path / "input" / "test.csv", split_rows(processed))
-    run = run_transform(tmp_path / "local", trained, *program("--input", str(data)))
+    run = run_transform(compose_project, tmp_path / "local", trained,
+                        *program("--input", str(data)))
     lines = [line.split(",") for line in out_lines(run, "test.csv")]
     result = run_baseline(docker_client, tmp_path / "ml", run.folder / "output", {
         "analysis_type": "MODEL_QUALITY", "problem_type": "MulticlassClassification",

@@ -63,9 +63,9 @@ def capturing(client, model_dir: Path, folder: Path, **environment) -> Endpoint:
 
 
 def test_make_traffic_is_captured_by_the_compose_endpoint_as_sagemaker_captures_it(
-        processed, trained, endpoint, tmp_path):
+        processed, trained, endpoint, tmp_path, compose_project):
     local = local_with(processed, tmp_path / "local", "penguins")
-    settings = [f"LOCAL_DIR={local}", "COMPOSE_PROJECT=penguinstest",
+    settings = [f"LOCAL_DIR={local}", f"COMPOSE_PROJECT={compose_project}",
                 f"ENDPOINT_PORT={free_port()}"]
     try:
         served = make("serve", *settings, f"MODEL_TAR={trained / 'output' / 'model.tar.gz'}")

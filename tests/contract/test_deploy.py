@@ -1,8 +1,9 @@
 """make serve, deploy, rollback and invoke: blue/green updates with no failed request, and errors
 in plain words.
 
-The tests of the update run in file order on one endpoint: serve version 1, deploy version 2,
-deploy it again, roll back to 1, roll back once more.
+One endpoint goes through the steps of an update: serve version 1, deploy version 2, deploy it
+again, roll back to 1, roll back once more. Each step is a fixture that takes the one before, and
+each test reads what its step did, so any test passes alone or in any order.
 """
 
 import json
@@ -17,10 +18,9 @@ import requests
 
 from pipeline.registry import models as registry
 
-from harness import free_port, train
+from harness import REPO, free_port, remove_project, train
 
-REPO = Path(__file__).resolve().parents[2]
-PROJECT = "penguinstest"
+pytestmark = pytest.mark.serial  # the updates are measured under load: alone on the machine
 # One record of each species: a mix of two models in one answer would show in a list of three.
 RECORDS = [
     {"island": "Torgersen", "bill_length_mm": 39.1, "bill_depth_mm": 18.7,
@@ -48,13 +48,6 @@ def message(done: subprocess.CompletedProcess) -> str:
     return said[-1] if said else ""
 
 
-def compose_down() -> None:
-    v2 = subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
-    compose = ["docker", "compose"] if v2 else ["docker-compose"]
-    subprocess.run([*compose, "-p", PROJECT, "-f", "docker-compose.yml", "down"], cwd=REPO,
-                   capture_output=True, timeout=120)
-
-
 @pytest.fixture(scope="module")
 def second_model(docker_client, processed, tmp_path_factory) -> Path:
     """A second real model, trained with other hyperparameters: other probabilities."""
@@ -64,22 +57,27 @@ def second_model(docker_client, processed, tmp_path_factory) -> Path:
     return root / "output" / "model.tar.gz"
 
 
-@pytest.fixture(scope="module")
-def local(trained, tmp_path_factory):
-    """A LOCAL_DIR, port and compose project of the tests' own, version 1 registered."""
-    folder = tmp_path_factory.mktemp("local")
+def registered(trained: Path, folder: Path, project: str) -> tuple[Path, int, list[str]]:
+    """A LOCAL_DIR with version 1 registered, a free port: (folder, port, make's settings)."""
     evaluation = folder / "evaluation.json"
     evaluation.write_text(json.dumps(
         {"multiclass_classification_metrics": {"accuracy": {"value": 0.9}}}))
     group = folder / "registry" / "penguins"
     registry.register(group, trained / "output" / "model.tar.gz", evaluation, {}, 0.7, 0.5)
     port = free_port()
-    settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={PROJECT}", f"ENDPOINT_PORT={port}"]
+    return folder, port, [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={project}",
+                          f"ENDPOINT_PORT={port}"]
+
+
+@pytest.fixture(scope="module")
+def local(trained, tmp_path_factory, compose_project):
+    """The LOCAL_DIR, port and compose project of the endpoint the updates go through."""
+    folder, port, settings = registered(trained, tmp_path_factory.mktemp("local"),
+                                        compose_project)
     try:
         yield folder, port, settings
     finally:
         make("stop", *settings)
-        compose_down()
 
 
 class Load:
@@ -174,6 +172,46 @@ def deployed(local, served, second_model):
     return done, load, began, ended, answer(port)
 
 
+@pytest.fixture
+def idle_project(compose_project):
+    """A compose project with no endpoint (the module's endpoint is in compose_project)."""
+    name = f"{compose_project}-idle"
+    yield name
+    remove_project(name)
+
+
+def deployments(folder: Path) -> str:
+    return (folder / "endpoint" / "penguins" / "deployments.json").read_text()
+
+
+@pytest.fixture(scope="module")
+def deployed_again(local, deployed):
+    """make deploy once more with version 2 live: (make's result, the history before and after,
+    the answer after)."""
+    folder, port, settings = local
+    before = deployments(folder)
+    done = make("deploy", *settings)
+    return done, before, deployments(folder), answer(port)
+
+
+@pytest.fixture(scope="module")
+def rolled_back(local, deployed, deployed_again):
+    """make rollback under load, back to version 1: (make's result, load, began, ended)."""
+    folder, port, settings = local
+    load = Load(port)
+    done, began, ended = load.during("rollback", *settings)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done, load, began, ended
+
+
+@pytest.fixture(scope="module")
+def rolled_back_again(local, rolled_back):
+    """make rollback once more, past the first deployment: (make's result, the answer after)."""
+    folder, port, settings = local
+    done = make("rollback", *settings)
+    return done, answer(port)
+
+
 def test_invoke_with_no_endpoint_says_to_start_one():
     port = free_port()
     done = make("invoke", f"ENDPOINT_PORT={port}")
@@ -182,17 +220,18 @@ def test_invoke_with_no_endpoint_says_to_start_one():
     assert done.stdout == ""
 
 
-def test_serve_of_a_missing_archive_names_it(tmp_path):
+def test_serve_of_a_missing_archive_names_it(tmp_path, idle_project):
     missing = tmp_path / "model.tar.gz"
-    done = make("serve", f"LOCAL_DIR={tmp_path}", f"COMPOSE_PROJECT={PROJECT}",
+    done = make("serve", f"LOCAL_DIR={tmp_path}", f"COMPOSE_PROJECT={idle_project}",
                 f"ENDPOINT_PORT={free_port()}", f"MODEL_TAR={missing}")
     assert done.returncode != 0
     assert message(done) == (f"MODEL_TAR={missing}: no such file; give a model archive "
                              "(a training job's output/model.tar.gz)")
 
 
-def test_deploy_with_no_endpoint_running_says_to_serve_first(local):
-    folder, port, settings = local
+def test_deploy_with_no_endpoint_running_says_to_serve_first(trained, tmp_path, idle_project):
+    # A LOCAL_DIR, port and project of its own: the module's endpoint may be running.
+    folder, port, settings = registered(trained, tmp_path, idle_project)
     done = make("deploy", *settings)
     assert done.returncode != 0
     assert message(done) == (f"no endpoint is running on port {port}; "
@@ -206,22 +245,18 @@ def test_deploy_switches_to_the_new_version_with_no_failed_request(deployed, ser
     assert "version 2 is live on green" in done.stdout
 
 
-def test_deploy_of_the_live_version_changes_nothing(local, deployed):
-    folder, port, settings = local
-    history = (folder / "endpoint" / "penguins" / "deployments.json").read_text()
-    done = make("deploy", *settings)
+def test_deploy_of_the_live_version_changes_nothing(deployed, deployed_again):
+    done, before, after, answered = deployed_again
     assert done.returncode == 0, done.stderr
     assert "is already live" in done.stdout and "nothing to do" in done.stdout
-    assert (folder / "endpoint" / "penguins" / "deployments.json").read_text() == history
-    assert answer(port) == deployed[-1]
+    assert after == before
+    assert answered == deployed[-1]
 
 
 def test_rollback_returns_to_the_previous_version_with_no_failed_request(local, served,
-                                                                          deployed):
+                                                                          deployed, rolled_back):
     folder, port, settings = local
-    load = Load(port)
-    done, began, ended = load.during("rollback", *settings)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done, load, began, ended = rolled_back
     check_update(load, began, ended, old=deployed[-1], new=served)
     assert "version 1 is live on blue" in done.stdout
     history = json.loads((folder / "endpoint" / "penguins" / "deployments.json").read_text())
@@ -229,23 +264,23 @@ def test_rollback_returns_to_the_previous_version_with_no_failed_request(local, 
         ("serve", 1), ("deploy", 2), ("rollback", 1)]
 
 
-def test_rollback_past_the_first_deployment_says_so(local, served):
-    folder, port, settings = local
-    done = make("rollback", *settings)
+def test_rollback_past_the_first_deployment_says_so(served, rolled_back_again):
+    done, answered = rolled_back_again
     assert done.returncode != 0
     assert message(done) == ("nothing to roll back to: no deployment before version 1 "
                              "served another model")
-    assert answer(port) == served
+    assert answered == served
 
 
 def test_serve_of_a_file_that_is_no_archive_says_so_and_keeps_the_endpoint(local, served,
                                                                            tmp_path):
     folder, port, settings = local
+    live = answer(port)  # whichever version the other tests left live
     text = tmp_path / "model.tar.gz"
     text.write_text("not a model\n")
     done = make("serve", *settings, f"MODEL_TAR={text}")
     assert done.returncode != 0
     assert message(done) == (f"MODEL_TAR={text}: this file is not a gzip tar of a model folder "
                              "(as a training job's output/model.tar.gz is)")
-    assert answer(port) == served
+    assert answer(port) == live
     assert not (folder / "endpoint" / "penguins" / "blue" / ".model-new").exists()

@@ -24,7 +24,7 @@ from endpoint_cases import (
     check_request_id_and_attributes,
     check_spaces_are_insignificant,
 )
-from harness import Endpoint, served_model
+from harness import Endpoint, wait_for
 
 
 def send(endpoint, method, path, body=None, headers=None) -> Reply:
@@ -199,12 +199,21 @@ def test_port_from_sagemaker_bind_to_port(docker_client, model_dir):
         server.remove()
 
 
+def worker_cpu_ticks(server: Endpoint) -> int:
+    """The CPU time the model server's processes have used, in clock ticks (utime + stime)."""
+    script = ("for d in /proc/[0-9]*; do grep -q gunicorn $d/cmdline 2>/dev/null "
+              "&& cut -d' ' -f14,15 $d/stat; done")
+    output = server.container.exec_run(["sh", "-c", script]).output.decode()
+    return sum(int(ticks) for ticks in output.split())
+
+
 def test_sigterm_drains_in_flight_requests(docker_client, model_dir):
     server = Endpoint(docker_client, model_dir)
     try:
         server.wait_ready()
         body = ("Gentoo," + CSV_LINE + "\n") * 150_000  # a request that takes a while
         outcome = {}
+        idle = worker_cpu_ticks(server)
 
         def invoke():
             try:
@@ -215,7 +224,11 @@ def test_sigterm_drains_in_flight_requests(docker_client, model_dir):
 
         client = threading.Thread(target=invoke)
         client.start()
-        time.sleep(0.3)
+        # In flight: the model server has worked on it for a fifth of a second (an idle
+        # worker's heartbeat costs far less), and has far longer to go.
+        wait_for(lambda: worker_cpu_ticks(server) - idle >= 20 or "reply" in outcome, 30,
+                 "the model server working on the request")
+        assert "reply" not in outcome, "the request was answered before SIGTERM: make it longer"
         stopped = time.monotonic()
         server.container.kill(signal="SIGTERM")
         client.join(timeout=60)
@@ -260,24 +273,11 @@ def test_a_model_serving_cannot_read_stops_the_container(docker_client, model_di
         server.remove()
 
 
-@pytest.fixture(scope="module")
-def image_endpoint(docker_client, trained_digits, tmp_path_factory):
-    """The same image serving the real Digits model: nothing in serving/ knows either workload."""
-    folder = served_model(trained_digits / "output" / "model.tar.gz",
-                          tmp_path_factory.mktemp("digits-model"))
-    server = Endpoint(docker_client, folder)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.remove()
-
-
 @pytest.mark.parametrize("case", IMAGE_CASES, ids=lambda case: case.id)
-def test_image_contract_case(image_endpoint, case):
-    check_case(case, send(image_endpoint, case.method, case.path, case.body, case.headers),
+def test_image_contract_case(digits_endpoint, case):
+    check_case(case, send(digits_endpoint, case.method, case.path, case.body, case.headers),
                [str(digit) for digit in range(10)])
 
 
-def test_a_picture_as_the_body_answers_as_its_base64_record(image_endpoint):
-    check_picture_bodies_answer_as_base64_records(partial(send, image_endpoint))
+def test_a_picture_as_the_body_answers_as_its_base64_record(digits_endpoint):
+    check_picture_bodies_answer_as_base64_records(partial(send, digits_endpoint))

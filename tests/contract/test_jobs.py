@@ -9,6 +9,7 @@ import pytest
 
 from training.jobs.train import METRIC_DEFINITIONS
 
+import job_cases
 from harness import (
     PROCESSING_IMAGE,
     TRAINING_IMAGE,
@@ -18,7 +19,6 @@ from harness import (
     training_tree,
 )
 
-HEADER = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year\n"
 OUTPUTS = ("train", "validation", "test", "pipeline", "baseline")
 
 
@@ -59,25 +59,15 @@ def test_processing_split_is_seeded(docker_client, processed, tmp_path):
         assert (again / path).read_text() == (processed / path).read_text()
 
 
-@pytest.mark.parametrize(
-    ("csv_text", "named"),
-    [
-        (HEADER.replace("flipper_length_mm,", "") + "Adelie,Dream,39,18,3700,male,2007\n",
-         "flipper_length_mm"),
-        (HEADER, "penguins.csv"),
-        ("\x89PNG\r\n\x1a\n\x00\x00binary\x00", "penguins.csv"),
-        (HEADER + "".join("NA,Dream,39,18,181,3700,male,2007\n" for _ in range(20)), "species"),
-        (HEADER + "".join(f"Adelie,Dream,{40 + i % 5},18,181,heavy,male,2007\n" for i in range(30)),
-         "body_mass_g"),
-    ],
-    ids=["missing-column", "no-rows", "not-csv", "no-labels", "non-numeric"],
-)
-def test_processing_bad_input_fails_cleanly(docker_client, tmp_path, csv_text, named):
-    root = processing_tree(tmp_path, csv_text)
+# One row of each failure class through the image; tests/unit runs every row in-process.
+@pytest.mark.parametrize("case", job_cases.contract(job_cases.PROCESSING_FAILURES),
+                         ids=job_cases.ids)
+def test_processing_bad_input_fails_cleanly(docker_client, tmp_path, case):
+    root = processing_tree(tmp_path, case.csv_text)
     result = run_processing(docker_client, root)
     assert result.exit_code != 0
     message = (root / "output" / "message").read_text()
-    assert named in message and "\n" not in message.strip()
+    assert case.named in message and "\n" not in message.strip()
     assert output_files(root) == []
 
 
@@ -174,44 +164,29 @@ def test_training_without_validation_channel_has_no_val_metrics(docker_client, p
     assert "train_loss=" in result.logs and "val_loss=" not in result.logs
 
 
-@pytest.mark.parametrize(
-    ("hyperparameters", "channels", "named"),
-    [
-        ({"epochs": "many"}, None, "epochs='many' is not a whole number (for example 50)"),
-        ({"epochs": "0"}, None, "epochs"),
-        ({"learning_rate": "-1"}, None, "learning_rate"),
-        ({"dropout": "0.5"}, None, "dropout"),
-        ({}, ("validation", "pipeline"), "train"),
-        ({}, ("train", "validation"), "pipeline"),
-    ],
-    ids=["bad-epochs", "zero-epochs", "negative-lr", "unknown-key", "no-train", "no-pipeline"],
-)
-def test_training_failure_names_the_cause(docker_client, processed, tmp_path, hyperparameters,
-                                          channels, named):
-    volumes = training_tree(tmp_path, processed, hyperparameters, channels)
+@pytest.mark.parametrize("case", job_cases.contract(job_cases.HYPERPARAMETER_FAILURES)
+                         + job_cases.contract(job_cases.CHANNEL_FAILURES), ids=job_cases.ids)
+def test_training_failure_names_the_cause(docker_client, processed, tmp_path, case):
+    volumes = training_tree(tmp_path, processed, case.hyperparameters, case.channels)
     result = run_job(docker_client, TRAINING_IMAGE, "train", volumes)
     assert result.exit_code != 0
     assert result.seconds < 30
-    assert named in (tmp_path / "output" / "failure").read_text()
+    assert case.named in (tmp_path / "output" / "failure").read_text()
     assert list((tmp_path / "model").iterdir()) == []
 
 
-@pytest.mark.parametrize(
-    ("content", "named"),
-    [("1,0.5,0.5\n", "train.csv line 1 has 3 columns"),
-     ("1,0.1,x,0,0,1,0,0,1,0,0\n", "train.csv line 1 column 3 is not a number"),
-     ("7,0.1,0.2,0,0,1,0,0,1,0,0\n", "train.csv line 1 has label '7'")],
-    ids=["wrong-columns", "non-numeric", "not-a-class-code"],
-)
-def test_training_rejects_bad_csv(docker_client, processed, tmp_path, content, named):
+@pytest.mark.parametrize("case", job_cases.contract(job_cases.TRAIN_CSV_FAILURES),
+                         ids=job_cases.ids)
+def test_training_rejects_bad_csv(docker_client, processed, tmp_path, case):
     data = tmp_path / "data"
     (data / "train").mkdir(parents=True)
-    (data / "train" / "train.csv").write_text(content)
+    (data / "train" / "train.csv").write_text(job_cases.GOOD_TRAIN_LINE + case.line)
     volumes = training_tree(tmp_path / "ml", processed, {}, channels=("pipeline",))
     volumes[data / "train"] = ("/opt/ml/input/data/train", "ro")
     result = run_job(docker_client, TRAINING_IMAGE, "train", volumes)
     assert result.exit_code != 0
-    assert named in (tmp_path / "ml" / "output" / "failure").read_text()
+    failure = (tmp_path / "ml" / "output" / "failure").read_text()
+    assert f"channel train: train.csv line 2 {case.says}" in failure
     assert list((tmp_path / "ml" / "model").iterdir()) == []
 
 

@@ -1,15 +1,20 @@
-"""The make targets users run: the local pipeline through docker-compose, serve, invoke, stop."""
+"""The make targets users run: the local pipeline through docker-compose, serve, invoke, stop.
+
+Each test has a LOCAL_DIR of its own: the whole pipeline where the pipeline is under test, else
+the session's processing and training runs filed as make files them (cheap, and the same runs).
+"""
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness import free_port
+from pipeline.runs import records as runs
 
-REPO = Path(__file__).resolve().parents[2]
+from harness import REPO, free_port, remove_project
 
 
 def make(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -17,17 +22,29 @@ def make(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
                           capture_output=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def local(tmp_path_factory):
-    """A LOCAL_DIR and compose project of the tests' own, so a user's pipeline is left alone.
-
-    `make test-clean` removes what is left of the `penguinstest` project if a run is cut short.
-    """
-    folder = tmp_path_factory.mktemp("local")
-    settings = [f"LOCAL_DIR={folder}", "COMPOSE_PROJECT=penguinstest",
+@pytest.fixture
+def local(tmp_path, compose_project):
+    """A LOCAL_DIR, port and compose project of the test's own, so a user's pipeline is left
+    alone; the endpoint stopped after the test."""
+    folder = tmp_path / "local"
+    settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={compose_project}",
                 f"ENDPOINT_PORT={free_port()}", "EPOCHS=30"]
     yield folder, settings
     make("stop", *settings)
+
+
+def filed(local: Path, processed: Path, trained: Path) -> tuple[str, str]:
+    """The session's processing and training runs filed in local as make files its own (a
+    Completed record each, the training's metric as make reads it from the log)."""
+    source = runs.create(local, "processing", "penguins")
+    shutil.copytree(processed, source.folder, dirs_exist_ok=True)
+    runs.finish(source, 0)
+    model = runs.create(local, "training", "penguins", inputs={"train": {"run": source.name}})
+    shutil.copytree(trained, model.folder, dirs_exist_ok=True)
+    card = json.loads((trained / "model" / "model-card.json").read_text())
+    runs.finish(model, 0, {"name": "validation:accuracy",
+                           "value": card["metrics"]["val_accuracy"]})
+    return source.name, model.name
 
 
 def run_records(folder: Path, kind: str) -> list[dict]:
@@ -36,16 +53,20 @@ def run_records(folder: Path, kind: str) -> list[dict]:
     return sorted(records, key=lambda record: record["start"], reverse=True)
 
 
-def test_pipeline_below_threshold_registers_nothing(local):
+def test_a_model_below_the_threshold_is_evaluated_but_not_registered(local, processed,
+                                                                     trained):
     folder, settings = local
-    done = make("pipeline", *settings, "ACCURACY_THRESHOLD=1.01", "PENDING_THRESHOLD=1.001")
+    _, model = filed(folder, processed, trained)
+    evaluated = make("evaluate", *settings)
+    assert evaluated.returncode == 0, evaluated.stdout[-2000:] + evaluated.stderr[-2000:]
+    done = make("register", *settings, "ACCURACY_THRESHOLD=1.01", "PENDING_THRESHOLD=1.001")
     assert done.returncode != 0
     assert "below the registration threshold 1.00" in done.stderr
     assert not (folder / "registry" / "penguins").exists() or not any(
         (folder / "registry" / "penguins").iterdir())
-    trained = run_records(folder, "training")[0]
-    assert trained["status"] == "Completed"
-    assert (folder / "training" / trained["name"] / "output" / "model.tar.gz").is_file()
+    trained_record = run_records(folder, "training")[0]
+    assert trained_record["name"] == model and trained_record["status"] == "Completed"
+    assert (folder / "training" / model / "output" / "model.tar.gz").is_file()
 
 
 def test_pipeline_registers_serves_and_invokes(local):
@@ -93,9 +114,9 @@ def test_pipeline_registers_serves_and_invokes(local):
     assert make("invoke", *settings).returncode != 0  # really stopped
 
 
-def test_a_failed_training_run_is_never_the_next_steps_input(local):
+def test_a_failed_training_run_is_never_the_next_steps_input(local, processed, trained):
     folder, settings = local
-    good = [r for r in run_records(folder, "training") if r["status"] == "Completed"][0]["name"]
+    _, good = filed(folder, processed, trained)
     failed = make("train", *settings, "EPOCHS=abc")
     assert failed.returncode != 0
     assert "epochs='abc' is not a whole number" in failed.stderr + failed.stdout
@@ -121,11 +142,13 @@ def test_a_failed_training_run_is_never_the_next_steps_input(local):
     assert rows[good][3].startswith("validation:accuracy=")
 
 
-def test_digits_workload_runs_beside_penguins_through_the_same_targets(local, tmp_path):
+def test_digits_workload_runs_beside_penguins_through_the_same_targets(
+        local, compose_project, processed, trained):
     folder, settings = local
-    port = free_port()
-    digits = [f"LOCAL_DIR={folder}", "WORKLOAD=digits", "COMPOSE_PROJECT=penguinstestdigits",
-              f"ENDPOINT_PORT={port}", "EPOCHS=8"]
+    filed(folder, processed, trained)  # Penguins' runs, older than the Digits ones
+    project = f"{compose_project}-digits"  # its endpoint beside Penguins', as a user's would be
+    digits = [f"LOCAL_DIR={folder}", "WORKLOAD=digits", f"COMPOSE_PROJECT={project}",
+              f"ENDPOINT_PORT={free_port()}", "EPOCHS=8"]
     try:
         done = make("pipeline", *digits)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -145,6 +168,7 @@ def test_digits_workload_runs_beside_penguins_through_the_same_targets(local, tm
         assert "of training run penguins-train-" in evaluated.stdout
     finally:
         make("stop", *digits)
+        remove_project(project)
 
 
 def test_keep_runs_removes_the_oldest_runs_of_a_kind(local):
@@ -152,9 +176,11 @@ def test_keep_runs_removes_the_oldest_runs_of_a_kind(local):
     def penguins() -> list[dict]:
         return [r for r in run_records(folder, "processing") if r["workload"] == "penguins"]
 
+    for workload in ("penguins", "penguins", "digits"):  # finished runs, as older make runs left
+        runs.finish(runs.create(folder, "processing", workload), 0)
     before = {r["name"] for r in penguins()}
     others = {r["name"] for r in run_records(folder, "processing")} - before
-    assert len(before) >= 2 and others  # the Digits test's runs
+    assert len(before) == 2 and len(others) == 1
     done = make("process", *settings, "KEEP_RUNS=1")
     assert done.returncode == 0, done.stderr[-2000:]
     left = penguins()

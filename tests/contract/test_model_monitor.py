@@ -20,8 +20,6 @@ from training.monitor import quality
 from harness import PROCESSING_IMAGE, Endpoint, run_job, served_model
 
 REPO = Path(__file__).resolve().parents[2]
-# A project of its own: another run's make test-clean removes penguinstest's containers.
-PROJECT = "monmodeltest"
 METRICS = list(quality.METRICS)
 
 
@@ -170,11 +168,11 @@ def test_random_labels_from_the_image_job_cover_every_captured_request(
     assert (root / "processing" / "resultdata" / "report.html").stat().st_size > 5000
 
 
-def test_the_schedule_runs_both_monitors_every_interval_until_stopped(served):
+def test_the_schedule_runs_both_monitors_every_interval_until_stopped(served, compose_project):
     make("ground-truth", f"LOCAL_DIR={served}")  # true labels are the newest
     before = {p.parent.name for p in (served / "monitoring").glob("*/run.json")}
     # MONITOR_MAX_RUNTIME defaults to the interval: 3 s would end an execution on a loaded machine.
-    options = [f"LOCAL_DIR={served}", f"COMPOSE_PROJECT={PROJECT}", "MONITOR_INTERVAL=3",
+    options = [f"LOCAL_DIR={served}", f"COMPOSE_PROJECT={compose_project}", "MONITOR_INTERVAL=3",
                "MONITOR_WINDOW=86400", "MONITOR_MAX_RUNTIME=120"]
     started = make("monitor-schedule", *options)
     assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
@@ -203,7 +201,7 @@ def test_the_schedule_runs_both_monitors_every_interval_until_stopped(served):
     listed = make("monitoring", f"LOCAL_DIR={served}")
     assert all(r["name"] in listed.stdout for r in done)
     ps = subprocess.run(["docker", "ps", "-q", "--filter",
-                         f"label=com.docker.compose.project={PROJECT}", "--filter",
+                         f"label=com.docker.compose.project={compose_project}", "--filter",
                          "label=com.docker.compose.service=monitor"],
                         capture_output=True, text=True)
     assert ps.stdout.strip() == ""

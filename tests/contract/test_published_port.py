@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness import SERVING_IMAGE, Endpoint, free_port
+from harness import SERVING_IMAGE, Endpoint, compose_project, free_port
 
 REPO = Path(__file__).resolve().parents[2]
-PROJECT = "penguinstestport"
+# The compose_project fixture's name, needed outside fixtures too (make test-clean removes it).
+PROJECT = compose_project("published_port")
 # The capabilities the colours and the router keep (cap_add): CHOWN 0, KILL 5, SETGID 6,
 # SETUID 7, what nginx's and gunicorn's masters need to run their workers as nobody.
 KEPT_CAPABILITIES = (1 << 0) | (1 << 5) | (1 << 6) | (1 << 7)

@@ -18,6 +18,7 @@ from endpoint_cases import MB, RECORD, distinct_records, padded_json
 from harness import TRAINING_IMAGE, Endpoint, training_tree
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.serial  # load, latency and memory figures: alone on the machine
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1300"))  # per strategy; four of them
 SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "60"))
 FIELDS = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g",

@@ -37,6 +37,7 @@ from harness import (
     Endpoint,
     free_port,
     processing_tree,
+    remove_compose_files_containers,
     run_job,
     served_model,
 )
@@ -50,12 +51,14 @@ SPLITS = ("train", "validation", "test", "pipeline")
 HYPERPARAMETERS = {"epochs": 5, "learning_rate": 0.1}
 
 
-def session(docker_client, local_code: bool) -> LocalSession:
+def session(docker_client, local_code: bool, root: Path) -> LocalSession:
+    """A local session whose compose files go below root (the teardown removes the containers
+    local mode leaves stopped there, and only those)."""
     local = LocalSession(sagemaker_config={
         "SchemaVersion": "1.0",
         "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
     })
-    local.config = {"local": {"local_code": local_code}}
+    local.config = {"local": {"local_code": local_code, "container_root": str(root)}}
     return local
 
 
@@ -94,11 +97,11 @@ def sessions(docker_client, monkeypatch_module, tmp_path_factory):
     monkeypatch_module.setattr(Processor, "_normalize_outputs",
                                lambda self, outputs=None: list(outputs or []))
     monkeypatch_module.setattr(FrameworkProcessor, "_pack_and_upload_code", pack_and_upload_code)
-    before = {c.id for c in docker_client.containers.list(all=True)}
-    yield session(docker_client, True), session(docker_client, False)
-    for container in docker_client.containers.list(all=True):
-        if container.id not in before:
-            container.remove(force=True)
+    root = tmp_path_factory.mktemp("local-mode")
+    try:
+        yield session(docker_client, True, root), session(docker_client, False, root)
+    finally:
+        remove_compose_files_containers(root)
 
 
 def outputs(folder: Path, names) -> list:
@@ -247,9 +250,9 @@ def newest(folder: Path, kind: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory):
+def local(tmp_path_factory, compose_project):
     folder = tmp_path_factory.mktemp("local")
-    return folder, [f"LOCAL_DIR={folder}", "COMPOSE_PROJECT=penguinstest",
+    return folder, [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={compose_project}",
                     f"ENDPOINT_PORT={free_port()}", "EPOCHS=5", "LEARNING_RATE=0.1"]
 
 

@@ -21,7 +21,9 @@ from harness import (
     SERVING_IMAGE,
     TRAINING_IMAGE,
     Endpoint,
+    free_port,
     processing_tree,
+    remove_compose_files_containers,
     served_model,
 )
 
@@ -29,20 +31,27 @@ pytestmark = pytest.mark.sdk
 ROLE = "arn:aws:iam::111111111111:role/service-role/LocalSageMakerRole"
 
 
+# Tiny where the model's quality is not under test: the SDK's plumbing is (15 epochs at 0.1 pass
+# the single-host gate with two hosts as well; docs/jobs.md, multi-host).
+FEW_EPOCHS = {"epochs": 15, "learning_rate": 0.1}
+
+
 @pytest.fixture(scope="module")
-def session(docker_client, monkeypatch_module):
+def session(docker_client, monkeypatch_module, tmp_path_factory):
+    """A local session whose compose files go to a folder of ours (so we remove the containers
+    local mode leaves stopped, and only those) and whose endpoints take a free port."""
     monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    before = {c.id for c in docker_client.containers.list(all=True)}
+    root = tmp_path_factory.mktemp("local-mode")
     local = LocalSession(sagemaker_config={
         "SchemaVersion": "1.0",
         "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
     })
-    local.config = {"local": {"local_code": True}}
-    yield local
-    # Local mode leaves its containers stopped, not removed.
-    for container in docker_client.containers.list(all=True):
-        if container.id not in before:
-            container.remove(force=True)
+    local.config = {"local": {"local_code": True, "container_root": str(root),
+                              "serving_port": free_port()}}
+    try:
+        yield local
+    finally:
+        remove_compose_files_containers(root)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +84,7 @@ def test_two_instances_train_one_model_that_serves(session, processed, docker_cl
     output = tmp_path / "output"
     estimator = Estimator(
         image_uri=TRAINING_IMAGE, role=ROLE, instance_count=2, instance_type="local",
-        hyperparameters={"learning_rate": 0.02}, output_path=f"file://{output}",
+        hyperparameters=FEW_EPOCHS, output_path=f"file://{output}",
         metric_definitions=METRIC_DEFINITIONS, sagemaker_session=session,
     )
     estimator.fit({name: f"file://{processed / 'processing' / name}"
@@ -87,7 +96,7 @@ def test_two_instances_train_one_model_that_serves(session, processed, docker_cl
         assert not [name for name in archive.getnames() if name.endswith("failure")]
     model = served_model(output / "model.tar.gz", tmp_path / "served")
     card = json.loads((model / "model-card.json").read_text())
-    assert card["hyperparameters"]["learning_rate"] == 0.02
+    assert card["hyperparameters"]["learning_rate"] == FEW_EPOCHS["learning_rate"]
     assert card["metrics"]["val_accuracy"] >= 0.9  # the single-host gate
     regex = next(d["Regex"] for d in METRIC_DEFINITIONS if d["Name"] == "validation:accuracy")
     chief_lines = [line for line in logs.splitlines() if re.search(regex, line)]
@@ -111,7 +120,7 @@ def sdk_model(session, sdk_training):
                  role=ROLE, sagemaker_session=session, predictor_cls=Predictor)
 
 
-def test_deployed_model_predicts_json_and_csv(sdk_model):
+def test_deployed_model_predicts_json_and_csv(sdk_model, session):
     predictor = sdk_model.deploy(initial_instance_count=1, instance_type="local")
     try:
         labels = ["Adelie", "Chinstrap", "Gentoo"]
@@ -119,7 +128,8 @@ def test_deployed_model_predicts_json_and_csv(sdk_model):
         # predict() does not check the status: check the body.
         result = predictor.predict(RECORD)
         assert_result(result, labels)
-        direct = requests.post("http://localhost:8080/invocations", json=RECORD, timeout=10)
+        port = session.config["local"]["serving_port"]
+        direct = requests.post(f"http://localhost:{port}/invocations", json=RECORD, timeout=10)
         assert direct.json() == result
         predictor.serializer, predictor.deserializer = CSVSerializer(), CSVDeserializer()
         predictor.accept = "text/csv"

@@ -26,11 +26,11 @@ def write_csv(path: Path, rows) -> Path:
     return path
 
 
-def run_transform(local: Path, trained: Path, *args: str) -> runs.Run:
+def run_transform(project: str, local: Path, trained: Path, *args: str) -> runs.Run:
+    """A transform job through compose project `project` (the compose_project fixture's)."""
     code = transform.main(["--local", str(local), "--model-tar",
                            str(trained / "output" / "model.tar.gz"), "--image", SERVING_IMAGE,
-                           "--label", "penguins.test=1", "--compose-project", "penguinstest",
-                           *args])
+                           "--label", "penguins.test=1", "--compose-project", project, *args])
     run = runs.runs(local, "transform")[0]
     assert (code == 0) == (run.status == runs.COMPLETED), run.record
     return run
@@ -46,14 +46,14 @@ def out_lines(run: runs.Run, name: str) -> list[str]:
 
 
 def test_multi_and_single_record_give_the_same_out_files_one_line_per_record_in_order(
-        trained, processed, tmp_path):
+        trained, processed, tmp_path, compose_project):
     rows = split_rows(processed)
     data = tmp_path / "input"
     write_csv(data / "first.csv", rows[:30])
     write_csv(data / "more" / "second.csv", rows[30:])
-    multi = run_transform(tmp_path / "local", trained, *program(
+    multi = run_transform(compose_project, tmp_path / "local", trained, *program(
         "--input", str(data), "--batch-strategy", "MultiRecord", "--max-concurrent", "1"))
-    single = run_transform(tmp_path / "local", trained, *program(
+    single = run_transform(compose_project, tmp_path / "local", trained, *program(
         "--input", str(data), "--batch-strategy", "SingleRecord", "--max-concurrent", "4"))
     assert multi.status == single.status == runs.COMPLETED
     for name, part in (("first.csv", rows[:30]), ("more/second.csv", rows[30:])):
@@ -71,11 +71,11 @@ def test_multi_and_single_record_give_the_same_out_files_one_line_per_record_in_
 
 
 def test_mini_batches_never_exceed_max_payload_and_the_answers_are_the_same(
-        trained, processed, tmp_path):
+        trained, processed, tmp_path, compose_project):
     rows = split_rows(processed)
     many = (rows * (30000 // len(rows) + 1))[:30000]  # a bit over 1 MB without the labels
     data = write_csv(tmp_path / "big.csv", many)
-    run = run_transform(tmp_path / "local", trained, *program(
+    run = run_transform(compose_project, tmp_path / "local", trained, *program(
         "--input", str(data), "--max-payload-mb", "1"))
     assert run.status == runs.COMPLETED, run.record
     figures = run.record["transform"]
@@ -83,13 +83,13 @@ def test_mini_batches_never_exceed_max_payload_and_the_answers_are_the_same(
     assert figures["largest_payload_bytes"] <= 1024 * 1024
     lines = out_lines(run, "big.csv")
     assert [line.split(",")[0] for line in lines] == [row[0] for row in many]
-    small = run_transform(tmp_path / "local", trained, *program(
+    small = run_transform(compose_project, tmp_path / "local", trained, *program(
         "--input", str(write_csv(tmp_path / "small" / "big.csv", rows))))
     assert lines[: len(rows)] == out_lines(small, "big.csv")
 
 
 def test_json_lines_are_joined_under_sagemakeroutput_and_filtered(trained, processed,
-                                                                   tmp_path):
+                                                                   tmp_path, compose_project):
     rows = split_rows(processed)[:10]
     names = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g",
              "sex"]
@@ -97,9 +97,9 @@ def test_json_lines_are_joined_under_sagemakeroutput_and_filtered(trained, proce
                for i, row in enumerate(rows)]
     data = tmp_path / "records.jsonl"
     data.write_text("".join(json.dumps(record) + "\n" for record in records))
-    run = run_transform(tmp_path / "local", trained, "--input", str(data), "--content-type",
-                        "application/jsonlines", "--accept", "application/jsonlines",
-                        "--join-source", "Input",
+    run = run_transform(compose_project, tmp_path / "local", trained, "--input", str(data),
+                        "--content-type", "application/jsonlines",
+                        "--accept", "application/jsonlines", "--join-source", "Input",
                         "--output-filter", "$['id','groundtruth','SageMakerOutput']")
     assert run.status == runs.COMPLETED, run.record
     lines = [json.loads(line) for line in out_lines(run, "records.jsonl")]
@@ -110,11 +110,12 @@ def test_json_lines_are_joined_under_sagemakeroutput_and_filtered(trained, proce
 
 
 def test_a_refused_record_fails_the_job_naming_file_and_line_and_leaves_no_out(
-        trained, processed, tmp_path):
+        trained, processed, tmp_path, compose_project):
     rows = split_rows(processed)[:20]
     rows[12] = rows[12][:3]  # a record with too few columns: the endpoint answers 400
     data = write_csv(tmp_path / "input" / "broken.csv", rows)
-    run = run_transform(tmp_path / "local", trained, *program("--input", str(data.parent)))
+    run = run_transform(compose_project, tmp_path / "local", trained,
+                        *program("--input", str(data.parent)))
     assert run.status == runs.FAILED
     assert run.record["failure_reason"].startswith(
         "broken.csv line 13: the endpoint refused the record with 400")
@@ -123,7 +124,7 @@ def test_a_refused_record_fails_the_job_naming_file_and_line_and_leaves_no_out(
 
 
 def test_the_default_input_is_the_newest_processing_runs_test_split(trained, processed,
-                                                                    tmp_path):
+                                                                    tmp_path, compose_project):
     local = tmp_path / "local"
     source = runs.create(local, "processing", "penguins")
     shutil.copytree(processed / "processing" / "baseline",
@@ -131,7 +132,7 @@ def test_the_default_input_is_the_newest_processing_runs_test_split(trained, pro
     runs.finish(source, 0)
     code = transform.main(["--local", str(local), "--model-tar",
                            str(trained / "output" / "model.tar.gz"), "--image", SERVING_IMAGE,
-                           "--label", "penguins.test=1", "--compose-project", "penguinstest"])
+                           "--label", "penguins.test=1", "--compose-project", compose_project])
     run = runs.runs(local, "transform")[0]
     assert code == 0, run.record
     assert run.record["inputs"]["data"]["run"] == source.name

@@ -17,27 +17,29 @@ from pipeline.transform import job as transform
 from training.contract.archive import pack
 
 import tiny_model
-from harness import SERVING_IMAGE, free_port
+from harness import SERVING_IMAGE, free_port, remove_compose_files_containers
 
 pytestmark = pytest.mark.sdk
 ROLE = "arn:aws:iam::111111111111:role/service-role/LocalSageMakerRole"
 
 
 @pytest.fixture
-def session(docker_client, monkeypatch):
+def session(docker_client, monkeypatch, tmp_path_factory):
     """One local session per test, its containers removed after it: local mode leaves them
     stopped, and its container names come from `random`, which the tiny model's seeding
-    makes the same in every test."""
+    makes the same in every test. Its compose files go to a folder of the test's, so the
+    teardown removes its containers and nobody else's."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    before = {c.id for c in docker_client.containers.list(all=True)}
+    root = tmp_path_factory.mktemp("local-mode")
     local = LocalSession(sagemaker_config={
         "SchemaVersion": "1.0",
         "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
     })
-    yield local
-    for container in docker_client.containers.list(all=True):  # local mode leaves them
-        if container.id not in before:
-            container.remove(force=True)
+    local.config = {"local": {"local_code": True, "container_root": str(root)}}
+    try:
+        yield local
+    finally:
+        remove_compose_files_containers(root)
 
 
 def penguins_rows() -> list[list[str]]:
@@ -77,13 +79,13 @@ def input_folder(folder, rows):
 @pytest.mark.parametrize("accept", ["text/csv", "application/json"])
 @pytest.mark.parametrize("workload", sorted(WORKLOADS))
 def test_make_transform_and_sdk_local_mode_write_byte_identical_out_files(
-        session, tmp_path, workload, accept):
+        session, tmp_path, compose_project, workload, accept):
     build, rows = WORKLOADS[workload]
     archive = model_archive(tmp_path, build)
     data = input_folder(tmp_path / "input", rows())
     # A serving port of its own each time: local mode's 8080 may be a user's endpoint (which
     # would answer), and the last test's container may still hold the one before.
-    session.config = {"local": {"local_code": True, "serving_port": free_port()}}
+    session.config = {"local": {**session.config["local"], "serving_port": free_port()}}
 
     transformer = Model(image_uri=SERVING_IMAGE, model_data=f"file://{archive}", role=ROLE,
                         sagemaker_session=session).transformer(
@@ -97,7 +99,7 @@ def test_make_transform_and_sdk_local_mode_write_byte_identical_out_files(
     code = transform.main(["--local", str(local), "--workload", workload, "--model-tar", archive,
                            "--input", str(data), "--image", SERVING_IMAGE,
                            "--batch-strategy", "MultiRecord", "--accept", accept,
-                           "--label", "penguins.test=1", "--compose-project", "penguinstest"])
+                           "--label", "penguins.test=1", "--compose-project", compose_project])
     run = runs.runs(local, "transform")[0]
     assert code == 0, run.record
 

@@ -7,10 +7,12 @@ TuningJob's shape and reads what a user would: the run folders, results.csv, the
 import csv
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
-import time
+import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -18,10 +20,8 @@ import pytest
 
 from training.jobs.train import METRIC_DEFINITIONS
 
-from harness import free_port
+from harness import REPO, TRAINING_IMAGE, compose_command, free_port, wait_for
 
-REPO = Path(__file__).resolve().parents[2]
-PROJECT = "penguinstune"  # the tests' own compose project, apart from a user's
 OBJECTIVE = "validation:accuracy"
 TRIAL_NAME = re.compile(r"^(?P<job>.+)-(?P<number>\d{3})-[0-9a-f]{8}$")
 
@@ -54,15 +54,12 @@ def tuning_file(folder: Path, strategy: str, ranges: dict, jobs: int | None, par
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory):
+def local(tmp_path_factory, compose_project):
     folder = tmp_path_factory.mktemp("tune-local")
-    settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={PROJECT}"]
+    settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={compose_project}"]
     done = make("process", *settings)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    yield folder, settings
-    # compose run leaves the project's network behind; nothing else of the project is left.
-    subprocess.run([*compose_command().split(), "down", "--remove-orphans"], cwd=REPO,
-                   capture_output=True)
+    return folder, settings
 
 
 def tune(local, path: Path, name: str) -> subprocess.CompletedProcess:
@@ -132,37 +129,49 @@ def test_a_random_job_runs_parallel_trials_as_sagemaker_names_and_feeds_them(loc
         "Completed"
 
 
-def compose_command() -> str:
-    v2 = subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
-    return f"{'docker compose' if v2 else 'docker-compose'} -p {PROJECT} -f docker-compose.yml"
+def trial_logs(folder: Path, job: str, first: int = 0) -> str:
+    """The logs so far of a tuning job's trials, from the first-th on."""
+    return "".join((folder / "training" / r["name"] / "logs.txt").read_text()
+                   for r in trials(folder, job)[first:]
+                   if (folder / "training" / r["name"] / "logs.txt").is_file())
 
 
-def test_a_stopped_bayesian_job_continues_and_runs_each_trial_once(local, tmp_path):
+def test_a_stopped_bayesian_job_continues_and_runs_each_trial_once(local, compose_project,
+                                                                   tmp_path):
     folder, _ = local
     path = tuning_file(tmp_path, "Bayesian", {"ContinuousParameterRanges": [
         {"Name": "learning_rate", "MinValue": "0.02", "MaxValue": "0.1"}]}, 3, 1,
         {"epochs": "4"})
-    environ = {**os.environ, "TRAINING_IMAGE": "penguins-training:latest",
+    environ = {**os.environ, "TRAINING_IMAGE": TRAINING_IMAGE,
                "HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
     tuner = subprocess.Popen(
-        [str(REPO / ".venv" / "bin" / "python"), "-m", "pipeline.tuning.job", "tune",
-         "--local", str(folder), "--compose", compose_command(), "--config", str(path),
+        [sys.executable, "-m", "pipeline.tuning.job", "tune", "--local", str(folder),
+         "--compose", compose_command(compose_project), "--config", str(path),
          "--tuning-job", "resumed"], cwd=REPO, env=environ, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in tuner.stdout],
+                              daemon=True)
+    reader.start()
     seen = []
-    for line in tuner.stdout:
-        seen.append(line)
-        if "[1/3 finished]" in line:
-            break
-    # Mid-way: trial 2 has finished an epoch; stop the tuner as a user's Ctrl-C would.
-    while "epoch=1/4 " not in "".join(
-            (folder / "training" / r["name"] / "logs.txt").read_text()
-            for r in trials(folder, "resumed")[1:]
-            if (folder / "training" / r["name"] / "logs.txt").is_file()):
-        time.sleep(0.1)
-    tuner.send_signal(signal.SIGTERM)
-    seen += tuner.stdout.readlines()
-    assert tuner.wait(timeout=180) == 143, "".join(seen)
+
+    def first_trial_finished() -> bool:
+        while not lines.empty():
+            seen.append(lines.get())
+        return any("[1/3 finished]" in line for line in seen)
+
+    try:
+        wait_for(first_trial_finished, 300, "the tuner's first trial")
+        # Mid-way: trial 2 has finished an epoch; stop the tuner as a user's Ctrl-C would.
+        wait_for(lambda: "epoch=1/4 " in trial_logs(folder, "resumed", 1), 120,
+                 "the second trial's first epoch")
+        tuner.send_signal(signal.SIGTERM)
+        code = tuner.wait(timeout=180)
+    finally:
+        tuner.kill()
+        reader.join(timeout=10)
+    first_trial_finished()
+    assert code == 143, "".join(seen)
     assert json.loads((folder / "tuning" / "resumed" / "run.json").read_text())["status"] == \
         "Stopped"
     cut = trials(folder, "resumed")
@@ -245,12 +254,16 @@ def test_an_invalid_tuning_file_is_refused_before_any_job_starts(local, tmp_path
     folder, _ = local
     path = tuning_file(tmp_path, "Random", {"IntegerParameterRanges": [
         {"Name": "epochs", "MinValue": "ten", "MaxValue": "20"}]}, 2, 1, {})
-    before = sorted((folder / "training").iterdir())
+    def training_runs() -> list[Path]:
+        # Alone, this module's first test: no training run yet, not even the folder.
+        return sorted((folder / "training").glob("*"))
+
+    before = training_runs()
     done = tune(local, path, "refused")
     assert done.returncode != 0
     assert ('HyperParameterTuningJobConfig.ParameterRanges.IntegerParameterRanges[0].MinValue: '
             '"ten" is not a whole number') in done.stderr
-    assert sorted((folder / "training").iterdir()) == before
+    assert training_runs() == before
     assert not (folder / "tuning" / "refused").exists()
 
 

@@ -110,6 +110,19 @@ def test_too_few_rows_for_the_hosts_is_a_job_error():
         distributed.shard(3, 0, 4)
 
 
+def test_the_collective_timeout_is_sixty_seconds_unless_the_variable_says_otherwise():
+    assert distributed.collective_timeout({}) == distributed.COLLECTIVE_TIMEOUT_SECONDS == 60
+    assert distributed.collective_timeout({"COLLECTIVE_TIMEOUT_SECONDS": "7.5"}) == 7.5
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "ten", "nan", "inf", ""])
+def test_a_collective_timeout_that_is_no_positive_number_of_seconds_is_named(text):
+    with pytest.raises(JobError) as raised:
+        distributed.collective_timeout({"COLLECTIVE_TIMEOUT_SECONDS": text})
+    assert str(raised.value).startswith(f"COLLECTIVE_TIMEOUT_SECONDS={text!r} is not a number "
+                                        "of seconds greater than 0")
+
+
 def test_failure_message_names_this_host_and_the_peer_tensorflow_blames():
     cluster = Cluster(("algo-1", "algo-2"), "algo-1")
     error = RuntimeError("Collective ops is aborted by: task /job:worker/replica:0/task:1 "

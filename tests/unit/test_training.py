@@ -21,6 +21,7 @@ from pipeline.registry import models as registry
 from training.jobs import evaluate, process, train
 from training.workloads.penguins.data import bundled
 
+import job_cases
 from endpoint_cases import RECORD
 
 pytestmark = pytest.mark.training
@@ -123,20 +124,13 @@ def test_processing_outputs(processed):
     assert len((out / "pipeline" / "train-raw.csv").read_text().splitlines()) == 1 + 240
 
 
-@pytest.mark.parametrize(("csv_text", "named"), [
-    (HEADER.replace(",sex", "") + "Adelie,Dream,39,18,181,3700,2007\n", "sex"),
-    (HEADER, "no rows"),
-    (HEADER + "".join("NA,Dream,39,18,181,3700,male,2007\n" for _ in range(20)), "species"),
-    (HEADER + "".join(f"{s},Dream,39,18,181,3700,male,2007\n" for s in ["Adelie"] * 20
-                      + ["Gentoo"] * 3), "Gentoo"),
-    (HEADER + "Adelie,Dream,39,18,181,heavy,male,2007\n" * 30, "body_mass_g"),
-])
-def test_processing_bad_input(tmp_path, monkeypatch, csv_text, named):
-    base = processing_base(tmp_path, csv_text)
+@pytest.mark.parametrize("case", job_cases.PROCESSING_FAILURES, ids=job_cases.ids)
+def test_processing_bad_input(tmp_path, monkeypatch, case):
+    base = processing_base(tmp_path, case.csv_text)
     monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base))
     assert process.main([]) == 1
     message = (base / "output" / "message").read_text()
-    assert named in message
+    assert case.named in message and "\n" not in message.strip()
     written = [p for p in (base / "processing").rglob("*") if p.is_file()]
     assert [p.name for p in written] == ["penguins.csv"]
 
@@ -236,36 +230,29 @@ def test_sample_penguin_is_a_gentoo(trained):
     assert labels[int(probabilities.argmax())] == "Gentoo"
 
 
-@pytest.mark.parametrize(("hyperparameters", "channels", "named"), [
-    ({"epochs": "0"}, ("train", "pipeline"), "epochs"),
-    ({"colour": "blue"}, ("train", "pipeline"), "colour"),
-    ({}, ("validation", "pipeline"), "train"),
-    ({}, ("train",), "pipeline"),
-])
-def test_training_failures(processed, tmp_path, monkeypatch, hyperparameters, channels, named):
-    base = link_channels(tmp_path, processed, channels, hyperparameters)
+@pytest.mark.parametrize("case", job_cases.HYPERPARAMETER_FAILURES + job_cases.CHANNEL_FAILURES,
+                         ids=job_cases.ids)
+def test_training_failures(processed, tmp_path, monkeypatch, case):
+    base = link_channels(tmp_path, processed, case.channels, case.hyperparameters)
     (base / "model").mkdir()
     monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base))
     assert train.main() == 1
-    assert named in (base / "output" / "failure").read_text()
+    assert case.named in (base / "output" / "failure").read_text()
     assert list((base / "model").iterdir()) == []
 
 
-@pytest.mark.parametrize(("line", "named"), [
-    ("1,0.5,0.5\n", "line 2 has 3 columns; expected 11"),
-    ("1,0.1,x,0,0,1,0,0,1,0,0\n", "line 2 column 3 is not a number: 'x'"),
-    ("1,0.1,nan,0,0,1,0,0,1,0,0\n", "line 2 column 3 is not a number: 'nan'"),
-    ("7,0.1,0.2,0,0,1,0,0,1,0,0\n", "line 2 has label '7'; labels must be class codes 0..2"),
-    ("0.5,0.1,0.2,0,0,1,0,0,1,0,0\n", "line 2 has label '0.5'"),
-])
-def test_bad_training_csv_names_file_and_line(processed, tmp_path, monkeypatch, line, named):
+@pytest.mark.parametrize("case", job_cases.TRAIN_CSV_FAILURES, ids=job_cases.ids)
+def test_bad_training_csv_names_file_and_line(processed, tmp_path, monkeypatch, case):
     base = link_channels(tmp_path, processed, ("pipeline",))
+    (base / "model").mkdir()
     (base / "input" / "data" / "train").mkdir()
-    (base / "input" / "data" / "train" / "part.csv").write_text("0,0,0,0,0,1,0,0,1,0,0\n" + line)
+    (base / "input" / "data" / "train" / "part.csv").write_text(job_cases.GOOD_TRAIN_LINE
+                                                                 + case.line)
     monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base))
     assert train.main() == 1
     failure = (base / "output" / "failure").read_text()
-    assert f"channel train: part.csv {named}" in failure
+    assert f"channel train: part.csv line 2 {case.says}" in failure
+    assert list((base / "model").iterdir()) == []
 
 
 def epoch_numbers(text: str) -> list[int]:

@@ -52,7 +52,15 @@ def changed(path: str, value) -> dict:
     return document
 
 
-REMOVE = object()
+class Remove:
+    """The value of a case that removes the key; its name is its repr (test ids are the same in
+    every process, as pytest-xdist's workers need)."""
+
+    def __repr__(self) -> str:
+        return "REMOVE"
+
+
+REMOVE = Remove()
 INTEGER = f"{RANGES}.IntegerParameterRanges[0]"
 CONTINUOUS = f"{RANGES}.ContinuousParameterRanges[0]"
 BAD_FILES = [

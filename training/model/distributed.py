@@ -26,8 +26,10 @@ PORT = 8890
 # SageMaker's docs: a host's name may resolve only some seconds after its container starts.
 RESOLVE_SECONDS = 120
 # A collective op waiting longer than this means a peer is gone (a killed container never
-# answers); the op then fails instead of hanging the surviving hosts forever.
+# answers); the op then fails instead of hanging the surviving hosts forever. The variable of
+# the same name sets it (a slow network wants more; the contract tests of a lost host, less).
 COLLECTIVE_TIMEOUT_SECONDS = 60
+COLLECTIVE_TIMEOUT_VARIABLE = "COLLECTIVE_TIMEOUT_SECONDS"
 # Every host started and its name resolved (RESOLVE_SECONDS); TensorFlow alone would keep the
 # others waiting for a host that never starts for an hour.
 JOIN_SECONDS = 180
@@ -134,6 +136,22 @@ def failure_message(cluster: Cluster, message: str, error: BaseException | None 
 
 
 
+def collective_timeout(environ=os.environ) -> float:
+    """The collective timeout in seconds: COLLECTIVE_TIMEOUT_SECONDS of the environment, or the
+    default; a value that is not a number of seconds above 0 is a job error naming it."""
+    text = environ.get(COLLECTIVE_TIMEOUT_VARIABLE)
+    if text is None:
+        return COLLECTIVE_TIMEOUT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise JobError(f"{COLLECTIVE_TIMEOUT_VARIABLE}={text!r} is not a number of seconds "
+                       f"greater than 0 (default {COLLECTIVE_TIMEOUT_SECONDS})")
+    return seconds
+
+
 def strategy(cluster: Cluster, timeout: float = COLLECTIVE_TIMEOUT_SECONDS):
     """MultiWorkerMirroredStrategy over the cluster, every host resolved first."""
     resolve(cluster.hosts)
@@ -148,6 +166,8 @@ def strategy(cluster: Cluster, timeout: float = COLLECTIVE_TIMEOUT_SECONDS):
 
 def joined(cluster: Cluster, failure: Path):
     """strategy() once every host has joined; after JOIN_SECONDS, the failure file and exit."""
+    timeout = collective_timeout()
+
     def give_up():
         exit_now(cluster, fail(failure, failure_message(
             cluster, f"not every host of {', '.join(cluster.hosts)} joined within "
@@ -157,7 +177,7 @@ def joined(cluster: Cluster, failure: Path):
     watchdog.daemon = True
     watchdog.start()
     try:
-        return strategy(cluster)
+        return strategy(cluster, timeout)
     finally:
         watchdog.cancel()
 
