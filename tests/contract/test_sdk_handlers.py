@@ -17,7 +17,7 @@ from training.contract.archive import pack
 
 import tiny_model
 from endpoint_cases import IRIS_JSON
-from harness import SERVING_IMAGE, free_port
+from harness import SERVING_IMAGE, free_port, remove_compose_files_containers
 
 pytestmark = pytest.mark.sdk
 ROLE = "arn:aws:iam::111111111111:role/service-role/LocalSageMakerRole"
@@ -25,19 +25,19 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "endpoint-toolkit"
 
 
 @pytest.fixture(scope="module")
-def session(docker_client, monkeypatch_module):
+def session(monkeypatch_module, tmp_path_factory):
     monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    before = {c.id for c in docker_client.containers.list(all=True)}
     local = LocalSession(sagemaker_config={
         "SchemaVersion": "1.0",
         "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
     })
-    # A port of its own: local mode's default 8080 may be a user's (or another test's) endpoint.
-    local.config = {"local": {"local_code": True, "serving_port": free_port()}}
+    # A port of its own: local mode's default 8080 may be a user's (or another test's) endpoint;
+    # its compose files under a folder of the module's, so the teardown removes only its own.
+    root = tmp_path_factory.mktemp("local-mode")
+    local.config = {"local": {"local_code": True, "serving_port": free_port(),
+                              "container_root": str(root)}}
     yield local
-    for container in docker_client.containers.list(all=True):
-        if container.id not in before:
-            container.remove(force=True)
+    remove_compose_files_containers(root)
 
 
 @pytest.fixture(scope="module")
