@@ -123,7 +123,7 @@ def _csv_columns(text: str, layout) -> Columns | None:
     cells = ",".join(lines).split(",")
     if len(cells) != len(lines) * width:
         del cells[::width + 1]  # a leading label column, as batch transform sends it
-    if max(map(len, cells)) > csv.field_size_limit():
+    if len(text) > csv.field_size_limit() and max(map(len, cells)) > csv.field_size_limit():
         return None
     return Columns(cells, width, layout)
 
