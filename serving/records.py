@@ -45,8 +45,8 @@ def _number(value, missing: frozenset, record: int, name: str) -> float:
 
 
 def _numbers(signature: Signature, columns: dict) -> np.ndarray:
-    """[fields, N] float64 of every float field (missing -> NaN), or RecordError naming record
-    and field.
+    """Every float field's values as float64, field after field (missing -> NaN), or
+    RecordError naming record and field.
 
     All of them in one numpy call: JSON numbers and nulls as they are, CSV's strings through
     float() (which reads spaces and "nan" as the plain reading does) unless a missing marker
@@ -67,11 +67,13 @@ def _numbers(signature: Signature, columns: dict) -> np.ndarray:
             values = np.fromiter(map(float, flat), np.float64, len(flat))
     except (ValueError, OverflowError):
         values = None
-    if values is None or (np.abs(values) > FLOAT32_MAX).any():  # NaN passes: missing
+    # fmax/fmin skip NaN (a missing value passes); two calls, not abs, compare and any.
+    if values is None or np.fmax.reduce(values) > FLOAT32_MAX \
+            or np.fmin.reduce(values) < -FLOAT32_MAX:
         missing = signature.missing
         values = np.array([[_number(v, missing, row, name) for row, v in enumerate(columns[name])]
                            for name in names], dtype=np.float64)
-    return values.reshape(len(names), -1)
+    return values
 
 
 def _string_column(signature: Signature, name: str, column: list) -> list:
@@ -116,7 +118,8 @@ def tabular(signature: Signature, batch) -> dict:
     columns = _columns(signature, batch)
     feeds = {}
     if signature.numbers:
-        numbers = _numbers(signature, columns).astype(np.float32)[:, :, None]
+        numbers = _numbers(signature, columns).astype(np.float32).reshape(
+            len(signature.numbers), -1, 1)
         feeds.update(zip(signature.numbers, numbers, strict=True))
     if signature.strings:
         strings = np.array([_string_column(signature, name, columns[name])
