@@ -79,7 +79,7 @@ def invocations(state) -> Response:
                                          f"{MAX_CUSTOM_ATTRIBUTES} characters")
         accept = codecs.negotiate(environ.get("HTTP_ACCEPT"), config.default_accept)
         records, shape = codecs.decode(body, environ.get("CONTENT_TYPE"), model.signature)
-        answer = codecs.encode(hooks.predict(model, records, config.images), accept, shape)
+        answer = codecs.encode(hooks.answer(model, records, config.images), accept, shape)
     except codecs.CodecError as mistake:
         return error(mistake.status, mistake.message)
     except hooks.RecordError as mistake:

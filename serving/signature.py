@@ -51,6 +51,10 @@ class Signature:
         object.__setattr__(self, "numbers", tuple(f.name for f in self.fields if f.kind == "float"))
         object.__setattr__(self, "strings", tuple(f.name for f in self.fields
                                                   if f.kind == "string"))
+        # float() reads each marker as NaN or not at all: a column of numbers may then be
+        # read with float() alone, the markers it refuses read one by one (serving/records).
+        object.__setattr__(self, "float_markers_are_nan",
+                           all(_nan_or_not_a_number(marker) for marker in self.missing))
 
     @property
     def csv_width(self) -> int:
@@ -68,6 +72,13 @@ class Signature:
         if self.image:
             return f"{self.csv_width} pixel values ({self.image.height} rows of {self.image.width})"
         return ",".join(self.names)
+
+
+def _nan_or_not_a_number(text: str) -> bool:
+    try:
+        return math.isnan(float(text))
+    except ValueError:
+        return True
 
 
 def _shape(entry: dict) -> list:

@@ -37,15 +37,21 @@ from harness import (  # noqa: E402
 
 # Penguins' targets; one prediction path costs a little per record (0.8 with the old fast paths).
 TARGETS = {
-    "invocations_ping_ratio": (">=", 0.65),
+    "invocations_ping_ratio": (">=", 0.8),
     "inprocess_speedup": (">=", 50),
-    "batch_records_per_second": (">=", 100_000),
+    "batch_records_per_second": (">=", 600_000),
+    # One CPU, wrk -t1 -c8: 4x the AWS scikit example container's 466 requests/s (issue 24).
+    "cpu1_csv100_requests_per_second": (">=", 1_860),
+    "cpu1_json100_requests_per_second": (">=", 1_860),
+    "cpu1_csv1000_records_per_second": (">=", 0),  # reported
+    "cpu1_json1000_records_per_second": (">=", 0),
+    "cpu1_invocations_ping_ratio": (">=", 0),
     "cold_start_seconds": ("<=", 1.5),
     "serving_image_mb": ("<=", 500),
     "worker_rss_mb": ("<=", 150),
     "digits_single_images_per_second": (">=", 0),  # reported; the issue sets no target
     "digits_batch100_images_per_second": (">=", 0),
-    "capture_on_off_ratio": (">=", 0.9),  # invocations/s with Data Capture at 100 % / off
+    "capture_on_off_ratio": (">=", 0.95),  # invocations/s with Data Capture at 100 % / off
     "monitor_data_seconds_1m": ("<=", 60),  # a data-quality run over 1,000,000 captured records
     # The same run with requests carrying 1,000 field names a client made up, over the clean run.
     "monitor_invented_fields_ratio": ("<=", 2),
@@ -70,16 +76,18 @@ def train_model(client, work: Path, *processing_args: str) -> tuple[Path, Path]:
     return served_model(work / "training" / "output" / "model.tar.gz", work / "model"), processed
 
 
-def wrk(url: str, body: bytes | None, seconds: int, connections: int) -> dict:
+def wrk(url: str, body: bytes | None, seconds: int, connections: int, threads: int = 2,
+        headers: dict | None = None) -> dict:
     """Run wrk (with a Lua script for POST bodies) and parse throughput and latency."""
     with tempfile.TemporaryDirectory() as scratch:
-        args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+        args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
         if body is not None:
             Path(scratch, "body.json").write_bytes(body)
             Path(scratch, "post.lua").write_text(
                 'wrk.method = "POST"\n'
-                'wrk.headers["Content-Type"] = "application/json"\n'
-                f'local f = io.open("{scratch}/body.json", "rb")\n'
+                + "".join(f'wrk.headers["{name}"] = "{value}"\n' for name, value in
+                          (headers or {"Content-Type": "application/json"}).items())
+                + f'local f = io.open("{scratch}/body.json", "rb")\n'
                 "wrk.body = f:read('*a')\nf:close()\n"
             )
             args += ["-s", f"{scratch}/post.lua"]
@@ -176,6 +184,34 @@ def in_process(model_dir: Path, processed: Path) -> dict:
     return {"naive_us_per_record": naive_seconds * 1e6, "ours_us_per_record": ours_seconds * 1e6,
             "speedup": naive_seconds / ours_seconds, "identical_on_test_split": same,
             "test_records": len(records)}
+
+
+def csv_body(records: list[dict]) -> bytes:
+    """Headerless CSV rows of the records, in RECORD's field order (null: an empty value)."""
+    return "".join(",".join("" if r[name] is None else str(r[name]) for name in RECORD) + "\n"
+                   for r in records).encode()
+
+
+def one_cpu(client, model_dir: Path, seconds: int) -> dict:
+    """The container limited to one CPU (`--cpus 1`, so one worker), wrk -t1 -c8: /ping, one
+    record, and 100- and 1,000-record CSV and JSON bodies (issue 24's peer comparison)."""
+    server = Endpoint(client, model_dir, nano_cpus=1_000_000_000)
+    url = f"{server.url}/invocations"
+    csv_headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
+    found = {}
+    try:
+        server.wait_ready()
+        found["ping"] = wrk(f"{server.url}/ping", None, seconds, 8, threads=1)
+        found["single"] = wrk(url, json.dumps(RECORD).encode(), seconds, 8, threads=1)
+        for count in (100, 1000):
+            records = distinct_records(count)
+            found[f"csv_{count}"] = wrk(url, csv_body(records), seconds, 8, threads=1,
+                                        headers=csv_headers)
+            found[f"json_{count}"] = wrk(url, json.dumps(records).encode(), seconds, 8,
+                                         threads=1)
+    finally:
+        server.remove()
+    return found
 
 
 def digit_images(processed: Path, count: int) -> list[dict]:
@@ -376,6 +412,18 @@ def _written(folder: Path, text: str, name: str = "train.csv") -> Path:
     return folder
 
 
+def report_targets(figures: dict) -> list[str]:
+    """Print each figure against its target; the names of those missed (make bench fails)."""
+    missed = []
+    print(f"\n{'figure':<34}{'value':>14}  target")
+    for name, value in figures.items():
+        op, target = TARGETS[name]
+        met = value >= target if op == ">=" else value <= target
+        missed += [] if met else [name]
+        print(f"{name:<34}{value:>14.3f}  {op} {target}  {'ok' if met else 'MISSED'}")
+    return missed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -400,6 +448,7 @@ def main() -> int:
             server.remove()
         handler = handler_vs_fast_path(client, model_dir, Path(scratch), args.seconds,
                                        args.connections)
+        cpu1 = one_cpu(client, model_dir, args.seconds)
         starts = cold_start(client, model_dir)
         inproc = in_process(model_dir, processed)
         digit = digits(client, Path(scratch) / "digits", args.seconds, args.connections)
@@ -413,6 +462,12 @@ def main() -> int:
         "invocations_ping_ratio": single["requests_per_second"] / ping["requests_per_second"],
         "inprocess_speedup": inproc["speedup"],
         "batch_records_per_second": batch["requests_per_second"] * 1000,
+        "cpu1_csv100_requests_per_second": cpu1["csv_100"]["requests_per_second"],
+        "cpu1_json100_requests_per_second": cpu1["json_100"]["requests_per_second"],
+        "cpu1_csv1000_records_per_second": cpu1["csv_1000"]["requests_per_second"] * 1000,
+        "cpu1_json1000_records_per_second": cpu1["json_1000"]["requests_per_second"] * 1000,
+        "cpu1_invocations_ping_ratio": (cpu1["single"]["requests_per_second"]
+                                        / cpu1["ping"]["requests_per_second"]),
         "cold_start_seconds": statistics.median(starts),
         "serving_image_mb": size_mb,
         "worker_rss_mb": max(rss),
@@ -428,7 +483,7 @@ def main() -> int:
     }
     report = {
         "figures": figures,
-        "ping": ping, "invocations": single, "batch_1000": batch,
+        "ping": ping, "invocations": single, "batch_1000": batch, "one_cpu": cpu1,
         "cold_starts_seconds": starts, "in_process": inproc, "worker_rss_mb": rss,
         "digits": digit, "data_capture": captured, "monitor_data": monitored,
         "monitor_invented_fields": invented,
@@ -439,11 +494,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 
-    print(f"\n{'figure':<28}{'value':>14}  target")
-    for name, value in figures.items():
-        op, target = TARGETS[name]
-        met = value >= target if op == ">=" else value <= target
-        print(f"{name:<28}{value:>14.3f}  {op} {target}  {'ok' if met else 'MISSED'}")
+    missed = report_targets(figures)
     print(f"ping {ping['requests_per_second']:.0f} req/s p50 {ping['p50_ms']:.2f} ms "
           f"p99 {ping['p99_ms']:.2f} ms; invocations {single['requests_per_second']:.0f} req/s "
           f"p50 {single['p50_ms']:.2f} ms p99 {single['p99_ms']:.2f} ms")
@@ -451,7 +502,9 @@ def main() -> int:
           f"{inproc['ours_us_per_record']:.1f} us/record; identical on the test split: "
           f"{inproc['identical_on_test_split']}")
     print(f"load average before: {load}; figures written to {args.out}")
-    return 0 if inproc["identical_on_test_split"] else 1
+    if missed:
+        print(f"MISSED: {', '.join(missed)}")
+    return 0 if inproc["identical_on_test_split"] and not missed else 1
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from functools import partial
 
 import pytest
 
+from serving import codecs
 from serving import config as settings
 from serving.app import create_app
 
@@ -27,6 +28,14 @@ pytestmark = pytest.mark.unit
 # The table's cases that hold for any model: no Penguins record in them.
 GENERIC = {"ping", "empty-body", "malformed-json", "unsupported-content-type",
            "unknown-path", "wrong-method", "trace-refused"}
+
+
+@pytest.fixture(autouse=True, params=["columnar", "plain"])
+def reading(request, monkeypatch):
+    """Every test of the module twice: bodies read as whole columns, and through the csv
+    module and record by record (codecs.COLUMNAR off), the reading the columns must equal."""
+    monkeypatch.setattr(codecs, "COLUMNAR", request.param == "columnar")
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +112,4 @@ def test_image_contract_case(image_client, case):
 
 def test_a_picture_as_the_body_answers_as_its_base64_record(image_client):
     check_picture_bodies_answer_as_base64_records(partial(send, image_client))
+
