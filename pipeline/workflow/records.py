@@ -106,8 +106,8 @@ class Execution:
         files.write_json(self.folder / STEPS, {"PipelineExecutionSteps": listed})
 
     def step(self, name: str, **fields) -> dict:
-        record = self.steps.setdefault(name, {"StepName": name})
         with self.lock:
+            record = self.steps.setdefault(name, {"StepName": name})
             record.update({key: value for key, value in fields.items() if value is not None})
             self._save()
         return record
