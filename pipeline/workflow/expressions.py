@@ -11,9 +11,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from jsonpath_ng.exceptions import JsonPathParserError
-from jsonpath_ng.ext import parse as jsonpath
-
 # One part of a property path after the step name: .Name, [0] or ['name'] / ["name"].
 PART = re.compile(r"""\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[(['"])(.*?)\3\]""")
 FUNCTIONS = ("Get", "Std:Join", "Std:JsonGet")
@@ -82,11 +79,12 @@ def text(value) -> str:
 
 
 def json_get(document, path: str, where: str):
+    # Imported here: `definition` runs under the SDK 3 venv, which has no jsonpath-ng.
+    from jsonpath_ng.ext import parse as jsonpath
+
     try:
         matches = jsonpath(path).find(document)
-    except (JsonPathParserError, Exception) as error:
-        if isinstance(error, ExpressionError):
-            raise
+    except Exception as error:  # noqa: BLE001 - the parser raises several types for one mistake
         raise ExpressionError(f"{where}: {path!r} is not a JSON path ({error})") from None
     if not matches:
         raise ExpressionError(f"{where}: nothing at {path!r} in the property file")

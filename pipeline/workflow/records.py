@@ -59,12 +59,37 @@ def duration(text: str) -> timedelta:
                      minutes=minutes, seconds=seconds)
 
 
+# The attributes SageMaker's cache compares, by step type (its "default cache key attributes");
+# a change anywhere else (an output path with the execution id in it) is still a hit. Types it
+# does not list compare their whole resolved step.
+CACHE_KEYS = {
+    "Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
+    "QualityCheck": ("AppSpecification", "Environment", "ProcessingInputs"),
+    "Training": ("AlgorithmSpecification", "CheckpointConfig", "DebugHookConfig",
+                 "DebugRuleConfigurations", "Environment", "HyperParameters",
+                 "InputDataConfig"),
+    "Tuning": ("HyperParameterTuningJobConfig", "TrainingJobDefinition",
+               "TrainingJobDefinitions"),
+    "Transform": ("DataProcessing", "Environment", "ModelName", "TransformInput"),
+}
+TUNING_DEFINITION_KEYS = ("AlgorithmSpecification", "HyperParameterRanges", "InputDataConfig",
+                          "StaticHyperParameters", "TuningObjective")
+STEP_FIELDS = ("Name", "DependsOn", "CacheConfig", "RetryPolicies", "DisplayName", "Description",
+               "Arguments", "PropertyFiles")
+
+
 def cache_key(step_type: str, resolved: dict) -> str:
-    """The same step type with the same resolved arguments (and other settings) is the same
-    work, whatever its name or position."""
-    kept = {key: value for key, value in resolved.items()
-            if key not in ("Name", "DependsOn", "CacheConfig", "RetryPolicies", "DisplayName",
-                           "Description")}
+    """The same step type with the same key attributes is the same work, whatever its name."""
+    arguments = resolved.get("Arguments", {})
+    if step_type in CACHE_KEYS:
+        kept = {key: arguments.get(key) for key in CACHE_KEYS[step_type]}
+        definition = kept.get("TrainingJobDefinition")
+        if step_type == "Tuning" and isinstance(definition, dict):
+            kept["TrainingJobDefinition"] = {key: definition.get(key)
+                                             for key in TUNING_DEFINITION_KEYS}
+    else:
+        kept = {"Arguments": arguments}
+    kept.update({key: value for key, value in resolved.items() if key not in STEP_FIELDS})
     text = json.dumps({"Type": step_type, **kept}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

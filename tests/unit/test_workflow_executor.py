@@ -184,10 +184,17 @@ def test_execution_variables_reach_the_arguments(tmp_path):
 CACHED = {"CacheConfig": {"Enabled": True, "ExpireAfter": "P30D"}}
 
 
-def test_a_cached_step_with_the_same_arguments_reuses_the_earlier_run(tmp_path):
-    first, _, fake = run(tmp_path, [step("a", Arguments={"x": 1}, **CACHED),
+def inputs(uri="s3://bkt/data", out="s3://bkt/out"):
+    return {"ProcessingInputs": [{"S3Input": {"S3Uri": uri}}], "Environment": {"A": "1"},
+            "ProcessingOutputConfig": {"Outputs": [{"S3Output": {"S3Uri": out}}]}}
+
+
+def test_a_cached_step_with_the_same_key_attributes_reuses_the_earlier_run(tmp_path):
+    first, _, fake = run(tmp_path, [step("a", Arguments=inputs(), **CACHED),
                                     step("b", Arguments={"In": output("a")})])
-    second, listed, _ = run(tmp_path, [step("a", Arguments={"x": 1}, **CACHED),
+    # Outputs are not among a processing step's key attributes, as on SageMaker.
+    second, listed, _ = run(tmp_path, [step("a", Arguments=inputs(out="s3://bkt/other"),
+                                            **CACHED),
                                        step("b", Arguments={"In": output("a")})], fake)
     assert fake.names() == ["a", "b", "b"]
     assert listed["a"]["CacheHitResult"] == {"SourcePipelineExecutionArn": first.arn}
@@ -196,17 +203,17 @@ def test_a_cached_step_with_the_same_arguments_reuses_the_earlier_run(tmp_path):
 
 
 CACHE_MISSES = [
-    ("other arguments", {"x": 2}, CACHED),
-    ("caching off", {"x": 1}, {}),
-    ("the earlier run expired", {"x": 1}, {"CacheConfig": {"Enabled": True,
-                                                           "ExpireAfter": "PT0S"}}),
+    ("other inputs", inputs(uri="s3://bkt/other"), CACHED),
+    ("caching off", inputs(), {}),
+    ("the earlier run expired", inputs(), {"CacheConfig": {"Enabled": True,
+                                                            "ExpireAfter": "PT0S"}}),
 ]
 
 
 @pytest.mark.parametrize("arguments,config", [case[1:] for case in CACHE_MISSES],
                          ids=[case[0] for case in CACHE_MISSES])
 def test_a_cached_step_runs_again_when_its_work_is_not_the_same(tmp_path, arguments, config):
-    _, _, fake = run(tmp_path, [step("a", Arguments={"x": 1}, **CACHED)])
+    _, _, fake = run(tmp_path, [step("a", Arguments=inputs(), **CACHED)])
     time.sleep(0.01)  # an expiry of PT0S is behind the first run's end
     run(tmp_path, [step("a", Arguments=arguments, **config)], fake)
     assert fake.names() == ["a", "a"]
