@@ -32,11 +32,13 @@ def load_mapping(path: Path) -> dict:
         mapping = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"Lambda mapping {path}: {error}") from None
+    if isinstance(mapping, dict):  # keys starting with _ are comments
+        mapping = {key: value for key, value in mapping.items() if not key.startswith("_")}
     if not isinstance(mapping, dict) or not all(
             isinstance(value, str) and ":" in value for value in mapping.values()):
         raise ValueError(f"Lambda mapping {path}: expected an object of "
                          '"function ARN or name": "module:function" entries')
-    return {key: value for key, value in mapping.items() if not key.startswith("_")}
+    return mapping
 
 
 def handler_of(target: str):

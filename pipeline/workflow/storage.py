@@ -16,3 +16,10 @@ def read(uri: str) -> bytes:
     if parsed.scheme in ("file", ""):
         return Path(unquote(parsed.path) if parsed.scheme else uri).read_bytes()
     raise OSError(f"{uri}: only s3://, file:// and paths can be read")
+
+
+def download(uri: str, target: Path) -> Path:
+    """One object (s3://, file:// or a path) copied to `target`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(read(uri))
+    return target
