@@ -19,6 +19,8 @@ from pipeline.runs import files
 
 EXECUTIONS = "executions"
 EXECUTION, STEPS, PROPERTIES = "execution.json", "steps.json", "properties"
+# <local>/executions/.cache/<pipeline>/<cache key>.json: the newest successful run of that work.
+CACHE = ".cache"
 ACCOUNT = "000000000000"
 # ISO 8601 durations as CacheConfig's ExpireAfter writes them (P30D, PT1H, P1Y2M...).
 DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
@@ -137,12 +139,14 @@ class Execution:
             self._save()
         return record
 
-    def keep_properties(self, name: str, kind: str, key: str | None, properties: dict,
+    def keep_properties(self, name: str, kind: str, key: str, properties: dict,
                         metadata: dict) -> None:
-        files.write_json(self.folder / PROPERTIES / f"{name}.json",
-                         {"StepType": kind, "CacheKey": key, "Properties": properties,
-                          "Metadata": metadata, "EndTime": iso(now()),
-                          "PipelineExecutionArn": self.arn})
+        kept = {"StepType": kind, "CacheKey": key, "Properties": properties,
+                "Metadata": metadata, "EndTime": iso(now()), "PipelineExecutionArn": self.arn}
+        files.write_json(self.folder / PROPERTIES / f"{name}.json", kept)
+        index = self.folder.parent / CACHE / self.pipeline
+        index.mkdir(parents=True, exist_ok=True)
+        files.write_json(index / f"{key}.json", kept)
 
     def finish(self, status: str, reason: str | None = None) -> None:
         self.record["PipelineExecutionStatus"] = status
@@ -159,21 +163,14 @@ def _text(value) -> str:
 
 def cached(local: Path, pipeline: str, key: str, expire_after: str | None) -> dict | None:
     """The newest earlier successful run of the same work in this pipeline, if not expired."""
-    oldest = now() - duration(expire_after) if expire_after else None
-    best = None
-    for path in (Path(local) / EXECUTIONS).glob(f"{pipeline}-*/{PROPERTIES}/*.json"):
-        if path.parent.parent.name[len(pipeline) + 1:].count("-"):
-            continue  # another pipeline whose name starts with this one's
-        try:
-            kept = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if kept.get("CacheKey") != key:
-            continue
-        ended = parse_time(kept["EndTime"])
-        if (oldest is None or ended >= oldest) and (best is None or ended > best[0]):
-            best = (ended, kept)
-    return best[1] if best else None
+    try:
+        kept = json.loads((Path(local) / EXECUTIONS / CACHE / pipeline / f"{key}.json")
+                          .read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if expire_after and parse_time(kept["EndTime"]) < now() - duration(expire_after):
+        return None
+    return kept
 
 
 def executions(local: Path) -> list[dict]:
