@@ -59,10 +59,33 @@ def overrides(pairs: list[str]) -> dict:
     return found
 
 
+def upload(pair: str) -> None:
+    """FOLDER=s3://bucket/prefix: the folder's files put under the prefix before the run (the
+    pipeline's input data), unless the prefix already holds objects."""
+    from pipeline.s3 import transfer
+
+    folder, sep, uri = pair.partition("=")
+    if not sep or not Path(folder).is_dir():
+        raise ValueError(f"--upload {pair!r}: write FOLDER=s3://bucket/prefix with a folder "
+                         "that exists")
+    s3 = transfer.client()
+    bucket, prefix = transfer.split(uri)
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except Exception:  # noqa: BLE001 - botocore's ClientError: the bucket is not there yet
+        s3.create_bucket(Bucket=bucket)
+    if s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 0):
+        return
+    sent = transfer.upload_folder(s3, Path(folder), uri)
+    print(f"uploaded {len(sent)} file(s) from {folder} to {uri}", flush=True)
+
+
 def run(args) -> int:
     from pipeline.workflow import lambdas, steps, storage
     from pipeline.workflow.executor import Executor
 
+    for pair in args.upload:
+        upload(pair)
     name, raw = load(args.pipeline, args.name)
     parsed = definitions.parse(raw)
     runners = steps.runners(args)
@@ -140,6 +163,8 @@ def parser() -> argparse.ArgumentParser:
             sub.add_argument("--parallel", type=int, default=2)
             sub.add_argument("--lambdas", default=str(LAMBDAS))
             sub.add_argument("--docker", default="docker")
+            sub.add_argument("--upload", action="append", default=[],
+                             help="FOLDER=s3://bucket/prefix, uploaded first when empty there")
     commands.add_parser("list")
     sub = commands.add_parser("show")
     sub.add_argument("execution", help="the folder name or the execution id")
