@@ -10,6 +10,8 @@ request .json (PipelineName, PipelineDefinition), and runs it with
 import argparse
 import importlib.util
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from pipeline.workflow import definition as definitions
 from pipeline.workflow import records
 
 LAMBDAS = Path(__file__).with_name("lambdas.json")
+SDK_CONFIG = Path(__file__).with_name("sdk-config.yaml")
 
 
 def load(path: Path, name: str | None = None) -> tuple[str, dict]:
@@ -35,6 +38,7 @@ def load(path: Path, name: str | None = None) -> tuple[str, dict]:
             return name or raw.get("PipelineName") or path.stem, \
                 json.loads(body) if isinstance(body, str) else body
         return name or path.stem, raw
+    os.environ.setdefault("SAGEMAKER_USER_CONFIG_OVERRIDE", str(SDK_CONFIG))
     spec = importlib.util.spec_from_file_location(f"_pipeline_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(path.parent.resolve()))
@@ -87,6 +91,8 @@ def run(args) -> int:
     for pair in args.upload:
         upload(pair)
     name, raw = load(args.pipeline, args.name)
+    # The SDK turns its loggers (and botocore's) to INFO; the run's own lines are what counts.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     parsed = definitions.parse(raw)
     runners = steps.runners(args)
     runners["Lambda"] = lambdas.runner(Path(args.lambdas))

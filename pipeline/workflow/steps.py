@@ -2,8 +2,10 @@
 work, and its Describe*-shaped answer returned as the step's properties.
 
 RegisterModel is CreateModelPackage on the local registry (pipeline/registry), Model is
-CreateModel kept as a record; Processing, Training, Tuning, Transform and QualityCheck go to
-the job runner. A runner raises StepFailed with the reason a user can act on.
+CreateModel kept as a record; Processing and Training run their request's container
+(containers.py), Tuning draws its trials with the tuning engine and runs each as Training
+(tuning.py); Transform and QualityCheck wait for the job runner. A runner raises StepFailed
+with the reason a user can act on.
 """
 
 import tempfile
@@ -93,9 +95,14 @@ def _needs_job_runner(kind: str):
 
 
 def runners(args) -> dict:
+    from pipeline.workflow import containers, tuning
+
     local = Path(args.local)
-    table = {"RegisterModel": register_model(local), "Model": create_model(local)}
-    for kind in ("Processing", "Training", "Tuning", "Transform", "QualityCheck"):
+    training = containers.training(local, args.docker)
+    table = {"RegisterModel": register_model(local), "Model": create_model(local),
+             "Processing": containers.processing(local, args.docker), "Training": training,
+             "Tuning": tuning.tuning(training)}
+    for kind in ("Transform", "QualityCheck"):
         table[kind] = _needs_job_runner(kind)
     return table
 
