@@ -4,8 +4,8 @@ work, and its Describe*-shaped answer returned as the step's properties.
 RegisterModel is CreateModelPackage on the local registry (pipeline/registry), Model is
 CreateModel kept as a record; Processing and Training run their request's container
 (containers.py), Tuning draws its trials with the tuning engine and runs each as Training
-(tuning.py); Transform and QualityCheck wait for the job runner. A runner raises StepFailed
-with the reason a user can act on.
+(tuning.py), QualityCheck runs the baseline job with our analyzer (checks.py); Transform waits
+for the job runner. A runner raises StepFailed with the reason a user can act on.
 """
 
 import tempfile
@@ -95,14 +95,13 @@ def _needs_job_runner(kind: str):
 
 
 def runners(args) -> dict:
-    from pipeline.workflow import containers, tuning
+    from pipeline.workflow import checks, containers, tuning
 
     local = Path(args.local)
     training = containers.training(local, args.docker)
-    table = {"RegisterModel": register_model(local), "Model": create_model(local),
-             "Processing": containers.processing(local, args.docker), "Training": training,
-             "Tuning": tuning.tuning(training)}
-    for kind in ("Transform", "QualityCheck"):
-        table[kind] = _needs_job_runner(kind)
-    return table
+    processing = containers.processing(local, args.docker)
+    return {"RegisterModel": register_model(local), "Model": create_model(local),
+            "Processing": processing, "Training": training, "Tuning": tuning.tuning(training),
+            "QualityCheck": checks.quality_check(local, processing),
+            "Transform": _needs_job_runner("Transform")}
 
