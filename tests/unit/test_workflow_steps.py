@@ -195,3 +195,139 @@ def test_a_python_file_without_get_pipeline_is_refused(tmp_path):
     path.write_text("x = 1\n")
     with pytest.raises(ValueError, match="no module-level get_pipeline"):
         command.load(Path(path))
+
+
+def quality_request(tmp_path, **step):
+    arguments = {"AppSpecification": {"ImageUri": "1.dkr.ecr.us-east-1.amazonaws.com/"
+                                      "sagemaker-model-monitor-analyzer"},
+                 "ProcessingOutputConfig": {"Outputs": [{"OutputName": "quality_check_output",
+                                                         "S3Output": {"S3Uri": "s3://b/q/"}}]}}
+    return request(tmp_path, arguments, "QualityCheck", CheckType="DATA_QUALITY",
+                   ModelPackageGroupName="penguins", **step)
+
+
+def fake_processing(seen):
+    def run(request):
+        seen.append(request.arguments["AppSpecification"])
+        return {"ProcessingJobArn": "arn:job", "ProcessingJobName": request.job_name}
+    return run
+
+
+BASELINE_CHOICES = [
+    ("a new baseline is the calculated one", {"RegisterNewBaseline": True},
+     "s3://b/q/statistics.json"),
+    ("else the supplied one", {"RegisterNewBaseline": False,
+                               "SuppliedBaselineStatistics": "s3://b/given/statistics.json",
+                               "SuppliedBaselineConstraints": "s3://b/given/constraints.json"},
+     "s3://b/given/statistics.json"),
+    ("else none when no version is approved", {"RegisterNewBaseline": False}, None),
+]
+
+
+@pytest.mark.parametrize("step,used", [case[1:] for case in BASELINE_CHOICES],
+                         ids=[case[0] for case in BASELINE_CHOICES])
+def test_a_quality_check_runs_our_analyzer_and_chooses_its_baseline_as_sagemaker(
+        tmp_path, monkeypatch, step, used):
+    from pipeline.workflow import checks
+
+    monkeypatch.setenv("ANALYZER_IMAGE", "analyzer:test")
+    seen = []
+    result = checks.quality_check(tmp_path, fake_processing(seen))(
+        quality_request(tmp_path, SkipCheck=True, **step))
+    assert seen == [{"ImageUri": "analyzer:test", "ContainerEntrypoint": checks.ENTRYPOINT}]
+    assert result.properties["CalculatedBaselineConstraints"] == "s3://b/q/constraints.json"
+    assert result.properties["BaselineUsedForDriftCheckStatistics"] == used
+    assert result.metadata["QualityCheck"]["CheckJobArn"] == "arn:job"
+
+
+def test_a_quality_check_takes_the_newest_approved_versions_drift_baselines(tmp_path):
+    from pipeline.workflow import checks
+
+    baselines = {"ModelDataQuality": {"Statistics": {"S3Uri": "s3://b/v1/statistics.json"},
+                                      "Constraints": {"S3Uri": "s3://b/v1/constraints.json"}}}
+    steps.register_model(tmp_path)(request(tmp_path, package(
+        tmp_path, ModelApprovalStatus="Approved", DriftCheckBaselines=baselines)))
+    result = checks.quality_check(tmp_path, fake_processing([]))(
+        quality_request(tmp_path, SkipCheck=True, RegisterNewBaseline=False))
+    assert result.properties["BaselineUsedForDriftCheckConstraints"] == \
+        "s3://b/v1/constraints.json"
+
+
+def test_a_drift_check_says_it_does_not_run_here(tmp_path):
+    from pipeline.workflow import checks
+
+    with pytest.raises(StepFailed, match="set skip_check=True"):
+        checks.quality_check(tmp_path, fake_processing([]))(
+            quality_request(tmp_path, SkipCheck=False, RegisterNewBaseline=True))
+
+
+TUNING = {"HyperParameterTuningJobConfig": {
+    "Strategy": "Random", "RandomSeed": 1,
+    "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "acc"},
+    "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
+    "ParameterRanges": {"ContinuousParameterRanges": [
+        {"Name": "lr", "MinValue": "0.1", "MaxValue": "0.9", "ScalingType": "Linear"}]}},
+    "TrainingJobDefinition": {
+        "StaticHyperParameters": {"epochs": "2"},
+        "AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File",
+                                   "MetricDefinitions": [{"Name": "acc",
+                                                          "Regex": "acc=([0-9.]+)"}]}}}
+
+
+def test_tuning_runs_each_trial_as_a_training_job_and_lists_the_best_first(tmp_path):
+    from pipeline.workflow import tuning
+
+    trials = []
+
+    def train(trial):
+        trials.append(trial)
+        hyperparameters = trial.arguments["HyperParameters"]
+        if float(hyperparameters["lr"]) > 0.8:
+            raise StepFailed("diverged")
+        return {"FinalMetricDataList": [{"MetricName": "acc",
+                                         "Value": float(hyperparameters["lr"])}]}
+
+    properties = tuning.tuning(train)(request(tmp_path, TUNING, "Tuning"))
+    assert len(trials) == 4 and all(t.arguments["HyperParameters"]["epochs"] == "2"
+                                    for t in trials)
+    assert "StaticHyperParameters" not in trials[0].arguments
+    assert {t.job_name for t in trials} == {f"pipelines-x-s-{n:03d}" for n in range(1, 5)}
+    done = [s for s in properties["TrainingJobSummaries"] if s["TrainingJobStatus"] ==
+            "Completed"]
+    values = [s[tuning.OBJECTIVE]["Value"] for s in done]
+    assert values == sorted(values, reverse=True)
+    assert properties["BestTrainingJob"] == done[0]
+    assert properties["TrainingJobSummaries"][:len(done)] == done
+
+
+def test_tuning_fails_when_no_trial_completes(tmp_path):
+    from pipeline.workflow import tuning
+
+    def train(trial):
+        raise StepFailed("no data")
+
+    with pytest.raises(StepFailed, match="no trial completed \\(no data\\)"):
+        tuning.tuning(train)(request(tmp_path, TUNING, "Tuning"))
+
+
+def test_a_metric_definition_reads_the_last_value_in_the_log():
+    from pipeline.workflow import containers
+
+    found = containers.metrics([{"Name": "acc", "Regex": "acc=([0-9.]+)"},
+                                {"Name": "none", "Regex": "loss=([0-9.]+)"}],
+                               "acc=0.5\nacc=0.75\n")
+    assert [(m["MetricName"], m["Value"]) for m in found] == [("acc", 0.75)]
+
+
+def test_a_script_modes_code_in_s3_is_named_by_its_path_in_the_container(tmp_path):
+    from pipeline.workflow import containers
+
+    code = tmp_path / "sourcedir.tar.gz"
+    code.write_bytes(b"x")
+    ml = tmp_path / "ml"
+    given = {"sagemaker_submit_directory": json.dumps(f"file://{code}"), "epochs": "2"}
+    changed = containers._code_locally(given, ml)
+    assert json.loads(changed["sagemaker_submit_directory"]) == \
+        "/opt/ml/input/data/code/sourcedir.tar.gz"
+    assert (ml / "input" / "data" / "code" / "sourcedir.tar.gz").read_bytes() == b"x"
+    assert containers._code_locally({"epochs": "2"}, ml) == {"epochs": "2"}
