@@ -43,6 +43,8 @@ from sagemaker.workflow.quality_check_step import DataQualityCheckConfig, Qualit
 from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TuningStep
 
 CODE = Path(__file__).resolve().parent / "script-mode"
+# Script mode's training, plus a model.onnx export so the registered model can be served here.
+TRAINING_CODE = Path(__file__).resolve().parent / "penguins-pipeline"
 PIPELINE_NAME = os.environ.get("PIPELINE_NAME", "penguins-pipeline")
 BUCKET = os.environ.get("PIPELINE_BUCKET", "penguins")
 REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
@@ -106,7 +108,7 @@ def data_quality_step(pipeline_session, preprocess):
 
 def tuning_step(pipeline_session, preprocess):
     estimator = Estimator(
-        image_uri=TRAINING_IMAGE, entry_point="train.py", source_dir=str(CODE / "training"),
+        image_uri=TRAINING_IMAGE, entry_point="train.py", source_dir=str(TRAINING_CODE),
         role=ROLE, instance_count=1, instance_type=INSTANCE_TYPE,
         output_path=f"s3://{BUCKET}/models",
         hyperparameters={"epochs": training_epochs, "batch_size": 32},

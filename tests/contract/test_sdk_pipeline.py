@@ -149,3 +149,20 @@ def test_make_executions_lists_every_run_newest_first(first, workspace):
                           cwd=REPO, capture_output=True, text=True, check=True)
     lines = done.stdout.splitlines()
     assert lines[-1].startswith(first[1].name) and "Succeeded" in lines[-1]
+
+
+@pytest.mark.parametrize("parameters,status,reason", [
+    ("", "Succeeded", None), ("Threshold=0.9 Label=built", "Failed", "built score below 0.9")])
+def test_a_definition_sdk3_writes_runs_the_same_way(workspace, parameters, status, reason):
+    local, port = workspace
+    done = subprocess.run(
+        ["make", "--no-print-directory", "sdk-pipeline", "SDK=3",
+         f"PIPELINE={PIPELINES / 'sdk3_branches.py'}", f"LOCAL_DIR={local}", f"S3_PORT={port}",
+         f"PARAMETERS={parameters}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    (folder,) = sorted((local / "executions").glob("sdk3-branches-*"),
+                       key=lambda path: path.stat().st_mtime)[-1:]
+    execution = json.loads((folder / "execution.json").read_text())
+    assert execution["PipelineExecutionStatus"] == status, done.stdout + done.stderr
+    steps = json.loads((folder / "steps.json").read_text())["PipelineExecutionSteps"]
+    failed = [step for step in steps if step["StepStatus"] == "Failed"]
+    assert [step.get("FailureReason") for step in failed] == ([reason] if reason else [])
