@@ -4,8 +4,9 @@ work, and its Describe*-shaped answer returned as the step's properties.
 RegisterModel is CreateModelPackage on the local registry (pipeline/registry), Model is
 CreateModel kept as a record; Processing and Training run their request's container
 (containers.py), Tuning draws its trials with the tuning engine and runs each as Training
-(tuning.py), QualityCheck runs the baseline job with our analyzer (checks.py); Transform waits
-for the job runner. A runner raises StepFailed with the reason a user can act on.
+(tuning.py), QualityCheck runs the baseline job with our analyzer (checks.py), Transform runs
+the batch transform engine on a CreateModel step's model (transform.py). A runner raises
+StepFailed with the reason a user can act on.
 """
 
 import tempfile
@@ -15,8 +16,6 @@ from pipeline.registry import models as registry
 from pipeline.runs import files
 from pipeline.workflow import records, storage
 from pipeline.workflow.executor import StepFailed
-
-MODELS = "models"
 
 
 def _get(data: dict, *path, what: str):
@@ -79,7 +78,7 @@ def create_model(local: Path):
         name = request.job_name
         model = {"ModelName": name, "ModelArn": records.arn("model", name),
                  **request.arguments}
-        folder = Path(local) / MODELS
+        folder = Path(local) / records.MODELS
         folder.mkdir(parents=True, exist_ok=True)
         files.write_json(folder / f"{name}.json", model)
         return model
@@ -87,15 +86,8 @@ def create_model(local: Path):
     return run
 
 
-def _needs_job_runner(kind: str):
-    def run(request):
-        raise StepFailed(f"{kind} steps run through the job runner (make job), which this "
-                         "checkout does not have yet")
-    return run
-
-
 def runners(args) -> dict:
-    from pipeline.workflow import checks, containers, tuning
+    from pipeline.workflow import checks, containers, transform, tuning
 
     local = Path(args.local)
     training = containers.training(local, args.docker)
@@ -103,5 +95,5 @@ def runners(args) -> dict:
     return {"RegisterModel": register_model(local), "Model": create_model(local),
             "Processing": processing, "Training": training, "Tuning": tuning.tuning(training),
             "QualityCheck": checks.quality_check(local, processing),
-            "Transform": _needs_job_runner("Transform")}
+            "Transform": transform.transform(local, args.docker)}
 
