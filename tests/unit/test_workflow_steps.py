@@ -331,3 +331,27 @@ def test_a_script_modes_code_in_s3_is_named_by_its_path_in_the_container(tmp_pat
         "/opt/ml/input/data/code/sourcedir.tar.gz"
     assert (ml / "input" / "data" / "code" / "sourcedir.tar.gz").read_bytes() == b"x"
     assert containers._code_locally({"epochs": "2"}, ml) == {"epochs": "2"}
+
+
+def test_a_transform_request_becomes_the_engines_job_by_sagemakers_names(tmp_path):
+    from pipeline.workflow import transform
+
+    job = transform.job_of({
+        "TransformInput": {"ContentType": "text/csv", "SplitType": "Line"},
+        "TransformOutput": {"Accept": "application/json"}, "BatchStrategy": "MultiRecord",
+        "MaxPayloadInMB": 2, "MaxConcurrentTransforms": 3, "Environment": {"A": "1"},
+        "DataProcessing": {"InputFilter": "$[1:]", "JoinSource": "Input",
+                           "OutputFilter": "$[0,-1]"}}, tmp_path / "in", tmp_path / "out",
+        {"B": "2"})
+    assert (job.content_type, job.accept, job.batch_strategy, job.max_payload_mb,
+            job.max_concurrent) == ("text/csv", "application/json", "MultiRecord", 2, 3)
+    assert (job.input_filter, job.join_source, job.output_filter) == ("$[1:]", "Input", "$[0,-1]")
+    assert job.environment == {"B": "2", "A": "1"}
+
+
+def test_a_transform_of_a_model_no_step_created_says_where_models_are_kept(tmp_path):
+    from pipeline.workflow import transform
+
+    with pytest.raises(StepFailed, match="no model 'ghost'"):
+        transform.transform(tmp_path, "docker")(request(tmp_path, {"ModelName": "ghost"},
+                                                        "Transform"))
