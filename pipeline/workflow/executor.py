@@ -155,8 +155,23 @@ class Executor:
                            self.read, {"ExperimentName": self.pipeline,
                                        "TrialName": self.execution.id})
         self.report(f"execution {self.execution.id} of {self.pipeline}: {self.execution.folder}")
-        failure = None
-        pending = list(self.definition.steps)
+        try:
+            failure = self._loop()
+        except KeyboardInterrupt:
+            self.execution.finish("Stopped", "stopped by the user (Ctrl-C)")
+            raise
+        if failure:
+            self.execution.finish(FAILED, failure)
+        else:
+            self.execution.finish(SUCCEEDED)
+        status = self.execution.record["PipelineExecutionStatus"]
+        self.report(f"execution {self.execution.id}: {status}"
+                    + (f" ({failure})" if failure else ""))
+        return self.execution
+
+    def _loop(self) -> str | None:
+        """Start what is ready, wait for a step to end, record it; the first failure's reason."""
+        failure, pending = None, list(self.definition.steps)
         with ThreadPoolExecutor(max_workers=self.parallel) as pool:
             running = {}
             while True:
@@ -176,14 +191,7 @@ class Executor:
                     name = running.pop(future)
                     reason = self._finish(self.definition.steps[name], *future.result())
                     failure = failure or reason
-        if failure:
-            self.execution.finish(FAILED, failure)
-        else:
-            self.execution.finish(SUCCEEDED)
-        status = self.execution.record["PipelineExecutionStatus"]
-        self.report(f"execution {self.execution.id}: {status}"
-                    + (f" ({failure})" if failure else ""))
-        return self.execution
+        return failure
 
     def _readiness(self, step: Step) -> str:
         if step.branch_of:
@@ -206,7 +214,9 @@ class Executor:
             attempts += 1
             try:
                 return start, attempts, self._once(step), None
-            except StepFailed as error:
+            except Exception as caught:  # noqa: BLE001 - any end of a step is recorded
+                error = caught if isinstance(caught, StepFailed) else StepFailed(
+                    f"{type(caught).__name__}: {caught}", SERVICE_FAULT)
                 wait_seconds = self._retry_after(step, error.exception_type, attempts, start)
                 if wait_seconds is None:
                     return start, attempts, None, error

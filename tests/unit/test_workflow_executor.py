@@ -301,3 +301,15 @@ def test_executions_are_listed_newest_first_with_their_steps(tmp_path):
     assert [item["PipelineExecutionArn"] for item in listed] == [second.arn, first.arn]
     assert [item["PipelineExecutionStatus"] for item in listed] == ["Failed", "Succeeded"]
     assert listed[0]["Steps"][0]["StepName"] == "a"
+
+
+def test_a_step_whose_records_cannot_be_written_fails_and_the_execution_ends(tmp_path,
+                                                                            monkeypatch):
+    def unwritable(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(records.Execution, "keep_properties", unwritable)
+    execution, listed, _ = run(tmp_path, [step("a"), step("b", DependsOn=["a"])])
+    assert listed["a"]["FailureReason"] == "OSError: disk full"
+    assert set(listed) == {"a"}
+    assert execution.record["PipelineExecutionStatus"] == "Failed"
