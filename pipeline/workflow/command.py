@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from pipeline.workflow import definition as definitions
@@ -39,17 +40,21 @@ def load(path: Path, name: str | None = None) -> tuple[str, dict]:
                 json.loads(body) if isinstance(body, str) else body
         return name or path.stem, raw
     os.environ.setdefault("SAGEMAKER_USER_CONFIG_OVERRIDE", str(SDK_CONFIG))
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
     spec = importlib.util.spec_from_file_location(f"_pipeline_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(path.parent.resolve()))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent.resolve()))
-    if not callable(getattr(module, "get_pipeline", None)):
-        raise ValueError(f"{path}: has no module-level get_pipeline() returning a Pipeline")
-    pipeline = module.get_pipeline()
-    return name or pipeline.name, json.loads(pipeline.definition())
+    # SDK 2.x warns of its own deprecation on every class it builds a step with.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(str(path.parent.resolve()))
+        if not callable(getattr(module, "get_pipeline", None)):
+            raise ValueError(f"{path}: has no module-level get_pipeline() returning a Pipeline")
+        pipeline = module.get_pipeline()
+        return name or pipeline.name, json.loads(pipeline.definition())
 
 
 def overrides(pairs: list[str]) -> dict:
