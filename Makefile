@@ -89,7 +89,7 @@ TUNING = $(VENV)/bin/python -m pipeline.tuning.job --local $(LOCAL_DIR) --worklo
         deploy rollback invoke demo models approve reject push require-registry test-deps bench \
         jobs job describe lock conformance transform baseline model-baseline tune bench-tune \
         monitor-data monitoring traffic ground-truth monitor-model monitor-schedule \
-        monitor-schedule-stop s3 s3-stop env
+        monitor-schedule-stop s3 s3-stop env sdk-pipeline executions
 
 help: ## List the targets, by lifecycle stage
 	@awk '/^##@ / {printf "\n%s:\n", substr($$0, 5); next} \
@@ -105,4 +105,5 @@ include make/s3.mk
 include make/registry.mk
 include make/transform.mk
 include make/monitoring.mk
+include make/pipelines.mk
 include make/test.mk

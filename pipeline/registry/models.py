@@ -141,8 +141,14 @@ def register(
     pending_at: float,
     lineage: dict | None = None,
     baselines: dict | None = None,
+    status: str | None = None,
+    extra: dict | None = None,
 ) -> dict:
     """Register model_tar as the next version if its accuracy passes; return its metadata.
+
+    status: the ModelApprovalStatus a CreateModelPackage request names (a pipeline's
+    RegisterModel step), given rather than decided by the thresholds; extra: more fields to keep
+    (that request's ModelMetrics, DriftCheckBaselines...).
 
     lineage names the job runs the model came from, e.g. {"training": "penguins-train-…"};
     baselines the Model Monitor baselines of the version, as the program's registration step
@@ -155,7 +161,16 @@ def register(
         raise RegistryError(f"lineage must name runs by step, as strings: {lineage!r}")
     evaluation = read_json(evaluation_path, "evaluation")
     accuracy = read_accuracy(evaluation, str(evaluation_path))
-    status = approval_status(accuracy, approve_at, pending_at)
+    if status is None:
+        status = approval_status(accuracy, approve_at, pending_at)
+        approved = (f"Approved from {approve_at:.2f}" if approve_at != float("inf")
+                    else "Approved by a person only")
+        why = (f"condition step: accuracy {accuracy:.4f}; {approved}, "
+               f"PendingManualApproval from {pending_at:.2f}")
+    elif status not in STATUSES:
+        raise RegistryError(f"ModelApprovalStatus {status!r} is not one of {', '.join(STATUSES)}")
+    else:
+        why = f"ModelApprovalStatus {status} in the CreateModelPackage request"
 
     group_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=group_dir))
@@ -163,10 +178,6 @@ def register(
         os.chmod(staging, 0o755)  # mkdtemp's 0700 would become the version folder's mode
         shutil.copyfile(model_tar, staging / ARCHIVE)
         created = now()
-        approved = (f"Approved from {approve_at:.2f}" if approve_at != float("inf")
-                    else "Approved by a person only")
-        why = (f"condition step: accuracy {accuracy:.4f}; {approved}, "
-               f"PendingManualApproval from {pending_at:.2f}")
         metadata = {
             "version": 0,
             "approval_status": status,
@@ -181,6 +192,7 @@ def register(
             "model_sha256": sha256(staging / ARCHIVE),
             "source": str(model_tar),
             "created": created,
+            **(extra or {}),
         }
         # The number is claimed by renaming the complete folder: a reader never sees a half-written
         # version, and when two registrations race for a number the loser's rename fails and it

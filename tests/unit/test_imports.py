@@ -17,7 +17,7 @@ ROOMS = ("training", "serving", "pipeline")
 LAYERS = {
     "training": ["contract", "model", "workloads", "monitor", "jobs"],
     "pipeline": ["runs", "s3", "api", "registry", "endpoints", "transform", "monitoring",
-                 "jobs", "tuning"],
+                 "jobs", "tuning", "workflow"],
 }
 # The one module every room may use: the model archive, packed and extracted one way.
 SHARED = {"training.contract.archive"}

@@ -1,0 +1,168 @@
+"""`make sdk-pipeline` on a pipeline built with SDK 2.x over a tiny image that is not ours
+(tests/contract/pipelines/): every step type the executor runs, real containers, the local S3
+over HTTP, the local registry, a Lambda handler; then a cache hit, a parameter override that
+takes the else branch, and a failing step."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline.s3 import service
+
+from harness import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+PIPELINES = REPO / "tests" / "contract" / "pipelines"
+TINY_IMAGE = f"sdk-pipeline-tiny:{os.environ.get('IMAGE_TAG', 'latest')}"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    subprocess.run(["docker", "build", "-q", "-t", TINY_IMAGE, "-f",
+                    str(PIPELINES / "Dockerfile.tiny"), str(PIPELINES)], check=True,
+                   capture_output=True)
+    local = tmp_path_factory.mktemp("sdk-pipeline")
+    (local / "data").mkdir()
+    (local / "data" / "rows.csv").write_text("a,1\nb,2\nc,3\n")
+    (local / "lambdas.json").write_text(json.dumps(
+        {"notify": f"{PIPELINES / 'handlers.py'}:notify"}))
+    port = free_port()
+    yield local, port
+    service.stop(local / "s3")
+
+
+def make(workspace, parameters="") -> tuple[subprocess.CompletedProcess, Path, dict]:
+    """One `make sdk-pipeline` run: (its process, the new execution's folder, its steps)."""
+    local, port = workspace
+    before = set((local / "executions").glob("tiny-*"))
+    done = subprocess.run(
+        ["make", "--no-print-directory", "sdk-pipeline",
+         f"PIPELINE={PIPELINES / 'tiny_pipeline.py'}", f"LOCAL_DIR={local}", f"S3_PORT={port}",
+         f"LAMBDAS={local / 'lambdas.json'}", f"PIPELINE_DATA={local / 'data'}=s3://tiny/data",
+         f"PARAMETERS={parameters}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "TINY_IMAGE": TINY_IMAGE})
+    (folder,) = set((local / "executions").glob("tiny-*")) - before
+    listed = json.loads((folder / "steps.json").read_text())["PipelineExecutionSteps"]
+    return done, folder, {step["StepName"]: step for step in listed}
+
+
+@pytest.fixture(scope="module")
+def first(workspace):
+    return make(workspace)
+
+
+def properties(folder: Path, step: str) -> dict:
+    return json.loads((folder / "properties" / f"{step}.json").read_text())["Properties"]
+
+
+def test_every_step_type_runs_and_is_recorded_as_sagemaker_lists_it(first, workspace):
+    done, folder, steps = first
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {name: step["StepStatus"] for name, step in steps.items()} == {
+        name: "Succeeded" for name in ("prepare", "train", "tune", "evaluate", "check",
+                                       "register-RegisterModel", "create-CreateModel",
+                                       "notify")}
+    metadata = {name: step["Metadata"] for name, step in steps.items()}
+    assert metadata["prepare"]["ProcessingJob"]["Arn"].startswith(
+        "arn:aws:sagemaker:us-east-1:000000000000:processing-job/pipelines-")
+    assert "TrainingJob" in metadata["train"] and "TuningJob" in metadata["tune"]
+    assert metadata["check"] == {"Condition": {"Outcome": "True"}}
+    assert metadata["register-RegisterModel"]["RegisterModel"]["Arn"].endswith(
+        ":model-package/tiny/1")
+    assert metadata["notify"]["Lambda"]["OutputParameters"] == [
+        {"Name": "package", "Value": metadata["register-RegisterModel"]["RegisterModel"]["Arn"]}]
+    execution = json.loads((folder / "execution.json").read_text())
+    assert execution["PipelineExecutionStatus"] == "Succeeded"
+
+
+def test_jobs_read_and_write_the_local_s3_where_sagemaker_puts_their_data(first, workspace):
+    local, _ = workspace
+    _, folder, _ = first
+    trained = properties(folder, "train")
+    model = trained["ModelArtifacts"]["S3ModelArtifacts"]
+    assert model == f"s3://tiny/models/{trained['TrainingJobName']}/output/model.tar.gz"
+    assert (local / "s3" / model.removeprefix("s3://")).is_file()
+    prepared = properties(folder, "prepare")["ProcessingOutputConfig"]["Outputs"][0]
+    split = local / "s3" / prepared["S3Output"]["S3Uri"].removeprefix("s3://") / "train.csv"
+    assert split.read_text().splitlines() == ["a,1", "b,2", "c,3"]
+    assert trained["FinalMetricDataList"][0]["MetricName"] == "accuracy"
+
+
+def test_tuning_lists_trials_best_first_and_the_top_model_is_the_one_evaluated(first):
+    _, folder, _ = first
+    tuned = properties(folder, "tune")
+    values = [summary["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+              for summary in tuned["TrainingJobSummaries"]]
+    assert len(values) == 2 and values == sorted(values, reverse=True)
+    evaluated = properties(folder, "evaluate")["ProcessingInputs"][0]["S3Input"]["S3Uri"]
+    best = tuned["TrainingJobSummaries"][0]["TrainingJobName"]
+    assert evaluated == f"s3://tiny/models/{best}/output/model.tar.gz"
+
+
+def test_the_registered_version_keeps_the_requests_status_and_metrics(first, workspace):
+    local, _ = workspace
+    meta = json.loads((local / "registry" / "tiny" / "1" / "metadata.json").read_text())
+    assert meta["approval_status"] == "Approved"
+    assert meta["accuracy"] >= 0.8
+    assert meta["model_package"]["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] \
+        .endswith("/evaluation.json")
+
+
+def test_a_second_run_takes_the_cached_processing_step(first, workspace):
+    done, folder, steps = make(workspace)
+    assert done.returncode == 0, done.stdout + done.stderr
+    first_arn = json.loads((first[1] / "execution.json").read_text())["PipelineExecutionArn"]
+    assert steps["prepare"]["CacheHitResult"] == {"SourcePipelineExecutionArn": first_arn}
+    assert not any((folder / "jobs").glob("*-prepare-*"))
+    assert "CacheHitResult" not in steps["train"]
+
+
+def test_a_parameter_override_takes_the_else_branch_to_the_fail_step(first, workspace):
+    done, folder, steps = make(workspace, "Threshold=0.99")
+    assert done.returncode != 0  # the command exits 1 and make says so
+    assert steps["check"]["Metadata"] == {"Condition": {"Outcome": "False"}}
+    assert steps["fail"]["StepStatus"] == "Failed"
+    assert steps["fail"]["FailureReason"] == "accuracy below 0.99"
+    assert not {"register-RegisterModel", "create-CreateModel", "notify"} & set(steps)
+    execution = json.loads((folder / "execution.json").read_text())
+    assert execution["PipelineExecutionStatus"] == "Failed"
+    assert {"Name": "Threshold", "Value": "0.99"} in execution["PipelineParameters"]
+
+
+def test_a_failing_step_records_its_reason_and_nothing_after_it_runs(first, workspace):
+    done, folder, steps = make(workspace, "PrepareArgument=--fail")
+    assert done.returncode != 0  # the command exits 1 and make says so
+    assert set(steps) == {"prepare"}
+    assert steps["prepare"]["StepStatus"] == "Failed"
+    assert "prepare was told to fail" in steps["prepare"]["FailureReason"]
+    assert "Step prepare failed" in json.loads(
+        (folder / "execution.json").read_text())["FailureReason"]
+
+
+def test_make_executions_lists_every_run_newest_first(first, workspace):
+    local, port = workspace
+    done = subprocess.run(["make", "--no-print-directory", "executions", f"LOCAL_DIR={local}"],
+                          cwd=REPO, capture_output=True, text=True, check=True)
+    lines = done.stdout.splitlines()
+    assert lines[-1].startswith(first[1].name) and "Succeeded" in lines[-1]
+
+
+@pytest.mark.parametrize("parameters,status,reason", [
+    ("", "Succeeded", None), ("Threshold=0.9 Label=built", "Failed", "built score below 0.9")])
+def test_a_definition_sdk3_writes_runs_the_same_way(workspace, parameters, status, reason):
+    local, port = workspace
+    done = subprocess.run(
+        ["make", "--no-print-directory", "sdk-pipeline", "SDK=3",
+         f"PIPELINE={PIPELINES / 'sdk3_branches.py'}", f"LOCAL_DIR={local}", f"S3_PORT={port}",
+         f"PARAMETERS={parameters}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    (folder,) = sorted((local / "executions").glob("sdk3-branches-*"),
+                       key=lambda path: path.stat().st_mtime)[-1:]
+    execution = json.loads((folder / "execution.json").read_text())
+    assert execution["PipelineExecutionStatus"] == status, done.stdout + done.stderr
+    steps = json.loads((folder / "steps.json").read_text())["PipelineExecutionSteps"]
+    failed = [step for step in steps if step["StepStatus"] == "Failed"]
+    assert [step.get("FailureReason") for step in failed] == ([reason] if reason else [])

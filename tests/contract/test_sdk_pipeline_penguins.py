@@ -1,0 +1,63 @@
+"""examples/penguins_pipeline.py, the program's pipeline written with SDK 2.x, run end to end by
+`make sdk-pipeline` offline: processing with a script, a data-quality baseline, tuning with the
+top two models evaluated, the condition on accuracy, registration with model metrics and drift
+baselines, and the Lambda step that deploys, to an endpoint that answers a real test record.
+Tiny epochs; the images are this checkout's (IMAGE_TAG)."""
+
+import json
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pipeline.s3 import service
+
+from harness import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+TAG = os.environ.get("IMAGE_TAG", "latest")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    local = tmp_path_factory.mktemp("penguins-pipeline")
+    settings = [f"LOCAL_DIR={local}", f"S3_PORT={free_port()}", f"IMAGE_TAG={TAG}",
+                f"COMPOSE_PROJECT={TAG}-sdk-pipeline", f"ENDPOINT_PORT={free_port()}"]
+    done = subprocess.run(
+        ["make", "--no-print-directory", "sdk-pipeline", "PARAMETERS=TrainingEpochs=20",
+         *settings], cwd=REPO, capture_output=True, text=True, timeout=1500,
+        env={**os.environ, "TUNING_MAX_JOBS": "2"})
+    yield local, done, int(settings[-1].split("=")[1])
+    subprocess.run(["make", "--no-print-directory", "stop", *settings], cwd=REPO,
+                   capture_output=True)
+    service.stop(local / "s3")
+
+
+def test_the_penguins_pipeline_runs_end_to_end_to_a_serving_endpoint(run):
+    local, done, port = run
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (folder,) = (local / "executions").glob("penguins-pipeline-*")
+    steps = {step["StepName"]: step for step in json.loads(
+        (folder / "steps.json").read_text())["PipelineExecutionSteps"]}
+    assert {name: step["StepStatus"] for name, step in steps.items()} == {
+        name: "Succeeded" for name in (
+            "preprocess-data", "data-quality-baseline", "tune-model", "evaluate-model-1",
+            "evaluate-model-2", "check-accuracy", "register-model-RegisterModel",
+            "deploy-model")}
+    meta = json.loads((local / "registry" / "penguins" / "1" / "metadata.json").read_text())
+    assert meta["approval_status"] == "Approved" and meta["accuracy"] >= 0.7
+    drift = meta["model_package"]["DriftCheckBaselines"]["ModelDataQuality"]
+    assert drift["Constraints"]["S3Uri"].endswith("/constraints.json")
+    assert (local / "s3" / drift["Constraints"]["S3Uri"].removeprefix("s3://")).is_file()
+
+    (test,) = (folder / "jobs").glob("*preprocess-data*/outputs/test/test.csv")
+    label, *features = (float(value) for value in test.read_text().splitlines()[0].split(","))
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations", data=json.dumps(
+            {"instances": [features]}).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        (probabilities,) = json.loads(answer.read())["predictions"]
+    assert len(probabilities) == 3 and abs(sum(probabilities) - 1) < 1e-4
+    assert probabilities.index(max(probabilities)) == int(label)

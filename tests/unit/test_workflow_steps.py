@@ -1,0 +1,357 @@
+"""The step runners that need no container (RegisterModel on the local registry, CreateModel,
+Lambda handlers from the mapping file) and the command line, in-process."""
+
+import io
+import json
+import tarfile
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from pipeline.registry import models as registry
+from pipeline.workflow import command, lambdas, steps
+from pipeline.workflow.executor import StepFailed, StepRequest
+
+pytestmark = pytest.mark.pipeline
+
+
+def request(tmp_path, arguments, kind="RegisterModel", **step):
+    return StepRequest("s", kind, arguments, {"Arguments": arguments, **step}, "pipelines-x-s",
+                       {"PipelineExecutionArn": "arn:exec"}, tmp_path, tmp_path)
+
+
+def package(tmp_path, accuracy=0.9, **fields):
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("001/saved_model.pb")
+        tar.addfile(info, io.BytesIO(b""))
+    evaluation = tmp_path / "evaluation.json"
+    evaluation.write_text(json.dumps({"multiclass_classification_metrics": {
+        "accuracy": {"value": accuracy}}}))
+    return {"ModelPackageGroupName": "penguins",
+            "InferenceSpecification": {"Containers": [{"Image": "serving",
+                                                       "ModelDataUrl": f"file://{archive}"}]},
+            "ModelMetrics": {"ModelQuality": {"Statistics": {
+                "ContentType": "application/json", "S3Uri": str(evaluation)}}},
+            "DriftCheckBaselines": {"ModelDataQuality": {"Statistics": {"S3Uri": "s3://b/s"}}},
+            **fields}
+
+
+@pytest.mark.parametrize("given,status", [({"ModelApprovalStatus": "Approved"}, "Approved"),
+                                          ({}, "PendingManualApproval")])
+def test_register_model_adds_a_version_with_the_requests_approval_status(tmp_path, given,
+                                                                         status):
+    properties = steps.register_model(tmp_path)(request(tmp_path, package(tmp_path, **given)))
+    assert properties["ModelPackageArn"].endswith(":model-package/penguins/1")
+    assert properties["ModelApprovalStatus"] == status
+    (meta,) = registry.versions(tmp_path / "registry" / "penguins")
+    assert meta["approval_status"] == status and meta["accuracy"] == 0.9
+    assert meta["model_package"]["DriftCheckBaselines"]["ModelDataQuality"]
+    assert meta["lineage"] == {"pipeline_execution": "arn:exec"}
+
+
+REGISTER_ERRORS = [
+    ("no group", lambda p: p.pop("ModelPackageGroupName"), "has no ModelPackageGroupName"),
+    ("no metrics", lambda p: p.pop("ModelMetrics"), "give ModelMetrics(model_statistics="),
+    ("no archive", lambda p: p["InferenceSpecification"]["Containers"][0].update(
+        ModelDataUrl="/nowhere/model.tar.gz"), "/nowhere/model.tar.gz"),
+    ("a bad status", lambda p: p.update(ModelApprovalStatus="Maybe"),
+     "ModelApprovalStatus 'Maybe' is not one of"),
+]
+
+
+@pytest.mark.parametrize("change,message", [case[1:] for case in REGISTER_ERRORS],
+                         ids=[case[0] for case in REGISTER_ERRORS])
+def test_register_model_refuses_a_request_it_cannot_keep(tmp_path, change, message):
+    arguments = package(tmp_path)
+    change(arguments)
+    with pytest.raises(StepFailed, match=None) as raised:
+        steps.register_model(tmp_path)(request(tmp_path, arguments))
+    assert message in raised.value.reason
+    assert not (tmp_path / "registry" / "penguins").exists() or not registry.versions(
+        tmp_path / "registry" / "penguins")
+
+
+def test_create_model_keeps_the_request_and_answers_with_its_name(tmp_path):
+    properties = steps.create_model(tmp_path)(request(tmp_path, {
+        "PrimaryContainer": {"Image": "serving", "ModelDataUrl": "s3://b/m.tar.gz"}}, "Model"))
+    assert properties["ModelName"] == "pipelines-x-s"
+    kept = json.loads((tmp_path / "models" / "pipelines-x-s.json").read_text())
+    assert kept["PrimaryContainer"]["ModelDataUrl"] == "s3://b/m.tar.gz"
+
+
+HANDLERS = '''
+def echo(event, context):
+    return {"n": event["n"], "ok": "true", "name": context.function_name}
+
+def broken(event, context):
+    raise KeyError("endpoint")
+'''
+
+
+def lambda_request(tmp_path, arn, outputs):
+    return request(tmp_path, {"n": "3"}, "Lambda", FunctionArn=arn, OutputParameters=[
+        {"OutputName": name, "OutputType": kind} for name, kind in outputs])
+
+
+def mapping(tmp_path):
+    (tmp_path / "handlers.py").write_text(HANDLERS)
+    path = tmp_path / "lambdas.json"
+    path.write_text(json.dumps({"_comment": "test", "echo": f"{tmp_path}/handlers.py:echo",
+                                "arn:aws:lambda:us-east-1:1:function:boom":
+                                f"{tmp_path}/handlers.py:broken"}))
+    return path
+
+
+def test_a_lambda_arn_runs_its_mapped_handler_and_casts_its_outputs(tmp_path):
+    result = lambdas.runner(mapping(tmp_path))(lambda_request(
+        tmp_path, "arn:aws:lambda:us-east-1:1:function:echo",
+        [("n", "Integer"), ("ok", "Boolean"), ("name", "String")]))
+    assert result.properties == {"OutputParameters": {"n": 3, "ok": True, "name": "echo"}}
+    assert result.metadata["Lambda"]["Arn"] == "arn:aws:lambda:us-east-1:1:function:echo"
+
+
+LAMBDA_ERRORS = [
+    ("an unmapped function", "arn:aws:lambda:us-east-1:1:function:nope", [],
+     "no local handler in"),
+    ("a handler that raises", "arn:aws:lambda:us-east-1:1:function:boom", [],
+     "Lambda boom ("),
+    ("a missing output", "echo", [("missing", "String")], "its answer has no output 'missing'"),
+]
+
+
+@pytest.mark.parametrize("arn,outputs,message", [case[1:] for case in LAMBDA_ERRORS],
+                         ids=[case[0] for case in LAMBDA_ERRORS])
+def test_a_lambda_step_that_cannot_run_says_why(tmp_path, arn, outputs, message):
+    with pytest.raises(StepFailed) as raised:
+        lambdas.runner(mapping(tmp_path))(lambda_request(tmp_path, arn, outputs))
+    assert message in raised.value.reason
+
+
+def test_the_shipped_lambda_mapping_names_handlers_that_exist():
+    for target in lambdas.load_mapping(lambdas.MAPPING).values():
+        assert callable(lambdas.handler_of(target))
+
+
+DEFINITION = {"Version": "2020-12-01", "Parameters": [
+    {"Name": "Threshold", "Type": "Float", "DefaultValue": 0.5}], "Steps": [
+    {"Name": "check", "Type": "Condition", "Arguments": {
+        "Conditions": [{"Type": "GreaterThan", "LeftValue": 0.7,
+                        "RightValue": {"Get": "Parameters.Threshold"}}],
+        "IfSteps": [], "ElseSteps": [{"Name": "stop", "Type": "Fail", "Arguments": {
+            "ErrorMessage": "too low"}}]}}]}
+
+
+def cli(tmp_path, *argv):
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = command.main(["--local", str(tmp_path), *argv])
+    return code, out.getvalue()
+
+
+def test_the_command_runs_a_definition_file_with_overrides_and_lists_it(tmp_path):
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps(DEFINITION))
+    assert cli(tmp_path, "run", str(path))[0] == 0
+    code, out = cli(tmp_path, "run", str(path), "--parameter", "Threshold=0.9")
+    assert code == 1 and "step stop: Failed: too low" in out
+    code, listed = cli(tmp_path, "list")
+    lines = listed.splitlines()
+    assert lines[0].startswith("demo-") and "Failed" in lines[0] and "too low" in lines[0]
+    assert "Succeeded" in lines[1]
+    execution_id = lines[0].split()[0].split("-")[-1]
+    code, shown = cli(tmp_path, "show", execution_id)
+    assert json.loads(shown)["PipelineExecutionSteps"][0]["StepName"] == "stop"
+
+
+def test_the_command_takes_createpipelines_request_and_names_the_pipeline(tmp_path):
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps({"PipelineName": "named",
+                                "PipelineDefinition": json.dumps(DEFINITION)}))
+    assert cli(tmp_path, "run", str(path))[0] == 0
+    assert [p.name.rsplit("-", 1)[0] for p in (tmp_path / "executions").iterdir()] == ["named"]
+
+
+COMMAND_ERRORS = [
+    (["run", "nowhere.py"], "no such file"),
+    (["run", "{definition}", "--parameter", "Threshold"], "write Name=Value"),
+    (["run", "{definition}", "--parameter", "Other=1"], "parameter 'Other' is not in"),
+    (["show", "nope"], "no such execution"),
+]
+
+
+@pytest.mark.parametrize("argv,message", COMMAND_ERRORS)
+def test_the_command_says_what_is_wrong(tmp_path, capsys, argv, message):
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps(DEFINITION))
+    assert command.main(["--local", str(tmp_path),
+                         *[a.replace("{definition}", str(path)) for a in argv]]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_python_file_without_get_pipeline_is_refused(tmp_path):
+    path = tmp_path / "nothing.py"
+    path.write_text("x = 1\n")
+    with pytest.raises(ValueError, match="no module-level get_pipeline"):
+        command.load(Path(path))
+
+
+def quality_request(tmp_path, **step):
+    arguments = {"AppSpecification": {"ImageUri": "1.dkr.ecr.us-east-1.amazonaws.com/"
+                                      "sagemaker-model-monitor-analyzer"},
+                 "ProcessingOutputConfig": {"Outputs": [{"OutputName": "quality_check_output",
+                                                         "S3Output": {"S3Uri": "s3://b/q/"}}]}}
+    return request(tmp_path, arguments, "QualityCheck", CheckType="DATA_QUALITY",
+                   ModelPackageGroupName="penguins", **step)
+
+
+def fake_processing(seen):
+    def run(request):
+        seen.append(request.arguments["AppSpecification"])
+        return {"ProcessingJobArn": "arn:job", "ProcessingJobName": request.job_name}
+    return run
+
+
+BASELINE_CHOICES = [
+    ("a new baseline is the calculated one", {"RegisterNewBaseline": True},
+     "s3://b/q/statistics.json"),
+    ("else the supplied one", {"RegisterNewBaseline": False,
+                               "SuppliedBaselineStatistics": "s3://b/given/statistics.json",
+                               "SuppliedBaselineConstraints": "s3://b/given/constraints.json"},
+     "s3://b/given/statistics.json"),
+    ("else none when no version is approved", {"RegisterNewBaseline": False}, None),
+]
+
+
+@pytest.mark.parametrize("step,used", [case[1:] for case in BASELINE_CHOICES],
+                         ids=[case[0] for case in BASELINE_CHOICES])
+def test_a_quality_check_runs_our_analyzer_and_chooses_its_baseline_as_sagemaker(
+        tmp_path, monkeypatch, step, used):
+    from pipeline.workflow import checks
+
+    monkeypatch.setenv("ANALYZER_IMAGE", "analyzer:test")
+    seen = []
+    result = checks.quality_check(tmp_path, fake_processing(seen))(
+        quality_request(tmp_path, SkipCheck=True, **step))
+    assert seen == [{"ImageUri": "analyzer:test", "ContainerEntrypoint": checks.ENTRYPOINT}]
+    assert result.properties["CalculatedBaselineConstraints"] == "s3://b/q/constraints.json"
+    assert result.properties["BaselineUsedForDriftCheckStatistics"] == used
+    assert result.metadata["QualityCheck"]["CheckJobArn"] == "arn:job"
+
+
+def test_a_quality_check_takes_the_newest_approved_versions_drift_baselines(tmp_path):
+    from pipeline.workflow import checks
+
+    baselines = {"ModelDataQuality": {"Statistics": {"S3Uri": "s3://b/v1/statistics.json"},
+                                      "Constraints": {"S3Uri": "s3://b/v1/constraints.json"}}}
+    steps.register_model(tmp_path)(request(tmp_path, package(
+        tmp_path, ModelApprovalStatus="Approved", DriftCheckBaselines=baselines)))
+    result = checks.quality_check(tmp_path, fake_processing([]))(
+        quality_request(tmp_path, SkipCheck=True, RegisterNewBaseline=False))
+    assert result.properties["BaselineUsedForDriftCheckConstraints"] == \
+        "s3://b/v1/constraints.json"
+
+
+def test_a_drift_check_says_it_does_not_run_here(tmp_path):
+    from pipeline.workflow import checks
+
+    with pytest.raises(StepFailed, match="set skip_check=True"):
+        checks.quality_check(tmp_path, fake_processing([]))(
+            quality_request(tmp_path, SkipCheck=False, RegisterNewBaseline=True))
+
+
+TUNING = {"HyperParameterTuningJobConfig": {
+    "Strategy": "Random", "RandomSeed": 1,
+    "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "acc"},
+    "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
+    "ParameterRanges": {"ContinuousParameterRanges": [
+        {"Name": "lr", "MinValue": "0.1", "MaxValue": "0.9", "ScalingType": "Linear"}]}},
+    "TrainingJobDefinition": {
+        "StaticHyperParameters": {"epochs": "2"},
+        "AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File",
+                                   "MetricDefinitions": [{"Name": "acc",
+                                                          "Regex": "acc=([0-9.]+)"}]}}}
+
+
+def test_tuning_runs_each_trial_as_a_training_job_and_lists_the_best_first(tmp_path):
+    from pipeline.workflow import tuning
+
+    trials = []
+
+    def train(trial):
+        trials.append(trial)
+        hyperparameters = trial.arguments["HyperParameters"]
+        if float(hyperparameters["lr"]) > 0.8:
+            raise StepFailed("diverged")
+        return {"FinalMetricDataList": [{"MetricName": "acc",
+                                         "Value": float(hyperparameters["lr"])}]}
+
+    properties = tuning.tuning(train)(request(tmp_path, TUNING, "Tuning"))
+    assert len(trials) == 4 and all(t.arguments["HyperParameters"]["epochs"] == "2"
+                                    for t in trials)
+    assert "StaticHyperParameters" not in trials[0].arguments
+    assert {t.job_name for t in trials} == {f"pipelines-x-s-{n:03d}" for n in range(1, 5)}
+    done = [s for s in properties["TrainingJobSummaries"] if s["TrainingJobStatus"] ==
+            "Completed"]
+    values = [s[tuning.OBJECTIVE]["Value"] for s in done]
+    assert values == sorted(values, reverse=True)
+    assert properties["BestTrainingJob"] == done[0]
+    assert properties["TrainingJobSummaries"][:len(done)] == done
+
+
+def test_tuning_fails_when_no_trial_completes(tmp_path):
+    from pipeline.workflow import tuning
+
+    def train(trial):
+        raise StepFailed("no data")
+
+    with pytest.raises(StepFailed, match="no trial completed \\(no data\\)"):
+        tuning.tuning(train)(request(tmp_path, TUNING, "Tuning"))
+
+
+def test_a_metric_definition_reads_the_last_value_in_the_log():
+    from pipeline.workflow import containers
+
+    found = containers.metrics([{"Name": "acc", "Regex": "acc=([0-9.]+)"},
+                                {"Name": "none", "Regex": "loss=([0-9.]+)"}],
+                               "acc=0.5\nacc=0.75\n")
+    assert [(m["MetricName"], m["Value"]) for m in found] == [("acc", 0.75)]
+
+
+def test_a_script_modes_code_in_s3_is_named_by_its_path_in_the_container(tmp_path):
+    from pipeline.workflow import containers
+
+    code = tmp_path / "sourcedir.tar.gz"
+    code.write_bytes(b"x")
+    ml = tmp_path / "ml"
+    given = {"sagemaker_submit_directory": json.dumps(f"file://{code}"), "epochs": "2"}
+    changed = containers._code_locally(given, ml)
+    assert json.loads(changed["sagemaker_submit_directory"]) == \
+        "/opt/ml/input/data/code/sourcedir.tar.gz"
+    assert (ml / "input" / "data" / "code" / "sourcedir.tar.gz").read_bytes() == b"x"
+    assert containers._code_locally({"epochs": "2"}, ml) == {"epochs": "2"}
+
+
+def test_a_transform_request_becomes_the_engines_job_by_sagemakers_names(tmp_path):
+    from pipeline.workflow import transform
+
+    job = transform.job_of({
+        "TransformInput": {"ContentType": "text/csv", "SplitType": "Line"},
+        "TransformOutput": {"Accept": "application/json"}, "BatchStrategy": "MultiRecord",
+        "MaxPayloadInMB": 2, "MaxConcurrentTransforms": 3, "Environment": {"A": "1"},
+        "DataProcessing": {"InputFilter": "$[1:]", "JoinSource": "Input",
+                           "OutputFilter": "$[0,-1]"}}, tmp_path / "in", tmp_path / "out",
+        {"B": "2"})
+    assert (job.content_type, job.accept, job.batch_strategy, job.max_payload_mb,
+            job.max_concurrent) == ("text/csv", "application/json", "MultiRecord", 2, 3)
+    assert (job.input_filter, job.join_source, job.output_filter) == ("$[1:]", "Input", "$[0,-1]")
+    assert job.environment == {"B": "2", "A": "1"}
+
+
+def test_a_transform_of_a_model_no_step_created_says_where_models_are_kept(tmp_path):
+    from pipeline.workflow import transform
+
+    with pytest.raises(StepFailed, match="no model 'ghost'"):
+        transform.transform(tmp_path, "docker")(request(tmp_path, {"ModelName": "ghost"},
+                                                        "Transform"))
