@@ -9,6 +9,7 @@ name, one host has no network, as a job with network isolation. Standard library
 """
 
 import shlex
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -67,10 +68,30 @@ def escape(value):
     return value
 
 
+def nesting(job: JobRequest) -> set[str]:
+    """The inputs another input's LocalPath lies under (the SDK puts a processing job's code at
+    /opt/ml/processing/input/code, inside its data input's /opt/ml/processing/input)."""
+    paths = [item.local_path.rstrip("/") for item in job.inputs]
+    return {item.name for item in job.inputs
+            if any(other.startswith(item.local_path.rstrip("/") + "/") for other in paths)}
+
+
 def service(job: JobRequest, engine, root: Path, sources: dict, several: bool) -> dict:
     volumes = [f"{root}:/opt/ml"]
+    parents = nesting(job)
     for item in job.inputs:
         source = sources[item.name]
+        if item.name in parents:
+            # A read-only mount could hold no mount point for the input inside it, and making
+            # one would write into the user's folder: the job gets its own copy, as SageMaker
+            # downloads every input into the container's volume.
+            staged = root / item.local_path.removeprefix("/opt/ml/")
+            if source.is_dir():
+                shutil.copytree(source, staged, dirs_exist_ok=True)
+            else:
+                staged.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, staged / source.name)
+            continue
         target = item.local_path if source.is_dir() else f"{item.local_path}/{source.name}"
         volumes.append(f"{source}:{target}:ro")
     environment = dict(job.environment)

@@ -180,6 +180,29 @@ def test_the_container_starts_as_sagemaker_starts_it(body, change, entrypoint, c
     assert f"{tmp_path}/ml:/opt/ml" in service["volumes"]
 
 
+def test_an_input_inside_another_inputs_folder_gets_a_copy_of_the_outer_one(tmp_path):
+    """The SDK's processing code input sits inside its data input: the outer input is copied
+    into the job's own /opt/ml (the user's folder gets no mount point), the inner one mounted."""
+    body = changed(PROCESSING, "ProcessingInputs", [
+        *PROCESSING["ProcessingInputs"],
+        {"InputName": "code", "S3Input": {
+            "S3Uri": "file:///code", "LocalPath": "/opt/ml/processing/input/code",
+            "S3DataType": "S3Prefix", "S3InputMode": "File"}}])
+    job = api.parse(body)
+    data, code = tmp_path / "data", tmp_path / "code"
+    data.mkdir()
+    (data / "penguins.csv").write_text("species\n")
+    code.mkdir()
+    engine = runner.Engine(tmp_path, compose="docker-compose", user="1000:1000")
+    hosts.layout(job, tmp_path / "ml", "algo-1", hosts.names(1))
+    service = hosts.service(job, engine, tmp_path / "ml", {"data": data, "code": code},
+                            several=False)
+    assert service["volumes"] == [f"{tmp_path}/ml:/opt/ml",
+                                  f"{code}:/opt/ml/processing/input/code:ro"]
+    assert (tmp_path / "ml" / "processing" / "input" / "penguins.csv").read_text() == "species\n"
+    assert sorted(p.name for p in data.iterdir()) == ["penguins.csv"]  # the user's, untouched
+
+
 def test_each_host_gets_sagemakers_config_files(tmp_path):
     job = api.parse(TRAINING)
     for host in hosts.names(2):
