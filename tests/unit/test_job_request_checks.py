@@ -62,7 +62,15 @@ def changed(body: dict, path: str, value) -> dict:
     return body
 
 
-REMOVE = object()
+class Removed:
+    """A case's value that removes the key; its repr is its name, so test ids are the same in
+    every pytest-xdist worker (an object()'s address differs, and xdist refuses to start)."""
+
+    def __repr__(self) -> str:
+        return "REMOVE"
+
+
+REMOVE = Removed()
 # (request, field path, new value, what the error names)
 BAD = [
     (TRAINING, "TrainingJobName", "bad_name", "TrainingJobName: \"bad_name\" is not a job name"),

@@ -4,6 +4,8 @@ the contract tests run, and no contract module hard-codes what would make it dep
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,14 @@ def test_no_contract_module_hard_codes_a_project_an_image_or_a_port(path):
     for pattern, instead in FIXED:
         found = pattern.search(text)
         assert not found, f"{path.name}: {found.group(0)!r}; use {instead}"
+
+
+def test_every_test_id_is_the_same_in_every_process():
+    """pytest-xdist refuses to start when its workers collect different ids: an object's
+    default repr (its address) in a parametrized id differs from process to process."""
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
+         str(TESTS / "unit"), str(TESTS / "contract")],
+        capture_output=True, text=True, cwd=TESTS.parent, timeout=300).stdout
+    assert "tests collected" in collected or "test collected" in collected, collected[-2000:]
+    assert [line for line in collected.splitlines() if " at 0x" in line] == []
