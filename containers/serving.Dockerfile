@@ -29,5 +29,8 @@ EXPOSE 8080
 COPY containers/bin/serving/ /opt/program/bin/
 COPY nginx/ /opt/program/nginx/
 COPY serving/ /opt/program/serving/
+# The one tar extraction, for the multi-model endpoint's archives (it imports only the stdlib).
+COPY training/__init__.py /opt/program/training/
+COPY training/contract/__init__.py training/contract/archive.py /opt/program/training/contract/
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["serve"]

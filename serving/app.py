@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from serving import codecs, handlers, openapi
+from serving import codecs, handlers, multimodel, openapi
 from serving import config as settings
 from serving import model as hooks
 from serving.capture import Capture
@@ -124,6 +124,33 @@ def openapi_document(state) -> Response:
     return Response(codecs.orjson.dumps(document), 200, mimetype="application/json")
 
 
+def targeted(view):
+    """The view with the model of the request's target (a multi-model endpoint's state holds
+    the cache, multimodel.Models, where a single model's holds the model)."""
+    def of_target(state) -> Response:
+        models, config, capture = state
+        environ = request.environ
+        try:
+            model = models.get(environ.get(multimodel.TARGET_MODEL_KEY))
+        except multimodel.TargetError as mistake:
+            if environ.get("CONTENT_LENGTH"):  # an unread body turns the answer into a 502
+                discard(environ["wsgi.input"], int(environ["CONTENT_LENGTH"]))
+            return error(mistake.status, mistake.message)
+        chosen = invocations_of_any if view is invocations and not isinstance(
+            model, hooks.Model) else view
+        return chosen((model, config, capture))
+    return of_target
+
+
+def loaded_models(state) -> Response:
+    """SageMaker's List Model API of a multi-model container: the loaded models, least
+    recently used first."""
+    models = state[0]
+    return Response(codecs.orjson.dumps({"models": [
+        {"modelName": target, "modelUrl": str(models.root / target)} for target in models.loaded
+    ]}), 200, mimetype="application/json")
+
+
 ROUTES = (
     ("/ping", ("GET",), ping),
     ("/invocations", ("POST",), invocations),
@@ -169,17 +196,26 @@ def load(model_dir: Path, config: settings.Config):
 def create_app(model_dir: Path | None = None, config: settings.Config | None = None) -> Flask:
     """Load the model (which runs it once), then build the app (ModelError if it is broken)."""
     config = config or settings.from_env()
-    model = load(Path(model_dir or config.model_dir), config)
+    if config.multi_model:
+        model = multimodel.Models(config.models_dir, config.models_memory_mb * 1024 * 1024,
+                                  lambda folder: load(folder, config))
+    else:
+        model = load(Path(model_dir or config.model_dir), config)
     # Started here, in the worker: a thread started before gunicorn forks would not survive.
     capture = Capture(config.capture).start() if config.capture else None
     state = (model, config, capture)
     app = Flask("serving")
     app.extensions["capture"] = capture
+    app.extensions["models"] = model if config.multi_model else None
     signed = isinstance(model, hooks.Model)  # the fast path is for models with our signature
     for path, methods, view in ROUTES:
         chosen = invocations_of_any if view is invocations and not signed else view
+        if config.multi_model and view in (invocations, openapi_document):
+            chosen = targeted(view)
         app.add_url_rule(path, view.__name__, lambda chosen=chosen: chosen(state),
                          methods=methods)
+    if config.multi_model:
+        app.add_url_rule("/models", "models", lambda: loaded_models(state), methods=("GET",))
     app.after_request(echo_headers)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, server_error)

@@ -13,6 +13,9 @@ from serving.images import Limits
 BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"  # the same variable the training toolkit honours
 # Set by `serve` for its workers when they read a copy of the model folder (serving/prepare.py).
 MODEL_DIR_ENV = "SERVING_MODEL_DIR"
+MULTI_MODEL_ENV = "SAGEMAKER_MULTI_MODEL"  # as SageMaker's multi-model containers read it
+MODELS_DIR = "models"  # the multi-model endpoint's archives, under the base folder
+DEFAULT_MODELS_MEMORY_MB = 1024
 DEFAULT_BASE_DIR = "/opt/ml"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SUPPORTED_ACCEPTS = ("application/json", "text/csv", "application/jsonlines")
@@ -36,6 +39,9 @@ class Config:
     socket: str = "/tmp/gunicorn.sock"
     images: Limits = field(default_factory=Limits)  # image decoding and URL fetching
     capture: CaptureSettings | None = None  # Data Capture; None: off
+    multi_model: bool = False  # archives under models_dir, picked per request (multimodel)
+    models_dir: Path | None = None
+    models_memory_mb: int = DEFAULT_MODELS_MEMORY_MB  # each worker's bound on loaded models
 
     @property
     def max_payload_bytes(self) -> int:
@@ -76,6 +82,13 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name}={raw!r} must be greater than 0")
     return value
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw not in ("", "true", "false"):
+        raise ConfigError(f"{name}={raw!r} must be true or false")
+    return raw == "true"
 
 
 def _hosts(environ: Mapping[str, str]) -> frozenset:
@@ -208,4 +221,8 @@ def from_env(environ: Mapping[str, str] | None = None, cgroup_root: Path = CGROU
             max_bytes=payload_mb * 1024 * 1024,
         ),
         capture=_capture(environ),
+        multi_model=_flag(environ, MULTI_MODEL_ENV),
+        models_dir=base / MODELS_DIR,
+        models_memory_mb=_positive_int(environ, "MULTI_MODEL_MEMORY_MB",
+                                       DEFAULT_MODELS_MEMORY_MB),
     )

@@ -73,8 +73,11 @@ def main() -> int:
     as_root = os.geteuid() == 0
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     try:
-        prepare.install_requirements(config.model_dir, say)
-        if as_root:  # e.g. SDK local mode's root-owned 0700 mount
+        if config.multi_model:  # each archive is extracted and loaded by the workers
+            say(f"multi-model endpoint: the archives under {config.models_dir}")
+        else:
+            prepare.install_requirements(config.model_dir, say)
+        if as_root and not config.multi_model:  # e.g. SDK local mode's root-owned 0700 mount
             readable = prepare.readable_model(config.model_dir, RUN_DIR, *UNPRIVILEGED)
             if readable != config.model_dir:
                 say(f"{config.model_dir} is not readable by {UNPRIVILEGED[0]}; the workers "
