@@ -137,7 +137,7 @@ class Endpoint:
     """A running serving container and its base URL."""
 
     def __init__(self, client, model_dir: Path, environment=None, container_port=8080,
-                 image=SERVING_IMAGE, **run_args):
+                 image=SERVING_IMAGE, mount="/opt/ml/model", **run_args):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.container = client.containers.run(
@@ -147,7 +147,7 @@ class Endpoint:
             labels=LABELS,
             environment=environment or {},
             ports={f"{container_port}/tcp": ("127.0.0.1", self.port)},
-            volumes={str(model_dir): {"bind": "/opt/ml/model", "mode": "ro"}},
+            volumes={str(model_dir): {"bind": mount, "mode": "ro"}},
             **run_args,
         )
 
