@@ -39,3 +39,35 @@ stop: ## Stop the endpoint
 
 invoke: ## POST the served model's sample (a real test record, sample.json) to the endpoint
 	@$(ENDPOINT_CLI) invoke
+
+# The multi-model endpoint (docs/endpoint-models.md): its own compose project and port.
+MULTI_MODEL_PORT ?= 8090
+MULTI_MODEL_PROJECT ?= multi-model
+MULTI_MODEL_MEMORY_MB ?= 1024
+MULTI_MODEL_DIR := $(LOCAL_DIR)/endpoint/multi/models
+MULTI_COMPOSE = MULTI_MODEL_PORT=$(MULTI_MODEL_PORT) MULTI_MODEL_DIR=$(MULTI_MODEL_DIR) \
+  MULTI_MODEL_MEMORY_MB=$(MULTI_MODEL_MEMORY_MB) \
+  $(DOCKER_COMPOSE) -p $(MULTI_MODEL_PROJECT) -f docker-compose.yml
+
+.PHONY: serve-multi stop-multi
+serve-multi: build-serving ## Multi-model endpoint on localhost:MULTI_MODEL_PORT: every registered version of every workload (X-Amzn-SageMaker-Target-Model: <workload>/<version>.tar.gz)
+	@mkdir -p "$(MULTI_MODEL_DIR)" && chmod 755 "$(MULTI_MODEL_DIR)"
+	@# Added, never removed: a running endpoint serves each archive as soon as it is there.
+	@for archive in $(LOCAL_DIR)/registry/*/*/model.tar.gz; do \
+	  [ -f "$$archive" ] || continue; \
+	  version=$$(basename $$(dirname "$$archive")); group=$$(basename $$(dirname $$(dirname "$$archive"))); \
+	  target="$(MULTI_MODEL_DIR)/$$group/$$version.tar.gz"; \
+	  [ -f "$$target" ] && cmp -s "$$archive" "$$target" && continue; \
+	  mkdir -p "$(MULTI_MODEL_DIR)/$$group" && chmod 755 "$(MULTI_MODEL_DIR)/$$group"; \
+	  cp "$$archive" "$$target.tmp" && chmod 644 "$$target.tmp" && mv "$$target.tmp" "$$target"; \
+	  echo "serve-multi: $$group/$$version.tar.gz"; \
+	done
+	@$(MULTI_COMPOSE) up -d multi
+	@deadline=$$(( $$(date +%s) + $(PING_DEADLINE_SECONDS) )); \
+	until curl -fs -o /dev/null "http://127.0.0.1:$(MULTI_MODEL_PORT)/ping"; do \
+	  [ $$(date +%s) -lt $$deadline ] || { echo "serve-multi: no answer to /ping on port $(MULTI_MODEL_PORT)" >&2; $(MULTI_COMPOSE) logs multi >&2; exit 1; }; \
+	  sleep 0.5; \
+	done; echo "serve-multi: http://127.0.0.1:$(MULTI_MODEL_PORT)/invocations (X-Amzn-SageMaker-Target-Model: <workload>/<version>.tar.gz)"
+
+stop-multi: ## Stop the multi-model endpoint
+	@$(MULTI_COMPOSE) down
