@@ -147,3 +147,11 @@ def test_client_mistakes_are_4xx_naming_what_is_wrong(endpoint, target, status, 
 def test_a_single_model_endpoint_has_no_models_listing(tiny_model_dir):
     client = create_app(config=settings.Config(model_dir=tiny_model_dir)).test_client()
     assert client.get("/models").status_code == 404
+
+
+def test_openapi_describes_the_target_model(endpoint):
+    client, _send, _loaded = endpoint
+    document = client.get("/openapi.json", headers={TARGET_MODEL: PENGUINS}).get_json()
+    assert "paths" in document
+    reply = client.get("/openapi.json")
+    assert reply.status_code == 400 and TARGET_MODEL in reply.get_json()["error"]
