@@ -8,11 +8,19 @@ Standard library only: make runs it with the host's python3.
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from pipeline.endpoints import deployments
-from pipeline.endpoints.bluegreen import ROUTER, Endpoint, EndpointError, request, say
+from pipeline.endpoints import deployments, variants
+from pipeline.endpoints.bluegreen import (
+    ROUTER,
+    Endpoint,
+    EndpointError,
+    colour_variants,
+    request,
+    say,
+)
 from pipeline.registry import models as registry
 
 # A real record of the model's own test split, which the training job ships in the archive.
@@ -43,13 +51,41 @@ def kept(model: dict) -> dict:
 def live_or_fail(endpoint: Endpoint, history: dict) -> dict:
     current = deployments.live(history)
     running = endpoint.running()
-    if current is None or ROUTER not in running or current["colour"] not in running:
+    if current is None or ROUTER not in running or not set(services(current)) <= running:
         raise EndpointError(f"no endpoint is running on port {endpoint.port}; "
                             "start one with make serve")
     return current
 
 
+def services(item: dict) -> list[str]:
+    """The compose services a live deployment runs on."""
+    if "variants" in item:
+        return [variants.service(variant["VariantName"]) for variant in item["variants"]]
+    return [item["colour"]]
+
+
+def routed(item: dict) -> list[dict]:
+    """A deployment's variants as the router splits them."""
+    if "variants" not in item:
+        return colour_variants(item["colour"])
+    return [{**variant, "Hosts": [variants.service(variant["VariantName"])]}
+            for variant in item["variants"]]
+
+
+def remove_all(endpoint: Endpoint) -> None:
+    endpoint.remove(ROUTER, *deployments.COLOURS, *endpoint.variant_services())
+
+
+def start_router(endpoint: Endpoint, item: dict) -> None:
+    endpoint.point_router(routed(item))
+    endpoint.run("up", "-d", "--no-deps", "--force-recreate", ROUTER)
+    endpoint.wait_router()
+
+
 def serve(endpoint: Endpoint, args) -> None:
+    if args.variants or args.endpoint_config:
+        serve_variants(endpoint, args)
+        return
     if args.model_tar:
         model = archive_model(Path(args.model_tar), f"MODEL_TAR={args.model_tar}", None)
     else:
@@ -62,18 +98,90 @@ def serve(endpoint: Endpoint, args) -> None:
         history = deployments.load(endpoint.folder)
         endpoint.stage(colour, model)
         say(f"serving {model['label']} on {colour}")
-        endpoint.remove(ROUTER, *deployments.COLOURS)
+        remove_all(endpoint)
+        endpoint.overrides.unlink(missing_ok=True)
         previous = deployments.latest(history)
         history["live"] = None
         deployments.save(endpoint.folder, history)
         endpoint.start(colour)
-        endpoint.point_router(colour)
-        endpoint.run("up", "-d", "--no-deps", "--force-recreate", ROUTER)
-        endpoint.wait_router()
+        start_router(endpoint, {"colour": colour})
         deployments.record(history, "serve", colour, kept(model), previous and previous["id"])
         deployments.save(endpoint.folder, history)
     say(f"endpoint ready: http://localhost:{endpoint.port}/invocations "
         "(make invoke; make deploy; make stop)")
+
+
+def config_of(args) -> list[dict]:
+    """The variants of VARIANTS= or ENDPOINT_CONFIG=, each with its model found."""
+    try:
+        if args.endpoint_config:
+            path = Path(args.endpoint_config)
+            try:
+                config = json.loads(path.read_text())
+            except (OSError, ValueError) as error:
+                raise EndpointError(f"ENDPOINT_CONFIG={path}: cannot read it as JSON "
+                                    f"({error})") from None
+            found = variants.endpoint_config(config)
+        else:
+            found = variants.shorthand(args.variants)
+    except variants.VariantError as error:
+        where = f"ENDPOINT_CONFIG={args.endpoint_config}: " if args.endpoint_config else ""
+        raise EndpointError(f"{where}{error}") from None
+    for variant in found:
+        reference = variant.pop("Model")
+        if "version" in reference:
+            variant["model"] = registered(args.registry, reference["version"])
+        else:
+            variant["model"] = archive_model(Path(reference["archive"]),
+                                             f"ModelName={reference['archive']}", None)
+    return found
+
+
+def serve_variants(endpoint: Endpoint, args) -> None:
+    """CreateEndpoint with a config of several production variants."""
+    found = config_of(args)
+    with deployments.locked(endpoint.folder):
+        history = deployments.load(endpoint.folder)
+        for variant in found:
+            endpoint.stage(f"variants/{variant['VariantName']}", variant["model"])
+        remove_all(endpoint)
+        previous = deployments.latest(history)
+        history["live"] = None
+        deployments.save(endpoint.folder, history)
+        endpoint.write_variants(found)
+        for variant in found:
+            name = variant["VariantName"]
+            say(f"variant {name}: {variant['model']['label']} on {variant['Instances']} "
+                f"instance(s), weight {variant['Weight']:g}")
+            endpoint.start(f"variants/{name}", variants.service(name), variant["Instances"])
+        item = {"variants": [{"VariantName": variant["VariantName"], "Weight": variant["Weight"],
+                              "Instances": variant["Instances"], **kept(variant["model"])}
+                             for variant in found]}
+        start_router(endpoint, item)
+        deployments.record(history, "serve", "variants", item, previous and previous["id"])
+        deployments.save(endpoint.folder, history)
+    say(f"endpoint ready: http://localhost:{endpoint.port}/invocations, variants "
+        + ", ".join(f"{share} {name}" for share, name in variants.shares(found))
+        + " (make weights; make metrics; make stop)")
+
+
+def weights(endpoint: Endpoint, args) -> None:
+    """UpdateEndpointWeightsAndCapacities: new weights, no container changed, no request lost."""
+    with deployments.locked(endpoint.folder):
+        history = deployments.load(endpoint.folder)
+        current = live_or_fail(endpoint, history)
+        if "variants" not in current:
+            raise EndpointError("this endpoint serves one model (variant AllTraffic); serve "
+                                'variants first, e.g. make serve VARIANTS="v3:90 v4:10"')
+        try:
+            changed = variants.new_weights(args.variants or "", current["variants"])
+        except variants.VariantError as error:
+            raise EndpointError(str(error)) from None
+        item = {"variants": changed}
+        endpoint.reload(routed(item), routed(current))
+        deployments.record(history, "weights", "variants", item, current["id"])
+        deployments.save(endpoint.folder, history)
+    say("weights now " + ", ".join(f"{share} {name}" for share, name in variants.shares(changed)))
 
 
 def update(endpoint: Endpoint, history: dict, current: dict, model: dict, action: str,
@@ -92,11 +200,19 @@ def update(endpoint: Endpoint, history: dict, current: dict, model: dict, action
         f"stopped {old}, which served {deployments.describe(current)}")
 
 
+def one_model(current: dict, action: str) -> None:
+    if "variants" in current:
+        raise EndpointError(f"make {action} updates an endpoint of one model; this one serves "
+                            "variants: change their weights with make weights, or serve a new "
+                            "config with make serve VARIANTS=…")
+
+
 def deploy(endpoint: Endpoint, args) -> None:
     model = registered(args.registry, None)
     with deployments.locked(endpoint.folder):
         history = deployments.load(endpoint.folder)
         current = live_or_fail(endpoint, history)
+        one_model(current, "deploy")
         if current["sha256"] == model["sha256"]:
             say(f"{model['label']} is already live on port {endpoint.port}; nothing to do")
             return
@@ -107,6 +223,7 @@ def rollback(endpoint: Endpoint, args) -> None:
     with deployments.locked(endpoint.folder):
         history = deployments.load(endpoint.folder)
         current = live_or_fail(endpoint, history)
+        one_model(current, "rollback")
         target = deployments.rollback_target(history)
         label = deployments.describe(target)
         if target.get("version") is not None:
@@ -120,7 +237,7 @@ def rollback(endpoint: Endpoint, args) -> None:
 
 def stop(endpoint: Endpoint, args) -> None:
     with deployments.locked(endpoint.folder):
-        endpoint.remove(ROUTER, *deployments.COLOURS)
+        remove_all(endpoint)
         try:
             history = deployments.load(endpoint.folder)
         except deployments.HistoryError:
@@ -139,7 +256,9 @@ def invoke(endpoint: Endpoint, args) -> None:
         current = None
     if current is None:
         raise EndpointError(f"no endpoint on port {endpoint.port}; start one with make serve")
-    sample = endpoint.folder / current["colour"] / "model" / SAMPLE
+    place = f"variants/{current['variants'][0]['VariantName']}" if "variants" in current \
+        else current["colour"]
+    sample = endpoint.folder / place / "model" / SAMPLE
     if not sample.is_file():
         raise EndpointError(f"the served model has no {SAMPLE} to send; POST a record of your "
                             f"own to {url}")
@@ -158,10 +277,16 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--capture-dir", type=Path, help="CAPTURE_DIR: where the endpoint's "
                      "Data Capture files land")
     cli.add_argument("--endpoint-name", help="the endpoint's name in the capture files")
+    cli.add_argument("--metrics-port", type=int, help="METRICS_PORT: the router's /metrics "
+                     "on 127.0.0.1")
     commands = cli.add_subparsers(dest="command", required=True)
     first = commands.add_parser("serve", help="start the endpoint with one model")
     first.add_argument("--model-tar")
     first.add_argument("--version")
+    first.add_argument("--variants", help='VARIANTS="v3:90 v4:10[:instances]"')
+    first.add_argument("--endpoint-config", help="a CreateEndpointConfig JSON file")
+    change = commands.add_parser("weights", help="new variant weights, no failed request")
+    change.add_argument("--variants", help='VARIANTS="v3:50 v4:50"')
     commands.add_parser("deploy", help="the newest Approved version, blue/green")
     commands.add_parser("rollback", help="the version deployed before, blue/green")
     commands.add_parser("stop", help="stop the router and both colours")
@@ -172,7 +297,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     command = {"serve": serve, "deploy": deploy, "rollback": rollback, "stop": stop,
-               "invoke": invoke}[args.command]
+               "invoke": invoke, "weights": weights}[args.command]
     try:
         command(Endpoint(args), args)
     except (EndpointError, registry.RegistryError, deployments.HistoryError) as error:
