@@ -24,9 +24,9 @@ reject: ## Reject a registered version: make reject VERSION=N (APPROVER: who, de
 	@test -n "$(VERSION)" || { echo "usage: make reject VERSION=N" >&2; exit 1; }
 	@$(REGISTRY_CLI) reject --version "$(VERSION)" $(if $(APPROVER),--by "$(APPROVER)")
 
-# The router's metrics (/metrics, /minutes) on 127.0.0.1: ENDPOINT_PORT + 10000 unless set.
-METRICS_PORT ?= $(shell expr $(ENDPOINT_PORT) + 10000)
-ENDPOINT_CLI += --metrics-port $(METRICS_PORT)
+# The router's metrics (/metrics, /minutes) on 127.0.0.1:METRICS_PORT; unset, a free port that
+# make serve prints and make metrics finds.
+ENDPOINT_CLI += $(if $(METRICS_PORT),--metrics-port $(METRICS_PORT))
 
 serve: build-serving ## Endpoint on localhost:ENDPOINT_PORT (latest Approved version; MODEL_VERSION, MODEL_TAR; VARIANTS="v3:90 v4:10", ENDPOINT_CONFIG=file.json)
 	@$(ENDPOINT_CLI) serve $(if $(MODEL_TAR),--model-tar "$(MODEL_TAR)") \
@@ -39,7 +39,8 @@ weights: ## New production-variant weights, no failed request: make weights VARI
 	@$(ENDPOINT_CLI) weights --variants "$(VARIANTS)"
 
 metrics: ## The endpoint's metrics per variant and minute, CloudWatch's names (METRICS_PORT)
-	@$(PYTHON) -m pipeline.endpoints.metrics --port $(METRICS_PORT)
+	@$(PYTHON) -m pipeline.endpoints.metrics --compose "$(COMPOSE)" \
+	  $(if $(METRICS_PORT),--port $(METRICS_PORT))
 
 deploy: ## Blue/green: the newest Approved version onto the running endpoint, no failed request
 	@$(ENDPOINT_CLI) deploy

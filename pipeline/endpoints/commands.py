@@ -9,6 +9,7 @@ Standard library only: make runs it with the host's python3.
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from pipeline.endpoints.bluegreen import (
     request,
     say,
 )
+from pipeline.endpoints.metrics import published_port
 from pipeline.registry import models as registry
 
 # A real record of the model's own test split, which the training job ships in the archive.
@@ -80,6 +82,9 @@ def start_router(endpoint: Endpoint, item: dict) -> None:
     endpoint.point_router(routed(item))
     endpoint.run("up", "-d", "--no-deps", "--force-recreate", ROUTER)
     endpoint.wait_router()
+    port = published_port(shlex.join(endpoint.compose))
+    if port:
+        say(f"metrics: http://127.0.0.1:{port}/metrics (make metrics)")
 
 
 def serve(endpoint: Endpoint, args) -> None:

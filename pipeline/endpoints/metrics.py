@@ -5,6 +5,8 @@ last hour, one row per minute and variant, under CloudWatch's names, as the rout
 
 import argparse
 import json
+import shlex
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -14,6 +16,21 @@ COLUMNS = (("Timestamp", "minute (UTC)", 20), ("VariantName", "variant", 12),
            ("Invocation4XXErrors", "4XXErrors", 10), ("Invocation5XXErrors", "5XXErrors", 10),
            ("ModelLatency", "ModelLatency", 13), ("ModelLatencyMaximum", "(max)", 10),
            ("OverheadLatency", "OverheadLat.", 13))
+
+
+# The router's metrics port inside its container (serving/router.py).
+INSIDE = "9100"
+
+
+def published_port(compose: str) -> int | None:
+    """The host port compose published the router's metrics on, or None (no router)."""
+    try:
+        done = subprocess.run([*shlex.split(compose), "port", "router", INSIDE],
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    port = done.stdout.strip().rpartition(":")[2]
+    return int(port) if done.returncode == 0 and port.isdigit() and int(port) else None
 
 
 def fetch(port: int) -> list[dict]:
@@ -51,10 +68,15 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="metrics", description=__doc__.splitlines()[0])
-    cli.add_argument("--port", type=int, required=True, help="METRICS_PORT")
+    cli.add_argument("--port", type=int, help="METRICS_PORT (else compose's port of the router)")
+    cli.add_argument("--compose", help="the compose command, to find the router's port")
     cli.add_argument("--json", action="store_true", help="the rows as JSON")
     args = cli.parse_args(argv)
-    rows = fetch(args.port)
+    port = args.port or (args.compose and published_port(args.compose))
+    if not port:
+        print("no endpoint is running; start one with make serve", file=sys.stderr)
+        return 1
+    rows = fetch(port)
     print(json.dumps(rows, indent=2) if args.json else table(rows))
     return 0
 

@@ -23,6 +23,7 @@ PROJECT = "variantstest"
 RECORD = {"island": "Torgersen", "bill_length_mm": 39.1, "bill_depth_mm": 18.7,
           "flipper_length_mm": 181, "body_mass_g": 3750, "sex": "male"}
 VARIANT_HEADER = "x-amzn-invoked-production-variant"
+FLUSH_SECONDS = 1  # the router writes its metrics lines at least this often (router.py)
 
 
 def within_binomial(count: int, total: int, share: float, sigmas: float = 5) -> bool:
@@ -102,9 +103,23 @@ def test_each_variant_captures_into_its_own_folder(endpoint):
         time.sleep(0.2)
 
 
+def settled(metrics_port: int) -> str:
+    """The metrics once no earlier request is left to count: unchanged for longer than the
+    router takes to write its lines (a second)."""
+    deadline = time.monotonic() + 20
+    last, since = scrape(metrics_port), time.monotonic()
+    while time.monotonic() - since < FLUSH_SECONDS * 1.5:
+        assert time.monotonic() < deadline, "the metrics never settled"
+        time.sleep(0.25)
+        now = scrape(metrics_port)
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
 def test_metrics_match_what_the_client_counted(endpoint):
     _, port, metrics_port, _ = endpoint
-    before = scrape(metrics_port)
+    before = settled(metrics_port)
     session = requests.Session()
     counted, errors, slowest = Counter(), Counter(), 0.0
     for index in range(300):
@@ -123,9 +138,10 @@ def test_metrics_match_what_the_client_counted(endpoint):
     def delta(name: str, variant: str) -> float:
         return metric(scrape(metrics_port), name, variant) - metric(before, name, variant)
 
-    deadline = time.monotonic() + 10  # the router writes its lines at least once a second
+    deadline = time.monotonic() + 10 * FLUSH_SECONDS
     while any(delta("sagemaker_invocations_total", name) != counted[name] for name in counted):
-        assert time.monotonic() < deadline, (counted, scrape(metrics_port)[:2000])
+        seen = {name: delta("sagemaker_invocations_total", name) for name in counted}
+        assert time.monotonic() < deadline, (counted, seen)
         time.sleep(0.2)
     for name in ("v1", "v2"):
         assert delta("sagemaker_invocation_4xx_errors_total", name) == errors[name]
@@ -142,6 +158,14 @@ def test_metrics_match_what_the_client_counted(endpoint):
     done = make("metrics", f"METRICS_PORT={metrics_port}")
     assert done.returncode == 0, done.stderr
     assert "Invocations" in done.stdout and " v1 " in done.stdout, done.stdout
+
+
+def test_the_metrics_port_is_published_on_loopback_only(endpoint, docker_client):
+    _, _, metrics_port, _ = endpoint
+    router = docker_client.containers.list(filters={"label": [
+        f"com.docker.compose.project={PROJECT}", "com.docker.compose.service=router"]})[0]
+    bindings = router.attrs["HostConfig"]["PortBindings"]["9100/tcp"]
+    assert [(b["HostIp"], b["HostPort"]) for b in bindings] == [("127.0.0.1", str(metrics_port))]
 
 
 def test_new_weights_under_four_keep_alive_clients_lose_no_request(endpoint):
