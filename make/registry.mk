@@ -39,7 +39,7 @@ weights: ## New production-variant weights, no failed request: make weights VARI
 	@$(ENDPOINT_CLI) weights --variants "$(VARIANTS)"
 
 metrics: ## The endpoint's metrics per variant and minute, CloudWatch's names (METRICS_PORT)
-	@$(PYTHON) -m pipeline.endpoints.metrics --compose "$(COMPOSE)" \
+	@$(PYTHON) -m pipeline.endpoints.metrics --compose "$(COMPOSE)" --docker "$(DOCKER)" \
 	  $(if $(METRICS_PORT),--port $(METRICS_PORT))
 
 deploy: ## Blue/green: the newest Approved version onto the running endpoint, no failed request

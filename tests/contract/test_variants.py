@@ -8,6 +8,7 @@ One endpoint for the module, its tests in file order: `make serve VARIANTS="v1:9
 
 import json
 import math
+import re
 import time
 from collections import Counter
 
@@ -118,7 +119,7 @@ def settled(metrics_port: int) -> str:
 
 
 def test_metrics_match_what_the_client_counted(endpoint):
-    _, port, metrics_port, _ = endpoint
+    _, port, metrics_port, settings = endpoint
     before = settled(metrics_port)
     session = requests.Session()
     counted, errors, slowest = Counter(), Counter(), 0.0
@@ -155,9 +156,10 @@ def test_metrics_match_what_the_client_counted(endpoint):
             # nginx times to the millisecond: no request took longer than the slowest the
             # client saw, rounded up.
             assert 0 <= delta(f"{kind}_sum", name) <= count * (slowest * 1e6 + 1000)
-    done = make("metrics", f"METRICS_PORT={metrics_port}")
+    done = make("metrics", *settings)
     assert done.returncode == 0, done.stderr
     assert "Invocations" in done.stdout and " v1 " in done.stdout, done.stdout
+    assert re.search(r"^variant-v2 +2 +[\d.]+ +[\d.]+$", done.stdout, re.M), done.stdout
 
 
 def test_the_metrics_port_is_published_on_loopback_only(endpoint, docker_client):
