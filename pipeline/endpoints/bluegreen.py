@@ -200,15 +200,42 @@ class Endpoint:
         self.prepare_capture()
         self.run("up", "-d", "--no-deps", "--force-recreate", "--scale", f"{service}={instances}",
                  service)
-        for index in range(1, instances + 1):
+        self.wait_instances(service, 1, instances)
+
+    def wait_instances(self, service: str, first: int, last: int) -> None:
+        """Wait until instances first..last of the service answer /ping; if one does not,
+        print its log, stop the service's instances from `first` on and raise."""
+        for index in range(first, last + 1):
             waited = self.run("exec", "-T", "--index", str(index), service, "python", "-c",
                               PING_INSIDE, str(self.deadline), check=False)
             if waited.returncode != 0:
-                logs = self.logs(service)
-                self.remove(service)
-                print(logs, file=sys.stderr)
+                print(self.logs(service), file=sys.stderr)
+                if first > 1:
+                    self.scale_down(service, first - 1)
+                else:
+                    self.remove(service)
                 raise EndpointError(f"{service} did not answer /ping within {self.deadline}s "
                                     "(its log is above)")
+
+    def scale_up(self, service: str, count: int, wanted: int) -> None:
+        """Instances count+1..wanted beside the running ones, answering /ping."""
+        self.run("up", "-d", "--no-deps", "--no-recreate", "--scale", f"{service}={wanted}",
+                 service)
+        self.wait_instances(service, count + 1, wanted)
+
+    def scale_down(self, service: str, wanted: int) -> None:
+        """Stop the instances above `wanted` gracefully; compose keeps the lowest numbers."""
+        self.run("up", "-d", "--no-deps", "--no-recreate", "--scale", f"{service}={wanted}",
+                 service)
+
+    def instance_hosts(self, service: str, count: int) -> list[str]:
+        """The host names (short container ids, which Docker's DNS resolves on the project's
+        network) of instances 1..count."""
+        hosts = []
+        for index in range(1, count + 1):
+            done = self.run("exec", "-T", "--index", str(index), service, "hostname")
+            hosts.append(done.stdout.strip())
+        return hosts
 
     def prepare_capture(self) -> None:
         """The capture folder, owner-only and the colours' workers' own: they run as the host's

@@ -53,9 +53,13 @@ def kept(model: dict) -> dict:
 def live_or_fail(endpoint: Endpoint, history: dict) -> dict:
     current = deployments.live(history)
     running = endpoint.running()
-    if current is None or ROUTER not in running or not set(services(current)) <= running:
+    if current is None or not running:
         raise EndpointError(f"no endpoint is running on port {endpoint.port}; "
                             "start one with make serve")
+    missing = [name for name in (ROUTER, *services(current)) if name not in running]
+    if missing:
+        raise EndpointError(f"the endpoint on port {endpoint.port} is not whole: "
+                            f"{', '.join(missing)} not running; start it again with make serve")
     return current
 
 
@@ -170,6 +174,10 @@ def serve_variants(endpoint: Endpoint, args) -> None:
         + " (make weights; make metrics; make stop)")
 
 
+def instances(first: int, last: int) -> str:
+    return f"instance {first}" if first == last else f"instances {first} to {last}"
+
+
 def weights(endpoint: Endpoint, args) -> None:
     """UpdateEndpointWeightsAndCapacities: new weights, no container changed, no request lost."""
     with deployments.locked(endpoint.folder):
@@ -182,11 +190,31 @@ def weights(endpoint: Endpoint, args) -> None:
             changed = variants.new_weights(args.variants or "", current["variants"])
         except variants.VariantError as error:
             raise EndpointError(str(error)) from None
+        before = {variant["VariantName"]: variant["Instances"] for variant in current["variants"]}
         item = {"variants": changed}
-        endpoint.reload(routed(item), routed(current))
+        split = routed(item)
+        for variant in split:
+            name, count = variant["VariantName"], variant["Instances"]
+            service = variants.service(name)
+            if count > before[name]:
+                say(f"variant {name}: starting {instances(before[name] + 1, count)}")
+                endpoint.scale_up(service, before[name], count)
+            elif count < before[name]:
+                # Only the instances that stay, until the others have no request left.
+                variant["Hosts"] = endpoint.instance_hosts(service, count)
+        endpoint.reload(split, routed(current))
+        for variant in changed:
+            name, count = variant["VariantName"], variant["Instances"]
+            if count < before[name]:
+                say(f"variant {name}: stopping {instances(count + 1, before[name])}")
+                endpoint.scale_down(variants.service(name), count)
+        if split != routed(item):
+            endpoint.point_router(routed(item))  # the service's name: every instance left
         deployments.record(history, "weights", "variants", item, current["id"])
         deployments.save(endpoint.folder, history)
-    say("weights now " + ", ".join(f"{share} {name}" for share, name in variants.shares(changed)))
+    say("weights now " + ", ".join(f"{share} {name}" for share, name in variants.shares(changed))
+        + "; instances " + ", ".join(f"{variant['VariantName']} {variant['Instances']}"
+                                      for variant in changed))
 
 
 def update(endpoint: Endpoint, history: dict, current: dict, model: dict, action: str,

@@ -124,9 +124,9 @@ def shorthand(text: str) -> list[dict]:
                                "e.g. v3:90 or v3:90:2")
         item = {"VariantName": parts[0] if parts[0][:1] in "vV" else f"v{parts[0]}",
                 "ModelName": parts[0],
-                "InitialVariantWeight": _parsed(parts[1], float, token, "weight")}
+                "InitialVariantWeight": _parsed(parts[1], float, token, "a weight")}
         if len(parts) == 3:
-            item["InitialInstanceCount"] = _parsed(parts[2], int, token, "instance count")
+            item["InitialInstanceCount"] = _parsed(parts[2], int, token, "an instance count")
         items.append(item)
     return endpoint_config({"ProductionVariants": items})
 
@@ -135,12 +135,13 @@ def _parsed(raw: str, kind, token: str, what: str):
     try:
         return kind(raw)
     except ValueError:
-        raise VariantError(f"VARIANTS: {token!r}: {raw!r} is not a {what}") from None
+        raise VariantError(f"VARIANTS: {token!r}: {raw!r} is not {what}") from None
 
 
 def new_weights(text: str, variants: list[dict]) -> list[dict]:
-    """UpdateEndpointWeightsAndCapacities: `name:weight` tokens for some of the variants; the
-    variants with the new weights (the others keep theirs)."""
+    """UpdateEndpointWeightsAndCapacities: `name:weight[:instances]` tokens (DesiredWeight,
+    DesiredInstanceCount) for some of the variants; the variants as they become (the others
+    keep theirs)."""
     tokens = text.split()
     if not tokens:
         raise VariantError('VARIANTS is empty; e.g. VARIANTS="v3:50 v4:50"')
@@ -150,10 +151,15 @@ def new_weights(text: str, variants: list[dict]) -> list[dict]:
         if name not in by_name:
             raise VariantError(f"VARIANTS: {token!r}: the endpoint has no variant {name!r}; "
                                f"it has {', '.join(by_name)}")
-        if ":" in raw or not raw:
-            raise VariantError(f"VARIANTS: {token!r} is not variant:weight, e.g. v3:50")
-        by_name[name]["Weight"] = _number(_parsed(raw, float, token, "weight"),
+        parts = raw.split(":")
+        if not raw or len(parts) > 2 or not all(parts):
+            raise VariantError(f"VARIANTS: {token!r} is not variant:weight[:instances], "
+                               "e.g. v3:50 or v3:50:2")
+        by_name[name]["Weight"] = _number(_parsed(parts[0], float, token, "a weight"),
                                           f"VARIANTS: {token!r}")
+        if len(parts) == 2:
+            by_name[name]["Instances"] = _count(_parsed(parts[1], int, token, "an instance count"),
+                                                f"VARIANTS: {token!r}")
     return checked(list(by_name.values()))
 
 

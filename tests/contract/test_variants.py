@@ -185,7 +185,26 @@ def test_new_weights_under_four_keep_alive_clients_lose_no_request(endpoint):
     shares = Counter(outcome.variant for outcome in later.outcomes)
     assert within_binomial(shares["v1"], 600, 0.5), (shares, after)
     history = json.loads((folder / "endpoint" / "penguins" / "deployments.json").read_text())
-    assert [item["action"] for item in history["deployments"]] == ["serve", "weights"]
+    assert [item["action"] for item in history["deployments"]][:2] == ["serve", "weights"]
+
+
+def test_new_instance_counts_under_four_keep_alive_clients_lose_no_request(endpoint,
+                                                                            docker_client):
+    folder, port, _, settings = endpoint
+    clients = Clients(port, threads=4, body=json.dumps(RECORD))
+    done, began, ended = clients.during(*settings, "weights", "VARIANTS=v1:50:2 v2:50:1")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "variant v1: starting instance 2" in done.stdout
+    assert "variant v2: stopping instance 2" in done.stdout
+    assert not clients.failed(), clients.failed()[:5]
+    assert clients.count_between(began, ended) > 0, "no request during the change to tell"
+    assert clients.connections() == 4, "a client lost its kept connection"
+    found = Counter(container.labels["com.docker.compose.service"]
+                    for container in docker_client.containers.list(filters={
+                        "label": f"com.docker.compose.project={PROJECT}"}))
+    assert found == {"router": 1, "variant-v1": 2, "variant-v2": 1}
+    facts = json.loads((folder / "endpoint" / "penguins" / "router" / "endpoint.json").read_text())
+    assert facts["Variants"] == {"v1": 2, "v2": 1}
 
 
 def test_weights_for_a_variant_the_endpoint_lacks_names_it(endpoint):

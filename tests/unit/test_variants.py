@@ -76,7 +76,7 @@ def test_an_endpoint_config_that_cannot_be_served_names_what_is_wrong(name):
     ("", "VARIANTS is empty"),
     ("v3", "VARIANTS: 'v3' is not version:weight[:instances]"),
     ("v3:ninety", "VARIANTS: 'v3:ninety': 'ninety' is not a weight"),
-    ("v3:1:two", "VARIANTS: 'v3:1:two': 'two' is not a instance count"),
+    ("v3:1:two", "VARIANTS: 'v3:1:two': 'two' is not an instance count"),
     ("v3:1:2:3", "VARIANTS: 'v3:1:2:3' is not version:weight[:instances]"),
 ])
 def test_a_shorthand_that_cannot_be_read_names_the_token(text, said):
@@ -94,6 +94,15 @@ def test_new_weights_change_the_named_variants_and_keep_the_others():
         variants.new_weights("v9:1", served)
     with pytest.raises(VariantError, match="every variant weighs 0"):
         variants.new_weights("v1:0 v2:0", served)
+    scaled = variants.new_weights("v2:10:3", served)
+    assert [(item["VariantName"], item["Instances"]) for item in scaled] == [
+        ("v1", 1), ("v2", 3), ("v3", 1)]
+    for token, said in (("v1:1:0", "0 is not an instance count"),
+                        ("v1:1:x", "'x' is not an instance count"),
+                        ("v1:", "is not variant:weight[:instances]"),
+                        ("v1:1:2:3", "is not variant:weight[:instances]")):
+        with pytest.raises(VariantError, match=re.escape(said)):
+            variants.new_weights(token, served)
 
 
 @pytest.mark.parametrize("weights, expected", [
