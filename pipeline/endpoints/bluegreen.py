@@ -1,12 +1,16 @@
-"""The endpoint's services on docker-compose: the router and the two colours, blue and green.
+"""The endpoint's services on docker-compose: the router, the two colours blue and green, and
+the services of a config's production variants.
 
-The router (nginx, docker-compose.yml's `router`) sends every request to one colour, blue or
-green: the serving image with its own model folder, <endpoint>/<colour>/model. A deploy extracts
-the new model into the idle colour's folder, starts that colour, waits until it answers /ping,
-points the router at it with a graceful nginx reload (old workers finish their requests), waits
-until the old workers are gone, then stops the old colour. A rollback deploys the model that was
-live before the same way (pipeline/endpoints/commands.py decides what; this module does it).
-Standard library only.
+The router (docker-compose.yml's `router`, serving/router.py) keeps the clients' connections in
+a front nginx that is never reloaded and routes in a second one, the split, whose upstream.conf
+this module writes (pipeline/endpoints/variants.py renders it) and reloads gracefully. One model
+runs on one colour, blue or green: the serving image with its own model folder,
+<endpoint>/<colour>/model. A deploy extracts the new model into the idle colour's folder, starts
+that colour, waits until it answers /ping, points the split at it, waits until the split's old
+workers are gone, then stops the old colour. A rollback deploys the model that was live before
+the same way (pipeline/endpoints/commands.py decides what; this module does it). A config of
+variants runs each variant as a compose service of its own (<endpoint>/variants.json), scaled
+to its instance count. Standard library only.
 """
 
 import json
