@@ -42,8 +42,8 @@ metrics: ## The endpoint's metrics per variant and minute, CloudWatch's names (M
 	@$(PYTHON) -m pipeline.endpoints.metrics --compose "$(COMPOSE)" --docker "$(DOCKER)" \
 	  $(if $(METRICS_PORT),--port $(METRICS_PORT))
 
-deploy: ## Blue/green: the newest Approved version onto the running endpoint, no failed request
-	@$(ENDPOINT_CLI) deploy
+deploy: ## Blue/green: the newest Approved version onto the running endpoint, no failed request (DEPLOYMENT_CONFIG=file.json: canary, linear, alarms)
+	@$(ENDPOINT_CLI) deploy $(if $(DEPLOYMENT_CONFIG),--deployment-config "$(DEPLOYMENT_CONFIG)")
 
 rollback: ## Blue/green back to the version deployed before
 	@$(ENDPOINT_CLI) rollback

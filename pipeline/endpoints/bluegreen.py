@@ -88,9 +88,10 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def colour_variants(colour: str) -> list[dict]:
+def colour_variants(colour: str, weight: float = 1.0) -> list[dict]:
     """One model on one colour: the one variant, AllTraffic."""
-    return [{"VariantName": DEFAULT_VARIANT, "Weight": 1.0, "Instances": 1, "Hosts": [colour]}]
+    return [{"VariantName": DEFAULT_VARIANT, "Route": colour, "Weight": weight, "Instances": 1,
+             "Hosts": [colour]}]
 
 
 class Endpoint:

@@ -11,9 +11,10 @@ import argparse
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 
-from pipeline.endpoints import deployments, variants
+from pipeline.endpoints import deployments, guardrails, variants
 from pipeline.endpoints.bluegreen import (
     ROUTER,
     Endpoint,
@@ -25,6 +26,8 @@ from pipeline.endpoints.bluegreen import (
 from pipeline.endpoints.metrics import published_port
 from pipeline.registry import models as registry
 
+# The router writes its metrics lines at least this often (serving/router.py).
+FLUSH_SECONDS = 1.0
 # A real record of the model's own test split, which the training job ships in the archive.
 SAMPLE = "sample.json"
 
@@ -218,19 +221,70 @@ def weights(endpoint: Endpoint, args) -> None:
 
 
 def update(endpoint: Endpoint, history: dict, current: dict, model: dict, action: str,
-           previous: int | None) -> None:
-    """Blue/green: start the idle colour with the model, switch to it, stop the old colour."""
+           previous: int | None, plan: dict | None = None) -> None:
+    """Blue/green: start the idle colour with the model, shift the traffic to it (all at once,
+    or in a canary's or linear steps, rolling back if an alarm fires), stop the old colour."""
     old, new = current["colour"], deployments.idle_colour(current)
+    plan = plan or guardrails.deployment_config({})
+    watch = Watch(endpoint) if plan["alarms"] else None
     endpoint.stage(new, model)
     say(f"{action}: starting {model['label']} on {new}; {deployments.describe(current)} "
         f"stays live on {old} until it answers")
     endpoint.start(new)
-    endpoint.switch(old, new)
+    if plan["type"] == "ALL_AT_ONCE" and watch is None:
+        endpoint.switch(old, new)
+    else:
+        for share in guardrails.steps(plan):
+            routes = colour_variants(new) if share >= 100 else \
+                colour_variants(old, 100 - share) + colour_variants(new, share)
+            try:
+                endpoint.reload(routes, colour_variants(old))
+            except EndpointError:
+                endpoint.remove(new)
+                raise
+            say(f"{action}: {share:g}% of the traffic on {new}")
+            if share < 100 and watch is not None:
+                breach = watch.bake(plan["wait"], plan["alarms"])
+                if breach is not None:
+                    endpoint.reload(colour_variants(old), None)
+                    endpoint.remove(new)
+                    alarm, value = breach
+                    raise EndpointError(
+                        f"{action} rolled back: alarm {alarm['AlarmName']} fired "
+                        f"({alarm['MetricName']} {value:g}, {alarm['ComparisonOperator']} "
+                        f"{alarm['Threshold']:g}) with {share:g}% of the traffic on {new}; "
+                        f"{deployments.describe(current)} is live on {old} again")
+            elif share < 100:
+                time.sleep(plan["wait"])
     item = deployments.record(history, action, new, kept(model), previous)
     deployments.save(endpoint.folder, history)
     endpoint.remove(old)
     say(f"{deployments.describe(item)} is live on {new} (port {endpoint.port}); "
         f"stopped {old}, which served {deployments.describe(current)}")
+
+
+class Watch:
+    """The router's metrics, scraped from its published port, for the alarms."""
+
+    def __init__(self, endpoint: Endpoint):
+        self.port = published_port(shlex.join(endpoint.compose))
+        if self.port is None:
+            raise EndpointError("the alarms need the router's metrics, and it publishes none "
+                                "(ROUTER_METRICS=0?); serve again with them on")
+
+    def scrape(self) -> str:
+        return request("GET", f"http://127.0.0.1:{self.port}/metrics", None, self.port).decode()
+
+    def bake(self, seconds: float, alarms: list[dict]) -> tuple[dict, float] | None:
+        """Watch the alarms for `seconds` (and the router's last second of lines after)."""
+        before = self.scrape()
+        deadline = time.monotonic() + seconds + FLUSH_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            breach = guardrails.fired(alarms, before, self.scrape())
+            if breach is not None:
+                return breach
+        return None
 
 
 def one_model(current: dict, action: str) -> None:
@@ -240,7 +294,18 @@ def one_model(current: dict, action: str) -> None:
                             "config with make serve VARIANTS=…")
 
 
+def deployment_plan(args) -> dict:
+    if not args.deployment_config:
+        return guardrails.deployment_config({})
+    path = Path(args.deployment_config)
+    try:
+        return guardrails.deployment_config(json.loads(path.read_text()))
+    except (OSError, ValueError) as error:
+        raise EndpointError(f"DEPLOYMENT_CONFIG={path}: {error}") from None
+
+
 def deploy(endpoint: Endpoint, args) -> None:
+    plan = deployment_plan(args)
     model = registered(args.registry, None)
     with deployments.locked(endpoint.folder):
         history = deployments.load(endpoint.folder)
@@ -249,7 +314,7 @@ def deploy(endpoint: Endpoint, args) -> None:
         if current["sha256"] == model["sha256"]:
             say(f"{model['label']} is already live on port {endpoint.port}; nothing to do")
             return
-        update(endpoint, history, current, model, "deploy", current["id"])
+        update(endpoint, history, current, model, "deploy", current["id"], plan)
 
 
 def rollback(endpoint: Endpoint, args) -> None:
@@ -320,7 +385,9 @@ def parser() -> argparse.ArgumentParser:
     first.add_argument("--endpoint-config", help="a CreateEndpointConfig JSON file")
     change = commands.add_parser("weights", help="new variant weights, no failed request")
     change.add_argument("--variants", help='VARIANTS="v3:50 v4:50"')
-    commands.add_parser("deploy", help="the newest Approved version, blue/green")
+    shift = commands.add_parser("deploy", help="the newest Approved version, blue/green")
+    shift.add_argument("--deployment-config", help="UpdateEndpoint's DeploymentConfig, a JSON "
+                       "file (canary or linear traffic shifting, alarms)")
     commands.add_parser("rollback", help="the version deployed before, blue/green")
     commands.add_parser("stop", help="stop the router and both colours")
     commands.add_parser("invoke", help="POST the served model's own sample record")

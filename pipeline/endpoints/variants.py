@@ -163,7 +163,14 @@ def new_weights(text: str, variants: list[dict]) -> list[dict]:
     return checked(list(by_name.values()))
 
 
-def shares(variants: list[dict]) -> list[tuple[str, str]]:
+def route(variant: dict) -> str:
+    """The split's name for a group of hosts: the variant's, or its colour's while a deploy
+    shifts a variant's traffic from one colour to the other."""
+    return variant.get("Route", variant["VariantName"])
+
+
+def shares(variants: list[dict], name=lambda variant: variant["VariantName"]) \
+        -> list[tuple[str, str]]:
     """split_clients' entries: each variant with weight its percentage, floored to nginx's
     hundredths, the last one `*` (the rest); variants of weight 0 get none."""
     weighted = [variant for variant in variants if variant["Weight"] > 0]
@@ -172,28 +179,35 @@ def shares(variants: list[dict]) -> list[tuple[str, str]]:
     for variant in weighted[:-1]:
         percent = math.floor(variant["Weight"] / total * 10_000) / 100
         if percent > 0:
-            entries.append((f"{percent:.2f}%", variant["VariantName"]))
-    entries.append(("*", weighted[-1]["VariantName"]))
+            entries.append((f"{percent:.2f}%", name(variant)))
+    entries.append(("*", name(weighted[-1])))
     return entries
 
 
 def upstream_conf(variants: list[dict]) -> str:
-    """The split's include (nginx/split.conf): each variant's upstream over its hosts, the
-    weighted split, and the caller's target variant."""
+    """The split's include (nginx/split.conf): each route's upstream over its hosts, the
+    weighted split, the caller's target variant, and the variant each route answers as."""
     lines = []
     for variant in variants:
-        lines.append(f"upstream variant_{variant['VariantName']} {{")
+        lines.append(f"upstream route_{route(variant)} {{")
         lines += [f"    server {host}:{PORT};" for host in variant["Hosts"]]
         lines += [f"    keepalive {KEEPALIVE};", "}"]
-    lines.append('split_clients "${request_id}" $weighted_variant {')
-    lines += [f"    {share} {name};" for share, name in shares(variants)]
+    lines.append('split_clients "${request_id}" $weighted_route {')
+    lines += [f"    {share} {name};" for share, name in shares(variants, route)]
     lines.append("}")
-    lines.append("map $http_x_amzn_sagemaker_target_variant $variant {")
-    lines.append('    "" $weighted_variant;')
-    lines += [f"    {variant['VariantName']} {variant['VariantName']};" for variant in variants]
+    routes: dict[str, list[str]] = {}
+    for variant in variants:
+        routes.setdefault(variant["VariantName"], []).append(route(variant))
+    lines.append("map $http_x_amzn_sagemaker_target_variant $route {")
+    lines.append('    "" $weighted_route;')
+    # A variant on two routes (a deploy shifting it) is split by weight between them.
+    lines += [f"    {name} {found[0] if len(found) == 1 else '$weighted_route'};"
+              for name, found in routes.items()]
     lines += ['    default "";', "}"]
-    names = ", ".join(variant["VariantName"] for variant in variants)
-    lines += ["map $host $endpoint_variants {", f'    default "{names}";', "}"]
+    lines.append("map $route $variant {")
+    lines += [f"    {route(variant)} {variant['VariantName']};" for variant in variants]
+    lines += ['    default "";', "}"]
+    lines += ["map $host $endpoint_variants {", f'    default "{", ".join(routes)}";', "}"]
     return "\n".join(lines) + "\n"
 
 

@@ -120,11 +120,23 @@ def test_the_split_names_each_variant_its_hosts_and_the_target_header():
     found = [{**item, "Hosts": [variants.service(item["VariantName"])]}
              for item in variants.shorthand("v1:90 v2:10:2")]
     conf = variants.upstream_conf(found)
-    assert "upstream variant_v2 {\n    server variant-v2:8080;\n    keepalive 32;\n}" in conf
+    assert "upstream route_v2 {\n    server variant-v2:8080;\n    keepalive 32;\n}" in conf
     assert '    90.00% v1;\n    * v2;\n' in conf
-    assert "map $http_x_amzn_sagemaker_target_variant $variant" in conf
-    assert '    "" $weighted_variant;\n    v1 v1;\n    v2 v2;\n    default "";' in conf
+    assert "map $http_x_amzn_sagemaker_target_variant $route" in conf
+    assert '    "" $weighted_route;\n    v1 v1;\n    v2 v2;\n    default "";' in conf
+    assert "map $route $variant {\n    v1 v1;\n    v2 v2;" in conf
     assert 'default "v1, v2";' in conf
+
+
+def test_a_deploy_shifting_one_variant_splits_it_between_colours():
+    from pipeline.endpoints.bluegreen import colour_variants
+
+    conf = variants.upstream_conf(colour_variants("blue", 90) + colour_variants("green", 10))
+    assert "upstream route_blue {\n    server blue:8080;" in conf
+    assert '    90.00% blue;\n    * green;\n' in conf
+    assert "    AllTraffic $weighted_route;" in conf
+    assert "map $route $variant {\n    blue AllTraffic;\n    green AllTraffic;" in conf
+    assert 'default "AllTraffic";' in conf
 
 
 def test_a_live_config_of_variants_has_nothing_to_roll_back_to():
