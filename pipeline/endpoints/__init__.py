@@ -3,7 +3,8 @@ weights, metrics, stop, invoke.
 
 Owns commands.py (`python -m pipeline.endpoints.commands`, what `make serve|deploy|rollback|
 weights|stop|invoke` run), bluegreen.py (the router, the two colours and the variants' services
-on docker-compose), variants.py (endpoint configs, weights and the router's split), metrics.py
+on docker-compose), variants.py (endpoint configs, weights and the router's split), guardrails.py
+(DeploymentConfig: canary and linear shifts, alarms), metrics.py
 (`make metrics`) and deployments.py (what is live, and what was before). It may import
 pipeline.registry, pipeline.runs and the model archive module; the monitoring package reads the
 deployment history through it.
