@@ -38,6 +38,11 @@ weights: ## New production-variant weights, no failed request: make weights VARI
 	@test -n "$(VARIANTS)" || { echo 'usage: make weights VARIANTS="v3:50 v4:50"' >&2; exit 1; }
 	@$(ENDPOINT_CLI) weights --variants "$(VARIANTS)"
 
+autoscale: ## Target tracking on InvocationsPerInstance for a variant: make autoscale SCALING_POLICY=file.json (AUTOSCALE_SECONDS; Ctrl-C stops)
+	@test -n "$(SCALING_POLICY)" || { echo "usage: make autoscale SCALING_POLICY=file.json" >&2; exit 1; }
+	@$(subst pipeline.endpoints.commands,pipeline.endpoints.autoscaling,$(ENDPOINT_CLI)) \
+	  --policy "$(SCALING_POLICY)" $(if $(AUTOSCALE_SECONDS),--seconds $(AUTOSCALE_SECONDS))
+
 metrics: ## The endpoint's metrics per variant and minute, CloudWatch's names (METRICS_PORT)
 	@$(PYTHON) -m pipeline.endpoints.metrics --compose "$(COMPOSE)" --docker "$(DOCKER)" \
 	  $(if $(METRICS_PORT),--port $(METRICS_PORT))

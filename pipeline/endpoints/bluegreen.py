@@ -13,6 +13,7 @@ variants runs each variant as a compose service of its own (<endpoint>/variants.
 to its instance count. Standard library only.
 """
 
+import argparse
 import json
 import os
 import shlex
@@ -92,6 +93,20 @@ def colour_variants(colour: str, weight: float = 1.0) -> list[dict]:
     """One model on one colour: the one variant, AllTraffic."""
     return [{"VariantName": DEFAULT_VARIANT, "Route": colour, "Weight": weight, "Instances": 1,
              "Hosts": [colour]}]
+
+
+def endpoint_options(cli: argparse.ArgumentParser) -> None:
+    """The options an Endpoint is made of, for each command line that drives one."""
+    cli.add_argument("--compose", required=True, help="the compose command, e.g. 'docker-compose "
+                     "-p penguins -f docker-compose.yml'")
+    cli.add_argument("--endpoint-dir", type=Path, required=True)
+    cli.add_argument("--port", type=int, required=True)
+    cli.add_argument("--ping-deadline", type=float, default=60)
+    cli.add_argument("--capture-dir", type=Path, help="CAPTURE_DIR: where the endpoint's "
+                     "Data Capture files land")
+    cli.add_argument("--endpoint-name", help="the endpoint's name in the capture files")
+    cli.add_argument("--metrics-port", type=int, help="METRICS_PORT: the router's /metrics "
+                     "on 127.0.0.1")
 
 
 class Endpoint:

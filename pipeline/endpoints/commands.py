@@ -20,6 +20,7 @@ from pipeline.endpoints.bluegreen import (
     Endpoint,
     EndpointError,
     colour_variants,
+    endpoint_options,
     request,
     say,
 )
@@ -193,31 +194,40 @@ def weights(endpoint: Endpoint, args) -> None:
             changed = variants.new_weights(args.variants or "", current["variants"])
         except variants.VariantError as error:
             raise EndpointError(str(error)) from None
-        before = {variant["VariantName"]: variant["Instances"] for variant in current["variants"]}
-        item = {"variants": changed}
-        split = routed(item)
-        for variant in split:
-            name, count = variant["VariantName"], variant["Instances"]
-            service = variants.service(name)
-            if count > before[name]:
-                say(f"variant {name}: starting {instances(before[name] + 1, count)}")
-                endpoint.scale_up(service, before[name], count)
-            elif count < before[name]:
-                # Only the instances that stay, until the others have no request left.
-                variant["Hosts"] = endpoint.instance_hosts(service, count)
-        endpoint.reload(split, routed(current))
-        for variant in changed:
-            name, count = variant["VariantName"], variant["Instances"]
-            if count < before[name]:
-                say(f"variant {name}: stopping {instances(count + 1, before[name])}")
-                endpoint.scale_down(variants.service(name), count)
-        if split != routed(item):
-            endpoint.point_router(routed(item))  # the service's name: every instance left
-        deployments.record(history, "weights", "variants", item, current["id"])
-        deployments.save(endpoint.folder, history)
+        reshape(endpoint, history, current, changed, "weights")
     say("weights now " + ", ".join(f"{share} {name}" for share, name in variants.shares(changed))
         + "; instances " + ", ".join(f"{variant['VariantName']} {variant['Instances']}"
                                       for variant in changed))
+
+
+def reshape(endpoint: Endpoint, history: dict, current: dict, changed: list[dict],
+            action: str) -> dict:
+    """Variants to new weights and instance counts, no request lost: new instances answer
+    /ping before the split names them; instances that go leave the split first, then stop
+    once drained. Records the deployment (under the caller's lock)."""
+    before = {variant["VariantName"]: variant["Instances"] for variant in current["variants"]}
+    item = {"variants": changed}
+    split = routed(item)
+    for variant in split:
+        name, count = variant["VariantName"], variant["Instances"]
+        service = variants.service(name)
+        if count > before[name]:
+            say(f"variant {name}: starting {instances(before[name] + 1, count)}")
+            endpoint.scale_up(service, before[name], count)
+        elif count < before[name]:
+            # Only the instances that stay, until the others have no request left.
+            variant["Hosts"] = endpoint.instance_hosts(service, count)
+    endpoint.reload(split, routed(current))
+    for variant in changed:
+        name, count = variant["VariantName"], variant["Instances"]
+        if count < before[name]:
+            say(f"variant {name}: stopping {instances(count + 1, before[name])}")
+            endpoint.scale_down(variants.service(name), count)
+    if split != routed(item):
+        endpoint.point_router(routed(item))  # the service's name: every instance left
+    recorded = deployments.record(history, action, "variants", item, current["id"])
+    deployments.save(endpoint.folder, history)
+    return recorded
 
 
 def update(endpoint: Endpoint, history: dict, current: dict, model: dict, action: str,
@@ -366,17 +376,8 @@ def invoke(endpoint: Endpoint, args) -> None:
 
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="endpoint", description=__doc__.splitlines()[0])
-    cli.add_argument("--compose", required=True, help="the compose command, e.g. 'docker-compose "
-                     "-p penguins -f docker-compose.yml'")
-    cli.add_argument("--endpoint-dir", type=Path, required=True)
-    cli.add_argument("--port", type=int, required=True)
+    endpoint_options(cli)
     cli.add_argument("--registry", type=Path, required=True, help="the model group's folder")
-    cli.add_argument("--ping-deadline", type=float, default=60)
-    cli.add_argument("--capture-dir", type=Path, help="CAPTURE_DIR: where the endpoint's "
-                     "Data Capture files land")
-    cli.add_argument("--endpoint-name", help="the endpoint's name in the capture files")
-    cli.add_argument("--metrics-port", type=int, help="METRICS_PORT: the router's /metrics "
-                     "on 127.0.0.1")
     commands = cli.add_subparsers(dest="command", required=True)
     first = commands.add_parser("serve", help="start the endpoint with one model")
     first.add_argument("--model-tar")

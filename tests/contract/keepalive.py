@@ -95,7 +95,7 @@ class Clients:
             with self.lock:
                 self.outcomes.append(outcome)
 
-    def _threads(self) -> list[threading.Thread]:
+    def start(self) -> list[threading.Thread]:
         threads = [threading.Thread(target=self._send, daemon=True) for _ in range(self.count)]
         for thread in threads:
             thread.start()
@@ -103,7 +103,7 @@ class Clients:
 
     def send(self, total: int) -> None:
         self.limit = total
-        for thread in self._threads():
+        for thread in self.start():
             thread.join(timeout=600)
 
     def sent_after(self, moment: float) -> list[Outcome]:
@@ -122,7 +122,7 @@ class Clients:
 
     def during(self, *make_args: str) -> tuple[subprocess.CompletedProcess, float, float]:
         """Run a make target while the threads send: (its result, when it began, ended)."""
-        threads = self._threads()
+        threads = self.start()
         try:
             self.wait_for(MARGIN, after=0)
             began = time.monotonic()

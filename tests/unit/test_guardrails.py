@@ -1,9 +1,11 @@
-"""Deployment guardrails in-process: DeploymentConfig as UpdateEndpoint takes it, the steps of
-a canary and a linear shift, and alarms on the router's metrics."""
+"""Deployment guardrails and autoscaling in-process: DeploymentConfig as UpdateEndpoint takes
+it, the steps of a canary and a linear shift, alarms on the router's metrics, and target
+tracking's count and cooldowns."""
 
 import pytest
 
-from pipeline.endpoints import guardrails
+from pipeline.endpoints import autoscaling, guardrails
+from pipeline.endpoints.bluegreen import EndpointError
 from pipeline.endpoints.guardrails import GuardrailError
 
 pytestmark = pytest.mark.pipeline
@@ -87,3 +89,44 @@ def test_alarms_compare_the_window_sum_or_average_with_their_threshold():
     assert guardrails.fired([errors], BEFORE, AFTER) == (errors, 1)
     slow = alarm("ModelLatency", 5000)
     assert guardrails.fired([alarm("Invocation4XXErrors", 0), slow], BEFORE, AFTER) == (slow, 6000)
+
+
+RULE = {"ScalableTarget": {"ResourceId": "endpoint/ep/variant/v1", "MinCapacity": 1,
+                           "MaxCapacity": 4},
+        "TargetTrackingScalingPolicyConfiguration": {
+            "TargetValue": 100, "ScaleOutCooldown": 10, "ScaleInCooldown": 60,
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}}}
+
+
+@pytest.mark.parametrize("instances, rate, expected", [
+    (1, 0, 1), (1, 100, 1), (1, 101, 2), (2, 150, 3), (1, 1000, 4), (4, 10, 1), (3, 50, 2)])
+def test_target_tracking_asks_for_the_count_that_meets_the_target(instances, rate, expected):
+    rule = autoscaling.policy(RULE, "ep")
+    assert autoscaling.desired(rule, instances, rate) == expected
+
+
+def test_cooldowns_hold_a_change_back():
+    rule = autoscaling.policy(RULE, "ep")
+    assert autoscaling.cooled(rule, 2, 1, since_change=10)
+    assert not autoscaling.cooled(rule, 2, 1, since_change=9)
+    assert not autoscaling.cooled(rule, 1, 2, since_change=59)
+    assert autoscaling.cooled(rule, 1, 2, since_change=60)
+    assert not autoscaling.cooled(rule, 2, 2, since_change=1000)
+
+
+@pytest.mark.parametrize("change, said", [
+    ({"ScalableTarget": {"ResourceId": "endpoint/other/variant/v1", "MinCapacity": 1,
+                         "MaxCapacity": 2}},
+     "ScalableTarget.ResourceId: 'endpoint/other/variant/v1' is not endpoint/ep/variant/"),
+    ({"ScalableTarget": {"ResourceId": "endpoint/ep/variant/v1", "MinCapacity": 3,
+                         "MaxCapacity": 2}}, "ScalableTarget.MaxCapacity: 2 is not"),
+    ({"ScalableTarget": {"ResourceId": "endpoint/ep/variant/v1", "MinCapacity": 1,
+                         "MaxCapacity": 9}}, "at most 8 on this machine"),
+    ({"TargetTrackingScalingPolicyConfiguration": {"TargetValue": 5}},
+     "PredefinedMetricType: only SageMakerVariantInvocationsPerInstance"),
+])
+def test_a_scaling_policy_that_cannot_be_used_names_its_field(change, said):
+    with pytest.raises(EndpointError) as raised:
+        autoscaling.policy({**RULE, **change}, "ep")
+    assert said in str(raised.value)
