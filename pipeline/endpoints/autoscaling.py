@@ -28,7 +28,9 @@ from pathlib import Path
 
 from pipeline.endpoints import deployments, guardrails, variants
 from pipeline.endpoints.bluegreen import Endpoint, EndpointError, endpoint_options, say
-from pipeline.endpoints.commands import Watch, live_or_fail, reshape
+from pipeline.endpoints.fleet import reshape
+from pipeline.endpoints.served import live_or_fail
+from pipeline.endpoints.shifting import Watch
 
 METRIC = "SageMakerVariantInvocationsPerInstance"
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -99,24 +101,24 @@ def step(endpoint: Endpoint, rule: dict, wanted: int) -> None:
 def run(endpoint: Endpoint, rule: dict, seconds: float | None) -> None:
     watch = Watch(endpoint)
     name = rule["VariantName"]
-    labels = f'sagemaker_invocations_total{{endpoint="{endpoint.name}",variant="{name}"}}'
+    metric = guardrails.METRICS["Invocations"]
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     ends = None if seconds is None else time.monotonic() + seconds
     last_change = -math.inf
-    before = guardrails.sample(watch.scrape(), labels)
+    before, then = guardrails.sample(watch.scrape(), metric, name), time.monotonic()
     say(f"autoscaling {name} on {METRIC}, target {rule['TargetValue']:g} a minute, "
         f"{rule['MinCapacity']} to {rule['MaxCapacity']} instances")
     while not stopping and (ends is None or time.monotonic() < ends):
         time.sleep(rule["PeriodSeconds"])
-        now = guardrails.sample(watch.scrape(), labels)
+        now, at = guardrails.sample(watch.scrape(), metric, name), time.monotonic()
         with deployments.locked(endpoint.folder):
             current = deployments.live(deployments.load(endpoint.folder)) or {}
         counts = {item["VariantName"]: item["Instances"] for item in current.get("variants", [])}
         if name not in counts:
             raise EndpointError(f"the endpoint has no variant {name} any more; stopped")
-        rate = (now - before) / counts[name] * 60 / rule["PeriodSeconds"]
-        before = now
+        rate = (now - before) / counts[name] * 60 / max(at - then, 1e-3)
+        before, then = now, at
         wanted = desired(rule, counts[name], rate)
         if cooled(rule, wanted, counts[name], time.monotonic() - last_change):
             way = "out" if wanted > counts[name] else "in"

@@ -109,12 +109,15 @@ def steps(config: dict) -> list[float]:
     return [min(100.0, config["size"] * step) for step in range(1, count + 1)]
 
 
-def sample(text: str, name: str) -> float:
-    """The sum over every label set of one Prometheus sample name."""
+def sample(text: str, name: str, variant: str | None = None) -> float:
+    """The sum of one Prometheus sample name over its label sets (one variant's only, if
+    given)."""
     total = 0.0
+    label = f'variant="{variant}"'
     for line in text.splitlines():
         head, _, value = line.rpartition(" ")
-        if head.split("{", 1)[0] == name:
+        metric, _, labels = head.partition("{")
+        if metric == name and (variant is None or label in labels.rstrip("}").split(",")):
             total += float(value)
     return total
 

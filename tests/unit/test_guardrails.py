@@ -80,6 +80,15 @@ def alarm(metric: str, threshold: float, operator="GreaterThanThreshold") -> dic
                              "ComparisonOperator": operator}, "alarm")
 
 
+def test_a_sample_sums_its_label_sets_or_takes_one_variant():
+    text = ('sagemaker_invocations_total{endpoint="e",variant="v1"} 3\n'
+            'sagemaker_invocations_total{endpoint="e",variant="v10"} 4\n'
+            'sagemaker_invocations_total_other{endpoint="e",variant="v1"} 9\n')
+    assert guardrails.sample(text, "sagemaker_invocations_total") == 7
+    assert guardrails.sample(text, "sagemaker_invocations_total", "v1") == 3
+    assert guardrails.sample(text, "sagemaker_invocations_total", "v2") == 0
+
+
 def test_alarms_compare_the_window_sum_or_average_with_their_threshold():
     assert guardrails.statistic("Invocation5XXErrors", BEFORE, AFTER) == 1
     assert guardrails.statistic("ModelLatency", BEFORE, AFTER) == 6000
