@@ -43,9 +43,10 @@ autoscale: ## Target tracking on InvocationsPerInstance for a variant: make auto
 	@$(subst pipeline.endpoints.commands,pipeline.endpoints.autoscaling,$(ENDPOINT_CLI)) \
 	  --policy "$(SCALING_POLICY)" $(if $(AUTOSCALE_SECONDS),--seconds $(AUTOSCALE_SECONDS))
 
-metrics: ## The endpoint's metrics per variant and minute, CloudWatch's names (METRICS_PORT)
+metrics: ## The endpoint's metrics per variant and minute, CloudWatch's names (METRICS_PORT; PNG=file.png draws the last hour)
 	@$(PYTHON) -m pipeline.endpoints.metrics --compose "$(COMPOSE)" --docker "$(DOCKER)" \
-	  $(if $(METRICS_PORT),--port $(METRICS_PORT))
+	  $(if $(METRICS_PORT),--port $(METRICS_PORT)) \
+	  $(if $(PNG),--png "$(PNG)" --image $(TRAINING_IMAGE))
 
 deploy: ## Blue/green: the newest Approved version onto the running endpoint, no failed request (DEPLOYMENT_CONFIG=file.json: canary, linear, alarms)
 	@$(ENDPOINT_CLI) deploy $(if $(DEPLOYMENT_CONFIG),--deployment-config "$(DEPLOYMENT_CONFIG)")

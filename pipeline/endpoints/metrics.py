@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 COLUMNS = (("Timestamp", "minute (UTC)", 20), ("VariantName", "variant", 12),
            ("Invocations", "Invocations", 12), ("InvocationsPerInstance", "PerInstance", 12),
@@ -84,6 +85,47 @@ def utilization_table(found: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+# Run in the training image (it has matplotlib; the host's python3 need not): rows on stdin,
+# the PNG on stdout.
+PLOT_INSIDE = """
+import io, json, sys
+from datetime import datetime
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+rows = json.load(sys.stdin)
+panels = (("Invocations", "Invocations a minute"),
+          ("Errors", "Invocation4XXErrors + 5XXErrors a minute"),
+          ("ModelLatency", "ModelLatency, average (µs)"))
+figure, axes = plt.subplots(3, 1, figsize=(9, 7), sharex=True)
+for variant in sorted({row["VariantName"] for row in rows}):
+    mine = [row for row in rows if row["VariantName"] == variant]
+    times = [datetime.strptime(row["Timestamp"], "%Y-%m-%dT%H:%M:%SZ") for row in mine]
+    for axis, (key, title) in zip(axes, panels):
+        values = [row["Invocation4XXErrors"] + row["Invocation5XXErrors"] if key == "Errors"
+                  else row[key] for row in mine]
+        axis.plot(times, values, marker="o", label=variant)
+        axis.set_title(title, fontsize=9)
+axes[0].legend(fontsize=8)
+figure.suptitle(rows[0]["EndpointName"] + ": the last hour, one-minute periods (UTC)")
+figure.autofmt_xdate()
+out = io.BytesIO()
+figure.savefig(out, format="png", dpi=90)
+sys.stdout.buffer.write(out.getvalue())
+"""
+
+
+def plot(rows: list[dict], path: Path, docker: str, image: str) -> None:
+    """The rows as a PNG at `path`, drawn by matplotlib in the training image."""
+    done = subprocess.run([*shlex.split(docker), "run", "--rm", "-i", "--network", "none",
+                           "--entrypoint", "python", image, "-c", PLOT_INSIDE],
+                          input=json.dumps(rows).encode(), capture_output=True, timeout=300)
+    if done.returncode != 0 or not done.stdout.startswith(b"\x89PNG"):
+        raise SystemExit(f"could not draw {path}: "
+                         f"{done.stderr.decode(errors='replace').strip()[-300:]}")
+    path.write_bytes(done.stdout)
+
+
 def fetch(port: int) -> list[dict]:
     url = f"http://127.0.0.1:{port}/minutes"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -123,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--compose", help="the compose command, to find the router's port")
     cli.add_argument("--docker", default="docker", help="the docker command, for docker stats")
     cli.add_argument("--json", action="store_true", help="the rows as JSON")
+    cli.add_argument("--png", type=Path, help="also draw the last hour into this PNG")
+    cli.add_argument("--image", default="penguins-training:latest", help="an image with "
+                     "matplotlib, for --png (TRAINING_IMAGE)")
     args = cli.parse_args(argv)
     port = args.port or (args.compose and published_port(args.compose))
     if not port:
@@ -135,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"minutes": rows, "utilization": used}, indent=2))
         return 0
     print(table(rows))
+    if args.png and rows:
+        plot(rows, args.png, args.docker, args.image)
+        print(f"wrote {args.png}")
     if used:
         print()
         print(utilization_table(used))

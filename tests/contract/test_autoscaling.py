@@ -71,6 +71,7 @@ def test_a_variant_scales_out_under_load_and_back_in_with_no_failed_request(serv
                               text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               start_new_session=True, env=os.environ)
     clients = Clients(port, threads=4, body=BODY)
+    waited = None
     try:
         threads = clients.start()
         wait_for(client, 2, 120)
@@ -79,10 +80,13 @@ def test_a_variant_scales_out_under_load_and_back_in_with_no_failed_request(serv
         for thread in threads:
             thread.join(timeout=40)
         wait_for(client, 1, 120)
+    except AssertionError as error:
+        waited = error
     finally:
         clients.done.set()
         os.killpg(scaler.pid, signal.SIGTERM)
         said = scaler.communicate(timeout=60)[0]
+    assert waited is None, f"{waited}; make autoscale said:\n{said}"
     assert "scaling v1 out from 1 to 2" in said, said
     assert "scaling v1 in from 2 to 1" in said, said
     assert not clients.failed(), clients.failed()[:5]

@@ -118,7 +118,7 @@ def settled(metrics_port: int) -> str:
     return last
 
 
-def test_metrics_match_what_the_client_counted(endpoint):
+def test_metrics_match_what_the_client_counted(endpoint, tmp_path):
     _, port, metrics_port, settings = endpoint
     before = settled(metrics_port)
     session = requests.Session()
@@ -156,8 +156,9 @@ def test_metrics_match_what_the_client_counted(endpoint):
             # nginx times to the millisecond: no request took longer than the slowest the
             # client saw, rounded up.
             assert 0 <= delta(f"{kind}_sum", name) <= count * (slowest * 1e6 + 1000)
-    done = make("metrics", *settings)
+    done = make("metrics", *settings, f"PNG={tmp_path / 'hour.png'}")
     assert done.returncode == 0, done.stderr
+    assert (tmp_path / "hour.png").read_bytes().startswith(b"\x89PNG\r\n")
     assert "Invocations" in done.stdout and " v1 " in done.stdout, done.stdout
     assert re.search(r"^variant-v2 +2 +[\d.]+ +[\d.]+$", done.stdout, re.M), done.stdout
 
