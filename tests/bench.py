@@ -286,6 +286,7 @@ def served_endpoints(archive: Path, work: Path, seconds: int, connections: int,
     with the router's metrics on and off, beside the colour measured directly with the same
     Data Capture (100 %); in turns (colour, on, off, twice) so the machine's load hits all."""
     import docker as sdk
+    from keepalive import compose_down
 
     from harness import free_port
 
@@ -319,6 +320,7 @@ def served_endpoints(archive: Path, work: Path, seconds: int, connections: int,
         for name in ports:
             subprocess.run(["make", "--no-print-directory", "stop", *settings[name]], cwd=REPO,
                            capture_output=True)
+            compose_down(f"penguinsbench{name}")  # its networks too
     return {"requests_per_second": rates,
             "router_colour_ratio": max(rates["on"]) / max(rates["colour"]),
             "metrics_on_off_ratio": max(rates["on"]) / max(rates["off"])}
