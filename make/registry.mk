@@ -24,12 +24,32 @@ reject: ## Reject a registered version: make reject VERSION=N (APPROVER: who, de
 	@test -n "$(VERSION)" || { echo "usage: make reject VERSION=N" >&2; exit 1; }
 	@$(REGISTRY_CLI) reject --version "$(VERSION)" $(if $(APPROVER),--by "$(APPROVER)")
 
-serve: build-serving ## Endpoint on localhost:ENDPOINT_PORT (latest Approved version; MODEL_VERSION, MODEL_TAR)
-	@$(ENDPOINT_CLI) serve $(if $(MODEL_TAR),--model-tar "$(MODEL_TAR)") \
-	  $(if $(MODEL_VERSION),--version "$(MODEL_VERSION)")
+# The router's metrics (/metrics, /minutes) on 127.0.0.1:METRICS_PORT; unset, a free port that
+# make serve prints and make metrics finds.
+ENDPOINT_CLI += $(if $(METRICS_PORT),--metrics-port $(METRICS_PORT))
 
-deploy: ## Blue/green: the newest Approved version onto the running endpoint, no failed request
-	@$(ENDPOINT_CLI) deploy
+serve: build-serving ## Endpoint on localhost:ENDPOINT_PORT (latest Approved version; MODEL_VERSION, MODEL_TAR; VARIANTS="v3:90 v4:10", ENDPOINT_CONFIG=file.json)
+	@$(ENDPOINT_CLI) serve $(if $(MODEL_TAR),--model-tar "$(MODEL_TAR)") \
+	  $(if $(MODEL_VERSION),--version "$(MODEL_VERSION)") \
+	  $(if $(VARIANTS),--variants "$(VARIANTS)") \
+	  $(if $(ENDPOINT_CONFIG),--endpoint-config "$(ENDPOINT_CONFIG)")
+
+weights: ## New production-variant weights, no failed request: make weights VARIANTS="v3:50 v4:50"
+	@test -n "$(VARIANTS)" || { echo 'usage: make weights VARIANTS="v3:50 v4:50"' >&2; exit 1; }
+	@$(ENDPOINT_CLI) weights --variants "$(VARIANTS)"
+
+autoscale: ## Target tracking on InvocationsPerInstance for a variant: make autoscale SCALING_POLICY=file.json (AUTOSCALE_SECONDS; Ctrl-C stops)
+	@test -n "$(SCALING_POLICY)" || { echo "usage: make autoscale SCALING_POLICY=file.json" >&2; exit 1; }
+	@$(subst pipeline.endpoints.commands,pipeline.endpoints.autoscaling,$(ENDPOINT_CLI)) \
+	  --policy "$(SCALING_POLICY)" $(if $(AUTOSCALE_SECONDS),--seconds $(AUTOSCALE_SECONDS))
+
+metrics: ## The endpoint's metrics per variant and minute, CloudWatch's names (METRICS_PORT; PNG=file.png draws the last hour)
+	@$(PYTHON) -m pipeline.endpoints.metrics --compose "$(COMPOSE)" --docker "$(DOCKER)" \
+	  $(if $(METRICS_PORT),--port $(METRICS_PORT)) \
+	  $(if $(PNG),--png "$(PNG)" --image $(TRAINING_IMAGE))
+
+deploy: ## Blue/green: the newest Approved version onto the running endpoint, no failed request (DEPLOYMENT_CONFIG=file.json: canary, linear, alarms)
+	@$(ENDPOINT_CLI) deploy $(if $(DEPLOYMENT_CONFIG),--deployment-config "$(DEPLOYMENT_CONFIG)")
 
 rollback: ## Blue/green back to the version deployed before
 	@$(ENDPOINT_CLI) rollback

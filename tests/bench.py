@@ -63,6 +63,9 @@ TARGETS = {
     "handler_fast_path_ratio": (">=", 0),
     # The SDK pipeline executor's own cost a step: a definition of no-op steps (issue 26).
     "pipeline_step_overhead_seconds": ("<=", 1.0),
+    # make serve's port (router, keep-alive) against the colour alone, both capturing 100 %.
+    "router_colour_ratio": (">=", 0.8),
+    "metrics_on_off_ratio": (">=", 0.95),  # through the router, its metrics recorded / not
 }
 
 
@@ -275,6 +278,52 @@ def capture_ratio(client, model_dir: Path, work: Path, seconds: int, connections
                                   for path in folder.rglob("*.jsonl")),
             "captured_dropped_failed": [sum(column) for column in zip(*counts, strict=True)]
             or None}
+
+
+def served_endpoints(archive: Path, work: Path, seconds: int, connections: int,
+                     client) -> dict:
+    """Single-record invocations/s on the port users get (make serve: the router, keep-alive),
+    with the router's metrics on and off, beside the colour measured directly with the same
+    Data Capture (100 %); in turns (colour, on, off, twice) so the machine's load hits all."""
+    import docker as sdk
+    from keepalive import compose_down
+
+    from harness import free_port
+
+    folder = work / "capture"
+    folder.mkdir(parents=True)
+    folder.chmod(0o777)  # the workers are not root
+    ports = {"on": free_port(), "off": free_port()}
+    settings = {name: [f"LOCAL_DIR={work / name}", f"COMPOSE_PROJECT=penguinsbench{name}",
+                       f"ENDPOINT_PORT={port}", f"ROUTER_METRICS={int(name == 'on')}"]
+                for name, port in ports.items()}
+    colour = Endpoint(client, served_model(archive, work / "model"), environment={
+        "DATA_CAPTURE_DESTINATION": "/opt/ml/capture", "DATA_CAPTURE_SAMPLING_PERCENTAGE": "100"},
+        mounts=[sdk.types.Mount("/opt/ml/capture", str(folder), type="bind")])
+    urls = {"colour": f"{colour.url}/invocations",
+            **{name: f"http://127.0.0.1:{port}/invocations" for name, port in ports.items()}}
+    rates = {name: [] for name in urls}
+    try:
+        for name in ports:
+            done = subprocess.run(["make", "--no-print-directory", "serve", *settings[name],
+                                   f"MODEL_TAR={archive}"], cwd=REPO, capture_output=True,
+                                  text=True)
+            if done.returncode:
+                sys.exit(f"make serve failed:\n{done.stdout}{done.stderr}")
+        colour.wait_ready()
+        for _ in range(2):
+            for name, url in urls.items():
+                rates[name].append(wrk(url, json.dumps(RECORD).encode(), seconds,
+                                       connections)["requests_per_second"])
+    finally:
+        colour.remove()
+        for name in ports:
+            subprocess.run(["make", "--no-print-directory", "stop", *settings[name]], cwd=REPO,
+                           capture_output=True)
+            compose_down(f"penguinsbench{name}")  # its networks too
+    return {"requests_per_second": rates,
+            "router_colour_ratio": max(rates["on"]) / max(rates["colour"]),
+            "metrics_on_off_ratio": max(rates["on"]) / max(rates["off"])}
 
 
 def monitor_data(client, work: Path, count: int = 1_000_000, files: int = 100,
@@ -492,6 +541,9 @@ def main() -> int:
                                  args.connections)
         monitored = monitor_data(client, Path(scratch) / "monitor")
         invented = monitor_invented(client, Path(scratch) / "invented", monitored)
+        routed = served_endpoints(Path(scratch) / "training" / "output" / "model.tar.gz",
+                                  Path(scratch) / "router", args.seconds, args.connections,
+                                  client)
         hosts = multihost(client, Path(scratch) / "hosts", Path(scratch) / "digits" / "processing")
         executor = pipeline_overhead(Path(scratch) / "executor")
     size_mb = client.images.get(SERVING_IMAGE).attrs["Size"] / 1e6
@@ -518,6 +570,8 @@ def main() -> int:
         "handler_single_records_per_second": handler["handler"]["requests_per_second"],
         "handler_fast_path_ratio": handler["ratio"],
         "pipeline_step_overhead_seconds": executor["seconds_per_step"],
+        "router_colour_ratio": routed["router_colour_ratio"],
+        "metrics_on_off_ratio": routed["metrics_on_off_ratio"],
     }
     report = {
         "figures": figures,
@@ -526,7 +580,7 @@ def main() -> int:
         "digits": digit, "data_capture": captured, "monitor_data": monitored,
         "monitor_invented_fields": invented,
         "digits_training_hosts": hosts, "handler_vs_fast_path": handler,
-        "pipeline_executor": executor,
+        "pipeline_executor": executor, "router": routed,
         "load_average_before": load, "connections": args.connections, "seconds": args.seconds,
         "cpus": os.cpu_count(),
     }

@@ -1,7 +1,13 @@
-"""The endpoint on the host: serve, deploy blue/green, roll back, stop, invoke.
+"""The endpoint on the host: serve, deploy blue/green, roll back, production variants and their
+weights, autoscaling, metrics, stop, invoke.
 
-Owns commands.py (`python -m pipeline.endpoints.commands`, what `make serve|deploy|rollback|stop|
-invoke` run), bluegreen.py (the router and the two colours on docker-compose) and deployments.py
-(which model is live, and what was before). It may import pipeline.registry, pipeline.runs and
-the model archive module; the monitoring package reads the deployment history through it.
+Owns commands.py (`python -m pipeline.endpoints.commands`, what `make serve|deploy|rollback|
+weights|stop|invoke` run), served.py (what is served and on which services), fleet.py
+(variants: serve and weights), shifting.py (blue/green updates, with guardrails), bluegreen.py
+(the router, the two colours and the variants' services on docker-compose), variants.py
+(endpoint configs, weights and the router's split), guardrails.py (DeploymentConfig: canary and
+linear shifts, alarms), autoscaling.py (`make autoscale`: target tracking), metrics.py
+(`make metrics`) and deployments.py (what is live, and what was before). It may import
+pipeline.registry, pipeline.runs and the model archive module; the monitoring package reads the
+deployment history through it.
 """

@@ -1,55 +1,41 @@
-"""`python -m pipeline.endpoints.commands serve|deploy|rollback|stop|invoke`: the endpoint, updated
-as SageMaker updates one, blue/green, with no failed request.
+"""`python -m pipeline.endpoints.commands serve|deploy|rollback|weights|stop|invoke`: the endpoint,
+updated as SageMaker updates one, blue/green, with no failed request.
 
-`serve` starts the router and one colour with a model; `deploy` puts the newest Approved version
-on the idle colour and switches to it (pipeline/endpoints/bluegreen.py); `rollback` goes back to the
-model that was live before, the same way (pipeline/endpoints/deployments.py keeps the history).
+`serve` starts the router and one colour with a model (or production variants:
+pipeline/endpoints/fleet.py, which also changes their weights); `deploy` puts the newest Approved
+version on the idle colour and shifts the traffic to it (pipeline/endpoints/shifting.py);
+`rollback` goes back to the model that was live before, the same way
+(pipeline/endpoints/deployments.py keeps the history).
 Standard library only: make runs it with the host's python3.
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from pipeline.endpoints import deployments
-from pipeline.endpoints.bluegreen import ROUTER, Endpoint, EndpointError, request, say
+from pipeline.endpoints import deployments, guardrails
+from pipeline.endpoints.bluegreen import Endpoint, EndpointError, endpoint_options, request, say
+from pipeline.endpoints.fleet import serve_variants, weights
+from pipeline.endpoints.served import (
+    archive_model,
+    kept,
+    live_or_fail,
+    registered,
+    remove_all,
+    start_router,
+)
+from pipeline.endpoints.shifting import update
 from pipeline.registry import models as registry
 
 # A real record of the model's own test split, which the training job ships in the archive.
 SAMPLE = "sample.json"
 
 
-def archive_model(path: Path, label: str, version: int | None) -> dict:
-    """What a deployment records of a model archive; EndpointError if there is no such file."""
-    if not path.is_file():
-        what = "is a folder" if path.is_dir() else "no such file"
-        raise EndpointError(f"{label}: {what}; give a model archive (a training job's "
-                            "output/model.tar.gz)")
-    return {"label": label, "archive": str(path.absolute()), "version": version,
-            "sha256": registry.sha256(path)}
-
-
-def registered(group_dir: Path, version: int | None) -> dict:
-    """A registered version, or the newest Approved one."""
-    path = registry.resolve(group_dir, version)
-    number = int(path.parent.name)
-    return archive_model(path, f"version {number} ({path})", number)
-
-
-def kept(model: dict) -> dict:
-    return {key: model[key] for key in ("version", "archive", "sha256")}
-
-
-def live_or_fail(endpoint: Endpoint, history: dict) -> dict:
-    current = deployments.live(history)
-    running = endpoint.running()
-    if current is None or ROUTER not in running or current["colour"] not in running:
-        raise EndpointError(f"no endpoint is running on port {endpoint.port}; "
-                            "start one with make serve")
-    return current
-
-
 def serve(endpoint: Endpoint, args) -> None:
+    if args.variants or args.endpoint_config:
+        serve_variants(endpoint, args)
+        return
     if args.model_tar:
         model = archive_model(Path(args.model_tar), f"MODEL_TAR={args.model_tar}", None)
     else:
@@ -62,51 +48,54 @@ def serve(endpoint: Endpoint, args) -> None:
         history = deployments.load(endpoint.folder)
         endpoint.stage(colour, model)
         say(f"serving {model['label']} on {colour}")
-        endpoint.remove(ROUTER, *deployments.COLOURS)
+        remove_all(endpoint)
+        endpoint.overrides.unlink(missing_ok=True)
         previous = deployments.latest(history)
         history["live"] = None
         deployments.save(endpoint.folder, history)
         endpoint.start(colour)
-        endpoint.point_router(colour)
-        endpoint.run("up", "-d", "--no-deps", "--force-recreate", ROUTER)
-        endpoint.wait_router()
+        start_router(endpoint, {"colour": colour})
         deployments.record(history, "serve", colour, kept(model), previous and previous["id"])
         deployments.save(endpoint.folder, history)
     say(f"endpoint ready: http://localhost:{endpoint.port}/invocations "
         "(make invoke; make deploy; make stop)")
 
 
-def update(endpoint: Endpoint, history: dict, current: dict, model: dict, action: str,
-           previous: int | None) -> None:
-    """Blue/green: start the idle colour with the model, switch to it, stop the old colour."""
-    old, new = current["colour"], deployments.idle_colour(current)
-    endpoint.stage(new, model)
-    say(f"{action}: starting {model['label']} on {new}; {deployments.describe(current)} "
-        f"stays live on {old} until it answers")
-    endpoint.start(new)
-    endpoint.switch(old, new)
-    item = deployments.record(history, action, new, kept(model), previous)
-    deployments.save(endpoint.folder, history)
-    endpoint.remove(old)
-    say(f"{deployments.describe(item)} is live on {new} (port {endpoint.port}); "
-        f"stopped {old}, which served {deployments.describe(current)}")
+def one_model(current: dict, action: str) -> None:
+    if "variants" in current:
+        raise EndpointError(f"make {action} updates an endpoint of one model; this one serves "
+                            "variants: change their weights with make weights, or serve a new "
+                            "config with make serve VARIANTS=…")
+
+
+def deployment_plan(args) -> dict:
+    if not args.deployment_config:
+        return guardrails.deployment_config({})
+    path = Path(args.deployment_config)
+    try:
+        return guardrails.deployment_config(json.loads(path.read_text()))
+    except (OSError, ValueError) as error:
+        raise EndpointError(f"DEPLOYMENT_CONFIG={path}: {error}") from None
 
 
 def deploy(endpoint: Endpoint, args) -> None:
+    plan = deployment_plan(args)
     model = registered(args.registry, None)
     with deployments.locked(endpoint.folder):
         history = deployments.load(endpoint.folder)
         current = live_or_fail(endpoint, history)
+        one_model(current, "deploy")
         if current["sha256"] == model["sha256"]:
             say(f"{model['label']} is already live on port {endpoint.port}; nothing to do")
             return
-        update(endpoint, history, current, model, "deploy", current["id"])
+        update(endpoint, history, current, model, "deploy", current["id"], plan)
 
 
 def rollback(endpoint: Endpoint, args) -> None:
     with deployments.locked(endpoint.folder):
         history = deployments.load(endpoint.folder)
         current = live_or_fail(endpoint, history)
+        one_model(current, "rollback")
         target = deployments.rollback_target(history)
         label = deployments.describe(target)
         if target.get("version") is not None:
@@ -120,7 +109,7 @@ def rollback(endpoint: Endpoint, args) -> None:
 
 def stop(endpoint: Endpoint, args) -> None:
     with deployments.locked(endpoint.folder):
-        endpoint.remove(ROUTER, *deployments.COLOURS)
+        remove_all(endpoint)
         try:
             history = deployments.load(endpoint.folder)
         except deployments.HistoryError:
@@ -139,7 +128,9 @@ def invoke(endpoint: Endpoint, args) -> None:
         current = None
     if current is None:
         raise EndpointError(f"no endpoint on port {endpoint.port}; start one with make serve")
-    sample = endpoint.folder / current["colour"] / "model" / SAMPLE
+    place = f"variants/{current['variants'][0]['VariantName']}" if "variants" in current \
+        else current["colour"]
+    sample = endpoint.folder / place / "model" / SAMPLE
     if not sample.is_file():
         raise EndpointError(f"the served model has no {SAMPLE} to send; POST a record of your "
                             f"own to {url}")
@@ -149,20 +140,19 @@ def invoke(endpoint: Endpoint, args) -> None:
 
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="endpoint", description=__doc__.splitlines()[0])
-    cli.add_argument("--compose", required=True, help="the compose command, e.g. 'docker-compose "
-                     "-p penguins -f docker-compose.yml'")
-    cli.add_argument("--endpoint-dir", type=Path, required=True)
-    cli.add_argument("--port", type=int, required=True)
+    endpoint_options(cli)
     cli.add_argument("--registry", type=Path, required=True, help="the model group's folder")
-    cli.add_argument("--ping-deadline", type=float, default=60)
-    cli.add_argument("--capture-dir", type=Path, help="CAPTURE_DIR: where the endpoint's "
-                     "Data Capture files land")
-    cli.add_argument("--endpoint-name", help="the endpoint's name in the capture files")
     commands = cli.add_subparsers(dest="command", required=True)
     first = commands.add_parser("serve", help="start the endpoint with one model")
     first.add_argument("--model-tar")
     first.add_argument("--version")
-    commands.add_parser("deploy", help="the newest Approved version, blue/green")
+    first.add_argument("--variants", help='VARIANTS="v3:90 v4:10[:instances]"')
+    first.add_argument("--endpoint-config", help="a CreateEndpointConfig JSON file")
+    change = commands.add_parser("weights", help="new variant weights, no failed request")
+    change.add_argument("--variants", help='VARIANTS="v3:50 v4:50"')
+    shift = commands.add_parser("deploy", help="the newest Approved version, blue/green")
+    shift.add_argument("--deployment-config", help="UpdateEndpoint's DeploymentConfig, a JSON "
+                       "file (canary or linear traffic shifting, alarms)")
     commands.add_parser("rollback", help="the version deployed before, blue/green")
     commands.add_parser("stop", help="stop the router and both colours")
     commands.add_parser("invoke", help="POST the served model's own sample record")
@@ -172,7 +162,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     command = {"serve": serve, "deploy": deploy, "rollback": rollback, "stop": stop,
-               "invoke": invoke}[args.command]
+               "invoke": invoke, "weights": weights}[args.command]
     try:
         command(Endpoint(args), args)
     except (EndpointError, registry.RegistryError, deployments.HistoryError) as error:

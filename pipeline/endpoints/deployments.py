@@ -5,7 +5,10 @@ which colour, and what was live before it, so a rollback can go back one deploym
   "archive": ".../registry/penguins/1/model.tar.gz", "sha256": "…", "at": "…", "previous": null},
   {"id": 2, "action": "deploy", "colour": "green", "version": 2, …, "previous": 1}]}
 
-"live" is null once the endpoint is stopped. Standard library only.
+A config of several production variants is one deployment with "colour": "variants" and
+"variants": [{"VariantName", "Weight", "Instances", "version", "archive", "sha256"}, …]; a
+weight change (make weights) is another, action "weights". "live" is null once the endpoint is
+stopped. Standard library only.
 """
 
 import contextlib
@@ -76,9 +79,15 @@ def rollback_target(history: dict) -> dict:
     current = live(history)
     if current is None:
         raise HistoryError("no deployment is live")
+    if "variants" in current:
+        raise HistoryError("the live deployment serves variants; serve the config you want "
+                           "with make serve VARIANTS=…")
     target = entry(history, current["previous"])
-    while target is not None and target["sha256"] == current["sha256"]:
+    while target is not None and target.get("sha256") == current["sha256"]:
         target = entry(history, target["previous"])
+    if target is not None and "variants" in target:
+        raise HistoryError(f"the deployment before {describe(current)} served variants; serve "
+                           "them again with make serve VARIANTS=…")
     if target is None:
         raise HistoryError(f"nothing to roll back to: no deployment before {describe(current)} "
                            "served another model")
@@ -86,6 +95,10 @@ def rollback_target(history: dict) -> dict:
 
 
 def describe(item: dict) -> str:
+    if "variants" in item:
+        return "variants " + ", ".join(
+            f"{variant['VariantName']} (weight {variant['Weight']:g})"
+            for variant in item["variants"])
     if item.get("version") is not None:
         return f"version {item['version']}"
     return f"MODEL_TAR={item['archive']}"

@@ -57,7 +57,10 @@ def published(docker_client, readable_model):
     """Blue with the tiny model behind the router, started by compose as make would."""
     folder = readable_model.parents[1]
     (folder / "router").mkdir()
-    (folder / "router" / "upstream.conf").write_text("upstream live { server blue:8080; }\n")
+    from pipeline.endpoints import bluegreen, variants
+
+    (folder / "router" / "upstream.conf").write_text(
+        variants.upstream_conf(bluegreen.colour_variants("blue")))
     capture = folder / "capture"
     capture.mkdir()
     capture.chmod(0o777)  # as pipeline/endpoints/bluegreen.py leaves it for the workers

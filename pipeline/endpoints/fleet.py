@@ -1,0 +1,125 @@
+"""Production variants on the running endpoint: `make serve VARIANTS=…|ENDPOINT_CONFIG=…`
+(CreateEndpointConfig and CreateEndpoint) and `make weights` (UpdateEndpointWeightsAndCapacities),
+every change with no request lost. Standard library only.
+"""
+
+import json
+from pathlib import Path
+
+from pipeline.endpoints import deployments, variants
+from pipeline.endpoints.bluegreen import Endpoint, EndpointError, say
+from pipeline.endpoints.served import (
+    archive_model,
+    kept,
+    live_or_fail,
+    registered,
+    remove_all,
+    routed,
+    start_router,
+)
+
+
+def config_of(args) -> list[dict]:
+    """The variants of VARIANTS= or ENDPOINT_CONFIG=, each with its model found."""
+    try:
+        if args.endpoint_config:
+            path = Path(args.endpoint_config)
+            try:
+                config = json.loads(path.read_text())
+            except (OSError, ValueError) as error:
+                raise EndpointError(f"ENDPOINT_CONFIG={path}: cannot read it as JSON "
+                                    f"({error})") from None
+            found = variants.endpoint_config(config)
+        else:
+            found = variants.shorthand(args.variants)
+    except variants.VariantError as error:
+        where = f"ENDPOINT_CONFIG={args.endpoint_config}: " if args.endpoint_config else ""
+        raise EndpointError(f"{where}{error}") from None
+    for variant in found:
+        reference = variant.pop("Model")
+        if "version" in reference:
+            variant["model"] = registered(args.registry, reference["version"])
+        else:
+            variant["model"] = archive_model(Path(reference["archive"]),
+                                             f"ModelName={reference['archive']}", None)
+    return found
+
+
+def serve_variants(endpoint: Endpoint, args) -> None:
+    """CreateEndpoint with a config of several production variants."""
+    found = config_of(args)
+    with deployments.locked(endpoint.folder):
+        history = deployments.load(endpoint.folder)
+        for variant in found:
+            endpoint.stage(f"variants/{variant['VariantName']}", variant["model"])
+        remove_all(endpoint)
+        previous = deployments.latest(history)
+        history["live"] = None
+        deployments.save(endpoint.folder, history)
+        endpoint.write_variants(found)
+        for variant in found:
+            name = variant["VariantName"]
+            say(f"variant {name}: {variant['model']['label']} on {variant['Instances']} "
+                f"instance(s), weight {variant['Weight']:g}")
+            endpoint.start(f"variants/{name}", variants.service(name), variant["Instances"])
+        item = {"variants": [{"VariantName": variant["VariantName"], "Weight": variant["Weight"],
+                              "Instances": variant["Instances"], **kept(variant["model"])}
+                             for variant in found]}
+        start_router(endpoint, item)
+        deployments.record(history, "serve", "variants", item, previous and previous["id"])
+        deployments.save(endpoint.folder, history)
+    say(f"endpoint ready: http://localhost:{endpoint.port}/invocations, variants "
+        + ", ".join(f"{share} {name}" for share, name in variants.shares(found))
+        + " (make weights; make metrics; make stop)")
+
+
+def instances(first: int, last: int) -> str:
+    return f"instance {first}" if first == last else f"instances {first} to {last}"
+
+
+def weights(endpoint: Endpoint, args) -> None:
+    """UpdateEndpointWeightsAndCapacities: new weights, no container changed, no request lost."""
+    with deployments.locked(endpoint.folder):
+        history = deployments.load(endpoint.folder)
+        current = live_or_fail(endpoint, history)
+        if "variants" not in current:
+            raise EndpointError("this endpoint serves one model (variant AllTraffic); serve "
+                                'variants first, e.g. make serve VARIANTS="v3:90 v4:10"')
+        try:
+            changed = variants.new_weights(args.variants or "", current["variants"])
+        except variants.VariantError as error:
+            raise EndpointError(str(error)) from None
+        reshape(endpoint, history, current, changed, "weights")
+    say("weights now " + ", ".join(f"{share} {name}" for share, name in variants.shares(changed))
+        + "; instances " + ", ".join(f"{variant['VariantName']} {variant['Instances']}"
+                                      for variant in changed))
+
+
+def reshape(endpoint: Endpoint, history: dict, current: dict, changed: list[dict],
+            action: str) -> dict:
+    """Variants to new weights and instance counts, no request lost: new instances answer
+    /ping before the split names them; instances that go leave the split first, then stop
+    once drained. Records the deployment (under the caller's lock)."""
+    before = {variant["VariantName"]: variant["Instances"] for variant in current["variants"]}
+    item = {"variants": changed}
+    split = routed(item)
+    for variant in split:
+        name, count = variant["VariantName"], variant["Instances"]
+        service = variants.service(name)
+        if count > before[name]:
+            say(f"variant {name}: starting {instances(before[name] + 1, count)}")
+            endpoint.scale_up(service, before[name], count)
+        elif count < before[name]:
+            # Only the instances that stay, until the others have no request left.
+            variant["Hosts"] = endpoint.instance_hosts(service, count)
+    endpoint.reload(split, routed(current))
+    for variant in changed:
+        name, count = variant["VariantName"], variant["Instances"]
+        if count < before[name]:
+            say(f"variant {name}: stopping {instances(count + 1, before[name])}")
+            endpoint.scale_down(variants.service(name), count)
+    if split != routed(item):
+        endpoint.point_router(routed(item))  # the service's name: every instance left
+    recorded = deployments.record(history, action, "variants", item, current["id"])
+    deployments.save(endpoint.folder, history)
+    return recorded

@@ -1,0 +1,108 @@
+"""Deployment guardrails (UpdateEndpoint's DeploymentConfig): a canary of a model that fails is
+rolled back by its alarm on its own, no connection lost and only the canary's answers failed;
+a linear deploy of a good model shifts in steps and fails no request."""
+
+import json
+
+import pytest
+from keepalive import Clients, archive, compose_down, make, message
+
+from pipeline.registry import models as registry
+
+from harness import free_port
+
+PROJECT = "guardrailstest"
+BODY = json.dumps({"island": "Biscoe", "bill_length_mm": 48.6, "bill_depth_mm": 16.0,
+                   "flipper_length_mm": 230, "body_mass_g": 5800, "sex": "male"})
+FAILING = "def transform_fn(model, body, content_type, accept):\n" \
+          "    raise RuntimeError('this model fails every record')\n"
+ALARM = {"AlarmName": "errors", "MetricName": "Invocation5XXErrors",
+         "ComparisonOperator": "GreaterThanThreshold", "Threshold": 0}
+
+
+def deployment_config(folder, routing: dict) -> str:
+    path = folder / f"deployment-{routing['Type'].lower()}.json"
+    path.write_text(json.dumps({"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing},
+                                "AutoRollbackConfiguration": {"Alarms": [ALARM]}}))
+    return f"DEPLOYMENT_CONFIG={path}"
+
+
+@pytest.fixture(scope="module")
+def served(tiny_model_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("local")
+    evaluation = folder / "evaluation.json"
+    evaluation.write_text(json.dumps(
+        {"multiclass_classification_metrics": {"accuracy": {"value": 0.9}}}))
+    group = folder / "registry" / "penguins"
+    settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={PROJECT}",
+                f"ENDPOINT_PORT={free_port()}"]
+    registry.register(group, archive(tiny_model_dir, folder / "one.tar.gz", "1"), evaluation,
+                      {}, 0.7, 0.5)
+    try:
+        done = make("serve", *settings)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        yield folder, group, evaluation, settings
+    finally:
+        make("stop", *settings)
+        compose_down(PROJECT)
+
+
+def test_a_failing_canary_is_rolled_back_by_its_alarm(served, tmp_path):
+    folder, group, evaluation, settings = served
+    broken = tmp_path / "model"
+    broken.mkdir()
+    for item in (folder / "endpoint" / "penguins" / "blue" / "model").iterdir():
+        (broken / item.name).write_bytes(item.read_bytes())
+    (broken / "code").mkdir()
+    (broken / "code" / "inference.py").write_text(FAILING)
+    registry.register(group, archive(broken, tmp_path / "broken.tar.gz", "2"), evaluation, {},
+                      0.7, 0.5)
+    history = (folder / "endpoint" / "penguins" / "deployments.json").read_text()
+    port = int(settings[2].split("=")[1])
+    clients = Clients(port, threads=4, body=BODY)
+    done, began, ended = clients.during("deploy", *settings, deployment_config(folder, {
+        "Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+        "WaitIntervalInSeconds": 120}))
+    assert done.returncode != 0, done.stdout
+    said = message(done)
+    assert said.startswith("deploy rolled back: alarm errors fired (Invocation5XXErrors "), said
+    assert said.endswith("with 50% of the traffic on green; version 1 is live on blue again")
+    assert ended - began < 100, "the alarm did not cut the 120 s baking period short"
+    failed = clients.failed()
+    assert failed, "the canary answered no request: the test could not tell"
+    assert all(outcome.status is not None and outcome.status >= 500 for outcome in failed), \
+        failed[:5]
+    assert not [outcome for outcome in clients.sent_after(ended) if outcome.status != 200]
+    assert clients.connections() == 4, "a client lost its kept connection"
+    assert (folder / "endpoint" / "penguins" / "deployments.json").read_text() == history
+
+
+def test_a_linear_deploy_of_a_good_model_shifts_in_steps_and_fails_no_request(served):
+    folder, group, evaluation, settings = served
+    registry.register(group, archive(folder / "endpoint" / "penguins" / "blue" / "model",
+                                     folder / "three.tar.gz", "3"), evaluation, {}, 0.7, 0.5)
+    port = int(settings[2].split("=")[1])
+    clients = Clients(port, threads=4, body=BODY)
+    done, began, ended = clients.during("deploy", *settings, deployment_config(folder, {
+        "Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+        "WaitIntervalInSeconds": 3}))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "deploy: 50% of the traffic on green" in done.stdout
+    assert "deploy: 100% of the traffic on green" in done.stdout
+    assert "version 3 is live on green" in done.stdout
+    assert not clients.failed(), clients.failed()[:5]
+    assert clients.connections() == 4, "a client lost its kept connection"
+
+
+def test_a_deployment_config_that_cannot_be_used_names_its_field(served, tmp_path):
+    _, _, _, settings = served
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+        "Type": "CANARY", "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1},
+        "WaitIntervalInSeconds": 60}}}))
+    done = make("deploy", *settings, f"DEPLOYMENT_CONFIG={path}")
+    assert done.returncode != 0
+    assert message(done) == (
+        f"DEPLOYMENT_CONFIG={path}: BlueGreenUpdatePolicy.TrafficRoutingConfiguration.CanarySize."
+        "Type: 'INSTANCE_COUNT'; only CAPACITY_PERCENT here (an instance count has one instance "
+        "per colour to count)")

@@ -1,0 +1,54 @@
+"""The router keeps its clients' connections, and make deploy and make rollback still lose no
+request: four clients, each over one kept HTTP/1.1 connection and never retrying, send through
+both updates; none fails and none has to open a second connection."""
+
+import json
+
+import pytest
+from keepalive import Clients, archive, compose_down, make
+
+from pipeline.registry import models as registry
+
+from harness import free_port
+
+PROJECT = "keepalivetest"
+BODY = json.dumps([{"island": "Dream", "bill_length_mm": 46.5, "bill_depth_mm": 17.9,
+                    "flipper_length_mm": 192, "body_mass_g": 3500, "sex": "female"}])
+
+
+@pytest.fixture(scope="module")
+def served(tiny_model_dir, tmp_path_factory):
+    """Version 1 served on one colour, version 2 (another archive) registered and Approved."""
+    folder = tmp_path_factory.mktemp("local")
+    evaluation = folder / "evaluation.json"
+    evaluation.write_text(json.dumps(
+        {"multiclass_classification_metrics": {"accuracy": {"value": 0.9}}}))
+    group = folder / "registry" / "penguins"
+    port = free_port()
+    settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={PROJECT}", f"ENDPOINT_PORT={port}",
+                f"METRICS_PORT={free_port()}"]
+    registry.register(group, archive(tiny_model_dir, folder / "one.tar.gz", "1"), evaluation,
+                      {}, 0.7, 0.5)
+    try:
+        done = make("serve", *settings)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        registry.register(group, archive(tiny_model_dir, folder / "two.tar.gz", "2"),
+                          evaluation, {}, 0.7, 0.5)
+        yield port, settings
+    finally:
+        make("stop", *settings)
+        compose_down(PROJECT)
+
+
+@pytest.mark.parametrize("target, said", [("deploy", "version 2 is live on green"),
+                                          ("rollback", "version 1 is live on blue")])
+def test_an_update_keeps_every_client_connection_and_fails_no_request(served, target, said):
+    port, settings = served
+    clients = Clients(port, threads=4, body=BODY)
+    done, began, ended = clients.during(target, *settings)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert said in done.stdout
+    assert not clients.failed(), clients.failed()[:5]
+    assert clients.count_between(began, ended) > 0, "no request during the update to tell"
+    assert clients.connections() == 4, "a client lost its kept connection"
+    assert {outcome.variant for outcome in clients.outcomes} == {"AllTraffic"}

@@ -1,0 +1,223 @@
+"""Production variants through the router, as SageMaker serves them: traffic split by weight, a
+caller's target variant, the variant named in every answer, a capture folder per variant, new
+weights under load with no failed request, and metrics that match what the client counted.
+
+One endpoint for the module, its tests in file order: `make serve VARIANTS="v1:90 v2:10:2"`
+(version 2 on two instances), then the split, the header, the capture, the metrics, the weights.
+"""
+
+import json
+import math
+import re
+import time
+from collections import Counter
+
+import pytest
+import requests
+from keepalive import Clients, archive, compose_down, make, message, metric, scrape
+
+from pipeline.registry import models as registry
+
+from harness import free_port
+
+PROJECT = "variantstest"
+RECORD = {"island": "Torgersen", "bill_length_mm": 39.1, "bill_depth_mm": 18.7,
+          "flipper_length_mm": 181, "body_mass_g": 3750, "sex": "male"}
+VARIANT_HEADER = "x-amzn-invoked-production-variant"
+FLUSH_SECONDS = 1  # the router writes its metrics lines at least this often (router.py)
+
+
+def within_binomial(count: int, total: int, share: float, sigmas: float = 5) -> bool:
+    spread = sigmas * math.sqrt(total * share * (1 - share))
+    return abs(count - total * share) <= spread
+
+
+@pytest.fixture(scope="module")
+def endpoint(tiny_model_dir, tmp_path_factory):
+    """Versions 1 and 2 registered (two archives of one model) and served as two variants."""
+    folder = tmp_path_factory.mktemp("local")
+    evaluation = folder / "evaluation.json"
+    evaluation.write_text(json.dumps(
+        {"multiclass_classification_metrics": {"accuracy": {"value": 0.9}}}))
+    group = folder / "registry" / "penguins"
+    for number in (1, 2):
+        tar = archive(tiny_model_dir, folder / f"model-{number}.tar.gz", str(number))
+        registry.register(group, tar, evaluation, {}, 0.7, 0.5)
+    port, metrics_port = free_port(), free_port()
+    settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={PROJECT}", f"ENDPOINT_PORT={port}",
+                f"METRICS_PORT={metrics_port}"]
+    try:
+        done = make("serve", *settings, "VARIANTS=v1:90 v2:10:2")
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        yield folder, port, metrics_port, settings
+    finally:
+        make("stop", *settings)
+        compose_down(PROJECT)
+
+
+def invoke(session: requests.Session, port: int, body=None, **headers) -> requests.Response:
+    return session.post(f"http://127.0.0.1:{port}/invocations", timeout=30,
+                        data=json.dumps(RECORD) if body is None else body,
+                        headers={"Content-Type": "application/json", **headers})
+
+
+def test_serve_with_variants_runs_each_instance_as_a_container(endpoint, docker_client):
+    found = Counter(container.labels["com.docker.compose.service"]
+                    for container in docker_client.containers.list(filters={
+                        "label": f"com.docker.compose.project={PROJECT}"}))
+    assert found == {"router": 1, "variant-v1": 1, "variant-v2": 2}
+
+
+def test_traffic_splits_by_weight_within_binomial_bounds(endpoint):
+    _, port, _, _ = endpoint
+    clients = Clients(port, threads=4, body=json.dumps(RECORD))
+    clients.send(2000)
+    assert not clients.failed(), clients.failed()[:5]
+    served = Counter(outcome.variant for outcome in clients.outcomes)
+    assert set(served) == {"v1", "v2"}, served
+    assert within_binomial(served["v1"], 2000, 0.9), served
+    assert clients.connections() == 4, "a client lost its kept connection"
+
+
+def test_the_target_variant_header_picks_the_variant(endpoint):
+    _, port, _, _ = endpoint
+    session = requests.Session()
+    for name in ("v2", "v1", "v2"):
+        reply = invoke(session, port, **{"X-Amzn-SageMaker-Target-Variant": name})
+        assert reply.status_code == 200, reply.text
+        assert reply.headers[VARIANT_HEADER] == name
+    reply = invoke(session, port, **{"X-Amzn-SageMaker-Target-Variant": "v9"})
+    assert reply.status_code == 400
+    assert reply.json() == {"error": "X-Amzn-SageMaker-Target-Variant names no variant of this "
+                                     "endpoint; it has v1, v2"}
+
+
+def test_each_variant_captures_into_its_own_folder(endpoint):
+    folder, port, _, _ = endpoint
+    session = requests.Session()
+    for name in ("v1", "v2"):
+        assert invoke(session, port, **{"X-Amzn-SageMaker-Target-Variant": name}).ok
+    root = folder / "capture" / "penguins" / "penguins-endpoint"
+    deadline = time.monotonic() + 20
+    while {path.name for path in root.glob("*") if any(path.rglob("*.jsonl"))} != {"v1", "v2"}:
+        assert time.monotonic() < deadline, sorted(str(path) for path in root.rglob("*"))
+        time.sleep(0.2)
+
+
+def settled(metrics_port: int) -> str:
+    """The metrics once no earlier request is left to count: unchanged for longer than the
+    router takes to write its lines (a second)."""
+    deadline = time.monotonic() + 20
+    last, since = scrape(metrics_port), time.monotonic()
+    while time.monotonic() - since < FLUSH_SECONDS * 1.5:
+        assert time.monotonic() < deadline, "the metrics never settled"
+        time.sleep(0.25)
+        now = scrape(metrics_port)
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
+def test_metrics_match_what_the_client_counted(endpoint, tmp_path):
+    _, port, metrics_port, settings = endpoint
+    before = settled(metrics_port)
+    session = requests.Session()
+    counted, errors, slowest = Counter(), Counter(), 0.0
+    for index in range(300):
+        body = "{not json" if index % 10 == 0 else None
+        started = time.perf_counter()
+        reply = invoke(session, port, body)
+        slowest = max(slowest, time.perf_counter() - started)
+        variant = reply.headers[VARIANT_HEADER]
+        counted[variant] += 1
+        if 400 <= reply.status_code < 500:
+            errors[variant] += 1
+        else:
+            assert reply.status_code == 200, reply.text
+    assert sum(errors.values()) == 30
+
+    def delta(name: str, variant: str) -> float:
+        return metric(scrape(metrics_port), name, variant) - metric(before, name, variant)
+
+    deadline = time.monotonic() + 10 * FLUSH_SECONDS
+    while any(delta("sagemaker_invocations_total", name) != counted[name] for name in counted):
+        seen = {name: delta("sagemaker_invocations_total", name) for name in counted}
+        assert time.monotonic() < deadline, (counted, seen)
+        time.sleep(0.2)
+    for name in ("v1", "v2"):
+        assert delta("sagemaker_invocation_4xx_errors_total", name) == errors[name]
+        assert delta("sagemaker_invocation_5xx_errors_total", name) == 0
+        assert delta("sagemaker_invocations_per_instance_total", name) == \
+            pytest.approx(counted[name] / (2 if name == "v2" else 1))
+        for latency in ("model", "overhead"):
+            kind = f"sagemaker_{latency}_latency_microseconds"
+            count = delta(f"{kind}_count", name)
+            assert count == counted[name]
+            # nginx times to the millisecond: no request took longer than the slowest the
+            # client saw, rounded up.
+            assert 0 <= delta(f"{kind}_sum", name) <= count * (slowest * 1e6 + 1000)
+    done = make("metrics", *settings, f"PNG={tmp_path / 'hour.png'}")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "hour.png").read_bytes().startswith(b"\x89PNG\r\n")
+    assert "Invocations" in done.stdout and " v1 " in done.stdout, done.stdout
+    assert re.search(r"^variant-v2 +2 +[\d.]+ +[\d.]+$", done.stdout, re.M), done.stdout
+
+
+def test_the_metrics_port_is_published_on_loopback_only(endpoint, docker_client):
+    _, _, metrics_port, _ = endpoint
+    router = docker_client.containers.list(filters={"label": [
+        f"com.docker.compose.project={PROJECT}", "com.docker.compose.service=router"]})[0]
+    bindings = router.attrs["HostConfig"]["PortBindings"]["9100/tcp"]
+    assert [(b["HostIp"], b["HostPort"]) for b in bindings] == [("127.0.0.1", str(metrics_port))]
+
+
+def test_new_weights_under_four_keep_alive_clients_lose_no_request(endpoint):
+    folder, port, _, settings = endpoint
+    clients = Clients(port, threads=4, body=json.dumps(RECORD))
+    done, began, ended = clients.during(*settings, "weights", "VARIANTS=v1:50 v2:50")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "weights now 50.00% v1, * v2" in done.stdout
+    assert not clients.failed(), clients.failed()[:5]
+    assert clients.count_between(began, ended) > 0, "no request during the change to tell"
+    assert clients.connections() == 4, "a client lost its kept connection"
+    after = Counter(outcome.variant for outcome in clients.sent_after(ended))
+    later = Clients(port, threads=4, body=json.dumps(RECORD))
+    later.send(600)
+    shares = Counter(outcome.variant for outcome in later.outcomes)
+    assert within_binomial(shares["v1"], 600, 0.5), (shares, after)
+    history = json.loads((folder / "endpoint" / "penguins" / "deployments.json").read_text())
+    assert [item["action"] for item in history["deployments"]][:2] == ["serve", "weights"]
+
+
+def test_new_instance_counts_under_four_keep_alive_clients_lose_no_request(endpoint,
+                                                                            docker_client):
+    folder, port, _, settings = endpoint
+    clients = Clients(port, threads=4, body=json.dumps(RECORD))
+    done, began, ended = clients.during(*settings, "weights", "VARIANTS=v1:50:2 v2:50:1")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "variant v1: starting instance 2" in done.stdout
+    assert "variant v2: stopping instance 2" in done.stdout
+    assert not clients.failed(), clients.failed()[:5]
+    assert clients.count_between(began, ended) > 0, "no request during the change to tell"
+    assert clients.connections() == 4, "a client lost its kept connection"
+    found = Counter(container.labels["com.docker.compose.service"]
+                    for container in docker_client.containers.list(filters={
+                        "label": f"com.docker.compose.project={PROJECT}"}))
+    assert found == {"router": 1, "variant-v1": 2, "variant-v2": 1}
+    facts = json.loads((folder / "endpoint" / "penguins" / "router" / "endpoint.json").read_text())
+    assert facts["Variants"] == {"v1": 2, "v2": 1}
+
+
+def test_weights_for_a_variant_the_endpoint_lacks_names_it(endpoint):
+    _, _, _, settings = endpoint
+    done = make("weights", *settings, "VARIANTS=v7:50")
+    assert done.returncode != 0
+    assert message(done) == "VARIANTS: 'v7:50': the endpoint has no variant 'v7'; it has v1, v2"
+
+
+def test_deploy_on_an_endpoint_of_variants_says_what_to_do_instead(endpoint):
+    _, _, _, settings = endpoint
+    done = make("deploy", *settings)
+    assert done.returncode != 0
+    assert message(done).startswith("make deploy updates an endpoint of one model; this one "
+                                    "serves variants")
