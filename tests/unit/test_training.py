@@ -394,4 +394,6 @@ def test_readme_metric_definitions_are_the_jobs():
     readme = documentation()
     pairs = re.findall(r'\{"Name": "([^"]+)", "Regex": "([^"]+)"\}', readme)
     expected = [(d["Name"], d["Regex"].replace("\\", "\\\\")) for d in train.METRIC_DEFINITIONS]
-    assert pairs and pairs == expected * (len(pairs) // len(expected))
+    # Every documented definition is one of the job's, and the whole list is given somewhere.
+    assert pairs and set(pairs) <= set(expected), sorted(set(pairs) - set(expected))
+    assert any(pairs[i:i + len(expected)] == expected for i in range(len(pairs)))
