@@ -80,6 +80,17 @@ def test_a_packed_model_folder_comes_back_whole(tmp_path, python):
     assert (target / "assets" / "vocab.txt").read_text() == "a\n"
 
 
+def test_a_target_folder_that_does_not_exist_yet_is_made(tmp_path, python):
+    """As tarfile's extractall does (callers such as the multi-host test extract into a fresh
+    path)."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.onnx").write_bytes(b"onnx")
+    archive = pack(model, tmp_path / "out" / "model.tar.gz")
+    extract(archive, tmp_path / "fresh" / "served")
+    assert (tmp_path / "fresh" / "served" / "model.onnx").read_bytes() == b"onnx"
+
+
 def test_an_archive_made_with_tar_dot_is_accepted(tmp_path, python):
     """`tar czf model.tar.gz -C model .` (how SageMaker users often pack) names members ./x."""
     archive = archive_of(tmp_path / "model.tar.gz", [

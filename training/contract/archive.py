@@ -84,6 +84,8 @@ def extract(archive: Path, target: Path, limit: int | None = None) -> None:
     the target's free space: ArchiveTooLarge, before a byte is written.
     """
     limit = limit if limit is not None else max_bytes()
+    # As tarfile's extractall: the target folder is made if missing (its free space is read).
+    target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive) as tar:
         for member in checked_members(tar, target, limit):
             path = target / os.path.normpath(member.name)
