@@ -66,17 +66,23 @@ def read_body(environ: dict, limit: int) -> bytes:
     return body
 
 
+def request_body(environ, config) -> bytes:
+    """The body of an /invocations request, with what every model's route checks first."""
+    # The body first, whatever the answer: an unread body turns it into nginx's 502.
+    body = read_body(environ, config.max_payload_bytes)
+    if len(environ.get(CUSTOM_ATTRIBUTES_KEY, "")) > MAX_CUSTOM_ATTRIBUTES:
+        # InvokeEndpoint refuses these too.
+        raise codecs.CodecError(400, f"{CUSTOM_ATTRIBUTES} is longer than "
+                                     f"{MAX_CUSTOM_ATTRIBUTES} characters")
+    return body
+
+
 def invocations(state) -> Response:
     model, config, capture = state
     # Straight from the WSGI environ: werkzeug's header view costs more than the model.
     environ = request.environ
     try:
-        # The body first, whatever the answer: an unread body turns it into nginx's 502.
-        body = read_body(environ, config.max_payload_bytes)
-        if len(environ.get(CUSTOM_ATTRIBUTES_KEY, "")) > MAX_CUSTOM_ATTRIBUTES:
-            # InvokeEndpoint refuses these too.
-            raise codecs.CodecError(400, f"{CUSTOM_ATTRIBUTES} is longer than "
-                                         f"{MAX_CUSTOM_ATTRIBUTES} characters")
+        body = request_body(environ, config)
         accept = codecs.negotiate(environ.get("HTTP_ACCEPT"), config.default_accept)
         records, shape = codecs.decode(body, environ.get("CONTENT_TYPE"), model.signature)
         answer = codecs.encode(hooks.answer(model, records, config.images), accept, shape)
@@ -95,10 +101,7 @@ def invocations_of_any(state) -> Response:
     model, config, capture = state
     environ = request.environ
     try:
-        body = read_body(environ, config.max_payload_bytes)
-        if len(environ.get(CUSTOM_ATTRIBUTES_KEY, "")) > MAX_CUSTOM_ATTRIBUTES:
-            raise codecs.CodecError(400, f"{CUSTOM_ATTRIBUTES} is longer than "
-                                         f"{MAX_CUSTOM_ATTRIBUTES} characters")
+        body = request_body(environ, config)
         answer, content_type = model.invoke(body, environ)
     except codecs.CodecError as mistake:
         return error(mistake.status, mistake.message)
