@@ -148,6 +148,8 @@ def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple,
             options=("--name", names[host], *(("--use-aliases",) if several else ())),
             echo=host == hosts[0])
 
+    if several:
+        jobrun.host_network(engine.docker, compose)
     timer = threading.Timer(job.max_runtime, stop) if job.max_runtime else None
     threads = [threading.Thread(target=host_job, args=(host,)) for host in hosts]
     if timer:

@@ -80,6 +80,7 @@ def train_hosts(args, run: runs.Run, paths: dict, hps: dict, instances: int,
         codes[host] = jobrun.compose_run(compose, host, [], mounts, root / runs.LOGS,
                                          options=("--use-aliases",), echo=host == hosts[0])
 
+    jobrun.host_network(args.docker, compose)
     threads = [threading.Thread(target=host_job, args=(host,)) for host in hosts]
     for thread in threads:
         thread.start()

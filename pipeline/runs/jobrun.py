@@ -7,6 +7,7 @@ run's record, log and KEEP_RUNS pruning are the same whatever the job. Standard 
 
 import argparse
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -93,6 +94,25 @@ def compose_files(compose: str) -> list[Path]:
     words = shlex.split(compose)
     files = [Path(words[i + 1]) for i, word in enumerate(words[:-1]) if word in ("-f", "--file")]
     return [path.resolve() for path in files or [Path("docker-compose.yml")]]
+
+
+def host_network(docker: str, compose: str, network: str = "hosts") -> None:
+    """Makes the compose project's internal network of a job's hosts before their `compose run`s
+    start at once: each would make it, and two at once made two networks of one name that no
+    container could then join ("network … is ambiguous")."""
+    words = shlex.split(compose)
+    project = next((words[i + 1] for i, word in enumerate(words[:-1])
+                    if word in ("-p", "--project-name")), None)
+    if project is None:
+        return
+    project = re.sub(r"[^-_a-z0-9]", "", project.lower())  # as compose spells a project
+    name, docker = f"{project}_{network}", shlex.split(docker)
+    if subprocess.run([*docker, "network", "inspect", name], capture_output=True).returncode:
+        # Compose's own labels: compose v1 and v2 take the network as the project's.
+        subprocess.run([*docker, "network", "create", "--internal",
+                        "--label", f"com.docker.compose.project={project}",
+                        "--label", f"com.docker.compose.network={network}", name],
+                       capture_output=True)
 
 
 def start(args, kind: str, **fields) -> runs.Run:
