@@ -166,3 +166,44 @@ def test_a_definition_sdk3_writes_runs_the_same_way(workspace, parameters, statu
     steps = json.loads((folder / "steps.json").read_text())["PipelineExecutionSteps"]
     failed = [step for step in steps if step["StepStatus"] == "Failed"]
     assert [step.get("FailureReason") for step in failed] == ([reason] if reason else [])
+
+
+# A supplied baseline the data at s3://quality/data breaks: _c0 must be whole numbers, all
+# present; _c1 one of a, b.
+QUALITY_CONSTRAINTS = {"version": 0.0, "features": [
+    {"name": "_c0", "inferred_type": "Integral", "completeness": 1.0},
+    {"name": "_c1", "inferred_type": "String", "completeness": 1.0,
+     "string_constraints": {"domains": ["a", "b"]}}]}
+QUALITY_STATISTICS = {"version": 0.0, "dataset": {"item_count": 3}, "features": []}
+
+
+def test_a_quality_check_against_a_baseline_the_data_breaks_fails_with_its_report(workspace):
+    local, port = workspace
+    folder = local / "quality-input"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "rows.csv").write_text("1,a\nx,c\n,b\n")
+    (folder / "baseline").mkdir()
+    (folder / "baseline" / "constraints.json").write_text(json.dumps(QUALITY_CONSTRAINTS))
+    (folder / "baseline" / "statistics.json").write_text(json.dumps(QUALITY_STATISTICS))
+    done = subprocess.run(
+        ["make", "--no-print-directory", "sdk-pipeline",
+         f"PIPELINE={PIPELINES / 'quality_check.py'}", f"LOCAL_DIR={local}", f"S3_PORT={port}",
+         f"PIPELINE_DATA={folder}=s3://quality"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0  # the command exits 1 and make says so
+    (execution,) = (local / "executions").glob("quality-check-*")
+    (step,) = json.loads((execution / "steps.json").read_text())["PipelineExecutionSteps"]
+    report = "s3://quality/checked/constraint_violations.json"
+    assert step["StepStatus"] == "Failed", done.stdout + done.stderr
+    assert step["FailureReason"].endswith(f"; violation report: {report}")
+    assert "of the baseline s3://quality/baseline/constraints.json" in step["FailureReason"]
+    metadata = step["Metadata"]["QualityCheck"]
+    assert metadata["ViolationReport"] == report
+    assert metadata["BaselineUsedForDriftCheckConstraints"] == \
+        "s3://quality/baseline/constraints.json"
+    assert metadata["CheckJobArn"].startswith("arn:aws:sagemaker:")
+    written = json.loads((local / "s3" / report.removeprefix("s3://")).read_text())
+    assert {(v["feature_name"], v["constraint_check_type"]) for v in written["violations"]} == {
+        ("_c0", "data_type_check"), ("_c0", "completeness_check"),
+        ("_c1", "categorical_values_check")}
+    assert (local / "s3" / "quality" / "checked" / "statistics.json").is_file()
