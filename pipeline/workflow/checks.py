@@ -69,13 +69,13 @@ def require(name: str, check: str, group: str | None, previous: dict) -> None:
     missing = [f"baseline {key.lower()}" for key in FILES if key not in previous]
     if not missing:
         return
-    where = (f"no Approved version of model package group {group!r} has "
-             f"DriftCheckBaselines.{KINDS[check]}" if group else "no model_package_group_name")
+    registered = (f"the newest Approved version's DriftCheckBaselines.{KINDS[check]} in model "
+                  f"package group {group!r}" if group else "no model_package_group_name")
     raise StepFailed(f"QualityCheck {name}: skip_check=False checks against the previous "
-                     f"baseline, and there is no {' or '.join(missing)} to check against "
-                     f"(none supplied, {where}): give supplied_baseline_statistics and "
-                     "supplied_baseline_constraints, register and approve a version with drift "
-                     "check baselines, or set skip_check=True")
+                     f"baseline, and there is no {' or '.join(missing)} to check against (looked "
+                     f"for: the supplied baseline, else {registered}): give "
+                     "supplied_baseline_statistics and supplied_baseline_constraints, register "
+                     "and approve a version with drift check baselines, or set skip_check=True")
 
 
 def with_baseline(job: dict, previous: dict) -> dict:

@@ -190,7 +190,7 @@ def test_a_quality_check_against_a_baseline_the_data_breaks_fails_with_its_repor
          f"PIPELINE={PIPELINES / 'quality_check.py'}", f"LOCAL_DIR={local}", f"S3_PORT={port}",
          f"PIPELINE_DATA={folder}=s3://quality"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert done.returncode != 0  # the command exits 1 and make says so
+    assert done.returncode != 0, done.stdout + done.stderr  # the step fails, so make does
     (execution,) = (local / "executions").glob("quality-check-*")
     (step,) = json.loads((execution / "steps.json").read_text())["PipelineExecutionSteps"]
     report = "s3://quality/checked/constraint_violations.json"

@@ -332,9 +332,9 @@ def test_a_drift_check_takes_the_approved_versions_baseline_when_none_is_supplie
 
 
 @pytest.mark.parametrize("step,message", [
-    ({}, "there is no baseline statistics or baseline constraints to check against (none "
-         "supplied, no Approved version of model package group 'penguins' has "
-         "DriftCheckBaselines.ModelDataQuality)"),
+    ({}, "there is no baseline statistics or baseline constraints to check against (looked "
+         "for: the supplied baseline, else the newest Approved version's "
+         "DriftCheckBaselines.ModelDataQuality in model package group 'penguins')"),
     ({"SuppliedBaselineConstraints": "s3://b/given/constraints.json"},
      "there is no baseline statistics to check against")])
 def test_a_drift_check_without_a_previous_baseline_fails_naming_what_is_missing(
