@@ -33,12 +33,14 @@ JOB_VARIABLES = {"Processing": "ProcessingJobName", "Training": "TrainingJobName
 
 
 class StepFailed(Exception):
-    """A step that ended Failed: its reason, and the exception type a RetryPolicy can name
-    (None: a failure of the work itself, which SageMaker does not retry)."""
+    """A step that ended Failed: its reason, the exception type a RetryPolicy can name (None: a
+    failure of the work itself, which SageMaker does not retry), and the step's metadata when a
+    failed step still has some (a QualityCheck's ViolationReport)."""
 
-    def __init__(self, reason: str, exception_type: str | None = None):
+    def __init__(self, reason: str, exception_type: str | None = None,
+                 metadata: dict | None = None):
         super().__init__(reason)
-        self.reason, self.exception_type = reason, exception_type
+        self.reason, self.exception_type, self.metadata = reason, exception_type, metadata
 
 
 @dataclass
@@ -285,7 +287,8 @@ class Executor:
                   "AttemptCount": attempts}
         if error is not None:
             self.status[step.name] = FAILED
-            metadata = {"Fail": {"ErrorMessage": error.reason}} if step.type == "Fail" else None
+            metadata = {"Fail": {"ErrorMessage": error.reason}} if step.type == "Fail" \
+                else error.metadata
             self.execution.step(step.name, StepStatus=FAILED, FailureReason=error.reason,
                                 Metadata=metadata, **fields)
             self.report(f"step {step.name}: Failed: {error.reason}")

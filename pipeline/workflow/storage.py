@@ -1,6 +1,6 @@
 """Files a pipeline reads between its steps (property files, JsonGet's S3Uri): `s3://` through
 boto3, which goes to the local S3 when AWS_ENDPOINT_URL_S3 is set (`make env`), `file://` and
-plain paths from disk."""
+plain paths from disk. A file that cannot be read is an OSError, whatever the scheme."""
 
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -10,9 +10,14 @@ def read(uri: str) -> bytes:
     parsed = urlparse(uri)
     if parsed.scheme == "s3":
         import boto3  # host venv only; a file:// pipeline never needs it
+        from botocore.exceptions import BotoCoreError, ClientError
 
-        body = boto3.client("s3").get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
-        return body["Body"].read()
+        try:
+            body = boto3.client("s3").get_object(Bucket=parsed.netloc,
+                                                 Key=parsed.path.lstrip("/"))
+            return body["Body"].read()
+        except (BotoCoreError, ClientError) as error:  # one kind of error for every scheme
+            raise OSError(f"{uri}: {error}") from None
     if parsed.scheme in ("file", ""):
         return Path(unquote(parsed.path) if parsed.scheme else uri).read_bytes()
     raise OSError(f"{uri}: only s3://, file:// and paths can be read")

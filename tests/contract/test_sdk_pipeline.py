@@ -1,7 +1,9 @@
 """`make sdk-pipeline` on a pipeline built with SDK 2.x over a tiny image that is not ours
 (tests/contract/pipelines/): every step type the executor runs, real containers, the local S3
 over HTTP, the local registry, a Lambda handler; then a cache hit, a parameter override that
-takes the else branch, and a failing step."""
+takes the else branch, and a failing step. Then a QualityCheck step's drift check
+(skip_check=False) against a supplied baseline, broken and kept, run by this checkout's training
+image (TRAINING_IMAGE) as the analyzer."""
 
 import json
 import os
@@ -166,3 +168,69 @@ def test_a_definition_sdk3_writes_runs_the_same_way(workspace, parameters, statu
     steps = json.loads((folder / "steps.json").read_text())["PipelineExecutionSteps"]
     failed = [step for step in steps if step["StepStatus"] == "Failed"]
     assert [step.get("FailureReason") for step in failed] == ([reason] if reason else [])
+
+
+# The supplied baseline of the QualityCheck runs: _c0 whole numbers, all present; _c1 one of a, b.
+QUALITY_CONSTRAINTS = {"version": 0.0, "features": [
+    {"name": "_c0", "inferred_type": "Integral", "completeness": 1.0},
+    {"name": "_c1", "inferred_type": "String", "completeness": 1.0,
+     "string_constraints": {"domains": ["a", "b"]}}]}
+QUALITY_STATISTICS = {"version": 0.0, "dataset": {"item_count": 3}, "features": []}
+
+
+def quality_check(workspace, bucket: str, rows: str):
+    """tests/contract/pipelines/quality_check.py over `rows` in s3://<bucket>/data with the
+    baseline above in s3://<bucket>/baseline/: (make's process, the step's record)."""
+    local, port = workspace
+    folder = local / f"{bucket}-input"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "rows.csv").write_text(rows)
+    (folder / "baseline").mkdir()
+    (folder / "baseline" / "constraints.json").write_text(json.dumps(QUALITY_CONSTRAINTS))
+    (folder / "baseline" / "statistics.json").write_text(json.dumps(QUALITY_STATISTICS))
+    before = set((local / "executions").glob("quality-check-*"))
+    done = subprocess.run(
+        ["make", "--no-print-directory", "sdk-pipeline",
+         f"PIPELINE={PIPELINES / 'quality_check.py'}", f"LOCAL_DIR={local}", f"S3_PORT={port}",
+         f"PIPELINE_DATA={folder}=s3://{bucket}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PIPELINE_BUCKET": bucket})
+    found = set((local / "executions").glob("quality-check-*")) - before
+    assert len(found) == 1, done.stdout + done.stderr
+    (step,) = json.loads((found.pop() / "steps.json").read_text())["PipelineExecutionSteps"]
+    return done, step
+
+
+def test_a_quality_check_against_a_baseline_the_data_breaks_fails_with_its_report(workspace):
+    local, _ = workspace
+    done, step = quality_check(workspace, "quality", "1,a\nx,c\n,b\n")
+    assert done.returncode != 0, done.stdout + done.stderr  # the step fails, so make does
+    report = "s3://quality/checked/constraint_violations.json"
+    assert step["StepStatus"] == "Failed", done.stdout + done.stderr
+    assert step["FailureReason"].endswith(f"; violation report: {report}")
+    assert "of the baseline s3://quality/baseline/constraints.json" in step["FailureReason"]
+    metadata = step["Metadata"]["QualityCheck"]
+    assert metadata["ViolationReport"] == report
+    assert metadata["BaselineUsedForDriftCheckConstraints"] == \
+        "s3://quality/baseline/constraints.json"
+    assert metadata["CheckJobArn"].startswith("arn:aws:sagemaker:")
+    written = json.loads((local / "s3" / report.removeprefix("s3://")).read_text())
+    assert {(v["feature_name"], v["constraint_check_type"]) for v in written["violations"]} == {
+        ("_c0", "data_type_check"), ("_c0", "completeness_check"),
+        ("_c1", "categorical_values_check")}
+    assert (local / "s3" / "quality" / "checked" / "statistics.json").is_file()
+
+
+def test_a_quality_check_of_data_within_its_baseline_passes(workspace):
+    local, _ = workspace
+    done, step = quality_check(workspace, "quality-ok", "1,a\n2,b\n3,a\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert step["StepStatus"] == "Succeeded"
+    metadata = step["Metadata"]["QualityCheck"]
+    assert "ViolationReport" not in metadata
+    assert (metadata["SkipCheck"], metadata["RegisterNewBaseline"]) == (False, False)
+    assert metadata["BaselineUsedForDriftCheckStatistics"] == \
+        "s3://quality-ok/baseline/statistics.json"
+    assert metadata["CalculatedBaselineConstraints"] == "s3://quality-ok/checked/constraints.json"
+    written = local / "s3" / "quality-ok" / "checked" / "constraint_violations.json"
+    assert json.loads(written.read_text()) == {"violations": []}

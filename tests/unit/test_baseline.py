@@ -176,6 +176,76 @@ def test_the_job_writes_both_files(tmp_path, monkeypatch):
     assert len(constraints["features"]) == 5
 
 
+def drift_check(tmp_path, monkeypatch, current: str) -> tuple[int, list | str]:
+    """The job over `current` with the baseline of CSV named as a drift check names it: (exit
+    code, the violations list or the failure message)."""
+    (tmp_path / "given").mkdir()
+    (tmp_path / "given" / "data.csv").write_text(CSV)
+    statistics, constraints = baseline.baseline(baseline.read_dataset(
+        tmp_path / "given", {"csv": {"header": True}}, False))
+    (tmp_path / "statistics.json").write_text(json.dumps(statistics))
+    (tmp_path / "constraints.json").write_text(json.dumps(constraints))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "data.csv").write_text(current)
+    for name, value in {"SAGEMAKER_BASE_DIR": tmp_path / "ml", "dataset_source": tmp_path / "in",
+                        "output_path": tmp_path / "out",
+                        "baseline_statistics": tmp_path / "statistics.json",
+                        "baseline_constraints": tmp_path / "constraints.json"}.items():
+        monkeypatch.setenv(name, str(value))
+    code = baseline.main([])
+    if code:
+        return code, (tmp_path / "ml" / "output" / "message").read_text()
+    assert (tmp_path / "out" / "statistics.json").is_file()
+    return code, json.loads((tmp_path / "out" / "constraint_violations.json").read_text())[
+        "violations"]
+
+
+def test_a_baseline_job_without_a_baseline_to_check_writes_no_violations(tmp_path, monkeypatch):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "data.csv").write_text(CSV)
+    for name, value in {"SAGEMAKER_BASE_DIR": tmp_path / "ml", "dataset_source": tmp_path / "in",
+                        "output_path": tmp_path / "out"}.items():
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.delenv("baseline_constraints", raising=False)
+    assert baseline.main([]) == 0
+    assert not (tmp_path / "out" / "constraint_violations.json").exists()
+
+
+def test_data_within_the_baselines_constraints_has_no_violations(tmp_path, monkeypatch):
+    assert drift_check(tmp_path, monkeypatch, CSV) == (0, [])
+
+
+def test_a_column_that_breaks_its_type_and_completeness_is_a_named_violation(tmp_path,
+                                                                              monkeypatch):
+    broken = CSV.replace("180,", "tall,").replace("200,", ",").replace("210,", "short,")
+    code, violations = drift_check(tmp_path, monkeypatch, broken)
+    assert code == 0
+    found = {(v["feature_name"], v["constraint_check_type"]) for v in violations}
+    assert {("flipper_length_mm", "data_type_check"),
+            ("flipper_length_mm", "completeness_check")} <= found
+    assert {name for name, _ in found} == {"flipper_length_mm"}
+    completeness = next(v for v in violations if v["constraint_check_type"]
+                        == "completeness_check")
+    assert completeness["description"].startswith(
+        "Data completeness requirement is not met. Expected completeness: 100.0%. Observed: "
+        "Only 75.0% of data is complete.")
+
+
+def test_a_drift_check_names_a_baseline_file_it_cannot_read(tmp_path, monkeypatch):
+    (tmp_path / "constraints.json").write_text("{}")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "data.csv").write_text(CSV)
+    for name, value in {"SAGEMAKER_BASE_DIR": tmp_path / "ml", "dataset_source": tmp_path / "in",
+                        "output_path": tmp_path / "out",
+                        "baseline_constraints": tmp_path / "constraints.json"}.items():
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.delenv("baseline_statistics", raising=False)
+    assert baseline.main([]) == 1
+    assert (tmp_path / "ml" / "output" / "message").read_text().startswith(
+        f"baseline_constraints {tmp_path / 'constraints.json'}: no \"features\" list")
+    assert not (tmp_path / "out" / "constraint_violations.json").exists()
+
+
 def model_quality_files(tmp_path, monkeypatch, text, dataset_format, truth, inference):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "joined.out").write_text(text)
@@ -210,6 +280,25 @@ def test_model_quality_metrics_of_joined_ground_truth_and_predictions(tmp_path, 
                            "weighted_f1", "weighted_f2"]
     assert rules["accuracy"] == {"threshold": 0.75, "comparison_operator": "LessThanThreshold"}
     assert rules["weighted_f2"]["threshold"] == metrics["weighted_f2"]["value"]
+
+
+@pytest.mark.parametrize("threshold,operator,broken", [
+    (0.9, "LessThanThreshold", True), (0.5, "LessThanThreshold", False),
+    (0.75, "LessThanOrEqualToThreshold", True)])
+def test_a_model_quality_drift_check_compares_each_metric_with_its_threshold(
+        tmp_path, monkeypatch, threshold, operator, broken):
+    constraints = tmp_path / "constraints.json"
+    constraints.write_text(json.dumps({"version": 0.0, "multiclass_classification_constraints": {
+        "accuracy": {"threshold": threshold, "comparison_operator": operator}}}))
+    monkeypatch.setenv("baseline_constraints", str(constraints))
+    code, _, _ = model_quality_files(tmp_path, monkeypatch, "A,A\nA,B\nB,B\nB,B\n",
+                                     '{"csv": {"header": false}}', "_c0", "_c1")
+    assert code == 0
+    violations = json.loads((tmp_path / "out" / "constraint_violations.json").read_text())
+    assert violations == {"violations": [{
+        "metric_name": "accuracy", "constraint_check_type": operator,
+        "description": f"Metric accuracy with 0.75 +/- NaN was {operator} '{threshold}'"}]
+        if broken else []}
 
 
 def test_model_quality_reads_nested_json_attributes(tmp_path, monkeypatch):

@@ -96,6 +96,18 @@ def test_a_failing_step_fails_the_execution_with_its_reason_and_later_steps_do_n
     assert "a exploded" in execution.record["FailureReason"]
 
 
+def test_a_failed_step_keeps_the_metadata_its_runner_gives(tmp_path):
+    def check(request):
+        raise StepFailed("violations", metadata={"QualityCheck": {"ViolationReport": "s3://r"}})
+
+    parsed = definition.parse({"Version": "2020-12-01", "Steps": [step("q", "QualityCheck")]})
+    execution = Executor(parsed, {"QualityCheck": check}, tmp_path, "demo", {}).run()
+    (listed,) = json.loads((execution.folder / records.STEPS).read_text())[
+        "PipelineExecutionSteps"]
+    assert (listed["StepStatus"], listed["FailureReason"]) == ("Failed", "violations")
+    assert listed["Metadata"] == {"QualityCheck": {"ViolationReport": "s3://r"}}
+
+
 def test_after_a_failure_no_new_step_starts_but_running_ones_finish(tmp_path):
     fake = Fake(fail={"a"}, hold=0.1)
     _, listed, _ = run(tmp_path, [step("a"), step("slow"), step("later")], fake, parallel=2)

@@ -197,11 +197,12 @@ def test_a_python_file_without_get_pipeline_is_refused(tmp_path):
         command.load(Path(path))
 
 
-def quality_request(tmp_path, **step):
+def quality_request(tmp_path, output="s3://b/q/", **step):
     arguments = {"AppSpecification": {"ImageUri": "1.dkr.ecr.us-east-1.amazonaws.com/"
                                       "sagemaker-model-monitor-analyzer"},
+                 "Environment": {"dataset_format": '{"csv": {"header": false}}'},
                  "ProcessingOutputConfig": {"Outputs": [{"OutputName": "quality_check_output",
-                                                         "S3Output": {"S3Uri": "s3://b/q/"}}]}}
+                                                         "S3Output": {"S3Uri": output}}]}}
     return request(tmp_path, arguments, "QualityCheck", CheckType="DATA_QUALITY",
                    ModelPackageGroupName="penguins", **step)
 
@@ -253,12 +254,109 @@ def test_a_quality_check_takes_the_newest_approved_versions_drift_baselines(tmp_
         "s3://b/v1/constraints.json"
 
 
-def test_a_drift_check_says_it_does_not_run_here(tmp_path):
+def checking_processing(seen, violations):
+    """A processing runner that answers as the analyzer does when baseline_constraints is set:
+    constraint_violations.json in the job's output."""
+    def run(request):
+        seen.append(request.arguments)
+        output = request.arguments["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+        Path(output).mkdir(parents=True, exist_ok=True)
+        (Path(output) / "constraint_violations.json").write_text(
+            json.dumps({"violations": violations}))
+        return {"ProcessingJobArn": "arn:job", "ProcessingJobName": request.job_name}
+    return run
+
+
+SUPPLIED = {"SuppliedBaselineStatistics": "s3://b/given/statistics.json",
+            "SuppliedBaselineConstraints": "s3://b/given/constraints.json"}
+
+
+def test_a_drift_check_passes_the_previous_baseline_into_the_job_and_passes(tmp_path):
     from pipeline.workflow import checks
 
-    with pytest.raises(StepFailed, match="set skip_check=True"):
-        checks.quality_check(tmp_path, fake_processing([]))(
-            quality_request(tmp_path, SkipCheck=False, RegisterNewBaseline=True))
+    seen, output = [], str(tmp_path / "q")
+    result = checks.quality_check(tmp_path, checking_processing(seen, []))(quality_request(
+        tmp_path, output, SkipCheck=False, RegisterNewBaseline=True, **SUPPLIED))
+    (job,) = seen
+    assert [(item["InputName"], item["S3Input"]["S3Uri"], item["S3Input"]["LocalPath"])
+            for item in job["ProcessingInputs"]] == [
+        ("baseline_statistics", "s3://b/given/statistics.json",
+         "/opt/ml/processing/baseline/statistics"),
+        ("baseline_constraints", "s3://b/given/constraints.json",
+         "/opt/ml/processing/baseline/constraints")]
+    assert job["Environment"] == {
+        "dataset_format": '{"csv": {"header": false}}',
+        "baseline_statistics": "/opt/ml/processing/baseline/statistics/statistics.json",
+        "baseline_constraints": "/opt/ml/processing/baseline/constraints/constraints.json"}
+    # register_new_baseline=True reports the calculated baseline; the check used the supplied.
+    assert result.properties["BaselineUsedForDriftCheckConstraints"] == \
+        f"{output}/constraints.json"
+    assert result.metadata["QualityCheck"]["SkipCheck"] is False
+    assert "ViolationReport" not in result.metadata["QualityCheck"]
+
+
+def test_a_drift_check_with_violations_fails_with_the_violation_report(tmp_path):
+    from pipeline.workflow import checks
+
+    found = [{"feature_name": "_c1", "constraint_check_type": "data_type_check",
+              "description": "Data type match requirement is not met."},
+             {"feature_name": "_c1", "constraint_check_type": "completeness_check",
+              "description": "Data completeness requirement is not met."}]
+    output = str(tmp_path / "q")
+    with pytest.raises(StepFailed) as failed:
+        checks.quality_check(tmp_path, checking_processing([], found))(quality_request(
+            tmp_path, output, SkipCheck=False, RegisterNewBaseline=False, **SUPPLIED))
+    report = f"{output}/constraint_violations.json"
+    assert failed.value.reason == (
+        "QualityCheck s: the data-quality check found 2 violation(s) of the baseline "
+        "s3://b/given/constraints.json (_c1: data_type_check, _c1: completeness_check); "
+        f"violation report: {report}")
+    metadata = failed.value.metadata["QualityCheck"]
+    assert metadata["ViolationReport"] == report
+    assert metadata["BaselineUsedForDriftCheckConstraints"] == "s3://b/given/constraints.json"
+    assert metadata["CheckJobArn"] == "arn:job"
+
+
+def test_a_drift_check_takes_the_approved_versions_baseline_when_none_is_supplied(tmp_path):
+    from pipeline.workflow import checks
+
+    baselines = {"ModelDataQuality": {"Statistics": {"S3Uri": "s3://b/v1/statistics.json"},
+                                      "Constraints": {"S3Uri": "s3://b/v1/constraints.json"}}}
+    steps.register_model(tmp_path)(request(tmp_path, package(
+        tmp_path, ModelApprovalStatus="Approved", DriftCheckBaselines=baselines)))
+    seen = []
+    checks.quality_check(tmp_path, checking_processing(seen, []))(quality_request(
+        tmp_path, str(tmp_path / "q"), SkipCheck=False, RegisterNewBaseline=True))
+    assert [item["S3Input"]["S3Uri"] for item in seen[0]["ProcessingInputs"]] == [
+        "s3://b/v1/statistics.json", "s3://b/v1/constraints.json"]
+
+
+@pytest.mark.parametrize("step,message", [
+    ({}, "there is no baseline statistics or baseline constraints to check against (looked "
+         "for: the supplied baseline, else the newest Approved version's "
+         "DriftCheckBaselines.ModelDataQuality in model package group 'penguins')"),
+    ({"SuppliedBaselineConstraints": "s3://b/given/constraints.json"},
+     "there is no baseline statistics to check against")])
+def test_a_drift_check_without_a_previous_baseline_fails_naming_what_is_missing(
+        tmp_path, step, message):
+    from pipeline.workflow import checks
+
+    seen = []
+    with pytest.raises(StepFailed, match="skip_check=False checks against the previous "
+                                         "baseline") as failed:
+        checks.quality_check(tmp_path, checking_processing(seen, []))(quality_request(
+            tmp_path, str(tmp_path / "q"), SkipCheck=False, RegisterNewBaseline=True, **step))
+    assert message in failed.value.reason
+    assert seen == []  # no job runs without a baseline to check against
+
+
+def test_a_check_job_that_writes_no_violations_file_fails_saying_so(tmp_path):
+    from pipeline.workflow import checks
+
+    with pytest.raises(StepFailed, match="the check job left no readable "
+                                         "constraint_violations.json"):
+        checks.quality_check(tmp_path, fake_processing([]))(quality_request(
+            tmp_path, str(tmp_path / "q"), SkipCheck=False, **SUPPLIED))
 
 
 TUNING = {"HyperParameterTuningJobConfig": {

@@ -21,7 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-from training.contract import jobio
 from training.contract.jobio import JobError, atomic_write, base_dir, fail
 from training.monitor import baseline
 from training.monitor import checks as monitor_checks
@@ -45,13 +44,9 @@ REPORT, PICTURE = "report.html", "report.png"
 
 
 def read_json(variable: str, default: Path) -> dict:
-    path = Path(os.environ.get(variable) or default)
-    value = jobio.read_json(variable, path, "run make baseline, or name the baseline with "
-                                            "BASELINE_JOB")
-    if not isinstance(value, dict) or not isinstance(value.get("features"), list):
-        raise JobError(f"{variable} {path}: no \"features\" list (expected SageMaker's "
-                       f"{path.name})")
-    return value
+    return monitor_checks.read_baseline(variable, Path(os.environ.get(variable) or default),
+                                        "run make baseline, or name the baseline with "
+                                        "BASELINE_JOB")
 
 
 def features(con, workload: str, names: list):

@@ -20,6 +20,13 @@ are its categories, most frequent first (ties in first-seen order).
 
 With analysis_type=MODEL_QUALITY the job writes the model-quality baseline instead
 (training/monitor/quality.py).
+
+A drift check (a pipeline QualityCheck step with skip_check=False): when the environment names
+`baseline_constraints` (and, for data quality, `baseline_statistics`, which the distribution
+checks need), the job also checks what it just profiled against that baseline and writes
+constraint_violations.json beside the other two: data quality by the monitor's checks
+(training/monitor/checks.py), model quality by each metric against its constraint's threshold
+and comparison operator (training/monitor/quality.py), as the monitoring jobs write it.
 """
 
 import argparse
@@ -29,29 +36,19 @@ import sys
 from pathlib import Path
 
 from training.contract.jobio import MISSING, JobError, atomic_write, base_dir, fail
+from training.monitor import checks
+from training.monitor.checks import MONITORING_CONFIG
 
 BUCKETS = 10
 SKETCH = {"c": 0.64, "k": 2048}
 # Deequ's ColumnProfiler histogram threshold and CategoricalRangeRule's share of singletons.
 HISTOGRAM_MAX, UNIQUE_SHARE_MAX = 120, 0.1
-# SageMaker's suggested monitoring_config, as its baseline jobs write it.
-MONITORING_CONFIG = {
-    "evaluate_constraints": "Enabled",
-    "emit_metrics": "Enabled",
-    "datatype_check_threshold": 1.0,
-    "domain_content_threshold": 1.0,
-    "distribution_constraints": {
-        "perform_comparison": "Enabled",
-        "comparison_threshold": 0.1,
-        "comparison_method": "Robust",
-        "categorical_comparison_threshold": 0.1,
-        "categorical_drift_method": "LInfinity",
-    },
-}
 # The analyzer's environment variables: lower case, as SageMaker's analyzer names them.
 FORMAT_ENV, SOURCE_ENV, OUTPUT_ENV = "dataset_format", "dataset_source", "output_path"
 ANALYSIS_ENV, PROBLEM_ENV = "analysis_type", "problem_type"
 TRUTH_ENV, INFERENCE_ENV = "ground_truth_attribute", "inference_attribute"
+STATISTICS_ENV, CONSTRAINTS_ENV = "baseline_statistics", "baseline_constraints"
+VIOLATIONS = "constraint_violations.json"
 DEFAULT_SOURCE = "/opt/ml/processing/input/baseline_dataset_input"
 DEFAULT_OUTPUT = "/opt/ml/processing/output"
 
@@ -202,6 +199,28 @@ def workload_features(data, workload: str):
     return hook(con, [str(name) for name in data.columns])
 
 
+def data_violations(data, current: dict) -> list[dict]:
+    """The profiled frame's violations of the baseline the environment names."""
+    import duckdb
+
+    hint = "the drift check's baseline is missing"
+    constraints = checks.read_baseline(CONSTRAINTS_ENV,
+                                       Path(os.environ[CONSTRAINTS_ENV].strip()), hint)
+    named = os.environ.get(STATISTICS_ENV, "").strip()
+    statistics = checks.read_baseline(STATISTICS_ENV, Path(named), hint) if named \
+        else {"features": []}
+    return checks.check(duckdb.connect(), statistics, constraints, current, data)
+
+
+def model_violations(current: dict) -> list[dict]:
+    from training.monitor import quality
+
+    path = Path(os.environ[CONSTRAINTS_ENV].strip())
+    constraints = quality.read_constraints(CONSTRAINTS_ENV, path,
+                                           "the drift check's baseline is missing")
+    return quality.violations(current["multiclass_classification_metrics"], constraints)
+
+
 def model_quality(source: Path, dataset_format: dict) -> tuple[dict, dict]:
     from training.monitor import quality
 
@@ -235,17 +254,22 @@ def main(argv: list[str] | None = None) -> int:
         source = Path(os.environ.get(SOURCE_ENV, DEFAULT_SOURCE))
         output = Path(os.environ.get(OUTPUT_ENV, DEFAULT_OUTPUT))
         analysis = os.environ.get(ANALYSIS_ENV, "DATA_QUALITY")
+        checked = bool(os.environ.get(CONSTRAINTS_ENV, "").strip())
         if analysis == "MODEL_QUALITY":
             statistics, constraints = model_quality(source, dataset_format)
+            found = model_violations(statistics) if checked else None
         elif analysis == "DATA_QUALITY":
             data = read_dataset(source, dataset_format, args.drop_first_column)
             if args.workload:
                 data = workload_features(data, args.workload)
             statistics, constraints = baseline(data)
+            found = data_violations(data, statistics) if checked else None
         else:
             raise JobError(f"{ANALYSIS_ENV}={analysis!r}: use DATA_QUALITY or MODEL_QUALITY")
         atomic_write(output / "statistics.json", json.dumps(statistics, indent=4) + "\n")
         atomic_write(output / "constraints.json", json.dumps(constraints, indent=4) + "\n")
+        if found is not None:
+            atomic_write(output / VIOLATIONS, json.dumps({"violations": found}, indent=4) + "\n")
     except JobError as error:
         return fail(message, str(error))
     except OSError as error:
@@ -253,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{analysis.lower().replace('_', '-')} baseline of "
           f"{statistics['dataset']['item_count']} records: {output / 'statistics.json'}, "
           f"{output / 'constraints.json'}", flush=True)
+    if found is not None:
+        names = sorted({v.get("feature_name") or v.get("metric_name") for v in found})
+        print(f"{len(found)} violation(s) of {os.environ[CONSTRAINTS_ENV]}"
+              f"{': ' + ', '.join(names) if names else ''}: {output / VIOLATIONS}", flush=True)
     return 0
 
 

@@ -21,17 +21,43 @@ feature unchecked and `{"domain_content_threshold": 0.9}` loosens one feature's 
 """
 
 import math
+from pathlib import Path
 
+from training.contract import jobio
 from training.contract.jobio import JobError
-from training.monitor.baseline import MONITORING_CONFIG
 from training.monitor.records import EXTRA_ATTR, EXTRA_MAX
 
+# SageMaker's suggested monitoring_config, as its baseline jobs write it (baseline.py) and the
+# checks read it when constraints.json leaves a key out.
+MONITORING_CONFIG = {
+    "evaluate_constraints": "Enabled",
+    "emit_metrics": "Enabled",
+    "datatype_check_threshold": 1.0,
+    "domain_content_threshold": 1.0,
+    "distribution_constraints": {
+        "perform_comparison": "Enabled",
+        "comparison_threshold": 0.1,
+        "comparison_method": "Robust",
+        "categorical_comparison_threshold": 0.1,
+        "categorical_drift_method": "LInfinity",
+    },
+}
 NUMERIC = ("Integral", "Fractional")
 ROBUST_C_ALPHA = 1.8  # Deequ's defaultCAlpha
 CATEGORICAL_METHODS = ("LInfinity", "ChiSquared")
 # Deequ's rules for a valid chi-square test (expected counts): with two categories each at
 # least 10 (Cochran); with more, at most a fifth of them below 5 (Yates, Moore & McCabe).
 COCHRAN_MIN, YATES_MIN, YATES_SHARE = 10, 5, 0.2
+
+
+def read_baseline(variable: str, path: Path, hint: str) -> dict:
+    """A data-quality baseline's statistics.json or constraints.json, named by `variable`;
+    JobError when it is missing, not JSON or has no features list."""
+    value = jobio.read_json(variable, path, hint)
+    if not isinstance(value, dict) or not isinstance(value.get("features"), list):
+        raise JobError(f"{variable} {path}: no \"features\" list (expected SageMaker's "
+                       f"{path.name})")
+    return value
 
 
 def pct(share: float) -> str:

@@ -27,7 +27,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from training.contract.jobio import JobError, atomic_write, base_dir, fail, read_json
+from training.contract.jobio import JobError, atomic_write, base_dir, fail
 from training.monitor import merge as model_merge
 from training.monitor import quality
 from training.monitor.baseline import (
@@ -50,50 +50,13 @@ TRUTH_ENV, DEFAULT_TRUTH = "ground_truth_source", "/opt/ml/processing/groundtrut
 CONSTRAINTS_ENV = "baseline_constraints"
 DEFAULT_CONSTRAINTS = "/opt/ml/processing/baseline/constraints.json"
 VIOLATIONS, STATISTICS, REPORT = "constraint_violations.json", "statistics.json", "report.html"
-CONSTRAINTS_KEY = "multiclass_classification_constraints"
-# comparison_operator -> is the metric's value a violation of the threshold?
-OPERATORS = {"LessThanThreshold": lambda value, limit: value < limit,
-             "LessThanOrEqualToThreshold": lambda value, limit: value <= limit,
-             "GreaterThanThreshold": lambda value, limit: value > limit,
-             "GreaterThanOrEqualToThreshold": lambda value, limit: value >= limit}
 
 
 def baseline_constraints() -> tuple[dict, Path]:
     """{metric: (operator, threshold)} of the baseline's constraints.json, checked."""
     path = Path(os.environ.get(CONSTRAINTS_ENV) or DEFAULT_CONSTRAINTS)
-    value = read_json(CONSTRAINTS_ENV, path, "run make model-baseline, or name one with "
-                                                   "BASELINE_JOB")
-    listed = value.get(CONSTRAINTS_KEY) if isinstance(value, dict) else None
-    if not isinstance(listed, dict) or not listed:
-        raise JobError(f"{CONSTRAINTS_ENV} {path}: no \"{CONSTRAINTS_KEY}\" object (expected a "
-                       "model-quality baseline's constraints.json, make model-baseline)")
-    found = {}
-    for name, constraint in listed.items():
-        where = f"{path} $.{CONSTRAINTS_KEY}.{name}"
-        if name not in quality.METRICS:
-            raise JobError(f"{where}: unknown metric; use {', '.join(quality.METRICS)}")
-        operator = (constraint or {}).get("comparison_operator") \
-            if isinstance(constraint, dict) else None
-        threshold = constraint.get("threshold") if isinstance(constraint, dict) else None
-        if operator not in OPERATORS:
-            raise JobError(f"{where}.comparison_operator={operator!r}: use one of "
-                           f"{', '.join(OPERATORS)}")
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-            raise JobError(f"{where}.threshold={threshold!r}: a number is expected")
-        found[name] = (operator, float(threshold))
-    return found, path
-
-
-def violations(metrics: dict, constraints: dict) -> list[dict]:
-    """SageMaker's model-quality violations, in the baseline's order of metrics."""
-    found = []
-    for name, (operator, threshold) in constraints.items():
-        value, deviation = metrics[name]["value"], metrics[name]["standard_deviation"]
-        if OPERATORS[operator](value, threshold):
-            found.append({"metric_name": name, "constraint_check_type": operator,
-                          "description": f"Metric {name} with {value} +/- {deviation} was "
-                                         f"{operator} '{threshold}'"})
-    return found
+    return quality.read_constraints(CONSTRAINTS_ENV, path, "run make model-baseline, or name "
+                                                           "one with BASELINE_JOB"), path
 
 
 def truth_files(source: Path, start) -> list[Path]:
@@ -153,7 +116,8 @@ def analyse() -> tuple[dict, list, dict, Path]:
                        f"({counts['predictions']} predictions, {counts['labels']} labels, joined "
                        "on inferenceId, else eventId): write it with make ground-truth")
     statistics, _ = quality.model_quality(pd.DataFrame(merged), "truth", "predicted")
-    found = violations(statistics["multiclass_classification_metrics"], constraints)
+    found = quality.violations(statistics["multiclass_classification_metrics"],
+                               constraints)
     atomic_write(output / STATISTICS, json.dumps(statistics, indent=4) + "\n")
     atomic_write(output / VIOLATIONS, json.dumps({"violations": found}, indent=4) + "\n")
     try:

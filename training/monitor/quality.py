@@ -16,8 +16,9 @@ file).
 """
 
 from datetime import UTC, datetime
+from pathlib import Path
 
-from training.contract.jobio import JobError
+from training.contract.jobio import JobError, read_json
 
 PROBLEM_TYPE = "MulticlassClassification"
 # The constraint metrics in SageMaker's order; beta of each F-score.
@@ -28,6 +29,12 @@ BETAS = {"weighted_f0_5": 0.5, "weighted_f1": 1.0, "weighted_f2": 2.0}
 BEST_CONSTANT = {name: f"{name}_best_constant_classifier" for name in METRICS}
 MIN_SAMPLES, SUBSAMPLES, SUBSAMPLE_SHARE, SEED = 200, 5, 0.8, 0
 NAN = "NaN"  # how SageMaker writes a deviation it does not compute
+CONSTRAINTS_KEY = "multiclass_classification_constraints"
+# comparison_operator -> is the metric's value a violation of the threshold?
+OPERATORS = {"LessThanThreshold": lambda value, limit: value < limit,
+             "LessThanOrEqualToThreshold": lambda value, limit: value <= limit,
+             "GreaterThanThreshold": lambda value, limit: value > limit,
+             "GreaterThanOrEqualToThreshold": lambda value, limit: value >= limit}
 
 
 def attribute(frame, name: str, role: str):
@@ -105,3 +112,41 @@ def model_quality(frame, ground_truth: str, inference: str) -> tuple[dict, dict]
         name: {"threshold": values[name], "comparison_operator": "LessThanThreshold"}
         for name in METRICS}}
     return statistics, constraints
+
+
+def read_constraints(variable: str, path: Path, missing: str) -> dict:
+    """{metric: (comparison_operator, threshold)} of a model-quality constraints.json, checked;
+    JobError naming the JSON path of what is wrong."""
+    value = read_json(variable, path, missing)
+    listed = value.get(CONSTRAINTS_KEY) if isinstance(value, dict) else None
+    if not isinstance(listed, dict) or not listed:
+        raise JobError(f"{variable} {path}: no \"{CONSTRAINTS_KEY}\" object (expected a "
+                       "model-quality baseline's constraints.json, make model-baseline)")
+    found = {}
+    for name, constraint in listed.items():
+        where = f"{path} $.{CONSTRAINTS_KEY}.{name}"
+        if name not in METRICS:
+            raise JobError(f"{where}: unknown metric; use {', '.join(METRICS)}")
+        operator = constraint.get("comparison_operator") if isinstance(constraint, dict) \
+            else None
+        threshold = constraint.get("threshold") if isinstance(constraint, dict) else None
+        if operator not in OPERATORS:
+            raise JobError(f"{where}.comparison_operator={operator!r}: use one of "
+                           f"{', '.join(OPERATORS)}")
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise JobError(f"{where}.threshold={threshold!r}: a number is expected")
+        found[name] = (operator, float(threshold))
+    return found
+
+
+def violations(metrics: dict, constraints: dict) -> list[dict]:
+    """SageMaker's model-quality violations (each constraint the metric breaks), in the
+    baseline's order of metrics."""
+    found = []
+    for name, (operator, threshold) in constraints.items():
+        value, deviation = metrics[name]["value"], metrics[name]["standard_deviation"]
+        if OPERATORS[operator](value, threshold):
+            found.append({"metric_name": name, "constraint_check_type": operator,
+                          "description": f"Metric {name} with {value} +/- {deviation} was "
+                                         f"{operator} '{threshold}'"})
+    return found
