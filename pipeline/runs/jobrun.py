@@ -107,7 +107,11 @@ def host_network(docker: str, compose: str, network: str = "hosts") -> None:
         return
     project = re.sub(r"[^-_a-z0-9]", "", project.lower())  # as compose spells a project
     name, docker = f"{project}_{network}", shlex.split(docker)
-    if subprocess.run([*docker, "network", "inspect", name], capture_output=True).returncode:
+    found = subprocess.run([*docker, "network", "ls", "-q", "--filter", f"name=^{name}$"],
+                           capture_output=True, text=True).stdout.split()
+    if len(found) > 1:  # the twins an earlier race left: no container can join either
+        subprocess.run([*docker, "network", "rm", *found], capture_output=True)
+    if len(found) != 1:
         # Compose's own labels: compose v1 and v2 take the network as the project's.
         subprocess.run([*docker, "network", "create", "--internal",
                         "--label", f"com.docker.compose.project={project}",
