@@ -216,10 +216,10 @@ def _finish(job: JobRequest, engine: Engine, run: runs.Run, hosts: tuple, code: 
 
 def describe_job(local: Path, name: str) -> dict:
     """The Describe*Job answer of a job run by name (any kind); RequestError if none."""
-    for kind in (api.TRAINING, api.PROCESSING):
+    for kind, status in describe.STATUS.items():
         run = runs.load(Path(local) / kind / name)
-        if run is not None and describe.STATUS[kind] in run.record:
+        if run is not None and status in run.record:
             return describe.answer(run.record)
-    raise RequestError(f"no job named {name} in {local}/training or {local}/processing "
-                       "(make jobs lists the runs)")
+    raise RequestError(f"no job named {name} in {local}/training, {local}/processing or "
+                       f"{local}/transform (make jobs lists the runs)")
 
