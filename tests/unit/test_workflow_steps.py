@@ -221,7 +221,6 @@ BASELINE_CHOICES = [
                                "SuppliedBaselineStatistics": "s3://b/given/statistics.json",
                                "SuppliedBaselineConstraints": "s3://b/given/constraints.json"},
      "s3://b/given/statistics.json"),
-    ("else none when no version is approved", {"RegisterNewBaseline": False}, None),
 ]
 
 
@@ -239,6 +238,26 @@ def test_a_quality_check_runs_our_analyzer_and_chooses_its_baseline_as_sagemaker
     assert result.properties["CalculatedBaselineConstraints"] == "s3://b/q/constraints.json"
     assert result.properties["BaselineUsedForDriftCheckStatistics"] == used
     assert result.metadata["QualityCheck"]["CheckJobArn"] == "arn:job"
+
+
+def test_a_skipped_check_that_reports_the_previous_baseline_fails_when_there_is_none(
+        tmp_path):
+    """register_new_baseline=False: "the previous baseline of the configured check type must
+    also be available" (QualityCheckStepMetadata.RegisterNewBaseline), skip_check or not."""
+    from pipeline.workflow import checks
+
+    seen = []
+    with pytest.raises(StepFailed) as failed:
+        checks.quality_check(tmp_path, fake_processing(seen))(
+            quality_request(tmp_path, SkipCheck=True, RegisterNewBaseline=False))
+    assert failed.value.reason == (
+        "QualityCheck s: register_new_baseline=False reports the previous baseline as "
+        "BaselineUsedForDriftCheck*, and there is no baseline statistics or baseline "
+        "constraints (looked for: the supplied baseline, else the newest Approved version's "
+        "DriftCheckBaselines.ModelDataQuality in model package group 'penguins'): give "
+        "supplied_baseline_statistics and supplied_baseline_constraints, register and approve "
+        "a version with drift check baselines, or set register_new_baseline=True")
+    assert seen == []  # no job runs
 
 
 def test_a_quality_check_takes_the_newest_approved_versions_drift_baselines(tmp_path):
