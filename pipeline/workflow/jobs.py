@@ -46,10 +46,11 @@ def job_runner(kind: str, engine: runner.Engine):
 
 def stopped(answer: dict, job: api.JobRequest) -> str:
     """A Stopped job's reason (Describe*Job gives a FailureReason for Failed ones only)."""
-    if answer.get("SecondaryStatus") == describe.MAX_RUNTIME_EXCEEDED or job.max_runtime:
-        return (f"Stopped: the {job.kind} job {job.name} ran past "
+    if answer.get("SecondaryStatus") == describe.MAX_RUNTIME_EXCEEDED:
+        return (f"Stopped: the training job {job.name} ran past "
                 f"StoppingCondition.MaxRuntimeInSeconds ({job.max_runtime} s)")
-    return f"Stopped: the {job.kind} job {job.name} was stopped"
+    limit = f" (MaxRuntimeInSeconds is {job.max_runtime} s)" if job.max_runtime else ""
+    return f"Stopped: the {job.kind} job {job.name} was stopped{limit}; see make describe"
 
 
 def runners(engine: runner.Engine) -> dict:

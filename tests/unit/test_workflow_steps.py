@@ -499,6 +499,15 @@ def test_a_step_whose_job_fails_or_whose_request_is_wrong_says_why(tmp_path):
             tmp_path, AlgorithmSpecification={}))
 
 
+def test_a_step_whose_job_was_stopped_fails_saying_so(tmp_path):
+    from pipeline.workflow import jobs
+
+    with pytest.raises(StepFailed, match=r"^Stopped: the training job pipelines-x-s was "
+                                         r"stopped \(MaxRuntimeInSeconds is 60 s\)"):
+        jobs.job_runner("training", step_engine(tmp_path, "sh -c 'exit 143' --"))(
+            training_step(tmp_path))
+
+
 def test_a_script_modes_code_in_s3_is_named_by_its_path_in_the_container(tmp_path):
     from pipeline.workflow import jobs
 
