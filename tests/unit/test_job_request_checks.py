@@ -362,3 +362,43 @@ def test_file_inputs_are_fetched_as_s3_prefixes_are(tmp_path):
     assert (tmp_path / "two" / "model.tar.gz").read_bytes() == b"m"
     with pytest.raises(StorageError, match="cannot read file:///nowhere"):
         Storage().fetch("file:///nowhere", tmp_path / "three")
+
+
+TRANSFORM = {
+    "TransformJobName": "tiny-transform", "ModelName": "tiny",
+    "TransformInput": {"ContentType": "text/csv", "SplitType": "Line", "DataSource": {
+        "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "file:///data"}}},
+    "TransformOutput": {"S3OutputPath": "file:///out", "Accept": "text/csv"},
+    "TransformResources": {"InstanceCount": 1, "InstanceType": "ml.m5.large"},
+}
+TRANSFORM_MISTAKES = [
+    ("TransformInput.DataSource.S3DataSource.S3Uri", "/data",
+     'TransformInput.DataSource.S3DataSource.S3Uri: "/data" is not an s3:// or file:// URI'),
+    ("BatchStrategy", "Batch", "BatchStrategy: 'Batch' is not one of SingleRecord, MultiRecord"),
+    ("MaxPayloadInMB", 101, "MaxPayloadInMB: 101 is outside 0..100"),
+    ("TransformResources.InstanceCount", 0, "TransformResources.InstanceCount: 0 is below 1"),
+    ("TransformOutput.Acept", "text/csv", "TransformOutput.Acept: unknown field"),
+    ("ModelName", REMOVE, "ModelName: missing (required)"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "named"), TRANSFORM_MISTAKES)
+def test_a_wrong_transform_request_is_refused_naming_its_json_path(path, value, named):
+    from pipeline.api.transforms import transform
+
+    with pytest.raises(api.RequestError) as refused:
+        transform(changed(TRANSFORM, path, value))
+    assert str(refused.value).startswith(named)
+
+
+def test_make_job_refuses_a_transform_of_a_model_it_does_not_know(tmp_path, capsys):
+    """make job's dispatcher hands a CreateTransformJob to the batch engine, which refuses an
+    unknown ModelName before any run, as CreateTransformJob does."""
+    from pipeline.jobs import requests
+
+    (tmp_path / "request.json").write_text(json.dumps(TRANSFORM))
+    code = requests.main(["--local", str(tmp_path / "local"), "--compose", "true", "--docker",
+                          "true", "job", str(tmp_path / "request.json")])
+    assert code == 2
+    assert "job: ModelName: no model 'tiny'" in capsys.readouterr().err
+    assert not (tmp_path / "local" / "transform").exists()
