@@ -11,13 +11,15 @@ import os
 import re
 
 from pipeline.api.requests import PROCESSING, TRAINING, JobRequest
+from pipeline.api.transforms import TRANSFORM
 from pipeline.runs import records as runs
 
 # A local run's ARNs: the region of the environment (as boto3 takes it) and an account that is
 # not anyone's.
 ACCOUNT = "000000000000"
 DEFAULT_REGION = "us-east-1"
-STATUS = {PROCESSING: "ProcessingJobStatus", TRAINING: "TrainingJobStatus"}
+STATUS = {PROCESSING: "ProcessingJobStatus", TRAINING: "TrainingJobStatus",
+          TRANSFORM: "TransformJobStatus"}
 MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
 # SageMaker's secondary statuses of a training job, with the line each transition says here.
 MESSAGES = {

@@ -14,7 +14,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from pipeline.api import describe
+from pipeline.api import describe, sourcedir
 from pipeline.api import requests as api
 from pipeline.api.requests import JobRequest
 from pipeline.runs import files, jobrun
@@ -76,8 +76,11 @@ def nesting(job: JobRequest) -> set[str]:
             if any(other.startswith(item.local_path.rstrip("/") + "/") for other in paths)}
 
 
-def service(job: JobRequest, engine, root: Path, sources: dict, several: bool) -> dict:
+def service(job: JobRequest, engine, root: Path, sources: dict, several: bool,
+            code: Path | None = None) -> dict:
     volumes = [f"{root}:/opt/ml"]
+    if code is not None:  # script mode's code, fetched by the host (sourcedir.py)
+        volumes.append(f"{code}:{sourcedir.CODE_FOLDER}:ro")
     parents = nesting(job)
     for item in job.inputs:
         source = sources[item.name]
@@ -113,8 +116,8 @@ def service(job: JobRequest, engine, root: Path, sources: dict, several: bool) -
     return escape(service)
 
 
-def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple,
-                sources: dict) -> tuple[int, bool]:
+def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple, sources: dict,
+              code: Path | None = None) -> tuple[int, bool]:
     """Every host's container at once; (the first failing host's exit code or 0, whether
     MaxRuntimeInSeconds stopped them)."""
     several = len(hosts) > 1
@@ -122,7 +125,7 @@ def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple,
     for host in hosts:
         root = host_root(run, hosts, host)
         layout(job, root, host, hosts)
-        services[host] = service(job, engine, root, sources, several)
+        services[host] = service(job, engine, root, sources, several, code)
     spec = {"services": services}
     if several:  # the hosts reach each other, nothing else reaches them or the outside
         spec["networks"] = {"hosts": {"internal": True}}
@@ -146,7 +149,7 @@ def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple,
         codes[host] = jobrun.compose_run(
             compose, host, [], {}, host_root(run, hosts, host) / runs.LOGS,
             options=("--name", names[host], *(("--use-aliases",) if several else ())),
-            echo=host == hosts[0])
+            echo=engine.echo and host == hosts[0])
 
     if several:
         jobrun.host_network(engine.docker, compose)

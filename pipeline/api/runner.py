@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.api import describe
+from pipeline.api import describe, sourcedir
 from pipeline.api import hosts as machines
 from pipeline.api import requests as api
 from pipeline.api.requests import JobRequest, RequestError
@@ -29,6 +29,7 @@ from training.contract.archive import pack
 REQUEST = "request.json"
 NAME_FIELD = {api.PROCESSING: "ProcessingJobName", api.TRAINING: "TrainingJobName"}
 MESSAGE_FILE = {api.PROCESSING: "output/message", api.TRAINING: "output/failure"}
+TAIL, LINE = 5, 200  # a failure reason's last log lines, each cut at LINE characters
 
 
 def default_compose() -> str:
@@ -46,6 +47,9 @@ class Engine:
     docker: str = "docker"
     storage: Storage = field(default_factory=Storage)
     workload: str | None = None  # a make step's runs carry it; a request's own runs do not
+    # algo-1's output on the terminal too; a pipeline's steps, run side by side, keep theirs
+    # in each run's logs.txt only.
+    echo: bool = True
     # The host's user, as make's jobs run: the run's files stay the user's own.
     user: str = field(default_factory=lambda: f"{os.getuid()}:{os.getgid()}")
 
@@ -54,7 +58,7 @@ def run_job(request: dict | JobRequest, local: Path, **settings) -> dict:
     """Run either request; returns its Describe*Job answer (RequestError before any run when
     the request is wrong)."""
     job = request if isinstance(request, JobRequest) else api.parse(request)
-    return _run(job, Engine(Path(local), **settings))
+    return run(job, Engine(Path(local), **settings))
 
 
 def run_processing(request: dict, local: Path, **settings) -> dict:
@@ -75,7 +79,9 @@ def _check(job: JobRequest, engine: Engine) -> None:
         engine.storage.check(job.output_path, "OutputDataConfig.S3OutputPath")
 
 
-def _run(job: JobRequest, engine: Engine) -> dict:
+def run(job: JobRequest, engine: Engine) -> dict:
+    """A parsed request on `engine`: what a caller with its own settings (a pipeline's steps)
+    calls; the Describe*Job answer."""
     try:
         _check(job, engine)
     except StorageError as error:
@@ -99,10 +105,11 @@ def _run(job: JobRequest, engine: Engine) -> dict:
     code, stopped, reason = 1, False, None
     try:
         sources = _inputs(job, engine, run)
+        job, submitted = sourcedir.stage(job, engine.storage, run.folder / "input-code")
         if job.kind == api.TRAINING:
             describe.transition(run.record, "Training", runs.iso(runs.now()))
             runs.write_record(run.folder, run.record)
-        code, stopped = machines.run_hosts(job, engine, run, hosts, sources)
+        code, stopped = machines.run_hosts(job, engine, run, hosts, sources, submitted)
     except StorageError as error:
         reason = f"ClientError: {error}"
     return _finish(job, engine, run, hosts, code, stopped, reason)
@@ -134,6 +141,16 @@ def _status(code: int, stopped: bool, reason: str | None) -> str:
 def _message(root: Path, kind: str) -> str:
     path = root / MESSAGE_FILE[kind]
     return path.read_text(errors="replace").strip()[:1024] if path.is_file() else ""
+
+
+def _tail(log: Path) -> str:
+    """The log's last lines, for a container that said nothing in its failure file: what a
+    user reads first in CloudWatch."""
+    if not log.is_file():
+        return ""
+    lines = [line.strip()[:LINE] for line in log.read_text(errors="replace").splitlines()
+             if line.strip()]
+    return f": {' | '.join(lines[-TAIL:])}" if lines else ""
 
 
 def _upload(job: JobRequest, engine: Engine, run: runs.Run, hosts: tuple, status: str) -> str:
@@ -172,8 +189,9 @@ def _finish(job: JobRequest, engine: Engine, run: runs.Run, hosts: tuple, code: 
         # The first host that says why; a chief that names a failed peer comes first.
         said = next((text for host in hosts
                      if (text := _message(machines.host_root(run, hosts, host), job.kind))), "")
-        reason = "AlgorithmError: " + (said or f"the container exited with code {code}; "
-                                       f"see {run.folder / runs.LOGS}")
+        reason = "AlgorithmError: " + (said or f"the container exited with code {code}"
+                                       f"{_tail(run.folder / runs.LOGS)}; see "
+                                       f"{run.folder / runs.LOGS}")
     logs = run.folder / runs.LOGS
     metrics = describe.final_metrics(job, logs.read_text(errors="replace")
                                      if logs.is_file() else "")
@@ -198,10 +216,10 @@ def _finish(job: JobRequest, engine: Engine, run: runs.Run, hosts: tuple, code: 
 
 def describe_job(local: Path, name: str) -> dict:
     """The Describe*Job answer of a job run by name (any kind); RequestError if none."""
-    for kind in (api.TRAINING, api.PROCESSING):
+    for kind, status in describe.STATUS.items():
         run = runs.load(Path(local) / kind / name)
-        if run is not None and describe.STATUS[kind] in run.record:
+        if run is not None and status in run.record:
             return describe.answer(run.record)
-    raise RequestError(f"no job named {name} in {local}/training or {local}/processing "
-                       "(make jobs lists the runs)")
+    raise RequestError(f"no job named {name} in {local}/training, {local}/processing or "
+                       f"{local}/transform (make jobs lists the runs)")
 

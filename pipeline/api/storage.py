@@ -44,13 +44,25 @@ class BotoS3:
         self.client = transfer.client(endpoint)
 
     def fetch(self, uri: str, folder: Path) -> None:
-        self.transfer.download_prefix(self.client, uri, folder)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            fetched = self.transfer.download_prefix(self.client, uri, folder)
+        except (BotoCoreError, ClientError, ValueError) as error:
+            raise StorageError(f"cannot download {uri}: {error}") from None
+        if not fetched:  # SageMaker's words for an input prefix that holds nothing
+            raise StorageError(f"No S3 objects found under S3 URL {uri}")
 
     def store(self, path: Path, uri: str) -> None:
-        if path.is_file():
-            self.transfer.upload_file(self.client, path, uri)
-        else:
-            self.transfer.upload_folder(self.client, path, uri)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            if path.is_file():
+                self.transfer.upload_file(self.client, path, uri)
+            else:
+                self.transfer.upload_folder(self.client, path, uri)
+        except (BotoCoreError, ClientError) as error:
+            raise StorageError(f"cannot upload to {uri}: {error}") from None
 
 
 def from_environment() -> "Storage":
@@ -89,10 +101,22 @@ class Storage:
             raise StorageError(f"{where}: {uri}: no such file or folder")
 
     def fetch(self, uri: str, folder: Path) -> None:
-        if self.s3 is None:
+        """Everything under `uri` into folder: an s3:// prefix's objects, a file:// folder's
+        files or the one file:// file (by its name)."""
+        path = file_path(uri)
+        if path is None and self.s3 is None:
             raise NoLocalS3(f"{uri}: no local S3 is configured")
         folder.mkdir(parents=True, exist_ok=True)
-        self.s3.fetch(uri, folder)
+        if path is None:
+            self.s3.fetch(uri, folder)
+            return
+        try:
+            if path.is_dir():
+                shutil.copytree(path, folder, dirs_exist_ok=True)
+            else:
+                shutil.copy2(path, folder / path.name)
+        except OSError as error:
+            raise StorageError(f"cannot read {uri}: {error}") from None
 
     def store(self, path: Path, uri: str) -> None:
         """Upload a file to `uri`, or a folder's files under it, as SageMaker uploads outputs

@@ -1,8 +1,9 @@
 """The pipeline's steps as named job runs: processing, training on one host or several,
-evaluation, the condition and registration.
+evaluation, the condition and registration; and `make job`, any SageMaker job request.
 
 Owns steps.py (`python -m pipeline.jobs.steps STEP`, what `make process|train|evaluate|register`
-run) and training.py (the training step's hosts). It may import pipeline.runs,
-pipeline.registry and pipeline.monitoring (the baselines a registered version records); only
-the tuning package builds on it.
+run), training.py (the training step's hosts) and requests.py (`make job|describe`: any request
+handed to the engine of its kind, pipeline.api's runner or pipeline.transform's). It may import
+pipeline.runs, pipeline.api, pipeline.transform, pipeline.registry and pipeline.monitoring (the
+baselines a registered version records); only the tuning package builds on it.
 """

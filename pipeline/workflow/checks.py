@@ -12,7 +12,8 @@ constraints.json; the step fails when it lists a violation, with the report's UR
 failure reason and in its metadata's QualityCheck.ViolationReport, and fails before the job
 when there is no previous baseline (SageMaker requires one then). The check runs against the
 previous baseline whatever register_new_baseline says; register_new_baseline only chooses what
-BaselineUsedForDriftCheck* report: True the calculated baseline, False the previous one.
+BaselineUsedForDriftCheck* report: True the calculated baseline, False the previous one, which
+must then exist (skip_check=True too: the step fails before its job, naming what is missing).
 skip_check=True: no check.
 """
 
@@ -65,17 +66,28 @@ def previous_baseline(local: Path, step: dict, check: str) -> dict:
         local, step.get("ModelPackageGroupName"), check)
 
 
-def require(name: str, check: str, group: str | None, previous: dict) -> None:
+def require(name: str, check: str, group: str | None, previous: dict, skip: bool) -> None:
+    """StepFailed naming what is missing when the step needs the previous baseline and there is
+    none: to check against (skip_check=False), or to report (register_new_baseline=False: "the
+    previous baseline of the configured check type must also be available", as
+    QualityCheckStepMetadata.RegisterNewBaseline says)."""
     missing = [f"baseline {key.lower()}" for key in FILES if key not in previous]
     if not missing:
         return
     registered = (f"the newest Approved version's DriftCheckBaselines.{KINDS[check]} in model "
                   f"package group {group!r}" if group else "no model_package_group_name")
-    raise StepFailed(f"QualityCheck {name}: skip_check=False checks against the previous "
-                     f"baseline, and there is no {' or '.join(missing)} to check against (looked "
-                     f"for: the supplied baseline, else {registered}): give "
-                     "supplied_baseline_statistics and supplied_baseline_constraints, register "
-                     "and approve a version with drift check baselines, or set skip_check=True")
+    if skip:
+        need = ("register_new_baseline=False reports the previous baseline as "
+                "BaselineUsedForDriftCheck*, and there is no " + " or ".join(missing))
+        other = "or set register_new_baseline=True"
+    else:
+        need = ("skip_check=False checks against the previous baseline, and there is no "
+                + " or ".join(missing) + " to check against")
+        other = "or set skip_check=True"
+    raise StepFailed(f"QualityCheck {name}: {need} (looked for: the supplied baseline, else "
+                     f"{registered}): give supplied_baseline_statistics and "
+                     "supplied_baseline_constraints, register and approve a version with drift "
+                     f"check baselines, {other}")
 
 
 def with_baseline(job: dict, previous: dict) -> dict:
@@ -127,8 +139,9 @@ def quality_check(local: Path, processing):
         out = outputs[0]["S3Output"]["S3Uri"].rstrip("/")
         skip = bool(step.get("SkipCheck"))
         previous = previous_baseline(local, step, check)
+        if not skip or not step.get("RegisterNewBaseline"):
+            require(request.name, check, step.get("ModelPackageGroupName"), previous, skip)
         if not skip:
-            require(request.name, check, step.get("ModelPackageGroupName"), previous)
             job = with_baseline(job, previous)
         app = dict(job.get("AppSpecification", {}))
         if AWS_ANALYZER in app.get("ImageUri", ""):

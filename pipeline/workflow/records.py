@@ -18,8 +18,6 @@ from pathlib import Path
 from pipeline.runs import files
 
 EXECUTIONS = "executions"
-# <local>/models/<name>.json: a CreateModel step's model, which a Transform step reads.
-MODELS = "models"
 EXECUTION, STEPS, PROPERTIES = "execution.json", "steps.json", "properties"
 # <local>/executions/.cache/<pipeline>/<cache key>.json: the newest successful run of that work.
 CACHE = ".cache"

@@ -2,11 +2,11 @@
 work, and its Describe*-shaped answer returned as the step's properties.
 
 RegisterModel is CreateModelPackage on the local registry (pipeline/registry), Model is
-CreateModel kept as a record; Processing and Training run their request's container
-(containers.py), Tuning draws its trials with the tuning engine and runs each as Training
-(tuning.py), QualityCheck runs the baseline job with our analyzer (checks.py), Transform runs
-the batch transform engine on a CreateModel step's model (transform.py). A runner raises
-StepFailed with the reason a user can act on.
+CreateModel kept as a record; Processing and Training hand their request to the job runner
+(jobs.py over pipeline/api), Tuning draws its trials with the tuning engine and runs each as
+Training (tuning.py), QualityCheck runs the baseline job with our analyzer (checks.py),
+Transform runs the batch transform engine on a CreateModel step's model (transform.py). A
+runner raises StepFailed with the reason a user can act on.
 """
 
 import tempfile
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipeline.registry import models as registry
 from pipeline.runs import files
+from pipeline.transform.request import MODELS
 from pipeline.workflow import records, storage
 from pipeline.workflow.executor import StepFailed
 
@@ -78,7 +79,7 @@ def create_model(local: Path):
         name = request.job_name
         model = {"ModelName": name, "ModelArn": records.arn("model", name),
                  **request.arguments}
-        folder = Path(local) / records.MODELS
+        folder = Path(local) / MODELS
         folder.mkdir(parents=True, exist_ok=True)
         files.write_json(folder / f"{name}.json", model)
         return model
@@ -87,13 +88,12 @@ def create_model(local: Path):
 
 
 def runners(args) -> dict:
-    from pipeline.workflow import checks, containers, transform, tuning
+    from pipeline.workflow import checks, jobs, transform, tuning
 
     local = Path(args.local)
-    training = containers.training(local, args.docker)
-    processing = containers.processing(local, args.docker)
-    return {"RegisterModel": register_model(local), "Model": create_model(local),
-            "Processing": processing, "Training": training, "Tuning": tuning.tuning(training),
-            "QualityCheck": checks.quality_check(local, processing),
-            "Transform": transform.transform(local, args.docker)}
-
+    engine = jobs.engine(args)
+    started = jobs.runners(engine)
+    return {"RegisterModel": register_model(local), "Model": create_model(local), **started,
+            "Tuning": tuning.tuning(started["Training"]),
+            "QualityCheck": checks.quality_check(local, started["Processing"]),
+            "Transform": transform.transform(engine)}

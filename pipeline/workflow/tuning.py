@@ -18,14 +18,25 @@ from pipeline.workflow import records
 from pipeline.workflow.executor import StepFailed
 
 OBJECTIVE = "FinalHyperParameterTuningJobObjectiveMetric"
+# HyperParameterTrainingJobDefinition's fields that CreateTrainingJob does not take.
+TUNING_ONLY = ("DefinitionName", "TuningObjective", "HyperParameterRanges",
+               "StaticHyperParameters")
+TUNING_RESOURCES = "HyperParameterTuningResourceConfig"
+TRAINING_RESOURCES = {"InstanceType", "InstanceCount", "VolumeSizeInGB", "VolumeKmsKeyId",
+                      "KeepAlivePeriodInSeconds", "InstanceGroups"}
 
 
 def trial_request(request, definition: dict, hyperparameters: dict, number: int):
-    """The trial's CreateTrainingJob request, and its name: <tuning job>-<NNN>, as SageMaker."""
+    """The trial's CreateTrainingJob request, and its name: <tuning job>-<NNN>, as SageMaker:
+    the TrainingJobDefinition without its tuning-only fields, its hyperparameters drawn, and
+    HyperParameterTuningResourceConfig (what SDK 2.x writes) as the trial's ResourceConfig."""
     job = copy.deepcopy(definition)
-    job.pop("StaticHyperParameters", None)
-    job.pop("HyperParameterRanges", None)
-    job.pop("TuningObjective", None)
+    for tuning_only in TUNING_ONLY:
+        job.pop(tuning_only, None)
+    resources = job.pop(TUNING_RESOURCES, None)
+    if resources is not None and "ResourceConfig" not in job:
+        job["ResourceConfig"] = {key: value for key, value in resources.items()
+                                 if key in TRAINING_RESOURCES}
     job["HyperParameters"] = hyperparameters
     name = f"{request.job_name[:28].rstrip('-')}-{number:03d}"
     return replace(request, name=f"{request.name}/{name}", type="Training", arguments=job,

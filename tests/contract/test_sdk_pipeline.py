@@ -92,6 +92,11 @@ def test_jobs_read_and_write_the_local_s3_where_sagemaker_puts_their_data(first,
     split = local / "s3" / prepared["S3Output"]["S3Uri"].removeprefix("s3://") / "train.csv"
     assert split.read_text().splitlines() == ["a,1", "b,2", "c,3"]
     assert trained["FinalMetricDataList"][0]["MetricName"] == "accuracy"
+    # The step's job is a job run as `make job` runs one: make describe gives its answer.
+    described = subprocess.run(["make", "--no-print-directory", "describe", f"LOCAL_DIR={local}",
+                                f"JOB={trained['TrainingJobName']}"], cwd=REPO,
+                               capture_output=True, text=True, check=True)
+    assert json.loads(described.stdout) == trained
 
 
 def test_tuning_lists_trials_best_first_and_the_top_model_is_the_one_evaluated(first):
@@ -115,11 +120,14 @@ def test_the_registered_version_keeps_the_requests_status_and_metrics(first, wor
 
 
 def test_a_second_run_takes_the_cached_processing_step(first, workspace):
+    local, _ = workspace
     done, folder, steps = make(workspace)
     assert done.returncode == 0, done.stdout + done.stderr
     first_arn = json.loads((first[1] / "execution.json").read_text())["PipelineExecutionArn"]
     assert steps["prepare"]["CacheHitResult"] == {"SourcePipelineExecutionArn": first_arn}
-    assert not any((folder / "jobs").glob("*-prepare-*"))
+    execution_id = folder.name.rsplit("-", 1)[-1]
+    assert not any((local / "processing").glob(f"pipelines-{execution_id}-prepare-*"))
+    assert any((local / "processing").glob(f"pipelines-{execution_id}-evaluate-*"))
     assert "CacheHitResult" not in steps["train"]
 
 

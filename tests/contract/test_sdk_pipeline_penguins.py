@@ -52,7 +52,12 @@ def test_the_penguins_pipeline_runs_end_to_end_to_a_serving_endpoint(run):
     assert drift["Constraints"]["S3Uri"].endswith("/constraints.json")
     assert (local / "s3" / drift["Constraints"]["S3Uri"].removeprefix("s3://")).is_file()
 
-    (test,) = (folder / "jobs").glob("*preprocess-data*/outputs/test/test.csv")
+    # The processing job ran as any job does (make jobs lists it); its test split is in S3.
+    (job,) = (local / "processing").glob(f"pipelines-{folder.name.rsplit('-', 1)[-1]}"
+                                         "-preprocess-data-*")
+    outputs = json.loads((job / "run.json").read_text())["ProcessingOutputConfig"]["Outputs"]
+    (uri,) = [item["S3Output"]["S3Uri"] for item in outputs if item["OutputName"] == "test"]
+    test = local / "s3" / uri.removeprefix("s3://") / "test.csv"
     label, *features = (float(value) for value in test.read_text().splitlines()[0].split(","))
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/invocations", data=json.dumps(

@@ -140,3 +140,41 @@ def test_the_default_input_is_the_newest_processing_runs_test_split(trained, pro
         "InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-2]"}
     lines = out_lines(run, "test-baseline.csv")
     assert [line.split(",")[0] for line in lines] == [row[0] for row in split_rows(processed)]
+
+
+def test_a_createtransformjob_request_runs_through_make_jobs_dispatcher(
+        trained, processed, tmp_path, compose_project, capsys):
+    """`make job REQUEST=…` with a CreateTransformJob body: the model a CreateModel request
+    kept, file:// input and output, the same engine as make transform; make describe answers
+    DescribeTransformJob."""
+    from pipeline.jobs import requests
+
+    rows = split_rows(processed)
+    write_csv(tmp_path / "input" / "rows.csv", rows[:20])
+    local = tmp_path / "local"
+    (local / "models").mkdir(parents=True)
+    (local / "models" / "penguins.json").write_text(json.dumps({"PrimaryContainer": {
+        "Image": SERVING_IMAGE,
+        "ModelDataUrl": f"file://{trained / 'output' / 'model.tar.gz'}"}}))
+    body = {"TransformJobName": "penguins-batch", "ModelName": "penguins",
+            "TransformInput": {"ContentType": "text/csv", "SplitType": "Line", "DataSource": {
+                "S3DataSource": {"S3DataType": "S3Prefix",
+                                 "S3Uri": f"file://{tmp_path / 'input'}"}}},
+            "TransformOutput": {"S3OutputPath": f"file://{tmp_path / 'output'}",
+                                "Accept": "text/csv", "AssembleWith": "Line"},
+            "TransformResources": {"InstanceCount": 1, "InstanceType": "ml.m5.large"},
+            "BatchStrategy": "MultiRecord",
+            "DataProcessing": {"InputFilter": "$[1:]", "JoinSource": "Input",
+                               "OutputFilter": "$[0,-2]"}}
+    (tmp_path / "request.json").write_text(json.dumps(body))
+    settings = ["--local", str(local), "--project", compose_project]
+    assert requests.main([*settings, "job", str(tmp_path / "request.json")]) == 0
+    lines = (tmp_path / "output" / "rows.csv.out").read_text().splitlines()
+    assert [line.split(",")[0] for line in lines] == [row[0] for row in rows[:20]]
+    assert {line.split(",")[1] for line in lines} <= SPECIES
+    capsys.readouterr()
+    assert requests.main([*settings, "describe", "penguins-batch"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["TransformJobStatus"] == "Completed"
+    assert described["TransformJobArn"].endswith(":transform-job/penguins-batch")
+    assert described["ModelName"] == "penguins" and "TransformEndTime" in described

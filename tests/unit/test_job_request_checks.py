@@ -335,3 +335,70 @@ def test_a_job_name_is_used_once(tmp_path):
                                                "tiny-training exists already"):
         runner.run_job(changed(TRAINING, "InputDataConfig", []), tmp_path, compose="x",
                        docker="true")
+
+
+def test_a_container_that_says_nothing_fails_with_its_last_log_lines(tmp_path):
+    """No output/failure file: the reason carries the log's last lines (what a user reads
+    first), with the log's path; the compose here is a shell that prints and exits 4."""
+    body = changed(changed(TRAINING, "InputDataConfig", []), "ResourceConfig.InstanceCount", 1)
+    body["OutputDataConfig"]["S3OutputPath"] = f"file://{tmp_path}/models"
+    compose = "sh -c 'for n in 1 2 3 4 5 6; do echo line $n; done; exit 4' --"
+    answer = runner.run_job(body, tmp_path / "local", compose=compose, docker="true")
+    assert answer["TrainingJobStatus"] == "Failed"
+    assert answer["FailureReason"].startswith(
+        "AlgorithmError: the container exited with code 4: line 2 | line 3 | line 4 | line 5 | "
+        "line 6; see ")
+
+
+def test_file_inputs_are_fetched_as_s3_prefixes_are(tmp_path):
+    """A file:// folder's files into the target, a file:// file by its name (script mode's
+    code and a transform's model archive come this way)."""
+    (tmp_path / "code" / "lib").mkdir(parents=True)
+    (tmp_path / "code" / "lib" / "a.py").write_text("a")
+    (tmp_path / "model.tar.gz").write_bytes(b"m")
+    Storage().fetch(f"file://{tmp_path}/code", tmp_path / "one")
+    Storage().fetch(f"file://{tmp_path}/model.tar.gz", tmp_path / "two")
+    assert (tmp_path / "one" / "lib" / "a.py").read_text() == "a"
+    assert (tmp_path / "two" / "model.tar.gz").read_bytes() == b"m"
+    with pytest.raises(StorageError, match="cannot read file:///nowhere"):
+        Storage().fetch("file:///nowhere", tmp_path / "three")
+
+
+TRANSFORM = {
+    "TransformJobName": "tiny-transform", "ModelName": "tiny",
+    "TransformInput": {"ContentType": "text/csv", "SplitType": "Line", "DataSource": {
+        "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "file:///data"}}},
+    "TransformOutput": {"S3OutputPath": "file:///out", "Accept": "text/csv"},
+    "TransformResources": {"InstanceCount": 1, "InstanceType": "ml.m5.large"},
+}
+TRANSFORM_MISTAKES = [
+    ("TransformInput.DataSource.S3DataSource.S3Uri", "/data",
+     'TransformInput.DataSource.S3DataSource.S3Uri: "/data" is not an s3:// or file:// URI'),
+    ("BatchStrategy", "Batch", "BatchStrategy: 'Batch' is not one of SingleRecord, MultiRecord"),
+    ("MaxPayloadInMB", 101, "MaxPayloadInMB: 101 is outside 0..100"),
+    ("TransformResources.InstanceCount", 0, "TransformResources.InstanceCount: 0 is below 1"),
+    ("TransformOutput.Acept", "text/csv", "TransformOutput.Acept: unknown field"),
+    ("ModelName", REMOVE, "ModelName: missing (required)"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "named"), TRANSFORM_MISTAKES)
+def test_a_wrong_transform_request_is_refused_naming_its_json_path(path, value, named):
+    from pipeline.api.transforms import transform
+
+    with pytest.raises(api.RequestError) as refused:
+        transform(changed(TRANSFORM, path, value))
+    assert str(refused.value).startswith(named)
+
+
+def test_make_job_refuses_a_transform_of_a_model_it_does_not_know(tmp_path, capsys):
+    """make job's dispatcher hands a CreateTransformJob to the batch engine, which refuses an
+    unknown ModelName before any run, as CreateTransformJob does."""
+    from pipeline.jobs import requests
+
+    (tmp_path / "request.json").write_text(json.dumps(TRANSFORM))
+    code = requests.main(["--local", str(tmp_path / "local"), "--compose", "true", "--docker",
+                          "true", "job", str(tmp_path / "request.json")])
+    assert code == 2
+    assert "job: ModelName: no model 'tiny'" in capsys.readouterr().err
+    assert not (tmp_path / "local" / "transform").exists()

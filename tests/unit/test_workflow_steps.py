@@ -221,7 +221,6 @@ BASELINE_CHOICES = [
                                "SuppliedBaselineStatistics": "s3://b/given/statistics.json",
                                "SuppliedBaselineConstraints": "s3://b/given/constraints.json"},
      "s3://b/given/statistics.json"),
-    ("else none when no version is approved", {"RegisterNewBaseline": False}, None),
 ]
 
 
@@ -239,6 +238,26 @@ def test_a_quality_check_runs_our_analyzer_and_chooses_its_baseline_as_sagemaker
     assert result.properties["CalculatedBaselineConstraints"] == "s3://b/q/constraints.json"
     assert result.properties["BaselineUsedForDriftCheckStatistics"] == used
     assert result.metadata["QualityCheck"]["CheckJobArn"] == "arn:job"
+
+
+def test_a_skipped_check_that_reports_the_previous_baseline_fails_when_there_is_none(
+        tmp_path):
+    """register_new_baseline=False: "the previous baseline of the configured check type must
+    also be available" (QualityCheckStepMetadata.RegisterNewBaseline), skip_check or not."""
+    from pipeline.workflow import checks
+
+    seen = []
+    with pytest.raises(StepFailed) as failed:
+        checks.quality_check(tmp_path, fake_processing(seen))(
+            quality_request(tmp_path, SkipCheck=True, RegisterNewBaseline=False))
+    assert failed.value.reason == (
+        "QualityCheck s: register_new_baseline=False reports the previous baseline as "
+        "BaselineUsedForDriftCheck*, and there is no baseline statistics or baseline "
+        "constraints (looked for: the supplied baseline, else the newest Approved version's "
+        "DriftCheckBaselines.ModelDataQuality in model package group 'penguins'): give "
+        "supplied_baseline_statistics and supplied_baseline_constraints, register and approve "
+        "a version with drift check baselines, or set register_new_baseline=True")
+    assert seen == []  # no job runs
 
 
 def test_a_quality_check_takes_the_newest_approved_versions_drift_baselines(tmp_path):
@@ -398,6 +417,27 @@ def test_tuning_runs_each_trial_as_a_training_job_and_lists_the_best_first(tmp_p
     assert properties["TrainingJobSummaries"][:len(done)] == done
 
 
+def test_a_trial_is_a_createtrainingjob_request_the_job_runner_takes(tmp_path):
+    """SDK 2.x writes HyperParameterTuningResourceConfig and tuning-only fields into the
+    TrainingJobDefinition; the trial's request has CreateTrainingJob's fields only."""
+    from pipeline.api import requests as api
+    from pipeline.workflow import tuning
+
+    definition = {**TUNING["TrainingJobDefinition"], "DefinitionName": "d",
+                  "RoleArn": "arn:aws:iam::000000000000:role/r",
+                  "OutputDataConfig": {"S3OutputPath": "s3://b/models"},
+                  "HyperParameterTuningResourceConfig": {
+                      "InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30,
+                      "AllocationStrategy": "Prioritized"},
+                  "StoppingCondition": {"MaxRuntimeInSeconds": 600}}
+    trial = tuning.trial_request(request(tmp_path, {}, "Tuning"), definition, {"lr": "0.5"}, 1)
+    job = api.training({**trial.arguments, "TrainingJobName": trial.job_name})
+    assert (job.name, job.hyperparameters, job.instance_count) == (
+        "pipelines-x-s-001", {"lr": "0.5"}, 1)
+    assert trial.arguments["ResourceConfig"] == {"InstanceCount": 1, "InstanceType":
+                                                 "ml.m5.large", "VolumeSizeInGB": 30}
+
+
 def test_tuning_fails_when_no_trial_completes(tmp_path):
     from pipeline.workflow import tuning
 
@@ -408,39 +448,101 @@ def test_tuning_fails_when_no_trial_completes(tmp_path):
         tuning.tuning(train)(request(tmp_path, TUNING, "Tuning"))
 
 
-def test_a_metric_definition_reads_the_last_value_in_the_log():
-    from pipeline.workflow import containers
+def step_engine(tmp_path, compose="true"):
+    """The job runner with a compose that starts nothing: `true` (the job completes) or
+    `false` (its container fails)."""
+    from pipeline.api import runner
+    from pipeline.api.storage import Storage
 
-    found = containers.metrics([{"Name": "acc", "Regex": "acc=([0-9.]+)"},
-                                {"Name": "none", "Regex": "loss=([0-9.]+)"}],
-                               "acc=0.5\nacc=0.75\n")
-    assert [(m["MetricName"], m["Value"]) for m in found] == [("acc", 0.75)]
+    return runner.Engine(tmp_path, compose=compose, docker="true", storage=Storage(),
+                         echo=False)
+
+
+TRAINING_STEP = {"AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File",
+                                            "MetricDefinitions": [{"Name": "acc",
+                                                                   "Regex": "acc=([0-9.]+)"}]},
+                 "RoleArn": "arn:aws:iam::000000000000:role/r",
+                 "OutputDataConfig": {"S3OutputPath": "file://{out}"},
+                 "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
+                                    "VolumeSizeInGB": 30},
+                 "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+                 "HyperParameters": {"epochs": "2"}}
+
+
+def training_step(tmp_path, **changes):
+    arguments = json.loads(json.dumps(TRAINING_STEP).replace("{out}", str(tmp_path / "out")))
+    arguments.update(changes)
+    return request(tmp_path, arguments, "Training")
+
+
+def test_a_training_step_is_a_job_of_the_job_runner_named_by_the_step(tmp_path):
+    from pipeline.workflow import jobs
+
+    answer = jobs.job_runner("training", step_engine(tmp_path))(training_step(tmp_path))
+    assert answer["TrainingJobName"] == "pipelines-x-s"
+    assert answer["TrainingJobStatus"] == "Completed"
+    assert answer["ModelArtifacts"]["S3ModelArtifacts"] == \
+        f"file://{tmp_path}/out/pipelines-x-s/output/model.tar.gz"
+    assert (tmp_path / "out" / "pipelines-x-s" / "output" / "model.tar.gz").is_file()
+    kept = json.loads((tmp_path / "training" / "pipelines-x-s" / "run.json").read_text())
+    assert kept["TrainingJobArn"] == answer["TrainingJobArn"]  # make describe's answer too
+
+
+def test_a_step_whose_job_fails_or_whose_request_is_wrong_says_why(tmp_path):
+    from pipeline.workflow import jobs
+
+    with pytest.raises(StepFailed, match="AlgorithmError: the container exited with code 1"):
+        jobs.job_runner("training", step_engine(tmp_path, "false"))(training_step(tmp_path))
+    with pytest.raises(StepFailed, match=r"Training s: AlgorithmSpecification.TrainingImage: "
+                                         r"missing \(required\)"):
+        jobs.job_runner("training", step_engine(tmp_path))(training_step(
+            tmp_path, AlgorithmSpecification={}))
+
+
+def test_a_step_whose_job_was_stopped_fails_saying_so(tmp_path):
+    from pipeline.workflow import jobs
+
+    with pytest.raises(StepFailed, match=r"^Stopped: the training job pipelines-x-s was "
+                                         r"stopped \(MaxRuntimeInSeconds is 60 s\)"):
+        jobs.job_runner("training", step_engine(tmp_path, "sh -c 'exit 143' --"))(
+            training_step(tmp_path))
 
 
 def test_a_script_modes_code_in_s3_is_named_by_its_path_in_the_container(tmp_path):
-    from pipeline.workflow import containers
+    from pipeline.workflow import jobs
 
     code = tmp_path / "sourcedir.tar.gz"
     code.write_bytes(b"x")
-    ml = tmp_path / "ml"
-    given = {"sagemaker_submit_directory": json.dumps(f"file://{code}"), "epochs": "2"}
-    changed = containers._code_locally(given, ml)
-    assert json.loads(changed["sagemaker_submit_directory"]) == \
+    hyperparameters = {"sagemaker_submit_directory": json.dumps(f"file://{code}"), "epochs": "2"}
+    answer = jobs.job_runner("training", step_engine(tmp_path))(training_step(
+        tmp_path, HyperParameters=hyperparameters))
+    assert answer["HyperParameters"] == hyperparameters  # Describe shows the request's URI
+    run = tmp_path / "training" / "pipelines-x-s"
+    given = json.loads((run / "input" / "config" / "hyperparameters.json").read_text())
+    assert json.loads(given["sagemaker_submit_directory"]) == \
         "/opt/ml/input/data/code/sourcedir.tar.gz"
-    assert (ml / "input" / "data" / "code" / "sourcedir.tar.gz").read_bytes() == b"x"
-    assert containers._code_locally({"epochs": "2"}, ml) == {"epochs": "2"}
+    assert (run / "input-code" / "sourcedir.tar.gz").read_bytes() == b"x"
+    volumes = json.loads((run / "compose.json").read_text())["services"]["algo-1"]["volumes"]
+    assert f"{run / 'input-code'}:/opt/ml/input/data/code:ro" in volumes
+
+
+TRANSFORM_STEP = {
+    "ModelName": "ghost", "TransformResources": {"InstanceCount": 1,
+                                                 "InstanceType": "ml.m5.large"},
+    "TransformInput": {"ContentType": "text/csv", "SplitType": "Line", "DataSource": {
+        "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/in"}}},
+    "TransformOutput": {"S3OutputPath": "s3://b/out", "Accept": "application/json"},
+    "BatchStrategy": "MultiRecord", "MaxPayloadInMB": 2, "MaxConcurrentTransforms": 3,
+    "Environment": {"A": "1"},
+    "DataProcessing": {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"}}
 
 
 def test_a_transform_request_becomes_the_engines_job_by_sagemakers_names(tmp_path):
-    from pipeline.workflow import transform
+    from pipeline.api.transforms import transform as parse
+    from pipeline.transform.request import job_of
 
-    job = transform.job_of({
-        "TransformInput": {"ContentType": "text/csv", "SplitType": "Line"},
-        "TransformOutput": {"Accept": "application/json"}, "BatchStrategy": "MultiRecord",
-        "MaxPayloadInMB": 2, "MaxConcurrentTransforms": 3, "Environment": {"A": "1"},
-        "DataProcessing": {"InputFilter": "$[1:]", "JoinSource": "Input",
-                           "OutputFilter": "$[0,-1]"}}, tmp_path / "in", tmp_path / "out",
-        {"B": "2"})
+    job = job_of(parse({**TRANSFORM_STEP, "TransformJobName": "t"}), tmp_path / "in",
+                 tmp_path / "out", {"B": "2"})
     assert (job.content_type, job.accept, job.batch_strategy, job.max_payload_mb,
             job.max_concurrent) == ("text/csv", "application/json", "MultiRecord", 2, 3)
     assert (job.input_filter, job.join_source, job.output_filter) == ("$[1:]", "Input", "$[0,-1]")
@@ -450,6 +552,7 @@ def test_a_transform_request_becomes_the_engines_job_by_sagemakers_names(tmp_pat
 def test_a_transform_of_a_model_no_step_created_says_where_models_are_kept(tmp_path):
     from pipeline.workflow import transform
 
-    with pytest.raises(StepFailed, match="no model 'ghost'"):
-        transform.transform(tmp_path, "docker")(request(tmp_path, {"ModelName": "ghost"},
-                                                        "Transform"))
+    with pytest.raises(StepFailed, match="Transform s: ModelName: no model 'ghost'"):
+        transform.transform(step_engine(tmp_path))(request(tmp_path, TRANSFORM_STEP,
+                                                           "Transform"))
+    assert not (tmp_path / "transform").exists()  # refused before any run
