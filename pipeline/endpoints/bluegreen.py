@@ -272,12 +272,17 @@ class Endpoint:
                                 f"endpoint ({error.strerror}); choose another folder") from None
 
     def point_router(self, variants: list[dict]) -> None:
-        """upstream.conf (the split) and endpoint.json (the metrics' names and instance
-        counts), each written whole, as nginx and the metrics may read them at any time."""
+        """upstream.conf (the split) and endpoint.json (the metrics' names, instance counts
+        and hosts to poll for CPU and memory), each written whole, as nginx and the metrics may
+        read them at any time."""
         router = self.folder / "router"
         router.mkdir(parents=True, exist_ok=True)
+        hosts: dict[str, list[str]] = {}
+        for item in variants:
+            hosts.setdefault(item["VariantName"], []).extend(item["Hosts"])
         facts = {"EndpointName": self.name,
-                 "Variants": {item["VariantName"]: item["Instances"] for item in variants}}
+                 "Variants": {item["VariantName"]: item["Instances"] for item in variants},
+                 "Hosts": hosts}
         for name, text in (("upstream.conf", upstream_conf(variants)),
                            ("endpoint.json", json.dumps(facts) + "\n")):
             temporary = router / f".{name}.new"

@@ -8,7 +8,8 @@ One endpoint for the module, its tests in file order: `make serve VARIANTS="v1:9
 
 import json
 import math
-import re
+import os
+import subprocess
 import time
 from collections import Counter
 
@@ -160,7 +161,50 @@ def test_metrics_match_what_the_client_counted(endpoint, tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "hour.png").read_bytes().startswith(b"\x89PNG\r\n")
     assert "Invocations" in done.stdout and " v1 " in done.stdout, done.stdout
-    assert re.search(r"^variant-v2 +2 +[\d.]+ +[\d.]+$", done.stdout, re.M), done.stdout
+    assert "CPU %" in done.stdout and "Memory %" in done.stdout, done.stdout
+
+
+def docker_memory_percent(containers) -> float:
+    """`docker stats`' MemPerc, averaged over the containers."""
+    done = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.MemPerc}}",
+                           *(container.id for container in containers)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    values = [float(line.strip().rstrip("%")) for line in done.stdout.split()]
+    return sum(values) / len(values)
+
+
+def test_cpu_and_memory_utilization_per_variant_agree_with_docker_stats(endpoint,
+                                                                        docker_client):
+    _, port, metrics_port, settings = endpoint
+    clients = Clients(port, threads=4, body=json.dumps(RECORD))
+    threads = clients.start()
+    try:
+        deadline = time.monotonic() + 60
+        while metric(scrape(metrics_port), "sagemaker_cpu_utilization_percent", "v1") <= 1:
+            assert time.monotonic() < deadline, scrape(metrics_port)[-1500:]
+            time.sleep(0.5)
+    finally:
+        clients.done.set()
+        for thread in threads:
+            thread.join(timeout=40)
+    assert not clients.failed(), clients.failed()[:5]
+    text = scrape(metrics_port)
+    for name in ("v1", "v2"):
+        cpu = metric(text, "sagemaker_cpu_utilization_percent", name)
+        # SageMaker's unit: the sum over the cores, so at most 100 per core.
+        assert 0 <= cpu <= 100 * (os.cpu_count() or 1), text
+        containers = docker_client.containers.list(filters={"label": [
+            f"com.docker.compose.project={PROJECT}",
+            f"com.docker.compose.service=variant-{name}"]})
+        memory = metric(text, "sagemaker_memory_utilization_percent", name)
+        assert 0 < memory < 100, text
+        assert memory == pytest.approx(docker_memory_percent(containers), abs=1.0), text
+    done = make("metrics", *settings)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if " v1 " in line]
+    assert rows and any(float(row[-2].replace(",", "")) > 0 for row in rows if row[-2] != "-"), \
+        done.stdout
 
 
 def test_the_metrics_port_is_published_on_loopback_only(endpoint, docker_client):
