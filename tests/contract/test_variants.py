@@ -3,7 +3,8 @@ caller's target variant, the variant named in every answer, a capture folder per
 weights under load with no failed request, and metrics that match what the client counted.
 
 One endpoint for the module, its tests in file order: `make serve VARIANTS="v1:90 v2:10:2"`
-(version 2 on two instances), then the split, the header, the capture, the metrics, the weights.
+(version 2 on two instances), then the split, the header, the capture and the monitor of each
+variant against its own version's baseline, the metrics, the weights.
 """
 
 import json
@@ -12,12 +13,17 @@ import os
 import subprocess
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import requests
 from keepalive import Clients, archive, compose_down, make, message, metric, scrape
 
+from pipeline.monitoring import groundtruth
 from pipeline.registry import models as registry
+from pipeline.runs import records as runs
+from training.monitor import baseline as baseline_job
+from training.monitor import quality
 
 from harness import free_port
 
@@ -33,9 +39,40 @@ def within_binomial(count: int, total: int, share: float, sigmas: float = 5) -> 
     return abs(count - total * share) <= spread
 
 
+def data_baseline(local: Path, rows: list[dict]) -> dict:
+    """A Completed data-quality baseline run of these rows, as make baseline leaves one."""
+    run = runs.create(local, "baseline", "penguins", analysis_type="DATA_QUALITY")
+    data = run.folder / "input"
+    data.mkdir(parents=True)
+    with (data / "rows.csv").open("w") as file:
+        file.write(",".join(RECORD) + "\n")
+        file.writelines(",".join(str(row[name]) for name in RECORD) + "\n" for row in rows)
+    output = run.folder / "processing" / "output"
+    environment = {"dataset_source": data, "dataset_format": '{"csv": {"header": true}}',
+                   "output_path": output, "SAGEMAKER_BASE_DIR": run.folder}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environment.items():
+            patch.setenv(name, str(value))
+        assert baseline_job.main(["--workload", "penguins"]) == 0
+    runs.finish(run, 0)
+    return {"statistics": str(output / "statistics.json"),
+            "constraints": str(output / "constraints.json")}
+
+
+# Version 1's baseline is the traffic the tests send; version 2's is other penguins, far from it.
+BASELINE_ROWS = {
+    1: [dict(RECORD, bill_length_mm=RECORD["bill_length_mm"] + index % 3 * 0.1)
+        for index in range(60)],
+    2: [dict(RECORD, island=("Biscoe", "Dream")[index % 2], bill_length_mm=55 + index % 5,
+             flipper_length_mm=225 + index % 7, body_mass_g=5800 + index * 10)
+        for index in range(60)],
+}
+
+
 @pytest.fixture(scope="module")
 def endpoint(tiny_model_dir, tmp_path_factory):
-    """Versions 1 and 2 registered (two archives of one model) and served as two variants."""
+    """Versions 1 and 2 registered (two archives of one model, each with a data-quality
+    baseline of its own) and served as two variants."""
     folder = tmp_path_factory.mktemp("local")
     evaluation = folder / "evaluation.json"
     evaluation.write_text(json.dumps(
@@ -43,7 +80,8 @@ def endpoint(tiny_model_dir, tmp_path_factory):
     group = folder / "registry" / "penguins"
     for number in (1, 2):
         tar = archive(tiny_model_dir, folder / f"model-{number}.tar.gz", str(number))
-        registry.register(group, tar, evaluation, {}, 0.7, 0.5)
+        registry.register(group, tar, evaluation, {}, 0.7, 0.5, baselines={
+            "data_quality": data_baseline(folder, BASELINE_ROWS[number])})
     port, metrics_port = free_port(), free_port()
     settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={PROJECT}", f"ENDPOINT_PORT={port}",
                 f"METRICS_PORT={metrics_port}"]
@@ -103,6 +141,82 @@ def test_each_variant_captures_into_its_own_folder(endpoint):
     while {path.name for path in root.glob("*") if any(path.rglob("*.jsonl"))} != {"v1", "v2"}:
         assert time.monotonic() < deadline, sorted(str(path) for path in root.rglob("*"))
         time.sleep(0.2)
+
+
+def monitoring_runs(local: Path) -> list[dict]:
+    return [json.loads(path.read_text())
+            for path in sorted((local / "monitoring").glob("*/run.json"))]
+
+
+def test_each_variant_is_monitored_apart_against_its_own_versions_baseline(endpoint):
+    folder, _, _, settings = endpoint
+    done = make("monitor-data", *settings)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    found = {record["variant"]: record for record in monitoring_runs(folder)}
+    assert set(found) == {"v1", "v2"}, done.stdout
+    for number, name in ((1, "v1"), (2, "v2")):
+        record = found[name]
+        assert record["status"] == "Completed" and record["endpoint"] == "penguins-endpoint"
+        assert record["inputs"]["endpoint"]["path"].endswith(f"/penguins-endpoint/{name}")
+        assert record["inputs"]["baseline"]["from"] == f"registry version {number}"
+    # Version 1's baseline is its traffic; version 2's is not.
+    assert found["v1"]["metric"]["value"] == 0, found["v1"]
+    assert found["v2"]["metric"]["value"] > 0, found["v2"]
+    listed = make("monitoring", *settings)
+    rows = {line.split()[2] for line in listed.stdout.splitlines()[1:]}
+    assert rows == {"v1", "v2"}, listed.stdout
+    only = make("monitor-data", *settings, "VARIANT=v9")
+    assert only.returncode != 0
+    assert "VARIANT=v9: " in message(only) and "(variants with capture there: v1, v2)" in \
+        message(only)
+
+
+def model_baseline(local: Path, predicted: list[str]) -> None:
+    """A Completed model-quality baseline run of a model that is right every time."""
+    import pandas as pd
+
+    statistics, constraints = quality.model_quality(
+        pd.DataFrame({"truth": predicted, "predicted": predicted}), "truth", "predicted")
+    run = runs.create(local, "baseline", "penguins", analysis_type="MODEL_QUALITY")
+    for name, content in (("statistics.json", statistics), ("constraints.json", constraints)):
+        path = run.folder / "processing" / "output" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(content))
+    runs.finish(run, 0)
+
+
+def test_each_variants_model_quality_is_its_own_ground_truth(endpoint):
+    folder, port, _, settings = endpoint
+    session, truth, predicted = requests.Session(), [], {}
+    for name in ("v1", "v2"):
+        for index in range(20):
+            key = f"quality-{name}-{index}"
+            reply = invoke(session, port, **{"X-Amzn-SageMaker-Target-Variant": name,
+                                             "X-Amzn-SageMaker-Inference-Id": key})
+            assert reply.status_code == 200, reply.text
+            label = str(reply.json()["prediction"])
+            predicted[key] = label
+            # v1's labels are its answers; v2's are always another class.
+            wrong = "Gentoo" if label != "Gentoo" else "Adelie"
+            truth.append(groundtruth.line(key, [label if name == "v1" else wrong]))
+    groundtruth.write(folder / "ground-truth" / "penguins", "test", truth)
+    model_baseline(folder, list(predicted.values()) + ["Adelie", "Gentoo", "Chinstrap"])
+    before = {record["name"] for record in monitoring_runs(folder)}
+    # The capture writer's files of these requests are complete once a monitor can read them.
+    root = folder / "capture" / "penguins" / "penguins-endpoint"
+    deadline = time.monotonic() + 30
+    while not all(any(f"quality-{name}-19" in path.read_text() for path in
+                      (root / name).rglob("*.jsonl")) for name in ("v1", "v2")):
+        assert time.monotonic() < deadline, "the capture never showed the last requests"
+        time.sleep(0.5)
+    done = make("monitor-model", *settings)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    found = {record["variant"]: record for record in monitoring_runs(folder)
+             if record["name"] not in before}
+    assert set(found) == {"v1", "v2"}, done.stdout
+    assert all(record["analysis_type"] == "MODEL_QUALITY" for record in found.values())
+    assert found["v1"]["metric"]["value"] == 0, found["v1"]
+    assert found["v2"]["metric"]["value"] > 0, found["v2"]
 
 
 def settled(metrics_port: int) -> str:
