@@ -61,8 +61,7 @@ def data_baseline(local: Path, rows: list[dict]) -> dict:
 
 # Version 1's baseline is the traffic the tests send; version 2's is other penguins, far from it.
 BASELINE_ROWS = {
-    1: [dict(RECORD, bill_length_mm=RECORD["bill_length_mm"] + index % 3 * 0.1)
-        for index in range(60)],
+    1: [RECORD] * 60,
     2: [dict(RECORD, island=("Biscoe", "Dream")[index % 2], bill_length_mm=55 + index % 5,
              flipper_length_mm=225 + index % 7, body_mass_g=5800 + index * 10)
         for index in range(60)],
@@ -373,9 +372,55 @@ def test_weights_for_a_variant_the_endpoint_lacks_names_it(endpoint):
     assert message(done) == "VARIANTS: 'v7:50': the endpoint has no variant 'v7'; it has v1, v2"
 
 
-def test_deploy_on_an_endpoint_of_variants_says_what_to_do_instead(endpoint):
+def test_deploy_on_an_endpoint_of_variants_without_a_variant_names_them(endpoint):
     _, _, _, settings = endpoint
     done = make("deploy", *settings)
     assert done.returncode != 0
-    assert message(done).startswith("make deploy updates an endpoint of one model; this one "
-                                    "serves variants")
+    assert message(done).startswith("make deploy on an endpoint of variants (v1, v2) updates one "
+                                    "variant's model: name it, e.g. make deploy VARIANT=v2")
+
+
+def services(docker_client) -> Counter:
+    return Counter(container.labels["com.docker.compose.service"]
+                   for container in docker_client.containers.list(filters={
+                       "label": f"com.docker.compose.project={PROJECT}"}))
+
+
+def live_variants(folder: Path) -> tuple[str, dict]:
+    history = json.loads((folder / "endpoint" / "penguins" / "deployments.json").read_text())
+    item = next(item for item in history["deployments"] if item["id"] == history["live"])
+    return item["action"], {variant["VariantName"]: variant for variant in item["variants"]}
+
+
+def test_a_deploy_onto_one_variant_and_its_rollback_lose_no_request(endpoint, docker_client):
+    folder, port, _, settings = endpoint
+    for action, args, note, service in (("deploy", ["VARIANT=v1"], "2", "variant-v1_1"),
+                                        ("rollback", [], "1", "variant-v1_2")):
+        clients = Clients(port, threads=4, body=json.dumps(RECORD))
+        done, began, ended = clients.during(*settings, action, *args)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert not clients.failed(), clients.failed()[:5]
+        assert clients.count_between(began, ended) > 0, "no request during the change to tell"
+        assert clients.connections() == 4, "a client lost its kept connection"
+        # v1's two instances replaced by two of the new model; v2 untouched.
+        assert services(docker_client) == {"router": 1, service: 2, "variant-v2": 1}
+        recorded, live = live_variants(folder)
+        assert recorded == action and live["v1"]["version"] == int(note)
+        assert (live["v1"]["Weight"], live["v1"]["Instances"], live["v2"]["version"]) == \
+            (50, 2, 2)
+        model = folder / "endpoint" / "penguins" / "variants" / service.replace(
+            "variant-v1", "v1") / "model"
+        assert (model / "note.txt").read_text() == note
+    session = requests.Session()
+    key = "after-rollback"
+    reply = invoke(session, port, **{"X-Amzn-SageMaker-Target-Variant": "v1",
+                                     "X-Amzn-SageMaker-Inference-Id": key})
+    assert reply.status_code == 200 and reply.headers[VARIANT_HEADER] == "v1"
+    root = folder / "capture" / "penguins" / "penguins-endpoint" / "v1"
+    deadline = time.monotonic() + 30
+    while not any(key in path.read_text() for path in root.rglob("*.jsonl")):
+        assert time.monotonic() < deadline, "the new instances did not capture into v1's folder"
+        time.sleep(0.5)
+    again = make("rollback", *settings)
+    assert again.returncode != 0
+    assert message(again).startswith("nothing to roll back to")
