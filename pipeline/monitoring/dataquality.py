@@ -62,6 +62,16 @@ def served_version(live: dict, variant: str | None):
     return live["version"]
 
 
+def live_variants(args) -> list[str]:
+    """The production variants the endpoint serves now; none for one model or none running."""
+    try:
+        live = deployments.live(deployments.load(args.endpoint_dir)) if args.endpoint_dir \
+            else None
+    except deployments.HistoryError:
+        return []
+    return [variant["VariantName"] for variant in (live or {}).get("variants", [])]
+
+
 def served_baseline(args, analysis: str = "DATA_QUALITY",
                     variant: str | None = None) -> tuple[str, dict] | None:
     """The baseline of `analysis` the registry recorded for the version being served (on

@@ -232,6 +232,33 @@ def settled(metrics_port: int) -> str:
     return last
 
 
+def test_the_schedule_runs_each_monitor_per_variant_against_its_own_baseline(endpoint):
+    folder, _, _, settings = endpoint
+    before = {record["name"] for record in monitoring_runs(folder)}
+    # MONITOR_MAX_RUNTIME defaults to the interval: 3 s would end an execution on a loaded machine.
+    options = [*settings, "MONITOR_INTERVAL=3", "MONITOR_WINDOW=3600", "MONITOR_MAX_RUNTIME=120"]
+    started = make("monitor-schedule", *options)
+    assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+    try:
+        deadline, done = time.monotonic() + 180, []
+        while {(r["analysis_type"], r.get("variant")) for r in done} != {
+                (analysis, variant) for analysis in ("DATA_QUALITY", "MODEL_QUALITY")
+                for variant in ("v1", "v2")}:
+            assert time.monotonic() < deadline, f"not every monitor of every variant: {done}"
+            time.sleep(0.5)
+            done = [record for record in monitoring_runs(folder) if record["name"] not in before
+                    and record["status"] != "InProgress"]
+    finally:
+        stopped = make("monitor-schedule-stop", *options)
+    assert stopped.returncode == 0, stopped.stderr
+    assert all(record["status"] == "Completed" for record in done), done
+    data = {record["variant"]: record for record in done
+            if record["analysis_type"] == "DATA_QUALITY"}
+    assert data["v2"]["inputs"]["baseline"]["from"] == "registry version 2"
+    assert data["v2"]["inputs"]["endpoint"]["path"].endswith("/penguins-endpoint/v2")
+    assert (data["v1"]["metric"]["value"], data["v2"]["metric"]["value"] > 0) == (0, True)
+
+
 def test_metrics_match_what_the_client_counted(endpoint, tmp_path):
     _, port, metrics_port, settings = endpoint
     before = settled(metrics_port)
