@@ -27,10 +27,10 @@ ALARMS = $(if $(ON_VIOLATION),--on-violation "$$ON_VIOLATION") \
 MONITORING = $(PYTHON) -m pipeline.monitoring.dataquality --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
 
-monitor-data: build-training ## Data-quality monitoring job over captured traffic (CAPTURE_DIR, START, END, BASELINE_JOB, PREPROCESSOR; ON_VIOLATION, RETRAIN_ON_VIOLATION=1)
+monitor-data: build-training ## Data-quality monitoring job over captured traffic, one run per variant (CAPTURE_DIR, START, END, VARIANT, BASELINE_JOB, PREPROCESSOR; ON_VIOLATION, RETRAIN_ON_VIOLATION=1)
 	@$(MONITORING) run --capture $(CAPTURE_DIR) --registry $(MODEL_REGISTRY) $(ALARMS) \
 	  --endpoint-dir $(ENDPOINT_DIR) $(if $(START),--start $(START)) $(if $(END),--end $(END)) \
-	  $(if $(BASELINE_JOB),--baseline-job $(BASELINE_JOB)) \
+	  $(if $(BASELINE_JOB),--baseline-job $(BASELINE_JOB)) $(if $(VARIANT),--variant $(VARIANT)) \
 	  $(if $(PREPROCESSOR),--preprocessor $(PREPROCESSOR))
 
 monitoring: ## List monitoring runs with their violation counts
@@ -46,12 +46,12 @@ ground-truth: ## Ground truth for captured requests (TRAFFIC_RUN; RANDOM=1 rando
 	  --out $(GROUND_TRUTH_DIR) --capture $(CAPTURE_DIR) $(if $(TRAFFIC_RUN),--traffic-run $(TRAFFIC_RUN)) \
 	  $(if $(filter 1,$(RANDOM)),--random) $(if $(filter 1,$(WRONG)),--wrong)
 
-monitor-model: build-training ## Model-quality monitoring job: captured predictions with ground truth (START, END, BASELINE_JOB; ON_VIOLATION, RETRAIN_ON_VIOLATION=1)
+monitor-model: build-training ## Model-quality monitoring job: captured predictions with ground truth, one run per variant (START, END, VARIANT, BASELINE_JOB; ON_VIOLATION, RETRAIN_ON_VIOLATION=1)
 	@$(PYTHON) -m pipeline.monitoring.modelquality --local $(LOCAL_DIR) --workload $(WORKLOAD) $(ALARMS) \
 	  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
 	  --capture $(CAPTURE_DIR) --ground-truth $(GROUND_TRUTH_DIR) --registry $(MODEL_REGISTRY) \
 	  --endpoint-dir $(ENDPOINT_DIR) $(if $(START),--start $(START)) $(if $(END),--end $(END)) \
-	  $(if $(BASELINE_JOB),--baseline-job $(BASELINE_JOB))
+	  $(if $(BASELINE_JOB),--baseline-job $(BASELINE_JOB)) $(if $(VARIANT),--variant $(VARIANT))
 
 # The monitoring schedule (pipeline/monitoring/schedule.py): the compose `monitor` service runs both
 # monitors every MONITOR_INTERVAL seconds over the window just ended (MONITOR_WINDOW seconds).

@@ -48,10 +48,11 @@ metrics: ## The endpoint's metrics per variant and minute, CloudWatch's names (M
 	  $(if $(METRICS_PORT),--port $(METRICS_PORT)) \
 	  $(if $(PNG),--png "$(PNG)" --image $(TRAINING_IMAGE))
 
-deploy: ## Blue/green: the newest Approved version onto the running endpoint, no failed request (DEPLOYMENT_CONFIG=file.json: canary, linear, alarms)
-	@$(ENDPOINT_CLI) deploy $(if $(DEPLOYMENT_CONFIG),--deployment-config "$(DEPLOYMENT_CONFIG)")
+deploy: ## Blue/green: the newest Approved version onto the running endpoint, no failed request (DEPLOYMENT_CONFIG=file.json: canary, linear, alarms; VARIANT=v2: onto that variant of an endpoint of variants)
+	@$(ENDPOINT_CLI) deploy $(if $(DEPLOYMENT_CONFIG),--deployment-config "$(DEPLOYMENT_CONFIG)") \
+	  $(if $(VARIANT),--variant "$(VARIANT)")
 
-rollback: ## Blue/green back to the version deployed before
+rollback: ## Blue/green back to the version (or the variants' models) deployed before
 	@$(ENDPOINT_CLI) rollback
 
 stop: ## Stop the endpoint

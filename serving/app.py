@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from serving import codecs, handlers, multimodel, openapi
+from serving import codecs, handlers, multimodel, openapi, utilization
 from serving import config as settings
 from serving import model as hooks
 from serving.capture import Capture
@@ -127,6 +127,12 @@ def openapi_document(state) -> Response:
     return Response(codecs.orjson.dumps(document), 200, mimetype="application/json")
 
 
+def instance_utilization(state) -> Response:
+    """This container's CPU and memory counters, for the router's CPUUtilization and
+    MemoryUtilization (serving/utilization.py)."""
+    return Response(codecs.orjson.dumps(utilization.read()), 200, mimetype="application/json")
+
+
 def targeted(view):
     """The view with the model of the request's target (a multi-model endpoint's state holds
     the cache, multimodel.Models, where a single model's holds the model)."""
@@ -159,6 +165,7 @@ ROUTES = (
     ("/invocations", ("POST",), invocations),
     ("/execution-parameters", ("GET",), execution_parameters),
     ("/openapi.json", ("GET",), openapi_document),
+    (utilization.PATH, ("GET",), instance_utilization),
 )
 
 

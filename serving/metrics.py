@@ -8,7 +8,10 @@ publishes in the AWS/SageMaker namespace, and what it is here:
 - InvocationsPerInstance: Invocations divided by the variant's instance count;
 - Invocation4XXErrors, Invocation5XXErrors: those answered 4xx, 5xx;
 - ModelLatency: the time the variant's container took, as the router saw it (microseconds);
-- OverheadLatency: the router's time less ModelLatency (microseconds).
+- OverheadLatency: the router's time less ModelLatency (microseconds);
+- CPUUtilization, MemoryUtilization: the variant's instances' CPU (percent, summed over cores)
+  and memory (percent of the container's limit), averaged over them, as the router polls them
+  (serving/utilization.py; `observe`).
 
 `prometheus` writes them as Prometheus text (sagemaker_invocations_total{endpoint,variant} …);
 `minutes` gives CloudWatch's one-minute periods of the last hour. nginx times to the
@@ -28,6 +31,7 @@ BUCKETS = (250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_0
 KEEP_MINUTES = 60
 COUNTS = ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors")
 LATENCIES = ("ModelLatency", "OverheadLatency")
+UTILIZATIONS = ("CPUUtilization", "MemoryUtilization")
 # CloudWatch's metric name -> the Prometheus name it is published under here.
 NAMES = {
     "Invocations": "sagemaker_invocations_total",
@@ -36,6 +40,8 @@ NAMES = {
     "Invocation5XXErrors": "sagemaker_invocation_5xx_errors_total",
     "ModelLatency": "sagemaker_model_latency_microseconds",
     "OverheadLatency": "sagemaker_overhead_latency_microseconds",
+    "CPUUtilization": "sagemaker_cpu_utilization_percent",
+    "MemoryUtilization": "sagemaker_memory_utilization_percent",
 }
 
 
@@ -63,7 +69,8 @@ def parse(line: str) -> tuple[str, int, int | None, int | None] | None:
 def _empty() -> dict:
     return {**{name: 0 for name in COUNTS},
             **{name: {"sum": 0, "count": 0, "max": 0, "buckets": [0] * len(BUCKETS)}
-               for name in LATENCIES}}
+               for name in LATENCIES},
+            **{name: {"sum": 0.0, "count": 0, "max": 0.0} for name in UTILIZATIONS}}
 
 
 def _count(row: dict, status: int, latencies: dict) -> None:
@@ -92,6 +99,7 @@ class Metrics:
         self.clock = clock
         self.totals: dict[str, dict] = {}
         self.by_minute: dict[int, dict[str, dict]] = {}
+        self.utilization: dict[str, dict] = {}  # the latest reading, per variant
         self.lock = threading.Lock()
 
     def add(self, lines: Iterable[str]) -> None:
@@ -106,8 +114,24 @@ class Metrics:
                 _count(self.totals.setdefault(variant, _empty()), status, latencies)
                 rows = self.by_minute.setdefault(minute, {})
                 _count(rows.setdefault(variant, _empty()), status, latencies)
-            for old in [key for key in self.by_minute if key <= minute - KEEP_MINUTES * 60]:
-                del self.by_minute[old]
+            self._forget(minute)
+
+    def observe(self, variant: str, found: dict) -> None:
+        """A reading of the variant's CPUUtilization and MemoryUtilization (percent)."""
+        minute = int(self.clock()) // 60 * 60
+        with self.lock:
+            self.utilization[variant] = dict(found)
+            row = self.by_minute.setdefault(minute, {}).setdefault(variant, _empty())
+            for name, value in found.items():
+                stats = row[name]
+                stats["sum"] += value
+                stats["count"] += 1
+                stats["max"] = max(stats["max"], value)
+            self._forget(minute)
+
+    def _forget(self, minute: int) -> None:
+        for old in [key for key in self.by_minute if key <= minute - KEEP_MINUTES * 60]:
+            del self.by_minute[old]
 
     def prometheus(self, endpoint: dict) -> str:
         """Prometheus text; `endpoint` is {"EndpointName": …, "Variants": {name: instances}}."""
@@ -115,6 +139,7 @@ class Metrics:
         instances = endpoint.get("Variants", {})
         with self.lock:
             totals = {variant: json.loads(json.dumps(row)) for variant, row in self.totals.items()}
+            now = {variant: dict(found) for variant, found in self.utilization.items()}
         for variant in instances:
             totals.setdefault(variant, _empty())
         lines = []
@@ -138,11 +163,18 @@ class Metrics:
                 lines.append(f"{kind}_bucket{_labels(name, variant, le='+Inf')} {stats['count']}")
                 lines.append(f"{kind}_sum{_labels(name, variant)} {stats['sum']}")
                 lines.append(f"{kind}_count{_labels(name, variant)} {stats['count']}")
+        for metric in UTILIZATIONS:
+            kind = NAMES[metric]
+            lines += [f"# HELP {kind} CloudWatch's {metric}, per endpoint and variant: the "
+                      "latest reading, averaged over the variant's instances",
+                      f"# TYPE {kind} gauge"]
+            lines += [f"{kind}{_labels(name, variant)} {_number(round(found[metric], 3))}"
+                      for variant, found in sorted(now.items()) if metric in found]
         return "\n".join(lines) + "\n"
 
     def minutes(self, endpoint: dict) -> list[dict]:
-        """CloudWatch's one-minute periods, oldest first: sums, and latency averages and
-        maxima, one row per minute and variant with traffic."""
+        """CloudWatch's one-minute periods, oldest first: sums, and latency and utilization
+        averages and maxima, one row per minute and variant with traffic or a reading."""
         name = endpoint.get("EndpointName", "endpoint")
         instances = endpoint.get("Variants", {})
         rows = []
@@ -154,7 +186,7 @@ class Metrics:
                              **{metric: row[metric] for metric in COUNTS},
                              "InvocationsPerInstance": row["Invocations"]
                              / max(1, instances.get(variant, 1))}
-                    for metric in LATENCIES:
+                    for metric in (*LATENCIES, *UTILIZATIONS):
                         stats = row[metric]
                         found[metric] = stats["sum"] / stats["count"] if stats["count"] else None
                         found[f"{metric}Maximum"] = stats["max"] if stats["count"] else None

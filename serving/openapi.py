@@ -116,6 +116,14 @@ def _common(invocations: dict, schemas: dict, description: str) -> dict:
                                "BatchStrategy": {"type": "string", "enum": ["MULTI_RECORD"]},
                                "MaxPayloadInMB": {"type": "integer", "minimum": 1}}}),
             "/openapi.json": _get("This document.", {"type": "object"}),
+            "/utilization": _get(
+                "This container's CPU and memory counters, for the router's CPUUtilization and "
+                "MemoryUtilization.", {
+                    "type": "object",
+                    "required": ["Seconds", "CpuSeconds", "MemoryBytes", "MemoryLimitBytes"],
+                    "properties": {name: {"type": "number", "nullable": True, "minimum": 0}
+                                   for name in ("Seconds", "CpuSeconds", "MemoryBytes",
+                                                "MemoryLimitBytes")}}),
             "/invocations": invocations,
         },
         "components": {

@@ -3,7 +3,8 @@
 Runs two nginx: the front (nginx/router.conf), which keeps the clients' connections and is never
 reloaded, and the split (nginx/split.conf), which picks the variant and instance and is the one
 a deploy or a weight change reloads. Reads the front's metrics lines from a pipe and serves them
-(serving/metrics.py) on METRICS_PORT: /metrics (Prometheus text) and /minutes (JSON rows).
+(serving/metrics.py) on METRICS_PORT: /metrics (Prometheus text) and /minutes (JSON rows), with
+each variant's CPU and memory, polled from its instances (serving/utilization.py).
 ROUTER_METRICS=0 turns the recording off. SIGTERM or SIGQUIT stops both nginx gracefully.
 """
 
@@ -19,7 +20,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from serving import metrics
+from serving import metrics, utilization
 
 NGINX_DIR = Path(__file__).resolve().parent.parent / "nginx"
 FRONT_TEMPLATE = NGINX_DIR / "router.conf"
@@ -27,7 +28,8 @@ SPLIT_CONF = NGINX_DIR / "split.conf"
 FRONT_CONF = Path("/tmp/router.conf")
 SPLIT_SOCKET = Path("/tmp/router-split.sock")
 PIPE = Path("/tmp/router-metrics.fifo")
-# Written beside upstream.conf by pipeline/endpoints/bluegreen.py: name and instance counts.
+# Written beside upstream.conf by pipeline/endpoints/bluegreen.py: name, instance counts and
+# each variant's hosts.
 FACTS = Path("/etc/nginx/router/endpoint.json")
 METRICS_PORT = 9100
 PIPE_BYTES = 1 << 20  # the pipe's buffer: a second of lines at any rate the router reaches
@@ -93,6 +95,8 @@ def start_metrics() -> None:
     threading.Thread(target=read_pipe, args=(found,), name="metrics-pipe", daemon=True).start()
     server = ThreadingHTTPServer(("0.0.0.0", METRICS_PORT), handler(found))
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+    utilization.Poller(lambda: metrics.endpoint_facts(FACTS).get("Hosts") or {},
+                       found.observe).start()
 
 
 def main() -> int:

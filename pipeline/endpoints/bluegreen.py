@@ -26,8 +26,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pipeline.endpoints.variants import DEFAULT_VARIANT, upstream_conf
-from pipeline.endpoints.variants import service as variant_service
+from pipeline.endpoints.variants import DEFAULT_VARIANT, place_of, service_of, upstream_conf
 from training.contract.archive import extract
 
 # The uid and gid the serving image's workers drop to (Debian's nobody and nogroup).
@@ -178,11 +177,10 @@ class Endpoint:
             raise EndpointError("the compose command names no -f file to extend")
         services = {}
         for variant in variants:
-            name = variant["VariantName"]
-            services[variant_service(name)] = {
+            services[service_of(variant)] = {
                 "extends": {"file": str(base), "service": "blue"},
-                "environment": {"DATA_CAPTURE_VARIANT_NAME": name},
-                "volumes": [f"{self.folder / 'variants' / name / 'model'}:/opt/ml/model:ro"],
+                "environment": {"DATA_CAPTURE_VARIANT_NAME": variant["VariantName"]},
+                "volumes": [f"{self.folder / place_of(variant) / 'model'}:/opt/ml/model:ro"],
             }
         temporary = self.folder / f".{OVERRIDES}.new"
         temporary.write_text(json.dumps({"services": services}, indent=2) + "\n")
@@ -272,12 +270,17 @@ class Endpoint:
                                 f"endpoint ({error.strerror}); choose another folder") from None
 
     def point_router(self, variants: list[dict]) -> None:
-        """upstream.conf (the split) and endpoint.json (the metrics' names and instance
-        counts), each written whole, as nginx and the metrics may read them at any time."""
+        """upstream.conf (the split) and endpoint.json (the metrics' names, instance counts
+        and hosts to poll for CPU and memory), each written whole, as nginx and the metrics may
+        read them at any time."""
         router = self.folder / "router"
         router.mkdir(parents=True, exist_ok=True)
+        hosts: dict[str, list[str]] = {}
+        for item in variants:
+            hosts.setdefault(item["VariantName"], []).extend(item["Hosts"])
         facts = {"EndpointName": self.name,
-                 "Variants": {item["VariantName"]: item["Instances"] for item in variants}}
+                 "Variants": {item["VariantName"]: item["Instances"] for item in variants},
+                 "Hosts": hosts}
         for name, text in (("upstream.conf", upstream_conf(variants)),
                            ("endpoint.json", json.dumps(facts) + "\n")):
             temporary = router / f".{name}.new"

@@ -5,7 +5,9 @@ updated as SageMaker updates one, blue/green, with no failed request.
 pipeline/endpoints/fleet.py, which also changes their weights); `deploy` puts the newest Approved
 version on the idle colour and shifts the traffic to it (pipeline/endpoints/shifting.py);
 `rollback` goes back to the model that was live before, the same way
-(pipeline/endpoints/deployments.py keeps the history).
+(pipeline/endpoints/deployments.py keeps the history). On an endpoint of variants, `deploy
+--variant` replaces one variant's model and `rollback` puts back the models before
+(pipeline/endpoints/updates.py).
 Standard library only: make runs it with the host's python3.
 """
 
@@ -14,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.endpoints import deployments, guardrails
+from pipeline.endpoints import deployments, guardrails, variants
 from pipeline.endpoints.bluegreen import Endpoint, EndpointError, endpoint_options, request, say
 from pipeline.endpoints.fleet import serve_variants, weights
 from pipeline.endpoints.served import (
@@ -26,6 +28,7 @@ from pipeline.endpoints.served import (
     start_router,
 )
 from pipeline.endpoints.shifting import update
+from pipeline.endpoints.updates import chosen_variant, deploy_variant, rollback_variants
 from pipeline.registry import models as registry
 
 # A real record of the model's own test split, which the training job ships in the archive.
@@ -61,13 +64,6 @@ def serve(endpoint: Endpoint, args) -> None:
         "(make invoke; make deploy; make stop)")
 
 
-def one_model(current: dict, action: str) -> None:
-    if "variants" in current:
-        raise EndpointError(f"make {action} updates an endpoint of one model; this one serves "
-                            "variants: change their weights with make weights, or serve a new "
-                            "config with make serve VARIANTS=…")
-
-
 def deployment_plan(args) -> dict:
     if not args.deployment_config:
         return guardrails.deployment_config({})
@@ -84,7 +80,14 @@ def deploy(endpoint: Endpoint, args) -> None:
     with deployments.locked(endpoint.folder):
         history = deployments.load(endpoint.folder)
         current = live_or_fail(endpoint, history)
-        one_model(current, "deploy")
+        name = chosen_variant(current, args.variant, "deploy")
+        if name is not None:
+            if args.deployment_config:
+                raise EndpointError("DEPLOYMENT_CONFIG with VARIANT=: canary and linear "
+                                    "shifting onto one variant is not built; deploy it all at "
+                                    "once, or shift traffic between variants with make weights")
+            deploy_variant(endpoint, history, current, name, model)
+            return
         if current["sha256"] == model["sha256"]:
             say(f"{model['label']} is already live on port {endpoint.port}; nothing to do")
             return
@@ -95,7 +98,9 @@ def rollback(endpoint: Endpoint, args) -> None:
     with deployments.locked(endpoint.folder):
         history = deployments.load(endpoint.folder)
         current = live_or_fail(endpoint, history)
-        one_model(current, "rollback")
+        if "variants" in current:
+            rollback_variants(endpoint, history, current)
+            return
         target = deployments.rollback_target(history)
         label = deployments.describe(target)
         if target.get("version") is not None:
@@ -128,7 +133,7 @@ def invoke(endpoint: Endpoint, args) -> None:
         current = None
     if current is None:
         raise EndpointError(f"no endpoint on port {endpoint.port}; start one with make serve")
-    place = f"variants/{current['variants'][0]['VariantName']}" if "variants" in current \
+    place = variants.place_of(current["variants"][0]) if "variants" in current \
         else current["colour"]
     sample = endpoint.folder / place / "model" / SAMPLE
     if not sample.is_file():
@@ -153,6 +158,8 @@ def parser() -> argparse.ArgumentParser:
     shift = commands.add_parser("deploy", help="the newest Approved version, blue/green")
     shift.add_argument("--deployment-config", help="UpdateEndpoint's DeploymentConfig, a JSON "
                        "file (canary or linear traffic shifting, alarms)")
+    shift.add_argument("--variant", help="VARIANT: the production variant whose model it "
+                       "replaces, on an endpoint of variants")
     commands.add_parser("rollback", help="the version deployed before, blue/green")
     commands.add_parser("stop", help="stop the router and both colours")
     commands.add_parser("invoke", help="POST the served model's own sample record")

@@ -51,7 +51,7 @@ def serve_variants(endpoint: Endpoint, args) -> None:
     with deployments.locked(endpoint.folder):
         history = deployments.load(endpoint.folder)
         for variant in found:
-            endpoint.stage(f"variants/{variant['VariantName']}", variant["model"])
+            endpoint.stage(variants.place_of(variant), variant["model"])
         remove_all(endpoint)
         previous = deployments.latest(history)
         history["live"] = None
@@ -61,7 +61,8 @@ def serve_variants(endpoint: Endpoint, args) -> None:
             name = variant["VariantName"]
             say(f"variant {name}: {variant['model']['label']} on {variant['Instances']} "
                 f"instance(s), weight {variant['Weight']:g}")
-            endpoint.start(f"variants/{name}", variants.service(name), variant["Instances"])
+            endpoint.start(variants.place_of(variant), variants.service_of(variant),
+                           variant["Instances"])
         item = {"variants": [{"VariantName": variant["VariantName"], "Weight": variant["Weight"],
                               "Instances": variant["Instances"], **kept(variant["model"])}
                              for variant in found]}
@@ -105,7 +106,7 @@ def reshape(endpoint: Endpoint, history: dict, current: dict, changed: list[dict
     split = routed(item)
     for variant in split:
         name, count = variant["VariantName"], variant["Instances"]
-        service = variants.service(name)
+        service = variants.service_of(variant)
         if count > before[name]:
             say(f"variant {name}: starting {instances(before[name] + 1, count)}")
             endpoint.scale_up(service, before[name], count)
@@ -117,7 +118,7 @@ def reshape(endpoint: Endpoint, history: dict, current: dict, changed: list[dict
         name, count = variant["VariantName"], variant["Instances"]
         if count < before[name]:
             say(f"variant {name}: stopping {instances(count + 1, before[name])}")
-            endpoint.scale_down(variants.service(name), count)
+            endpoint.scale_down(variants.service_of(variant), count)
     if split != routed(item):
         endpoint.point_router(routed(item))  # the service's name: every instance left
     recorded = deployments.record(history, action, "variants", item, current["id"])

@@ -1,6 +1,7 @@
 """`python -m pipeline.endpoints.metrics --port N` (make metrics): the endpoint's metrics of the
 last hour, one row per minute and variant, under CloudWatch's names, as the router counts them
-(serving/metrics.py; the router serves them on 127.0.0.1:METRICS_PORT). Standard library only.
+and polls its instances' CPU and memory (serving/metrics.py, serving/utilization.py; the router
+serves them on 127.0.0.1:METRICS_PORT). Standard library only.
 """
 
 import argparse
@@ -16,7 +17,8 @@ COLUMNS = (("Timestamp", "minute (UTC)", 20), ("VariantName", "variant", 12),
            ("Invocations", "Invocations", 12), ("InvocationsPerInstance", "PerInstance", 12),
            ("Invocation4XXErrors", "4XXErrors", 10), ("Invocation5XXErrors", "5XXErrors", 10),
            ("ModelLatency", "ModelLatency", 13), ("ModelLatencyMaximum", "(max)", 10),
-           ("OverheadLatency", "OverheadLat.", 13))
+           ("OverheadLatency", "OverheadLat.", 13), ("CPUUtilization", "CPU %", 8),
+           ("MemoryUtilization", "Memory %", 9))
 
 
 # The router's metrics port inside its container (serving/router.py).
@@ -32,57 +34,6 @@ def published_port(compose: str) -> int | None:
         return None
     port = done.stdout.strip().rpartition(":")[2]
     return int(port) if done.returncode == 0 and port.isdigit() and int(port) else None
-
-
-def project_of(compose: str) -> str | None:
-    words = shlex.split(compose)
-    return next((words[index + 1] for index, word in enumerate(words[:-1]) if word == "-p"),
-                None)
-
-
-def utilization(docker: str, project: str) -> dict[str, dict]:
-    """CPUUtilization and MemoryUtilization now, per service, from `docker stats`: each the
-    average over the service's instances, in SageMaker's units (CPU: percent of one core,
-    summed over cores, so up to 100 x cores; memory: percent of the container's limit)."""
-    command = shlex.split(docker)
-    try:
-        listed = subprocess.run([*command, "ps", "--filter",
-                                 f"label=com.docker.compose.project={project}", "--format",
-                                 '{{.ID}} {{.Label "com.docker.compose.service"}}'],
-                                capture_output=True, text=True, timeout=60)
-        services = dict(line.split() for line in listed.stdout.splitlines() if
-                        len(line.split()) == 2)
-        if not services:
-            return {}
-        stats = subprocess.run([*command, "stats", "--no-stream", "--format",
-                                "{{.ID}} {{.CPUPerc}} {{.MemPerc}}", *services],
-                               capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    found: dict[str, list] = {}
-    for line in stats.stdout.splitlines():
-        parts = line.split()
-        if len(parts) != 3 or parts[0] not in services:
-            continue
-        try:
-            cpu, memory = (float(part.rstrip("%")) for part in parts[1:])
-        except ValueError:
-            continue
-        found.setdefault(services[parts[0]], []).append((cpu, memory))
-    return {service: {"CPUUtilization": sum(cpu for cpu, _ in rows) / len(rows),
-                      "MemoryUtilization": sum(memory for _, memory in rows) / len(rows),
-                      "instances": len(rows)}
-            for service, rows in found.items()}
-
-
-def utilization_table(found: dict[str, dict]) -> str:
-    lines = ["now, from docker stats (average over each variant's instances; CPU in percent of "
-             "one core, memory in percent of the container's limit):",
-             f"{'service':<20}{'instances':>10}{'CPUUtilization':>16}{'MemoryUtilization':>19}"]
-    lines += [f"{service:<20}{row['instances']:>10}{row['CPUUtilization']:>16.1f}"
-              f"{row['MemoryUtilization']:>19.1f}" for service, row in sorted(found.items())
-              if service != "router"]
-    return "\n".join(lines)
 
 
 # Run in the training image (it has matplotlib; the host's python3 need not): rows on stdin,
@@ -148,11 +99,13 @@ def cell(value, width: int) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    """The rows as a fixed-width table; latencies are averages in microseconds."""
+    """The rows as a fixed-width table; latencies are averages in microseconds, utilizations
+    averages in percent."""
     if not rows:
         return "no invocations in the last hour"
     name = rows[0]["EndpointName"]
-    lines = [f"endpoint {name}: one-minute sums; latencies in microseconds (average, maximum)",
+    lines = [f"endpoint {name}: one-minute sums; latencies in microseconds (average, maximum); "
+             "CPU and memory in percent (average; CPU summed over cores)",
              " ".join(title.ljust(width) if key in ("Timestamp", "VariantName")
                       else title.rjust(width) for key, title, width in COLUMNS)]
     lines += [" ".join(cell(row.get(key), width) for key, _, width in COLUMNS) for row in rows]
@@ -163,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="metrics", description=__doc__.splitlines()[0])
     cli.add_argument("--port", type=int, help="METRICS_PORT (else compose's port of the router)")
     cli.add_argument("--compose", help="the compose command, to find the router's port")
-    cli.add_argument("--docker", default="docker", help="the docker command, for docker stats")
+    cli.add_argument("--docker", default="docker", help="the docker command, for --png")
     cli.add_argument("--json", action="store_true", help="the rows as JSON")
     cli.add_argument("--png", type=Path, help="also draw the last hour into this PNG")
     cli.add_argument("--image", default="penguins-training:latest", help="an image with "
@@ -174,18 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         print("no endpoint is running; start one with make serve", file=sys.stderr)
         return 1
     rows = fetch(port)
-    project = args.compose and project_of(args.compose)
-    used = utilization(args.docker, project) if project else {}
     if args.json:
-        print(json.dumps({"minutes": rows, "utilization": used}, indent=2))
+        print(json.dumps(rows, indent=2))
         return 0
     print(table(rows))
     if args.png and rows:
         plot(rows, args.png, args.docker, args.image)
         print(f"wrote {args.png}")
-    if used:
-        print()
-        print(utilization_table(used))
     return 0
 
 

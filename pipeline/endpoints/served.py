@@ -49,7 +49,7 @@ def live_or_fail(endpoint: Endpoint, history: dict) -> dict:
 def services(item: dict) -> list[str]:
     """The compose services a live deployment runs on."""
     if "variants" in item:
-        return [variants.service(variant["VariantName"]) for variant in item["variants"]]
+        return [variants.service_of(variant) for variant in item["variants"]]
     return [item["colour"]]
 
 
@@ -57,7 +57,7 @@ def routed(item: dict) -> list[dict]:
     """A deployment's variants as the router splits them."""
     if "variants" not in item:
         return colour_variants(item["colour"])
-    return [{**variant, "Hosts": [variants.service(variant["VariantName"])]}
+    return [{**variant, "Hosts": [variants.service_of(variant)]}
             for variant in item["variants"]]
 
 

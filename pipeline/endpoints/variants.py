@@ -214,3 +214,17 @@ def upstream_conf(variants: list[dict]) -> str:
 def service(name: str) -> str:
     """The compose service (and host name) of a variant's instances."""
     return f"variant-{name.lower()}"
+
+
+def service_of(variant: dict) -> str:
+    """The compose service of a variant's instances now: its name's, or, once a deploy has
+    replaced its model, that deploy's generation's (an underscore no variant name has)."""
+    number = variant.get("Generation", 0)
+    return f"{service(variant['VariantName'])}_{number}" if number else \
+        service(variant["VariantName"])
+
+
+def place_of(variant: dict) -> str:
+    """The variant's folder in the endpoint's, whose model/ its instances serve."""
+    number = variant.get("Generation", 0)
+    return f"variants/{variant['VariantName']}" + (f"_{number}" if number else "")

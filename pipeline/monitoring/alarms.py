@@ -54,7 +54,8 @@ def facts(run: runs.Run, found: list) -> dict:
     record = run.record
     analysis = record.get("analysis_type", "DATA_QUALITY")
     capture = record.get("inputs", {}).get("endpoint", {}).get("path")
-    endpoint, variant = endpoint_of(capture, record.get("workload", ""))
+    endpoint, variant = (record["endpoint"], record["variant"]) if record.get("variant") \
+        else endpoint_of(capture, record.get("workload", ""))  # a run of one variant knows it
     path = next(iter(sorted(run.folder.rglob(VIOLATIONS))), None)
     return {"MONITORING_RUN": run.name, "ANALYSIS_TYPE": analysis,
             "VIOLATION_COUNT": str(len(found)), "CONSTRAINT_VIOLATIONS": str(path or ""),

@@ -5,7 +5,9 @@ the list of monitoring runs.
 (training/monitor/analyzer.py) as a processing job over the capture folder (CAPTURE_DIR, mounted
 read-only as /opt/ml/processing/input/endpoint) for a window (START/END, default the last hour),
 against a data-quality baseline: BASELINE_JOB's, else the one the registry recorded for the version
-the endpoint serves, else the newest Completed data-quality baseline run of the workload. The
+the endpoint serves, else the newest Completed data-quality baseline run of the workload. One run
+per production variant with capture in the window (<endpoint>/<variant>/, only VARIANT's when
+set; pipeline/monitoring/variants.py), each against its variant's version's baseline. The
 baseline's two files are copied into the run (processing/baseline/), so a run keeps what it
 compared against; results land in <local>/monitoring/<run>/processing/resultdata/.
 
@@ -20,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline.endpoints import deployments
-from pipeline.monitoring import alarms
+from pipeline.monitoring import alarms, variants
 from pipeline.monitoring import baseline as baselines
 from pipeline.monitoring.alarms import VIOLATIONS, violations
 from pipeline.runs import jobrun
@@ -52,26 +54,48 @@ ANALYSES = {"DATA_QUALITY": ("data_quality", "data-quality", "make baseline"),
             "MODEL_QUALITY": ("model_quality", "model-quality", "make model-baseline")}
 
 
-def served_baseline(args, analysis: str = "DATA_QUALITY") -> tuple[str, dict] | None:
-    """The baseline of `analysis` the registry recorded for the version being served."""
+def served_version(live: dict, variant: str | None):
+    """The registered version the live deployment serves (on `variant`, of a config of them)."""
+    if "variants" in live:
+        return next(item["version"] for item in live["variants"]
+                    if item["VariantName"] == variant)
+    return live["version"]
+
+
+def live_variants(args) -> list[str]:
+    """The production variants the endpoint serves now; none for one model or none running."""
+    try:
+        live = deployments.live(deployments.load(args.endpoint_dir)) if args.endpoint_dir \
+            else None
+    except deployments.HistoryError:
+        return []
+    return [variant["VariantName"] for variant in (live or {}).get("variants", [])]
+
+
+def served_baseline(args, analysis: str = "DATA_QUALITY",
+                    variant: str | None = None) -> tuple[str, dict] | None:
+    """The baseline of `analysis` the registry recorded for the version being served (on
+    `variant`, when the endpoint serves several)."""
     if not args.endpoint_dir or not args.registry:
         return None
     try:
-        version = deployments.live(deployments.load(args.endpoint_dir))["version"]
+        version = served_version(deployments.live(deployments.load(args.endpoint_dir)), variant)
         meta = json.loads((args.registry / str(version) / "metadata.json").read_text())
         files = meta["baselines"][ANALYSES[analysis][0]]
-    except (OSError, ValueError, KeyError, TypeError, deployments.HistoryError):
+    except (OSError, ValueError, KeyError, TypeError, StopIteration, deployments.HistoryError):
         return None  # nothing served from the registry, or no such baseline recorded for it
     if all(Path(files.get(name.split(".")[0], "")).is_file() for name in BASELINE_FILES):
         return f"registry version {version}", files
     return None
 
 
-def choose_baseline(args, analysis: str = "DATA_QUALITY") -> tuple[str, dict]:
+def choose_baseline(args, analysis: str = "DATA_QUALITY",
+                    variant: str | None = None) -> tuple[str, dict]:
     """(what it is, {"statistics": path, "constraints": path}) of a baseline of `analysis`:
-    BASELINE_JOB's, else the served version's, else the newest Completed one of the workload."""
+    BASELINE_JOB's, else the served version's (the variant's), else the newest Completed one
+    of the workload."""
     if not args.baseline_job:
-        served = served_baseline(args, analysis)
+        served = served_baseline(args, analysis, variant)
         if served:
             return served
     _, words, target = ANALYSES[analysis]
@@ -109,15 +133,17 @@ def check_capture(capture: Path) -> None:
 
 def analyse(args, analysis: str, start: datetime, end: datetime, baseline: tuple[str, dict], *,
             environment: dict, inputs: dict, folders: dict, outputs: tuple,
-            code: dict | None = None) -> int:
+            code: dict | None = None, captured: variants.Captured | None = None) -> int:
     """A monitoring run of `analysis` through the image's one `monitor` entrypoint
     (analysis_type picks the analysis): the baseline's files and `code` ({path in the run:
     source}) copied into the run, compose variables `folders` mounted; the run records its
-    `outputs` and the violation count."""
+    `outputs`, the violation count, and the endpoint and variant it analysed."""
     what, files = baseline
+    named = {"endpoint": captured.endpoint, "variant": captured.variant} \
+        if captured and captured.variant else {}
     run = jobrun.start(args, "monitoring", analysis_type=analysis,
                        inputs={**inputs, "baseline": {"from": what, **files}},
-                       window={"start": zulu(start), "end": zulu(end)})
+                       window={"start": zulu(start), "end": zulu(end)}, **named)
     for name in ("processing/baseline", RESULTS, "output"):
         (run.folder / name).mkdir(parents=True)
     try:
@@ -141,8 +167,10 @@ def analyse(args, analysis: str, start: datetime, end: datetime, baseline: tuple
         run.record["outputs"] = {name: str(run.folder / RESULTS / name) for name in outputs}
     code = jobrun.end(args, run, status, metric)
     if code == 0 and found:
-        return alarms.act(run, found, getattr(args, "on_violation", None),
-                          getattr(args, "retrain_command", None))
+        acted = alarms.act(run, found, getattr(args, "on_violation", None),
+                           getattr(args, "retrain_command", None))
+        args.retrain_command = None  # one retrain, however many variants' runs find violations
+        return acted
     return code
 
 
@@ -152,9 +180,16 @@ def monitor(args) -> int:
     if args.preprocessor and not args.preprocessor.is_file():
         raise RunError(f"PREPROCESSOR={args.preprocessor}: no such file (a Python file with "
                        "preprocess_handler(inference_record))")
-    baseline = choose_baseline(args)
-    jobrun.say(f"monitoring {args.capture} from {zulu(start)} to {zulu(end)} against "
-               f"{baseline[0]}")
+    found = variants.captured(args.capture, start, end, getattr(args, "variant", None))
+    # Every baseline first: a variant without one stops the command before any run starts.
+    chosen = [(item, choose_baseline(args, variant=item.variant)) for item in found]
+    return max(monitor_one(args, item, baseline, start, end) for item, baseline in chosen)
+
+
+def monitor_one(args, item: variants.Captured, baseline: tuple[str, dict], start: datetime,
+                end: datetime) -> int:
+    jobrun.say(f"monitoring {item.folder}{variants.words(item)} from {zulu(start)} to "
+               f"{zulu(end)} against {baseline[0]}")
     environment = {"dataset_format": json.dumps({"sagemakerCaptureJson": {
                        "captureIndexNames": ["endpointInput", "endpointOutput"]}}),
                    "dataset_source": "/opt/ml/processing/input/endpoint",
@@ -168,18 +203,19 @@ def monitor(args) -> int:
         code["processing/code/preprocessor.py"] = args.preprocessor
         environment["record_preprocessor_script"] = "/opt/ml/processing/code/preprocessor.py"
     return analyse(args, "DATA_QUALITY", start, end, baseline, environment=environment,
-                   inputs={"endpoint": {"path": str(args.capture)}},
-                   folders={"CAPTURE_DIR": args.capture}, code=code,
+                   inputs={"endpoint": {"path": str(item.folder)}},
+                   folders={"CAPTURE_DIR": item.folder}, code=code, captured=item,
                    outputs=("statistics.json", VIOLATIONS, "report.html", "report.png"))
 
 
 def table(found: list[runs.Run]) -> str:
-    rows = [("NAME", "ANALYSIS", "STATUS", "WINDOW", "VIOLATIONS", "CHECKS")]
+    rows = [("NAME", "ANALYSIS", "VARIANT", "STATUS", "WINDOW", "VIOLATIONS", "CHECKS")]
     for run in found:
         listed = violations(run)
         window = run.record.get("window", {})
         checks = sorted({v.get("constraint_check_type", "?") for v in listed or []})
-        rows.append((run.name, run.record.get("analysis_type", "-"), run.status,
+        rows.append((run.name, run.record.get("analysis_type", "-"),
+                     run.record.get("variant") or "-", run.status,
                      f"{window.get('start', '-')}..{window.get('end', '-')}" if window else "-",
                      "-" if listed is None else str(len(listed)), ",".join(checks) or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -206,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     top.add_argument("--end", help="END (ISO 8601; default now)")
     top.add_argument("--baseline-job", help="BASELINE_JOB")
     top.add_argument("--preprocessor", type=Path, help="PREPROCESSOR: a record preprocessor")
+    top.add_argument("--variant", help="VARIANT: only this production variant's capture")
     top.add_argument("--registry", type=Path, help="MODEL_REGISTRY")
     top.add_argument("--endpoint-dir", type=Path, help="ENDPOINT_DIR")
     alarms.add_arguments(top)

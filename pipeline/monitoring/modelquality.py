@@ -5,7 +5,8 @@
 ground truth (GROUND_TRUTH_DIR, make ground-truth), both read-only, for a window (START/END,
 default the last hour), against a model-quality baseline: BASELINE_JOB's, else the one the registry
 recorded for the version the endpoint serves, else the newest Completed model-quality baseline run
-(make model-baseline). The baseline is copied into the run (processing/baseline/); results land in
+(make model-baseline). One run per production variant with capture in the window, as make
+monitor-data does. The baseline is copied into the run (processing/baseline/); results land in
 <local>/monitoring/<run>/processing/resultdata/, beside the data-quality runs `make monitoring`
 lists. Standard library only.
 """
@@ -15,7 +16,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from pipeline.monitoring import alarms
+from pipeline.monitoring import alarms, variants
 from pipeline.monitoring import dataquality as monitoring
 from pipeline.runs import jobrun
 from pipeline.runs.records import RunError
@@ -23,9 +24,9 @@ from pipeline.runs.records import RunError
 ANALYSIS = "MODEL_QUALITY"
 
 
-def choose_baseline(args) -> tuple[str, dict]:
+def choose_baseline(args, variant: str | None = None) -> tuple[str, dict]:
     """(what it is, {"statistics": path, "constraints": path}) of a model-quality baseline."""
-    return monitoring.choose_baseline(args, ANALYSIS)
+    return monitoring.choose_baseline(args, ANALYSIS, variant)
 
 
 def environment(start: datetime, end: datetime) -> dict:
@@ -48,15 +49,20 @@ def monitor(args) -> int:
     if not args.ground_truth.is_dir():
         raise RunError(f"GROUND_TRUTH_DIR={args.ground_truth}: no ground truth yet; write it "
                        "with make ground-truth")
-    baseline = choose_baseline(args)
-    jobrun.say(f"model quality of {args.capture} with ground truth {args.ground_truth} from "
-               f"{monitoring.zulu(start)} to {monitoring.zulu(end)} against {baseline[0]}")
-    return monitoring.analyse(
-        args, ANALYSIS, start, end, baseline, environment=environment(start, end),
-        inputs={"endpoint": {"path": str(args.capture)},
-                "groundtruth": {"path": str(args.ground_truth)}},
-        folders={"CAPTURE_DIR": args.capture, "GROUND_TRUTH_DIR": args.ground_truth},
-        outputs=("statistics.json", monitoring.VIOLATIONS, "report.html"))
+    found = variants.captured(args.capture, start, end, args.variant)
+    chosen = [(item, choose_baseline(args, item.variant)) for item in found]
+    codes = []
+    for item, baseline in chosen:
+        jobrun.say(f"model quality of {item.folder}{variants.words(item)} with ground truth "
+                   f"{args.ground_truth} from {monitoring.zulu(start)} to "
+                   f"{monitoring.zulu(end)} against {baseline[0]}")
+        codes.append(monitoring.analyse(
+            args, ANALYSIS, start, end, baseline, environment=environment(start, end),
+            inputs={"endpoint": {"path": str(item.folder)},
+                    "groundtruth": {"path": str(args.ground_truth)}},
+            folders={"CAPTURE_DIR": item.folder, "GROUND_TRUTH_DIR": args.ground_truth},
+            outputs=("statistics.json", monitoring.VIOLATIONS, "report.html"), captured=item))
+    return max(codes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     top.add_argument("--start", help="START (ISO 8601; default END - 1 hour)")
     top.add_argument("--end", help="END (ISO 8601; default now)")
     top.add_argument("--baseline-job", help="BASELINE_JOB: a model-quality baseline run")
+    top.add_argument("--variant", help="VARIANT: only this production variant's capture")
     top.add_argument("--registry", type=Path, help="MODEL_REGISTRY")
     top.add_argument("--endpoint-dir", type=Path, help="ENDPOINT_DIR")
     alarms.add_arguments(top)

@@ -3,9 +3,11 @@
 
 `start` (`make monitor-schedule`), as CreateMonitoringSchedule: picks the baselines now (each as
 make monitor-data and make monitor-model would: BASELINE_JOB is not used; the served version's,
-else the newest Completed run), copies them into LOCAL_DIR/schedules/<workload>/ with
-schedule.json, and (re)starts the `monitor` service, which runs an execution of each monitor
-that has a baseline every MONITOR_INTERVAL seconds (training/monitor/schedule.py). A monitor without
+else the newest Completed run; and for an endpoint of variants each variant's version's, in
+<monitor>/<variant>/), copies them into LOCAL_DIR/schedules/<workload>/ with schedule.json,
+and (re)starts the `monitor` service, which runs an execution of each monitor that has a
+baseline (one per variant with capture) every MONITOR_INTERVAL seconds
+(training/monitor/schedule.py). A monitor without
 a baseline is left out and said so; with neither, nothing starts. `stop` (`make
 monitor-schedule-stop`) stops it; executions already recorded stay. The endpoint's `make stop`
 leaves the schedule alone, as deleting an endpoint is separate from its schedules on SageMaker.
@@ -49,13 +51,22 @@ def start(args) -> int:
         raise RunError("no baseline for either monitor: " + "; ".join(skipped))
     folder = args.local / "schedules" / args.workload
     name = f"{args.workload}-monitoring-schedule"
-    baselines = {}
+    baselines, by_variant = {}, {}
     for analysis, (what, files) in chosen.items():
         target = folder / FOLDERS[analysis]
-        target.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(target, ignore_errors=True)  # no variant's baseline of an earlier config
+        target.mkdir(parents=True)
         for key, path in files.items():
             shutil.copyfile(path, target / f"{key}.json")
         baselines[analysis] = {"from": what, **files}
+        # Each variant of the endpoint compared with its own version's, where it has one.
+        for variant in monitoring.live_variants(args):
+            served = monitoring.served_baseline(args, analysis, variant)
+            if served:
+                (target / variant).mkdir()
+                for key, path in served[1].items():
+                    shutil.copyfile(path, target / variant / f"{key}.json")
+                by_variant.setdefault(analysis, {})[variant] = {"from": served[0], **served[1]}
     monitoring_dir = args.local / "monitoring"
     monitoring_dir.mkdir(parents=True, exist_ok=True)
     args.ground_truth.mkdir(parents=True, exist_ok=True)
@@ -63,7 +74,7 @@ def start(args) -> int:
         "name": name, "workload": args.workload, "interval": args.interval,
         "window": args.window or args.interval, "image": args.image,
         "capture": str(args.capture), "ground_truth": str(args.ground_truth),
-        "baselines": baselines}, indent=2) + "\n")
+        "baselines": baselines, "variant_baselines": by_variant}, indent=2) + "\n")
     for line in skipped:
         jobrun.say(f"left out {line}")
     env = {"SCHEDULE_DIR": str(folder), "MONITORING_DIR": str(monitoring_dir),

@@ -199,3 +199,62 @@ def test_minutes_older_than_an_hour_are_forgotten():
     found.add(["v1 200 0.001 0.001"])
     assert [row["Timestamp"] for row in found.minutes({})] == ["1970-01-01T01:00:00Z"]
     assert "sagemaker_invocations_total" in found.prometheus({})
+
+
+def variants_history(*models: dict) -> dict:
+    """A history whose deployments serve v1 and v2 with these {variant: sha256} in turn."""
+    history = {"live": None, "deployments": []}
+    for index, shas in enumerate(models):
+        deployments.record(history, "serve" if index == 0 else "deploy", "variants", {
+            "variants": [{"VariantName": name, "Weight": 1.0, "Instances": 1, "sha256": sha,
+                          "archive": f"/{sha}.tar.gz", "version": None}
+                         for name, sha in shas.items()]},
+            history["live"])
+    return history
+
+
+def test_a_deploy_onto_an_endpoint_of_variants_names_one_or_is_refused_naming_them():
+    from pipeline.endpoints.bluegreen import EndpointError
+    from pipeline.endpoints.updates import chosen_variant
+
+    current = deployments.live(variants_history({"v1": "a", "v2": "b"}))
+    assert chosen_variant(current, "v2", "deploy") == "v2"
+    with pytest.raises(EndpointError, match=r"^make deploy on an endpoint of variants \(v1, "
+                                            r"v2\) updates one variant's model: name it, e\.g\. "
+                                            r"make deploy VARIANT=v2;"):
+        chosen_variant(current, None, "deploy")
+    with pytest.raises(EndpointError, match="VARIANT=v7: the endpoint has no variant 'v7'; it "
+                                            "has v1, v2"):
+        chosen_variant(current, "v7", "deploy")
+    one = {"colour": "blue", "sha256": "a"}
+    assert chosen_variant(one, None, "deploy") is None
+    assert chosen_variant(one, "AllTraffic", "deploy") is None
+    with pytest.raises(EndpointError, match="serves one model, variant AllTraffic"):
+        chosen_variant(one, "v1", "deploy")
+
+
+def test_a_variants_rollback_skips_weight_changes_and_needs_the_same_variants():
+    from pipeline.endpoints.bluegreen import EndpointError
+    from pipeline.endpoints.updates import rollback_target
+
+    history = variants_history({"v1": "a", "v2": "b"}, {"v1": "a", "v2": "b"},
+                               {"v1": "c", "v2": "b"})
+    assert rollback_target(history, deployments.live(history))["id"] == 2
+    history = variants_history({"v1": "a", "v2": "b"}, {"v1": "a", "v2": "b"})
+    with pytest.raises(EndpointError, match="nothing to roll back to"):
+        rollback_target(history, deployments.live(history))
+    history = variants_history({"v1": "a"}, {"v1": "a", "v2": "b"})
+    with pytest.raises(EndpointError, match="is not these variants; serve it again"):
+        rollback_target(history, deployments.live(history))
+
+
+def test_a_replaced_variant_runs_on_a_generation_of_its_own():
+    first = {"VariantName": "Challenger"}
+    later = {**first, "Generation": 2}
+    assert (variants.service_of(first), variants.place_of(first)) == \
+        ("variant-challenger", "variants/Challenger")
+    assert (variants.service_of(later), variants.place_of(later)) == \
+        ("variant-challenger_2", "variants/Challenger_2")
+    # No variant name has an underscore: a generation never meets another variant's service.
+    with pytest.raises(VariantError):
+        variants.shorthand("v1_2:50")

@@ -143,7 +143,7 @@ def test_a_scheduled_execution_is_a_monitoring_run_make_monitoring_lists(tmp_pat
     assert run.record["metric"] == {"name": "violations", "value": 1.0}
     assert runs.take(local, "monitoring", record["name"], "penguins").name == record["name"]
     row = monitoring.table([run]).splitlines()[1].split()
-    assert row[1:3] == ["MODEL_QUALITY", "Completed"]
+    assert row[1:4] == ["MODEL_QUALITY", "-", "Completed"]
     assert row[-2:] == ["1", "LessThanThreshold"]
 
 
@@ -181,3 +181,42 @@ def test_an_execution_the_schedule_stops_under_is_recorded_stopped(one_execution
     finally:
         schedule.stopping.clear()
     assert (record["status"], record["exit_code"]) == ("Stopped", 143)
+
+
+def test_a_schedule_runs_one_execution_per_variant_against_its_own_baseline(tmp_path,
+                                                                            monkeypatch):
+    capture, truth = tmp_path / "capture", tmp_path / "truth"
+    ids = [str(n) for n in range(len(mc.PAIRS))]
+    for variant in ("v1", "v2"):
+        cases.write(capture, mc.captured([p for _, p in mc.PAIRS], ids), variant=variant)
+    cases.write(capture, mc.captured(["A"], ["x"]), variant="old",
+                hour=cases.HOUR.replace(day=1))  # a variant of an earlier config
+    mc.write_truth(truth, [mc.truth_line(k, t) for k, (t, _) in zip(ids, mc.PAIRS, strict=True)])
+    folder = tmp_path / "schedule" / "model-quality"
+    (folder / "v2").mkdir(parents=True)
+    for place, accuracy in ((folder, 0.0), (folder / "v2", 0.99)):
+        (place / "statistics.json").write_text("{}")
+        (place / "constraints.json").write_text(json.dumps(mc.constraints(
+            {"accuracy": accuracy})))
+    local = tmp_path / "local"
+    monkeypatch.setattr(schedule, "SCHEDULE", tmp_path / "schedule")
+    monkeypatch.setattr(schedule, "MONITORING", local / "monitoring")
+    monkeypatch.setattr(schedule, "CAPTURE", str(capture))
+    monkeypatch.setattr(schedule, "TRUTH", str(truth))
+    end = cases.HOUR.replace(hour=22)
+    found = schedule.captured(capture, cases.HOUR, end)
+    assert found == [("penguins-endpoint", "v1"), ("penguins-endpoint", "v2")]
+    plan = {"name": "s", "workload": "penguins", "capture": "/host/capture",
+            "baselines": {"MODEL_QUALITY": {"from": "baseline run x"}},
+            "variant_baselines": {"MODEL_QUALITY": {"v2": {"from": "registry version 2"}}}}
+    records = {variant: schedule.execute(plan, "MODEL_QUALITY", cases.HOUR, end,
+                                         (endpoint, variant))
+               for endpoint, variant in found}
+    for variant, record in records.items():
+        assert record["status"] == "Completed"
+        assert (record["endpoint"], record["variant"]) == ("penguins-endpoint", variant)
+        assert record["inputs"]["endpoint"]["path"] == f"/host/capture/penguins-endpoint/{variant}"
+    # v1 against the schedule's baseline (no threshold to miss), v2 against its own.
+    assert records["v1"]["inputs"]["baseline"] == {"from": "baseline run x"}
+    assert records["v2"]["inputs"]["baseline"] == {"from": "registry version 2"}
+    assert (records["v1"]["metric"]["value"], records["v2"]["metric"]["value"]) == (0.0, 1.0)

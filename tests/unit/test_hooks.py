@@ -272,3 +272,14 @@ def test_the_schedules_watcher_starts_and_stop_ends_it(tmp_path):
     schedule.stop_watcher(folder)  # nothing left to stop: no error
     (folder / alarms.WATCHER_PID).write_text(f"{os.getpid()} 1\n")  # a pid now someone else's
     schedule.stop_watcher(folder)  # is left alone (this test still runs)
+
+
+def test_the_alarm_of_one_variants_run_names_that_variant(tmp_path):
+    capture = tmp_path / "capture" / "penguins" / "penguins-endpoint" / "v2" / "2026" / "12"
+    capture.mkdir(parents=True)
+    run = runs.create(tmp_path, "monitoring", "penguins", analysis_type="MODEL_QUALITY",
+                      inputs={"endpoint": {"path": str(capture.parent.parent)}},
+                      endpoint="penguins-endpoint", variant="v2")
+    fact = alarms.facts(run, FOUND)
+    assert (fact["ENDPOINT_NAME"], fact["VARIANT_NAME"]) == ("penguins-endpoint", "v2")
+    assert fact["ALARM_NAME"] == "penguins-endpoint-model-quality-violations"

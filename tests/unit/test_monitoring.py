@@ -88,7 +88,8 @@ def test_a_run_that_cannot_start_says_why_and_leaves_no_run(tmp_path, overrides,
 
 def test_the_listing_counts_violations_wherever_a_run_wrote_them(tmp_path):
     data = runs.create(tmp_path, "monitoring", "penguins", analysis_type="DATA_QUALITY",
-                       window={"start": "2026-11-23T21:00:00Z", "end": "2026-11-23T22:00:00Z"})
+                       window={"start": "2026-11-23T21:00:00Z", "end": "2026-11-23T22:00:00Z"},
+                       endpoint="penguins-endpoint", variant="v2")
     (data.folder / monitoring.RESULTS).mkdir(parents=True)
     (data.folder / monitoring.RESULTS / monitoring.VIOLATIONS).write_text(json.dumps(
         {"violations": [{"feature_name": "sex", "constraint_check_type": "completeness_check"},
@@ -105,9 +106,62 @@ def test_the_listing_counts_violations_wherever_a_run_wrote_them(tmp_path):
     runs.finish(failed, 1)
     lines = monitoring.table(runs.runs(tmp_path, "monitoring")).splitlines()
     rows = {line.split()[0]: line.split() for line in lines[1:]}
-    assert lines[0].split() == ["NAME", "ANALYSIS", "STATUS", "WINDOW", "VIOLATIONS", "CHECKS"]
-    assert rows[data.name][1:] == ["DATA_QUALITY", "Completed",
+    assert lines[0].split() == ["NAME", "ANALYSIS", "VARIANT", "STATUS", "WINDOW", "VIOLATIONS",
+                                "CHECKS"]
+    assert rows[data.name][1:] == ["DATA_QUALITY", "v2", "Completed",
                                    "2026-11-23T21:00:00Z..2026-11-23T22:00:00Z", "2",
                                    "categorical_values_check,completeness_check"]
     assert rows[model.name][-2:] == ["1", "LessThanThreshold"]
-    assert rows[failed.name][2:] == ["Failed", "-", "-", "-"]
+    assert rows[failed.name][2:] == ["-", "Failed", "-", "-", "-"]
+
+
+def capture_file(capture: Path, endpoint: str, variant: str, hour: str) -> None:
+    folder = capture / endpoint / variant / hour.replace("-", "/").replace("T", "/")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "a.jsonl").write_text("{}\n")
+
+
+def test_each_variant_with_capture_in_the_window_is_a_run_of_its_own(tmp_path):
+    from datetime import UTC, datetime
+
+    from pipeline.monitoring import variants
+
+    capture = tmp_path / "capture"
+    capture_file(capture, "ep", "v1", "2026-12-03T10")
+    capture_file(capture, "ep", "v2", "2026-12-03T11")
+    capture_file(capture, "ep", "old", "2026-12-01T10")  # a variant served days ago
+    (capture / "ep" / "v3" / "2026").mkdir(parents=True)  # nothing captured yet
+    start, end = datetime(2026, 12, 3, 10, 30, tzinfo=UTC), datetime(2026, 12, 3, 11, 30,
+                                                                      tzinfo=UTC)
+    found = variants.captured(capture, start, end)
+    assert [(item.endpoint, item.variant, item.folder) for item in found] == [
+        ("ep", "v1", capture / "ep" / "v1"), ("ep", "v2", capture / "ep" / "v2")]
+    assert [item.variant for item in variants.captured(capture, start, end, "v2")] == ["v2"]
+    with pytest.raises(RunError, match=r"VARIANT=v9: .* \(variants with capture there: v1, v2\)"):
+        variants.captured(capture, start, end, "v9")
+    # A folder not laid out by variant (CAPTURE_DIR pointed at one variant's) is one input.
+    assert variants.captured(capture / "ep" / "v1", start, end) == [
+        variants.Captured(None, None, capture / "ep" / "v1")]
+
+
+def test_each_variant_is_compared_with_its_own_versions_baseline(tmp_path):
+    registry, endpoint = tmp_path / "registry", tmp_path / "endpoint"
+    endpoint.mkdir()
+    recorded = {}
+    for version in (3, 4):
+        run = baseline_run(tmp_path)
+        files = {name.split(".")[0]: str(run.folder / "processing/output" / name)
+                 for name in monitoring.BASELINE_FILES}
+        (registry / str(version)).mkdir(parents=True)
+        (registry / str(version) / "metadata.json").write_text(json.dumps(
+            {"version": version, "baselines": {"data_quality": files}}))
+        recorded[version] = files
+    (endpoint / "deployments.json").write_text(json.dumps({"live": 1, "deployments": [
+        {"id": 1, "variants": [{"VariantName": "v3", "version": 3},
+                               {"VariantName": "v4", "version": 4},
+                               {"VariantName": "v9", "version": None}]}]}))
+    args = arguments(tmp_path, registry=registry, endpoint_dir=endpoint)
+    assert monitoring.choose_baseline(args, variant="v4") == ("registry version 4", recorded[4])
+    assert monitoring.choose_baseline(args, variant="v3") == ("registry version 3", recorded[3])
+    # An archive's variant (no registered version) takes the newest baseline run.
+    assert monitoring.choose_baseline(args, variant="v9")[0].startswith("baseline run ")

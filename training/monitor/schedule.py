@@ -6,6 +6,11 @@ schedule was created with (make monitor-schedule, pipeline/monitoring/schedule.p
 that just ended: [boundary - MONITOR_WINDOW, boundary) (MONITOR_WINDOW defaults to the interval). A
 boundary missed because an execution ran long is skipped, as SageMaker skips it.
 
+An endpoint of production variants captures each into <endpoint>/<variant>/: each monitor then
+runs one execution per variant with capture in the window, over that folder alone, against the
+variant's own baseline when the schedule was created with one (<monitor>/<variant>/ in the
+schedule's folder), else the monitor's.
+
 Each execution is a monitoring run of its own, `<workload>-monitor-<stamp>` under
 /opt/ml/monitoring (LOCAL_DIR/monitoring on the host), with run.json in pipeline/runs/records.py's
 schema (this image has no pipeline/; the fields are written here), logs.txt, the baseline it
@@ -28,6 +33,8 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from training.monitor.window import hour_of
 
 SCHEDULE = Path("/opt/ml/schedule")  # schedule.json and the baselines, written by the host
 MONITORING = Path("/opt/ml/monitoring")  # the host's LOCAL_DIR/monitoring
@@ -71,10 +78,26 @@ def new_run(workload: str) -> tuple[str, Path, datetime]:
             time.sleep(0.001)
 
 
+def captured(root: Path, start: datetime, end: datetime) -> list[tuple[str, str] | None]:
+    """Each (endpoint, variant) folder of the capture with a file of an hour that overlaps
+    [start, end), one execution each (as pipeline/monitoring/variants.py picks them for make
+    monitor-data); [None] (the whole capture, one execution) when there is none."""
+    found = []
+    for folder in sorted(root.glob("*/*")):
+        if not folder.is_dir() or not any(folder.glob("[0-9][0-9][0-9][0-9]")):
+            continue
+        hours = {hour_of(path) for path in folder.glob("*/*/*/*/*.jsonl")
+                 if not path.name.startswith(".")}
+        if any(hour is not None and hour + timedelta(hours=1) > start and hour < end
+               for hour in hours):
+            found.append((folder.parent.name, folder.name))
+    return found or [None]
+
+
 def environment(analysis: str, folder: Path, workload: str, start: datetime,
-                end: datetime) -> dict:
+                end: datetime, source: str = "") -> dict:
     baseline = folder / "processing" / "baseline"
-    env = {"SAGEMAKER_BASE_DIR": str(folder), "dataset_source": CAPTURE,
+    env = {"SAGEMAKER_BASE_DIR": str(folder), "dataset_source": source or CAPTURE,
            "output_path": str(folder / RESULTS), "start_time": zulu(start),
            "end_time": zulu(end), "baseline_constraints": str(baseline / "constraints.json"),
            "baseline_statistics": str(baseline / "statistics.json"),
@@ -87,19 +110,30 @@ def environment(analysis: str, folder: Path, workload: str, start: datetime,
     return env
 
 
-def execute(schedule: dict, analysis: str, start: datetime, end: datetime) -> dict:
-    """One execution as a monitoring run; its finished record."""
+def execute(schedule: dict, analysis: str, start: datetime, end: datetime,
+            variant: tuple[str, str] | None = None) -> dict:
+    """One execution as a monitoring run (of one (endpoint, variant)'s capture); its finished
+    record."""
     workload = schedule["workload"]
     module, part, files = JOBS[analysis]
     name, folder, started = new_run(workload)
     host = os.environ.get("MONITORING_HOST_DIR", str(MONITORING))
+    below = "/".join(variant) if variant else ""
+    baselines = SCHEDULE / part
+    baseline = schedule["baselines"][analysis]
+    if variant and (baselines / variant[1]).is_dir():
+        baselines = baselines / variant[1]
+        baseline = schedule.get("variant_baselines", {}).get(analysis, {}).get(variant[1],
+                                                                              baseline)
     record = {"name": name, "kind": "monitoring", "workload": workload,
               "status": "InProgress", "start": iso(started), "end": None,
               "image": schedule.get("image"), "analysis_type": analysis,
               "schedule": schedule["name"],
-              "inputs": {"endpoint": {"path": schedule.get("capture", CAPTURE)},
-                         "baseline": schedule["baselines"][analysis]},
+              "inputs": {"endpoint": {"path": "/".join(filter(None, (
+                  schedule.get("capture", CAPTURE), below)))}, "baseline": baseline},
               "window": {"start": zulu(start), "end": zulu(end)}}
+    if variant:
+        record.update(endpoint=variant[0], variant=variant[1])
     if analysis == "MODEL_QUALITY":
         record["inputs"]["groundtruth"] = {"path": schedule.get("ground_truth", TRUTH)}
     for sub in ("processing/baseline", RESULTS, "output"):
@@ -108,8 +142,9 @@ def execute(schedule: dict, analysis: str, start: datetime, end: datetime) -> di
     code = 1
     try:
         for file in files:
-            shutil.copyfile(SCHEDULE / part / file, folder / "processing" / "baseline" / file)
-        env = {**os.environ, **environment(analysis, folder, workload, start, end)}
+            shutil.copyfile(baselines / file, folder / "processing" / "baseline" / file)
+        source = f"{CAPTURE}/{below}" if below else CAPTURE
+        env = {**os.environ, **environment(analysis, folder, workload, start, end, source)}
         with (folder / "logs.txt").open("w") as log:
             child = subprocess.Popen([sys.executable, "-m", module, "--workload", workload],
                                      env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -144,7 +179,7 @@ def execute(schedule: dict, analysis: str, start: datetime, end: datetime) -> di
         reason = message.read_text().strip() if message.is_file() else ""
         record["failure_reason"] = reason or f"the job exited with code {code}"
     write_record(folder, record)
-    print(f"{analysis} execution {name} {status}"
+    print(f"{analysis} execution {name}{f' of {below}' if below else ''} {status}"
           + (f": {int(record['metric']['value'])} violation(s)" if "metric" in record
              else f": {record['failure_reason']}"), flush=True)
     return record
@@ -205,9 +240,11 @@ def main() -> int:
         if stopping.wait(max(boundary - time.time(), 0)):
             break
         end = datetime.fromtimestamp(boundary, UTC)
+        start = end - timedelta(seconds=window)
         for analysis in analyses:
-            if not stopping.is_set():
-                execute(schedule, analysis, end - timedelta(seconds=window), end)
+            for variant in captured(Path(CAPTURE), start, end):
+                if not stopping.is_set():
+                    execute(schedule, analysis, start, end, variant)
         prune(schedule["workload"], keep)
     print(f"schedule {schedule['name']} stopped", flush=True)
     return 0
