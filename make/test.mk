@@ -5,31 +5,36 @@ test-deps:
 	@containers/setup.sh test-deps
 
 # make test runs three pytest runs, and fails with the first failure's code:
-# 1. tests/unit and tests/contract on TEST_WORKERS pytest-xdist workers, each contract module
-#    whole on one worker (--dist loadgroup), the modules in an order shuffled with TEST_ORDER_SEED
-#    (printed in the header: every module passes alone and after any other; give the seed to
-#    repeat an order);
+# 1. tests/contract, the modules in an order shuffled with TEST_ORDER_SEED (printed in the
+#    header: every module passes alone and after any other; give the seed to repeat an order),
+#    with tests/unit in a second pytest process beside them (its output in
+#    $(BUILD_DIR)/test-unit.log, printed when it ends): one contract module at a time, as two
+#    modules' containers starved each other past their deadlines on this 2-core machine
+#    (a /ping not answered in 60 s, compose's own API time-out), while the in-process tests
+#    use the CPU the containers leave;
 # 2. the load and timed tests (marker serial) alone on the machine;
 # 3. tests/sdk3 (SDK 3.x) in their own venv.
 # The session's processing and training runs are made once for all of them (PENGUINS_TEST_SHARED).
 # A run's exit 5 (no test selected) fails too, unless PYTEST_ARGS (-k ...) selected elsewhere.
-# One worker by default: on this 2-core machine two workers, each starting several containers
-# (multi-host training, SDK local mode, endpoint variants), starved each other's containers
-# past their deadlines (a /ping not answered in 60 s, compose's own API time-out) in a
-# measured run; TEST_WORKERS=2 is there for a machine with more cores.
-TEST_WORKERS ?= 1
 TEST_ORDER_SEED ?= 21
-PARALLEL_TESTS = -n $(TEST_WORKERS) --dist loadgroup --shuffle-modules $(TEST_ORDER_SEED)
+SHUFFLED = --shuffle-modules $(TEST_ORDER_SEED)
+UNIT_LOG = $(BUILD_DIR)/test-unit.log
 THEN_PYTEST = $(1) || { code=$$?; if [ $$code -ne 5 ] || [ -z "$(strip $(PYTEST_ARGS))" ]; then \
          [ $$status -ne 0 ] || status=$$code; fi; }
 SDK3_TESTS = $(call THEN_PYTEST,$(SDK3_VENV)/bin/python -m pytest $(1) $(PYTEST_ARGS) tests/sdk3)
-# $(1): the markers of the parallel run; $(2): what the runs collect.
+# $(1): the markers of the first run; $(2): the contract tests; $(3): the in-process tests run
+# beside them, if any.
 TEST_RUNS = status=0; shared=$$(mktemp -d); export PENGUINS_TEST_SHARED=$$shared; \
-  $(call THEN_PYTEST,$(VENV)/bin/python -m pytest $(PARALLEL_TESTS) -m "$(1)" $(PYTEST_ARGS) $(2)); \
+  $(if $(3),mkdir -p $(BUILD_DIR); echo "in-process tests beside the contract tests: $(UNIT_LOG)"; \
+    { $(VENV)/bin/python -m pytest -p no:cacheprovider $(SHUFFLED) -m "$(1)" $(PYTEST_ARGS) $(3) \
+        > $(UNIT_LOG) 2>&1; echo $$? > $(UNIT_LOG).rc; } & beside=$$!;) \
+  $(call THEN_PYTEST,$(VENV)/bin/python -m pytest $(SHUFFLED) -m "$(1)" $(PYTEST_ARGS) $(2)); \
+  $(if $(3),wait $$beside; echo "== in-process tests ($(UNIT_LOG))"; cat $(UNIT_LOG); \
+    $(call THEN_PYTEST,(exit $$(cat $(UNIT_LOG).rc)));) \
   $(call THEN_PYTEST,$(VENV)/bin/python -m pytest -m serial $(PYTEST_ARGS) tests/contract)
 
-test: build test-deps $(VENV)/.installed $(SDK3_VENV)/.installed ## Unit and contract tests in parallel, the load tests alone, then SDK 3.x (TEST_WORKERS, TEST_ORDER_SEED)
-	@$(call TEST_RUNS,not serial,tests/unit tests/contract); \
+test: build test-deps $(VENV)/.installed $(SDK3_VENV)/.installed ## Contract tests with the unit tests beside them, the load tests alone, then SDK 3.x (TEST_ORDER_SEED)
+	@$(call TEST_RUNS,not serial,tests/contract,tests/unit); \
 	 $(call SDK3_TESTS); \
 	 rm -rf "$$shared" 2>/dev/null; \
 	 $(MAKE) --no-print-directory test-clean; \

@@ -1,6 +1,6 @@
 """Fixtures that run the real images: one processing and one training run per workload shared by
-the whole test run (all xdist workers, all of make test's pytest runs), an endpoint per workload
-per process, and a compose project of each module's own."""
+the whole test run (all of make test's pytest runs, and xdist workers where pytest -n is used),
+an endpoint per workload per process, and a compose project of each module's own."""
 
 import os
 from pathlib import Path
@@ -27,10 +27,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "/contract/" in str(item.fspath):
             item.add_marker(pytest.mark.contract)
-            # make test's xdist workers (--dist loadgroup) take a module whole: its module
-            # fixtures (an endpoint, a LOCAL_DIR) are made once. A module may name its own group.
-            if not item.get_closest_marker("xdist_group"):
-                item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
 @pytest.fixture(scope="session")

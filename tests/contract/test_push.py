@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness import SERVING_IMAGE, free_port
+from harness import SERVING_IMAGE, TRAINING_IMAGE, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,7 +52,7 @@ def registry(tmp_path):
 def training_image(docker_client):
     """The push is under test, not the training image's 2.3 GB (a minute of the suite): the
     serving image's layers stand in for it under a training image's name of the test's own."""
-    name = f"penguins-training:push-{os.getpid()}"
+    name = f"{TRAINING_IMAGE.split(':')[0]}:push-{os.getpid()}"
     docker_client.images.get(SERVING_IMAGE).tag(name)
     yield name
     docker_client.images.remove(name)
