@@ -138,7 +138,9 @@ def test_true_labels_pass_and_wrong_labels_break_accuracy_and_every_weighted_met
     listed = make("monitoring", local, f"WORKLOAD={workload}")
     assert listed.returncode == 0, listed.stderr
     rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()}
-    assert [rows[name][1:3] for name in names] == [["MODEL_QUALITY", "Completed"]] * 2
+    # An endpoint of one model serves it as SageMaker's default variant, AllTraffic.
+    assert [rows[name][1:4] for name in names] == [["MODEL_QUALITY", "AllTraffic",
+                                                    "Completed"]] * 2
     assert [rows[name][-2] for name in names] == ["0", str(len(METRICS))]
 
 
