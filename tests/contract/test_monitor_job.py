@@ -181,7 +181,7 @@ def test_make_monitor_data_runs_a_monitoring_run_that_make_monitoring_lists(
     listed = make("monitoring", f"LOCAL_DIR={local}")
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if monitored[0]["name"] in line)
-    assert row.split()[1:3] == ["DATA_QUALITY", "Completed"]
+    assert row.split()[1:4] == ["DATA_QUALITY", "AllTraffic", "Completed"]  # default variant
     assert row.split()[-2:] == ["1", "data_type_check"]
 
 
