@@ -79,6 +79,20 @@ def _check(job: JobRequest, engine: Engine) -> None:
         engine.storage.check(job.output_path, "OutputDataConfig.S3OutputPath")
 
 
+def open_run(engine: Engine, kind: str, name: str, field: str, body: dict,
+             **fields) -> runs.Run:
+    """A job's run record under its own name, with its request beside it; RequestError naming
+    the name's field when a job of that name exists (every job kind's one check)."""
+    try:
+        run = runs.create(engine.local, kind, engine.workload, name=name, **fields)
+    except FileExistsError:
+        raise RequestError(f"{field}: a {kind} job named {name} exists already "
+                           f"({engine.local / kind / name}); job names are unique, as on "
+                           "SageMaker: pick another") from None
+    files.write_json(run.folder / REQUEST, body)
+    return run
+
+
 def run(job: JobRequest, engine: Engine) -> dict:
     """A parsed request on `engine`: what a caller with its own settings (a pipeline's steps)
     calls; the Describe*Job answer."""
@@ -90,16 +104,9 @@ def run(job: JobRequest, engine: Engine) -> dict:
     fields = describe.started(job, at)
     if job.kind == api.TRAINING:
         fields["hyperparameters"] = job.hyperparameters
-    try:
-        run = runs.create(engine.local, job.kind, engine.workload, name=job.name,
-                          image=job.image, image_digest=jobrun.image_digest(engine.docker,
-                                                                            job.image),
-                          inputs={item.name: {"uri": item.uri} for item in job.inputs}, **fields)
-    except FileExistsError:
-        raise RequestError(f"{NAME_FIELD[job.kind]}: a {job.kind} job named {job.name} exists "
-                           f"already ({engine.local / job.kind / job.name}); job names are "
-                           "unique, as on SageMaker: pick another") from None
-    files.write_json(run.folder / REQUEST, job.body)
+    run = open_run(engine, job.kind, job.name, NAME_FIELD[job.kind], job.body,
+                   image=job.image, image_digest=jobrun.image_digest(engine.docker, job.image),
+                   inputs={item.name: {"uri": item.uri} for item in job.inputs}, **fields)
     jobrun.say(f"{job.kind} job {job.name}: {job.image} on {job.instance_count} host(s)")
     hosts = machines.names(job.instance_count)
     code, stopped, reason = 1, False, None

@@ -19,10 +19,10 @@ from types import SimpleNamespace
 
 from pipeline.api import describe
 from pipeline.api.requests import RequestError
-from pipeline.api.runner import REQUEST, Engine
+from pipeline.api.runner import Engine, open_run
 from pipeline.api.storage import StorageError
 from pipeline.api.transforms import TRANSFORM, TransformRequest
-from pipeline.runs import files, jobrun
+from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.transform import batch
 from pipeline.transform.dataprocessing import CSV, TransformError
@@ -73,14 +73,8 @@ def run(request: TransformRequest, engine: Engine) -> dict:
               if key not in describe.NOT_ECHOED}
     fields.update(TransformJobArn=describe.arn(TRANSFORM, request.name), CreationTime=at,
                   TransformStartTime=at, **{STATUS: runs.IN_PROGRESS})
-    try:
-        job_run = runs.create(engine.local, TRANSFORM, engine.workload, name=request.name,
-                              image=container["Image"], **fields)
-    except FileExistsError:
-        raise RequestError(f"TransformJobName: a transform job named {request.name} exists "
-                           f"already ({engine.local / TRANSFORM / request.name}); job names "
-                           "are unique, as on SageMaker: pick another") from None
-    files.write_json(job_run.folder / REQUEST, request.body)
+    job_run = open_run(engine, TRANSFORM, request.name, "TransformJobName", request.body,
+                       image=container["Image"], **fields)
     jobrun.say(f"transform job {request.name}: {container['Image']} over {request.input_uri}")
     reason = _transform(request, engine, job_run, container)
     runs.finish(job_run, 0 if reason is None else 1)
