@@ -25,6 +25,7 @@ from training.contract.jobio import JobError, atomic_write, base_dir, fail
 from training.monitor import baseline
 from training.monitor import checks as monitor_checks
 from training.monitor import records as monitor_records
+from training.monitor.baseline import CONSTRAINTS_ENV, STATISTICS_ENV, VIOLATIONS
 from training.monitor.window import (
     DEFAULT_OUTPUT,
     DEFAULT_SOURCE,
@@ -35,11 +36,10 @@ from training.monitor.window import (
 from training.workloads import registry as workloads
 
 OUTPUT_ENV, FORMAT_ENV = "output_path", "dataset_format"
-STATISTICS_ENV, CONSTRAINTS_ENV = "baseline_statistics", "baseline_constraints"
 SCRIPT_ENV = "record_preprocessor_script"
 DEFAULT_BASELINE = "/opt/ml/processing/baseline"
 CAPTURE_FORMAT = "sagemakerCaptureJson"
-VIOLATIONS, STATISTICS = "constraint_violations.json", "statistics.json"
+STATISTICS = "statistics.json"
 REPORT, PICTURE = "report.html", "report.png"
 
 

@@ -32,10 +32,12 @@ from training.monitor import merge as model_merge
 from training.monitor import quality
 from training.monitor.baseline import (
     ANALYSIS_ENV,
+    CONSTRAINTS_ENV,
     INFERENCE_ENV,
     OUTPUT_ENV,
     PROBLEM_ENV,
     SOURCE_ENV,
+    VIOLATIONS,
 )
 from training.monitor.baseline import TRUTH_ENV as TRUTH_ATTRIBUTE_ENV
 from training.monitor.window import (
@@ -47,9 +49,8 @@ from training.monitor.window import (
 )
 
 TRUTH_ENV, DEFAULT_TRUTH = "ground_truth_source", "/opt/ml/processing/groundtruth"
-CONSTRAINTS_ENV = "baseline_constraints"
 DEFAULT_CONSTRAINTS = "/opt/ml/processing/baseline/constraints.json"
-VIOLATIONS, STATISTICS, REPORT = "constraint_violations.json", "statistics.json", "report.html"
+STATISTICS, REPORT = "statistics.json", "report.html"
 
 
 def baseline_constraints() -> tuple[dict, Path]:
