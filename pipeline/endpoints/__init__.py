@@ -3,7 +3,8 @@ weights, autoscaling, metrics, stop, invoke.
 
 Owns commands.py (`python -m pipeline.endpoints.commands`, what `make serve|deploy|rollback|
 weights|stop|invoke` run), served.py (what is served and on which services), fleet.py
-(variants: serve and weights), shifting.py (blue/green updates, with guardrails), bluegreen.py
+(variants: serve and weights), reconfigure.py (`make serve` on a running endpoint:
+UpdateEndpoint with a new config), shifting.py (blue/green updates, with guardrails), bluegreen.py
 (the router, the two colours and the variants' services on docker-compose), variants.py
 (endpoint configs, weights and the router's split), guardrails.py (DeploymentConfig: canary and
 linear shifts, alarms), autoscaling.py (`make autoscale`: target tracking), metrics.py

@@ -5,9 +5,10 @@ updated as SageMaker updates one, blue/green, with no failed request.
 pipeline/endpoints/fleet.py, which also changes their weights); `deploy` puts the newest Approved
 version on the idle colour and shifts the traffic to it (pipeline/endpoints/shifting.py);
 `rollback` goes back to the model that was live before, the same way
-(pipeline/endpoints/deployments.py keeps the history). On an endpoint of variants, `deploy
---variant` replaces one variant's model and `rollback` puts back the models before
-(pipeline/endpoints/updates.py).
+(pipeline/endpoints/deployments.py keeps the history). `serve` on a running endpoint is
+UpdateEndpoint with a new config (pipeline/endpoints/reconfigure.py). On an endpoint of
+variants, `deploy --variant` replaces one variant's model and `rollback` puts back the models
+before (pipeline/endpoints/updates.py).
 Standard library only: make runs it with the host's python3.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from pipeline.endpoints import deployments, guardrails, variants
 from pipeline.endpoints.bluegreen import Endpoint, EndpointError, endpoint_options, request, say
 from pipeline.endpoints.fleet import serve_variants, weights
+from pipeline.endpoints.reconfigure import running_live, update_endpoint
 from pipeline.endpoints.served import (
     archive_model,
     kept,
@@ -46,9 +48,18 @@ def serve(endpoint: Endpoint, args) -> None:
             raise EndpointError(f"MODEL_VERSION={args.version}: not a whole number, e.g. "
                                 "MODEL_VERSION=3 (make models lists them)")
         model = registered(args.registry, None if args.version is None else int(args.version))
-    colour = deployments.COLOURS[0]
     with deployments.locked(endpoint.folder):
         history = deployments.load(endpoint.folder)
+        current = running_live(endpoint, history, args.metrics_port)
+        if current is not None:
+            colour = deployments.idle_colour(current)
+            update_endpoint(endpoint, history, current, {"colour": colour, **kept(model)},
+                            {colour: model})
+            say(f"endpoint updated: {model['label']} on {colour}, "
+                f"http://localhost:{endpoint.port}/invocations (make invoke; make deploy; "
+                "make stop)")
+            return
+        colour = deployments.COLOURS[0]
         endpoint.stage(colour, model)
         say(f"serving {model['label']} on {colour}")
         remove_all(endpoint)

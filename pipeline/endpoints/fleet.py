@@ -1,6 +1,7 @@
 """Production variants on the running endpoint: `make serve VARIANTS=…|ENDPOINT_CONFIG=…`
-(CreateEndpointConfig and CreateEndpoint) and `make weights` (UpdateEndpointWeightsAndCapacities),
-every change with no request lost. Standard library only.
+(CreateEndpointConfig and CreateEndpoint, or UpdateEndpoint on a running endpoint) and `make
+weights` (UpdateEndpointWeightsAndCapacities), every change with no request lost.
+Standard library only.
 """
 
 import json
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from pipeline.endpoints import deployments, variants
 from pipeline.endpoints.bluegreen import Endpoint, EndpointError, say
+from pipeline.endpoints.reconfigure import generations, running_live, update_endpoint
 from pipeline.endpoints.served import (
     archive_model,
     kept,
@@ -50,6 +52,15 @@ def serve_variants(endpoint: Endpoint, args) -> None:
     found = config_of(args)
     with deployments.locked(endpoint.folder):
         history = deployments.load(endpoint.folder)
+        current = running_live(endpoint, history, args.metrics_port)
+        if current is not None:
+            found = generations(current, found)
+            item = {"variants": [described(variant) for variant in found]}
+            update_endpoint(endpoint, history, current, item,
+                            {variant["VariantName"]: variant["model"] for variant in found})
+            say("endpoint updated: variants " + ", ".join(
+                f"{share} {name}" for share, name in variants.shares(found)))
+            return
         for variant in found:
             endpoint.stage(variants.place_of(variant), variant["model"])
         remove_all(endpoint)
@@ -63,15 +74,19 @@ def serve_variants(endpoint: Endpoint, args) -> None:
                 f"instance(s), weight {variant['Weight']:g}")
             endpoint.start(variants.place_of(variant), variants.service_of(variant),
                            variant["Instances"])
-        item = {"variants": [{"VariantName": variant["VariantName"], "Weight": variant["Weight"],
-                              "Instances": variant["Instances"], **kept(variant["model"])}
-                             for variant in found]}
+        item = {"variants": [described(variant) for variant in found]}
         start_router(endpoint, item)
         deployments.record(history, "serve", "variants", item, previous and previous["id"])
         deployments.save(endpoint.folder, history)
     say(f"endpoint ready: http://localhost:{endpoint.port}/invocations, variants "
         + ", ".join(f"{share} {name}" for share, name in variants.shares(found))
         + " (make weights; make metrics; make stop)")
+
+
+def described(variant: dict) -> dict:
+    """A config's variant as a deployment records it."""
+    return {key: variant[key] for key in ("VariantName", "Weight", "Instances", "Generation")
+            if key in variant} | kept(variant["model"])
 
 
 def instances(first: int, last: int) -> str:

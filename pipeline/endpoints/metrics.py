@@ -25,10 +25,11 @@ COLUMNS = (("Timestamp", "minute (UTC)", 20), ("VariantName", "variant", 12),
 INSIDE = "9100"
 
 
-def published_port(compose: str) -> int | None:
-    """The host port compose published the router's metrics on, or None (no router)."""
+def published_port(compose: str, inside: str = INSIDE) -> int | None:
+    """The host port compose published the router's port `inside` on (its metrics unless
+    told), or None (no router)."""
     try:
-        done = subprocess.run([*shlex.split(compose), "port", "router", INSIDE],
+        done = subprocess.run([*shlex.split(compose), "port", "router", inside],
                               capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None

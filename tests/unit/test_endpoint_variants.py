@@ -258,3 +258,15 @@ def test_a_replaced_variant_runs_on_a_generation_of_its_own():
     # No variant name has an underscore: a generation never meets another variant's service.
     with pytest.raises(VariantError):
         variants.shorthand("v1_2:50")
+
+
+def test_a_new_config_takes_services_the_live_one_does_not_use():
+    from pipeline.endpoints.reconfigure import generations
+    live = {"colour": "variants", "variants": [{"VariantName": "v1"},
+                                               {"VariantName": "v2", "Generation": 1}]}
+    found = generations(live, [{"VariantName": "V1"}, {"VariantName": "v2"},
+                               {"VariantName": "v3"}])
+    assert [variants.service_of(variant) for variant in found] == \
+        ["variant-v1_1", "variant-v2", "variant-v3"]
+    # From one model on a colour, every variant keeps its own name's service.
+    assert generations({"colour": "blue"}, [{"VariantName": "v1"}]) == [{"VariantName": "v1"}]
