@@ -93,11 +93,7 @@ def deploy(endpoint: Endpoint, args) -> None:
         current = live_or_fail(endpoint, history)
         name = chosen_variant(current, args.variant, "deploy")
         if name is not None:
-            if args.deployment_config:
-                raise EndpointError("DEPLOYMENT_CONFIG with VARIANT=: canary and linear "
-                                    "shifting onto one variant is not built; deploy it all at "
-                                    "once, or shift traffic between variants with make weights")
-            deploy_variant(endpoint, history, current, name, model)
+            deploy_variant(endpoint, history, current, name, model, plan)
             return
         if current["sha256"] == model["sha256"]:
             say(f"{model['label']} is already live on port {endpoint.port}; nothing to do")

@@ -122,21 +122,23 @@ def sample(text: str, name: str, variant: str | None = None) -> float:
     return total
 
 
-def statistic(metric: str, before: str, now: str) -> float | None:
-    """The alarm's statistic over the window between two scrapes: Sum for a count, Average
-    for a latency (None with no request in the window)."""
+def statistic(metric: str, before: str, now: str, variant: str | None = None) -> float | None:
+    """The alarm's statistic over the window between two scrapes (one variant's, if given):
+    Sum for a count, Average for a latency (None with no request in the window)."""
     name = METRICS[metric]
     if metric.endswith("Latency"):
-        count = sample(now, f"{name}_count") - sample(before, f"{name}_count")
-        total = sample(now, f"{name}_sum") - sample(before, f"{name}_sum")
+        count = sample(now, f"{name}_count", variant) - sample(before, f"{name}_count", variant)
+        total = sample(now, f"{name}_sum", variant) - sample(before, f"{name}_sum", variant)
         return total / count if count else None
-    return sample(now, name) - sample(before, name)
+    return sample(now, name, variant) - sample(before, name, variant)
 
 
-def fired(alarms: list[dict], before: str, now: str) -> tuple[dict, float] | None:
-    """The first alarm whose statistic breaches its threshold, with the value."""
+def fired(alarms: list[dict], before: str, now: str,
+          variant: str | None = None) -> tuple[dict, float] | None:
+    """The first alarm whose statistic (one variant's, if given) breaches its threshold, with
+    the value."""
     for item in alarms:
-        value = statistic(item["MetricName"], before, now)
+        value = statistic(item["MetricName"], before, now, variant)
         if value is not None and OPERATORS[item["ComparisonOperator"]](value, item["Threshold"]):
             return item, value
     return None

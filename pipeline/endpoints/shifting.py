@@ -28,28 +28,14 @@ def update(endpoint: Endpoint, history: dict, current: dict, model: dict, action
     if plan["type"] == "ALL_AT_ONCE" and watch is None:
         endpoint.switch(old, new)
     else:
-        for share in guardrails.steps(plan):
-            routes = colour_variants(new) if share >= 100 else \
-                colour_variants(old, 100 - share) + colour_variants(new, share)
-            try:
-                endpoint.reload(routes, colour_variants(old))
-            except EndpointError:
-                endpoint.remove(new)
-                raise
-            say(f"{action}: {share:g}% of the traffic on {new}")
-            if share < 100 and watch is not None:
-                breach = watch.bake(plan["wait"], plan["alarms"])
-                if breach is not None:
-                    endpoint.reload(colour_variants(old), None)
-                    endpoint.remove(new)
-                    alarm, value = breach
-                    raise EndpointError(
-                        f"{action} rolled back: alarm {alarm['AlarmName']} fired "
-                        f"({alarm['MetricName']} {value:g}, {alarm['ComparisonOperator']} "
-                        f"{alarm['Threshold']:g}) with {share:g}% of the traffic on {new}; "
-                        f"{deployments.describe(current)} is live on {old} again")
-            elif share < 100:
-                time.sleep(plan["wait"])
+        breach = shift(endpoint, plan, watch, lambda share: colour_variants(new) if share >= 100
+                       else colour_variants(old, 100 - share) + colour_variants(new, share),
+                       colour_variants(old), lambda: endpoint.remove(new),
+                       lambda share: f"{action}: {share:g}% of the traffic on {new}")
+        if breach is not None:
+            raise EndpointError(f"{action} rolled back: {fired(breach)} with {breach[2]:g}% of "
+                                f"the traffic on {new}; {deployments.describe(current)} is "
+                                f"live on {old} again")
     item = deployments.record(history, action, new, kept(model), previous)
     deployments.save(endpoint.folder, history)
     endpoint.remove(old)
@@ -57,10 +43,41 @@ def update(endpoint: Endpoint, history: dict, current: dict, model: dict, action
         f"stopped {old}, which served {deployments.describe(current)}")
 
 
+def shift(endpoint: Endpoint, plan: dict, watch: "Watch | None", routes_at, back: list[dict],
+          undo, said) -> tuple[dict, float, float] | None:
+    """Route as routes_at(share) says at each of the plan's steps, each baking its wait; when
+    an alarm fires, route as `back` again, undo() and return (alarm, value, share)."""
+    for share in guardrails.steps(plan):
+        try:
+            endpoint.reload(routes_at(share), back)
+        except EndpointError:
+            undo()
+            raise
+        say(said(share))
+        if share >= 100:
+            continue
+        if watch is None:
+            time.sleep(plan["wait"])
+            continue
+        breach = watch.bake(plan["wait"], plan["alarms"])
+        if breach is not None:
+            endpoint.reload(back, None)
+            undo()
+            return (*breach, share)
+    return None
+
+
+def fired(breach: tuple[dict, float, float]) -> str:
+    alarm, value, _ = breach
+    return (f"alarm {alarm['AlarmName']} fired ({alarm['MetricName']} {value:g}, "
+            f"{alarm['ComparisonOperator']} {alarm['Threshold']:g})")
+
+
 class Watch:
     """The router's metrics, scraped from its published port, for the alarms."""
 
-    def __init__(self, endpoint: Endpoint):
+    def __init__(self, endpoint: Endpoint, variant: str | None = None):
+        self.variant = variant  # the alarms watch this variant's metrics only, if given
         self.port = published_port(shlex.join(endpoint.compose))
         if self.port is None:
             raise EndpointError("the alarms need the router's metrics, and it publishes none "
@@ -75,7 +92,7 @@ class Watch:
         deadline = time.monotonic() + seconds + FLUSH_SECONDS
         while time.monotonic() < deadline:
             time.sleep(0.5)
-            breach = guardrails.fired(alarms, before, self.scrape())
+            breach = guardrails.fired(alarms, before, self.scrape(), self.variant)
             if breach is not None:
                 return breach
         return None

@@ -15,6 +15,7 @@ from pathlib import Path
 from pipeline.endpoints import deployments, variants
 from pipeline.endpoints.bluegreen import Endpoint, EndpointError, say
 from pipeline.endpoints.served import archive_model, kept, routed
+from pipeline.endpoints.shifting import Watch, fired, shift
 
 
 def chosen_variant(current: dict, name: str | None, action: str) -> str | None:
@@ -37,9 +38,11 @@ def chosen_variant(current: dict, name: str | None, action: str) -> str | None:
     return name
 
 
-def replace(endpoint: Endpoint, current: dict, models: dict[str, dict]) -> list[dict]:
+def replace(endpoint: Endpoint, current: dict, models: dict[str, dict],
+            plan: dict | None = None, watch: Watch | None = None) -> list[dict]:
     """The variants of `current` with `models` ({variant: model}) each on a new generation of
-    instances, switched to with no request lost; the variants as they now are."""
+    instances, switched to with no request lost (all at once, or, for one variant, in a plan's
+    canary or linear steps, rolled back when an alarm fires); the variants as they now are."""
     after = []
     for variant in current["variants"]:
         model = models.get(variant["VariantName"])
@@ -47,6 +50,11 @@ def replace(endpoint: Endpoint, current: dict, models: dict[str, dict]) -> list[
             **variant, **kept(model), "Generation": variant.get("Generation", 0) + 1})
     new = [variant for variant in after if variant["VariantName"] in models]
     endpoint.write_variants(current["variants"] + new)  # old and new, for the switch
+
+    def undo() -> None:
+        endpoint.remove(*(variants.service_of(item) for item in new))
+        endpoint.write_variants(current["variants"])
+
     for variant in new:
         name = variant["VariantName"]
         endpoint.stage(variants.place_of(variant), models[name])
@@ -56,10 +64,22 @@ def replace(endpoint: Endpoint, current: dict, models: dict[str, dict]) -> list[
             endpoint.start(variants.place_of(variant), variants.service_of(variant),
                            variant["Instances"])
         except EndpointError:
-            endpoint.remove(*(variants.service_of(item) for item in new))
-            endpoint.write_variants(current["variants"])
+            undo()
             raise
-    endpoint.reload(routed({"variants": after}), routed(current))
+    if plan is None or (plan["type"] == "ALL_AT_ONCE" and watch is None):
+        endpoint.reload(routed({"variants": after}), routed(current))
+    else:
+        name = new[0]["VariantName"]
+        breach = shift(endpoint, plan, watch, lambda share: shifted(current, after, name, share),
+                       routed(current), undo,
+                       lambda share: f"deploy: {share:g}% of variant {name}'s traffic on its "
+                                     "new instances")
+        if breach is not None:
+            before = next(item for item in current["variants"] if item["VariantName"] == name)
+            raise EndpointError(f"deploy rolled back: {fired(breach)} with {breach[2]:g}% of "
+                                f"variant {name}'s traffic on {models[name]['label']}; "
+                                f"{deployments.describe(before)} is live on variant {name} "
+                                "again")
     old = [variants.service_of(variant) for variant in current["variants"]
            if variant["VariantName"] in models]
     say(f"stopping the old instances ({', '.join(old)})")
@@ -68,14 +88,33 @@ def replace(endpoint: Endpoint, current: dict, models: dict[str, dict]) -> list[
     return after
 
 
+def shifted(current: dict, after: list[dict], name: str, share: float) -> list[dict]:
+    """The split with `share` percent of variant `name`'s traffic on its new instances (a
+    route of their own), the rest on its old ones; the other variants as they are."""
+    if share >= 100:
+        return routed({"variants": after})
+    routes = []
+    for old, new in zip(routed(current), routed({"variants": after}), strict=True):
+        if old["VariantName"] != name:
+            routes.append(old)
+            continue
+        routes.append({**old, "Weight": old["Weight"] * (100 - share) / 100,
+                       "Share": 100 - share})
+        routes.append({**new, "Route": f"{name}_{new['Generation']}",
+                       "Weight": new["Weight"] * share / 100, "Share": share})
+    return routes
+
+
 def deploy_variant(endpoint: Endpoint, history: dict, current: dict, name: str,
-                   model: dict) -> None:
-    """UpdateEndpoint: `model` on variant `name` (under the caller's lock)."""
+                   model: dict, plan: dict | None = None) -> None:
+    """UpdateEndpoint: `model` on variant `name` (under the caller's lock), all at once or as
+    the plan's DeploymentConfig shifts it, its alarms on the variant's metrics."""
     variant = next(item for item in current["variants"] if item["VariantName"] == name)
     if variant["sha256"] == model["sha256"]:
         say(f"{model['label']} is already live on variant {name}; nothing to do")
         return
-    after = replace(endpoint, current, {name: model})
+    watch = Watch(endpoint, name) if plan and plan["alarms"] else None
+    after = replace(endpoint, current, {name: model}, plan, watch)
     deployments.record(history, "deploy", "variants", {"variants": after}, current["id"])
     deployments.save(endpoint.folder, history)
     say(f"variant {name} now serves {model['label']} (make rollback goes back)")

@@ -195,14 +195,25 @@ def upstream_conf(variants: list[dict]) -> str:
     lines.append('split_clients "${request_id}" $weighted_route {')
     lines += [f"    {share} {name};" for share, name in shares(variants, route)]
     lines.append("}")
-    routes: dict[str, list[str]] = {}
+    routes: dict[str, list[dict]] = {}
     for variant in variants:
-        routes.setdefault(variant["VariantName"], []).append(route(variant))
+        routes.setdefault(variant["VariantName"], []).append(variant)
+    # A variant on two routes (a deploy shifting it) is split by weight between them, for a
+    # caller who targets it too (nginx's variable names take no hyphen: numbered).
+    targets = {}
+    for number, (name, found) in enumerate(routes.items()):
+        if len(found) == 1:
+            targets[name] = route(found[0])
+            continue
+        targets[name] = f"$variant_split_{number}"
+        lines.append(f'split_clients "${{request_id}}" $variant_split_{number} {{')
+        # Within the variant by each route's Share of it (a variant of weight 0 has one).
+        lines += [f"    {share} {target};" for share, target in shares(
+            [{**item, "Weight": item.get("Share", item["Weight"])} for item in found], route)]
+        lines.append("}")
     lines.append("map $http_x_amzn_sagemaker_target_variant $route {")
     lines.append('    "" $weighted_route;')
-    # A variant on two routes (a deploy shifting it) is split by weight between them.
-    lines += [f"    {name} {found[0] if len(found) == 1 else '$weighted_route'};"
-              for name, found in routes.items()]
+    lines += [f"    {name} {target};" for name, target in targets.items()]
     lines += ['    default "";', "}"]
     lines.append("map $route $variant {")
     lines += [f"    {route(variant)} {variant['VariantName']};" for variant in variants]

@@ -1,8 +1,12 @@
 """Deployment guardrails (UpdateEndpoint's DeploymentConfig): a canary of a model that fails is
 rolled back by its alarm on its own, no connection lost and only the canary's answers failed;
-a linear deploy of a good model shifts in steps and fails no request."""
+a linear deploy of a good model shifts in steps and fails no request. Then the same onto one
+production variant of an endpoint of two: the alarm reads that variant's metrics, and the other
+variant never sees the change."""
 
 import json
+from collections import Counter
+from pathlib import Path
 
 import pytest
 from keepalive import Clients, archive, compose_down, make, message
@@ -47,16 +51,23 @@ def served(tiny_model_dir, tmp_path_factory):
         compose_down(PROJECT)
 
 
-def test_a_failing_canary_is_rolled_back_by_its_alarm(served, tmp_path):
-    folder, group, evaluation, settings = served
+def register_failing(group, evaluation, model: Path, tmp_path: Path, note: str) -> None:
+    """The served model with a handler that fails every record, registered (Approved)."""
     broken = tmp_path / "model"
     broken.mkdir()
-    for item in (folder / "endpoint" / "penguins" / "blue" / "model").iterdir():
-        (broken / item.name).write_bytes(item.read_bytes())
+    for item in model.iterdir():
+        if item.is_file():
+            (broken / item.name).write_bytes(item.read_bytes())
     (broken / "code").mkdir()
     (broken / "code" / "inference.py").write_text(FAILING)
-    registry.register(group, archive(broken, tmp_path / "broken.tar.gz", "2"), evaluation, {},
+    registry.register(group, archive(broken, tmp_path / "broken.tar.gz", note), evaluation, {},
                       0.7, 0.5)
+
+
+def test_a_failing_canary_is_rolled_back_by_its_alarm(served, tmp_path):
+    folder, group, evaluation, settings = served
+    register_failing(group, evaluation, folder / "endpoint" / "penguins" / "blue" / "model",
+                     tmp_path, "2")
     history = (folder / "endpoint" / "penguins" / "deployments.json").read_text()
     port = int(settings[2].split("=")[1])
     clients = Clients(port, threads=4, body=BODY)
@@ -106,3 +117,59 @@ def test_a_deployment_config_that_cannot_be_used_names_its_field(served, tmp_pat
         f"DEPLOYMENT_CONFIG={path}: BlueGreenUpdatePolicy.TrafficRoutingConfiguration.CanarySize."
         "Type: 'INSTANCE_COUNT'; only CAPACITY_PERCENT here (an instance count has one instance "
         "per colour to count)")
+
+
+def services(docker_client) -> Counter:
+    return Counter(container.labels["com.docker.compose.service"]
+                   for container in docker_client.containers.list(filters={
+                       "label": f"com.docker.compose.project={PROJECT}"}))
+
+
+def test_a_failing_canary_onto_one_variant_is_rolled_back_by_its_alarm(served, tmp_path,
+                                                                       docker_client):
+    folder, group, evaluation, settings = served
+    done = make("serve", *settings, "VARIANTS=v1:50 v3:50")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    register_failing(group, evaluation,
+                     folder / "endpoint" / "penguins" / "variants" / "v3" / "model", tmp_path,
+                     "4")
+    history = (folder / "endpoint" / "penguins" / "deployments.json").read_text()
+    port = int(settings[2].split("=")[1])
+    clients = Clients(port, threads=4, body=BODY)
+    done, began, ended = clients.during("deploy", *settings, "VARIANT=v1", deployment_config(
+        folder, {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+                 "WaitIntervalInSeconds": 120}))
+    assert done.returncode != 0, done.stdout
+    said = message(done)
+    assert said.startswith("deploy rolled back: alarm errors fired (Invocation5XXErrors "), said
+    assert "with 50% of variant v1's traffic on version 4 " in said, said
+    assert said.endswith("; version 1 is live on variant v1 again"), said
+    assert ended - began < 100, "the alarm did not cut the 120 s baking period short"
+    failed = clients.failed()
+    assert failed, "the canary answered no request: the test could not tell"
+    assert all(outcome.status is not None and outcome.status >= 500 and outcome.variant == "v1"
+               for outcome in failed), failed[:5]
+    assert Counter(outcome.variant for outcome in clients.outcomes)["v3"] > 0
+    assert not [outcome for outcome in clients.sent_after(ended) if outcome.status != 200]
+    assert clients.connections() == 4, "a client lost its kept connection"
+    assert (folder / "endpoint" / "penguins" / "deployments.json").read_text() == history
+    assert services(docker_client) == {"router": 1, "variant-v1": 1, "variant-v3": 1}
+
+
+def test_a_linear_deploy_onto_one_variant_fails_no_request(served, docker_client):
+    folder, group, evaluation, settings = served
+    registry.register(group, archive(folder / "endpoint" / "penguins" / "variants" / "v3" /
+                                     "model", folder / "five.tar.gz", "5"), evaluation, {},
+                      0.7, 0.5)
+    port = int(settings[2].split("=")[1])
+    clients = Clients(port, threads=4, body=BODY)
+    done, _, ended = clients.during("deploy", *settings, "VARIANT=v3", deployment_config(
+        folder, {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+                 "WaitIntervalInSeconds": 3}))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "deploy: 50% of variant v3's traffic on its new instances" in done.stdout
+    assert "deploy: 100% of variant v3's traffic on its new instances" in done.stdout
+    assert not clients.failed(), clients.failed()[:5]
+    assert clients.connections() == 4, "a client lost its kept connection"
+    assert set(Counter(outcome.variant for outcome in clients.sent_after(ended))) <= {"v1", "v3"}
+    assert services(docker_client) == {"router": 1, "variant-v1": 1, "variant-v3_1": 1}

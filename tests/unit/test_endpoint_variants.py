@@ -134,9 +134,24 @@ def test_a_deploy_shifting_one_variant_splits_it_between_colours():
     conf = variants.upstream_conf(colour_variants("blue", 90) + colour_variants("green", 10))
     assert "upstream route_blue {\n    server blue:8080;" in conf
     assert '    90.00% blue;\n    * green;\n' in conf
-    assert "    AllTraffic $weighted_route;" in conf
+    assert 'split_clients "${request_id}" $variant_split_0 {\n    90.00% blue;\n    * green;\n}' \
+        in conf
+    assert "    AllTraffic $variant_split_0;" in conf
     assert "map $route $variant {\n    blue AllTraffic;\n    green AllTraffic;" in conf
     assert 'default "AllTraffic";' in conf
+
+
+def test_a_caller_targeting_a_shifting_variant_gets_that_variant_only():
+    conf = variants.upstream_conf([
+        {"VariantName": "v1", "Weight": 45, "Hosts": ["variant-v1"]},
+        {"VariantName": "v1", "Route": "v1_1", "Weight": 5, "Hosts": ["variant-v1_1"]},
+        {"VariantName": "v2", "Weight": 50, "Hosts": ["variant-v2"]}])
+    assert '    45.00% v1;\n    5.00% v1_1;\n    * v2;\n' in conf
+    assert 'split_clients "${request_id}" $variant_split_0 {\n    90.00% v1;\n    * v1_1;\n}' \
+        in conf
+    assert "    v1 $variant_split_0;\n    v2 v2;\n" in conf
+    assert "map $route $variant {\n    v1 v1;\n    v1_1 v1;\n    v2 v2;" in conf
+    assert 'default "v1, v2";' in conf
 
 
 def test_a_live_config_of_variants_has_nothing_to_roll_back_to():
@@ -270,3 +285,31 @@ def test_a_new_config_takes_services_the_live_one_does_not_use():
         ["variant-v1_1", "variant-v2", "variant-v3"]
     # From one model on a colour, every variant keeps its own name's service.
     assert generations({"colour": "blue"}, [{"VariantName": "v1"}]) == [{"VariantName": "v1"}]
+
+
+def test_a_canary_onto_one_variant_shifts_its_traffic_only():
+    from pipeline.endpoints.updates import shifted
+    current = {"variants": [{"VariantName": "v1", "Weight": 80, "Instances": 2},
+                            {"VariantName": "v2", "Weight": 20, "Instances": 1}]}
+    after = [{**current["variants"][0], "Generation": 1}, current["variants"][1]]
+    routes = shifted(current, after, "v1", 25)
+    assert [(item["VariantName"], variants.route(item), item["Weight"], item["Hosts"])
+            for item in routes] == [("v1", "v1", 60, ["variant-v1"]),
+                                    ("v1", "v1_1", 20, ["variant-v1_1"]),
+                                    ("v2", "v2", 20, ["variant-v2"])]
+    conf = variants.upstream_conf(routes)
+    assert '    60.00% v1;\n    20.00% v1_1;\n    * v2;\n' in conf
+    assert "$variant_split_0 {\n    75.00% v1;\n    * v1_1;\n}" in conf
+    assert [variants.route(item) for item in shifted(current, after, "v1", 100)] == ["v1", "v2"]
+
+
+def test_an_alarm_on_one_variant_reads_that_variant_only():
+    from pipeline.endpoints import guardrails
+    line = 'sagemaker_invocation_5xx_errors_total{{endpoint="e",variant="{}"}} {}'
+    before = "\n".join([line.format("v1", 0), line.format("v2", 0)])
+    now = "\n".join([line.format("v1", 0), line.format("v2", 7)])
+    alarm = guardrails.alarm({"AlarmName": "errors", "MetricName": "Invocation5XXErrors",
+                              "Threshold": 0}, "alarm")
+    assert guardrails.fired([alarm], before, now, "v1") is None
+    assert guardrails.fired([alarm], before, now, "v2") == (alarm, 7.0)
+    assert guardrails.fired([alarm], before, now) == (alarm, 7.0)
