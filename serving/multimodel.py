@@ -12,12 +12,14 @@ Each gunicorn worker keeps its own cache (sync workers answer one request at a t
 """
 
 import logging
+import os
 import shutil
 import tarfile
 import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from stat import S_ISREG
 
 from training.contract import archive
 
@@ -25,6 +27,8 @@ log = logging.getLogger("serving")
 TARGET_MODEL = "X-Amzn-SageMaker-Target-Model"
 TARGET_MODEL_KEY = "HTTP_X_AMZN_SAGEMAKER_TARGET_MODEL"  # the same header in the WSGI environ
 MAX_TARGET_LENGTH = 1024  # InvokeEndpoint's bound on TargetModel
+# Checked target paths kept per worker: a bound against clients inventing targets.
+MAX_KNOWN_TARGETS = 10_000
 
 
 class TargetError(Exception):
@@ -55,8 +59,27 @@ class Models:
         self.root, self.budget, self.loader = Path(root), budget, loader
         self.scratch = Path(scratch or tempfile.mkdtemp(prefix="models-"))
         self.loaded: OrderedDict[str, Loaded] = OrderedDict()
+        self.paths: dict[str, Path] = {}  # targets whose path was checked: parsed once
 
-    def archive_of(self, target: str | None) -> Path:
+    def archive_of(self, target: str | None) -> tuple[Path, int]:
+        """The target's archive and its modification time (one stat a request: the target's
+        path is checked once), or TargetError naming it."""
+        path = self.paths.get(target) if target else None
+        if path is None:
+            path = self.path_of(target)
+            if len(self.paths) < MAX_KNOWN_TARGETS:
+                self.paths[target] = path
+        try:
+            status = os.stat(path)
+        except OSError:
+            status = None
+        if status is None or not S_ISREG(status.st_mode):
+            raise TargetError(404, f"target model {target!r}: no such archive in the models "
+                                   "folder")
+        return path, status.st_mtime_ns
+
+    def path_of(self, target: str | None) -> Path:
+        """The target's path inside the models folder, or a 400 naming what is wrong."""
         if not target:
             raise TargetError(400, f"a multi-model endpoint needs the {TARGET_MODEL} header "
                                    "(InvokeEndpoint's TargetModel): the archive's path in the "
@@ -68,16 +91,11 @@ class Models:
         if target.startswith("/") or ".." in parts or "\\" in target:
             raise TargetError(400, f"target model {target!r} is not a relative path inside "
                                    "the models folder")
-        path = self.root.joinpath(*parts)
-        if not path.is_file():
-            raise TargetError(404, f"target model {target!r}: no such archive in the models "
-                                   "folder")
-        return path
+        return self.root.joinpath(*parts)
 
     def get(self, target: str | None):
         """The loaded model of `target`, loading it (and evicting others) if need be."""
-        path = self.archive_of(target)
-        mtime_ns = path.stat().st_mtime_ns
+        path, mtime_ns = self.archive_of(target)
         entry = self.loaded.get(target)
         if entry is not None and entry.mtime_ns == mtime_ns:
             self.loaded.move_to_end(target)

@@ -130,6 +130,16 @@ def test_an_archive_replaced_in_place_is_loaded_again(endpoint, models, tiny_ima
     assert_predicts(send(PENGUINS, DIGITS_BODY), DIGITS)
 
 
+def test_an_archive_removed_or_made_a_folder_after_serving_is_not_found(endpoint, models):
+    # The target's path is checked once; whether an archive is there, every time.
+    _client, send, _loaded = endpoint
+    assert_predicts(send(PENGUINS, PENGUINS_BODY), LABELS)
+    (models / PENGUINS).unlink()
+    error_naming(send(PENGUINS, PENGUINS_BODY), 404, PENGUINS)
+    (models / PENGUINS).mkdir()
+    error_naming(send(PENGUINS, PENGUINS_BODY), 404, PENGUINS)
+
+
 def test_a_broken_archive_is_a_failed_dependency_naming_the_target(endpoint, models):
     _client, send, loaded = endpoint
     (models / "broken.tar.gz").write_bytes(b"not a tar archive")
