@@ -66,6 +66,8 @@ TARGETS = {
     # make serve's port (router, keep-alive) against the colour alone, both capturing 100 %.
     "router_colour_ratio": (">=", 0.8),
     "metrics_on_off_ratio": (">=", 0.95),  # through the router, its metrics recorded / not
+    # A multi-model endpoint with two models in its cache against a single-model one.
+    "multi_model_single_ratio": (">=", 0.9),
 }
 
 
@@ -82,8 +84,9 @@ def train_model(client, work: Path, *processing_args: str) -> tuple[Path, Path]:
 
 
 def wrk(url: str, body: bytes | None, seconds: int, connections: int, threads: int = 2,
-        headers: dict | None = None) -> dict:
-    """Run wrk (with a Lua script for POST bodies) and parse throughput and latency."""
+        headers: dict | None = None, rotate: tuple[str, list[str]] | None = None) -> dict:
+    """Run wrk (with a Lua script for POST bodies) and parse throughput and latency; `rotate`,
+    a header and its values, gives each request the next value in turn."""
     with tempfile.TemporaryDirectory() as scratch:
         args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
         if body is not None:
@@ -94,6 +97,13 @@ def wrk(url: str, body: bytes | None, seconds: int, connections: int, threads: i
                           (headers or {"Content-Type": "application/json"}).items())
                 + f'local f = io.open("{scratch}/body.json", "rb")\n'
                 "wrk.body = f:read('*a')\nf:close()\n"
+                + ("" if rotate is None else
+                   "local values = {" + ", ".join(f'"{value}"' for value in rotate[1]) + "}\n"
+                   "local sent = 0\n"
+                   "request = function()\n"
+                   "  sent = sent + 1\n"
+                   f'  wrk.headers["{rotate[0]}"] = values[sent % #values + 1]\n'
+                   "  return wrk.format()\nend\n")
             )
             args += ["-s", f"{scratch}/post.lua"]
         out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
@@ -326,6 +336,40 @@ def served_endpoints(archive: Path, work: Path, seconds: int, connections: int,
             "metrics_on_off_ratio": max(rates["on"]) / max(rates["off"])}
 
 
+def multi_model(client, model_dir: Path, work: Path, seconds: int, connections: int) -> dict:
+    """Single-record invocations/s of a multi-model endpoint with two models in its cache (two
+    archives of the model, requests alternating between them by TargetModel) against the
+    single-model endpoint of the model; in turns (single, multi, twice), no capture on either."""
+    from multi_model_cases import lay_out
+
+    targets = ["penguins/1.tar.gz", "penguins/2.tar.gz"]
+    for target in targets:
+        lay_out(work / "models", target, model_dir)
+    servers = {"single": Endpoint(client, model_dir),
+               "multi": Endpoint(client, work / "models", mount="/opt/ml/models",
+                                 environment={"SAGEMAKER_MULTI_MODEL": "true"})}
+    rotate = {"single": None, "multi": ("X-Amzn-SageMaker-Target-Model", targets)}
+    rates = {name: [] for name in servers}
+    try:
+        for server in servers.values():
+            server.wait_ready()
+        # Every worker loads both models before the clock starts: a load is not the figure.
+        wrk(f"{servers['multi'].url}/invocations", json.dumps(RECORD).encode(), 2, connections,
+            rotate=rotate["multi"])
+        for _ in range(2):
+            for name, server in servers.items():
+                rates[name].append(wrk(f"{server.url}/invocations", json.dumps(RECORD).encode(),
+                                       seconds, connections,
+                                       rotate=rotate[name])["requests_per_second"])
+        cached = requests.get(f"{servers['multi'].url}/models", timeout=10).json()["models"]
+    finally:
+        for server in servers.values():
+            server.remove()
+    return {"requests_per_second": rates, "models_in_cache": sorted(
+        {model["modelName"] for model in cached}),
+        "ratio": max(rates["multi"]) / max(rates["single"])}
+
+
 def monitor_data(client, work: Path, count: int = 1_000_000, files: int = 100,
                  invented: int = 0) -> dict:
     """Seconds of a data-quality monitoring job (the training image's `monitor`, container start
@@ -544,6 +588,8 @@ def main() -> int:
         routed = served_endpoints(Path(scratch) / "training" / "output" / "model.tar.gz",
                                   Path(scratch) / "router", args.seconds, args.connections,
                                   client)
+        multi = multi_model(client, model_dir, Path(scratch) / "multi", args.seconds,
+                            args.connections)
         hosts = multihost(client, Path(scratch) / "hosts", Path(scratch) / "digits" / "processing")
         executor = pipeline_overhead(Path(scratch) / "executor")
     size_mb = client.images.get(SERVING_IMAGE).attrs["Size"] / 1e6
@@ -572,6 +618,7 @@ def main() -> int:
         "pipeline_step_overhead_seconds": executor["seconds_per_step"],
         "router_colour_ratio": routed["router_colour_ratio"],
         "metrics_on_off_ratio": routed["metrics_on_off_ratio"],
+        "multi_model_single_ratio": multi["ratio"],
     }
     report = {
         "figures": figures,
@@ -580,7 +627,7 @@ def main() -> int:
         "digits": digit, "data_capture": captured, "monitor_data": monitored,
         "monitor_invented_fields": invented,
         "digits_training_hosts": hosts, "handler_vs_fast_path": handler,
-        "pipeline_executor": executor, "router": routed,
+        "pipeline_executor": executor, "router": routed, "multi_model": multi,
         "load_average_before": load, "connections": args.connections, "seconds": args.seconds,
         "cpus": os.cpu_count(),
     }
