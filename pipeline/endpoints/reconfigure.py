@@ -69,7 +69,8 @@ def update_endpoint(endpoint: Endpoint, history: dict, current: dict, item: dict
     started = []
 
     def undo() -> None:
-        endpoint.remove(*started)
+        if started:  # compose rm of no service would stop them all
+            endpoint.remove(*started)
         if old:
             endpoint.write_variants(old)
         else:
