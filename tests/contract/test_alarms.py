@@ -16,10 +16,13 @@ from pathlib import Path
 import monitor_cases as cases
 import pytest
 
+from harness import compose_project
+
 pytestmark = pytest.mark.contract
 
 REPO = Path(__file__).resolve().parents[2]
-PROJECT = "alarmstest"
+# The compose_project fixture's name, needed outside fixtures too (make test-clean removes it).
+PROJECT = compose_project("alarms")
 DUMP = ("import json, os, sys; json.dump({k: v for k, v in os.environ.items() if k in "
         "sys.argv[2:]}, open(sys.argv[1], 'w'))")
 

@@ -13,9 +13,10 @@ from keepalive import Clients, archive, compose_down, make, message
 
 from pipeline.registry import models as registry
 
-from harness import free_port
+from harness import compose_project, free_port
 
-PROJECT = "guardrailstest"
+# The compose_project fixture's name, needed outside fixtures too (make test-clean removes it).
+PROJECT = compose_project("guardrails")
 BODY = json.dumps({"island": "Biscoe", "bill_length_mm": 48.6, "bill_depth_mm": 16.0,
                    "flipper_length_mm": 230, "body_mass_g": 5800, "sex": "male"})
 FAILING = "def transform_fn(model, body, content_type, accept):\n" \

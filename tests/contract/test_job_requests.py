@@ -16,11 +16,12 @@ from pipeline.api.storage import BotoS3, Storage
 from pipeline.s3.server import S3App
 from training.jobs.train import METRIC_DEFINITIONS
 
-from harness import TRAINING_IMAGE
+from harness import TRAINING_IMAGE, compose_project
 
 REPO = Path(__file__).resolve().parents[2]
 # This module's own compose project, so its containers never meet a user's or another module's.
-PROJECT = "jobrequeststest"
+# The compose_project fixture's name, needed outside fixtures too (make test-clean removes it).
+PROJECT = compose_project("job_requests")
 TAG = TRAINING_IMAGE.rsplit(":", 1)[-1] if ":" in TRAINING_IMAGE else "latest"
 TINY_IMAGE = f"job-request-tiny:{TAG}"
 # The tiny image's entrypoint: processing copies its input with the environment's greeting;

@@ -9,9 +9,10 @@ from keepalive import Clients, archive, compose_down, make
 
 from pipeline.registry import models as registry
 
-from harness import free_port
+from harness import compose_project, free_port
 
-PROJECT = "keepalivetest"
+# The compose_project fixture's name, needed outside fixtures too (make test-clean removes it).
+PROJECT = compose_project("router_keepalive")
 BODY = json.dumps([{"island": "Dream", "bill_length_mm": 46.5, "bill_depth_mm": 17.9,
                     "flipper_length_mm": 192, "body_mass_g": 3500, "sex": "female"}])
 

@@ -21,10 +21,10 @@ TAG = os.environ.get("IMAGE_TAG", "latest")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, compose_project):
     local = tmp_path_factory.mktemp("penguins-pipeline")
     settings = [f"LOCAL_DIR={local}", f"S3_PORT={free_port()}", f"IMAGE_TAG={TAG}",
-                f"COMPOSE_PROJECT={TAG}-sdk-pipeline", f"ENDPOINT_PORT={free_port()}"]
+                f"COMPOSE_PROJECT={compose_project}", f"ENDPOINT_PORT={free_port()}"]
     done = subprocess.run(
         ["make", "--no-print-directory", "sdk-pipeline", "PARAMETERS=TrainingEpochs=20",
          *settings], cwd=REPO, capture_output=True, text=True, timeout=1500,

@@ -14,9 +14,10 @@ from keepalive import Clients, archive, compose_down, make
 
 from pipeline.registry import models as registry
 
-from harness import free_port
+from harness import compose_project, free_port
 
-PROJECT = "updateendpointtest"
+# The compose_project fixture's name, needed outside fixtures too (make test-clean removes it).
+PROJECT = compose_project("update_endpoint")
 RECORD = {"island": "Torgersen", "bill_length_mm": 39.1, "bill_depth_mm": 18.7,
           "flipper_length_mm": 181, "body_mass_g": 3750, "sex": "male"}
 

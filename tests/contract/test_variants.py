@@ -25,9 +25,10 @@ from pipeline.runs import records as runs
 from training.monitor import baseline as baseline_job
 from training.monitor import quality
 
-from harness import free_port
+from harness import compose_project, free_port
 
-PROJECT = "variantstest"
+# The compose_project fixture's name, needed outside fixtures too (make test-clean removes it).
+PROJECT = compose_project("variants")
 RECORD = {"island": "Torgersen", "bill_length_mm": 39.1, "bill_depth_mm": 18.7,
           "flipper_length_mm": 181, "body_mass_g": 3750, "sex": "male"}
 VARIANT_HEADER = "x-amzn-invoked-production-variant"

@@ -44,6 +44,7 @@ def test_every_failure_class_has_one_contract_row_and_rows_have_their_own_ids():
 PROJECT = "a compose project of the module's own: the compose_project fixture"
 FIXED = [
     (re.compile(r"COMPOSE_PROJECT=[a-z]"), PROJECT),
+    (re.compile(r"^\w*PROJECT\w* = f?[\"']", re.M), PROJECT),
     (re.compile(r"[\"'](penguinstest|penguinstune|monmodeltest)[a-z]*[\"']"), PROJECT),
     (re.compile(r"\{\s*\w+\.id for \w+ in [\w.]*containers\.list\(all=True\)"),
      "no list of every container on the engine: local mode's local.container_root and "
