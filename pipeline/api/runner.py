@@ -205,8 +205,8 @@ def _finish(job: JobRequest, engine: Engine, run: runs.Run, hosts: tuple, code: 
         said = next((text for host in hosts
                      if (text := _message(machines.host_root(run, hosts, host), job.kind))), "")
         reason = ALGORITHM_ERROR + (said or f"the container exited with code {code}"
-                                       f"{_tail(run.folder / runs.LOGS)}; see "
-                                       f"{run.folder / runs.LOGS}")
+                                    f"{_tail(run.folder / runs.LOGS)}; see "
+                                    f"{run.folder / runs.LOGS}")
     logs = run.folder / runs.LOGS
     metrics = describe.final_metrics(job, logs.read_text(errors="replace")
                                      if logs.is_file() else "")
