@@ -72,8 +72,11 @@ APPROVER ?=
 ENDPOINT_CLI = $(PYTHON) -m pipeline.endpoints.commands --compose "$(COMPOSE)" --endpoint-dir $(ENDPOINT) \
   --port $(ENDPOINT_PORT) --registry $(MODEL_REGISTRY) --ping-deadline $(PING_DEADLINE_SECONDS) \
   --capture-dir $(CAPTURE_DIR) --endpoint-name $(WORKLOAD)-endpoint
+# process, train and evaluate build their job's SageMaker request and hand it to the job runner
+# (pipeline/jobs/builtin.py, pipeline/api/runner.py): the same path as make job's requests.
 JOBS = $(PYTHON) -m pipeline.jobs.steps --local $(LOCAL_DIR) --workload $(WORKLOAD) \
-  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
+  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) \
+  --processing-image $(PROCESSING_IMAGE) --keep $(KEEP_RUNS)
 # Hyperparameter tuning jobs (pipeline/tuning/job.py, Optuna: the test venv's python). TUNING_CONFIG
 # is a CreateHyperParameterTuningJob file; TUNING_JOB names a new job or continues a stopped one;
 # `make pipeline TUNE=1` tunes in place of the single training job.

@@ -1,10 +1,9 @@
 """Each host of a job: its /opt/ml as SageMaker lays it out, its container, the stopping condition.
 
 Hosts are algo-1 … algo-N, as SageMaker names the hosts of InstanceCount=N; algo-1's /opt/ml is
-the run folder, the others' <run>/hosts/algo-N/ (as pipeline/jobs/training.py lays out make
-train's hosts). The containers are the services of a compose file written into the run
-(compose.json: JSON is YAML), run as one compose project a job, each host with
-`compose run --rm`; several hosts share an internal network where each is reachable by its
+the run folder, the others' <run>/hosts/algo-N/. The containers are the services of a compose
+file written into the run (compose.json: JSON is YAML), run as one compose project a job, each
+host with `compose run --rm`; several hosts share an internal network where each is reachable by its
 name, one host has no network, as a job with network isolation. Standard library only.
 """
 
@@ -84,10 +83,12 @@ def service(job: JobRequest, engine, root: Path, sources: dict, several: bool,
     parents = nesting(job)
     for item in job.inputs:
         source = sources[item.name]
-        if item.name in parents:
-            # A read-only mount could hold no mount point for the input inside it, and making
-            # one would write into the user's folder: the job gets its own copy, as SageMaker
-            # downloads every input into the container's volume.
+        if item.name in parents or not source.is_dir():
+            # The job gets its own copy, as SageMaker downloads every input into the
+            # container's volume: a read-only mount could hold no mount point for an input
+            # inside it (making one would write into the user's folder), and a file's mount
+            # point would be left in the run as an empty file of root's. A file is small
+            # (a script, a model archive) and the run keeps what its job read.
             staged = root / item.local_path.removeprefix("/opt/ml/")
             if source.is_dir():
                 shutil.copytree(source, staged, dirs_exist_ok=True)
@@ -95,8 +96,7 @@ def service(job: JobRequest, engine, root: Path, sources: dict, several: bool,
                 staged.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, staged / source.name)
             continue
-        target = item.local_path if source.is_dir() else f"{item.local_path}/{source.name}"
-        volumes.append(f"{source}:{target}:ro")
+        volumes.append(f"{source}:{item.local_path}:ro")
     environment = dict(job.environment)
     if job.kind == api.TRAINING:
         environment.update(TRAINING_JOB_NAME=job.name,

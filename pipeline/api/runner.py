@@ -28,7 +28,10 @@ from training.contract.archive import pack
 
 REQUEST = "request.json"
 NAME_FIELD = {api.PROCESSING: "ProcessingJobName", api.TRAINING: "TrainingJobName"}
+# Where jobs' runs are filed: their kind's folder, and make evaluate's processing jobs.
+FOLDERS = (api.TRAINING, api.PROCESSING, "transform", "evaluation")
 MESSAGE_FILE = {api.PROCESSING: "output/message", api.TRAINING: "output/failure"}
+ALGORITHM_ERROR = "AlgorithmError: "
 TAIL, LINE = 5, 200  # a failure reason's last log lines, each cut at LINE characters
 
 
@@ -52,6 +55,8 @@ class Engine:
     echo: bool = True
     # The host's user, as make's jobs run: the run's files stay the user's own.
     user: str = field(default_factory=lambda: f"{os.getuid()}:{os.getgid()}")
+    # The runner's own line at a job's start and end; make's steps say their own.
+    announce: bool = True
 
 
 def run_job(request: dict | JobRequest, local: Path, **settings) -> dict:
@@ -93,9 +98,11 @@ def open_run(engine: Engine, kind: str, name: str, field: str, body: dict,
     return run
 
 
-def run(job: JobRequest, engine: Engine) -> dict:
-    """A parsed request on `engine`: what a caller with its own settings (a pipeline's steps)
-    calls; the Describe*Job answer."""
+def run(job: JobRequest, engine: Engine, kind: str | None = None, **record) -> dict:
+    """A parsed request on `engine`: what a caller with its own settings (a pipeline's steps,
+    make's) calls; the Describe*Job answer. `kind` files the run under another kind than the
+    job's (make evaluate's processing job is an evaluation run); `record` adds to or takes the
+    place of the run record's own fields (make's steps name the runs their inputs came from)."""
     try:
         _check(job, engine)
     except StorageError as error:
@@ -104,10 +111,11 @@ def run(job: JobRequest, engine: Engine) -> dict:
     fields = describe.started(job, at)
     if job.kind == api.TRAINING:
         fields["hyperparameters"] = job.hyperparameters
-    run = open_run(engine, job.kind, job.name, NAME_FIELD[job.kind], job.body,
-                   image=job.image, image_digest=jobrun.image_digest(engine.docker, job.image),
-                   inputs={item.name: {"uri": item.uri} for item in job.inputs}, **fields)
-    jobrun.say(f"{job.kind} job {job.name}: {job.image} on {job.instance_count} host(s)")
+    fields = {"image": job.image, "image_digest": jobrun.image_digest(engine.docker, job.image),
+              "inputs": {item.name: {"uri": item.uri} for item in job.inputs}, **fields, **record}
+    run = open_run(engine, kind or job.kind, job.name, NAME_FIELD[job.kind], job.body, **fields)
+    if engine.announce:
+        jobrun.say(f"{job.kind} job {job.name}: {job.image} on {job.instance_count} host(s)")
     hosts = machines.names(job.instance_count)
     code, stopped, reason = 1, False, None
     try:
@@ -196,9 +204,9 @@ def _finish(job: JobRequest, engine: Engine, run: runs.Run, hosts: tuple, code: 
         # The first host that says why; a chief that names a failed peer comes first.
         said = next((text for host in hosts
                      if (text := _message(machines.host_root(run, hosts, host), job.kind))), "")
-        reason = "AlgorithmError: " + (said or f"the container exited with code {code}"
-                                       f"{_tail(run.folder / runs.LOGS)}; see "
-                                       f"{run.folder / runs.LOGS}")
+        reason = ALGORITHM_ERROR + (said or f"the container exited with code {code}"
+                                    f"{_tail(run.folder / runs.LOGS)}; see "
+                                    f"{run.folder / runs.LOGS}")
     logs = run.folder / runs.LOGS
     metrics = describe.final_metrics(job, logs.read_text(errors="replace")
                                      if logs.is_file() else "")
@@ -208,7 +216,8 @@ def _finish(job: JobRequest, engine: Engine, run: runs.Run, hosts: tuple, code: 
     if status == runs.COMPLETED:
         run.record.pop("failure_reason", None)
     elif status == runs.FAILED:
-        run.record["failure_reason"] = reason
+        # The run's own field says what the job said; FailureReason has SageMaker's prefix.
+        run.record["failure_reason"] = reason.removeprefix(ALGORITHM_ERROR)
     else:
         run.record["failure_reason"] = ("MaxRuntimeInSeconds reached" if stopped
                                         else "stopped")
@@ -216,17 +225,18 @@ def _finish(job: JobRequest, engine: Engine, run: runs.Run, hosts: tuple, code: 
                    exit_message=message if job.kind == api.PROCESSING else None,
                    model=model or None, max_runtime_exceeded=stopped, metrics=metrics)
     runs.write_record(run.folder, run.record)
-    jobrun.say(f"{job.kind} job {job.name} {status} in {runs.duration(run.record)}"
-               + (f": {reason}" if reason else f" ({run.folder})"))
+    if engine.announce:
+        jobrun.say(f"{job.kind} job {job.name} {status} in {runs.duration(run.record)}"
+                   + (f": {reason}" if reason else f" ({run.folder})"))
     return describe.answer(run.record)
 
 
 def describe_job(local: Path, name: str) -> dict:
     """The Describe*Job answer of a job run by name (any kind); RequestError if none."""
-    for kind, status in describe.STATUS.items():
+    for kind in FOLDERS:
         run = runs.load(Path(local) / kind / name)
-        if run is not None and status in run.record:
+        if run is not None and any(status in run.record for status in describe.STATUS.values()):
             return describe.answer(run.record)
-    raise RequestError(f"no job named {name} in {local}/training, {local}/processing or "
-                       f"{local}/transform (make jobs lists the runs)")
+    raise RequestError(f"no job named {name} in {', '.join(f'{local}/{k}' for k in FOLDERS)} "
+                       "(make jobs lists the runs)")
 

@@ -16,7 +16,7 @@ from pipeline.api.requests import SCHEMES, TRAINING, JobRequest
 from pipeline.api.storage import Storage
 
 SUBMIT_DIRECTORY = "sagemaker_submit_directory"
-# Where make train puts a source dir's archive (pipeline/jobs/scripts.py): the code channel.
+# Where the fetched code is mounted: the code channel's folder.
 CODE_FOLDER = "/opt/ml/input/data/code"
 CODE_CHANNEL = "code"
 

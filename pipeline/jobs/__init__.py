@@ -2,8 +2,10 @@
 evaluation, the condition and registration; and `make job`, any SageMaker job request.
 
 Owns steps.py (`python -m pipeline.jobs.steps STEP`, what `make process|train|evaluate|register`
-run), training.py (the training step's hosts) and requests.py (`make job|describe`: any request
-handed to the engine of its kind, pipeline.api's runner or pipeline.transform's). It may import
+run), builtin.py (the built-in workloads' jobs as SageMaker requests, which steps.py hands to
+pipeline.api's runner), training.py (a tuning trial's folders) and requests.py (`make
+job|describe`: any request handed to the engine of its kind, pipeline.api's runner or
+pipeline.transform's). It may import
 pipeline.runs, pipeline.api, pipeline.transform, pipeline.registry and pipeline.monitoring (the
 baselines a registered version records); only the tuning package builds on it.
 """

@@ -1,17 +1,21 @@
-"""`python -m pipeline.jobs.steps STEP`: run a pipeline step as a named job through docker-compose.
+"""`python -m pipeline.jobs.steps STEP`: run a pipeline step as a named job run.
 
-Each step says which run it took its input from, runs the job's container with that run's
-folders mounted, streams the job's log (and keeps it in the run's logs.txt), and records how
-the run ended. Standard library only: make runs it with the host's python3.
+process, train and evaluate build the SageMaker request of the built-in workload's job
+(pipeline/jobs/builtin.py) and hand it to the job runner (pipeline/api/runner.py), the one path
+every job container takes; each says which run it took its input from, and the run keeps the
+request, its log and a Describe-style run.json. register, list and clean need no container.
+Standard library only: make runs it with the host's python3.
 """
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
-from pipeline.jobs import scripts
-from pipeline.jobs import training as trainingjob
+from pipeline.api import requests as api
+from pipeline.api import runner
+from pipeline.jobs import builtin
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
@@ -21,26 +25,66 @@ EVALUATION_JSON = "processing/evaluation/evaluation.json"
 MODEL_TAR = "output/model.tar.gz"
 
 
+def engine(args) -> runner.Engine:
+    """The job runner's settings from make's: COMPOSE is `<compose> -p <project> -f <file>`;
+    the runner writes each job's own compose file and project."""
+    words, binary, project = shlex.split(args.compose), [], "penguins"
+    while words:
+        word = words.pop(0)
+        if word in ("-p", "--project-name", "-f", "--file") and words:
+            value = words.pop(0)
+            project = value if word in ("-p", "--project-name") else project
+        else:
+            binary.append(word)
+    return runner.Engine(args.local, project=project, compose=shlex.join(binary),
+                         docker=args.docker, workload=args.workload, announce=False)
+
+
+def submit(args, body: dict, kind: str, **record) -> runs.Run:
+    """Run a built-in job's request as a run of `kind`; the ended run (its status, reason and
+    metric recorded). RunError when the request is refused."""
+    try:
+        runner.run(api.parse(body), engine(args), kind=kind, **record)
+    except api.RequestError as error:
+        raise RunError(str(error)) from None
+    folder = args.local / kind / body.get("ProcessingJobName", body.get("TrainingJobName"))
+    return runs.load(folder)
+
+
 def process(args) -> int:
     data = Path(args.data)
     if not data.is_dir():
         raise RunError(f"no input folder {data}: run make data, or put your raw files there")
-    arguments, options = ["--workload", args.workload, "--seed", str(args.seed)], ()
-    inputs = {"input": {"path": str(data)}}
-    if args.script:
+    image = getattr(args, "processing_image", None) or args.image
+    code = builtin.script(args.script, args.arguments) if args.script else None
+    name = builtin.job_name(args.local, "processing", args.workload)
+    body = builtin.processing_job(name, image, args.local, data, args.workload, args.seed, code)
+    inputs = {"input": {"path": str(data.absolute())}}
+    if code:
         inputs["code"] = {"path": str(Path(args.script).resolve())}
-    run = jobrun.start(args, "processing", arguments=arguments, inputs=inputs)
-    if args.script:  # ScriptProcessor(command=["python3"], code=SCRIPT), arguments=ARGUMENTS
-        arguments, options = scripts.script_command(run.folder, args.script, args.arguments)
-        run.record["arguments"] = arguments
-        runs.write_record(run.folder, run.record)
-    for name in ("input", "train", "validation", "test", "pipeline", "baseline"):
-        (run.folder / "processing" / name).mkdir(parents=True, exist_ok=True)
-    (run.folder / "output").mkdir()
-    code = jobrun.compose_run(args.compose, "processing", arguments,
-                              {"JOB_DIR": run.folder, "DATA_DIR": data}, run.folder / runs.LOGS,
-                              options=options)
-    return jobrun.end(args, run, code)
+    arguments = [*body["AppSpecification"]["ContainerEntrypoint"][1:],
+                 *body["AppSpecification"]["ContainerArguments"]]
+    run = submit(args, body, "processing", inputs=inputs, arguments=arguments)
+    return jobrun.report(args, run)
+
+
+def train(args) -> int:
+    instances = builtin.instance_count(str(args.instances))
+    source = runs.take(args.local, "processing", args.processing_job, args.workload)
+    jobrun.say(f"training on processing run {source.name}")
+    channels = {name: source.folder / "processing" / name for name in builtin.CHANNELS}
+    hps = builtin.hyperparameters(args.hyperparameter)
+    inputs = {name: {"run": source.name, "path": str(path)} for name, path in channels.items()}
+    if getattr(args, "entry_point", None):  # script mode: the user's code, not a workload
+        program, folder = builtin.entry_point(args.entry_point, args.source_dir)
+        # As the SDK's estimators send it; the runner fetches the folder into the run.
+        hps |= {"sagemaker_program": program,
+                "sagemaker_submit_directory": builtin.uri(folder.resolve())}
+        inputs["code"] = {"path": str(folder.resolve())}
+    name = builtin.job_name(args.local, "training", args.workload)
+    body = builtin.training_job(name, args.image, args.local, channels, hps, instances)
+    run = submit(args, body, "training", inputs=inputs)
+    return jobrun.report(args, run)
 
 
 def evaluate(args) -> int:
@@ -52,28 +96,25 @@ def evaluate(args) -> int:
                        "(removed by KEEP_RUNS or by hand): run make pipeline again")
     jobrun.say(f"evaluating the model of training run {trained.name} on the test split of "
                f"{processed}")
-    run = jobrun.start(args, "evaluation", inputs={
+    image = getattr(args, "processing_image", None) or args.image
+    script = getattr(args, "script", None)  # the user's evaluation script
+    code = builtin.script(script, args.arguments) if script else None
+    name = builtin.job_name(args.local, "evaluation", args.workload)
+    body = builtin.evaluation_job(name, image, args.local, trained.folder / MODEL_TAR, test,
+                                  code)
+    run = submit(args, body, "evaluation", inputs={
         "model": {"run": trained.name, "path": str(trained.folder / MODEL_TAR)},
         "test": {"run": processed, "path": str(test)}})
-    arguments, options = [], ()
-    if getattr(args, "script", None):  # the user's evaluation script, as ScriptProcessor runs it
-        arguments, options = scripts.script_command(run.folder, args.script, args.arguments)
-    for name in ("processing/test", "processing/model", "processing/evaluation", "output"):
-        (run.folder / name).mkdir(parents=True, exist_ok=True)
-    code = jobrun.compose_run(args.compose, "evaluation", arguments,
-                              {"JOB_DIR": run.folder, "TEST_DIR": test,
-                               "MODEL_DIR": trained.folder / "output"}, run.folder / runs.LOGS,
-                              options=options)
-    metric = None
-    if code == 0:
+    if run.status == runs.COMPLETED:
         try:
             report = json.loads((run.folder / EVALUATION_JSON).read_text())
             accuracy = report["multiclass_classification_metrics"]["accuracy"]["value"]
-            metric = {"name": "test:accuracy", "value": float(accuracy)}
+            run.record["metric"] = {"name": "test:accuracy", "value": float(accuracy)}
+            runs.write_record(run.folder, run.record)
         except (OSError, ValueError, TypeError, KeyError) as error:
             jobrun.say(f"no test accuracy: {EVALUATION_JSON} lacks multiclass_classification_"
                        f"metrics.accuracy.value ({type(error).__name__}: {error})")
-    return jobrun.end(args, run, code, metric)
+    return jobrun.report(args, run)
 
 
 def register(args) -> int:
@@ -145,7 +186,7 @@ def clean(args) -> int:
     return 0
 
 
-STEPS = {"process": process, "train": trainingjob.train, "evaluate": evaluate,
+STEPS = {"process": process, "train": train, "evaluate": evaluate,
          "register": register, "list": jobs, "clean": clean}
 
 
@@ -153,6 +194,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="pipeline.jobs.steps", description=__doc__.splitlines()[0])
     top.add_argument("step", choices=STEPS)
     jobrun.common_arguments(top)
+    top.add_argument("--processing-image", help="PROCESSING_IMAGE (default: --image)")
     top.add_argument("--data", help="the processing input folder")
     top.add_argument("--seed", type=int, default=42)
     top.add_argument("--hyperparameter", action="append", default=[], metavar="NAME=VALUE")

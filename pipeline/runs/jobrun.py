@@ -89,13 +89,6 @@ def compose_run(compose: str, service: str, args: list[str], mounts: dict, log: 
             return 143
 
 
-def compose_files(compose: str) -> list[Path]:
-    """The -f files of a compose command, else compose's default file."""
-    words = shlex.split(compose)
-    files = [Path(words[i + 1]) for i, word in enumerate(words[:-1]) if word in ("-f", "--file")]
-    return [path.resolve() for path in files or [Path("docker-compose.yml")]]
-
-
 def host_network(docker: str, compose: str, network: str = "hosts") -> None:
     """Makes the compose project's internal network of a job's hosts before their `compose run`s
     start at once: each would make it, and two at once made two networks of one name that no
@@ -127,6 +120,11 @@ def start(args, kind: str, **fields) -> runs.Run:
 def end(args, run: runs.Run, code: int, metric: dict | None = None) -> int:
     """Record the end, keep at most KEEP_RUNS runs of the kind, and say how it went."""
     runs.finish(run, code, metric)
+    return report(args, run)
+
+
+def report(args, run: runs.Run) -> int:
+    """A run that has ended: keep at most KEEP_RUNS runs of its kind, and say how it went."""
     removed = runs.prune(args.local, run.record["kind"], args.keep, args.workload)
     if removed:
         say(f"removed {len(removed)} old {run.record['kind']} run(s) beyond KEEP_RUNS={args.keep}")

@@ -7,7 +7,6 @@ the user names), so a stale artifact can never stand in for a new one.
 """
 
 import json
-import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -176,12 +175,6 @@ def prune(local: Path, kind: str, keep: int, workload: str | None = None) -> lis
         shutil.rmtree(run.folder, ignore_errors=True)
         removed.append(run.name)
     return removed
-
-
-def last_metric(logs: str, name: str, regex: str) -> dict | None:
-    """The last value a SageMaker metric definition's regex finds in a log, as SageMaker keeps."""
-    values = re.findall(regex, logs)
-    return {"name": name, "value": float(values[-1])} if values else None
 
 
 def duration(record: dict) -> str:

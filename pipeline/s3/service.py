@@ -33,9 +33,12 @@ def endpoint(port: int, host: str = "127.0.0.1") -> str:
 
 def client_env(port: int, host: str = "127.0.0.1") -> dict[str, str]:
     """What a process needs for `s3://` to mean this server: boto3 (1.28+) and so both SDKs read
-    AWS_ENDPOINT_URL_S3 for S3 alone; every other service keeps its real endpoint."""
+    AWS_ENDPOINT_URL_S3 for S3 alone; every other service keeps its real endpoint. SDK 3.x
+    checks a job's role through IAM (unreachable offline, and no such role here) unless
+    SAGEMAKER_VALIDATE_ROLE is false."""
     return {"AWS_ENDPOINT_URL_S3": endpoint(port, host), "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": REGION}
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": REGION,
+            "SAGEMAKER_VALIDATE_ROLE": "false"}
 
 
 def answers(port: int) -> bool:

@@ -161,7 +161,7 @@ def make(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
                           capture_output=True, timeout=timeout)
 
 
-def test_make_train_with_three_instances_generates_the_third_host_and_trains_one_model(
+def test_make_train_with_three_instances_runs_three_hosts_and_trains_one_model(
         tmp_path, compose_project):
     settings = [f"LOCAL_DIR={tmp_path}", f"COMPOSE_PROJECT={compose_project}"]
     done = make("process", *settings)
@@ -172,7 +172,11 @@ def test_make_train_with_three_instances_generates_the_third_host_and_trains_one
     (run,) = (tmp_path / "training").iterdir()
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "Completed" and record["metric"]["value"] >= 0.9
-    assert "algo-3" in json.loads((run / "hosts" / "compose.yml").read_text())["services"]
+    # INSTANCES is the request's InstanceCount; the job runner's compose file has each host.
+    request = json.loads((run / "request.json").read_text())
+    assert request["ResourceConfig"]["InstanceCount"] == 3
+    assert sorted(json.loads((run / "compose.json").read_text())["services"]) == [
+        "algo-1", "algo-2", "algo-3"]
     for host in ("algo-2", "algo-3"):
         folder = run / "hosts" / host
         config = json.loads((folder / "input" / "config" / "resourceconfig.json").read_text())

@@ -276,8 +276,10 @@ def test_make_runs_the_scripts_as_named_jobs_each_on_the_one_before(local):
     with tarfile.open(folder / "training" / trained["name"] / "output" / "model.tar.gz") as tar:
         assert {"model.onnx", "001/saved_model.pb"} <= {n.removeprefix("./")
                                                         for n in tar.getnames()}
-    assert (folder / "training" / trained["name"] / "input" / "data" / "code" /
-            "sourcedir.tar.gz").is_file()
+    # The source dir as the SDK names it (sagemaker_submit_directory), fetched into the run.
+    assert (folder / "training" / trained["name"] / "input-code" / "train.py").is_file()
+    assert (folder / "processing" / processed["name"] / "processing" / "code" /
+            "preprocess.py").is_file()
     assert evaluated["inputs"]["model"]["run"] == trained["name"]
     assert evaluated["metric"]["value"] >= 0.8
     metadata = json.loads((folder / "registry" / "penguins" / "1" / "metadata.json").read_text())

@@ -2,11 +2,11 @@
 make demo) nothing of the job's own but its end, and a failed job's last lines. logs.txt keeps
 every line either way."""
 
-import argparse
 import sys
 
 import pytest
 
+from pipeline.jobs import steps
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 
@@ -15,23 +15,28 @@ pytestmark = pytest.mark.pipeline
 
 @pytest.fixture
 def fake_compose(tmp_path):
-    """A compose stand-in: `run --rm -T SERVICE ARGS` prints 30 epoch lines, exits ARGS[0]."""
+    """A compose stand-in: `run` of a job's host prints 30 epoch lines and exits with the code
+    in exit-code.txt."""
     script = tmp_path / "compose.py"
     script.write_text(
         "import sys\n"
         "for i in range(1, 31):\n"
         "    print(f'epoch={i}/30 val_accuracy=0.{i:02d}')\n"
-        "sys.exit(int(sys.argv[-1]))\n")
+        f"sys.exit(int(open({str(tmp_path / 'exit-code.txt')!r}).read()))\n")
     return f"{sys.executable} {script}"
 
 
 def run_job(tmp_path, compose, code: int):
-    args = argparse.Namespace(local=tmp_path / "local", workload="penguins", keep=5,
-                              docker="true", image="x")
-    run = runs.create(args.local, "training", "penguins")
-    status = jobrun.compose_run(compose, "training", [str(code)], {}, run.folder / runs.LOGS)
-    return run, jobrun.end(args, run, status, runs.last_metric(
-        (run.folder / runs.LOGS).read_text(), "validation:accuracy", r"val_accuracy=([0-9.]+)"))
+    """make train's step on a processing run, through the job runner."""
+    local = tmp_path / "local"
+    source = runs.create(local, "processing", "penguins")
+    for channel in ("train", "validation", "pipeline"):
+        (source.folder / "processing" / channel).mkdir(parents=True)
+    runs.finish(source, 0)
+    (tmp_path / "exit-code.txt").write_text(str(code))
+    done = steps.main(["train", "--local", str(local), "--compose", compose, "--docker", "true",
+                       "--image", "x", "--keep", "5"])
+    return runs.runs(local, "training")[0], done
 
 
 def test_a_single_step_prints_every_line_of_its_job(tmp_path, fake_compose, capsys,
@@ -49,7 +54,8 @@ def test_brief_output_is_the_end_line_and_the_log_keeps_everything(tmp_path, fak
     run, code = run_job(tmp_path, fake_compose, 0)
     out = capsys.readouterr().out
     assert code == 0 and "epoch=" not in out
-    assert len(out.splitlines()) == 1 and "Completed in" in out
+    # The step's line at its start (which run it took) and the run's at its end.
+    assert len(out.splitlines()) == 2 and "Completed in" in out.splitlines()[-1]
     assert (run.folder / runs.LOGS).read_text().count("epoch=") == 30
 
 

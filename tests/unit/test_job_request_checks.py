@@ -211,6 +211,27 @@ def test_an_input_inside_another_inputs_folder_gets_a_copy_of_the_outer_one(tmp_
     assert sorted(p.name for p in data.iterdir()) == ["penguins.csv"]  # the user's, untouched
 
 
+def test_a_file_input_is_copied_into_the_job_not_mounted(tmp_path):
+    """A file:// file (make process's SCRIPT) lands in the job's own /opt/ml, where the run
+    keeps it: a mount would leave an empty mount point of root's in the run."""
+    body = changed(PROCESSING, "ProcessingInputs", [
+        *PROCESSING["ProcessingInputs"],
+        {"InputName": "code", "S3Input": {
+            "S3Uri": "file:///code/prep.py", "LocalPath": "/opt/ml/processing/code",
+            "S3DataType": "S3Prefix", "S3InputMode": "File"}}])
+    job = api.parse(body)
+    data, script = tmp_path / "data", tmp_path / "prep.py"
+    data.mkdir()
+    script.write_text("print(1)\n")
+    engine = runner.Engine(tmp_path, compose="docker-compose", user="1000:1000")
+    hosts.layout(job, tmp_path / "ml", "algo-1", hosts.names(1))
+    service = hosts.service(job, engine, tmp_path / "ml", {"data": data, "code": script},
+                            several=False)
+    assert service["volumes"] == [f"{tmp_path}/ml:/opt/ml",
+                                  f"{data}:/opt/ml/processing/input:ro"]
+    assert (tmp_path / "ml" / "processing" / "code" / "prep.py").read_text() == "print(1)\n"
+
+
 def test_each_host_gets_sagemakers_config_files(tmp_path):
     job = api.parse(TRAINING)
     for host in hosts.names(2):
@@ -282,6 +303,11 @@ def test_describe_finds_a_run_by_name_and_names_a_missing_one(tmp_path):
     job = api.parse(TRAINING)
     runs.create(tmp_path, "training", None, name=job.name, **describe.started(job, "t"))
     assert runner.describe_job(tmp_path, job.name)["TrainingJobName"] == job.name
+    # make evaluate's processing job, filed under evaluation/
+    evaluation = api.parse(PROCESSING)
+    runs.create(tmp_path, "evaluation", "penguins", name="evaluated",
+                **describe.started(evaluation, "t"))
+    assert "ProcessingJobStatus" in runner.describe_job(tmp_path, "evaluated")
     with pytest.raises(api.RequestError, match="no job named nothing"):
         runner.describe_job(tmp_path, "nothing")
 
@@ -348,6 +374,9 @@ def test_a_container_that_says_nothing_fails_with_its_last_log_lines(tmp_path):
     assert answer["FailureReason"].startswith(
         "AlgorithmError: the container exited with code 4: line 2 | line 3 | line 4 | line 5 | "
         "line 6; see ")
+    # The run's own failure_reason (make jobs, make's steps) is the reason without the prefix.
+    record = json.loads(next((tmp_path / "local" / "training").glob("*/run.json")).read_text())
+    assert record["failure_reason"] == answer["FailureReason"].removeprefix("AlgorithmError: ")
 
 
 def test_file_inputs_are_fetched_as_s3_prefixes_are(tmp_path):

@@ -3,14 +3,11 @@ worker waiting for the chief, and the hosts `make train INSTANCES=N` starts."""
 
 import json
 import re
-from pathlib import Path
 
 import pytest
-import yaml
 
+from pipeline.jobs import builtin
 from pipeline.jobs import steps as jobs
-from pipeline.jobs import training as trainingjob
-from pipeline.runs import jobrun
 from pipeline.runs.records import RunError
 from training.contract.jobio import BASE_DIR_ENV, JobError
 from training.jobs import process
@@ -167,46 +164,39 @@ class FakeSocket:
         pass
 
 
-# make train INSTANCES=N (pipeline/jobs/training.py): the hosts, and those docker-compose.yml lacks.
-
-REPO = Path(__file__).resolve().parents[2]
+# make train INSTANCES=N: the training job's ResourceConfig.InstanceCount, its hosts the job
+# runner's (pipeline/api/hosts.py).
 
 
 @pytest.mark.pipeline
 @pytest.mark.parametrize("text", ["0", "-1", "abc", "", "1.5"])
 def test_instances_that_are_not_a_count_of_hosts_are_refused_naming_instances(text):
     with pytest.raises(RunError, match=f"INSTANCES='{re.escape(text)}': give the number"):
-        trainingjob.instance_count(text)
+        builtin.instance_count(text)
 
 
 @pytest.mark.pipeline
-def test_hosts_are_named_as_sagemaker_names_them_and_compose_has_the_first_two():
-    assert trainingjob.host_names(3) == ("algo-1", "algo-2", "algo-3")
-    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
-    assert set(trainingjob.HOSTS) <= set(services)
+def test_make_train_instances_is_the_requests_instance_count_and_the_runners_hosts(tmp_path):
+    from pipeline.runs import records as runs
 
-
-@pytest.mark.pipeline
-def test_two_hosts_need_no_generated_compose_file(tmp_path):
-    assert trainingjob.hosts_compose(trainingjob.host_names(2), [REPO / "docker-compose.yml"],
-                                     tmp_path) is None
-    assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.pipeline
-def test_hosts_beyond_the_compose_file_extend_its_first_host(tmp_path):
-    base = REPO / "docker-compose.yml"
-    files = jobrun.compose_files(f"docker-compose -p test -f {base} -f other.yml")
-    assert files == [base, Path("other.yml").resolve()]
-    path = trainingjob.hosts_compose(trainingjob.host_names(4), files, tmp_path / "hosts")
-    services = yaml.safe_load(path.read_text())["services"]
-    assert services == {host: {"extends": {"file": str(base), "service": "algo-1"}}
-                        for host in ("algo-3", "algo-4")}
-
-
-@pytest.mark.pipeline
-def test_a_compose_command_without_files_means_the_default_file():
-    assert jobrun.compose_files("docker compose -p x") == [Path("docker-compose.yml").resolve()]
+    local = tmp_path / "local"
+    source = runs.create(local, "processing", "penguins")
+    for channel in builtin.CHANNELS:
+        (source.folder / "processing" / channel).mkdir(parents=True)
+    runs.finish(source, 0)
+    # A compose that runs no container: every host exits 0 at once.
+    code = jobs.main(["train", "--local", str(local), "--compose", "true -p test -f x.yml",
+                      "--docker", "true", "--instances", "3"])
+    assert code == 0
+    run = runs.runs(local, "training")[0]
+    request = json.loads((run.folder / "request.json").read_text())
+    assert request["ResourceConfig"]["InstanceCount"] == 3
+    services = json.loads((run.folder / "compose.json").read_text())["services"]
+    assert sorted(services) == ["algo-1", "algo-2", "algo-3"]
+    for host in ("algo-2", "algo-3"):
+        config = json.loads((run.folder / "hosts" / host / "input" / "config" /
+                             "resourceconfig.json").read_text())
+        assert config["current_host"] == host and config["hosts"] == sorted(services)
 
 
 def test_a_worker_of_a_processing_job_waits_to_see_the_chief_up_then_gone():
@@ -277,33 +267,3 @@ def test_a_sharded_input_over_several_processing_hosts_is_refused_naming_it(tmp_
     processing_config(tmp_path, "algo-1", [("input", "ShardedByS3Key")])
     with pytest.raises(JobError, match="input input is ShardedByS3Key over 2 instances"):
         process.first_host(tmp_path)
-
-
-@pytest.mark.pipeline
-def test_a_multi_host_run_fails_with_the_first_failed_code_and_shows_each_workers_failure(
-        tmp_path, monkeypatch, capsys):
-    from pipeline.runs import records as runs
-
-    run = runs.create(tmp_path / "local", "training", "penguins")
-    started = []
-
-    def compose_run(compose, service, args, mounts, log, options=(), echo=True):
-        started.append((compose, service, options, echo))
-        if service == "algo-3":
-            failure = mounts["HOST_DIR"] / "output" / "failure"
-            failure.parent.mkdir(parents=True, exist_ok=True)
-            failure.write_text("host algo-3: channel train: no CSV file\n")
-            return 1
-        return 0 if service == "algo-2" else 137
-
-    monkeypatch.setattr(jobrun, "compose_run", compose_run)
-    args = jobs.parser().parse_args(["train", "--local", str(tmp_path / "local"),
-                                     "--compose", f"docker-compose -f {REPO}/docker-compose.yml"])
-    code = trainingjob.train_hosts(args, run, {}, {}, 3)
-    assert code == 137  # the chief's: its failure file is the run's
-    assert "algo-3 failed: host algo-3: channel train: no CSV file" in capsys.readouterr().out
-    extra = run.folder / "hosts" / "compose.yml"
-    assert sorted(service for _, service, _, _ in started) == ["algo-1", "algo-2", "algo-3"]
-    assert all(compose.endswith(f"-f {extra}") and options == ("--use-aliases",)
-               for compose, _, options, _ in started)
-    assert [service for _, service, _, echo in started if echo] == ["algo-1"]

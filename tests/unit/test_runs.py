@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from pipeline.jobs import steps as jobs
-from pipeline.jobs import training as trainingjob
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 
@@ -114,13 +113,6 @@ def test_prune_leaves_other_workloads_runs_alone(tmp_path):
                                                                       digits.name}
 
 
-def test_the_key_metric_is_the_last_value_as_sagemaker_reads_it():
-    logs = "epoch=1/2 val_accuracy=0.500000\nepoch=2/2 val_accuracy=0.750000\ndone\n"
-    assert runs.last_metric(logs, *trainingjob.KEY_METRIC) == {"name": "validation:accuracy",
-                                                       "value": 0.75}
-    assert runs.last_metric("error: no data\n", *trainingjob.KEY_METRIC) is None
-
-
 def test_the_job_list_is_newest_first_with_status_duration_and_metric(tmp_path):
     first = made(tmp_path, "processing", 0)
     second = made(tmp_path, "training", 1, failure="x")
@@ -165,6 +157,8 @@ def test_process_without_data_says_what_to_do(tmp_path, capsys):
 
 def test_a_training_step_records_its_inputs_and_hyperparameters(tmp_path):
     source = made(tmp_path, "processing", 0)
+    for channel in ("train", "validation", "pipeline"):
+        (source.folder / "processing" / channel).mkdir(parents=True)
     compose = fake_compose(tmp_path, "print('epoch=1/1 val_accuracy=0.875000')\n")
     started = time.time()
     code = jobs.main(["train", "--local", str(tmp_path), "--compose", compose,

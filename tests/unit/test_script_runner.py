@@ -1,5 +1,5 @@
 """Script mode in-process: the training job runs a user's entry point (training/jobs/script.py),
-and make's jobs stage a user's code (pipeline/jobs/scripts.py)."""
+and make's jobs send a user's code (pipeline/jobs/builtin.py)."""
 
 import json
 import sys
@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from pipeline.jobs import scripts
+from pipeline.jobs import builtin
 from pipeline.runs.records import RunError
 from training.jobs import script, train
 
@@ -152,19 +152,23 @@ def test_pip_errors_name_the_package_or_show_the_last_lines():
 
 def test_an_entry_point_without_a_source_dir_is_run_from_its_own_folder(tmp_path):
     (tmp_path / "train.py").write_text("")
-    assert scripts.entry_point(str(tmp_path / "train.py"), None) == ("train.py", tmp_path)
-    assert scripts.entry_point("train.py", str(tmp_path)) == ("train.py", tmp_path)
+    assert builtin.entry_point(str(tmp_path / "train.py"), None) == ("train.py", tmp_path)
+    assert builtin.entry_point("train.py", str(tmp_path)) == ("train.py", tmp_path)
     with pytest.raises(RunError, match="ENTRY_POINT=fit.py: no such file"):
-        scripts.entry_point("fit.py", str(tmp_path))
+        builtin.entry_point("fit.py", str(tmp_path))
 
 
-def test_a_processing_script_runs_as_script_processor_runs_it(tmp_path):
+def test_a_processing_script_goes_as_script_processor_sends_it(tmp_path):
     (tmp_path / "prep.py").write_text("print(1)\n")
-    run = tmp_path / "run"
-    arguments, options = scripts.script_command(run, str(tmp_path / "prep.py"), "--seed '4 2'")
-    assert arguments == ["/opt/ml/processing/code/prep.py", "--seed", "4 2"]
-    assert options == ("--entrypoint", "/usr/bin/tini -- python3")
-    assert (run / "processing" / "code" / "prep.py").read_text() == "print(1)\n"
+    entrypoint, arguments, code = builtin.script(str(tmp_path / "prep.py"), "--seed '4 2'")
+    assert entrypoint == ["python3", "/opt/ml/processing/code/prep.py"]
+    assert arguments == ["--seed", "4 2"]
+    assert code["S3Input"]["S3Uri"] == f"file://{tmp_path / 'prep.py'}"
+    assert code["S3Input"]["LocalPath"] == "/opt/ml/processing/code"
+    with pytest.raises(RunError, match="SCRIPT=.*nope.py: no such file"):
+        builtin.script(str(tmp_path / "nope.py"), "")
+    with pytest.raises(RunError, match="ARGUMENTS="):
+        builtin.script(str(tmp_path / "prep.py"), "'unclosed")
 
 
 def test_script_modes_python_is_the_jobs_own(tmp_path, monkeypatch):

@@ -156,16 +156,17 @@ def test_evaluating_the_best_trials_passes_the_evaluation_step_what_it_reads(mon
     (tmp_path / "processing" / "p1" / "processing" / "test").mkdir(parents=True)
     trained = SimpleNamespace(name="trial-1", folder=tmp_path / "training" / "trial-1",
                               record={"inputs": {"train": {"run": "p1"}}})
-    evaluation = SimpleNamespace(name="e1", folder=tmp_path / "evaluation" / "e1")
+    (trained.folder / "output").mkdir(parents=True)
+    (trained.folder / "output" / "model.tar.gz").write_bytes(b"")
     monkeypatch.setattr(best, "tuning_run", lambda args: SimpleNamespace(name="t"))
     monkeypatch.setattr(best, "top_trials", lambda args, run, top: ["trial-1"])
     monkeypatch.setattr(steps.runs, "take", lambda *a: trained)
-    monkeypatch.setattr(steps.jobrun, "start", lambda *a, **k: evaluation)
 
-    def container(*args, **kwargs):
+    def container(job, engine, kind=None, **record):
+        assert job.kind == "processing" and kind == "evaluation"
         raise steps.RunError("the evaluation container would start here")
 
-    monkeypatch.setattr(steps.jobrun, "compose_run", container)
+    monkeypatch.setattr(steps.runner, "run", container)
     args = job.parser().parse_args(["evaluate-best", "--local", str(tmp_path)])
     with pytest.raises(steps.RunError, match="container would start here"):
         best.evaluate_best(args)
