@@ -257,7 +257,7 @@ class Endpoint:
 
     def prepare_capture(self) -> None:
         """The capture folder, owner-only and the colours' workers' own: they run as the host's
-        user (HOST_UID), or as nobody when that user is root and the masters drop them."""
+        user (HOST_UID), or as nobody when that user is root (serve becomes nobody)."""
         if self.capture is None:
             return
         try:
