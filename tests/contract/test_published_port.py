@@ -198,11 +198,16 @@ def test_the_colours_are_limited_in_memory_and_processes_and_keep_few_capabiliti
             assert int(value, 16) == 0, (name, value)
         else:
             assert int(value, 16) & ~KEPT_CAPABILITIES == 0, (name, value)
-    router = service(docker_client, "router").attrs["HostConfig"]
-    assert set(router["CapDrop"]) == {"ALL"} and router["PidsLimit"] > 0 and router["Memory"] > 0
+    router = service(docker_client, "router")
+    host = router.attrs["HostConfig"]
+    assert set(host["CapDrop"]) == {"ALL"} and not host["CapAdd"]
+    assert host["PidsLimit"] > 0 and host["Memory"] > 0
+    # Nothing in the router needs root: tini, the launcher, both nginx and their workers.
+    running = router.top(ps_args="-eo pid,uid,args")["Processes"]
+    assert len(running) >= 5 and {uid for _pid, uid, _args in running} == {"65534"}, running
 
 
-@pytest.mark.parametrize("name", ["processing", "blue"])
+@pytest.mark.parametrize("name", ["processing", "blue", "router"])
 def test_without_make_compose_runs_nothing_as_root(published, tmp_path, name):
     _, environment = published
     environment = without_make(**{key: environment[key] for key in
