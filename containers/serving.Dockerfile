@@ -32,5 +32,5 @@ COPY serving/ /opt/program/serving/
 # The one tar extraction, for the multi-model endpoint's archives (it imports only the stdlib).
 COPY training/__init__.py /opt/program/training/
 COPY training/contract/__init__.py training/contract/archive.py /opt/program/training/contract/
-ENTRYPOINT ["/usr/bin/tini", "--"]
+ENTRYPOINT ["/opt/program/bin/entrypoint"]
 CMD ["serve"]

@@ -1,4 +1,4 @@
-"""What `serve` does while still root, before nginx and gunicorn drop privileges.
+"""What `serve` does while still root, before it gives up root (serving/privileges.py).
 
 - code/requirements.txt of an inference handler is installed. The rule for pins: a package the
   image already has is never replaced (the server itself runs on it); a pin it does not meet

@@ -6,6 +6,7 @@ a deploy or a weight change reloads. Reads the front's metrics lines from a pipe
 (serving/metrics.py) on METRICS_PORT: /metrics (Prometheus text) and /minutes (JSON rows), with
 each variant's CPU and memory, polled from its instances (serving/utilization.py).
 ROUTER_METRICS=0 turns the recording off. SIGTERM or SIGQUIT stops both nginx gracefully.
+Everything runs as nobody (docker-compose.yml's user): nothing here needs root.
 """
 
 import contextlib
@@ -108,11 +109,12 @@ def main() -> int:
     stopping = []
     for number in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
         signal.signal(number, lambda number, _frame: stopping.append(number))
-    split = subprocess.Popen(["nginx", "-c", str(SPLIT_CONF)])
+    # -e: nginx's own default error log (/var/log/nginx) is root's.
+    split = subprocess.Popen(["nginx", "-e", "stderr", "-c", str(SPLIT_CONF)])
     deadline = time.monotonic() + 10
     while not SPLIT_SOCKET.exists() and split.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    front = subprocess.Popen(["nginx", "-c", str(FRONT_CONF)])
+    front = subprocess.Popen(["nginx", "-e", "stderr", "-c", str(FRONT_CONF)])
     children = {"the front nginx": front, "the split nginx": split}
     while not stopping:
         for name, child in children.items():

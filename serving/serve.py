@@ -1,4 +1,10 @@
-"""`serve`: start nginx and gunicorn, stop both gracefully on SIGTERM, exit if either dies."""
+"""`serve`: start nginx and gunicorn, stop both gracefully on SIGTERM, exit if either dies.
+
+Started as root (SageMaker's way), it first does what needs root (serving/prepare.py), then
+becomes nobody (serving/privileges.py) before it starts them: no process of the endpoint runs as
+root. As PID 1 (the serving image's entrypoint starts `serve` straight away when root), it then
+execs tini, which runs `serve` again, unprivileged and with root's work done, and reaps orphans.
+"""
 
 import os
 import signal
@@ -8,7 +14,7 @@ import time
 from pathlib import Path
 
 from serving import config as settings
-from serving import prepare
+from serving import prepare, privileges
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "nginx" / "nginx.conf.template"
 RUN_DIR = Path(os.environ.get("SERVING_RUN_DIR", "/tmp/serving"))
@@ -16,19 +22,21 @@ RUN_DIR = Path(os.environ.get("SERVING_RUN_DIR", "/tmp/serving"))
 NGINX_DRAIN_SECONDS = 20
 GUNICORN_GRACE_SECONDS = 8
 WORKER_RECLAIM_SECONDS = 5  # gunicorn kills a worker this long after nginx answered 504
-UNPRIVILEGED = ("nobody", "nogroup")
+UNPRIVILEGED = privileges.UNPRIVILEGED
+TINI = "/usr/bin/tini"
+PREPARED = "--prepared"  # the unprivileged `serve` tini runs: root's work is done
 # nginx reads at most this many times the payload limit: the app decides up to there.
 NGINX_BODY_BOUND = 2
 
 
-def render_nginx(config: settings.Config, run_dir: Path, as_root: bool,
+def render_nginx(config: settings.Config, run_dir: Path, root: bool = False,
                  template: Path = TEMPLATE) -> str:
-    """nginx.conf for these settings."""
+    """nginx.conf for these settings; nginx runs as serve does (root: serve could not give up
+    root, and nginx's workers stay root too instead of its default, nobody)."""
     values = {
         "__RUN_DIR__": str(run_dir),
         "__NGINX_WORKERS__": "1",
-        # nginx drops its workers to an unprivileged user only when started as root.
-        "__USER_DIRECTIVE__": f"user {' '.join(UNPRIVILEGED)};" if as_root else "",
+        "__USER_DIRECTIVE__": "user root root;" if root else "",
         "__SOCKET__": config.socket,
         "__PORT__": str(config.port),
         "__MAX_BODY_BYTES__": str(config.max_payload_bytes),
@@ -42,8 +50,9 @@ def render_nginx(config: settings.Config, run_dir: Path, as_root: bool,
     return text
 
 
-def gunicorn_command(config: settings.Config, as_root: bool) -> list[str]:
-    command = [
+def gunicorn_command(config: settings.Config) -> list[str]:
+    """No --user: gunicorn runs as whoever serve is."""
+    return [
         sys.executable, "-m", "gunicorn",
         "--bind", f"unix:{config.socket}",
         "--workers", str(config.workers),
@@ -54,46 +63,73 @@ def gunicorn_command(config: settings.Config, as_root: bool) -> list[str]:
         "--error-logfile", "-",
         "--log-level", "warning",
         "--no-control-socket",
+        "serving.app:worker_app()",
     ]
-    if as_root:
-        command += ["--user", UNPRIVILEGED[0], "--group", UNPRIVILEGED[1]]
-    return command + ["serving.app:worker_app()"]
 
 
 def say(message: str) -> None:
     print(f"serve: {message}", file=sys.stderr, flush=True)
 
 
-def main() -> int:
+def give_up_root(config: settings.Config) -> None:
+    """Become nobody, having handed it the run folder and stdout/stderr; as PID 1, exec tini."""
+    Path(config.socket).unlink(missing_ok=True)  # a root-owned leftover nobody could not remove
+    privileges.drop(RUN_DIR)
+    say(f"root's work is done; nginx and gunicorn run as {UNPRIVILEGED[0]}")
+    if os.getpid() == 1:
+        os.execv(TINI, [TINI, "--", sys.executable, "-m", "serving.serve", PREPARED])
+
+
+def stop_now(signum, _frame):
+    """SIGTERM before the servers run: stop (as PID 1 the default action would be ignored)."""
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGTERM, stop_now)
     try:
         config = settings.from_env()
     except settings.ConfigError as error:
         say(str(error))
         return 2
-    as_root = os.geteuid() == 0
+    # Root gives up root before nginx and gunicorn start. A container started as root without
+    # the capabilities that takes (docker run --cap-drop ...) still serves, all as root (with
+    # only the capabilities it was given), and says why: masters that kept root to run their
+    # workers as nobody would need the same capabilities.
+    missing = (privileges.missing_capabilities(privileges.STATUS.read_text())
+               if os.geteuid() == 0 else [])
+    switch = os.geteuid() == 0 and not missing
+    if missing:
+        say(f"started as root without {', '.join(missing)}, which giving up root takes: nginx "
+            f"and gunicorn run as root, with no more capabilities than the container has")
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     try:
-        if config.multi_model:  # each archive is extracted and loaded by the workers
+        if PREPARED in argv:
+            pass  # root did it, before it execed tini
+        elif config.multi_model:  # each archive is extracted and loaded by the workers
             say(f"multi-model endpoint: the archives under {config.models_dir}")
         else:
             prepare.install_requirements(config.model_dir, say)
-        if as_root and not config.multi_model:  # e.g. SDK local mode's root-owned 0700 mount
+        if switch and not config.multi_model:  # e.g. SDK local mode's root-owned 0700 mount
             readable = prepare.readable_model(config.model_dir, RUN_DIR, *UNPRIVILEGED)
             if readable != config.model_dir:
                 say(f"{config.model_dir} is not readable by {UNPRIVILEGED[0]}; the workers "
                     f"read a copy in {readable}")
                 os.environ[settings.MODEL_DIR_ENV] = str(readable)
+        if switch:
+            give_up_root(config)
     except (prepare.PrepareError, OSError) as error:
         say(str(error))
         return 2
     conf = RUN_DIR / "nginx.conf"
-    conf.write_text(render_nginx(config, RUN_DIR, as_root))
+    conf.write_text(render_nginx(config, RUN_DIR, root=os.geteuid() == 0))
     Path(config.socket).unlink(missing_ok=True)
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(signal.SIGTERM))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(signal.SIGINT))
-    gunicorn = subprocess.Popen(gunicorn_command(config, as_root))
+    gunicorn = subprocess.Popen(gunicorn_command(config))
     # gunicorn's master binds the socket long before the workers are ready; nginx started
     # earlier would only log connection failures.
     deadline = time.monotonic() + 10

@@ -69,9 +69,9 @@ def workers():
         if parent == master:
             found.add(pid)
     return found
-subprocess.run(["nginx", "-t", "-q", "-c", conf], check=True)
+subprocess.run(["nginx", "-t", "-q", "-e", "stderr", "-c", conf], check=True)
 old = workers()
-subprocess.run(["nginx", "-s", "reload", "-c", conf], check=True)
+subprocess.run(["nginx", "-s", "reload", "-e", "stderr", "-c", conf], check=True)
 deadline = time.monotonic() + float(sys.argv[1])
 while not ((current := workers()) - old and not current & old):
     if time.monotonic() > deadline:
@@ -257,7 +257,7 @@ class Endpoint:
 
     def prepare_capture(self) -> None:
         """The capture folder, owner-only and the colours' workers' own: they run as the host's
-        user (HOST_UID), or as nobody when that user is root and the masters drop them."""
+        user (HOST_UID), or as nobody when that user is root (serve becomes nobody)."""
         if self.capture is None:
             return
         try:
@@ -275,6 +275,7 @@ class Endpoint:
         read them at any time."""
         router = self.folder / "router"
         router.mkdir(parents=True, exist_ok=True)
+        router.chmod(0o755)  # the router runs as nobody, whatever the umask
         hosts: dict[str, list[str]] = {}
         for item in variants:
             hosts.setdefault(item["VariantName"], []).extend(item["Hosts"])

@@ -169,9 +169,11 @@ class Endpoint:
     def workers(self) -> dict:
         """pid -> (user, rss KB) of the gunicorn workers (not the master)."""
         rows = self.container.top(ps_args="-eo pid,ppid,user,rss,args")["Processes"]
-        masters = {row[0] for row in rows if "gunicorn" in row[4] and row[2] == "root"}
-        return {row[0]: (row[2], int(row[3])) for row in rows
-                if "gunicorn" in row[4] and row[1] in masters}
+        gunicorn = {row[0]: row for row in rows if "gunicorn" in row[4]}
+        # The master is the gunicorn process whose parent is not one: serve, or tini.
+        masters = {pid for pid, row in gunicorn.items() if row[1] not in gunicorn}
+        return {pid: (row[2], int(row[3])) for pid, row in gunicorn.items()
+                if row[1] in masters}
 
     def wait_workers(self, count: int, deadline_seconds: float = 5) -> dict:
         """The workers once `count` of them run, failing after the deadline."""

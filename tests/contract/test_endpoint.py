@@ -242,6 +242,43 @@ def test_sigterm_drains_in_flight_requests(docker_client, model_dir):
         server.remove()
 
 
+def processes(server) -> list[tuple[str, str, str, str]]:
+    """(pid, parent's pid, uid, command line) of every process in the container."""
+    return [tuple(row) for row in
+            server.container.top(ps_args="-eo pid,ppid,uid,args")["Processes"]]
+
+
+def test_started_as_root_no_process_stays_root(endpoint):
+    """SageMaker starts the image as root: serve does what needs root, then becomes nobody
+    before nginx and gunicorn start (tini, PID 1, too)."""
+    reply = send(endpoint, "POST", "/invocations", json.dumps(RECORD),
+                 {"Content-Type": "application/json"})
+    assert reply.status == 200 and send(endpoint, "GET", "/ping").status == 200
+    assert endpoint.container.attrs["Config"]["User"] in ("", "root", "0")
+    running = processes(endpoint)
+    for name in ("tini", "serving.serve", "nginx: master", "nginx: worker", "gunicorn"):
+        assert any(name in args for *_ids, args in running), (name, running)
+    assert {uid for _pid, _ppid, uid, _args in running} == {"65534"}, running
+    assert "root's work is done; nginx and gunicorn run as nobody" in endpoint.logs()
+
+
+def test_started_as_root_without_chown_it_serves_as_root_and_says_why(docker_client,
+                                                                     model_dir):
+    """Root cannot hand nobody its files without CAP_CHOWN: rather than no endpoint, one whose
+    processes keep root (with no more capabilities than the container has), and the log says
+    so."""
+    server = Endpoint(docker_client, model_dir, cap_drop=["CHOWN"])
+    try:
+        server.wait_ready()
+        reply = send(server, "POST", "/invocations", json.dumps(RECORD),
+                     {"Content-Type": "application/json"})
+        assert reply.status == 200
+        assert {uid for _pid, _ppid, uid, _args in processes(server)} == {"0"}
+        assert "started as root without CAP_CHOWN, which giving up root takes" in server.logs()
+    finally:
+        server.remove()
+
+
 def broken_signature(source, target):
     """model.onnx whose signature is not JSON (one without any is served from its graph)."""
     import onnx

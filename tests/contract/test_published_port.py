@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 # The compose_project fixture's name, needed outside fixtures too (make test-clean removes it).
 PROJECT = compose_project("published_port")
 # The capabilities the colours and the router keep (cap_add): CHOWN 0, KILL 5, SETGID 6,
-# SETUID 7, what nginx's and gunicorn's masters need to run their workers as nobody.
+# SETUID 7, what a colour's serve needs to become nobody when started as root, and the router's
+# nginx masters to run their workers as nobody.
 KEPT_CAPABILITIES = (1 << 0) | (1 << 5) | (1 << 6) | (1 << 7)
 
 
@@ -182,7 +183,9 @@ def test_the_colours_are_limited_in_memory_and_processes_and_keep_few_capabiliti
     probe = ("cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max 2>/dev/null || "
              "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; "
              "grep -h -E '^(CapEff|CapBnd|NoNewPrivs):' /proc/[0-9]*/status")
-    done = blue.exec_run(["sh", "-c", probe])
+    # As nobody: the probe's own processes are among those it reads; docker exec's root would
+    # hold the container's capabilities.
+    done = blue.exec_run(["sh", "-c", probe], user="nobody")
     assert done.exit_code == 0, done.output
     lines = done.output.decode().split("\n")
     assert lines[:2] == [str(4 * 1024 ** 3), "512"], lines[:2]
@@ -191,13 +194,20 @@ def test_the_colours_are_limited_in_memory_and_processes_and_keep_few_capabiliti
     for name, value in fields:
         if name == "NoNewPrivs":
             assert value.strip() == "1"
+        elif name == "CapEff":  # none in effect: as root, serve gave them up with root
+            assert int(value, 16) == 0, (name, value)
         else:
             assert int(value, 16) & ~KEPT_CAPABILITIES == 0, (name, value)
-    router = service(docker_client, "router").attrs["HostConfig"]
-    assert set(router["CapDrop"]) == {"ALL"} and router["PidsLimit"] > 0 and router["Memory"] > 0
+    router = service(docker_client, "router")
+    host = router.attrs["HostConfig"]
+    assert set(host["CapDrop"]) == {"ALL"} and not host["CapAdd"]
+    assert host["PidsLimit"] > 0 and host["Memory"] > 0
+    # Nothing in the router needs root: tini, the launcher, both nginx and their workers.
+    running = router.top(ps_args="-eo pid,uid,args")["Processes"]
+    assert len(running) >= 5 and {uid for _pid, uid, _args in running} == {"65534"}, running
 
 
-@pytest.mark.parametrize("name", ["processing", "blue"])
+@pytest.mark.parametrize("name", ["processing", "blue", "router"])
 def test_without_make_compose_runs_nothing_as_root(published, tmp_path, name):
     _, environment = published
     environment = without_make(**{key: environment[key] for key in

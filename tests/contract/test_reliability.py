@@ -225,9 +225,11 @@ def test_killed_worker_is_replaced_under_load(docker_client, model_dir):
             assert time.monotonic() < deadline, outcome
             time.sleep(0.05)
         before = set(server.wait_workers(2))
-        # Container PIDs differ from the host's that `top` shows: pick the victim inside.
+        # Container PIDs differ from the host's that `top` shows: pick the victim inside, a
+        # gunicorn process whose parent is gunicorn (the master runs as nobody too).
         kill_one_worker = ("for d in /proc/[0-9]*; do grep -q gunicorn $d/cmdline 2>/dev/null "
-                           "&& grep -qE '^Uid:\\s+65534' $d/status && kill -9 ${d#/proc/} "
+                           "&& parent=$(awk '/^PPid:/ {print $2}' $d/status) "
+                           "&& grep -q gunicorn /proc/$parent/cmdline && kill -9 ${d#/proc/} "
                            "&& echo ${d#/proc/} && break; done")
         assert server.container.exec_run(["sh", "-c", kill_one_worker]).output.strip()
         killed = time.monotonic()

@@ -1,6 +1,8 @@
 """Serving internals in-process: settings, model loading, the signature check, codecs, launcher."""
 
 import dataclasses
+import json
+import os
 
 import numpy as np
 import onnxruntime
@@ -37,8 +39,6 @@ def test_workers_follow_the_cgroup_quota(tmp_path, v2, quota, expected):
 
 
 def test_without_quota_workers_are_the_cpus_we_may_run_on(tmp_path):
-    import os
-
     assert settings.cpu_count(cgroup(tmp_path, "max 100000\n")) == len(os.sched_getaffinity(0))
 
 
@@ -65,26 +65,143 @@ def test_bad_settings_name_the_variable(name, value):
 
 def test_nginx_config_carries_the_settings(tmp_path):
     config = settings.Config(model_dir=tmp_path, port=9090, timeout=90, max_payload_mb=6)
-    text = serve.render_nginx(config, tmp_path, as_root=True)
+    text = serve.render_nginx(config, tmp_path)
     assert "listen 9090" in text
     # The app enforces the payload limit; nginx only bounds what it reads, above the limit.
     bound = int(text.split("client_max_body_size ", 1)[1].split(";", 1)[0])
     assert bound > config.max_payload_bytes
     assert f"client_body_buffer_size {config.max_payload_bytes};" in text
     assert "proxy_read_timeout 90s;" in text  # nginx decides the timeout (504)
-    assert "server_tokens off;" in text and "user nobody nogroup;" in text
+    assert "server_tokens off;" in text
     assert "__" not in text
-    assert "user " not in serve.render_nginx(config, tmp_path, as_root=False)
+    # nginx runs as serve does: no master that keeps root to switch its workers' user; a root
+    # that could not give up root keeps its workers root too (nginx's default is nobody).
+    assert "\nuser " not in text
+    assert "\nuser root root;" in serve.render_nginx(config, tmp_path, root=True)
 
 
-def test_gunicorn_drops_root_and_honours_the_settings(tmp_path):
+def test_gunicorn_honours_the_settings_and_runs_as_serve_does(tmp_path):
     config = settings.Config(model_dir=tmp_path, workers=3, timeout=45)
-    command = serve.gunicorn_command(config, as_root=True)
+    command = serve.gunicorn_command(config)
     assert command[command.index("--workers") + 1] == "3"
     # Later than nginx's 45 s: gunicorn only reclaims a worker nginx gave up on.
     assert int(command[command.index("--timeout") + 1]) > 45
-    assert command[command.index("--user") + 1] == "nobody"
-    assert "--user" not in serve.gunicorn_command(config, as_root=False)
+    assert "--user" not in command and "--group" not in command
+
+
+# /proc/self/status's CapEff of a container started as root: Docker's default set, and
+# docker-compose.yml's confined colours (CHOWN, KILL, SETGID, SETUID); --cap-drop ALL.
+DOCKER_DEFAULT, CONFINED, NO_CAPABILITIES = "00000000a80425fb", "00000000000000e1", "0" * 16
+WITHOUT_CHOWN = "00000000000000e0"
+
+
+class Started(Exception):
+    """What the launcher would have run next (exec or the first child), instead of running it."""
+
+
+def launch_as_root(monkeypatch, tmp_path, capabilities: str, pid: int):
+    """serve.main() as root with these effective capabilities and pid, up to what it runs
+    first; (that command, the drops asked for, the rendered nginx.conf)."""
+    config = settings.Config(model_dir=tmp_path / "model", socket=str(tmp_path / "g.sock"))
+    status = tmp_path / "status"
+    status.write_text(f"Name:\tpython\nCapEff:\t{capabilities}\n")
+    drops, euid = [], [0]
+
+    def drop(run_dir):
+        drops.append(run_dir)
+        euid[0] = 65534
+
+    monkeypatch.setattr(serve.settings, "from_env", lambda: config)
+    monkeypatch.setattr(serve, "RUN_DIR", tmp_path / "run")
+    monkeypatch.setattr(serve.privileges, "STATUS", status)
+    monkeypatch.setattr(serve.privileges, "drop", drop)
+    monkeypatch.setattr(serve.signal, "signal", lambda *_: None)
+    monkeypatch.setattr(serve.os, "geteuid", lambda: euid[0])
+    monkeypatch.setattr(serve.os, "getpid", lambda: pid)
+
+    def started(*args):
+        raise Started(args[-1])
+
+    monkeypatch.setattr(serve.os, "execv", started)
+    monkeypatch.setattr(serve.subprocess, "Popen", started)
+    with pytest.raises(Started) as run:
+        serve.main([])
+    conf = tmp_path / "run" / "nginx.conf"
+    return run.value.args[0], drops, conf.read_text() if conf.exists() else None
+
+
+@pytest.mark.parametrize("capabilities", [DOCKER_DEFAULT, CONFINED])
+def test_root_as_pid_1_drops_then_execs_tini_to_serve_unprivileged(monkeypatch, tmp_path,
+                                                                    capabilities):
+    (tmp_path / "g.sock").write_text("")  # root's leftover socket: nobody could not remove it
+    command, drops, conf = launch_as_root(monkeypatch, tmp_path, capabilities, pid=1)
+    assert drops == [tmp_path / "run"]
+    assert command == [serve.TINI, "--", serve.sys.executable, "-m", "serving.serve",
+                       serve.PREPARED]
+    assert conf is None  # the unprivileged serve writes it
+    assert not (tmp_path / "g.sock").exists()
+
+
+def test_root_below_an_init_drops_and_starts_masters_without_user(monkeypatch, tmp_path):
+    command, drops, conf = launch_as_root(monkeypatch, tmp_path, DOCKER_DEFAULT, pid=7)
+    assert drops == [tmp_path / "run"]
+    assert "gunicorn" in command and "--user" not in command
+    assert "\nuser " not in conf
+
+
+@pytest.mark.parametrize(("capabilities", "missing"), [
+    (WITHOUT_CHOWN, "CAP_CHOWN"), (NO_CAPABILITIES, "CAP_CHOWN, CAP_SETGID, CAP_SETUID")])
+def test_root_that_cannot_give_up_root_serves_as_root_and_says_why(monkeypatch, tmp_path, capsys,
+                                                                   capabilities, missing):
+    command, drops, conf = launch_as_root(monkeypatch, tmp_path, capabilities, pid=1)
+    assert drops == [] and "gunicorn" in command and "\nuser root root;" in conf
+    assert f"started as root without {missing}, which giving up root takes" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("capabilities", "missing"), [
+    (DOCKER_DEFAULT, []), (CONFINED, []), (WITHOUT_CHOWN, ["CAP_CHOWN"]),
+    ("0000000000000041", ["CAP_SETUID"]),
+    (NO_CAPABILITIES, ["CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"]),
+])
+def test_missing_capabilities_are_read_from_capeff(capabilities, missing):
+    from serving import privileges
+
+    status = f"Name:\tx\nCapInh:\t{DOCKER_DEFAULT}\nCapEff:\t{capabilities}\n"
+    assert privileges.missing_capabilities(status) == missing
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping root takes root")
+def test_drop_hands_over_run_dir_and_stdout_and_root_is_gone_for_good(tmp_path):
+    from serving import privileges
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the drop is for good: in a child, reporting on the pipe it was handed
+        code = 1
+        try:
+            os.dup2(write, 1)
+            privileges.drop(run_dir)
+            try:
+                os.setuid(0)
+            except PermissionError:
+                pass
+            else:
+                os._exit(3)
+            os.write(1, json.dumps([os.getresuid(), os.getresgid(), os.getgroups(),
+                                    os.fstat(1).st_uid, os.environ["HOME"]]).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    report = os.read(read, 4096)
+    assert os.waitpid(child, 0)[1] == 0
+    os.close(read)
+    uids, gids, groups, stdout_owner, home = json.loads(report)
+    assert uids == gids == [65534] * 3 and groups == [] and stdout_owner == 65534
+    assert run_dir.stat().st_uid == 65534 and home == str(run_dir)
 
 
 def signed(source, target, signature=None, raw=None):
