@@ -5,36 +5,42 @@ test-deps:
 	@containers/setup.sh test-deps
 
 # make test runs three pytest runs, and fails with the first failure's code:
-# 1. tests/contract, the modules in an order shuffled with TEST_ORDER_SEED (printed in the
-#    header: every module passes alone and after any other; give the seed to repeat an order),
-#    with tests/unit in a second pytest process beside them (its output in
-#    $(BUILD_DIR)/test-unit.log, printed when it ends): one contract module at a time, as two
-#    modules' containers starved each other past their deadlines on this 2-core machine
-#    (a /ping not answered in 60 s, compose's own API time-out), while the in-process tests
-#    use the CPU the containers leave;
+# 1. tests/contract in two lanes, each its modules in an order shuffled with TEST_ORDER_SEED
+#    (printed in the header: every module passes alone and after any other; give the seed to
+#    repeat an order): the job modules (TensorFlow jobs, pipelines, SDK local mode) one at a
+#    time, and beside them a second pytest process with the modules that serve (ENDPOINT_MODULES:
+#    endpoints, monitors, transforms, whose containers mostly wait on HTTP) and then
+#    tests/unit, its output in $(BESIDE_LOG), printed when it ends. Two job modules at once
+#    starved each other's containers on this 2-core machine; a job module beside an endpoint
+#    module does not, and the lanes overlap the time both spend waiting;
 # 2. the load and timed tests (marker serial) alone on the machine;
 # 3. tests/sdk3 (SDK 3.x) in their own venv.
 # The session's processing and training runs are made once for all of them (PENGUINS_TEST_SHARED).
 # A run's exit 5 (no test selected) fails too, unless PYTEST_ARGS (-k ...) selected elsewhere.
 TEST_ORDER_SEED ?= 21
 SHUFFLED = --shuffle-modules $(TEST_ORDER_SEED)
-UNIT_LOG = $(BUILD_DIR)/test-unit.log
+BESIDE_LOG = $(BUILD_DIR)/test-beside.log
+ENDPOINT_MODULES = $(foreach name,any_onnx_endpoint autoscaling baseline_job conformance \
+  data_capture endpoint guardrails handlers_endpoint model_monitor monitor_job multi_model \
+  openapi published_port push router_keepalive s3 sdk_handlers transform_job transform_parity \
+  update_endpoint variants,tests/contract/test_$(name).py)
+JOB_MODULES = $(filter-out $(ENDPOINT_MODULES),$(wildcard tests/contract/test_*.py))
 THEN_PYTEST = $(1) || { code=$$?; if [ $$code -ne 5 ] || [ -z "$(strip $(PYTEST_ARGS))" ]; then \
          [ $$status -ne 0 ] || status=$$code; fi; }
 SDK3_TESTS = $(call THEN_PYTEST,$(SDK3_VENV)/bin/python -m pytest $(1) $(PYTEST_ARGS) tests/sdk3)
-# $(1): the markers of the first run; $(2): the contract tests; $(3): the in-process tests run
-# beside them, if any.
+# $(1): the markers of the first run; $(2): the tests of its first lane; $(3): the tests of
+# the lane beside it, if any.
 TEST_RUNS = status=0; shared=$$(mktemp -d); export PENGUINS_TEST_SHARED=$$shared; \
-  $(if $(3),mkdir -p $(BUILD_DIR); echo "in-process tests beside the contract tests: $(UNIT_LOG)"; \
+  $(if $(3),mkdir -p $(BUILD_DIR); echo "the endpoint modules and tests/unit in a lane beside: $(BESIDE_LOG)"; \
     { $(VENV)/bin/python -m pytest -p no:cacheprovider $(SHUFFLED) -m "$(1)" $(PYTEST_ARGS) $(3) \
-        > $(UNIT_LOG) 2>&1; echo $$? > $(UNIT_LOG).rc; } & beside=$$!;) \
+        > $(BESIDE_LOG) 2>&1; echo $$? > $(BESIDE_LOG).rc; } & beside=$$!;) \
   $(call THEN_PYTEST,$(VENV)/bin/python -m pytest $(SHUFFLED) -m "$(1)" $(PYTEST_ARGS) $(2)); \
-  $(if $(3),wait $$beside; echo "== in-process tests ($(UNIT_LOG))"; cat $(UNIT_LOG); \
-    $(call THEN_PYTEST,(exit $$(cat $(UNIT_LOG).rc)));) \
+  $(if $(3),wait $$beside; echo "== the lane beside ($(BESIDE_LOG))"; cat $(BESIDE_LOG); \
+    $(call THEN_PYTEST,(exit $$(cat $(BESIDE_LOG).rc)));) \
   $(call THEN_PYTEST,$(VENV)/bin/python -m pytest -m serial $(PYTEST_ARGS) tests/contract)
 
-test: build test-deps $(VENV)/.installed $(SDK3_VENV)/.installed ## Contract tests with the unit tests beside them, the load tests alone, then SDK 3.x (TEST_ORDER_SEED)
-	@$(call TEST_RUNS,not serial,tests/contract,tests/unit); \
+test: build test-deps $(VENV)/.installed $(SDK3_VENV)/.installed ## Contract tests in two lanes (unit tests in the second), the load tests alone, then SDK 3.x (TEST_ORDER_SEED)
+	@$(call TEST_RUNS,not serial,$(JOB_MODULES),$(ENDPOINT_MODULES) tests/unit); \
 	 $(call SDK3_TESTS); \
 	 rm -rf "$$shared" 2>/dev/null; \
 	 $(MAKE) --no-print-directory test-clean; \
@@ -44,7 +50,7 @@ test-unit: $(VENV)/.installed ## Only the in-process tests (no Docker)
 	$(VENV)/bin/python -m pytest -m "unit or training or pipeline" $(PYTEST_ARGS) tests
 
 test-contract: build test-deps $(VENV)/.installed $(SDK3_VENV)/.installed ## Only the contract tests against the images
-	@$(call TEST_RUNS,contract and not serial,tests/contract); \
+	@$(call TEST_RUNS,contract and not serial,$(JOB_MODULES),$(ENDPOINT_MODULES)); \
 	 $(call SDK3_TESTS,-m contract); \
 	 rm -rf "$$shared" 2>/dev/null; \
 	 $(MAKE) --no-print-directory test-clean; \
