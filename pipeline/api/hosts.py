@@ -159,7 +159,7 @@ def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple, sources: dic
     def halt() -> None:
         stop(engine, job.name, hosts)
 
-    def stop() -> None:
+    def time_out() -> None:
         stopped.set()
         jobrun.say(f"{job.name}: MaxRuntimeInSeconds={job.max_runtime} reached, stopping")
         halt()
@@ -173,7 +173,7 @@ def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple, sources: dic
 
     if several:
         jobrun.host_network(engine.docker, compose)
-    timer = threading.Timer(job.max_runtime, stop) if job.max_runtime else None
+    timer = threading.Timer(job.max_runtime, time_out) if job.max_runtime else None
     threads = [threading.Thread(target=host_job, args=(host,)) for host in hosts]
     if timer:
         timer.start()

@@ -86,3 +86,14 @@ def test_a_stopped_job_that_saved_no_model_uploads_none(tmp_path):
     assert not (tmp_path / "local" / "training" / "trial-001" / "output" /
                 "model.tar.gz").exists()
     assert not (tmp_path / "models").exists()
+
+
+def test_max_runtime_stops_the_jobs_containers_by_name(tmp_path):
+    calls = tmp_path / "calls"
+    docker = f"sh -c 'echo \"$@\" >> {calls}' --"
+    body = request(tmp_path)
+    body["StoppingCondition"]["MaxRuntimeInSeconds"] = 1
+    answer = runner.run(api.parse(body), engine(tmp_path, "sh -c 'sleep 2' --", docker))
+    assert answer["TrainingJobStatus"] == "Stopped"
+    assert answer["SecondaryStatus"] == "MaxRuntimeExceeded"
+    assert "stop -t 120 tune-trial-001-algo-1" in calls.read_text().splitlines()
