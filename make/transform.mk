@@ -1,6 +1,7 @@
 ##@ Batch transform
 
-# Batch transform (pipeline/transform/job.py, the venv's python for jsonpath-ng): unset values are
+# Batch transform (pipeline/transform/job.py, the venv's python for jsonpath-ng): a CreateTransformJob
+# request (and its CreateModel, LOCAL_DIR/models/) run as make job runs one; unset values are
 # the container's /execution-parameters; the DataProcessing defaults are the program's for the
 # default input (the test split), SageMaker's ($, None, $) for a TRANSFORM_INPUT you give.
 TRANSFORM_INPUT ?=

@@ -56,6 +56,23 @@ def layout(job: JobRequest, root: Path, host: str, hosts: tuple) -> None:
                      {"current_host": host, "hosts": list(hosts)})
 
 
+def container_names(engine, job_name: str, hosts: tuple) -> dict:
+    """Each host's container name: the job's compose project and the host."""
+    project = f"{engine.project}-{job_name}".lower()
+    return {host: f"{project}-{host}" for host in hosts}
+
+
+def stop(engine, job_name: str, hosts: tuple) -> bool:
+    """SageMaker's StopTrainingJob on a job's hosts: SIGTERM, STOP_GRACE_SECONDS to checkpoint,
+    then SIGKILL; whether any of its containers was there to stop."""
+    stopped = False
+    for name in container_names(engine, job_name, hosts).values():
+        done = subprocess.run([*shlex.split(engine.docker), "stop", "-t",
+                               str(STOP_GRACE_SECONDS), name], capture_output=True)
+        stopped = stopped or done.returncode == 0
+    return stopped
+
+
 def escape(value):
     """Compose reads $ as the start of a variable; a request's $ is the job's own."""
     if isinstance(value, str):
@@ -117,9 +134,10 @@ def service(job: JobRequest, engine, root: Path, sources: dict, several: bool,
 
 
 def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple, sources: dict,
-              code: Path | None = None) -> tuple[int, bool]:
+              code: Path | None = None, on_line=None, resumed: bool = False) -> tuple[int, bool]:
     """Every host's container at once; (the first failing host's exit code or 0, whether
-    MaxRuntimeInSeconds stopped them)."""
+    MaxRuntimeInSeconds stopped them). `on_line` sees each line of algo-1's log as it is
+    written (a tuning job's pruner); a resumed run appends to its hosts' logs."""
     several = len(hosts) > 1
     services = {}
     for host in hosts:
@@ -132,15 +150,16 @@ def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple, sources: dic
     files.write_json(run.folder / COMPOSE, spec)
     project = f"{engine.project}-{job.name}".lower()
     compose = f"{engine.compose} -p {project} -f {shlex.quote(str(run.folder / COMPOSE))}"
-    names = {host: f"{project}-{host}" for host in hosts}
+    names = container_names(engine, job.name, hosts)
     codes, stopped = {}, threading.Event()
+    if resumed:  # a container an earlier attempt's killed runner left holds the name
+        subprocess.run([*shlex.split(engine.docker), "rm", "-f", *names.values()],
+                       capture_output=True)
 
     def halt() -> None:
-        for name in names.values():
-            subprocess.run([*shlex.split(engine.docker), "stop", "-t", str(STOP_GRACE_SECONDS),
-                            name], capture_output=True)
+        stop(engine, job.name, hosts)
 
-    def stop() -> None:
+    def time_out() -> None:
         stopped.set()
         jobrun.say(f"{job.name}: MaxRuntimeInSeconds={job.max_runtime} reached, stopping")
         halt()
@@ -149,11 +168,12 @@ def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple, sources: dic
         codes[host] = jobrun.compose_run(
             compose, host, [], {}, host_root(run, hosts, host) / runs.LOGS,
             options=("--name", names[host], *(("--use-aliases",) if several else ())),
-            echo=engine.echo and host == hosts[0])
+            echo=engine.echo and host == hosts[0], append=resumed,
+            on_line=on_line if host == hosts[0] else None)
 
     if several:
         jobrun.host_network(engine.docker, compose)
-    timer = threading.Timer(job.max_runtime, stop) if job.max_runtime else None
+    timer = threading.Timer(job.max_runtime, time_out) if job.max_runtime else None
     threads = [threading.Thread(target=host_job, args=(host,)) for host in hosts]
     if timer:
         timer.start()

@@ -85,9 +85,13 @@ def _check(job: JobRequest, engine: Engine) -> None:
 
 
 def open_run(engine: Engine, kind: str, name: str, field: str, body: dict,
-             **fields) -> runs.Run:
+             resume: bool = False, **fields) -> runs.Run:
     """A job's run record under its own name, with its request beside it; RequestError naming
-    the name's field when a job of that name exists (every job kind's one check)."""
+    the name's field when a job of that name exists (every job kind's one check), unless
+    `resume`: then an earlier attempt's run goes on in its folder (a continued tuning job's
+    cut trial, from its checkpoints)."""
+    if resume and (found := runs.load(engine.local / kind / name)) is not None:
+        return _resumed(found, body, fields)
     try:
         run = runs.create(engine.local, kind, engine.workload, name=name, **fields)
     except FileExistsError:
@@ -98,11 +102,32 @@ def open_run(engine: Engine, kind: str, name: str, field: str, body: dict,
     return run
 
 
-def run(job: JobRequest, engine: Engine, kind: str | None = None, **record) -> dict:
+def _resumed(run: runs.Run, body: dict, fields: dict) -> runs.Run:
+    """The run of an interrupted attempt, InProgress again with a new attempt's fields; its
+    start, folder, checkpoints and log (appended to) kept."""
+    kept = {key: run.record[key] for key in ("name", "kind", "workload", "start")}
+    run.record = {**kept, "status": runs.IN_PROGRESS, "end": None, **fields,
+                  "attempts": run.record.get("attempts", 1) + 1}
+    (run.folder / runs.FAILURE_FILES[run.record["kind"]]).unlink(missing_ok=True)
+    runs.write_record(run.folder, run.record)
+    files.write_json(run.folder / REQUEST, body)
+    return run
+
+
+def stop(engine: Engine, name: str, instance_count: int = 1) -> bool:
+    """StopTrainingJob: SIGTERM to the named job's hosts (SIGKILL 120 s later); False when none
+    of its containers runs (not started yet, or ended). The job then ends Stopped."""
+    return machines.stop(engine, name, machines.names(instance_count))
+
+
+def run(job: JobRequest, engine: Engine, kind: str | None = None, on_line=None,
+        resume: bool = False, **record) -> dict:
     """A parsed request on `engine`: what a caller with its own settings (a pipeline's steps,
     make's) calls; the Describe*Job answer. `kind` files the run under another kind than the
     job's (make evaluate's processing job is an evaluation run); `record` adds to or takes the
-    place of the run record's own fields (make's steps name the runs their inputs came from)."""
+    place of the run record's own fields (make's steps name the runs their inputs came from).
+    `on_line` is called with each line of algo-1's log as the job writes it; `resume` lets a
+    job of an existing run's name go on in that run (open_run)."""
     try:
         _check(job, engine)
     except StorageError as error:
@@ -113,7 +138,8 @@ def run(job: JobRequest, engine: Engine, kind: str | None = None, **record) -> d
         fields["hyperparameters"] = job.hyperparameters
     fields = {"image": job.image, "image_digest": jobrun.image_digest(engine.docker, job.image),
               "inputs": {item.name: {"uri": item.uri} for item in job.inputs}, **fields, **record}
-    run = open_run(engine, kind or job.kind, job.name, NAME_FIELD[job.kind], job.body, **fields)
+    run = open_run(engine, kind or job.kind, job.name, NAME_FIELD[job.kind], job.body, resume,
+                   **fields)
     if engine.announce:
         jobrun.say(f"{job.kind} job {job.name}: {job.image} on {job.instance_count} host(s)")
     hosts = machines.names(job.instance_count)
@@ -124,7 +150,8 @@ def run(job: JobRequest, engine: Engine, kind: str | None = None, **record) -> d
         if job.kind == api.TRAINING:
             describe.transition(run.record, "Training", runs.iso(runs.now()))
             runs.write_record(run.folder, run.record)
-        code, stopped = machines.run_hosts(job, engine, run, hosts, sources, submitted)
+        code, stopped = machines.run_hosts(job, engine, run, hosts, sources, submitted,
+                                           on_line, run.record.get("attempts", 1) > 1)
     except StorageError as error:
         reason = f"ClientError: {error}"
     return _finish(job, engine, run, hosts, code, stopped, reason)
@@ -178,11 +205,12 @@ def _upload(job: JobRequest, engine: Engine, run: runs.Run, hosts: tuple, status
                     engine.storage.store(root / item.local_path.removeprefix("/opt/ml/"),
                                          item.uri)
         return ""
-    if status == runs.FAILED:
-        return ""  # a failed training job has no model
+    model = run.folder / "model"
+    if status == runs.FAILED or (status == runs.STOPPED and not any(model.iterdir())):
+        return ""  # a failed job has no model, nor a stopped one that saved none
     describe.transition(run.record, "Uploading", runs.iso(runs.now()))
     output = join(job.output_path, job.name, "output")
-    model = pack(run.folder / "model", run.folder / "output" / "model.tar.gz")
+    model = pack(model, run.folder / "output" / "model.tar.gz")
     engine.storage.store(model, join(output, "model.tar.gz"))
     data = run.folder / "output" / "data"
     if data.is_dir() and any(data.iterdir()):

@@ -3,7 +3,7 @@ evaluation, the condition and registration; and `make job`, any SageMaker job re
 
 Owns steps.py (`python -m pipeline.jobs.steps STEP`, what `make process|train|evaluate|register`
 run), builtin.py (the built-in workloads' jobs as SageMaker requests, which steps.py hands to
-pipeline.api's runner), training.py (a tuning trial's folders) and requests.py (`make
+pipeline.api's runner, as the tuning package hands its trials) and requests.py (`make
 job|describe`: any request handed to the engine of its kind, pipeline.api's runner or
 pipeline.transform's). It may import
 pipeline.runs, pipeline.api, pipeline.transform, pipeline.registry and pipeline.monitoring (the

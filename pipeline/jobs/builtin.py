@@ -13,10 +13,8 @@ Standard library only.
 """
 
 import shlex
-import time
 from pathlib import Path
 
-from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
 
 # The environment the compose job services gave the built-in jobs: caches a job may write.
@@ -37,16 +35,6 @@ CODE_PATH = "/opt/ml/processing/code"  # a user's processing or evaluation scrip
 
 def uri(path: Path) -> str:
     return f"file://{Path(path).absolute()}"
-
-
-def job_name(local: Path, kind: str, workload: str) -> str:
-    """A new run's name in SageMaker's style (<workload>-<word>-yyyy-mm-dd-HH-MM-SS-mmm), as a
-    make step's runs are named."""
-    while True:
-        name = f"{workload}-{runs.KINDS[kind][0]}-{runs.stamp(runs.now())}"
-        if not (local / kind / name).exists():
-            return name
-        time.sleep(0.001)  # another run started in the same millisecond
 
 
 def instance_count(text: str) -> int:

@@ -57,7 +57,7 @@ def process(args) -> int:
         raise RunError(f"no input folder {data}: run make data, or put your raw files there")
     image = getattr(args, "processing_image", None) or args.image
     code = builtin.script(args.script, args.arguments) if args.script else None
-    name = builtin.job_name(args.local, "processing", args.workload)
+    name = runs.job_name(args.local, "processing", args.workload)
     body = builtin.processing_job(name, image, args.local, data, args.workload, args.seed, code)
     inputs = {"input": {"path": str(data.absolute())}}
     if code:
@@ -81,7 +81,7 @@ def train(args) -> int:
         hps |= {"sagemaker_program": program,
                 "sagemaker_submit_directory": builtin.uri(folder.resolve())}
         inputs["code"] = {"path": str(folder.resolve())}
-    name = builtin.job_name(args.local, "training", args.workload)
+    name = runs.job_name(args.local, "training", args.workload)
     body = builtin.training_job(name, args.image, args.local, channels, hps, instances)
     run = submit(args, body, "training", inputs=inputs)
     return jobrun.report(args, run)
@@ -99,7 +99,7 @@ def evaluate(args) -> int:
     image = getattr(args, "processing_image", None) or args.image
     script = getattr(args, "script", None)  # the user's evaluation script
     code = builtin.script(script, args.arguments) if script else None
-    name = builtin.job_name(args.local, "evaluation", args.workload)
+    name = runs.job_name(args.local, "evaluation", args.workload)
     body = builtin.evaluation_job(name, image, args.local, trained.folder / MODEL_TAR, test,
                                   code)
     run = submit(args, body, "evaluation", inputs={

@@ -74,6 +74,16 @@ def write_record(folder: Path, record: dict) -> None:
     files.write_json(folder / RECORD, record)
 
 
+def job_name(local: Path, kind: str, workload: str) -> str:
+    """A new run's name in SageMaker's style (<workload>-<word>-yyyy-mm-dd-HH-MM-SS-mmm), as a
+    make step names the job it hands to the job runner."""
+    while True:
+        name = f"{workload}-{KINDS[kind][0]}-{stamp(now())}"
+        if not (local / kind / name).exists():
+            return name
+        time.sleep(0.001)  # another run started in the same millisecond
+
+
 def create(local: Path, kind: str, workload: str, name: str | None = None, **fields) -> Run:
     """A new run folder with a unique name (or the one given: a tuning job's or trial's) and an
     InProgress record."""

@@ -1,32 +1,38 @@
-"""`python -m pipeline.transform.job`: a SageMaker batch transform job with the serving image.
+"""`python -m pipeline.transform.job` (`make transform`): a SageMaker batch transform job of the
+built-in workload's model, as the CreateTransformJob request it builds.
 
-A run of kind "transform" under <local>/transform/<name>/: model/ (the archive extracted as
-SageMaker extracts it), input/ (the default input, prepared), output/<file>.out, run.json and
-logs.txt (the job's lines, then the container's log). The serving container is started as
-SageMaker starts one for batch (`serve`, SAGEMAKER_BATCH=true and the job's settings in its
-environment), published on localhost only, and stopped with SIGTERM at the end. Runs with the
-test venv's python (jsonpath-ng); the engine is pipeline/transform/batch.py.
+The model (a registry version, MODEL_TAR, or the newest training run's) is kept as a CreateModel
+request, LOCAL_DIR/models/<job>.json (the serving image, the archive's file:// URI), and the job
+as a CreateTransformJob request over file:// URIs, its output the run's own output/; both go to
+pipeline/transform/request.py, the path `make job REQUEST=…` takes. The run is
+<local>/transform/<job>/ as any transform job's, its record naming where the model and the input
+came from. Runs with the test venv's python (jsonpath-ng).
 """
 
 import argparse
 import csv
-import shlex
-import subprocess
 import sys
-import tarfile
-import zlib
+import tempfile
 from pathlib import Path
 
+from pipeline.api.requests import RequestError
+from pipeline.api.runner import Engine
+from pipeline.api.transforms import transform as parse
 from pipeline.registry import models as registry
+from pipeline.runs import files
 from pipeline.runs import records as runs
 from pipeline.transform import batch
-from pipeline.transform.batch import Job
+from pipeline.transform import request as transforms
 from pipeline.transform.dataprocessing import TransformError
-from training.contract.archive import extract
 
 # The program's job: the label column dropped on input, the output joined with the input,
 # then kept: ground truth (the input's first column) and prediction (the output's first).
 PROGRAM = {"input_filter": "$[1:]", "join_source": "Input", "output_filter": "$[0,-2]"}
+INSTANCE_TYPE = "ml.m5.large"  # recorded only: one container serves the job
+
+
+def uri(path: Path) -> str:
+    return f"file://{Path(path).absolute()}"
 
 
 def model_archive(args) -> tuple[Path, dict]:
@@ -48,15 +54,6 @@ def model_archive(args) -> tuple[Path, dict]:
     return path, {"version": int(path.parent.name), "path": str(path)}
 
 
-def unpack(archive: Path, model: Path) -> None:
-    """The model archive extracted as SageMaker does, or a TransformError naming why not."""
-    try:
-        extract(archive, model)
-    except (tarfile.TarError, EOFError, zlib.error) as error:
-        raise TransformError(f"model archive {archive}: not a usable model.tar.gz "
-                             f"({' '.join(str(error).split())})") from None
-
-
 def default_input(args, folder: Path) -> tuple[Path, dict]:
     """The test split of the newest Completed processing run, as headerless CSV, label first."""
     source = runs.take(args.local, "processing", args.processing_job, args.workload)
@@ -72,105 +69,71 @@ def default_input(args, folder: Path) -> tuple[Path, dict]:
     return test, {"run": source.name, "path": str(test)}
 
 
-class Container:
-    """The serving image as a batch transform's container, on a localhost port."""
-
-    def __init__(self, args, name: str, model: Path, job: Job):
-        self.docker = shlex.split(args.docker)
-        environment = {"SAGEMAKER_BATCH": "true", **job.environment}
-        # 0 (chunked; ask /execution-parameters) is the host's to act on: the container
-        # keeps its own defaults then.
-        for variable, value in (("SAGEMAKER_MAX_PAYLOAD_IN_MB", job.max_payload_mb),
-                                ("SAGEMAKER_BATCH_STRATEGY", job.batch_strategy and
-                                 batch.STRATEGIES[job.batch_strategy]),
-                                ("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", job.max_concurrent)):
-            if value:
-                environment[variable] = str(value)
-        labels = [f"com.docker.compose.project={args.compose_project}", *args.label]
-        command = [*self.docker, "run", "-d", "--name", name, "-p", "127.0.0.1::8080",
-                   "-v", f"{model.absolute()}:/opt/ml/model:ro",
-                   *[f"--label={label}" for label in labels],
-                   *[f"--env={key}={value}" for key, value in environment.items()],
-                   args.image, "serve"]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise TransformError(f"cannot start {args.image}: {done.stderr.strip()}")
-        self.id = done.stdout.strip()
-        port = subprocess.run([*self.docker, "port", self.id, "8080/tcp"], capture_output=True,
-                              text=True).stdout.split()
-        self.port = int(port[0].rsplit(":", 1)[1]) if port else 0
-
-    def stop(self) -> str:
-        """SIGTERM (SIGKILL 30 s later, as SageMaker), then its log; the container removed."""
-        subprocess.run([*self.docker, "stop", "-t", "30", self.id], capture_output=True)
-        logs = subprocess.run([*self.docker, "logs", self.id], capture_output=True, text=True,
-                              errors="replace")
-        subprocess.run([*self.docker, "rm", "-f", self.id], capture_output=True)
-        return logs.stdout + logs.stderr
-
-
-def job_of(args, data: Path, output: Path) -> Job:
-    """The job's parameters; DataProcessing defaults to the program's for the default input,
-    to SageMaker's ($, None, $) for an input the user gives."""
+def dataprocessing(args) -> dict:
+    """DataProcessing: the program's for the default input, SageMaker's ($, None, $) for an
+    input the user gives; each one given on the command line over both."""
     defaults = {} if args.input else PROGRAM
-    for name in PROGRAM:
-        if getattr(args, name) is None:
-            setattr(args, name, defaults.get(name, "None" if name == "join_source" else "$"))
-    return Job(input=data, output=output, content_type=args.content_type, accept=args.accept,
-               batch_strategy=args.batch_strategy or None,
-               max_payload_mb=args.max_payload_mb, max_concurrent=args.max_concurrent,
-               input_filter=args.input_filter, join_source=args.join_source,
-               output_filter=args.output_filter)
+    chosen = {name: getattr(args, name) if getattr(args, name) is not None else
+              defaults.get(name, "None" if name == "join_source" else "$") for name in PROGRAM}
+    return {"InputFilter": chosen["input_filter"], "JoinSource": chosen["join_source"],
+            "OutputFilter": chosen["output_filter"]}
+
+
+def requests(args, name: str, archive: Path, data: Path) -> tuple[dict, dict]:
+    """(the CreateModel request, the CreateTransformJob request) of the job."""
+    model = {"ModelName": name, "PrimaryContainer": {"Image": args.image,
+                                                     "ModelDataUrl": uri(archive)}}
+    job = {"TransformJobName": name, "ModelName": name,
+           "TransformInput": {"ContentType": args.content_type, "SplitType": "Line",
+                              "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                              "S3Uri": uri(data)}}},
+           "TransformOutput": {"S3OutputPath": uri(args.local / "transform" / name / "output"),
+                               "Accept": args.accept, "AssembleWith": "Line"},
+           "TransformResources": {"InstanceCount": 1, "InstanceType": INSTANCE_TYPE},
+           "DataProcessing": dataprocessing(args)}
+    for field, value in (("BatchStrategy", args.batch_strategy or None),
+                         ("MaxPayloadInMB", args.max_payload_mb),
+                         ("MaxConcurrentTransforms", args.max_concurrent)):
+        if value is not None:
+            job[field] = value
+    return model, job
 
 
 def transform(args) -> int:
     archive, model_input = model_archive(args)
     if args.from_training:
         print(f"transforming with the model of training run {model_input['run']}", flush=True)
-    run = runs.create(args.local, "transform", args.workload, image=args.image)
-    log = (run.folder / runs.LOGS).open("w")
-
-    def say(message: str) -> None:
-        print(message, flush=True)
-        log.write(message + "\n")
-
-    code, container = 1, None
-    try:
+    with tempfile.TemporaryDirectory() as prepared:
         if args.input:
             data, data_input = Path(args.input), {"path": str(Path(args.input).absolute())}
         else:
-            data, data_input = default_input(args, run.folder / "input")
-        job = job_of(args, data, run.folder / "output")
-        run.record.update(inputs={"model": model_input, "data": data_input}, parameters={
-            "TransformInput": {"ContentType": job.content_type, "SplitType": "Line"},
-            "TransformOutput": {"Accept": job.accept, "AssembleWith": "Line"},
-            "BatchStrategy": job.batch_strategy, "MaxPayloadInMB": job.max_payload_mb,
-            "MaxConcurrentTransforms": job.max_concurrent,
-            "DataProcessing": {"InputFilter": job.input_filter, "JoinSource": job.join_source,
-                               "OutputFilter": job.output_filter}})
-        batch.check(job)
-        model = run.folder / "model"
-        model.mkdir(mode=0o755)
-        unpack(archive, model)
-        say(f"transform run {run.name}: model {archive}, input {data}")
-        container = Container(args, run.name, model, job)
-        batch.wait_ping(container.port, container.id, container.docker, args.ping_deadline)
-        run.record["transform"] = batch.run(job, container.port, say)
-        code = 0
-    except Exception as error:  # noqa: BLE001 (any end is recorded: no run left InProgress)
-        if not isinstance(error, TransformError | runs.RunError | OSError):
-            error = TransformError(f"internal error: {type(error).__name__}: {error}")
-        say(f"error: {error}")
-        (run.folder / "output").mkdir(exist_ok=True)
-        (run.folder / runs.FAILURE_FILES["transform"]).write_text(
-            " ".join(str(error).split())[:1024] + "\n")
-    finally:
-        if container is not None:
-            log.write(container.stop())
-        log.close()
-    runs.finish(run, code)
-    runs.prune(args.local, "transform", args.keep, args.workload)
-    if code == 0:
+            data, data_input = default_input(args, Path(prepared))
+        name = runs.job_name(args.local, "transform", args.workload)
+        model, body = requests(args, name, archive, data)
+        try:
+            request = parse(body)
+        except RequestError as error:
+            raise TransformError(str(error)) from None
+        kept = args.local / transforms.MODELS / f"{name}.json"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        files.write_json(kept, model)
+        print(f"transform run {name}: model {archive}, input {data}", flush=True)
+        engine = Engine(args.local, project=args.compose_project, docker=args.docker,
+                        workload=args.workload, announce=False)
+        try:
+            transforms.run(request, engine, args.ping_deadline, tuple(args.label),
+                           inputs={"model": model_input, "data": data_input}, parameters={
+                               key: body[key] for key in ("TransformInput", "TransformOutput",
+                                                          "DataProcessing") if key in body}
+                           | {key: body.get(key) for key in (
+                               "BatchStrategy", "MaxPayloadInMB", "MaxConcurrentTransforms")})
+        except RequestError as error:
+            kept.unlink()  # no job, so no model of its own
+            raise TransformError(str(error)) from None
+    run = runs.load(args.local / "transform" / name)
+    for pruned in runs.prune(args.local, "transform", args.keep, args.workload):
+        (args.local / transforms.MODELS / f"{pruned}.json").unlink(missing_ok=True)
+    if run.status == runs.COMPLETED:
         print(f"transform run {run.name} Completed in {runs.duration(run.record)}: "
               f"{run.folder / 'output'}", flush=True)
         return 0

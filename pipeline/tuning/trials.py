@@ -1,13 +1,12 @@
-"""The trials of a tuning job: each one a named training run, up to MaxParallelTrainingJobs at
-once, each in a thread that runs `compose run` of the training job (pipeline.jobs.steps) and feeds
-the objective values it prints to Optuna's pruner. The job stops launching trials when a
-TuningJobCompletionCriteria is met, and stops the running ones at MaxRuntimeInSeconds
-(pipeline/tuning/completion.py).
+"""The trials of a tuning job: each one a CreateTrainingJob request (pipeline/jobs/builtin.py)
+run by the job runner (pipeline/api/runner.py), up to MaxParallelTrainingJobs at once, each in a
+thread that feeds the objective values its log prints to Optuna's pruner as they are written. The
+job stops launching trials when a TuningJobCompletionCriteria is met, and stops the running ones
+at MaxRuntimeInSeconds (pipeline/tuning/completion.py).
 """
 
+import dataclasses
 import secrets
-import shlex
-import subprocess
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -17,7 +16,9 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from pipeline.jobs import training as trainingjob
+from pipeline.api import requests as api
+from pipeline.api import runner
+from pipeline.jobs import builtin, steps
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.tuning import completion
@@ -43,7 +44,7 @@ class Trial:
 
 
 class Tuner:
-    """One tuning job: its trials run in threads, each one compose run of the training job."""
+    """One tuning job: its trials run in threads, each one training job through the runner."""
 
     def __init__(self, args, config: TuningConfig, folder: Path, source: runs.Run,
                  deadline: float | None = None):
@@ -54,8 +55,9 @@ class Tuner:
         self.name = folder.name
         self.study = tuningsearch.study(config, self.name, folder / JOURNAL)
         self.distributions = tuningsearch.distributions(config)
-        self.paths = trainingjob.training_paths(source)
-        self.digest = jobrun.image_digest(args.docker, args.image)
+        self.paths = {name: source.folder / "processing" / name for name in builtin.CHANNELS}
+        # Trials run side by side: their output stays in their logs.txt, off the terminal.
+        self.engine = dataclasses.replace(steps.engine(args), echo=False)
         self.running: dict[str, Trial] = {}
         self.interrupted = False
         done = [t for t in self.study.trials if t.state == TrialState.COMPLETE
@@ -85,29 +87,20 @@ class Tuner:
         chosen.set_user_attr("hyperparameters", hps)
         return Trial(number, chosen, name, hps)
 
-    def start_run(self, trial: Trial) -> runs.Run:
-        folder = self.args.local / "training" / trial.name
-        run = runs.load(folder)
-        if run is not None:  # an interrupted attempt: its checkpoints let it go on
-            for key in ("exit_code", "failure_reason", "metric", "seconds"):
-                run.record.pop(key, None)
-            run.record.update(status=runs.IN_PROGRESS, end=None,
-                              attempts=run.record.get("attempts", 1) + 1)
-            (folder / runs.FAILURE_FILES["training"]).unlink(missing_ok=True)
-            runs.write_record(folder, run.record)
-            return run
-        return runs.create(
-            self.args.local, "training", self.args.workload, name=trial.name,
-            tuning_job=self.name, hyperparameters=trial.hyperparameters,
-            inputs={n: {"run": self.source.name, "path": str(p)} for n, p in self.paths.items()},
-            image=self.args.image, image_digest=self.digest)
+    def request(self, trial: Trial) -> dict:
+        """The trial's CreateTrainingJob: the built-in training job with the trial's
+        hyperparameters, the tuning objective among its metric definitions."""
+        body = builtin.training_job(trial.name, self.args.image, self.args.local, self.paths,
+                                    trial.hyperparameters, 1)
+        definitions = body["AlgorithmSpecification"]["MetricDefinitions"]
+        if self.config.objective not in {item["Name"] for item in definitions}:
+            definitions.append({"Name": self.config.objective, "Regex": self.config.regex})
+        return body
 
     def run_trial(self, trial: Trial) -> Trial:
         """One training job; reports each objective value to the pruner as it is printed."""
-        subprocess.run([*shlex.split(self.args.docker), "rm", "-f", trial.name],
-                       capture_output=True)  # a container left by a killed tuner
-        run = trial.run = self.start_run(trial)
-        log = run.folder / runs.LOGS
+        folder = self.args.local / "training" / trial.name
+        log = folder / runs.LOGS
         earlier = log.read_text(errors="replace") if log.is_file() else ""
         step = [len(metric_values(self.config.regex, earlier))]
         cap = self.max_resource(trial)
@@ -125,21 +118,26 @@ class Tuner:
                 trial.stopped_early = True
             else:
                 return
-            # SageMaker stops the job: SIGTERM, 120 s to checkpoint (compose's grace).
+            # SageMaker stops the job: SIGTERM, 120 s to checkpoint.
             threading.Thread(target=self.stop, args=(trial,), daemon=True).start()
 
-        mounts = trainingjob.training_folders(run, self.paths, trial.hyperparameters)
         try:
-            code = jobrun.compose_run(self.args.compose, "training", [], mounts, log,
-                                      options=("--name", trial.name), echo=False, on_line=watch,
-                                      append=bool(earlier))
+            # An interrupted attempt's run goes on in its folder: its checkpoints let it.
+            runner.run(api.parse(self.request(trial)), self.engine, on_line=watch, resume=True,
+                       tuning_job=self.name, hyperparameters=trial.hyperparameters,
+                       inputs={n: {"run": self.source.name, "path": str(p)}
+                               for n, p in self.paths.items()})
         finally:
             trial.finished = True
+        run = trial.run = runs.load(folder)
+        # The run's metric is the tuning objective, as SageMaker's regex reads the whole log.
         value = tuningresults.objective(log.read_text(errors="replace"), self.config)
-        if code != 0 and code not in runs.STOPPED_CODES:
+        if run.status == runs.FAILED:
             value = None  # a failed training job has no final objective value
-        metric = None if value is None else {"name": self.config.objective, "value": value}
-        runs.finish(run, code, metric)
+        run.record.pop("metric", None)
+        if value is not None:
+            run.record["metric"] = {"name": self.config.objective, "value": value}
+        runs.write_record(folder, run.record)
         return trial
 
     def max_resource(self, trial: Trial) -> int | None:
@@ -158,9 +156,7 @@ class Tuner:
     def stop(self, trial: Trial) -> None:
         """SageMaker's StopTrainingJob: SIGTERM, 120 s to checkpoint, then SIGKILL."""
         while not trial.finished:
-            done = subprocess.run([*shlex.split(self.args.docker), "stop", "-t", "120",
-                                   trial.name], capture_output=True)
-            if done.returncode == 0:
+            if runner.stop(self.engine, trial.name):
                 return
             time.sleep(0.2)  # compose has not created the container yet
 

@@ -1,4 +1,5 @@
-"""Tuning jobs for real: every trial the training image through docker-compose, few epochs.
+"""Tuning jobs for real: every trial a training job request of the training image through the job
+runner, few epochs.
 
 One processing run is shared; each test runs its own small tuning job in CreateHyperParameter
 TuningJob's shape and reads what a user would: the run folders, results.csv, the logs.
@@ -146,9 +147,9 @@ def test_a_stopped_bayesian_job_continues_and_runs_each_trial_once(local, compos
                "HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
     tuner = subprocess.Popen(
         [sys.executable, "-m", "pipeline.tuning.job", "tune", "--local", str(folder),
-         "--compose", compose_command(compose_project), "--config", str(path),
-         "--tuning-job", "resumed"], cwd=REPO, env=environ, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
+         "--compose", compose_command(compose_project), "--image", TRAINING_IMAGE,
+         "--config", str(path), "--tuning-job", "resumed"], cwd=REPO, env=environ,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line) for line in tuner.stdout],
                               daemon=True)

@@ -378,3 +378,49 @@ def test_a_model_archive_that_cannot_be_used_ends_the_run_failed_naming_why(
     assert code == 1 and run.status == runs.FAILED
     assert run.record["failure_reason"].startswith(f"model archive {archive}: ")
     assert reason in run.record["failure_reason"]
+
+
+def test_make_transform_runs_its_createtransformjob_request_with_a_kept_createmodel(tmp_path):
+    """make transform goes the way make job's CreateTransformJob goes: its model kept as a
+    CreateModel request under LOCAL_DIR/models/, its request beside the run, and make describe
+    answers DescribeTransformJob (the failed archive ends it before any container)."""
+    import json
+
+    from pipeline.api.runner import describe_job
+    from pipeline.runs import records as runs
+    from pipeline.transform import job as transform
+
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(b"not a tar at all\n")
+    (tmp_path / "in.csv").write_text("a\n")
+    local = tmp_path / "local"
+    code = transform.main(["--local", str(local), "--model-tar", str(archive), "--image",
+                           "penguins-serving:x", "--input", str(tmp_path / "in.csv"),
+                           "--batch-strategy", "MultiRecord", "--docker", "false"])
+    [run] = runs.runs(local, "transform")
+    assert code == 1
+    request = json.loads((run.folder / "request.json").read_text())
+    assert request["ModelName"] == run.name and request["BatchStrategy"] == "MultiRecord"
+    assert request["DataProcessing"] == {"InputFilter": "$", "JoinSource": "None",
+                                         "OutputFilter": "$"}
+    model = json.loads((local / "models" / f"{run.name}.json").read_text())
+    assert model["PrimaryContainer"] == {"Image": "penguins-serving:x",
+                                         "ModelDataUrl": f"file://{archive}"}
+    described = describe_job(local, run.name)
+    assert described["TransformJobStatus"] == "Failed"
+    assert described["FailureReason"].startswith(f"AlgorithmError: model archive {archive}")
+
+
+def test_make_transform_prunes_the_models_of_the_runs_it_prunes(tmp_path):
+    from pipeline.runs import records as runs
+    from pipeline.transform import job as transform
+
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(b"not a tar at all\n")
+    (tmp_path / "in.csv").write_text("a\n")
+    local = tmp_path / "local"
+    for _ in range(2):
+        transform.main(["--local", str(local), "--model-tar", str(archive), "--input",
+                        str(tmp_path / "in.csv"), "--docker", "false", "--keep", "1"])
+    [run] = runs.runs(local, "transform")
+    assert [path.name for path in (local / "models").iterdir()] == [f"{run.name}.json"]
