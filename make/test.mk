@@ -8,8 +8,9 @@ test-deps:
 # 1. tests/contract in two lanes, each its modules in an order shuffled with TEST_ORDER_SEED
 #    (printed in the header: every module passes alone and after any other; give the seed to
 #    repeat an order): the job modules (TensorFlow jobs, pipelines, SDK local mode) one at a
-#    time, and beside them a second pytest process with the modules that serve (ENDPOINT_MODULES:
-#    endpoints, monitors, transforms, whose containers mostly wait on HTTP) and then
+#    time, and beside them a second pytest process with the modules that serve (BESIDE_MODULES:
+#    endpoints, monitors, transforms, whose containers mostly wait on HTTP; and test_images,
+#    which mostly reads image layers) and then
 #    tests/unit, its output in $(BESIDE_LOG), printed when it ends. Two job modules at once
 #    starved each other's containers on this 2-core machine; a job module beside an endpoint
 #    module does not, and the lanes overlap the time both spend waiting;
@@ -20,18 +21,18 @@ test-deps:
 TEST_ORDER_SEED ?= 21
 SHUFFLED = --shuffle-modules $(TEST_ORDER_SEED)
 BESIDE_LOG = $(BUILD_DIR)/test-beside.log
-ENDPOINT_MODULES = $(foreach name,any_onnx_endpoint autoscaling baseline_job conformance \
-  data_capture endpoint guardrails handlers_endpoint model_monitor monitor_job multi_model \
+BESIDE_MODULES = $(foreach name,any_onnx_endpoint autoscaling baseline_job conformance \
+  data_capture endpoint guardrails handlers_endpoint images model_monitor monitor_job multi_model \
   openapi published_port push router_keepalive s3 sdk_handlers transform_job transform_parity \
   update_endpoint variants,tests/contract/test_$(name).py)
-JOB_MODULES = $(filter-out $(ENDPOINT_MODULES),$(wildcard tests/contract/test_*.py))
+JOB_MODULES = $(filter-out $(BESIDE_MODULES),$(wildcard tests/contract/test_*.py))
 THEN_PYTEST = $(1) || { code=$$?; if [ $$code -ne 5 ] || [ -z "$(strip $(PYTEST_ARGS))" ]; then \
          [ $$status -ne 0 ] || status=$$code; fi; }
 SDK3_TESTS = $(call THEN_PYTEST,$(SDK3_VENV)/bin/python -m pytest $(1) $(PYTEST_ARGS) tests/sdk3)
 # $(1): the markers of the first run; $(2): the tests of its first lane; $(3): the tests of
 # the lane beside it, if any.
 TEST_RUNS = status=0; shared=$$(mktemp -d); export PENGUINS_TEST_SHARED=$$shared; \
-  $(if $(3),mkdir -p $(BUILD_DIR); echo "the endpoint modules and tests/unit in a lane beside: $(BESIDE_LOG)"; \
+  $(if $(3),mkdir -p $(BUILD_DIR); echo "the second lane (BESIDE_MODULES, then tests/unit): $(BESIDE_LOG)"; \
     { $(VENV)/bin/python -m pytest -p no:cacheprovider $(SHUFFLED) -m "$(1)" $(PYTEST_ARGS) $(3) \
         > $(BESIDE_LOG) 2>&1; echo $$? > $(BESIDE_LOG).rc; } & beside=$$!;) \
   $(call THEN_PYTEST,$(VENV)/bin/python -m pytest $(SHUFFLED) -m "$(1)" $(PYTEST_ARGS) $(2)); \
@@ -40,7 +41,7 @@ TEST_RUNS = status=0; shared=$$(mktemp -d); export PENGUINS_TEST_SHARED=$$shared
   $(call THEN_PYTEST,$(VENV)/bin/python -m pytest -m serial $(PYTEST_ARGS) tests/contract)
 
 test: build test-deps $(VENV)/.installed $(SDK3_VENV)/.installed ## Contract tests in two lanes (unit tests in the second), the load tests alone, then SDK 3.x (TEST_ORDER_SEED)
-	@$(call TEST_RUNS,not serial,$(JOB_MODULES),$(ENDPOINT_MODULES) tests/unit); \
+	@$(call TEST_RUNS,not serial,$(JOB_MODULES),$(BESIDE_MODULES) tests/unit); \
 	 $(call SDK3_TESTS); \
 	 rm -rf "$$shared" 2>/dev/null; \
 	 $(MAKE) --no-print-directory test-clean; \
@@ -50,7 +51,7 @@ test-unit: $(VENV)/.installed ## Only the in-process tests (no Docker)
 	$(VENV)/bin/python -m pytest -m "unit or training or pipeline" $(PYTEST_ARGS) tests
 
 test-contract: build test-deps $(VENV)/.installed $(SDK3_VENV)/.installed ## Only the contract tests against the images
-	@$(call TEST_RUNS,contract and not serial,$(JOB_MODULES),$(ENDPOINT_MODULES)); \
+	@$(call TEST_RUNS,contract and not serial,$(JOB_MODULES),$(BESIDE_MODULES)); \
 	 $(call SDK3_TESTS,-m contract); \
 	 rm -rf "$$shared" 2>/dev/null; \
 	 $(MAKE) --no-print-directory test-clean; \
