@@ -188,23 +188,27 @@ def test_the_container_starts_as_sagemaker_starts_it(body, change, entrypoint, c
     assert f"{tmp_path}/ml:/opt/ml" in service["volumes"]
 
 
+def service_with_a_code_input(tmp_path, uri: str, local_path: str, sources: dict) -> dict:
+    """The compose service of PROCESSING with one more input, "code" (uri at local_path), on
+    the host folders sources names, its /opt/ml laid out in tmp_path/ml."""
+    job = api.parse(changed(PROCESSING, "ProcessingInputs", [
+        *PROCESSING["ProcessingInputs"],
+        {"InputName": "code", "S3Input": {"S3Uri": uri, "LocalPath": local_path,
+                                          "S3DataType": "S3Prefix", "S3InputMode": "File"}}]))
+    engine = runner.Engine(tmp_path, compose="docker-compose", user="1000:1000")
+    hosts.layout(job, tmp_path / "ml", "algo-1", hosts.names(1))
+    return hosts.service(job, engine, tmp_path / "ml", sources, several=False)
+
+
 def test_an_input_inside_another_inputs_folder_gets_a_copy_of_the_outer_one(tmp_path):
     """The SDK's processing code input sits inside its data input: the outer input is copied
     into the job's own /opt/ml (the user's folder gets no mount point), the inner one mounted."""
-    body = changed(PROCESSING, "ProcessingInputs", [
-        *PROCESSING["ProcessingInputs"],
-        {"InputName": "code", "S3Input": {
-            "S3Uri": "file:///code", "LocalPath": "/opt/ml/processing/input/code",
-            "S3DataType": "S3Prefix", "S3InputMode": "File"}}])
-    job = api.parse(body)
     data, code = tmp_path / "data", tmp_path / "code"
     data.mkdir()
     (data / "penguins.csv").write_text("species\n")
     code.mkdir()
-    engine = runner.Engine(tmp_path, compose="docker-compose", user="1000:1000")
-    hosts.layout(job, tmp_path / "ml", "algo-1", hosts.names(1))
-    service = hosts.service(job, engine, tmp_path / "ml", {"data": data, "code": code},
-                            several=False)
+    service = service_with_a_code_input(tmp_path, "file:///code", "/opt/ml/processing/input/code",
+                                        {"data": data, "code": code})
     assert service["volumes"] == [f"{tmp_path}/ml:/opt/ml",
                                   f"{code}:/opt/ml/processing/input/code:ro"]
     assert (tmp_path / "ml" / "processing" / "input" / "penguins.csv").read_text() == "species\n"
@@ -214,19 +218,11 @@ def test_an_input_inside_another_inputs_folder_gets_a_copy_of_the_outer_one(tmp_
 def test_a_file_input_is_copied_into_the_job_not_mounted(tmp_path):
     """A file:// file (make process's SCRIPT) lands in the job's own /opt/ml, where the run
     keeps it: a mount would leave an empty mount point of root's in the run."""
-    body = changed(PROCESSING, "ProcessingInputs", [
-        *PROCESSING["ProcessingInputs"],
-        {"InputName": "code", "S3Input": {
-            "S3Uri": "file:///code/prep.py", "LocalPath": "/opt/ml/processing/code",
-            "S3DataType": "S3Prefix", "S3InputMode": "File"}}])
-    job = api.parse(body)
     data, script = tmp_path / "data", tmp_path / "prep.py"
     data.mkdir()
     script.write_text("print(1)\n")
-    engine = runner.Engine(tmp_path, compose="docker-compose", user="1000:1000")
-    hosts.layout(job, tmp_path / "ml", "algo-1", hosts.names(1))
-    service = hosts.service(job, engine, tmp_path / "ml", {"data": data, "code": script},
-                            several=False)
+    service = service_with_a_code_input(tmp_path, "file:///code/prep.py",
+                                        "/opt/ml/processing/code", {"data": data, "code": script})
     assert service["volumes"] == [f"{tmp_path}/ml:/opt/ml",
                                   f"{data}:/opt/ml/processing/input:ro"]
     assert (tmp_path / "ml" / "processing" / "code" / "prep.py").read_text() == "print(1)\n"
