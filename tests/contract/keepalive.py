@@ -4,14 +4,18 @@ router closes under it shows as a failed request or a second connection."""
 
 import http.client
 import io
+import json
 import re
 import subprocess
 import tarfile
 import threading
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipeline.registry import models as registry
 
 REPO = Path(__file__).resolve().parents[2]
 # Requests before a change starts and after it ends, so that it happens under load.
@@ -49,6 +53,32 @@ def archive(model_dir: Path, path: Path, note: str) -> Path:
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     return path
+
+
+def register_version(folder: Path, model_dir: Path, note: str, **options) -> dict:
+    """An archive of model_dir (note makes it its own) registered as the next version of
+    LOCAL_DIR folder's penguins group, its evaluation (folder/evaluation.json) above the
+    approval threshold; the version's metadata. options: registry.register's (baselines=…)."""
+    evaluation = folder / "evaluation.json"
+    if not evaluation.is_file():
+        evaluation.write_text(json.dumps(
+            {"multiclass_classification_metrics": {"accuracy": {"value": 0.9}}}))
+    return registry.register(folder / "registry" / "penguins",
+                             archive(model_dir, folder / f"model-{note}.tar.gz", note),
+                             evaluation, {}, 0.7, 0.5, **options)
+
+
+@contextmanager
+def serving(project: str, settings: list[str], *args: str):
+    """`make serve` with make's settings (and args) for the body; then `make stop` and whatever
+    is left of the compose project removed, whether the body passed or not."""
+    try:
+        done = make("serve", *settings, *args)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        yield done
+    finally:
+        make("stop", *settings)
+        compose_down(project)
 
 
 def scrape(port: int) -> str:

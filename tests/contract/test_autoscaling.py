@@ -10,9 +10,7 @@ import time
 
 import docker
 import pytest
-from keepalive import REPO, Clients, archive, compose_down, make
-
-from pipeline.registry import models as registry
+from keepalive import REPO, Clients, register_version, serving
 
 from harness import compose_project, free_port
 
@@ -33,21 +31,11 @@ POLICY = {"ScalableTarget": {"ResourceId": "endpoint/penguins-endpoint/variant/v
 @pytest.fixture(scope="module")
 def served(tiny_model_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("local")
-    evaluation = folder / "evaluation.json"
-    evaluation.write_text(json.dumps(
-        {"multiclass_classification_metrics": {"accuracy": {"value": 0.9}}}))
-    registry.register(folder / "registry" / "penguins",
-                      archive(tiny_model_dir, folder / "one.tar.gz", "1"), evaluation, {}, 0.7,
-                      0.5)
+    register_version(folder, tiny_model_dir, "1")
     port = free_port()
     settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={PROJECT}", f"ENDPOINT_PORT={port}"]
-    try:
-        done = make("serve", *settings, "VARIANTS=v1:1")
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with serving(PROJECT, settings, "VARIANTS=v1:1"):
         yield folder, port, settings
-    finally:
-        make("stop", *settings)
-        compose_down(PROJECT)
 
 
 def instances(client) -> int:

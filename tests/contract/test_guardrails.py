@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from keepalive import Clients, archive, compose_down, make, message
+from keepalive import Clients, archive, make, message, register_version, serving
 
 from pipeline.registry import models as registry
 
@@ -35,21 +35,11 @@ def deployment_config(folder, routing: dict) -> str:
 @pytest.fixture(scope="module")
 def served(tiny_model_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("local")
-    evaluation = folder / "evaluation.json"
-    evaluation.write_text(json.dumps(
-        {"multiclass_classification_metrics": {"accuracy": {"value": 0.9}}}))
-    group = folder / "registry" / "penguins"
     settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={PROJECT}",
                 f"ENDPOINT_PORT={free_port()}"]
-    registry.register(group, archive(tiny_model_dir, folder / "one.tar.gz", "1"), evaluation,
-                      {}, 0.7, 0.5)
-    try:
-        done = make("serve", *settings)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        yield folder, group, evaluation, settings
-    finally:
-        make("stop", *settings)
-        compose_down(PROJECT)
+    register_version(folder, tiny_model_dir, "1")
+    with serving(PROJECT, settings):
+        yield folder, folder / "registry" / "penguins", folder / "evaluation.json", settings
 
 
 def register_failing(group, evaluation, model: Path, tmp_path: Path, note: str) -> None:
@@ -91,8 +81,7 @@ def test_a_failing_canary_is_rolled_back_by_its_alarm(served, tmp_path):
 
 def test_a_linear_deploy_of_a_good_model_shifts_in_steps_and_fails_no_request(served):
     folder, group, evaluation, settings = served
-    registry.register(group, archive(folder / "endpoint" / "penguins" / "blue" / "model",
-                                     folder / "three.tar.gz", "3"), evaluation, {}, 0.7, 0.5)
+    register_version(folder, folder / "endpoint" / "penguins" / "blue" / "model", "3")
     port = int(settings[2].split("=")[1])
     clients = Clients(port, threads=4, body=BODY)
     done, began, ended = clients.during("deploy", *settings, deployment_config(folder, {
@@ -159,9 +148,7 @@ def test_a_failing_canary_onto_one_variant_is_rolled_back_by_its_alarm(served, t
 
 def test_a_linear_deploy_onto_one_variant_fails_no_request(served, docker_client):
     folder, group, evaluation, settings = served
-    registry.register(group, archive(folder / "endpoint" / "penguins" / "variants" / "v3" /
-                                     "model", folder / "five.tar.gz", "5"), evaluation, {},
-                      0.7, 0.5)
+    register_version(folder, folder / "endpoint" / "penguins" / "variants" / "v3" / "model", "5")
     port = int(settings[2].split("=")[1])
     clients = Clients(port, threads=4, body=BODY)
     done, _, ended = clients.during("deploy", *settings, "VARIANT=v3", deployment_config(

@@ -5,9 +5,7 @@ both updates; none fails and none has to open a second connection."""
 import json
 
 import pytest
-from keepalive import Clients, archive, compose_down, make
-
-from pipeline.registry import models as registry
+from keepalive import Clients, register_version, serving
 
 from harness import compose_project, free_port
 
@@ -21,24 +19,13 @@ BODY = json.dumps([{"island": "Dream", "bill_length_mm": 46.5, "bill_depth_mm": 
 def served(tiny_model_dir, tmp_path_factory):
     """Version 1 served on one colour, version 2 (another archive) registered and Approved."""
     folder = tmp_path_factory.mktemp("local")
-    evaluation = folder / "evaluation.json"
-    evaluation.write_text(json.dumps(
-        {"multiclass_classification_metrics": {"accuracy": {"value": 0.9}}}))
-    group = folder / "registry" / "penguins"
     port = free_port()
     settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={PROJECT}", f"ENDPOINT_PORT={port}",
                 f"METRICS_PORT={free_port()}"]
-    registry.register(group, archive(tiny_model_dir, folder / "one.tar.gz", "1"), evaluation,
-                      {}, 0.7, 0.5)
-    try:
-        done = make("serve", *settings)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        registry.register(group, archive(tiny_model_dir, folder / "two.tar.gz", "2"),
-                          evaluation, {}, 0.7, 0.5)
+    register_version(folder, tiny_model_dir, "1")
+    with serving(PROJECT, settings):
+        register_version(folder, tiny_model_dir, "2")
         yield port, settings
-    finally:
-        make("stop", *settings)
-        compose_down(PROJECT)
 
 
 @pytest.mark.parametrize("target, said", [("deploy", "version 2 is live on green"),

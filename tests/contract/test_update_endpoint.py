@@ -10,9 +10,7 @@ import json
 from collections import Counter
 
 import pytest
-from keepalive import Clients, archive, compose_down, make
-
-from pipeline.registry import models as registry
+from keepalive import Clients, make, register_version, serving
 
 from harness import compose_project, free_port
 
@@ -26,23 +24,13 @@ RECORD = {"island": "Torgersen", "bill_length_mm": 39.1, "bill_depth_mm": 18.7,
 def endpoint(tiny_model_dir, tmp_path_factory):
     """Versions 1 and 2 registered (two archives of one model) and version 2 served alone."""
     folder = tmp_path_factory.mktemp("local")
-    evaluation = folder / "evaluation.json"
-    evaluation.write_text(json.dumps(
-        {"multiclass_classification_metrics": {"accuracy": {"value": 0.9}}}))
-    group = folder / "registry" / "penguins"
     for number in (1, 2):
-        tar = archive(tiny_model_dir, folder / f"model-{number}.tar.gz", str(number))
-        registry.register(group, tar, evaluation, {}, 0.7, 0.5)
+        register_version(folder, tiny_model_dir, str(number))
     port = free_port()
     settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={PROJECT}", f"ENDPOINT_PORT={port}",
                 f"METRICS_PORT={free_port()}"]
-    try:
-        done = make("serve", *settings)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with serving(PROJECT, settings):
         yield folder, port, settings
-    finally:
-        make("stop", *settings)
-        compose_down(PROJECT)
 
 
 def services(docker_client) -> Counter:

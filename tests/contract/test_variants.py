@@ -17,10 +17,17 @@ from pathlib import Path
 
 import pytest
 import requests
-from keepalive import Clients, archive, compose_down, make, message, metric, scrape
+from keepalive import (
+    Clients,
+    make,
+    message,
+    metric,
+    register_version,
+    scrape,
+    serving,
+)
 
 from pipeline.monitoring import groundtruth
-from pipeline.registry import models as registry
 from pipeline.runs import records as runs
 from training.monitor import baseline as baseline_job
 from training.monitor import quality
@@ -74,24 +81,14 @@ def endpoint(tiny_model_dir, tmp_path_factory):
     """Versions 1 and 2 registered (two archives of one model, each with a data-quality
     baseline of its own) and served as two variants."""
     folder = tmp_path_factory.mktemp("local")
-    evaluation = folder / "evaluation.json"
-    evaluation.write_text(json.dumps(
-        {"multiclass_classification_metrics": {"accuracy": {"value": 0.9}}}))
-    group = folder / "registry" / "penguins"
     for number in (1, 2):
-        tar = archive(tiny_model_dir, folder / f"model-{number}.tar.gz", str(number))
-        registry.register(group, tar, evaluation, {}, 0.7, 0.5, baselines={
+        register_version(folder, tiny_model_dir, str(number), baselines={
             "data_quality": data_baseline(folder, BASELINE_ROWS[number])})
     port, metrics_port = free_port(), free_port()
     settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={PROJECT}", f"ENDPOINT_PORT={port}",
                 f"METRICS_PORT={metrics_port}"]
-    try:
-        done = make("serve", *settings, "VARIANTS=v1:90 v2:10:2")
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with serving(PROJECT, settings, "VARIANTS=v1:90 v2:10:2"):
         yield folder, port, metrics_port, settings
-    finally:
-        make("stop", *settings)
-        compose_down(PROJECT)
 
 
 def invoke(session: requests.Session, port: int, body=None, **headers) -> requests.Response:
