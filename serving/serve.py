@@ -73,7 +73,6 @@ def say(message: str) -> None:
 
 def give_up_root(config: settings.Config) -> None:
     """Become nobody, having handed it the run folder and stdout/stderr; as PID 1, exec tini."""
-    Path(config.socket).unlink(missing_ok=True)  # a root-owned leftover nobody could not remove
     privileges.drop(RUN_DIR)
     say(f"root's work is done; nginx and gunicorn run as {UNPRIVILEGED[0]}")
     if os.getpid() == 1:
@@ -104,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"started as root without {', '.join(missing)}, which giving up root takes: nginx "
             f"and gunicorn run as root, with no more capabilities than the container has")
     RUN_DIR.mkdir(parents=True, exist_ok=True)
+    # Before root is given up: a root-owned leftover is one nobody could not remove.
+    Path(config.socket).unlink(missing_ok=True)
     try:
         if PREPARED in argv:
             pass  # root did it, before it execed tini
@@ -124,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     conf = RUN_DIR / "nginx.conf"
     conf.write_text(render_nginx(config, RUN_DIR, root=os.geteuid() == 0))
-    Path(config.socket).unlink(missing_ok=True)
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(signal.SIGTERM))
