@@ -8,6 +8,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import docker
 import pytest
 
 from harness import PROCESSING_IMAGE, SERVING_IMAGE, TRAINING_IMAGE, run_job
@@ -54,10 +55,13 @@ def build_bundle() -> bytes:
     return path.read_bytes() if path.is_file() else b""
 
 
-def image_files(client, image: str):
+def image_files(image: str):
     """Yield (path, bytes) of every regular file in every layer of the image."""
-    with tempfile.TemporaryFile() as saved:
-        for chunk in client.images.get(image).save(named=True):
+    # The engine writes a 2 GB image's tar before its first byte: beside other tests' load that
+    # took longer than the client's default 60 s read timeout.
+    patient = docker.from_env(timeout=600)
+    with tempfile.TemporaryFile() as saved, contextlib.closing(patient):
+        for chunk in patient.images.get(image).save(named=True):
             saved.write(chunk)
         saved.seek(0)
         with tarfile.open(fileobj=saved) as outer:
@@ -80,7 +84,7 @@ def test_build_ca_bundle_is_in_no_layer(docker_client, image):
     assert len(system) > 100, f"{image}: {SYSTEM_BUNDLE} holds {len(system)} certificates"
     extra = certificates(bundle) - system
     seen = 0
-    for name, content in image_files(docker_client, image):
+    for name, content in image_files(image):
         seen += 1
         assert not name.endswith("ca-bundle.pem"), name
         if bundle in content:

@@ -142,7 +142,9 @@ def test_a_stopped_bayesian_job_continues_and_runs_each_trial_once(local, compos
     folder, _ = local
     path = tuning_file(tmp_path, "Bayesian", {"ContinuousParameterRanges": [
         {"Name": "learning_rate", "MinValue": "0.02", "MaxValue": "0.1"}]}, 3, 1,
-        {"epochs": "4"})
+        # One record a step: an epoch long enough (240 steps) that the stop sent after the
+        # second trial's first epoch lands before its last one (at 32 a step it came after).
+        {"epochs": "4", "batch_size": "1"})
     environ = {**os.environ, "TRAINING_IMAGE": TRAINING_IMAGE,
                "HOST_UID": str(os.getuid()), "HOST_GID": str(os.getgid())}
     tuner = subprocess.Popen(
