@@ -136,24 +136,28 @@ def check_capture(capture: Path) -> None:
 
 def analyse(args, analysis: str, start: datetime, end: datetime, baseline: tuple[str, dict], *,
             environment: dict, inputs: dict, outputs: tuple, code: Path | None = None,
-            captured: variants.Captured | None = None) -> int:
+            captured: variants.Captured | None = None, name: str | None = None,
+            max_runtime: int | None = None, **record) -> int:
     """A monitoring run of `analysis` through the image's one `monitor` entrypoint
     (analysis_type picks the analysis): a CreateProcessingJob request
     (pipeline/monitoring/requests.py) handed to the job runner, with `inputs` (InputName ->
     (folder, LocalPath)), the baseline's files and a record preprocessor script (`code`) as
     processing inputs, so the run keeps copies of both. The run records its `outputs`, the
-    violation count, and the endpoint and variant it analysed."""
+    violation count, the endpoint and variant it analysed and `record`'s fields. A schedule's
+    execution names its job (`name`) and bounds it (`max_runtime`: MaxRuntimeInSeconds)."""
     what, files = baseline
     named = {"endpoint": captured.endpoint, "variant": captured.variant} \
         if captured and captured.variant else {}
-    name = runs.job_name(args.local, "monitoring", args.workload)
+    name = name or runs.job_name(args.local, "monitoring", args.workload)
     body = requests.monitoring_job(
         name, args.image, args.local / "monitoring" / name, inputs, files,
         {"analysis_type": analysis, **environment}, ["--workload", args.workload], code)
+    if max_runtime:
+        body["StoppingCondition"]["MaxRuntimeInSeconds"] = max_runtime
     run = submit(args, body, "monitoring", analysis_type=analysis,
                  inputs={**{key: {"path": str(path)} for key, (path, _) in inputs.items()},
                          "baseline": {"from": what, **files}},
-                 window={"start": zulu(start), "end": zulu(end)}, **named)
+                 window={"start": zulu(start), "end": zulu(end)}, **named, **record)
     found = None
     if run.status == runs.COMPLETED:
         found = violations(run)
@@ -182,14 +186,16 @@ def monitor(args) -> int:
 
 
 def monitor_one(args, item: variants.Captured, baseline: tuple[str, dict], start: datetime,
-                end: datetime) -> int:
+                end: datetime, **execution) -> int:
+    """One variant's data-quality run (`execution`: a schedule's, analyse)."""
     jobrun.say(f"monitoring {item.folder}{variants.words(item)} from {zulu(start)} to "
                f"{zulu(end)} against {baseline[0]}")
     environment = {"start_time": zulu(start), "end_time": zulu(end)}
     return analyse(args, "DATA_QUALITY", start, end, baseline, environment=environment,
                    inputs={"endpoint": (item.folder, requests.ENDPOINT)},
-                   code=args.preprocessor, captured=item,
-                   outputs=("statistics.json", VIOLATIONS, "report.html", "report.png"))
+                   code=getattr(args, "preprocessor", None), captured=item,
+                   outputs=("statistics.json", VIOLATIONS, "report.html", "report.png"),
+                   **execution)
 
 
 def table(found: list[runs.Run]) -> str:

@@ -46,17 +46,21 @@ def monitor(args) -> int:
                        "with make ground-truth")
     found = variants.captured(args.capture, start, end, args.variant)
     chosen = [(item, choose_baseline(args, item.variant)) for item in found]
-    codes = []
-    for item, baseline in chosen:
-        jobrun.say(f"model quality of {item.folder}{variants.words(item)} with ground truth "
-                   f"{args.ground_truth} from {monitoring.zulu(start)} to "
-                   f"{monitoring.zulu(end)} against {baseline[0]}")
-        codes.append(monitoring.analyse(
-            args, ANALYSIS, start, end, baseline, environment=environment(start, end),
-            inputs={"endpoint": (item.folder, requests.ENDPOINT),
-                    "groundtruth": (args.ground_truth, requests.GROUND_TRUTH)},
-            outputs=("statistics.json", monitoring.VIOLATIONS, "report.html"), captured=item))
-    return max(codes)
+    return max([monitor_one(args, item, baseline, start, end) for item, baseline in chosen])
+
+
+def monitor_one(args, item: variants.Captured, baseline: tuple[str, dict], start: datetime,
+                end: datetime, **execution) -> int:
+    """One variant's model-quality run (`execution`: a schedule's, monitoring.analyse)."""
+    jobrun.say(f"model quality of {item.folder}{variants.words(item)} with ground truth "
+               f"{args.ground_truth} from {monitoring.zulu(start)} to "
+               f"{monitoring.zulu(end)} against {baseline[0]}")
+    return monitoring.analyse(
+        args, ANALYSIS, start, end, baseline, environment=environment(start, end),
+        inputs={"endpoint": (item.folder, requests.ENDPOINT),
+                "groundtruth": (args.ground_truth, requests.GROUND_TRUTH)},
+        outputs=("statistics.json", monitoring.VIOLATIONS, "report.html"), captured=item,
+        **execution)
 
 
 def main(argv: list[str] | None = None) -> int:

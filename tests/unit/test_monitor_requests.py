@@ -6,7 +6,6 @@ compose stand-in plays the analyzer: it reads the job's compose file as the cont
 it and writes what the image writes."""
 
 import json
-import sys
 from pathlib import Path
 
 import monitor_cases as cases
@@ -18,36 +17,12 @@ from pipeline.runs import records as runs
 
 pytestmark = pytest.mark.pipeline
 
-ANALYZER = r'''
-import json, os, sys
-from pathlib import Path
-
-spec = json.loads(Path(sys.argv[sys.argv.index("-f") + 1]).read_text())
-job = spec["services"]["algo-1"]
-root = Path(next(v.split(":")[0] for v in job["volumes"] if v.endswith(":/opt/ml")))
-env = job["environment"]
-if os.environ.get("FAKE_ANALYZER_FAILS"):
-    (root / "output" / "message").write_text("dataset_format is not JSON\n")
-    sys.exit(1)
-out = root / env["output_path"].removeprefix("/opt/ml/")
-if job["entrypoint"] == ["baseline"]:
-    for name in ("statistics.json", "constraints.json"):
-        (out / name).write_text(json.dumps({"version": 0.0, "job": name}))
-else:
-    found = [{"feature_name": "island", "constraint_check_type": "data_type_check",
-              "description": "x"}] * int(os.environ.get("FAKE_VIOLATIONS", "0"))
-    (out / "constraint_violations.json").write_text(json.dumps({"violations": found}))
-    (out / "statistics.json").write_text("{}")
-print("analysed", flush=True)
-'''
-
-
 @pytest.fixture
-def options(tmp_path) -> list[str]:
-    script = tmp_path / "analyzer.py"
-    script.write_text(ANALYZER)
-    return ["--local", str(tmp_path / "local"), "--compose", f"{sys.executable} {script}",
-            "--docker", "true", "--image", "penguins-training:test", "--keep", "5"]
+def options(tmp_path, monkeypatch) -> list[str]:
+    fake = cases.fake_analyzer(tmp_path)
+    monkeypatch.setenv("STOP_FILE", str(fake["stop_file"]))
+    return ["--local", str(tmp_path / "local"), "--compose", fake["compose"],
+            "--docker", fake["docker"], "--image", "penguins-training:test", "--keep", "5"]
 
 
 def request_of(run: runs.Run) -> dict:
