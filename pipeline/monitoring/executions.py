@@ -53,8 +53,14 @@ class Executions:
         thread of its own: SIGTERM's handler must not wait for docker)."""
         self.stopping.set()
         if self.running:
-            threading.Thread(target=runner.stop, args=(submit.engine(self.args), self.running),
-                             daemon=True).start()
+            threading.Thread(target=self.stop_running, args=(self.running,), daemon=True).start()
+
+    def stop_running(self, name: str) -> None:
+        """Stop the execution's container, once it has one: the job may be between its request
+        and its container when SIGTERM comes."""
+        engine = submit.engine(self.args)
+        while self.running == name and not runner.stop(engine, name):
+            time.sleep(0.2)
 
     def baseline(self, analysis: str, item: variants.Captured) -> tuple[str, dict]:
         """(what it is, its files in the schedule's folder) of the execution's baseline."""
