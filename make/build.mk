@@ -121,6 +121,7 @@ lint: $(VENV)/.installed ## ruff over the Python code
 
 clean: ## Remove the project's containers, every job run, the endpoint's model and .build (keeps data and registry)
 	-@$(COMPOSE) down --remove-orphans >/dev/null 2>&1
+	-@$(SCHEDULE) stop >/dev/null 2>&1
 	@$(MAKE) --no-print-directory test-clean
 	@$(JOBS) clean
 	rm -rf $(LOCAL_DIR)/endpoint $(LOCAL_DIR)/bench.json $(BUILD_DIR)

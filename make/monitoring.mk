@@ -53,17 +53,21 @@ monitor-model: build-training ## Model-quality monitoring job: captured predicti
 	  --endpoint-dir $(ENDPOINT_DIR) $(if $(START),--start $(START)) $(if $(END),--end $(END)) \
 	  $(if $(BASELINE_JOB),--baseline-job $(BASELINE_JOB)) $(if $(VARIANT),--variant $(VARIANT))
 
-# The monitoring schedule (pipeline/monitoring/schedule.py): the compose `monitor` service runs both
-# monitors every MONITOR_INTERVAL seconds over the window just ended (MONITOR_WINDOW seconds).
+# The monitoring schedule (pipeline/monitoring/schedule.py): a host process
+# (pipeline/monitoring/executions.py) runs both monitors every MONITOR_INTERVAL seconds over the
+# window just ended (MONITOR_WINDOW seconds), each execution a processing job through the job
+# runner that runs at most MONITOR_MAX_RUNTIME seconds (default the interval).
 MONITOR_INTERVAL ?= 3600
 MONITOR_WINDOW ?=
+MONITOR_MAX_RUNTIME ?=
 SCHEDULE = $(PYTHON) -m pipeline.monitoring.schedule --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
 
 monitor-schedule: build-training ## Start the monitoring schedule: both monitors every MONITOR_INTERVAL s (default hourly; ON_VIOLATION, RETRAIN_ON_VIOLATION=1: a host-side alarm watcher)
 	@$(SCHEDULE) start --capture $(CAPTURE_DIR) --ground-truth $(GROUND_TRUTH_DIR) $(ALARMS) \
 	  --registry $(MODEL_REGISTRY) --endpoint-dir $(ENDPOINT_DIR) --interval $(MONITOR_INTERVAL) \
-	  $(if $(MONITOR_WINDOW),--window $(MONITOR_WINDOW))
+	  $(if $(MONITOR_WINDOW),--window $(MONITOR_WINDOW)) \
+	  $(if $(MONITOR_MAX_RUNTIME),--max-runtime $(MONITOR_MAX_RUNTIME))
 
 monitor-schedule-stop: ## Stop the monitoring schedule (its executions stay listed by make monitoring)
 	@$(SCHEDULE) stop

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import random
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -112,3 +113,50 @@ def bulk(root: Path, count: int, files: int, seed: int = 7) -> None:
             for i in range(size)]
         (folder / f"{number // 60:02d}-{number % 60:02d}-000-{uuid.uuid4()}.jsonl").write_text(
             "".join(lines))
+
+
+# A compose stand-in that plays the analyzer of a baseline or monitoring job the job runner
+# starts: it reads the job's compose file as the container would see it, writes what the image
+# writes, and ends as the environment says (FAKE_ANALYZER_FAILS, FAKE_VIOLATIONS,
+# FAKE_ANALYZER_SECONDS: runs that long unless STOP_FILE appears, as SIGTERM would stop it). It
+# leaves `running` beside STOP_FILE as it starts: a container to stop exists from then on.
+FAKE_ANALYZER = r'''
+import json, os, sys, time
+from pathlib import Path
+
+spec = json.loads(Path(sys.argv[sys.argv.index("-f") + 1]).read_text())
+job = spec["services"]["algo-1"]
+root = Path(next(v.split(":")[0] for v in job["volumes"] if v.endswith(":/opt/ml")))
+env = job["environment"]
+Path(os.environ["STOP_FILE"]).with_name("running").touch()
+deadline = time.monotonic() + float(os.environ.get("FAKE_ANALYZER_SECONDS", "0"))
+while time.monotonic() < deadline:
+    if Path(os.environ["STOP_FILE"]).exists():
+        sys.exit(143)
+    time.sleep(0.05)
+if os.environ.get("FAKE_ANALYZER_FAILS"):
+    (root / "output" / "message").write_text("dataset_format is not JSON\n")
+    sys.exit(1)
+out = root / env["output_path"].removeprefix("/opt/ml/")
+if job["entrypoint"] == ["baseline"]:
+    for name in ("statistics.json", "constraints.json"):
+        (out / name).write_text(json.dumps({"version": 0.0, "job": name}))
+else:
+    found = [{"feature_name": "island", "constraint_check_type": "data_type_check",
+              "description": "x"}] * int(os.environ.get("FAKE_VIOLATIONS", "0"))
+    (out / "constraint_violations.json").write_text(json.dumps({"violations": found}))
+    (out / "statistics.json").write_text("{}")
+print("analysed", flush=True)
+'''
+
+
+def fake_analyzer(folder: Path) -> dict:
+    """make's options for a job run by FAKE_ANALYZER (compose) and a docker stand-in that notes
+    each call in docker-calls.txt and whose `stop` leaves STOP_FILE (set it in the environment)
+    once the analyzer runs, and fails before, as `docker stop` of no container does."""
+    script = folder / "analyzer.py"
+    script.write_text(FAKE_ANALYZER)
+    calls, stop = folder / "docker-calls.txt", folder / "stopped"
+    return {"compose": f"{sys.executable} {script}", "stop_file": stop, "calls": calls,
+            "docker": f"sh -c 'echo \"$@\" >> {calls}; [ \"$1\" != stop ] || "
+                      f"{{ [ -e {folder / 'running'} ] && touch {stop}; }}' --"}

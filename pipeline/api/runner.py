@@ -28,8 +28,9 @@ from training.contract.archive import pack
 
 REQUEST = "request.json"
 NAME_FIELD = {api.PROCESSING: "ProcessingJobName", api.TRAINING: "TrainingJobName"}
-# Where jobs' runs are filed: their kind's folder, and make evaluate's processing jobs.
-FOLDERS = (api.TRAINING, api.PROCESSING, "transform", "evaluation")
+# Where jobs' runs are filed: their kind's folder, and the processing jobs of make evaluate,
+# the baselines and the monitors.
+FOLDERS = (api.TRAINING, api.PROCESSING, "transform", "evaluation", "baseline", "monitoring")
 MESSAGE_FILE = {api.PROCESSING: "output/message", api.TRAINING: "output/failure"}
 ALGORITHM_ERROR = "AlgorithmError: "
 TAIL, LINE = 5, 200  # a failure reason's last log lines, each cut at LINE characters

@@ -15,12 +15,16 @@ Standard library only.
 import shlex
 from pathlib import Path
 
+from pipeline.api.submit import (
+    ENVIRONMENT,
+    INSTANCE_TYPE,
+    MAX_RUNTIME,
+    processing,
+    processing_input,
+    uri,
+)
 from pipeline.runs.records import RunError
 
-# The environment the compose job services gave the built-in jobs: caches a job may write.
-ENVIRONMENT = {"KERAS_HOME": "/tmp/.keras", "MPLCONFIGDIR": "/tmp/matplotlib"}
-INSTANCE_TYPE = "ml.m5.large"  # recorded only: a host here is a container
-MAX_RUNTIME = 86400  # SageMaker's default for training (one day), for every step's job
 # What the training job prints each epoch (docs/jobs.md); validation:accuracy is `make jobs`'.
 METRIC_DEFINITIONS = [
     {"Name": "train:loss", "Regex": r"train_loss=([0-9\.]+)"},
@@ -31,10 +35,6 @@ METRIC_DEFINITIONS = [
 CHANNELS = ("train", "validation", "pipeline")
 PROCESSING_OUTPUTS = ("train", "validation", "test", "pipeline", "baseline")
 CODE_PATH = "/opt/ml/processing/code"  # a user's processing or evaluation script
-
-
-def uri(path: Path) -> str:
-    return f"file://{Path(path).absolute()}"
 
 
 def instance_count(text: str) -> int:
@@ -78,32 +78,6 @@ def entry_point(entry: str, source_dir: str | None) -> tuple[str, Path]:
     if not (folder / name).is_file():
         raise RunError(f"ENTRY_POINT={entry}: no such file in {folder}")
     return name, folder
-
-
-def processing_input(name: str, path: Path, local_path: str) -> dict:
-    return {"InputName": name, "S3Input": {"S3Uri": uri(path), "LocalPath": local_path,
-                                           "S3DataType": "S3Prefix", "S3InputMode": "File"}}
-
-
-def processing(name: str, image: str, inputs: list, outputs: dict, folder: Path,
-               entrypoint: list, arguments: list) -> dict:
-    """A CreateProcessingJob request whose outputs (name -> LocalPath) are uploaded into the
-    run's own folder, where the job wrote them."""
-    return {
-        "ProcessingJobName": name,
-        "AppSpecification": {"ImageUri": image, "ContainerEntrypoint": entrypoint,
-                             "ContainerArguments": arguments},
-        "Environment": dict(ENVIRONMENT),
-        "ProcessingInputs": inputs,
-        "ProcessingOutputConfig": {"Outputs": [
-            {"OutputName": output, "S3Output": {
-                "S3Uri": uri(folder / local.removeprefix("/opt/ml/")), "LocalPath": local,
-                "S3UploadMode": "EndOfJob"}} for output, local in outputs.items()]},
-        "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1,
-                                                  "InstanceType": INSTANCE_TYPE,
-                                                  "VolumeSizeInGB": 1}},
-        "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME},
-    }
 
 
 def processing_job(name: str, image: str, local: Path, data: Path, workload: str, seed: int,

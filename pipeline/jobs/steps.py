@@ -9,12 +9,10 @@ Standard library only: make runs it with the host's python3.
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
-from pipeline.api import requests as api
-from pipeline.api import runner
+from pipeline.api.submit import submit
 from pipeline.jobs import builtin
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
@@ -23,32 +21,6 @@ from pipeline.runs.records import RunError
 # What the evaluation step reads and the registry's lineage names.
 EVALUATION_JSON = "processing/evaluation/evaluation.json"
 MODEL_TAR = "output/model.tar.gz"
-
-
-def engine(args) -> runner.Engine:
-    """The job runner's settings from make's: COMPOSE is `<compose> -p <project> -f <file>`;
-    the runner writes each job's own compose file and project."""
-    words, binary, project = shlex.split(args.compose), [], "penguins"
-    while words:
-        word = words.pop(0)
-        if word in ("-p", "--project-name", "-f", "--file") and words:
-            value = words.pop(0)
-            project = value if word in ("-p", "--project-name") else project
-        else:
-            binary.append(word)
-    return runner.Engine(args.local, project=project, compose=shlex.join(binary),
-                         docker=args.docker, workload=args.workload, announce=False)
-
-
-def submit(args, body: dict, kind: str, **record) -> runs.Run:
-    """Run a built-in job's request as a run of `kind`; the ended run (its status, reason and
-    metric recorded). RunError when the request is refused."""
-    try:
-        runner.run(api.parse(body), engine(args), kind=kind, **record)
-    except api.RequestError as error:
-        raise RunError(str(error)) from None
-    folder = args.local / kind / body.get("ProcessingJobName", body.get("TrainingJobName"))
-    return runs.load(folder)
 
 
 def process(args) -> int:

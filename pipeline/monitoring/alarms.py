@@ -10,10 +10,11 @@ hook (pipeline/runs/hooks.py). The retrain is the user's `make pipeline`, told w
 the alarm (RETRAIN_TRIGGER), so the version it registers is PendingManualApproval and names the
 run in its lineage (pipeline/jobs/steps.py).
 
-`make monitor-data` and `make monitor-model` act as their run ends. The schedule's executions run
-in a container, which can run nothing on the host: `python -m pipeline.monitoring.alarms watch`
-(started by `make monitor-schedule` when a hook is set) is a host process that looks for
-executions that ended with violations and acts on each once. Standard library only.
+`make monitor-data` and `make monitor-model` act as their run ends. The schedule's process
+(pipeline/monitoring/executions.py) only runs executions, so a hook or a retrain never delays the
+next: `python -m pipeline.monitoring.alarms watch` (started by `make monitor-schedule` when a
+hook is set) is a host process of its own that looks for executions that ended with violations
+and acts on each once. Standard library only.
 """
 
 import json

@@ -1,8 +1,11 @@
 """`python -m pipeline.monitoring.baseline`: the data-quality (or model-quality) baseline job as a
 named run.
 
-The training image's `baseline` entrypoint (training/monitor/baseline.py) runs as a processing job
-on the newest Completed processing run (or PROCESSING_JOB): Penguins' baseline/train-baseline.csv
+The training image's `baseline` entrypoint (training/monitor/baseline.py) runs as a processing job,
+Model Monitor's baselining request (CreateProcessingJob, pipeline/monitoring/requests.py) handed
+to the job runner (pipeline/api/runner.py), so the run keeps request.json and a
+DescribeProcessingJob run.json. Its dataset is the newest Completed processing run's (or
+PROCESSING_JOB's): Penguins' baseline/train-baseline.csv
 (raw features with a header, no label), or, for Digits, the train split (headerless, label
 first: the label dropped; the job baselines the pixel statistics Digits' record preprocessor
 gives, `--workload`, as the data-quality monitor checks them). statistics.json and
@@ -13,10 +16,10 @@ prediction joined by the program's transform (`_c0`, `_c1` of its CSV; JSON: `gr
 """
 
 import argparse
-import json
-import shutil
 import sys
 
+from pipeline.api.submit import submit
+from pipeline.monitoring import requests
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
@@ -26,8 +29,8 @@ FILES = ("statistics.json", "constraints.json")
 
 
 def source(processed: runs.Run) -> tuple:
-    """(folder to mount, dataset_format, job arguments) for a processing run's workload; the
-    job baselines what the workload's monitor hook gives (--workload)."""
+    """(the dataset input: a file or a folder, dataset_format, job arguments) for a processing
+    run's workload; the job baselines what the workload's monitor hook gives (--workload)."""
     workload = ["--workload", processed.record.get("workload", "penguins")]
     penguins = processed.folder / "processing" / "baseline" / "train-baseline.csv"
     if penguins.is_file():
@@ -39,32 +42,29 @@ def source(processed: runs.Run) -> tuple:
                    "run make process again")
 
 
+def run_baseline(args, source_run: str, dataset, dataset_format: dict, arguments: list,
+                 environment: dict | None = None) -> int:
+    """A baseline job's CreateProcessingJob request (pipeline/monitoring/requests.py) through
+    the job runner: the run keeps request.json, and run.json with the DescribeProcessingJob
+    answer beside the fields the registry's lineage and the monitors read."""
+    name = runs.job_name(args.local, "baseline", args.workload)
+    body = requests.baselining_job(name, args.image, args.local / "baseline" / name, dataset,
+                                   dataset_format, arguments, environment)
+    analysis = (environment or {}).get("analysis_type", "DATA_QUALITY")
+    run = submit(args, body, "baseline", analysis_type=analysis,
+                 arguments=arguments, dataset_format=dataset_format,
+                 inputs={"baseline_dataset_input": {"run": source_run, "path": str(dataset)}})
+    if run.status == runs.COMPLETED:
+        run.record["outputs"] = {name: str(run.folder / OUTPUT / name) for name in FILES}
+        runs.write_record(run.folder, run.record)
+    return jobrun.report(args, run)
+
+
 def baseline(args) -> int:
     processed = runs.take(args.local, "processing", args.processing_job, args.workload)
     data, dataset_format, arguments = source(processed)
     jobrun.say(f"baselining {data} of processing run {processed.name}")
-    run = jobrun.start(args, "baseline", analysis_type="DATA_QUALITY", arguments=arguments,
-                       inputs={"baseline_dataset_input": {"run": processed.name,
-                                                          "path": str(data)}},
-                       dataset_format=dataset_format)
-    for name in ("processing/input", OUTPUT, "output"):
-        (run.folder / name).mkdir(parents=True)
-    if data.is_file():  # the one file, not the test split beside it
-        mounted = run.folder / "dataset"
-        mounted.mkdir()
-        shutil.copyfile(data, mounted / data.name)
-    else:
-        mounted = data
-    options = ["-e", f"dataset_format={json.dumps(dataset_format)}",
-               "-e", "dataset_source=/opt/ml/processing/input",
-               "-e", f"output_path=/opt/ml/{OUTPUT}",
-               "--entrypoint", "/usr/bin/tini -- baseline"]
-    code = jobrun.compose_run(args.compose, "processing", arguments,
-                              {"JOB_DIR": run.folder, "DATA_DIR": mounted},
-                              run.folder / runs.LOGS, options=tuple(options))
-    if code == 0:
-        run.record["outputs"] = {name: str(run.folder / OUTPUT / name) for name in FILES}
-    return jobrun.end(args, run, code)
+    return run_baseline(args, processed.name, data, dataset_format, arguments)
 
 
 def model_baseline(args) -> int:
@@ -79,24 +79,9 @@ def model_baseline(args) -> int:
     inference = args.inference_attribute or ("_c1" if as_csv else "SageMakerOutput.prediction")
     jobrun.say(f"model-quality baseline of transform run {transformed.name} "
                f"(ground truth {truth}, prediction {inference})")
-    run = jobrun.start(args, "baseline", analysis_type="MODEL_QUALITY",
-                       inputs={"baseline_dataset_input": {"run": transformed.name,
-                                                          "path": str(output)}},
-                       dataset_format=dataset_format)
-    for name in ("processing/input", OUTPUT, "output"):
-        (run.folder / name).mkdir(parents=True)
-    environment = {"analysis_type": "MODEL_QUALITY", "problem_type": "MulticlassClassification",
-                   "ground_truth_attribute": truth, "inference_attribute": inference,
-                   "dataset_format": json.dumps(dataset_format),
-                   "dataset_source": "/opt/ml/processing/input",
-                   "output_path": f"/opt/ml/{OUTPUT}"}
-    options = [item for key, value in environment.items() for item in ("-e", f"{key}={value}")]
-    code = jobrun.compose_run(args.compose, "processing", [],
-                              {"JOB_DIR": run.folder, "DATA_DIR": output}, run.folder / runs.LOGS,
-                              options=(*options, "--entrypoint", "/usr/bin/tini -- baseline"))
-    if code == 0:
-        run.record["outputs"] = {name: str(run.folder / OUTPUT / name) for name in FILES}
-    return jobrun.end(args, run, code)
+    return run_baseline(args, transformed.name, output, dataset_format, [], {
+        "analysis_type": "MODEL_QUALITY", "problem_type": "MulticlassClassification",
+        "ground_truth_attribute": truth, "inference_attribute": inference})
 
 
 def lineage(local, source_run: str, workload: str,

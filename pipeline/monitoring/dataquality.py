@@ -2,27 +2,30 @@
 the list of monitoring runs.
 
 `run` (`make monitor-data`): the training image's `monitor` entrypoint
-(training/monitor/analyzer.py) as a processing job over the capture folder (CAPTURE_DIR, mounted
-read-only as /opt/ml/processing/input/endpoint) for a window (START/END, default the last hour),
-against a data-quality baseline: BASELINE_JOB's, else the one the registry recorded for the version
-the endpoint serves, else the newest Completed data-quality baseline run of the workload. One run
-per production variant with capture in the window (<endpoint>/<variant>/, only VARIANT's when
-set; pipeline/monitoring/variants.py), each against its variant's version's baseline. The
-baseline's two files are copied into the run (processing/baseline/), so a run keeps what it
-compared against; results land in <local>/monitoring/<run>/processing/resultdata/.
+(training/monitor/analyzer.py) as a processing job, a monitoring execution's CreateProcessingJob
+request (pipeline/monitoring/requests.py) handed to the job runner, over the capture folder
+(CAPTURE_DIR, the input at /opt/ml/processing/input/endpoint) for a window (START/END, default
+the last hour), against a data-quality baseline: BASELINE_JOB's, else the one the registry
+recorded for the version the endpoint serves, else the newest Completed data-quality baseline
+run of the workload. One run per production variant with capture in the window
+(<endpoint>/<variant>/, only VARIANT's when set; pipeline/monitoring/variants.py), each against
+its variant's version's baseline. The baseline's two files are processing inputs, copied into
+the run (processing/baseline/), so a run keeps what it compared against; results land in
+<local>/monitoring/<run>/processing/resultdata/, with request.json and a DescribeProcessingJob
+run.json beside them.
 
 `list` (`make monitoring`): every monitoring run with its violation count, read from whatever
 constraint_violations.json the run wrote (data or model quality). Standard library only.
 """
 
 import json
-import shutil
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pipeline.api.submit import submit
 from pipeline.endpoints import deployments
-from pipeline.monitoring import alarms, variants
+from pipeline.monitoring import alarms, requests, variants
 from pipeline.monitoring import baseline as baselines
 from pipeline.monitoring.alarms import VIOLATIONS, violations
 from pipeline.runs import jobrun
@@ -132,40 +135,36 @@ def check_capture(capture: Path) -> None:
 
 
 def analyse(args, analysis: str, start: datetime, end: datetime, baseline: tuple[str, dict], *,
-            environment: dict, inputs: dict, folders: dict, outputs: tuple,
-            code: dict | None = None, captured: variants.Captured | None = None) -> int:
+            environment: dict, inputs: dict, outputs: tuple, code: Path | None = None,
+            captured: variants.Captured | None = None, name: str | None = None,
+            max_runtime: int | None = None, **record) -> int:
     """A monitoring run of `analysis` through the image's one `monitor` entrypoint
-    (analysis_type picks the analysis): the baseline's files and `code` ({path in the run:
-    source}) copied into the run, compose variables `folders` mounted; the run records its
-    `outputs`, the violation count, and the endpoint and variant it analysed."""
+    (analysis_type picks the analysis): a CreateProcessingJob request
+    (pipeline/monitoring/requests.py) handed to the job runner, with `inputs` (InputName ->
+    (folder, LocalPath)), the baseline's files and a record preprocessor script (`code`) as
+    processing inputs, so the run keeps copies of both. The run records its `outputs`, the
+    violation count, the endpoint and variant it analysed and `record`'s fields. A schedule's
+    execution names its job (`name`) and bounds it (`max_runtime`: MaxRuntimeInSeconds)."""
     what, files = baseline
     named = {"endpoint": captured.endpoint, "variant": captured.variant} \
         if captured and captured.variant else {}
-    run = jobrun.start(args, "monitoring", analysis_type=analysis,
-                       inputs={**inputs, "baseline": {"from": what, **files}},
-                       window={"start": zulu(start), "end": zulu(end)}, **named)
-    for name in ("processing/baseline", RESULTS, "output"):
-        (run.folder / name).mkdir(parents=True)
-    try:
-        for name in BASELINE_FILES:
-            shutil.copyfile(files[name.split(".")[0]], run.folder / "processing/baseline" / name)
-        for target, source in (code or {}).items():
-            (run.folder / target).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, run.folder / target)
-    except OSError as error:
-        (run.folder / "output/message").write_text(f"cannot copy the job's input: {error}\n")
-        return jobrun.end(args, run, 1)
-    environment = {"analysis_type": analysis, **environment}
-    options = [item for key, value in environment.items() for item in ("-e", f"{key}={value}")]
-    status = jobrun.compose_run(args.compose, "monitoring", ["--workload", args.workload],
-                                {"JOB_DIR": run.folder, **folders}, run.folder / runs.LOGS,
-                                options=tuple(options))
-    metric, found = None, None
-    if status == 0:
+    name = name or runs.job_name(args.local, "monitoring", args.workload)
+    body = requests.monitoring_job(
+        name, args.image, args.local / "monitoring" / name, inputs, files,
+        {"analysis_type": analysis, **environment}, ["--workload", args.workload], code)
+    if max_runtime:
+        body["StoppingCondition"]["MaxRuntimeInSeconds"] = max_runtime
+    run = submit(args, body, "monitoring", analysis_type=analysis,
+                 inputs={**{key: {"path": str(path)} for key, (path, _) in inputs.items()},
+                         "baseline": {"from": what, **files}},
+                 window={"start": zulu(start), "end": zulu(end)}, **named, **record)
+    found = None
+    if run.status == runs.COMPLETED:
         found = violations(run)
-        metric = {"name": "violations", "value": float(len(found or []))}
+        run.record["metric"] = {"name": "violations", "value": float(len(found or []))}
         run.record["outputs"] = {name: str(run.folder / RESULTS / name) for name in outputs}
-    code = jobrun.end(args, run, status, metric)
+        runs.write_record(run.folder, run.record)
+    code = jobrun.report(args, run)
     if code == 0 and found:
         acted = alarms.act(run, found, getattr(args, "on_violation", None),
                            getattr(args, "retrain_command", None))
@@ -187,25 +186,16 @@ def monitor(args) -> int:
 
 
 def monitor_one(args, item: variants.Captured, baseline: tuple[str, dict], start: datetime,
-                end: datetime) -> int:
+                end: datetime, **execution) -> int:
+    """One variant's data-quality run (`execution`: a schedule's, analyse)."""
     jobrun.say(f"monitoring {item.folder}{variants.words(item)} from {zulu(start)} to "
                f"{zulu(end)} against {baseline[0]}")
-    environment = {"dataset_format": json.dumps({"sagemakerCaptureJson": {
-                       "captureIndexNames": ["endpointInput", "endpointOutput"]}}),
-                   "dataset_source": "/opt/ml/processing/input/endpoint",
-                   "output_path": f"/opt/ml/{RESULTS}",
-                   "baseline_statistics": "/opt/ml/processing/baseline/statistics.json",
-                   "baseline_constraints": "/opt/ml/processing/baseline/constraints.json",
-                   "start_time": zulu(start), "end_time": zulu(end),
-                   "publish_cloudwatch_metrics": "Disabled"}
-    code = {}
-    if args.preprocessor:
-        code["processing/code/preprocessor.py"] = args.preprocessor
-        environment["record_preprocessor_script"] = "/opt/ml/processing/code/preprocessor.py"
+    environment = {"start_time": zulu(start), "end_time": zulu(end)}
     return analyse(args, "DATA_QUALITY", start, end, baseline, environment=environment,
-                   inputs={"endpoint": {"path": str(item.folder)}},
-                   folders={"CAPTURE_DIR": item.folder}, code=code, captured=item,
-                   outputs=("statistics.json", VIOLATIONS, "report.html", "report.png"))
+                   inputs={"endpoint": (item.folder, requests.ENDPOINT)},
+                   code=getattr(args, "preprocessor", None), captured=item,
+                   outputs=("statistics.json", VIOLATIONS, "report.html", "report.png"),
+                   **execution)
 
 
 def table(found: list[runs.Run]) -> str:

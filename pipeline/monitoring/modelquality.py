@@ -1,22 +1,22 @@
 """`python -m pipeline.monitoring.modelquality`: a model-quality monitoring job as a named run.
 
 `make monitor-model`: the training image's `monitor` entrypoint with analysis_type=MODEL_QUALITY
-(training/monitor/modelquality.py) as a processing job over the capture folder (CAPTURE_DIR) and the
-ground truth (GROUND_TRUTH_DIR, make ground-truth), both read-only, for a window (START/END,
+(training/monitor/modelquality.py) as a processing job (a CreateProcessingJob request the job
+runner runs, pipeline/monitoring/requests.py) over the capture folder (CAPTURE_DIR) and the ground
+truth (GROUND_TRUTH_DIR, make ground-truth), both read-only inputs, for a window (START/END,
 default the last hour), against a model-quality baseline: BASELINE_JOB's, else the one the registry
 recorded for the version the endpoint serves, else the newest Completed model-quality baseline run
 (make model-baseline). One run per production variant with capture in the window, as make
-monitor-data does. The baseline is copied into the run (processing/baseline/); results land in
-<local>/monitoring/<run>/processing/resultdata/, beside the data-quality runs `make monitoring`
-lists. Standard library only.
+monitor-data does. The baseline is an input, copied into the run (processing/baseline/);
+results land in <local>/monitoring/<run>/processing/resultdata/, beside the data-quality runs
+`make monitoring` lists. Standard library only.
 """
 
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
 
-from pipeline.monitoring import alarms, variants
+from pipeline.monitoring import alarms, requests, variants
 from pipeline.monitoring import dataquality as monitoring
 from pipeline.runs import jobrun
 from pipeline.runs.records import RunError
@@ -30,17 +30,12 @@ def choose_baseline(args, variant: str | None = None) -> tuple[str, dict]:
 
 
 def environment(start: datetime, end: datetime) -> dict:
-    """The analyzer's environment of a model-quality run (the schedule's too)."""
+    """The analyzer's environment of a model-quality run, beyond what every monitoring job gets
+    (pipeline/monitoring/requests.py)."""
     return {"analysis_type": ANALYSIS, "problem_type": "MulticlassClassification",
-            "dataset_format": json.dumps({"sagemakerCaptureJson": {
-                "captureIndexNames": ["endpointInput", "endpointOutput"]}}),
-            "dataset_source": "/opt/ml/processing/input/endpoint",
-            "ground_truth_source": "/opt/ml/processing/groundtruth",
-            "output_path": f"/opt/ml/{monitoring.RESULTS}",
-            "baseline_constraints": "/opt/ml/processing/baseline/constraints.json",
+            "ground_truth_source": requests.GROUND_TRUTH,
             "inference_attribute": "prediction", "probability_attribute": "confidence",
-            "start_time": monitoring.zulu(start), "end_time": monitoring.zulu(end),
-            "publish_cloudwatch_metrics": "Disabled"}
+            "start_time": monitoring.zulu(start), "end_time": monitoring.zulu(end)}
 
 
 def monitor(args) -> int:
@@ -51,18 +46,21 @@ def monitor(args) -> int:
                        "with make ground-truth")
     found = variants.captured(args.capture, start, end, args.variant)
     chosen = [(item, choose_baseline(args, item.variant)) for item in found]
-    codes = []
-    for item, baseline in chosen:
-        jobrun.say(f"model quality of {item.folder}{variants.words(item)} with ground truth "
-                   f"{args.ground_truth} from {monitoring.zulu(start)} to "
-                   f"{monitoring.zulu(end)} against {baseline[0]}")
-        codes.append(monitoring.analyse(
-            args, ANALYSIS, start, end, baseline, environment=environment(start, end),
-            inputs={"endpoint": {"path": str(item.folder)},
-                    "groundtruth": {"path": str(args.ground_truth)}},
-            folders={"CAPTURE_DIR": item.folder, "GROUND_TRUTH_DIR": args.ground_truth},
-            outputs=("statistics.json", monitoring.VIOLATIONS, "report.html"), captured=item))
-    return max(codes)
+    return max([monitor_one(args, item, baseline, start, end) for item, baseline in chosen])
+
+
+def monitor_one(args, item: variants.Captured, baseline: tuple[str, dict], start: datetime,
+                end: datetime, **execution) -> int:
+    """One variant's model-quality run (`execution`: a schedule's, monitoring.analyse)."""
+    jobrun.say(f"model quality of {item.folder}{variants.words(item)} with ground truth "
+               f"{args.ground_truth} from {monitoring.zulu(start)} to "
+               f"{monitoring.zulu(end)} against {baseline[0]}")
+    return monitoring.analyse(
+        args, ANALYSIS, start, end, baseline, environment=environment(start, end),
+        inputs={"endpoint": (item.folder, requests.ENDPOINT),
+                "groundtruth": (args.ground_truth, requests.GROUND_TRUTH)},
+        outputs=("statistics.json", monitoring.VIOLATIONS, "report.html"), captured=item,
+        **execution)
 
 
 def main(argv: list[str] | None = None) -> int:

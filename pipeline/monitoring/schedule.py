@@ -1,26 +1,26 @@
-"""`python -m pipeline.monitoring.schedule start|stop`: the monitoring schedule (compose service
-`monitor`).
+"""`python -m pipeline.monitoring.schedule start|stop`: the monitoring schedule.
 
 `start` (`make monitor-schedule`), as CreateMonitoringSchedule: picks the baselines now (each as
 make monitor-data and make monitor-model would: BASELINE_JOB is not used; the served version's,
 else the newest Completed run; and for an endpoint of variants each variant's version's, in
 <monitor>/<variant>/), copies them into LOCAL_DIR/schedules/<workload>/ with schedule.json,
-and (re)starts the `monitor` service, which runs an execution of each monitor that has a
-baseline (one per variant with capture) every MONITOR_INTERVAL seconds
-(training/monitor/schedule.py). A monitor without
-a baseline is left out and said so; with neither, nothing starts. `stop` (`make
-monitor-schedule-stop`) stops it; executions already recorded stay. The endpoint's `make stop`
+and (re)starts the schedule's host process (pipeline/monitoring/executions.py, its pid in
+schedule.pid, its output in schedule.log), which runs an execution of each monitor that has a
+baseline (one per variant with capture) every MONITOR_INTERVAL seconds, each a processing job
+through the job runner. A monitor without a baseline is left out and said so; with neither,
+nothing starts. `stop` (`make monitor-schedule-stop`) ends it, and waits while it stops a running
+execution; executions already recorded stay. The endpoint's `make stop`
 leaves the schedule alone, as deleting an endpoint is separate from its schedules on SageMaker.
 Standard library only.
 """
 
 import json
 import os
-import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from pipeline.monitoring import alarms
@@ -29,13 +29,11 @@ from pipeline.monitoring import modelquality as modelmonitor
 from pipeline.runs import hooks, jobrun
 from pipeline.runs.records import RunError
 
-SERVICE = "monitor"
 FOLDERS = {"DATA_QUALITY": "data-quality", "MODEL_QUALITY": "model-quality"}
-
-
-def compose(args, *command: str, env: dict | None = None) -> int:
-    return subprocess.run([*shlex.split(args.compose), *command],
-                          env={**os.environ, **(env or {})}).returncode
+SCHEDULER_PID, SCHEDULER_LOG = "schedule.pid", "schedule.log"
+# How long make monitor-schedule-stop waits for the schedule to end: a running execution gets
+# the job runner's grace (SIGTERM, SIGKILL 120 s later), and a little more.
+STOP_WAIT = 150
 
 
 def start(args) -> int:
@@ -51,6 +49,8 @@ def start(args) -> int:
         raise RunError("no baseline for either monitor: " + "; ".join(skipped))
     folder = args.local / "schedules" / args.workload
     name = f"{args.workload}-monitoring-schedule"
+    # The schedule started before ends first: its running execution reads the baselines.
+    stop_process(folder / SCHEDULER_PID, "schedule", STOP_WAIT)
     baselines, by_variant = {}, {}
     for analysis, (what, files) in chosen.items():
         target = folder / FOLDERS[analysis]
@@ -73,42 +73,48 @@ def start(args) -> int:
     (folder / "schedule.json").write_text(json.dumps({
         "name": name, "workload": args.workload, "interval": args.interval,
         "window": args.window or args.interval, "image": args.image,
+        "max_runtime": args.max_runtime or args.interval,
         "capture": str(args.capture), "ground_truth": str(args.ground_truth),
         "baselines": baselines, "variant_baselines": by_variant}, indent=2) + "\n")
     for line in skipped:
         jobrun.say(f"left out {line}")
-    env = {"SCHEDULE_DIR": str(folder), "MONITORING_DIR": str(monitoring_dir),
-           "CAPTURE_DIR": str(args.capture), "GROUND_TRUTH_DIR": str(args.ground_truth),
-           "MONITOR_INTERVAL": str(args.interval), "MONITOR_WINDOW": str(args.window or ""),
-           "KEEP_RUNS": str(args.keep), "MONITOR_WORKLOAD": args.workload}
-    if compose(args, "up", "--detach", "--no-deps", "--force-recreate", SERVICE, env=env):
-        raise RunError(f"could not start the {SERVICE} service (see above)")
+    scheduler = background(args, "pipeline.monitoring.executions", [], folder / SCHEDULER_PID,
+                           folder / SCHEDULER_LOG)
     stop_watcher(folder)
     if args.on_violation or args.retrain_command:
         start_watcher(args, folder)
-    jobrun.say(f"schedule {name}: {', '.join(chosen)} every {args.interval} s "
-               f"({', '.join(what for what, _ in chosen.values())}); executions appear in "
-               f"{monitoring_dir} (make monitoring); stop it with make monitor-schedule-stop")
+    jobrun.say(f"schedule {name} (process {scheduler}): {', '.join(chosen)} every "
+               f"{args.interval} s ({', '.join(what for what, _ in chosen.values())}); "
+               f"executions appear in {monitoring_dir} (make monitoring), its log in "
+               f"{folder / SCHEDULER_LOG}; stop it with make monitor-schedule-stop")
     return 0
 
 
-def start_watcher(args, folder: Path) -> None:
-    """The host-side alarm watcher (pipeline/monitoring/alarms.py): the container's executions
-    cannot run a command on the host, so this process acts on those with violations."""
-    command = [sys.executable, "-m", "pipeline.monitoring.alarms", "watch",
-               "--local", str(args.local), "--workload", args.workload, "--compose", args.compose,
-               "--docker", args.docker, "--image", args.image, "--keep", str(args.keep),
-               "--every", str(args.watch_every)]
-    if args.on_violation:
-        command += ["--on-violation", args.on_violation]
-    if args.retrain_command:
-        command += ["--retrain-command", args.retrain_command]
-    with (folder / "alarm-watcher.log").open("a") as log:
+def background(args, module: str, options: list, pid_file: Path, log_file: Path) -> int:
+    """A host process of the schedule's, out of the terminal's session, its pid and start time
+    in `pid_file` (see started) and its output appended to `log_file`; its pid."""
+    command = [sys.executable, "-m", module, "--local", str(args.local),
+               "--workload", args.workload, "--compose", args.compose, "--docker", args.docker,
+               "--image", args.image, "--keep", str(args.keep), *options]
+    with log_file.open("a") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True,
                                  cwd=Path(__file__).resolve().parents[2])
-    (folder / alarms.WATCHER_PID).write_text(f"{child.pid} {started(child.pid)}\n")
-    jobrun.say(f"alarm watcher {child.pid}: executions with violations fire "
+    pid_file.write_text(f"{child.pid} {started(child.pid)}\n")
+    return child.pid
+
+
+def start_watcher(args, folder: Path) -> None:
+    """The host-side alarm watcher (pipeline/monitoring/alarms.py), a process of its own so a
+    hook or a retrain never holds up the schedule: it acts on executions with violations."""
+    options = ["watch", "--every", str(args.watch_every)]
+    if args.on_violation:
+        options += ["--on-violation", args.on_violation]
+    if args.retrain_command:
+        options += ["--retrain-command", args.retrain_command]
+    pid = background(args, "pipeline.monitoring.alarms", options, folder / alarms.WATCHER_PID,
+                     folder / "alarm-watcher.log")
+    jobrun.say(f"alarm watcher {pid}: executions with violations fire "
                f"{'ON_VIOLATION' if args.on_violation else ''}"
                f"{' and ' if args.on_violation and args.retrain_command else ''}"
                f"{'RETRAIN_ON_VIOLATION' if args.retrain_command else ''} on this host "
@@ -116,31 +122,41 @@ def start_watcher(args, folder: Path) -> None:
 
 
 def started(pid: int) -> str | None:
-    """A process's start time (clock ticks after boot, /proc/<pid>/stat field 22): with the pid
-    it names one process, so a pid the system has since given to another is never signalled."""
+    """A process's start time (clock ticks after boot, /proc/<pid>/stat field 22), None once it
+    has ended (a zombie too): with the pid it names one process, so a pid the system has since
+    given to another is never signalled."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+    return None if fields[0] in ("Z", "X") or len(fields) < 20 else fields[19]
 
 
-def stop_watcher(folder: Path) -> None:
-    """End the watcher this schedule started, if it still runs."""
-    pid_file = folder / alarms.WATCHER_PID
+def stop_process(pid_file: Path, what: str, wait: float = 0) -> None:
+    """End the process `pid_file` names, if it still runs (SIGTERM), waiting up to `wait`
+    seconds for it to end."""
     try:
         pid, when = pid_file.read_text().split()
         if started(int(pid)) == when:
             os.kill(int(pid), signal.SIGTERM)
-            jobrun.say(f"stopped alarm watcher {pid}")
+            deadline = time.monotonic() + wait
+            while started(int(pid)) == when and time.monotonic() < deadline:
+                time.sleep(0.1)
+            jobrun.say(f"stopped {what} {pid}")
     except (OSError, ValueError):
         pass  # no pid file, a damaged one, or the process is gone
     pid_file.unlink(missing_ok=True)
 
 
+def stop_watcher(folder: Path) -> None:
+    """End the watcher this schedule started, if it still runs."""
+    stop_process(folder / alarms.WATCHER_PID, "alarm watcher")
+
+
 def stop(args) -> int:
-    stop_watcher(args.local / "schedules" / args.workload)
-    if compose(args, "rm", "--stop", "--force", SERVICE):
-        raise RunError(f"could not stop the {SERVICE} service (see above)")
+    folder = args.local / "schedules" / args.workload
+    stop_watcher(folder)
+    stop_process(folder / SCHEDULER_PID, "schedule", STOP_WAIT)
     jobrun.say(f"stopped the monitoring schedule of {args.workload}; its executions stay in "
                f"{args.local / 'monitoring'} (make monitoring)")
     return 0
@@ -156,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     top.add_argument("--ground-truth", type=Path, help="GROUND_TRUTH_DIR")
     top.add_argument("--interval", type=int, default=3600, help="MONITOR_INTERVAL (seconds)")
     top.add_argument("--window", type=int, help="MONITOR_WINDOW (seconds; default the interval)")
+    top.add_argument("--max-runtime", type=int,
+                     help="MONITOR_MAX_RUNTIME: an execution's MaxRuntimeInSeconds (default "
+                          "the interval)")
     top.add_argument("--registry", type=Path, help="MODEL_REGISTRY")
     top.add_argument("--endpoint-dir", type=Path, help="ENDPOINT_DIR")
     alarms.add_arguments(top)
@@ -165,9 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.step == "stop":
             return stop(args)
-        if args.interval < 1 or (args.window is not None and args.window < 1):
-            raise RunError(f"MONITOR_INTERVAL={args.interval} / MONITOR_WINDOW={args.window}: "
-                           "whole seconds, at least 1")
+        if args.interval < 1 or any(value is not None and value < 1
+                                    for value in (args.window, args.max_runtime)):
+            raise RunError(f"MONITOR_INTERVAL={args.interval} / MONITOR_WINDOW={args.window} / "
+                           f"MONITOR_MAX_RUNTIME={args.max_runtime}: whole seconds, at least 1")
         if args.on_violation:
             hooks.check("ON_VIOLATION", args.on_violation)
         args.capture = args.capture or args.local / "capture" / args.workload

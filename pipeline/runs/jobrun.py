@@ -1,8 +1,9 @@
 """One job run: its record (pipeline/runs/records.py), its container through docker-compose, its
 end.
 
-Every step and the tuning, baseline and monitoring drivers start and end their runs here, so a
-run's record, log and KEEP_RUNS pruning are the same whatever the job. Standard library only.
+Every job container starts here (the job runner's hosts, pipeline/api/hosts.py) and every make
+command says here how its run ended, so a run's log and KEEP_RUNS pruning are the same whatever
+the job. Standard library only.
 """
 
 import argparse
@@ -110,17 +111,6 @@ def host_network(docker: str, compose: str, network: str = "hosts") -> None:
                         "--label", f"com.docker.compose.project={project}",
                         "--label", f"com.docker.compose.network={network}", name],
                        capture_output=True)
-
-
-def start(args, kind: str, **fields) -> runs.Run:
-    return runs.create(args.local, kind, args.workload, image=args.image,
-                       image_digest=image_digest(args.docker, args.image), **fields)
-
-
-def end(args, run: runs.Run, code: int, metric: dict | None = None) -> int:
-    """Record the end, keep at most KEEP_RUNS runs of the kind, and say how it went."""
-    runs.finish(run, code, metric)
-    return report(args, run)
 
 
 def report(args, run: runs.Run) -> int:

@@ -17,8 +17,8 @@ import optuna
 from optuna.trial import TrialState
 
 from pipeline.api import requests as api
-from pipeline.api import runner
-from pipeline.jobs import builtin, steps
+from pipeline.api import runner, submit
+from pipeline.jobs import builtin
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.tuning import completion
@@ -57,7 +57,7 @@ class Tuner:
         self.distributions = tuningsearch.distributions(config)
         self.paths = {name: source.folder / "processing" / name for name in builtin.CHANNELS}
         # Trials run side by side: their output stays in their logs.txt, off the terminal.
-        self.engine = dataclasses.replace(steps.engine(args), echo=False)
+        self.engine = dataclasses.replace(submit.engine(args), echo=False)
         self.running: dict[str, Trial] = {}
         self.interrupted = False
         done = [t for t in self.study.trials if t.state == TrialState.COMPLETE

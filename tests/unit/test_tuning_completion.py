@@ -150,6 +150,7 @@ def test_evaluating_the_best_trials_passes_the_evaluation_step_what_it_reads(mon
     runs up to its container, whatever it reads of them."""
     from types import SimpleNamespace
 
+    from pipeline.api import runner
     from pipeline.jobs import steps
     from pipeline.tuning import best, job
 
@@ -166,7 +167,7 @@ def test_evaluating_the_best_trials_passes_the_evaluation_step_what_it_reads(mon
         assert job.kind == "processing" and kind == "evaluation"
         raise steps.RunError("the evaluation container would start here")
 
-    monkeypatch.setattr(steps.runner, "run", container)
+    monkeypatch.setattr(runner, "run", container)
     args = job.parser().parse_args(["evaluate-best", "--local", str(tmp_path)])
     with pytest.raises(steps.RunError, match="container would start here"):
         best.evaluate_best(args)
