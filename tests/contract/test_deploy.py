@@ -7,20 +7,16 @@ each test reads what its step did, so any test passes alone or in any order.
 """
 
 import json
-import re
-import subprocess
-import threading
-import time
 from pathlib import Path
 
 import pytest
 import requests
+from keepalive import MARGIN, Clients, make, message
 
 from pipeline.registry import models as registry
 
-from harness import REPO, free_port, remove_project, train
+from harness import free_port, remove_project, train
 
-pytestmark = pytest.mark.serial  # the updates are measured under load: alone on the machine
 # One record of each species: a mix of two models in one answer would show in a list of three.
 RECORDS = [
     {"island": "Torgersen", "bill_length_mm": 39.1, "bill_depth_mm": 18.7,
@@ -31,21 +27,6 @@ RECORDS = [
      "flipper_length_mm": 230, "body_mass_g": 5800, "sex": "male"},
 ]
 BODY = json.dumps(RECORDS)
-# Requests before an update starts and after it ends, so the update happens under load.
-LOAD_MARGIN = 30
-
-
-def make(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, text=True,
-                          capture_output=True, timeout=timeout)
-
-
-def message(done: subprocess.CompletedProcess) -> str:
-    """What a failed target said last on stderr, before make's own "*** Error" line."""
-    assert "Traceback" not in done.stderr, done.stderr
-    # make's own "*** Error" line: "make:" at the top, "make[1]:" under another make (make test).
-    said = [line for line in done.stderr.splitlines() if not re.match(r"make(\[\d+\])?: ", line)]
-    return said[-1] if said else ""
 
 
 @pytest.fixture(scope="module")
@@ -80,55 +61,6 @@ def local(trained, tmp_path_factory, compose_project):
         make("stop", *settings)
 
 
-class Load:
-    """Threads POSTing BODY without pause, keeping each outcome with the time it was sent."""
-
-    def __init__(self, port: int, threads: int = 4):
-        self.url = f"http://127.0.0.1:{port}/invocations"
-        self.outcomes: list[tuple[float, int | None, object]] = []
-        self.done = threading.Event()
-        self.threads = [threading.Thread(target=self.send, daemon=True) for _ in range(threads)]
-
-    def send(self) -> None:
-        # A keep-alive client, as most are: the router must not fail it during a switch.
-        session = requests.Session()
-        while not self.done.is_set():
-            sent = time.monotonic()
-            try:
-                reply = session.post(self.url, data=BODY, timeout=30,
-                                     headers={"Content-Type": "application/json"})
-                ok = reply.status_code == 200
-                outcome = (sent, reply.status_code, reply.json() if ok else reply.text)
-            except requests.RequestException as error:
-                outcome = (sent, None, repr(error))
-            self.outcomes.append(outcome)
-
-    def sent_after(self, moment: float) -> list:
-        return [outcome for outcome in list(self.outcomes) if outcome[0] > moment]
-
-    def wait_for(self, count: int, after: float, deadline_seconds: float = 30) -> None:
-        deadline = time.monotonic() + deadline_seconds
-        while len(self.sent_after(after)) < count:
-            assert time.monotonic() < deadline, f"fewer than {count} requests in {deadline}s"
-            time.sleep(0.05)
-
-    def during(self, *make_args: str) -> tuple[subprocess.CompletedProcess, float, float]:
-        """Run a make target while the threads send: (its result, when it began, ended)."""
-        for thread in self.threads:
-            thread.start()
-        try:
-            self.wait_for(LOAD_MARGIN, after=0)
-            began = time.monotonic()
-            done = make(*make_args)
-            ended = time.monotonic()
-            self.wait_for(LOAD_MARGIN, after=ended)
-        finally:
-            self.done.set()
-            for thread in self.threads:
-                thread.join(timeout=40)
-        return done, began, ended
-
-
 def answer(port: int) -> list:
     reply = requests.post(f"http://127.0.0.1:{port}/invocations", data=BODY, timeout=30,
                           headers={"Content-Type": "application/json"})
@@ -136,15 +68,18 @@ def answer(port: int) -> list:
     return reply.json()
 
 
-def check_update(load: Load, began: float, ended: float, old: list, new: list) -> None:
-    """No failure; each answer wholly the old or the new model's; only the new one's after."""
-    failed = [outcome for outcome in load.outcomes if outcome[1] != 200]
-    assert not failed, f"{len(failed)} of {len(load.outcomes)} requests failed: {failed[:5]}"
-    assert len(load.sent_after(began)) - len(load.sent_after(ended)) >= LOAD_MARGIN, \
+def check_update(clients: Clients, began: float, ended: float, old: list, new: list) -> None:
+    """No failure and no connection lost; each answer wholly the old or the new model's; only
+    the new one's after."""
+    failed = clients.failed()
+    assert not failed, f"{len(failed)} of {len(clients.outcomes)} requests failed: {failed[:5]}"
+    assert clients.count_between(began, ended) >= MARGIN, \
         "too few requests during the update to tell"
-    mixed = [body for _, _, body in load.outcomes if body not in (old, new)]
+    assert clients.connections() == clients.count, "a client lost its kept connection"
+    answers = [(outcome.sent, json.loads(outcome.body)) for outcome in clients.outcomes]
+    mixed = [body for _, body in answers if body not in (old, new)]
     assert not mixed, f"answers from neither model: {mixed[:3]}"
-    stale = [body for _, _, body in load.sent_after(ended) if body != new]
+    stale = [body for sent, body in answers if sent > ended and body != new]
     assert not stale, f"{len(stale)} answers of the old model after the update ended"
 
 
@@ -160,16 +95,17 @@ def served(local):
 
 @pytest.fixture(scope="module")
 def deployed(local, served, second_model):
-    """Version 2 registered and deployed under load: (make's result, load, began, ended, answer)."""
+    """Version 2 registered and deployed under load: (make's result, its clients, began,
+    ended, answer)."""
     folder, port, settings = local
     group = folder / "registry" / "penguins"
     meta = registry.register(group, second_model, folder / "evaluation.json", {"epochs": "3"},
                              0.7, 0.5)
     assert meta["version"] == 2
-    load = Load(port)
-    done, began, ended = load.during("deploy", *settings)
+    clients = Clients(port, threads=4, body=BODY)
+    done, began, ended = clients.during("deploy", *settings)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done, load, began, ended, answer(port)
+    return done, clients, began, ended, answer(port)
 
 
 @pytest.fixture
@@ -196,12 +132,12 @@ def deployed_again(local, deployed):
 
 @pytest.fixture(scope="module")
 def rolled_back(local, deployed, deployed_again):
-    """make rollback under load, back to version 1: (make's result, load, began, ended)."""
+    """make rollback under load, back to version 1: (make's result, its clients, began, ended)."""
     folder, port, settings = local
-    load = Load(port)
-    done, began, ended = load.during("rollback", *settings)
+    clients = Clients(port, threads=4, body=BODY)
+    done, began, ended = clients.during("rollback", *settings)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done, load, began, ended
+    return done, clients, began, ended
 
 
 @pytest.fixture(scope="module")
@@ -239,9 +175,9 @@ def test_deploy_with_no_endpoint_running_says_to_serve_first(trained, tmp_path, 
 
 
 def test_deploy_switches_to_the_new_version_with_no_failed_request(deployed, served):
-    done, load, began, ended, new = deployed
+    done, clients, began, ended, new = deployed
     assert new != served, "the two models answer alike: the test could not tell them apart"
-    check_update(load, began, ended, old=served, new=new)
+    check_update(clients, began, ended, old=served, new=new)
     assert "version 2 is live on green" in done.stdout
 
 
@@ -256,8 +192,8 @@ def test_deploy_of_the_live_version_changes_nothing(deployed, deployed_again):
 def test_rollback_returns_to_the_previous_version_with_no_failed_request(local, served,
                                                                           deployed, rolled_back):
     folder, port, settings = local
-    done, load, began, ended = rolled_back
-    check_update(load, began, ended, old=deployed[-1], new=served)
+    done, clients, began, ended = rolled_back
+    check_update(clients, began, ended, old=deployed[-1], new=served)
     assert "version 1 is live on blue" in done.stdout
     history = json.loads((folder / "endpoint" / "penguins" / "deployments.json").read_text())
     assert [(item["action"], item["version"]) for item in history["deployments"]] == [
