@@ -69,7 +69,7 @@ REGISTRY_CLI = $(PYTHON) -m pipeline.registry.models --group-dir $(MODEL_REGISTR
 VERSION ?=
 APPROVER ?=
 # The endpoint's router and its blue/green colours (pipeline/endpoints/commands.py).
-ENDPOINT_CLI = $(PYTHON) -m pipeline.endpoints.commands --compose "$(COMPOSE)" --endpoint-dir $(ENDPOINT) \
+ENDPOINT_CLI = $(PYTHON) -m pipeline.endpoints.commands --compose "$(COMPOSE)" --docker "$(DOCKER)" --endpoint-dir $(ENDPOINT) \
   --port $(ENDPOINT_PORT) --registry $(MODEL_REGISTRY) --ping-deadline $(PING_DEADLINE_SECONDS) \
   --capture-dir $(CAPTURE_DIR) --endpoint-name $(WORKLOAD)-endpoint
 # process, train and evaluate build their job's SageMaker request and hand it to the job runner

@@ -2,10 +2,12 @@
 them, new weights, the router's split they become, and the metrics the router counts."""
 
 import re
+import shlex
 
 import pytest
 
 from pipeline.endpoints import deployments, variants
+from pipeline.endpoints.bluegreen import project_of
 from pipeline.endpoints.metrics import table
 from pipeline.endpoints.variants import VariantError
 from serving import metrics
@@ -313,3 +315,11 @@ def test_an_alarm_on_one_variant_reads_that_variant_only():
     assert guardrails.fired([alarm], before, now, "v1") is None
     assert guardrails.fired([alarm], before, now, "v2") == (alarm, 7.0)
     assert guardrails.fired([alarm], before, now) == (alarm, 7.0)
+
+
+@pytest.mark.parametrize(("compose", "project"), [
+    ("docker-compose -p penguinstest-v-12 -f docker-compose.yml", "penguinstest-v-12"),
+    ("docker compose --project-name My.Endpoint_2 -f a.yml", "myendpoint_2"),
+])
+def test_the_project_is_read_from_the_compose_command_as_compose_labels_it(compose, project):
+    assert project_of(shlex.split(compose)) == project
