@@ -16,7 +16,6 @@ to its instance count. Standard library only.
 import argparse
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -28,6 +27,7 @@ import urllib.request
 from pathlib import Path
 
 from pipeline.endpoints.variants import DEFAULT_VARIANT, place_of, service_of, upstream_conf
+from pipeline.runs import jobrun
 from training.contract.archive import extract
 
 # The uid and gid the serving image's workers drop to (Debian's nobody and nogroup).
@@ -119,8 +119,9 @@ class Endpoint:
 
     def __init__(self, args):
         self.compose = shlex.split(args.compose)
-        self.docker = shlex.split(getattr(args, "docker", None) or "docker")
-        self.project = project_of(self.compose)
+        self.docker = shlex.split(args.docker)
+        # Without -p, compose names the project after the folder it runs in.
+        self.project = jobrun.compose_project(self.compose, default=Path.cwd().name)
         self.folder = args.endpoint_dir.absolute()
         self.port = args.port
         self.deadline = args.ping_deadline
@@ -363,14 +364,6 @@ class Endpoint:
                     raise EndpointError(f"{error} (after {self.deadline}s; the router's log "
                                         "is above)") from None
             time.sleep(0.2)
-
-
-def project_of(compose: list[str]) -> str:
-    """The project name compose labels the containers with (lower case; letters, digits, - and
-    _ only): the command's -p, else the folder's name, as compose takes it."""
-    words = iter(compose)
-    name = next((next(words, "") for word in words if word in ("-p", "--project-name")), "")
-    return re.sub(r"[^-_a-z0-9]", "", (name or Path.cwd().name).lower())
 
 
 def request(method: str, url: str, body: bytes | None, port: int) -> bytes:

@@ -90,16 +90,22 @@ def compose_run(compose: str, service: str, args: list[str], mounts: dict, log: 
             return 143
 
 
+def compose_project(words: list[str], default: str | None = None) -> str | None:
+    """The project a compose command's -p names (else `default`, else None), spelt as compose
+    spells it in its containers' labels and its networks' names: lower case; letters, digits,
+    - and _ only."""
+    name = next((words[i + 1] for i, word in enumerate(words[:-1])
+                 if word in ("-p", "--project-name")), default)
+    return None if name is None else re.sub(r"[^-_a-z0-9]", "", name.lower())
+
+
 def host_network(docker: str, compose: str, network: str = "hosts") -> None:
     """Makes the compose project's internal network of a job's hosts before their `compose run`s
     start at once: each would make it, and two at once made two networks of one name that no
     container could then join ("network … is ambiguous")."""
-    words = shlex.split(compose)
-    project = next((words[i + 1] for i, word in enumerate(words[:-1])
-                    if word in ("-p", "--project-name")), None)
+    project = compose_project(shlex.split(compose))
     if project is None:
         return
-    project = re.sub(r"[^-_a-z0-9]", "", project.lower())  # as compose spells a project
     name, docker = f"{project}_{network}", shlex.split(docker)
     found = subprocess.run([*docker, "network", "ls", "-q", "--filter", f"name=^{name}$"],
                            capture_output=True, text=True).stdout.split()

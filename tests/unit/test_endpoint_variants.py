@@ -7,9 +7,9 @@ import shlex
 import pytest
 
 from pipeline.endpoints import deployments, variants
-from pipeline.endpoints.bluegreen import project_of
 from pipeline.endpoints.metrics import table
 from pipeline.endpoints.variants import VariantError
+from pipeline.runs import jobrun
 from serving import metrics
 
 pytestmark = pytest.mark.pipeline
@@ -320,6 +320,7 @@ def test_an_alarm_on_one_variant_reads_that_variant_only():
 @pytest.mark.parametrize(("compose", "project"), [
     ("docker-compose -p penguinstest-v-12 -f docker-compose.yml", "penguinstest-v-12"),
     ("docker compose --project-name My.Endpoint_2 -f a.yml", "myendpoint_2"),
+    ("docker-compose -f a.yml", "the_folder"),
 ])
 def test_the_project_is_read_from_the_compose_command_as_compose_labels_it(compose, project):
-    assert project_of(shlex.split(compose)) == project
+    assert jobrun.compose_project(shlex.split(compose), default="The_Folder") == project
