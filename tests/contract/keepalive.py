@@ -55,17 +55,23 @@ def archive(model_dir: Path, path: Path, note: str) -> Path:
     return path
 
 
-def register_version(folder: Path, model_dir: Path, note: str, **options) -> dict:
-    """An archive of model_dir (note makes it its own) registered as the next version of
-    LOCAL_DIR folder's penguins group, its evaluation (folder/evaluation.json) above the
-    approval threshold; the version's metadata. options: registry.register's (baselines=…)."""
+def register_archive(folder: Path, model: Path, hyperparameters: dict | None = None,
+                     **options) -> dict:
+    """A model archive registered as the next version of LOCAL_DIR folder's penguins group, its
+    evaluation (folder/evaluation.json) above the approval threshold; the version's metadata.
+    options: registry.register's (baselines=…)."""
     evaluation = folder / "evaluation.json"
     if not evaluation.is_file():
         evaluation.write_text(json.dumps(
             {"multiclass_classification_metrics": {"accuracy": {"value": 0.9}}}))
-    return registry.register(folder / "registry" / "penguins",
-                             archive(model_dir, folder / f"model-{note}.tar.gz", note),
-                             evaluation, {}, 0.7, 0.5, **options)
+    return registry.register(folder / "registry" / "penguins", model, evaluation,
+                             hyperparameters or {}, 0.7, 0.5, **options)
+
+
+def register_version(folder: Path, model_dir: Path, note: str, **options) -> dict:
+    """An archive of model_dir (note makes it its own) registered as register_archive does."""
+    return register_archive(folder, archive(model_dir, folder / f"model-{note}.tar.gz", note),
+                            **options)
 
 
 @contextmanager

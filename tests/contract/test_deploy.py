@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from keepalive import MARGIN, Clients, make, message
-
-from pipeline.registry import models as registry
+from keepalive import MARGIN, Clients, make, message, register_archive
 
 from harness import free_port, remove_project, train
 
@@ -40,11 +38,7 @@ def second_model(docker_client, processed, tmp_path_factory) -> Path:
 
 def registered(trained: Path, folder: Path, project: str) -> tuple[Path, int, list[str]]:
     """A LOCAL_DIR with version 1 registered, a free port: (folder, port, make's settings)."""
-    evaluation = folder / "evaluation.json"
-    evaluation.write_text(json.dumps(
-        {"multiclass_classification_metrics": {"accuracy": {"value": 0.9}}}))
-    group = folder / "registry" / "penguins"
-    registry.register(group, trained / "output" / "model.tar.gz", evaluation, {}, 0.7, 0.5)
+    register_archive(folder, trained / "output" / "model.tar.gz")
     port = free_port()
     return folder, port, [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={project}",
                           f"ENDPOINT_PORT={port}"]
@@ -98,9 +92,7 @@ def deployed(local, served, second_model):
     """Version 2 registered and deployed under load: (make's result, its clients, began,
     ended, answer)."""
     folder, port, settings = local
-    group = folder / "registry" / "penguins"
-    meta = registry.register(group, second_model, folder / "evaluation.json", {"epochs": "3"},
-                             0.7, 0.5)
+    meta = register_archive(folder, second_model, {"epochs": "3"})
     assert meta["version"] == 2
     clients = Clients(port, threads=4, body=BODY)
     done, began, ended = clients.during("deploy", *settings)
