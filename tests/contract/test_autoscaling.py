@@ -50,6 +50,15 @@ def wait_for(client, count: int, seconds: float) -> None:
         time.sleep(0.5)
 
 
+def recorded(folder, count: int, seconds: float) -> None:
+    history = folder / "endpoint" / "penguins" / "deployments.json"
+    deadline = time.monotonic() + seconds
+    while sum(item["action"] == "autoscale"
+              for item in json.loads(history.read_text())["deployments"]) < count:
+        assert time.monotonic() < deadline, f"not {count} autoscale records after {seconds}s"
+        time.sleep(0.5)
+
+
 def test_a_variant_scales_out_under_load_and_back_in_with_no_failed_request(served, tmp_path):
     folder, port, settings = served
     client = docker.from_env()
@@ -69,6 +78,8 @@ def test_a_variant_scales_out_under_load_and_back_in_with_no_failed_request(serv
         for thread in threads:
             thread.join(timeout=40)
         wait_for(client, 1, 120)
+        # The container goes before the scale-in is recorded; a SIGTERM in between cuts it off.
+        recorded(folder, 2, 60)
     except AssertionError as error:
         waited = error
     finally:
