@@ -131,6 +131,19 @@ def test_failure_message_names_this_host_and_the_peer_tensorflow_blames():
     assert distributed.failure_message(Cluster(("algo-1",), "algo-1"), "bad") == "bad"
 
 
+@pytest.mark.parametrize("hosts, blamed", [(("algo-1", "algo-2"), "host algo-2"),
+                                           (("algo-1", "algo-2", "algo-3"),
+                                            "one of hosts algo-2, algo-3")])
+def test_a_collective_timeout_blames_the_other_hosts_though_it_names_only_this_one(hosts,
+                                                                                   blamed):
+    # What TensorFlow said when a killed peer's collective timed out: task:0 is this host.
+    error = RuntimeError("{{function_node __wrapped__CollectiveReduceV2_Nordering_token_1_device_"
+                         "/job:worker/replica:0/task:0/device:CPU:0}} Collective has timed out "
+                         "during execution. [Op:CollectiveReduceV2] name:")
+    assert distributed.failure_message(Cluster(hosts, "algo-1"), "unexpected E", error) == (
+        f"host algo-1: {blamed} failed or stopped answering: unexpected E")
+
+
 def test_a_finished_worker_waits_until_the_chief_stops_answering():
     clock, answers = FakeClock(), [None, None, OSError("Connection refused")]
     called = []

@@ -117,11 +117,15 @@ def shard(count: int, index: int, workers: int) -> slice:
 
 
 def peer(error: BaseException, cluster: Cluster) -> str | None:
-    """The host a TensorFlow error names (its /job:worker/task:N), other than this one."""
+    """The host a TensorFlow error names (its /job:worker/task:N), other than this one; for a
+    collective that timed out, which names only this host's own device, the other hosts."""
     for match in TASK.finditer(str(error)):
         index = int(match.group(1))
         if index < len(cluster.hosts) and index != cluster.index:
-            return cluster.hosts[index]
+            return f"host {cluster.hosts[index]}"
+    if "Collective has timed out" in str(error):
+        others = [host for host in cluster.hosts if host != cluster.current]
+        return f"host {others[0]}" if len(others) == 1 else f"one of hosts {', '.join(others)}"
     return None
 
 
@@ -131,7 +135,7 @@ def failure_message(cluster: Cluster, message: str, error: BaseException | None 
         return message
     other = peer(error, cluster) if error is not None else None
     # The peer first: TensorFlow's messages are long, and the line is cut at 1024 characters.
-    cause = f"host {other} failed or stopped answering: " if other else ""
+    cause = f"{other} failed or stopped answering: " if other else ""
     return f"host {cluster.current}: {cause}{message}"
 
 
