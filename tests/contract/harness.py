@@ -36,6 +36,26 @@ PROJECT_PREFIX = "penguinstest-"
 SHARED_DIR_VARIABLE = "PENGUINS_TEST_SHARED"
 
 
+def filed_runs(local: Path, processed: Path, trained: Path | None = None,
+               workload: str = "penguins") -> tuple[str, str | None]:
+    """The session's processing (and training) runs filed in a LOCAL_DIR as make files its own:
+    a Completed record each, the training's metric as make reads it from the log. Cheaper than
+    running them again, and the same runs."""
+    from pipeline.runs import records as runs
+
+    source = runs.create(local, "processing", workload)
+    shutil.copytree(processed, source.folder, dirs_exist_ok=True)
+    runs.finish(source, 0)
+    if trained is None:
+        return source.name, None
+    model = runs.create(local, "training", workload, inputs={"train": {"run": source.name}})
+    shutil.copytree(trained, model.folder, dirs_exist_ok=True)
+    card = json.loads((trained / "model" / "model-card.json").read_text())
+    runs.finish(model, 0, {"name": "validation:accuracy",
+                           "value": card["metrics"]["val_accuracy"]})
+    return source.name, model.name
+
+
 @dataclass
 class JobResult:
     exit_code: int

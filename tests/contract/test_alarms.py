@@ -16,7 +16,7 @@ from pathlib import Path
 import monitor_cases as cases
 import pytest
 
-from harness import compose_project
+from harness import compose_project, filed_runs
 
 pytestmark = pytest.mark.contract
 
@@ -38,13 +38,16 @@ def dump_env(path: Path, *names: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory):
-    """A registered version (tiny epochs) and an hour of drifted captured traffic."""
+def local(tmp_path_factory, processed, trained):
+    """A registered version with its data baseline, made from the session's runs (the retrain
+    below runs the whole pipeline), and an hour of drifted captured traffic."""
     folder = tmp_path_factory.mktemp("alarms")
     settings = [f"LOCAL_DIR={folder}", f"COMPOSE_PROJECT={PROJECT}", "EPOCHS=2",
                 "IMAGES_BUILT=1", "PENDING_THRESHOLD=0", "ACCURACY_THRESHOLD=0"]
-    done = make("pipeline", *settings)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    filed_runs(folder, processed, trained)
+    for target in ("evaluate", "baseline", "register"):
+        done = make(target, *settings)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     hour = (datetime.now(UTC) - timedelta(minutes=30)).replace(minute=0, second=0,
                                                                 microsecond=0)
     drifted = cases.penguins(200, seed=3, shift={"bill_length_mm": 1.6, "body_mass_g": 1.5})

@@ -14,7 +14,7 @@ import requests
 from training.contract.archive import extract
 from training.jobs.train import METRIC_DEFINITIONS
 
-from harness import LABELS, REPO, TRAINING_IMAGE, Endpoint, training_tree
+from harness import LABELS, REPO, TRAINING_IMAGE, Endpoint, filed_runs, training_tree
 
 HOSTS = ("algo-1", "algo-2")
 # The tests of a lost host wait this long for its collective (the image's default is 60 s).
@@ -162,16 +162,17 @@ def make(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
 
 
 def test_make_train_with_three_instances_runs_three_hosts_and_trains_one_model(
-        tmp_path, compose_project):
+        tmp_path, compose_project, processed):
     settings = [f"LOCAL_DIR={tmp_path}", f"COMPOSE_PROJECT={compose_project}"]
-    done = make("process", *settings)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    # A third of the steps per epoch: three times the learning rate (docs/jobs.md: multi-host).
-    done = make("train", *settings, "INSTANCES=3", "EPOCHS=15", "LEARNING_RATE=0.15")
+    filed_runs(tmp_path, processed)
+    # Three hosts' plumbing through make; the two-host test above holds multi-host training to
+    # the single host's accuracy, so few epochs here.
+    done = make("train", *settings, "INSTANCES=3", "EPOCHS=3", "LEARNING_RATE=0.15")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (run,) = (tmp_path / "training").iterdir()
     record = json.loads((run / "run.json").read_text())
-    assert record["status"] == "Completed" and record["metric"]["value"] >= 0.9
+    assert record["status"] == "Completed" and 0 < record["metric"]["value"] <= 1
+    assert record["metric"]["name"] == "validation:accuracy"
     # INSTANCES is the request's InstanceCount; the job runner's compose file has each host.
     request = json.loads((run / "request.json").read_text())
     assert request["ResourceConfig"]["InstanceCount"] == 3

@@ -6,7 +6,6 @@ the session's processing and training runs filed as make files them (cheap, and 
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from pipeline.runs import records as runs
 
-from harness import REPO, free_port, remove_project
+from harness import REPO, filed_runs, free_port, remove_project
 
 
 def make(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -33,20 +32,6 @@ def local(tmp_path, compose_project):
     make("stop", *settings)
 
 
-def filed(local: Path, processed: Path, trained: Path) -> tuple[str, str]:
-    """The session's processing and training runs filed in local as make files its own (a
-    Completed record each, the training's metric as make reads it from the log)."""
-    source = runs.create(local, "processing", "penguins")
-    shutil.copytree(processed, source.folder, dirs_exist_ok=True)
-    runs.finish(source, 0)
-    model = runs.create(local, "training", "penguins", inputs={"train": {"run": source.name}})
-    shutil.copytree(trained, model.folder, dirs_exist_ok=True)
-    card = json.loads((trained / "model" / "model-card.json").read_text())
-    runs.finish(model, 0, {"name": "validation:accuracy",
-                           "value": card["metrics"]["val_accuracy"]})
-    return source.name, model.name
-
-
 def run_records(folder: Path, kind: str) -> list[dict]:
     """The run.json of every run of a kind, newest first."""
     records = [json.loads(path.read_text()) for path in (folder / kind).glob("*/run.json")]
@@ -56,7 +41,7 @@ def run_records(folder: Path, kind: str) -> list[dict]:
 def test_a_model_below_the_threshold_is_evaluated_but_not_registered(local, processed,
                                                                      trained):
     folder, settings = local
-    _, model = filed(folder, processed, trained)
+    _, model = filed_runs(folder, processed, trained)
     evaluated = make("evaluate", *settings)
     assert evaluated.returncode == 0, evaluated.stdout[-2000:] + evaluated.stderr[-2000:]
     done = make("register", *settings, "ACCURACY_THRESHOLD=1.01", "PENDING_THRESHOLD=1.001")
@@ -116,7 +101,7 @@ def test_pipeline_registers_serves_and_invokes(local):
 
 def test_a_failed_training_run_is_never_the_next_steps_input(local, processed, trained):
     folder, settings = local
-    _, good = filed(folder, processed, trained)
+    _, good = filed_runs(folder, processed, trained)
     failed = make("train", *settings, "EPOCHS=abc")
     assert failed.returncode != 0
     assert "epochs='abc' is not a whole number" in failed.stderr + failed.stdout
@@ -143,15 +128,18 @@ def test_a_failed_training_run_is_never_the_next_steps_input(local, processed, t
 
 
 def test_digits_workload_runs_beside_penguins_through_the_same_targets(
-        local, compose_project, processed, trained):
+        local, compose_project, processed, trained, processed_digits):
     folder, settings = local
-    filed(folder, processed, trained)  # Penguins' runs, older than the Digits ones
+    filed_runs(folder, processed, trained)  # Penguins' runs, older than the Digits ones
+    filed_runs(folder, processed_digits, workload="digits")  # make pipeline's first step
     project = f"{compose_project}-digits"  # its endpoint beside Penguins', as a user's would be
     digits = [f"LOCAL_DIR={folder}", "WORKLOAD=digits", f"COMPOSE_PROJECT={project}",
               f"ENDPOINT_PORT={free_port()}", "EPOCHS=8"]
     try:
-        done = make("pipeline", *digits)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        # make pipeline's steps but its baselines (the Penguins pipeline test has those).
+        for target in ("train", "evaluate", "register"):
+            done = make(target, *digits)
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert "registered version 1 as Approved" in done.stdout
         assert (folder / "registry" / "digits" / "1" / "model.tar.gz").is_file()
         trained = run_records(folder, "training")[0]
