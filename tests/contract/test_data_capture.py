@@ -4,7 +4,6 @@ SageMaker's layout and record format, sampling, SIGTERM under load, an unwritabl
 import json
 import math
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -16,7 +15,7 @@ import requests
 
 from pipeline.runs import records as runs
 
-from harness import Endpoint, free_port
+from harness import Endpoint, filed_runs, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
@@ -33,14 +32,6 @@ KEYS = {"": ["captureData", "eventMetadata", "eventVersion"],
 def make(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, text=True,
                           capture_output=True, timeout=timeout)
-
-
-def local_with(processed: Path, folder: Path, workload: str) -> Path:
-    """A LOCAL_DIR whose one Completed processing run is the session's processing job."""
-    run = runs.create(folder, "processing", workload)
-    shutil.copytree(processed, run.folder, dirs_exist_ok=True)
-    runs.finish(run, 0)
-    return folder
 
 
 def captured(root: Path) -> list[tuple[str, dict]]:
@@ -64,7 +55,8 @@ def capturing(client, model_dir: Path, folder: Path, **environment) -> Endpoint:
 
 def test_make_traffic_is_captured_by_the_compose_endpoint_as_sagemaker_captures_it(
         processed, trained, endpoint, tmp_path, compose_project):
-    local = local_with(processed, tmp_path / "local", "penguins")
+    local = tmp_path / "local"
+    filed_runs(local, processed)
     settings = [f"LOCAL_DIR={local}", f"COMPOSE_PROJECT={compose_project}",
                 f"ENDPOINT_PORT={free_port()}"]
     try:
@@ -105,7 +97,8 @@ def test_digits_pixels_are_captured_as_json_and_shift_darkens_them(
         docker_client, processed_digits, trained_digits, tmp_path):
     from harness import served_model
 
-    local = local_with(processed_digits, tmp_path / "local", "digits")
+    local = tmp_path / "local"
+    filed_runs(local, processed_digits, workload="digits")
     model = served_model(trained_digits / "output" / "model.tar.gz", tmp_path / "model")
     server = capturing(docker_client, model, tmp_path / "capture",
                        DATA_CAPTURE_ENDPOINT_NAME="digits-endpoint")
