@@ -195,6 +195,15 @@ class Endpoint:
         return {pid: (row[2], int(row[3])) for pid, row in gunicorn.items()
                 if row[1] in masters}
 
+    def processes(self) -> list[tuple[str, str, str, str]]:
+        """(pid, parent's pid, uid, command line) of every process in the container."""
+        return [tuple(row) for row in
+                self.container.top(ps_args="-eo pid,ppid,uid,args")["Processes"]]
+
+    def root_processes(self) -> list[tuple[str, str]]:
+        """(pid, command line) of every process in the container that runs as root (uid 0)."""
+        return [(pid, args) for pid, _ppid, uid, args in self.processes() if uid == "0"]
+
     def wait_workers(self, count: int, deadline_seconds: float = 5) -> dict:
         """The workers once `count` of them run, failing after the deadline."""
         # /ping answers when the first is up; gunicorn forks the others up to 0.1 s apart.

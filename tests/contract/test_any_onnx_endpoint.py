@@ -102,7 +102,6 @@ def test_a_root_owned_0700_model_folder_is_served_by_unprivileged_workers(
         assert "not readable by nobody" in server.logs()
         assert {user for user, _rss in server.workers().values()} == {"nobody"}
         # Root's work done (the copy), nothing stays root: tini, serve, the masters.
-        assert {row[1] for row in server.container.top(ps_args="-eo pid,uid")["Processes"]} \
-            == {"65534"}
+        assert {uid for _pid, _ppid, uid, _args in server.processes()} == {"65534"}
     finally:
         server.remove()

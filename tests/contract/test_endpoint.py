@@ -242,12 +242,6 @@ def test_sigterm_drains_in_flight_requests(docker_client, model_dir):
         server.remove()
 
 
-def processes(server) -> list[tuple[str, str, str, str]]:
-    """(pid, parent's pid, uid, command line) of every process in the container."""
-    return [tuple(row) for row in
-            server.container.top(ps_args="-eo pid,ppid,uid,args")["Processes"]]
-
-
 def test_started_as_root_no_process_stays_root(endpoint):
     """SageMaker starts the image as root: serve does what needs root, then becomes nobody
     before nginx and gunicorn start (tini, PID 1, too)."""
@@ -255,7 +249,7 @@ def test_started_as_root_no_process_stays_root(endpoint):
                  {"Content-Type": "application/json"})
     assert reply.status == 200 and send(endpoint, "GET", "/ping").status == 200
     assert endpoint.container.attrs["Config"]["User"] in ("", "root", "0")
-    running = processes(endpoint)
+    running = endpoint.processes()
     for name in ("tini", "serving.serve", "nginx: master", "nginx: worker", "gunicorn"):
         assert any(name in args for *_ids, args in running), (name, running)
     assert {uid for _pid, _ppid, uid, _args in running} == {"65534"}, running
@@ -273,7 +267,7 @@ def test_started_as_root_without_chown_it_serves_as_root_and_says_why(docker_cli
         reply = send(server, "POST", "/invocations", json.dumps(RECORD),
                      {"Content-Type": "application/json"})
         assert reply.status == 200
-        assert {uid for _pid, _ppid, uid, _args in processes(server)} == {"0"}
+        assert {uid for _pid, _ppid, uid, _args in server.processes()} == {"0"}
         assert "started as root without CAP_CHOWN, which giving up root takes" in server.logs()
     finally:
         server.remove()

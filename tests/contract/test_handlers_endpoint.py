@@ -60,6 +60,15 @@ def test_handler_contract_case(handler_endpoint, case):
     check_case(case, send(handler_endpoint, case.method, case.path, case.body, case.headers), [])
 
 
+def test_started_as_root_a_handler_endpoint_keeps_no_process_root(handler_endpoint):
+    """Both flavours as SageMaker starts them (root): code/requirements.txt is read and
+    installed while serve is root, then nothing stays root, the handler's workers included."""
+    assert handler_endpoint.container.attrs["Config"]["User"] in ("", "root", "0")
+    assert send(handler_endpoint, "GET", "/ping").status == 200
+    assert not handler_endpoint.root_processes(), handler_endpoint.processes()
+    assert "root's work is done" in handler_endpoint.logs()
+
+
 COMMON_IMPORTS = """
 import boto3
 import numpy as np

@@ -84,6 +84,14 @@ def test_penguins_and_digits_from_one_endpoint_the_older_unloaded(endpoint):
     assert f"unloaded {DIGITS_TARGET}" in endpoint.logs()
 
 
+def test_started_as_root_the_archives_are_extracted_and_served_by_nobody(endpoint):
+    """As SageMaker starts it (root): the workers extract and load each archive after serve
+    gave up root; none of it needs root and nothing keeps it."""
+    assert_predicts(sender(endpoint)(PENGUINS, PENGUINS_BODY), LABELS)
+    assert not endpoint.root_processes(), endpoint.processes()
+    assert {user for user, _rss in endpoint.workers().values()} == {"nobody"}
+
+
 def test_an_archive_added_while_serving_is_served(endpoint, folders):
     root, penguins = folders
     send = sender(endpoint)

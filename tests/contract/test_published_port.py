@@ -19,9 +19,9 @@ from harness import SERVING_IMAGE, Endpoint, compose_project, free_port
 REPO = Path(__file__).resolve().parents[2]
 # The compose_project fixture's name, needed outside fixtures too (make test-clean removes it).
 PROJECT = compose_project("published_port")
-# The capabilities the colours and the router keep (cap_add): CHOWN 0, KILL 5, SETGID 6,
-# SETUID 7, what a colour's serve needs to become nobody when started as root, and the router's
-# nginx masters to run their workers as nobody.
+# The capabilities the colours keep (cap_add; the router keeps none): CHOWN 0, SETGID 6 and
+# SETUID 7, what a colour's serve needs to become nobody when started as root, and KILL 5, for
+# a `docker exec` as root to signal nobody's processes.
 KEPT_CAPABILITIES = (1 << 0) | (1 << 5) | (1 << 6) | (1 << 7)
 
 

@@ -1,5 +1,6 @@
-"""TuningJobCompletionCriteria and MaxRuntimeInSeconds in-process: the rules on a list of
-objectives, then a tuner whose trials are stand-ins (no Docker) stopping and saying why."""
+"""TuningJobCompletionCriteria, MaxRuntimeInSeconds and Hyperband's MaxResource in-process: the
+rules on a list of objectives, then a tuner whose trials are stand-ins (no Docker) stopping and
+saying why."""
 
 import copy
 import json
@@ -171,3 +172,46 @@ def test_evaluating_the_best_trials_passes_the_evaluation_step_what_it_reads(mon
     args = job.parser().parse_args(["evaluate-best", "--local", str(tmp_path)])
     with pytest.raises(steps.RunError, match="container would start here"):
         best.evaluate_best(args)
+
+
+def test_hyperband_stops_a_trial_at_max_resource_and_keeps_its_objective(monkeypatch,
+                                                                          tmp_path):
+    """A trial whose epochs (27) go past Hyperband's MaxResource (3) is stopped, as SageMaker
+    stops it, once it prints its third epoch; it is told to Optuna with that epoch's objective
+    instead of counting as failed or pruned."""
+    from test_tuning import hyperband
+
+    from pipeline.tuning import trials
+
+    config = parse(hyperband({"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 3}}))
+    tuner = StandIn(tmp_path, config, [])
+    tuner.source, tuner.paths, tuner.engine = SimpleNamespace(name="data"), {}, None
+    monkeypatch.setattr(tuner, "request", lambda trial: {})
+    monkeypatch.setattr(trials.api, "parse", lambda body: body)
+    trial = tuner.ask()
+    printed = []
+
+    def training_job(job, engine, on_line, **record):
+        """The trial's training job: an epoch line at a time until it is stopped (143)."""
+        run = runs.create(tmp_path, "training", "penguins", name=trial.name)
+        code = 0
+        with (run.folder / runs.LOGS).open("w") as log:
+            for epoch in range(1, 28):
+                line = f"epoch={epoch}/27 val_accuracy={0.5 + epoch / 100:.2f}\n"
+                log.write(line)
+                log.flush()
+                printed.append(epoch)
+                on_line(line)
+                if tuner.stopped.wait(5 if epoch == 3 else 0):
+                    code = 143
+                    break
+        runs.finish(run, code)
+        return {}
+
+    monkeypatch.setattr(trials.runner, "run", training_job)
+    Tuner.run_trial(tuner, trial)  # the real one: the stand-in's writes the run directly
+    assert printed == [1, 2, 3] and trial.reached_max_resource and not trial.stopped_early
+    assert trial.run.status == runs.STOPPED
+    assert trial.run.record["metric"] == {"name": "validation:accuracy", "value": 0.53}
+    assert tuner.tell(trial) == runs.STOPPED
+    assert tuner.study.trials[0].value == 0.53
