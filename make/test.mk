@@ -59,7 +59,7 @@ test-contract: build test-deps $(VENV)/.installed $(SDK3_VENV)/.installed ## Onl
 
 # Your own image and model, before you push them: the workload-independent hosting checks of
 # tests/contract/test_conformance.py (ping = ready, a sample invocation, JSON 4xx on junk,
-# /execution-parameters, SIGTERM drain, no process running as root).
+# /execution-parameters, SIGTERM drain, no worker running as root).
 SAMPLE ?=
 SAMPLE_CONTENT_TYPE ?= application/json
 conformance: test-deps $(VENV)/.installed ## Check SERVING_IMAGE with MODEL_TAR against the hosting contract (SAMPLE=file)
