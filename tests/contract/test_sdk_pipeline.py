@@ -36,13 +36,14 @@ def workspace(tmp_path_factory):
     service.stop(local / "s3")
 
 
-def make(workspace, parameters="") -> tuple[subprocess.CompletedProcess, Path, dict]:
+def make(workspace, parameters="", source: Path = PIPELINES / "tiny_pipeline.py"
+         ) -> tuple[subprocess.CompletedProcess, Path, dict]:
     """One `make sdk-pipeline` run: (its process, the new execution's folder, its steps)."""
     local, port = workspace
     before = set((local / "executions").glob("tiny-*"))
     done = subprocess.run(
         ["make", "--no-print-directory", "sdk-pipeline",
-         f"PIPELINE={PIPELINES / 'tiny_pipeline.py'}", f"LOCAL_DIR={local}", f"S3_PORT={port}",
+         f"PIPELINE={source}", f"LOCAL_DIR={local}", f"S3_PORT={port}",
          f"LAMBDAS={local / 'lambdas.json'}", f"PIPELINE_DATA={local / 'data'}=s3://tiny/data",
          f"PARAMETERS={parameters}"],
         cwd=REPO, capture_output=True, text=True, timeout=600,
@@ -55,6 +56,17 @@ def make(workspace, parameters="") -> tuple[subprocess.CompletedProcess, Path, d
 @pytest.fixture(scope="module")
 def first(workspace):
     return make(workspace)
+
+
+@pytest.fixture(scope="module")
+def request_file(first, workspace) -> Path:
+    """The first run's definition as CreatePipeline's request: the runs after it take that
+    (building the definition with the SDK costs more than running the tiny steps)."""
+    local, _ = workspace
+    path = local / "tiny-request.json"
+    path.write_text(json.dumps({"PipelineName": "tiny", "PipelineDefinition": json.loads(
+        (first[1] / "definition.json").read_text())}))
+    return path
 
 
 def properties(folder: Path, step: str) -> dict:
@@ -119,9 +131,9 @@ def test_the_registered_version_keeps_the_requests_status_and_metrics(first, wor
         .endswith("/evaluation.json")
 
 
-def test_a_second_run_takes_the_cached_processing_step(first, workspace):
+def test_a_second_run_takes_the_cached_processing_step(first, workspace, request_file):
     local, _ = workspace
-    done, folder, steps = make(workspace)
+    done, folder, steps = make(workspace, source=request_file)
     assert done.returncode == 0, done.stdout + done.stderr
     first_arn = json.loads((first[1] / "execution.json").read_text())["PipelineExecutionArn"]
     assert steps["prepare"]["CacheHitResult"] == {"SourcePipelineExecutionArn": first_arn}
@@ -131,8 +143,9 @@ def test_a_second_run_takes_the_cached_processing_step(first, workspace):
     assert "CacheHitResult" not in steps["train"]
 
 
-def test_a_parameter_override_takes_the_else_branch_to_the_fail_step(first, workspace):
-    done, folder, steps = make(workspace, "Threshold=0.99")
+def test_a_parameter_override_takes_the_else_branch_to_the_fail_step(first, workspace,
+                                                                     request_file):
+    done, folder, steps = make(workspace, "Threshold=0.99", request_file)
     assert done.returncode != 0  # the command exits 1 and make says so
     assert steps["check"]["Metadata"] == {"Condition": {"Outcome": "False"}}
     assert steps["fail"]["StepStatus"] == "Failed"
@@ -143,8 +156,9 @@ def test_a_parameter_override_takes_the_else_branch_to_the_fail_step(first, work
     assert {"Name": "Threshold", "Value": "0.99"} in execution["PipelineParameters"]
 
 
-def test_a_failing_step_records_its_reason_and_nothing_after_it_runs(first, workspace):
-    done, folder, steps = make(workspace, "PrepareArgument=--fail")
+def test_a_failing_step_records_its_reason_and_nothing_after_it_runs(first, workspace,
+                                                                      request_file):
+    done, folder, steps = make(workspace, "PrepareArgument=--fail", request_file)
     assert done.returncode != 0  # the command exits 1 and make says so
     assert set(steps) == {"prepare"}
     assert steps["prepare"]["StepStatus"] == "Failed"
@@ -161,18 +175,39 @@ def test_make_executions_lists_every_run_newest_first(first, workspace):
     assert lines[-1].startswith(first[1].name) and "Succeeded" in lines[-1]
 
 
-@pytest.mark.parametrize("parameters,status,reason", [
-    ("", "Succeeded", None), ("Threshold=0.9 Label=built", "Failed", "built score below 0.9")])
-def test_a_definition_sdk3_writes_runs_the_same_way(workspace, parameters, status, reason):
+def sdk3_run(workspace, source: Path, parameters: str = "") -> Path:
+    """One `make sdk-pipeline SDK=3` run: the new execution's folder."""
     local, port = workspace
     done = subprocess.run(
-        ["make", "--no-print-directory", "sdk-pipeline", "SDK=3",
-         f"PIPELINE={PIPELINES / 'sdk3_branches.py'}", f"LOCAL_DIR={local}", f"S3_PORT={port}",
-         f"PARAMETERS={parameters}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+        ["make", "--no-print-directory", "sdk-pipeline", "SDK=3", f"PIPELINE={source}",
+         f"LOCAL_DIR={local}", f"S3_PORT={port}", f"PARAMETERS={parameters}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
     (folder,) = sorted((local / "executions").glob("sdk3-branches-*"),
                        key=lambda path: path.stat().st_mtime)[-1:]
+    assert (folder / "execution.json").is_file(), done.stdout + done.stderr
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sdk3_first(workspace) -> tuple[Path, Path]:
+    """The definition SDK 3.x builds, run with its defaults; and it as CreatePipeline's request
+    for the runs with other parameters."""
+    folder = sdk3_run(workspace, PIPELINES / "sdk3_branches.py")
+    request = workspace[0] / "sdk3-request.json"
+    request.write_text(json.dumps({"PipelineName": "sdk3-branches", "PipelineDefinition":
+                                   json.loads((folder / "definition.json").read_text())}))
+    return folder, request
+
+
+@pytest.mark.parametrize("parameters,status,reason", [
+    ("", "Succeeded", None), ("Threshold=0.9 Label=built", "Failed", "built score below 0.9")])
+def test_a_definition_sdk3_writes_runs_the_same_way(workspace, sdk3_first, parameters, status,
+                                                    reason):
+    folder, request = sdk3_first
+    if parameters:
+        folder = sdk3_run(workspace, request, parameters)
     execution = json.loads((folder / "execution.json").read_text())
-    assert execution["PipelineExecutionStatus"] == status, done.stdout + done.stderr
+    assert execution["PipelineExecutionStatus"] == status, execution
     steps = json.loads((folder / "steps.json").read_text())["PipelineExecutionSteps"]
     failed = [step for step in steps if step["StepStatus"] == "Failed"]
     assert [step.get("FailureReason") for step in failed] == ([reason] if reason else [])
