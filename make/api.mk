@@ -8,7 +8,7 @@ JOB ?=
 # The venv's python when there is one: s3:// URIs (the local S3: make s3, then eval
 # "$$(make -s env)") need its boto3; file:// needs nothing but the standard library.
 API = $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,$(PYTHON)) -m pipeline.jobs.requests --local $(LOCAL_DIR) --project $(COMPOSE_PROJECT) \
-  --compose "$(DOCKER_COMPOSE)" --docker "$(DOCKER)"
+  --docker "$(DOCKER)"
 
 job: ## Run a CreateProcessingJob/CreateTrainingJob/CreateTransformJob request for any image (REQUEST=file.json)
 	@test -n "$(REQUEST)" || { echo "job: give REQUEST=file.json (a CreateProcessingJob, CreateTrainingJob or CreateTransformJob body)" >&2; exit 2; }

@@ -14,7 +14,7 @@ EXECUTION ?=
 PIPELINE_DATA ?= $(if $(filter examples/penguins_pipeline%,$(PIPELINE)),$(DATA_DIR)=s3://penguins/data)
 WORKFLOW = $(VENV)/bin/python -m pipeline.workflow.command --local $(LOCAL_DIR)
 RUN_OPTIONS = --parameter "$(PARAMETERS)" --lambdas $(LAMBDAS) --parallel $(PIPELINE_PARALLEL) \
-  --docker "$(DOCKER)" --compose "$(DOCKER_COMPOSE)" --project $(COMPOSE_PROJECT) $(if $(PIPELINE_DATA),--upload "$(PIPELINE_DATA)")
+  --docker "$(DOCKER)" --project $(COMPOSE_PROJECT) $(if $(PIPELINE_DATA),--upload "$(PIPELINE_DATA)")
 WITH_S3 = eval "$$($(PYTHON) $(S3_CLI) env)" &&
 
 sdk-pipeline: $(VENV)/.installed $(if $(filter examples/penguins_pipeline%,$(PIPELINE)),data) ## Run a SageMaker Pipeline here (PIPELINE=file.py|.json, PARAMETERS="A=1 B=x", LAMBDAS, SDK=3)

@@ -115,30 +115,43 @@ def bulk(root: Path, count: int, files: int, seed: int = 7) -> None:
             "".join(lines))
 
 
-# A compose stand-in that plays the analyzer of a baseline or monitoring job the job runner
-# starts: it reads the job's compose file as the container would see it, writes what the image
-# writes, and ends as the environment says (FAKE_ANALYZER_FAILS, FAKE_VIOLATIONS,
-# FAKE_ANALYZER_SECONDS: runs that long unless STOP_FILE appears, as SIGTERM would stop it). It
-# leaves `running` beside STOP_FILE as it starts: a container to stop exists from then on.
-FAKE_ANALYZER = r'''
+# A docker stand-in that notes each call in CALLS_FILE, plays the analyzer of a baseline or
+# monitoring job the job runner starts (`run`: it reads the volumes, environment and entrypoint
+# as the container would see them, writes what the image writes, and ends as the environment
+# says: FAKE_ANALYZER_FAILS, FAKE_VIOLATIONS, FAKE_ANALYZER_SECONDS, which it runs unless
+# STOP_FILE appears, as SIGTERM would stop it), and whose `stop` leaves STOP_FILE once the
+# analyzer runs and fails before, as `docker stop` of no container does. It leaves `running`
+# beside STOP_FILE as it starts: a container to stop exists from then on.
+FAKE_DOCKER = r"""
 import json, os, sys, time
 from pathlib import Path
 
-spec = json.loads(Path(sys.argv[sys.argv.index("-f") + 1]).read_text())
-job = spec["services"]["algo-1"]
-root = Path(next(v.split(":")[0] for v in job["volumes"] if v.endswith(":/opt/ml")))
-env = job["environment"]
-Path(os.environ["STOP_FILE"]).with_name("running").touch()
+words = sys.argv[1:]
+stop, running = Path(os.environ["STOP_FILE"]), Path(os.environ["STOP_FILE"]).with_name("running")
+with Path(os.environ["CALLS_FILE"]).open("a") as calls:
+    calls.write(" ".join(words) + "\n")
+if words[0] == "stop":
+    if not running.exists():
+        sys.exit(1)
+    stop.touch()
+if words[0] != "run":
+    sys.exit(0)
+options = {}
+for option, value in zip(words, words[1:]):
+    options.setdefault(option, []).append(value)
+root = Path(next(v.split(":")[0] for v in options["--volume"] if v.endswith(":/opt/ml")))
+env = dict(pair.split("=", 1) for pair in options.get("--env", []))
+running.touch()
 deadline = time.monotonic() + float(os.environ.get("FAKE_ANALYZER_SECONDS", "0"))
 while time.monotonic() < deadline:
-    if Path(os.environ["STOP_FILE"]).exists():
+    if stop.exists():
         sys.exit(143)
     time.sleep(0.05)
 if os.environ.get("FAKE_ANALYZER_FAILS"):
     (root / "output" / "message").write_text("dataset_format is not JSON\n")
     sys.exit(1)
 out = root / env["output_path"].removeprefix("/opt/ml/")
-if job["entrypoint"] == ["baseline"]:
+if options.get("--entrypoint") == ["baseline"]:
     for name in ("statistics.json", "constraints.json"):
         (out / name).write_text(json.dumps({"version": 0.0, "job": name}))
 else:
@@ -147,16 +160,16 @@ else:
     (out / "constraint_violations.json").write_text(json.dumps({"violations": found}))
     (out / "statistics.json").write_text("{}")
 print("analysed", flush=True)
-'''
+"""
 
 
-def fake_analyzer(folder: Path) -> dict:
-    """make's options for a job run by FAKE_ANALYZER (compose) and a docker stand-in that notes
-    each call in docker-calls.txt and whose `stop` leaves STOP_FILE (set it in the environment)
-    once the analyzer runs, and fails before, as `docker stop` of no container does."""
-    script = folder / "analyzer.py"
-    script.write_text(FAKE_ANALYZER)
+def fake_analyzer(folder: Path, monkeypatch) -> dict:
+    """make's options for jobs run by FAKE_DOCKER (its STOP_FILE and CALLS_FILE set in the
+    environment); the compose command only names the project, the default one."""
+    script = folder / "docker.py"
+    script.write_text(FAKE_DOCKER)
     calls, stop = folder / "docker-calls.txt", folder / "stopped"
-    return {"compose": f"{sys.executable} {script}", "stop_file": stop, "calls": calls,
-            "docker": f"sh -c 'echo \"$@\" >> {calls}; [ \"$1\" != stop ] || "
-                      f"{{ [ -e {folder / 'running'} ] && touch {stop}; }}' --"}
+    monkeypatch.setenv("STOP_FILE", str(stop))
+    monkeypatch.setenv("CALLS_FILE", str(calls))
+    return {"compose": "docker-compose", "stop_file": stop, "calls": calls,
+            "docker": f"{sys.executable} {script}"}

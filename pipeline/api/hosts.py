@@ -1,16 +1,19 @@
 """Each host of a job: its /opt/ml as SageMaker lays it out, its container, the stopping condition.
 
 Hosts are algo-1 … algo-N, as SageMaker names the hosts of InstanceCount=N; algo-1's /opt/ml is
-the run folder, the others' <run>/hosts/algo-N/. The containers are the services of a compose
-file written into the run (compose.json: JSON is YAML), run as one compose project a job, each
-host with `compose run --rm`; several hosts share an internal network where each is reachable by its
-name, one host has no network, as a job with network isolation. Standard library only.
+the run folder, the others' <run>/hosts/algo-N/. The containers are written into the run as the
+services of a compose file (compose.json: JSON is YAML; `docker compose -f compose.json run
+algo-1` runs a host again) and started with `docker run`, each host as its service would be,
+under compose's labels for one project a job (a compose v1 client costs half a second of CPU a
+container). Several hosts share an internal network where each is reachable by its name; one
+host has no network, as a job with network isolation. Standard library only.
 """
 
 import shlex
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from pipeline.api import describe, sourcedir
@@ -130,7 +133,45 @@ def service(job: JobRequest, engine, root: Path, sources: dict, several: bool,
         service["networks"] = ["hosts"]
     else:
         service["network_mode"] = "none"
-    return escape(service)
+    return service
+
+
+def docker_run(docker: str, service: dict, name: str, project: str, host: str,
+               network: str | None) -> list[str]:
+    """The `docker run` of one host's service, with the labels compose gives a one-off run of
+    it (so make test-clean and compose see it as the project's)."""
+    words = [*shlex.split(docker), "run", "--rm", "--name", name, "--hostname", host,
+             "--user", service["user"], "--stop-timeout", str(STOP_GRACE_SECONDS),
+             "--label", f"com.docker.compose.project={project}",
+             "--label", f"com.docker.compose.service={host}",
+             "--label", "com.docker.compose.oneoff=True"]
+    if service.get("init"):
+        words.append("--init")
+    if network:
+        words += ["--network", network, "--network-alias", host]
+    else:
+        words += ["--network", "none"]
+    for volume in service["volumes"]:
+        words += ["--volume", volume]
+    for key, value in service["environment"].items():
+        words += ["--env", f"{key}={value}"]
+    entrypoint = service.get("entrypoint") or []
+    if entrypoint:  # docker run takes the executable alone; the rest go before the command
+        words += ["--entrypoint", entrypoint[0]]
+    return [*words, service["image"], *entrypoint[1:], *service.get("command", [])]
+
+
+def remove_network(docker: str, network: str, seconds: float = 30) -> None:
+    """The hosts' network once their containers are gone: `docker run --rm` returns when the
+    container exits, and the engine removes it (and its endpoint on the network) just after."""
+    deadline = time.monotonic() + seconds
+    while subprocess.run([*shlex.split(docker), "network", "rm", network],
+                         capture_output=True).returncode != 0:
+        gone = subprocess.run([*shlex.split(docker), "network", "inspect", network],
+                              capture_output=True).returncode != 0
+        if gone or time.monotonic() > deadline:
+            return  # else make test-clean removes it, by its project label
+        time.sleep(0.2)
 
 
 def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple, sources: dict,
@@ -147,10 +188,12 @@ def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple, sources: dic
     spec = {"services": services}
     if several:  # the hosts reach each other, nothing else reaches them or the outside
         spec["networks"] = {"hosts": {"internal": True}}
-    files.write_json(run.folder / COMPOSE, spec)
+    files.write_json(run.folder / COMPOSE, escape(spec))
     project = f"{engine.project}-{job.name}".lower()
-    compose = f"{engine.compose} -p {project} -f {shlex.quote(str(run.folder / COMPOSE))}"
     names = container_names(engine, job.name, hosts)
+    network = jobrun.host_network(engine.docker, project) if several else None
+    commands = {host: docker_run(engine.docker, services[host], names[host], project, host,
+                                 network) for host in hosts}
     codes, stopped = {}, threading.Event()
     if resumed:  # a container an earlier attempt's killed runner left holds the name
         subprocess.run([*shlex.split(engine.docker), "rm", "-f", *names.values()],
@@ -165,14 +208,11 @@ def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple, sources: dic
         halt()
 
     def host_job(host: str) -> None:
-        codes[host] = jobrun.compose_run(
-            compose, host, [], {}, host_root(run, hosts, host) / runs.LOGS,
-            options=("--name", names[host], *(("--use-aliases",) if several else ())),
+        codes[host] = jobrun.container_run(
+            commands[host], host_root(run, hosts, host) / runs.LOGS,
             echo=engine.echo and host == hosts[0], append=resumed,
             on_line=on_line if host == hosts[0] else None)
 
-    if several:
-        jobrun.host_network(engine.docker, compose)
     timer = threading.Timer(job.max_runtime, time_out) if job.max_runtime else None
     threads = [threading.Thread(target=host_job, args=(host,)) for host in hosts]
     if timer:
@@ -191,7 +231,6 @@ def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple, sources: dic
     finally:
         if timer:
             timer.cancel()
-        if several:
-            subprocess.run([*shlex.split(compose), "down", "--remove-orphans"],
-                           capture_output=True)
+        if network:
+            remove_network(engine.docker, network)
     return next((codes[host] for host in hosts if codes.get(host)), 0), stopped.is_set()

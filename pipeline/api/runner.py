@@ -13,7 +13,6 @@ outputs are uploaded from their LocalPath to their S3Uri.
 """
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,18 +35,11 @@ ALGORITHM_ERROR = "AlgorithmError: "
 TAIL, LINE = 5, 200  # a failure reason's last log lines, each cut at LINE characters
 
 
-def default_compose() -> str:
-    """Compose v2 where the plugin exists, else the v1 docker-compose binary (as the Makefile)."""
-    done = subprocess.run(["docker", "compose", "version"], capture_output=True)
-    return "docker compose" if done.returncode == 0 else "docker-compose"
-
-
 @dataclass
 class Engine:
     """Where runs live and how containers start; what make and a pipeline executor set."""
     local: Path
     project: str = "penguins"
-    compose: str = field(default_factory=default_compose)
     docker: str = "docker"
     storage: Storage = field(default_factory=Storage)
     workload: str | None = None  # a make step's runs carry it; a request's own runs do not

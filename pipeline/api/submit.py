@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipeline.api import requests as api
 from pipeline.api import runner
+from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
 
@@ -52,18 +53,11 @@ def processing(name: str, image: str, inputs: list, outputs: dict, folder: Path,
 
 
 def engine(args) -> runner.Engine:
-    """The job runner's settings from make's: COMPOSE is `<compose> -p <project> -f <file>`;
-    the runner writes each job's own compose file and project."""
-    words, binary, project = shlex.split(args.compose), [], "penguins"
-    while words:
-        word = words.pop(0)
-        if word in ("-p", "--project-name", "-f", "--file") and words:
-            value = words.pop(0)
-            project = value if word in ("-p", "--project-name") else project
-        else:
-            binary.append(word)
-    return runner.Engine(args.local, project=project, compose=shlex.join(binary),
-                         docker=args.docker, workload=args.workload, announce=False)
+    """The job runner's settings from make's: the project is the one COMPOSE's -p names; the
+    runner writes each job's own compose file and project."""
+    project = jobrun.compose_project(shlex.split(args.compose), default="penguins")
+    return runner.Engine(args.local, project=project, docker=args.docker,
+                         workload=args.workload, announce=False)
 
 
 def submit(args, body: dict, kind: str, **record) -> runs.Run:

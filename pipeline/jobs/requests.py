@@ -38,10 +38,8 @@ def read(path: Path):
 
 
 def job(args) -> int:
-    settings = {"compose": args.compose} if args.compose else {}
     engine = runner.Engine(args.local, project=args.project, docker=args.docker,
-                           storage=from_environment(), workload=args.workload or None,
-                           **settings)
+                           storage=from_environment(), workload=args.workload or None)
     answer = run_request(read(Path(args.request)), engine)
     status = next(answer[key] for key in describe_fields.STATUS.values() if key in answer)
     return 0 if status == "Completed" else 1
@@ -57,7 +55,6 @@ def parser() -> argparse.ArgumentParser:
                                   description=__doc__.splitlines()[0])
     top.add_argument("--local", type=Path, required=True, help="LOCAL_DIR")
     top.add_argument("--project", default="penguins", help="COMPOSE_PROJECT")
-    top.add_argument("--compose", default="", help="DOCKER_COMPOSE (default: as make finds it)")
     top.add_argument("--docker", default="docker")
     top.add_argument("--workload", default="", help="the workload a step's run belongs to")
     commands = top.add_subparsers(dest="command", required=True)

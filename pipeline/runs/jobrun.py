@@ -1,4 +1,4 @@
-"""One job run: its record (pipeline/runs/records.py), its container through docker-compose, its
+"""One job run: its record (pipeline/runs/records.py), its container through `docker run`, its
 end.
 
 Every job container starts here (the job runner's hosts, pipeline/api/hosts.py) and every make
@@ -15,11 +15,6 @@ import sys
 from pathlib import Path
 
 from pipeline.runs import records as runs
-
-# Compose's own progress lines (v1 "Creating x ... done", v2 "Container x Creating"): not the job's.
-COMPOSE_NOISE = ("Creating ", "Starting ", "Removing ", "Stopping ", "Recreating ",
-                 "Network ", "Container ")
-
 
 # JOB_OUTPUT=brief (what make pipeline and make demo set): a job's own lines go to its logs.txt
 # only, the terminal gets one line at its start and one at its end, and a failed job's last
@@ -42,17 +37,16 @@ def image_digest(docker: str, image: str) -> str | None:
     return done.stdout.strip() or None
 
 
-def compose_run(compose: str, service: str, args: list[str], mounts: dict, log: Path,
-                options: tuple = (), echo: bool = True, on_line=None, append: bool = False) -> int:
-    """Run one job container; its output goes to the terminal and to the run's log.
+def container_run(command: list[str], log: Path, echo: bool = True, on_line=None,
+                  append: bool = False) -> int:
+    """Run one job container (a `docker run` command); its output goes to the terminal and to
+    the run's log.
 
     Tuning trials run several at once: they keep their output in the log only (echo=False),
-    name their container (options, e.g. --name) so it can be stopped, watch each line
-    (on_line) and append to the log of an interrupted attempt.
+    name their container (--name) so it can be stopped, watch each line (on_line) and append to
+    the log of an interrupted attempt.
     """
     echo = echo and not brief()
-    environ = {**os.environ, **{name: str(path) for name, path in mounts.items()}}
-    command = [*shlex.split(compose), "run", "--rm", "-T", *options, service, *args]
 
     def _show(line: str, kept) -> None:
         if echo:
@@ -63,27 +57,15 @@ def compose_run(compose: str, service: str, args: list[str], mounts: dict, log: 
         if on_line is not None:
             on_line(line)
 
-    # A trial's compose client is kept out of the terminal's Ctrl-C: the tuner stops its
+    # A trial's docker client is kept out of the terminal's Ctrl-C: the tuner stops its
     # container as SageMaker stops a job (SIGTERM), not with a SIGINT the job does not handle.
     with log.open("a" if append else "w") as kept, subprocess.Popen(
-            command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, errors="replace", start_new_session=not echo) as job:
-        held = None  # a bare number may be compose v1 echoing the exit code: decided at the end
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            errors="replace", start_new_session=not echo) as job:
         try:
             for line in job.stdout:
-                if line.lstrip().startswith(COMPOSE_NOISE):
-                    continue
-                if held is not None:
-                    _show(held, kept)
-                    held = None
-                if line.strip().isdigit():
-                    held = line
-                    continue
                 _show(line, kept)
-            code = job.wait()
-            if held is not None and held.strip() != str(code):
-                _show(held, kept)
-            return code
+            return job.wait()
         except KeyboardInterrupt:
             job.terminate()
             job.wait()
@@ -99,24 +81,22 @@ def compose_project(words: list[str], default: str | None = None) -> str | None:
     return None if name is None else re.sub(r"[^-_a-z0-9]", "", name.lower())
 
 
-def host_network(docker: str, compose: str, network: str = "hosts") -> None:
-    """Makes the compose project's internal network of a job's hosts before their `compose run`s
-    start at once: each would make it, and two at once made two networks of one name that no
-    container could then join ("network … is ambiguous")."""
-    project = compose_project(shlex.split(compose))
-    if project is None:
-        return
+def host_network(docker: str, project: str, network: str = "hosts") -> str:
+    """Makes the internal network of a job's hosts before their containers start at once (the
+    network's name is returned): each making it, two at once made two networks of one name
+    that no container could then join ("network … is ambiguous")."""
     name, docker = f"{project}_{network}", shlex.split(docker)
     found = subprocess.run([*docker, "network", "ls", "-q", "--filter", f"name=^{name}$"],
                            capture_output=True, text=True).stdout.split()
     if len(found) > 1:  # the twins an earlier race left: no container can join either
         subprocess.run([*docker, "network", "rm", *found], capture_output=True)
     if len(found) != 1:
-        # Compose's own labels: compose v1 and v2 take the network as the project's.
+        # Compose's labels, so that make test-clean and compose itself know it as the project's.
         subprocess.run([*docker, "network", "create", "--internal",
                         "--label", f"com.docker.compose.project={project}",
                         "--label", f"com.docker.compose.network={network}", name],
                        capture_output=True)
+    return name
 
 
 def report(args, run: runs.Run) -> int:

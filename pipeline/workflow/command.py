@@ -174,8 +174,6 @@ def parser() -> argparse.ArgumentParser:
             sub.add_argument("--parallel", type=int, default=2)
             sub.add_argument("--lambdas", default=str(LAMBDAS))
             sub.add_argument("--docker", default="docker")
-            sub.add_argument("--compose", default="",
-                             help="DOCKER_COMPOSE (default: as make finds it)")
             sub.add_argument("--project", default="penguins", help="COMPOSE_PROJECT")
             sub.add_argument("--upload", action="append", default=[],
                              help="FOLDER=s3://bucket/prefix, uploaded first when empty there")

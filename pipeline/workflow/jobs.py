@@ -17,12 +17,10 @@ KINDS = {"Processing": api.PROCESSING, "Training": api.TRAINING}
 
 
 def engine(args) -> runner.Engine:
-    """The runner's settings from the command line (make passes its compose and docker); the
+    """The runner's settings from the command line (make passes its docker and project); the
     storage is the local S3 of the environment (make sdk-pipeline starts one)."""
-    settings = {"compose": args.compose} if getattr(args, "compose", "") else {}
     return runner.Engine(Path(args.local), project=getattr(args, "project", "penguins"),
-                         docker=args.docker, storage=from_environment(), echo=False,
-                         **settings)
+                         docker=args.docker, storage=from_environment(), echo=False)
 
 
 def job_runner(kind: str, engine: runner.Engine):

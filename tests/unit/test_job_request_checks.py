@@ -166,7 +166,7 @@ STARTS = [
     (TRAINING, {}, None, ["train"]),
     (TRAINING, {"ContainerEntrypoint": ["python3", "t.py"]}, ["python3", "t.py"], None),
     (TRAINING, {"ContainerEntrypoint": ["sh"], "ContainerArguments": ["-c", "echo $HOME"]},
-     ["sh"], ["-c", "echo $$HOME"]),
+     ["sh"], ["-c", "echo $HOME"]),
     (PROCESSING, {"ContainerEntrypoint": REMOVE, "ContainerArguments": REMOVE}, None, None),
     (PROCESSING, {}, ["python3", "x.py"], ["--seed", "42"]),
 ]
@@ -179,13 +179,25 @@ def test_the_container_starts_as_sagemaker_starts_it(body, change, entrypoint, c
     for name, value in change.items():
         body = changed(body, f"{key}.{name}", value)
     job = api.parse(body)
-    engine = runner.Engine(tmp_path, compose="docker-compose", user="1000:1000")
+    engine = runner.Engine(tmp_path, user="1000:1000")
     sources = {item.name: tmp_path for item in job.inputs}
     service = hosts.service(job, engine, tmp_path / "ml", sources, several=False)
     assert service.get("entrypoint") == entrypoint
     assert service.get("command") == command
     assert service["network_mode"] == "none" and service["user"] == "1000:1000"
     assert f"{tmp_path}/ml:/opt/ml" in service["volumes"]
+    # docker run takes the entrypoint's executable alone, the rest of it before the arguments.
+    words = hosts.docker_run("docker", service, "c", "p", "algo-1", None)
+    image = words.index(job.image)
+    assert words[image + 1:] == [*(entrypoint or [])[1:], *(command or [])]
+    assert (words[words.index("--entrypoint") + 1] == entrypoint[0] if entrypoint
+            else "--entrypoint" not in words)
+    assert words[words.index("--network") + 1] == "none"
+
+
+def test_the_written_compose_file_keeps_a_requests_dollar_signs_the_jobs_own():
+    assert hosts.escape({"command": ["-c", "echo $HOME"], "n": 1}) == {
+        "command": ["-c", "echo $$HOME"], "n": 1}
 
 
 def service_with_a_code_input(tmp_path, uri: str, local_path: str, sources: dict) -> dict:
@@ -195,7 +207,7 @@ def service_with_a_code_input(tmp_path, uri: str, local_path: str, sources: dict
         *PROCESSING["ProcessingInputs"],
         {"InputName": "code", "S3Input": {"S3Uri": uri, "LocalPath": local_path,
                                           "S3DataType": "S3Prefix", "S3InputMode": "File"}}]))
-    engine = runner.Engine(tmp_path, compose="docker-compose", user="1000:1000")
+    engine = runner.Engine(tmp_path, user="1000:1000")
     hosts.layout(job, tmp_path / "ml", "algo-1", hosts.names(1))
     return hosts.service(job, engine, tmp_path / "ml", sources, several=False)
 
@@ -355,17 +367,17 @@ def test_a_job_name_is_used_once(tmp_path):
     (tmp_path / "training" / job.name).mkdir(parents=True)
     with pytest.raises(api.RequestError, match="TrainingJobName: a training job named "
                                                "tiny-training exists already"):
-        runner.run_job(changed(TRAINING, "InputDataConfig", []), tmp_path, compose="x",
-                       docker="true")
+        runner.run_job(changed(TRAINING, "InputDataConfig", []), tmp_path, docker="true")
 
 
 def test_a_container_that_says_nothing_fails_with_its_last_log_lines(tmp_path):
     """No output/failure file: the reason carries the log's last lines (what a user reads
-    first), with the log's path; the compose here is a shell that prints and exits 4."""
+    first), with the log's path; the docker here is a shell whose `run` prints and exits 4."""
     body = changed(changed(TRAINING, "InputDataConfig", []), "ResourceConfig.InstanceCount", 1)
     body["OutputDataConfig"]["S3OutputPath"] = f"file://{tmp_path}/models"
-    compose = "sh -c 'for n in 1 2 3 4 5 6; do echo line $n; done; exit 4' --"
-    answer = runner.run_job(body, tmp_path / "local", compose=compose, docker="true")
+    docker = ("sh -c '[ $1 = run ] || exit 0; for n in 1 2 3 4 5 6; do echo line $n; done; "
+              "exit 4' --")
+    answer = runner.run_job(body, tmp_path / "local", docker=docker)
     assert answer["TrainingJobStatus"] == "Failed"
     assert answer["FailureReason"].startswith(
         "AlgorithmError: the container exited with code 4: line 2 | line 3 | line 4 | line 5 | "
@@ -422,8 +434,8 @@ def test_make_job_refuses_a_transform_of_a_model_it_does_not_know(tmp_path, caps
     from pipeline.jobs import requests
 
     (tmp_path / "request.json").write_text(json.dumps(TRANSFORM))
-    code = requests.main(["--local", str(tmp_path / "local"), "--compose", "true", "--docker",
-                          "true", "job", str(tmp_path / "request.json")])
+    code = requests.main(["--local", str(tmp_path / "local"), "--docker", "true", "job",
+                          str(tmp_path / "request.json")])
     assert code == 2
     assert "job: ModelName: no model 'tiny'" in capsys.readouterr().err
     assert not (tmp_path / "local" / "transform").exists()

@@ -2,8 +2,8 @@
 runner, in-process: each builds SageMaker's CreateProcessingJob request (Model Monitor's shape:
 the dataset, capture, ground truth and baseline as ProcessingInputs under /opt/ml/processing, the
 analyzer's environment) and its run keeps request.json and a DescribeProcessingJob run.json. A
-compose stand-in plays the analyzer: it reads the job's compose file as the container would see
-it and writes what the image writes."""
+docker stand-in plays the analyzer: it reads the container's volumes and environment from its
+`docker run` and writes what the image writes."""
 
 import json
 from pathlib import Path
@@ -19,8 +19,7 @@ pytestmark = pytest.mark.pipeline
 
 @pytest.fixture
 def options(tmp_path, monkeypatch) -> list[str]:
-    fake = cases.fake_analyzer(tmp_path)
-    monkeypatch.setenv("STOP_FILE", str(fake["stop_file"]))
+    fake = cases.fake_analyzer(tmp_path, monkeypatch)
     return ["--local", str(tmp_path / "local"), "--compose", fake["compose"],
             "--docker", fake["docker"], "--image", "penguins-training:test", "--keep", "5"]
 

@@ -197,8 +197,8 @@ def test_make_train_instances_is_the_requests_instance_count_and_the_runners_hos
     for channel in builtin.CHANNELS:
         (source.folder / "processing" / channel).mkdir(parents=True)
     runs.finish(source, 0)
-    # A compose that runs no container: every host exits 0 at once.
-    code = jobs.main(["train", "--local", str(local), "--compose", "true -p test -f x.yml",
+    # A docker that runs no container: every host exits 0 at once.
+    code = jobs.main(["train", "--local", str(local), "--compose", "docker-compose -p test",
                       "--docker", "true", "--instances", "3"])
     assert code == 0
     run = runs.runs(local, "training")[0]

@@ -124,27 +124,20 @@ def test_the_job_list_is_newest_first_with_status_duration_and_metric(tmp_path):
     assert lines[2].split()[2] == "Failed"
 
 
-def fake_compose(tmp_path: Path, script: str) -> str:
-    """A stand-in for the compose command that prints what a job would and exits."""
-    path = tmp_path / "compose.py"
-    path.write_text(script)
-    return f"{sys.executable} {path}"
-
-
-def test_compose_output_goes_to_the_log_without_compose_noise_or_a_bare_exit_code(tmp_path,
+def test_a_jobs_every_line_goes_to_the_log_and_the_terminal_and_its_code_is_returned(tmp_path,
                                                                                     capsys):
-    compose = fake_compose(tmp_path, (
-        "import sys\n"
-        "print('Creating penguins_training_run ... done', file=sys.stderr)\n"
-        "print('epoch=1/1 val_accuracy=0.5')\n"
-        "print('42')\n"
-        "print('error: broken', file=sys.stderr)\n"
-        "print('1')\n"
-        "sys.exit(1)\n"))
+    script = tmp_path / "job.py"
+    # A job's own lines are kept whatever they look like (compose's progress lines were once
+    # filtered out, and a job's "Container ..." line with them).
+    script.write_text("import sys\n"
+                      "print('epoch=1/1 val_accuracy=0.5')\n"
+                      "print('Container algo-1 is the chief')\n"
+                      "print('error: broken', file=sys.stderr)\n"
+                      "sys.exit(3)\n")
     log = tmp_path / "logs.txt"
-    assert jobrun.compose_run(compose, "training", [], {}, log) == 1
+    assert jobrun.container_run([sys.executable, str(script)], log) == 3
     kept = log.read_text()
-    assert kept == "epoch=1/1 val_accuracy=0.5\n42\nerror: broken\n"
+    assert kept == "epoch=1/1 val_accuracy=0.5\nContainer algo-1 is the chief\nerror: broken\n"
     assert capsys.readouterr().out == kept
 
 
@@ -159,10 +152,14 @@ def test_a_training_step_records_its_inputs_and_hyperparameters(tmp_path):
     source = made(tmp_path, "processing", 0)
     for channel in ("train", "validation", "pipeline"):
         (source.folder / "processing" / channel).mkdir(parents=True)
-    compose = fake_compose(tmp_path, "print('epoch=1/1 val_accuracy=0.875000')\n")
+    # A stand-in for the docker command: its `run` prints what a training job would.
+    docker = tmp_path / "docker.py"
+    docker.write_text("import sys\n"
+                      "if sys.argv[1] == 'run':\n"
+                      "    print('epoch=1/1 val_accuracy=0.875000')\n")
     started = time.time()
-    code = jobs.main(["train", "--local", str(tmp_path), "--compose", compose,
-                      "--docker", "false", "--hyperparameter", "epochs=1"])
+    code = jobs.main(["train", "--local", str(tmp_path), "--docker", f"{sys.executable} {docker}",
+                      "--hyperparameter", "epochs=1"])
     assert code == 0
     run = runs.runs(tmp_path, "training")[0]
     assert run.status == runs.COMPLETED

@@ -2,7 +2,7 @@
 monitoring run through the job runner, against the baseline the schedule was created with
 (its variant's own when it has one), bounded by the schedule's MaxRuntimeInSeconds and stopped
 with it; and make monitor-schedule / monitor-schedule-stop starting and ending the host process.
-A compose stand-in plays the analyzer (monitor_cases.FAKE_ANALYZER)."""
+A docker stand-in plays the analyzer (monitor_cases.FAKE_DOCKER)."""
 
 import json
 import threading
@@ -23,8 +23,7 @@ END = cases.HOUR + timedelta(hours=1)
 
 @pytest.fixture
 def fake(tmp_path, monkeypatch) -> dict:
-    found = cases.fake_analyzer(tmp_path)
-    monkeypatch.setenv("STOP_FILE", str(found["stop_file"]))
+    found = cases.fake_analyzer(tmp_path, monkeypatch)
     return found
 
 

@@ -448,14 +448,13 @@ def test_tuning_fails_when_no_trial_completes(tmp_path):
         tuning.tuning(train)(request(tmp_path, TUNING, "Tuning"))
 
 
-def step_engine(tmp_path, compose="true"):
-    """The job runner with a compose that starts nothing: `true` (the job completes) or
-    `false` (its container fails)."""
+def step_engine(tmp_path, docker="true"):
+    """The job runner with a docker that starts nothing: `true` (the job completes), `false`
+    (its container fails) or a shell's exit code."""
     from pipeline.api import runner
     from pipeline.api.storage import Storage
 
-    return runner.Engine(tmp_path, compose=compose, docker="true", storage=Storage(),
-                         echo=False)
+    return runner.Engine(tmp_path, docker=docker, storage=Storage(), echo=False)
 
 
 TRAINING_STEP = {"AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File",
