@@ -238,6 +238,21 @@ def remove_project(project: str) -> None:
                             *found], capture_output=True, timeout=120)
 
 
+# SDK 2.x local mode runs a job, or starts an endpoint, inside its Create* call, which returns
+# once the job has ended or the container answers /ping; the SDK's wait then polls Describe*,
+# sleeping first (5 s for a transform or a training job without logs, 10 s for a processing
+# job without logs, 30 s for an endpoint), and checks nothing more. The tests pass wait=False
+# and read the job's status themselves (local_status).
+LOCAL_DEPLOY = {"initial_instance_count": 1, "instance_type": "local", "wait": False}
+
+
+def local_status(job, kind: str) -> str:
+    """The status a local-mode job of `kind` (Transform, Processing or Training: the SDK's
+    latest_transform_job, latest_job or latest_training_job) ended with."""
+    describe = getattr(job.sagemaker_session.sagemaker_client, f"describe_{kind.lower()}_job")
+    return describe(**{f"{kind}JobName": job.job_name})[f"{kind}JobStatus"]
+
+
 def remove_compose_files_containers(root: Path) -> None:
     """Remove the containers of every compose project whose file lies below root: what SageMaker
     SDK local mode started with local.container_root=root (it leaves them stopped), and nothing

@@ -36,6 +36,7 @@ from harness import (
     TRAINING_IMAGE,
     Endpoint,
     free_port,
+    local_status,
     processing_tree,
     remove_compose_files_containers,
     run_job,
@@ -127,7 +128,8 @@ def preprocessed(sessions, tmp_path_factory):
     processor.run(code="preprocess.py", source_dir=str(EXAMPLES / "processing"),
                   inputs=[ProcessingInput(source=f"file://{raw}",
                                           destination="/opt/ml/processing/input")],
-                  outputs=outputs(out, SPLITS), arguments=["--seed", "42"], logs=False)
+                  outputs=outputs(out, SPLITS), arguments=["--seed", "42"], wait=False)
+    assert local_status(processor.latest_job, "Processing") == "Completed"
     return out
 
 
@@ -144,7 +146,8 @@ def trained(sessions, preprocessed, tmp_path_factory):
         hyperparameters={**HYPERPARAMETERS, "sagemaker_export_onnx": True},
         output_path=f"file://{output}", sagemaker_session=estimator_session)
     estimator.fit({name: f"file://{preprocessed / name}" for name in ("train", "validation")},
-                  logs=False)
+                  wait=False)
+    assert local_status(estimator.latest_training_job, "Training") == "Completed"
     return output
 
 
@@ -205,7 +208,8 @@ def test_script_processor_evaluates_the_model_with_python3(sessions, preprocesse
         ProcessingInput(source=f"file://{trained}", destination="/opt/ml/processing/model"),
         ProcessingInput(source=f"file://{preprocessed / 'test'}",
                         destination="/opt/ml/processing/test")],
-        outputs=outputs(tmp_path, ["evaluation"]), logs=False)
+        outputs=outputs(tmp_path, ["evaluation"]), wait=False)
+    assert local_status(processor.latest_job, "Processing") == "Completed"
     report = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())
     assert report["multiclass_classification_metrics"]["accuracy"]["value"] >= 0.8
 

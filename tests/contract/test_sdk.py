@@ -17,11 +17,13 @@ from training.jobs.train import METRIC_DEFINITIONS
 
 from endpoint_cases import CSV_LINE, RECORD, assert_result
 from harness import (
+    LOCAL_DEPLOY,
     PROCESSING_IMAGE,
     SERVING_IMAGE,
     TRAINING_IMAGE,
     Endpoint,
     free_port,
+    local_status,
     processing_tree,
     remove_compose_files_containers,
     served_model,
@@ -121,7 +123,7 @@ def sdk_model(session, sdk_training):
 
 
 def test_deployed_model_predicts_json_and_csv(sdk_model, session):
-    predictor = sdk_model.deploy(initial_instance_count=1, instance_type="local")
+    predictor = sdk_model.deploy(**LOCAL_DEPLOY)
     try:
         labels = ["Adelie", "Chinstrap", "Gentoo"]
         predictor.serializer, predictor.deserializer = JSONSerializer(), JSONDeserializer()
@@ -157,7 +159,7 @@ def test_batch_transform_keeps_one_line_per_record(sdk_model, processed, tmp_pat
     )
     transformer.transform(f"file://{source}", content_type="text/csv", split_type="Line",
                           wait=False, logs=False)
-    transformer.wait(logs=False)
+    assert local_status(transformer.latest_transform_job, "Transform") == "Completed"
     out = (tmp_path / "output" / "batch.csv.out").read_text().splitlines()
     assert len(out) == len(lines)
     truth = [line.split(",")[0] for line in lines]
@@ -238,7 +240,8 @@ def sdk_digits_model(session, processed_digits, tmp_path_factory):
         metric_definitions=METRIC_DEFINITIONS, sagemaker_session=session,
     )
     estimator.fit({name: f"file://{processed_digits / 'processing' / name}"
-                   for name in ("train", "validation", "pipeline")}, logs=False)
+                   for name in ("train", "validation", "pipeline")}, wait=False)
+    assert local_status(estimator.latest_training_job, "Training") == "Completed"
     return Model(image_uri=SERVING_IMAGE, model_data=f"file://{output / 'model.tar.gz'}",
                  role=ROLE, sagemaker_session=session, predictor_cls=Predictor)
 
@@ -254,7 +257,7 @@ def test_deployed_digits_model_predicts_pixels_as_json_and_csv(sdk_digits_model,
     rows = digits_test_rows(processed_digits)[:20]
     images = [{"pixels": [[float(v) for v in row[1 + 8 * r:9 + 8 * r]] for r in range(8)]}
               for row in rows]
-    predictor = sdk_digits_model.deploy(initial_instance_count=1, instance_type="local")
+    predictor = sdk_digits_model.deploy(**LOCAL_DEPLOY)
     try:
         predictor.serializer, predictor.deserializer = JSONSerializer(), JSONDeserializer()
         results = predictor.predict(images)
@@ -284,7 +287,7 @@ def test_digits_batch_transform_keeps_one_line_per_image(sdk_digits_model, proce
     )
     transformer.transform(f"file://{source}", content_type="text/csv", split_type="Line",
                           wait=False, logs=False)
-    transformer.wait(logs=False)
+    assert local_status(transformer.latest_transform_job, "Transform") == "Completed"
     out = (tmp_path / "output" / "digits.csv.out").read_text().splitlines()
     assert len(out) == len(rows)
     predicted = [line.split(",")[0] for line in out]

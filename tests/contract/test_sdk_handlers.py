@@ -17,7 +17,7 @@ from training.contract.archive import pack
 
 import tiny_model
 from endpoint_cases import IRIS_JSON
-from harness import SERVING_IMAGE, free_port, remove_compose_files_containers
+from harness import LOCAL_DEPLOY, SERVING_IMAGE, free_port, remove_compose_files_containers
 
 pytestmark = pytest.mark.sdk
 ROLE = "arn:aws:iam::111111111111:role/service-role/LocalSageMakerRole"
@@ -47,7 +47,7 @@ def predictor(session, tmp_path_factory):
     archive = pack(folder, tmp_path_factory.mktemp("archive") / "model.tar.gz")
     model = Model(image_uri=SERVING_IMAGE, model_data=f"file://{archive}", role=ROLE,
                   sagemaker_session=session, predictor_cls=Predictor)
-    deployed = model.deploy(initial_instance_count=1, instance_type="local")
+    deployed = model.deploy(**LOCAL_DEPLOY)
     try:
         yield deployed
     finally:

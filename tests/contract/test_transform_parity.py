@@ -17,7 +17,7 @@ from pipeline.transform import job as transform
 from training.contract.archive import pack
 
 import tiny_model
-from harness import SERVING_IMAGE, free_port, remove_compose_files_containers
+from harness import SERVING_IMAGE, free_port, local_status, remove_compose_files_containers
 
 pytestmark = pytest.mark.sdk
 ROLE = "arn:aws:iam::111111111111:role/service-role/LocalSageMakerRole"
@@ -93,7 +93,7 @@ def test_make_transform_and_sdk_local_mode_write_byte_identical_out_files(
         accept=accept, output_path=f"file://{tmp_path / 'sdk'}")
     transformer.transform(f"file://{data}", content_type="text/csv", split_type="Line",
                           wait=False, logs=False)
-    transformer.wait(logs=False)
+    assert local_status(transformer.latest_transform_job, "Transform") == "Completed"
 
     local = tmp_path / "local"
     code = transform.main(["--local", str(local), "--workload", workload, "--model-tar", archive,
