@@ -1,0 +1,213 @@
+"""The monitoring schedule's requests: what `make monitor-schedule` sends for the built-in monitors,
+how a request becomes the plan its host process runs, and the DescribeMonitoringSchedule record.
+
+For the built-in workload each monitor with a baseline is what the SDK's DefaultModelMonitor and
+ModelQualityMonitor send: a Create{DataQuality,ModelQuality}JobDefinition request and a
+CreateMonitoringSchedule naming it. MONITOR_INTERVAL, MONITOR_WINDOW and MONITOR_MAX_RUNTIME are
+written into the request where SageMaker's rules allow them (an interval of whole hours that
+divides a day is a cron expression, a window up to 24 hours the DataAnalysisStartTime offset);
+beyond them (a 3-second interval, a window of years, which tests use) they are this machine's
+overrides, kept in schedule.json and said, never in request.json. Each schedule's folder,
+<LOCAL_DIR>/schedules/<workload>/<MonitoringScheduleName>/, keeps request.json (and
+job-definition.json) and describe.json. Standard library only.
+"""
+
+import json
+import re
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.api import schedules, storage
+from pipeline.api.monitoringjobs import MonitoringJob
+from pipeline.api.requests import RequestError
+from pipeline.api.submit import INSTANCE_TYPE, uri
+from pipeline.monitoring import requests
+from pipeline.runs import records as runs
+from pipeline.runs.records import RunError
+
+KINDS = {"DATA_QUALITY": "DataQuality", "MODEL_QUALITY": "ModelQuality"}
+# SageMaker's own analyzer image: the training image implements its contract here.
+ANALYZER = re.compile(r"^\d+\.dkr\.ecr\.[^/]+/sagemaker-model-monitor-analyzer(:.*)?$")
+DESCRIBE, REQUEST, DEFINITION = "describe.json", "request.json", "job-definition.json"
+# A run's status -> MonitoringExecutionStatus
+EXECUTION = {runs.COMPLETED: "Completed", runs.FAILED: "Failed", runs.STOPPED: "Stopped"}
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def expression(interval: int | None) -> str | None:
+    """MONITOR_INTERVAL as Model Monitor's cron expression, None when it has none."""
+    if interval is None or interval == 3600:
+        return schedules.HOURLY
+    hours, rest = divmod(interval, 3600)
+    if rest or not 1 < hours <= 24 or 24 % hours:
+        return None
+    return "cron(0 0 ? * * *)" if hours == 24 else f"cron(0 0/{hours} ? * * *)"
+
+
+def builtin(args, chosen: dict) -> tuple[list, dict]:
+    """(the requests, the local overrides) of make monitor-schedule: per analysis in `chosen`
+    ({analysis: (what, {"statistics": path, "constraints": path})}) a job definition and a
+    schedule naming it."""
+    cron = expression(args.interval)
+    overrides = {} if cron else {"interval": args.interval}
+    config = {"ScheduleExpression": cron or schedules.HOURLY}
+    if args.window and args.window <= schedules.WINDOW_LIMIT:
+        config["DataAnalysisStartTime"] = f"-PT{args.window}S"
+    elif args.window:
+        overrides["window"] = args.window
+    runtime = args.max_runtime or min(args.interval or 3600, 86400)
+    bodies = []
+    for analysis, (_, files) in chosen.items():
+        kind = KINDS[analysis]
+        name = f"{args.workload}-{kind.replace('Quality', '-quality').lower()}"
+        endpoint = {"EndpointName": f"{args.workload}-endpoint", "LocalPath": requests.ENDPOINT,
+                    "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}
+        app = {"ImageUri": args.image, "ContainerEntrypoint": ["monitor"],
+               "ContainerArguments": ["--workload", args.workload],
+               "Environment": {"publish_cloudwatch_metrics": "Disabled"}}
+        job_input = {"EndpointInput": endpoint}
+        baseline = {"ConstraintsResource": {"S3Uri": uri(files["constraints"])}}
+        if analysis == "MODEL_QUALITY":
+            app["ProblemType"] = "MulticlassClassification"
+            endpoint.update(InferenceAttribute="prediction", ProbabilityAttribute="confidence")
+            job_input["GroundTruthS3Input"] = {"S3Uri": uri(args.ground_truth)}
+        else:
+            baseline["StatisticsResource"] = {"S3Uri": uri(files["statistics"])}
+        bodies.append({
+            "JobDefinitionName": name, f"{kind}AppSpecification": app,
+            f"{kind}BaselineConfig": baseline, f"{kind}JobInput": job_input,
+            f"{kind}JobOutputConfig": {"MonitoringOutputs": [{"S3Output": {
+                "S3Uri": uri(args.local / "monitoring-reports"), "LocalPath": requests.RESULTS,
+                "S3UploadMode": "EndOfJob"}}]},
+            "JobResources": {"ClusterConfig": {"InstanceCount": 1,
+                                               "InstanceType": INSTANCE_TYPE,
+                                               "VolumeSizeInGB": 1}},
+            "StoppingCondition": {"MaxRuntimeInSeconds": runtime}})
+        bodies.append({"MonitoringScheduleName": f"{name}-schedule", "MonitoringScheduleConfig": {
+            "MonitoringJobDefinitionName": name, "MonitoringType": kind,
+            "ScheduleConfig": config}})
+    return bodies, overrides
+
+
+def parsed(bodies: list) -> list[tuple[schedules.Schedule, MonitoringJob]]:
+    definitions = {}
+    for body in bodies:
+        if "JobDefinitionName" in body:
+            job = schedules.definition(body)
+            definitions[job.name] = job
+    found = [schedules.parse(body) for body in bodies if "JobDefinitionName" not in body]
+    return [(schedule, schedules.resolve(schedule, definitions)) for schedule in found]
+
+
+def baseline_file(resource: str, target: Path) -> None:
+    """A baseline file, file:// or s3:// (through the local S3), copied to `target`."""
+    with tempfile.TemporaryDirectory() as scratch:
+        storage.from_environment().fetch(resource, Path(scratch))
+        found = [path for path in Path(scratch).rglob("*") if path.is_file()]
+        if len(found) != 1:
+            raise storage.StorageError(f"{resource}: not one file")
+        shutil.copyfile(found[0], target)
+
+
+def entry(args, folder: Path, schedule: schedules.Schedule, job: MonitoringJob) -> dict:
+    """A schedule's part of schedule.json; its baseline copied into <monitor>/ (a schedule
+    compares with what it was created with), its request and Describe record written."""
+    analysis = job.analysis
+    if not job.constraints:
+        raise RunError(f"{schedule.name}: its job has no ConstraintsResource: nothing to "
+                       "compare with (run a baseline job and name its constraints.json)")
+    target = folder / requests_folder(analysis)
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for key in ("statistics", "constraints"):
+        resource = getattr(job, key)
+        if resource:
+            try:
+                baseline_file(resource, target / f"{key}.json")
+            except storage.StorageError as error:
+                raise RunError(f"{schedule.name}: baseline {key}: {error}") from None
+    own = folder / schedule.name
+    own.mkdir(parents=True, exist_ok=True)
+    (own / REQUEST).write_text(json.dumps(schedule.body, indent=2) + "\n")
+    if job.name:
+        (own / DEFINITION).write_text(json.dumps(job.body, indent=2) + "\n")
+    describe(folder, schedule, job, "Scheduled")
+    image = args.image if ANALYZER.match(job.image) else job.image
+    return {"MonitoringScheduleName": schedule.name, "expression": schedule.expression,
+            "hours": schedule.hours, "start_offset": schedule.start_offset,
+            "end_offset": schedule.end_offset, "max_runtime": job.max_runtime, "image": image,
+            "entrypoint": job.entrypoint or ["monitor"],
+            "arguments": job.arguments or ["--workload", args.workload],
+            "environment": {**job.environment, **job.attributes,
+                            **({"problem_type": job.problem_type} if job.problem_type else {})},
+            "endpoint": job.endpoint, "ground_truth": job.ground_truth,
+            "preprocessor": job.preprocessor, "output": job.output_uri}
+
+
+def requests_folder(analysis: str) -> str:
+    return {"DATA_QUALITY": "data-quality", "MODEL_QUALITY": "model-quality"}[analysis]
+
+
+def plan(args, folder: Path, pairs: list) -> dict:
+    """{analysis: entry} of the schedules; one of each type (the schedule's folders are by
+    type)."""
+    entries = {}
+    for schedule, job in pairs:
+        if job.analysis in entries:
+            raise RunError(f"{schedule.name}: a second {schedule.monitoring_type} schedule; "
+                           "one of each type runs per workload here")
+        entries[job.analysis] = entry(args, folder, schedule, job)
+    return entries
+
+
+def describe(folder: Path, schedule: schedules.Schedule, job: MonitoringJob,
+             status: str) -> None:
+    path = folder / schedule.name / DESCRIBE
+    before = json.loads(path.read_text()) if path.is_file() else None
+    path.write_text(json.dumps(schedules.described(schedule, job, status, now(), before),
+                               indent=2) + "\n")
+
+
+def set_status(folder: Path, status: str) -> None:
+    """Every schedule's record in the folder to `status` (make monitor-schedule-stop's
+    Stopped)."""
+    for path in folder.glob(f"*/{DESCRIBE}"):
+        record = json.loads(path.read_text())
+        record.update(MonitoringScheduleStatus=status, LastModifiedTime=now())
+        path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def executed(folder: Path, name: str, run: runs.Run | None, scheduled: datetime,
+             violations: int | None) -> None:
+    """An execution as the schedule's LastMonitoringExecutionSummary."""
+    path = folder / name / DESCRIBE
+    if run is None or not path.is_file():
+        return
+    record = json.loads(path.read_text())
+    status = EXECUTION.get(run.status, "InProgress")
+    if status == "Completed" and violations:
+        status = "CompletedWithViolations"
+    summary = {"MonitoringScheduleName": name,
+               "ScheduledTime": scheduled.strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "CreationTime": run.record.get("CreationTime", now()), "LastModifiedTime": now(),
+               "MonitoringExecutionStatus": status, "MonitoringType": record["MonitoringType"],
+               "ProcessingJobArn": run.record.get("ProcessingJobArn", ""),
+               "EndpointName": record.get("EndpointName", "")}
+    if run.record.get("FailureReason"):
+        summary["FailureReason"] = run.record["FailureReason"]
+    record.update(LastMonitoringExecutionSummary=summary, LastModifiedTime=now())
+    path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def load(paths: list) -> list:
+    """The (schedule, job) pairs of REQUEST's files, RunError naming the file and field."""
+    try:
+        definitions, found = schedules.load(paths)
+        return [(schedule, schedules.resolve(schedule, definitions)) for schedule in found]
+    except RequestError as error:
+        raise RunError(str(error)) from None
