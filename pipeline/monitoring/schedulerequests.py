@@ -60,30 +60,42 @@ def builtin(args, chosen: dict) -> tuple[list, dict]:
         config["DataAnalysisStartTime"] = f"-PT{args.window}S"
     elif args.window:
         overrides["window"] = args.window
-    runtime = args.max_runtime or min(args.interval or 3600, 86400)
+    app = {"ImageUri": args.image, "ContainerEntrypoint": ["monitor"],
+           "ContainerArguments": ["--workload", args.workload]}
+    found = {analysis: {key: uri(path) for key, path in files.items()}
+             for analysis, (_, files) in chosen.items()}
+    return monitors(args.workload, f"{args.workload}-endpoint", app, found,
+                    uri(args.ground_truth), uri(args.local / "monitoring-reports"), config,
+                    args.max_runtime or min(args.interval or 3600, 86400)), overrides
+
+
+def monitors(prefix: str, endpoint: str, app: dict, baselines: dict, ground_truth: str,
+             output: str, config: dict, runtime: int) -> list:
+    """The requests the SDK's DefaultModelMonitor and ModelQualityMonitor send for `endpoint`:
+    per analysis in `baselines` ({analysis: {"statistics": URI, "constraints": URI}}) a
+    Create*JobDefinition named <prefix>-<data|model>-quality and a CreateMonitoringSchedule
+    naming it (<that>-schedule), run by `app` (ImageUri, and maybe ContainerEntrypoint...)."""
     bodies = []
-    for analysis, (_, files) in chosen.items():
+    for analysis, files in baselines.items():
         kind = KINDS[analysis]
-        name = f"{args.workload}-{kind.replace('Quality', '-quality').lower()}"
-        endpoint = {"EndpointName": f"{args.workload}-endpoint", "LocalPath": requests.ENDPOINT,
-                    "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}
-        app = {"ImageUri": args.image, "ContainerEntrypoint": ["monitor"],
-               "ContainerArguments": ["--workload", args.workload],
-               "Environment": {"publish_cloudwatch_metrics": "Disabled"}}
-        job_input = {"EndpointInput": endpoint}
-        baseline = {"ConstraintsResource": {"S3Uri": uri(files["constraints"])}}
+        name = f"{prefix}-{kind.replace('Quality', '-quality').lower()}"
+        endpoint_input = {"EndpointName": endpoint, "LocalPath": requests.ENDPOINT,
+                          "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}
+        spec = {**app, "Environment": {"publish_cloudwatch_metrics": "Disabled"}}
+        job_input = {"EndpointInput": endpoint_input}
+        baseline = {"ConstraintsResource": {"S3Uri": files["constraints"]}}
         if analysis == "MODEL_QUALITY":
-            app["ProblemType"] = "MulticlassClassification"
-            endpoint.update(InferenceAttribute="prediction", ProbabilityAttribute="confidence")
-            job_input["GroundTruthS3Input"] = {"S3Uri": uri(args.ground_truth)}
+            spec["ProblemType"] = "MulticlassClassification"
+            endpoint_input.update(InferenceAttribute="prediction",
+                                  ProbabilityAttribute="confidence")
+            job_input["GroundTruthS3Input"] = {"S3Uri": ground_truth}
         else:
-            baseline["StatisticsResource"] = {"S3Uri": uri(files["statistics"])}
+            baseline["StatisticsResource"] = {"S3Uri": files["statistics"]}
         bodies.append({
-            "JobDefinitionName": name, f"{kind}AppSpecification": app,
+            "JobDefinitionName": name, f"{kind}AppSpecification": spec,
             f"{kind}BaselineConfig": baseline, f"{kind}JobInput": job_input,
             f"{kind}JobOutputConfig": {"MonitoringOutputs": [{"S3Output": {
-                "S3Uri": uri(args.local / "monitoring-reports"), "LocalPath": requests.RESULTS,
-                "S3UploadMode": "EndOfJob"}}]},
+                "S3Uri": output, "LocalPath": requests.RESULTS, "S3UploadMode": "EndOfJob"}}]},
             "JobResources": {"ClusterConfig": {"InstanceCount": 1,
                                                "InstanceType": INSTANCE_TYPE,
                                                "VolumeSizeInGB": 1}},
@@ -91,7 +103,7 @@ def builtin(args, chosen: dict) -> tuple[list, dict]:
         bodies.append({"MonitoringScheduleName": f"{name}-schedule", "MonitoringScheduleConfig": {
             "MonitoringJobDefinitionName": name, "MonitoringType": kind,
             "ScheduleConfig": config}})
-    return bodies, overrides
+    return bodies
 
 
 def parsed(bodies: list) -> list[tuple[schedules.Schedule, MonitoringJob]]:

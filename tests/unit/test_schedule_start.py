@@ -164,3 +164,42 @@ def test_a_wrong_request_starts_nothing_and_names_file_and_field(tmp_path, optio
            "named 'missing'" in capsys.readouterr().err
     assert not (tmp_path / "local" / "schedules" / "penguins" / schedule.SCHEDULER_PID).exists()
     assert schedulerequests.expression(5400) is None
+
+
+def test_the_lambda_that_schedules_the_monitors_sends_its_requests_through_make(
+        tmp_path, options, monkeypatch):
+    from pipeline.workflow import handlers
+
+    data = baseline_run(tmp_path / "local")
+    files = data.folder / "processing" / "output"
+    called = []
+
+    def make(*arguments):  # make monitor-schedule REQUEST="..." as the handler runs it
+        called.append(arguments)
+        requests = arguments[1].removeprefix("REQUEST=").split()
+        assert schedule.main([*options, "start", "--capture", str(tmp_path / "capture"),
+                              *[word for path in requests for word in ("--request", path)]]) == 0
+
+    monkeypatch.setattr(handlers, "make", make)
+    answer = handlers.schedule_monitors({
+        "endpoint_name": "penguins-endpoint",
+        "data_quality_statistics": f"file://{files}/statistics.json",
+        "data_quality_constraints": f"file://{files}/constraints.json",
+        "schedule_expression": "cron(0 0/6 ? * * *)"}, None)
+    try:
+        assert answer["schedules"] == "penguins-endpoint-data-quality-schedule"
+        assert called[0][0] == "monitor-schedule"
+        own = tmp_path / "local" / "schedules" / "penguins" / answer["schedules"]
+        body = json.loads((own / "request.json").read_text())
+        assert body["MonitoringScheduleConfig"]["ScheduleConfig"] == {
+            "ScheduleExpression": "cron(0 0/6 ? * * *)"}
+        definition = json.loads((own / "job-definition.json").read_text())
+        assert definition["DataQualityAppSpecification"]["ImageUri"] == handlers.ANALYZER
+        plan = json.loads((own.parent / "schedule.json").read_text())
+        assert plan["schedules"]["DATA_QUALITY"]["image"] == "penguins-training:test"
+        assert plan["schedules"]["DATA_QUALITY"]["hours"] == [0, 6, 12, 18]
+    finally:
+        stop(options)
+    monkeypatch.setattr(handlers, "make", lambda *arguments: called.append(arguments))
+    handlers.schedule_monitors({"endpoint_name": "penguins-endpoint"}, None)
+    assert called[-1] == ("monitor-schedule",)  # no baselines named: make's own requests
