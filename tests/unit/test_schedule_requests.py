@@ -4,7 +4,9 @@ them, each mistake refused naming its JSON path, and a schedule's times and wind
 
 import copy
 import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from test_job_request_checks import REMOVE, changed
@@ -255,3 +257,15 @@ def test_a_schedule_names_a_definition_given_with_it_and_of_its_type(tmp_path):
     files[2].write_text("{")
     with pytest.raises(RequestError, match="2.json: not JSON"):
         schedules.load(files)
+
+
+def test_the_docs_example_is_a_request_this_parser_takes(tmp_path):
+    page = (Path(__file__).resolve().parents[2] / "docs" / "monitoring.md").read_text()
+    section = page[page.index("A one-off data-quality check"):]
+    blocks = re.findall(r"```json\n(.*?)```", section, re.S)[:2]
+    files = []
+    for index, block in enumerate(blocks):
+        files.append(tmp_path / f"{index}.json")
+        files[-1].write_text(block)
+    _, [schedule] = schedules.load(files)
+    assert (schedule.hours, schedule.start_offset, schedule.end_offset) == (None, -3600, 0)
