@@ -129,8 +129,7 @@ def _endpoint(inputs: dict, path: str) -> dict:
     found = {"endpoint": _get(node, "EndpointName", path, str),
              "local_path": _local_path(node, path), "attributes": {}, "offsets": {}}
     for key, variable in (("InferenceAttribute", "inference_attribute"),
-                          ("ProbabilityAttribute", "probability_attribute"),
-                          ("FeaturesAttribute", "features_attribute")):
+                          ("ProbabilityAttribute", "probability_attribute")):
         if key in node:
             found["attributes"][variable] = _get(node, key, path, str)
     if "ProbabilityThresholdAttribute" in node:

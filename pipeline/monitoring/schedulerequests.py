@@ -35,6 +35,13 @@ DESCRIBE, REQUEST, DEFINITION = "describe.json", "request.json", "job-definition
 EXECUTION = {runs.COMPLETED: "Completed", runs.FAILED: "Failed", runs.STOPPED: "Stopped"}
 
 
+def write(path: Path, record: dict) -> None:
+    """A record whole or not at all: the host process updates it while others read it."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(record, indent=2) + "\n")
+    partial.replace(path)
+
+
 def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -150,9 +157,12 @@ def entry(args, folder: Path, schedule: schedules.Schedule, job: MonitoringJob) 
         (own / DEFINITION).write_text(json.dumps(job.body, indent=2) + "\n")
     describe(folder, schedule, job, "Scheduled")
     image = args.image if ANALYZER.match(job.image) else job.image
+    # Model quality's EndpointInput offsets (labels come late) when the schedule has none.
+    start, end = (job.offsets.get(key) if offset is None else offset for key, offset in (
+        ("StartTimeOffset", schedule.start_offset), ("EndTimeOffset", schedule.end_offset)))
     return {"MonitoringScheduleName": schedule.name, "expression": schedule.expression,
-            "hours": schedule.hours, "start_offset": schedule.start_offset,
-            "end_offset": schedule.end_offset, "max_runtime": job.max_runtime, "image": image,
+            "hours": schedule.hours, "start_offset": start, "end_offset": end,
+            "max_runtime": job.max_runtime, "image": image,
             "entrypoint": job.entrypoint or ["monitor"],
             "arguments": job.arguments or ["--workload", args.workload],
             "environment": {**job.environment, **job.attributes,
@@ -181,8 +191,7 @@ def describe(folder: Path, schedule: schedules.Schedule, job: MonitoringJob,
              status: str) -> None:
     path = folder / schedule.name / DESCRIBE
     before = json.loads(path.read_text()) if path.is_file() else None
-    path.write_text(json.dumps(schedules.described(schedule, job, status, now(), before),
-                               indent=2) + "\n")
+    write(path, schedules.described(schedule, job, status, now(), before))
 
 
 def set_status(folder: Path, status: str) -> None:
@@ -191,7 +200,7 @@ def set_status(folder: Path, status: str) -> None:
     for path in folder.glob(f"*/{DESCRIBE}"):
         record = json.loads(path.read_text())
         record.update(MonitoringScheduleStatus=status, LastModifiedTime=now())
-        path.write_text(json.dumps(record, indent=2) + "\n")
+        write(path, record)
 
 
 def executed(folder: Path, name: str, run: runs.Run | None, scheduled: datetime,
@@ -213,7 +222,7 @@ def executed(folder: Path, name: str, run: runs.Run | None, scheduled: datetime,
     if run.record.get("FailureReason"):
         summary["FailureReason"] = run.record["FailureReason"]
     record.update(LastMonitoringExecutionSummary=summary, LastModifiedTime=now())
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    write(path, record)
 
 
 def load(paths: list) -> list:

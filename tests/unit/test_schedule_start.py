@@ -203,3 +203,23 @@ def test_the_lambda_that_schedules_the_monitors_sends_its_requests_through_make(
     monkeypatch.setattr(handlers, "make", lambda *arguments: called.append(arguments))
     handlers.schedule_monitors({"endpoint_name": "penguins-endpoint"}, None)
     assert called[-1] == ("monitor-schedule",)  # no baselines named: make's own requests
+
+
+def test_model_qualitys_endpoint_offsets_set_the_window_when_the_schedule_has_none(tmp_path):
+    constraints = tmp_path / "constraints.json"
+    constraints.write_text("{}")
+    bodies = schedulerequests.monitors(
+        "p", "penguins-endpoint", {"ImageUri": "penguins-training:test"},
+        {"MODEL_QUALITY": {"constraints": f"file://{constraints}"}}, f"file://{tmp_path}",
+        f"file://{tmp_path}/out", {"ScheduleExpression": "cron(0 * ? * * *)"}, 60)
+    bodies[0]["ModelQualityJobInput"]["EndpointInput"].update(StartTimeOffset="-P8D",
+                                                              EndTimeOffset="-P1D")
+    [(found, job)] = schedulerequests.parsed(bodies)
+    args = type("Args", (), {"image": "penguins-training:test", "workload": "penguins"})
+    entry = schedulerequests.entry(args, tmp_path / "schedules", found, job)
+    assert (entry["start_offset"], entry["end_offset"]) == (-8 * 86400, -86400)
+    assert entry["environment"] == {"publish_cloudwatch_metrics": "Disabled",
+                                    "inference_attribute": "prediction",
+                                    "probability_attribute": "confidence",
+                                    "problem_type": "MulticlassClassification"}
+    assert (tmp_path / "schedules" / "model-quality" / "constraints.json").is_file()
