@@ -2,21 +2,22 @@
 that `make monitor-schedule` starts and `make monitor-schedule-stop` ends
 (pipeline/monitoring/schedule.py).
 
-As a SageMaker monitoring schedule, every `interval` seconds of the schedule (MONITOR_INTERVAL,
-3600: at the top of each hour, as cron(0 * ? * * *)) it runs an execution of each monitor whose
-baseline the schedule was created with (LOCAL_DIR/schedules/<workload>/: schedule.json,
-<monitor>/ and <monitor>/<variant>/) over the window that just ended,
-[boundary - window, boundary): one per production variant with capture in it
-(pipeline/monitoring/variants.py), against the variant's own baseline when the schedule has one,
-else the monitor's. Each execution is a monitoring run as make monitor-data's and make
-monitor-model's are, a CreateProcessingJob request handed to the job runner
-(pipeline/monitoring/requests.py), with the schedule's name in its record and
-MaxRuntimeInSeconds the schedule's `max_runtime` (MONITOR_MAX_RUNTIME, default the interval): one
-running longer is stopped by the runner and recorded Stopped. A boundary missed while an
-execution ran is skipped, as SageMaker skips it; a failed execution is recorded and the schedule
-goes on. SIGTERM stops a running execution (recorded Stopped, as StopProcessingJob leaves it) and
-the schedule. Alarms are the alarm watcher's (pipeline/monitoring/alarms.py). Standard library
-only.
+As SageMaker runs a monitoring schedule, at each time of each schedule in schedule.json (its
+request's ScheduleExpression, or every MONITOR_INTERVAL seconds when this machine overrides it;
+NOW once, then the process ends: pipeline/monitoring/clock.py) it runs an execution of that
+schedule's monitor over its window, against the baseline the schedule was created with
+(LOCAL_DIR/schedules/<workload>/<monitor>/ and <monitor>/<variant>/): one per production variant
+of the request's endpoint with capture in the window (pipeline/monitoring/variants.py), against
+the variant's own baseline when the schedule has one, else the monitor's. Each execution is a
+monitoring run as make monitor-data's and make monitor-model's are, a CreateProcessingJob request
+handed to the job runner (pipeline/monitoring/requests.py) with the request's image, environment
+and MaxRuntimeInSeconds, its MonitoringScheduleName in its record; one running longer is stopped
+by the runner and recorded Stopped. After it, the schedule's describe.json gets its
+LastMonitoringExecutionSummary (pipeline/monitoring/schedulerecords.py) and its results are
+copied to the request's output S3Uri. A time missed while an execution ran is skipped, as
+SageMaker skips it; a failed execution is recorded and the schedule goes on. SIGTERM stops a
+running execution (recorded Stopped, as StopProcessingJob leaves it) and the schedule. Alarms
+are the alarm watcher's (pipeline/monitoring/alarms.py). Standard library only.
 """
 
 import argparse
@@ -26,11 +27,12 @@ import signal
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.api import runner, schedules, storage, submit
-from pipeline.monitoring import alarms, dataquality, modelquality, schedulerequests, variants
+from pipeline.api import runner, storage, submit
+from pipeline.monitoring import alarms, dataquality, modelquality, schedulerecords, variants
+from pipeline.monitoring.clock import Clock
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
@@ -122,7 +124,7 @@ class Executions:
         """The execution in the schedule's Describe record, its results copied where the
         request's output S3Uri says, laid out as SageMaker lays them out."""
         found = alarms.violations(run) if run else None
-        schedulerequests.executed(self.folder, entry["MonitoringScheduleName"], run, at,
+        schedulerecords.executed(self.folder, entry["MonitoringScheduleName"], run, at,
                                   len(found or []))
         results = run.folder / dataquality.RESULTS if run else None
         if not entry.get("output") or not results or not results.is_dir():
@@ -156,39 +158,8 @@ class Executions:
                 if not self.stopping.is_set():
                     self.execute(analysis, start, end, item, at)
 
-    def clock(self, analysis: str) -> schedules.Schedule | None:
-        """The request's times, None when this machine's MONITOR_INTERVAL overrides them."""
-        entry = self.entry(analysis)
-        if self.schedule.get("interval") or not entry:
-            return None
-        hours = entry["hours"]
-        return schedules.Schedule(entry["MonitoringScheduleName"], "", entry["expression"],
-                                  None if hours is None else tuple(hours),
-                                  entry["start_offset"], entry["end_offset"], None, None, {})
-
-    def next_time(self, analysis: str, after: datetime) -> datetime:
-        clock = self.clock(analysis)
-        if clock is not None or self.once(analysis):
-            return clock.next_run(after) if clock else after
-        interval = self.schedule["interval"]
-        return datetime.fromtimestamp((after.timestamp() // interval + 1) * interval, UTC)
-
-    def once(self, analysis: str) -> bool:
-        entry = self.entry(analysis)
-        return bool(entry) and entry["hours"] is None  # NOW
-
-    def window(self, analysis: str, at: datetime) -> tuple[datetime, datetime]:
-        """[start, end) of the execution at `at`: MONITOR_WINDOW's length when set here, else
-        the request's offsets, else the time since the time before."""
-        entry, clock = self.entry(analysis), self.clock(analysis)
-        end = at + timedelta(seconds=entry.get("end_offset") or 0)
-        if self.schedule.get("window"):
-            return end - timedelta(seconds=self.schedule["window"]), end
-        if entry.get("start_offset") is not None:
-            return at + timedelta(seconds=entry["start_offset"]), end
-        if clock is None:
-            return end - timedelta(seconds=self.schedule["interval"]), end
-        return clock.window(at)
+    def clock(self, analysis: str) -> Clock:
+        return Clock(self.schedule, self.entry(analysis))
 
     def run(self) -> None:
         analyses, interval = self.analyses(), self.schedule.get("interval")
@@ -196,20 +167,21 @@ class Executions:
         jobrun.say(f"schedule {self.schedule['name']}: " + ", ".join(
             f"{analysis} ({self.entry(analysis).get('expression', '')} {here})"
             for analysis in analyses))
+        clocks = {analysis: self.clock(analysis) for analysis in analyses}
         now = datetime.now(UTC)
-        due = {analysis: self.next_time(analysis, now) for analysis in analyses}
+        due = {analysis: clock.next_time(now) for analysis, clock in clocks.items()}
         while due and not self.stopping.is_set():
             at = min(due.values())
             if self.stopping.wait(max((at - datetime.now(UTC)).total_seconds(), 0)):
                 break
             ready = [analysis for analysis in analyses if due.get(analysis) == at]
             for analysis in ready:
-                self.tick(*self.window(analysis, at), [analysis], at)
+                self.tick(*clocks[analysis].window(at), [analysis], at)
             for analysis in ready:  # a time missed while an execution ran is skipped
-                if self.once(analysis):
+                if clocks[analysis].once:
                     del due[analysis]
                 else:
-                    due[analysis] = self.next_time(analysis, datetime.now(UTC))
+                    due[analysis] = clocks[analysis].next_time(datetime.now(UTC))
         jobrun.say(f"schedule {self.schedule['name']} "
                    f"{'stopped' if self.stopping.is_set() else 'done: its NOW executions ran'}")
 
@@ -232,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: executions.stop())
     executions.run()
     if not executions.stopping.is_set():  # NOW schedules, each run once
-        schedulerequests.set_status(folder, "Stopped")
+        schedulerecords.set_status(folder, "Stopped")
     return 0
 
 

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.monitoring import alarms, schedulerequests
+from pipeline.monitoring import alarms, schedulerecords, schedulerequests
 from pipeline.monitoring import dataquality as monitoring
 from pipeline.monitoring import modelquality as modelmonitor
 from pipeline.runs import hooks, jobrun
@@ -62,7 +62,7 @@ def start(args) -> int:
         pairs = schedulerequests.parsed(bodies)  # make's requests take the user's path
     # The schedule started before ends first: its running execution reads the baselines.
     stop_process(folder / SCHEDULER_PID, "schedule", STOP_WAIT)
-    for stale in folder.glob(f"*/{schedulerequests.DESCRIBE}"):
+    for stale in folder.glob(f"*/{schedulerecords.DESCRIBE}"):
         shutil.rmtree(stale.parent)  # an earlier start's schedules are replaced, not kept
     entries = schedulerequests.plan(args, folder, pairs)
     baselines, by_variant = {}, {}
@@ -182,7 +182,7 @@ def stop(args) -> int:
     folder = args.local / "schedules" / args.workload
     stop_watcher(folder)
     stop_process(folder / SCHEDULER_PID, "schedule", STOP_WAIT)
-    schedulerequests.set_status(folder, "Stopped")
+    schedulerecords.set_status(folder, "Stopped")
     jobrun.say(f"stopped the monitoring schedule of {args.workload}; its executions stay in "
                f"{args.local / 'monitoring'} (make monitoring)")
     return 0

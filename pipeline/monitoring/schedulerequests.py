@@ -9,14 +9,14 @@ divides a day is a cron expression, a window up to 24 hours the DataAnalysisStar
 beyond them (a 3-second interval, a window of years, which tests use) they are this machine's
 overrides, kept in schedule.json and said, never in request.json. Each schedule's folder,
 <LOCAL_DIR>/schedules/<workload>/<MonitoringScheduleName>/, keeps request.json (and
-job-definition.json) and describe.json. Standard library only.
+job-definition.json) and describe.json (pipeline/monitoring/schedulerecords.py). Standard
+library only.
 """
 
 import json
 import re
 import shutil
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.api import schedules, storage
@@ -24,26 +24,13 @@ from pipeline.api.monitoringjobs import MonitoringJob
 from pipeline.api.requests import RequestError
 from pipeline.api.submit import INSTANCE_TYPE, uri
 from pipeline.monitoring import requests
-from pipeline.runs import records as runs
+from pipeline.monitoring import schedulerecords as records
 from pipeline.runs.records import RunError
 
 KINDS = {"DATA_QUALITY": "DataQuality", "MODEL_QUALITY": "ModelQuality"}
 # SageMaker's own analyzer image: the training image implements its contract here.
 ANALYZER = re.compile(r"^\d+\.dkr\.ecr\.[^/]+/sagemaker-model-monitor-analyzer(:.*)?$")
-DESCRIBE, REQUEST, DEFINITION = "describe.json", "request.json", "job-definition.json"
-# A run's status -> MonitoringExecutionStatus
-EXECUTION = {runs.COMPLETED: "Completed", runs.FAILED: "Failed", runs.STOPPED: "Stopped"}
-
-
-def write(path: Path, record: dict) -> None:
-    """A record whole or not at all: the host process updates it while others read it."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(record, indent=2) + "\n")
-    partial.replace(path)
-
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+REQUEST, DEFINITION = "request.json", "job-definition.json"
 
 
 def expression(interval: int | None) -> str | None:
@@ -155,7 +142,7 @@ def entry(args, folder: Path, schedule: schedules.Schedule, job: MonitoringJob) 
     (own / REQUEST).write_text(json.dumps(schedule.body, indent=2) + "\n")
     if job.name:
         (own / DEFINITION).write_text(json.dumps(job.body, indent=2) + "\n")
-    describe(folder, schedule, job, "Scheduled")
+    records.describe(folder, schedule, job, "Scheduled")
     image = args.image if ANALYZER.match(job.image) else job.image
     # Model quality's EndpointInput offsets (labels come late) when the schedule has none.
     start, end = (job.offsets.get(key) if offset is None else offset for key, offset in (
@@ -185,44 +172,6 @@ def plan(args, folder: Path, pairs: list) -> dict:
                            "one of each type runs per workload here")
         entries[job.analysis] = entry(args, folder, schedule, job)
     return entries
-
-
-def describe(folder: Path, schedule: schedules.Schedule, job: MonitoringJob,
-             status: str) -> None:
-    path = folder / schedule.name / DESCRIBE
-    before = json.loads(path.read_text()) if path.is_file() else None
-    write(path, schedules.described(schedule, job, status, now(), before))
-
-
-def set_status(folder: Path, status: str) -> None:
-    """Every schedule's record in the folder to `status` (make monitor-schedule-stop's
-    Stopped)."""
-    for path in folder.glob(f"*/{DESCRIBE}"):
-        record = json.loads(path.read_text())
-        record.update(MonitoringScheduleStatus=status, LastModifiedTime=now())
-        write(path, record)
-
-
-def executed(folder: Path, name: str, run: runs.Run | None, scheduled: datetime,
-             violations: int | None) -> None:
-    """An execution as the schedule's LastMonitoringExecutionSummary."""
-    path = folder / name / DESCRIBE
-    if run is None or not path.is_file():
-        return
-    record = json.loads(path.read_text())
-    status = EXECUTION.get(run.status, "InProgress")
-    if status == "Completed" and violations:
-        status = "CompletedWithViolations"
-    summary = {"MonitoringScheduleName": name,
-               "ScheduledTime": scheduled.strftime("%Y-%m-%dT%H:%M:%SZ"),
-               "CreationTime": run.record.get("CreationTime", now()), "LastModifiedTime": now(),
-               "MonitoringExecutionStatus": status, "MonitoringType": record["MonitoringType"],
-               "ProcessingJobArn": run.record.get("ProcessingJobArn", ""),
-               "EndpointName": record.get("EndpointName", "")}
-    if run.record.get("FailureReason"):
-        summary["FailureReason"] = run.record["FailureReason"]
-    record.update(LastMonitoringExecutionSummary=summary, LastModifiedTime=now())
-    write(path, record)
 
 
 def load(paths: list) -> list:

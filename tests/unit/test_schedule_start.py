@@ -223,3 +223,27 @@ def test_model_qualitys_endpoint_offsets_set_the_window_when_the_schedule_has_no
                                     "probability_attribute": "confidence",
                                     "problem_type": "MulticlassClassification"}
     assert (tmp_path / "schedules" / "model-quality" / "constraints.json").is_file()
+
+
+@pytest.mark.parametrize(("plan", "entry", "runs_at", "window"), [
+    ({}, {"hours": [0, 6, 12, 18], "start_offset": None, "end_offset": None}, "00:00",
+     ("18:00", "00:00")),
+    ({}, {"hours": list(range(24)), "start_offset": -7200, "end_offset": -3600}, "22:00",
+     ("20:00", "21:00")),
+    ({"interval": 60, "window": 600}, {"hours": list(range(24)), "start_offset": None,
+                                       "end_offset": None}, "21:18", ("21:08", "21:18")),
+    ({"interval": 60}, {"hours": None, "start_offset": -3600, "end_offset": 0}, "21:17",
+     ("20:17", "21:17")),  # NOW: at once, whatever the interval here
+    ({"interval": 3600, "window": 3600}, {}, "22:00", ("21:00", "22:00")),  # before requests
+])
+def test_the_clock_takes_the_requests_times_unless_this_machine_overrides_them(plan, entry,
+                                                                               runs_at, window):
+    from pipeline.monitoring.clock import Clock
+
+    if entry:
+        entry.update(MonitoringScheduleName="s", expression="cron(0 * ? * * *)")
+    clock = Clock(plan, entry)
+    at = clock.next_time(datetime(2026, 11, 23, 21, 17, tzinfo=UTC))
+    start, end = clock.window(at)
+    assert at.strftime("%H:%M") == runs_at
+    assert (start.strftime("%H:%M"), end.strftime("%H:%M")) == window
