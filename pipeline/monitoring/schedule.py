@@ -97,9 +97,9 @@ def start(args) -> int:
     for line in skipped:
         jobrun.say(f"left out {line}")
     for key, value in overrides.items():
-        jobrun.say(f"{'MONITOR_' + key.upper()}={value} s is beyond what a "
-                   "CreateMonitoringSchedule request can say (Model Monitor runs every 1-24 "
-                   "hours over at most 24 hours): this machine's setting, in schedule.json only")
+        jobrun.say(f"MONITOR_{key.upper()}={value} s: this machine's setting, in "
+                   "schedule.json only, not in request.json (a CreateMonitoringSchedule runs "
+                   "every 1-24 whole hours, over at most 24 hours)")
     scheduler = background(args, "pipeline.monitoring.executions", [], folder / SCHEDULER_PID,
                            folder / SCHEDULER_LOG)
     stop_watcher(folder)
