@@ -53,19 +53,23 @@ monitor-model: build-training ## Model-quality monitoring job: captured predicti
 	  --endpoint-dir $(ENDPOINT_DIR) $(if $(START),--start $(START)) $(if $(END),--end $(END)) \
 	  $(if $(BASELINE_JOB),--baseline-job $(BASELINE_JOB)) $(if $(VARIANT),--variant $(VARIANT))
 
-# The monitoring schedule (pipeline/monitoring/schedule.py): a host process
-# (pipeline/monitoring/executions.py) runs both monitors every MONITOR_INTERVAL seconds over the
-# window just ended (MONITOR_WINDOW seconds), each execution a processing job through the job
-# runner that runs at most MONITOR_MAX_RUNTIME seconds (default the interval).
-MONITOR_INTERVAL ?= 3600
+# The monitoring schedule (pipeline/monitoring/schedule.py): CreateMonitoringSchedule requests,
+# make's own for both monitors (hourly; MONITOR_INTERVAL seconds, over the window just ended,
+# MONITOR_WINDOW seconds, each execution at most MONITOR_MAX_RUNTIME seconds, default the
+# interval) or REQUEST's files (a CreateMonitoringSchedule body each, with the
+# Create*JobDefinition bodies it names); a host process (pipeline/monitoring/executions.py) runs
+# each execution as a processing job through the job runner. docs/monitoring.md.
+MONITOR_INTERVAL ?=
 MONITOR_WINDOW ?=
 MONITOR_MAX_RUNTIME ?=
 SCHEDULE = $(PYTHON) -m pipeline.monitoring.schedule --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
 
-monitor-schedule: build-training ## Start the monitoring schedule: both monitors every MONITOR_INTERVAL s (default hourly; ON_VIOLATION, RETRAIN_ON_VIOLATION=1: a host-side alarm watcher)
+monitor-schedule: build-training ## Start the monitoring schedule: both monitors hourly (MONITOR_INTERVAL s), or REQUEST="schedule.json [definition.json]" (CreateMonitoringSchedule); ON_VIOLATION, RETRAIN_ON_VIOLATION=1: a host-side alarm watcher
 	@$(SCHEDULE) start --capture $(CAPTURE_DIR) --ground-truth $(GROUND_TRUTH_DIR) $(ALARMS) \
-	  --registry $(MODEL_REGISTRY) --endpoint-dir $(ENDPOINT_DIR) --interval $(MONITOR_INTERVAL) \
+	  --registry $(MODEL_REGISTRY) --endpoint-dir $(ENDPOINT_DIR) \
+	  $(foreach file,$(REQUEST),--request $(file)) \
+	  $(if $(MONITOR_INTERVAL),--interval $(MONITOR_INTERVAL)) \
 	  $(if $(MONITOR_WINDOW),--window $(MONITOR_WINDOW)) \
 	  $(if $(MONITOR_MAX_RUNTIME),--max-runtime $(MONITOR_MAX_RUNTIME))
 

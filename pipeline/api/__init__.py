@@ -7,8 +7,10 @@ transforms.py (a CreateTransformJob body read and checked; the batch transform e
 this package, runs it), storage.py (where channels come from and outputs go: file:// here,
 s3:// through a local S3 when one is configured: pipeline/s3's, through boto3), runner.py (a
 job run, its uploads), hosts.py (each host's /opt/ml and container, the stopping condition),
-sourcedir.py (script mode's code fetched by the host) and describe.py (the Describe*Job answer
-kept in run.json). `make job`'s command is pipeline/jobs/requests.py, above both this package
+sourcedir.py (script mode's code fetched by the host), describe.py (the Describe*Job answer
+kept in run.json), and schedules.py with monitoringjobs.py (a CreateMonitoringSchedule body and
+the job definitions it names, read and checked; pipeline.monitoring runs the schedule).
+`make job`'s command is pipeline/jobs/requests.py, above both this package
 and the transform engine. It stands on pipeline.runs and pipeline.s3 only, so every package
 above can start its jobs through it. Standard library only, but for s3:// (boto3, imported then).
 """

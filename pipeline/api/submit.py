@@ -22,7 +22,10 @@ INSTANCE_TYPE = "ml.m5.large"  # recorded only: a host here is a container
 MAX_RUNTIME = 86400  # SageMaker's default for training (one day), for every step's job
 
 
-def uri(path: Path) -> str:
+def uri(path: Path | str) -> str:
+    """A host path as a file:// URI; an s3:// URI (a schedule's request may name one) as it is."""
+    if isinstance(path, str) and path.startswith("s3://"):
+        return path
     return f"file://{Path(path).absolute()}"
 
 

@@ -61,7 +61,10 @@ def facts(run: runs.Run, found: list) -> dict:
     return {"MONITORING_RUN": run.name, "ANALYSIS_TYPE": analysis,
             "VIOLATION_COUNT": str(len(found)), "CONSTRAINT_VIOLATIONS": str(path or ""),
             "ENDPOINT_NAME": endpoint, "VARIANT_NAME": variant,
-            "MONITORING_SCHEDULE": record.get("schedule", ""),
+            # The CreateMonitoringSchedule request's name; a run of before requests, the
+            # workload's schedule
+            "MONITORING_SCHEDULE": record.get("MonitoringScheduleName")
+            or record.get("schedule", ""),
             "ALARM_NAME": f"{endpoint}-{analysis.lower().replace('_', '-')}-violations"}
 
 

@@ -149,9 +149,13 @@ def analyse(args, analysis: str, start: datetime, end: datetime, baseline: tuple
     named = {"endpoint": captured.endpoint, "variant": captured.variant} \
         if captured and captured.variant else {}
     name = name or runs.job_name(args.local, "monitoring", args.workload)
+    # A schedule's request may name its own image, entrypoint and environment (executions.py).
     body = requests.monitoring_job(
         name, args.image, args.local / "monitoring" / name, inputs, files,
-        {"analysis_type": analysis, **environment}, ["--workload", args.workload], code)
+        {"analysis_type": analysis, **environment, **(getattr(args, "environment", None) or {})},
+        getattr(args, "arguments", None) or ["--workload", args.workload], code)
+    if getattr(args, "entrypoint", None):
+        body["AppSpecification"]["ContainerEntrypoint"] = list(args.entrypoint)
     if max_runtime:
         body["StoppingCondition"]["MaxRuntimeInSeconds"] = max_runtime
     run = submit(args, body, "monitoring", analysis_type=analysis,

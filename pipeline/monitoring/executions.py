@@ -2,34 +2,37 @@
 that `make monitor-schedule` starts and `make monitor-schedule-stop` ends
 (pipeline/monitoring/schedule.py).
 
-As a SageMaker monitoring schedule, every `interval` seconds of the schedule (MONITOR_INTERVAL,
-3600: at the top of each hour, as cron(0 * ? * * *)) it runs an execution of each monitor whose
-baseline the schedule was created with (LOCAL_DIR/schedules/<workload>/: schedule.json,
-<monitor>/ and <monitor>/<variant>/) over the window that just ended,
-[boundary - window, boundary): one per production variant with capture in it
-(pipeline/monitoring/variants.py), against the variant's own baseline when the schedule has one,
-else the monitor's. Each execution is a monitoring run as make monitor-data's and make
-monitor-model's are, a CreateProcessingJob request handed to the job runner
-(pipeline/monitoring/requests.py), with the schedule's name in its record and
-MaxRuntimeInSeconds the schedule's `max_runtime` (MONITOR_MAX_RUNTIME, default the interval): one
-running longer is stopped by the runner and recorded Stopped. A boundary missed while an
-execution ran is skipped, as SageMaker skips it; a failed execution is recorded and the schedule
-goes on. SIGTERM stops a running execution (recorded Stopped, as StopProcessingJob leaves it) and
-the schedule. Alarms are the alarm watcher's (pipeline/monitoring/alarms.py). Standard library
-only.
+As SageMaker runs a monitoring schedule, at each time of each schedule in schedule.json (its
+request's ScheduleExpression, or every MONITOR_INTERVAL seconds when this machine overrides it;
+NOW once, then the process ends: pipeline/monitoring/clock.py) it runs an execution of that
+schedule's monitor over its window, against the baseline the schedule was created with
+(LOCAL_DIR/schedules/<workload>/<monitor>/ and <monitor>/<variant>/): one per production variant
+of the request's endpoint with capture in the window (pipeline/monitoring/variants.py), against
+the variant's own baseline when the schedule has one, else the monitor's. Each execution is a
+monitoring run as make monitor-data's and make monitor-model's are, a CreateProcessingJob request
+handed to the job runner (pipeline/monitoring/requests.py) with the request's image, environment
+and MaxRuntimeInSeconds, its MonitoringScheduleName in its record; one running longer is stopped
+by the runner and recorded Stopped. After it, the schedule's describe.json gets its
+LastMonitoringExecutionSummary (pipeline/monitoring/schedulerecords.py) and its results are
+copied to the request's output S3Uri. A time missed while an execution ran is skipped, as
+SageMaker skips it; a failed execution is recorded and the schedule goes on. SIGTERM stops a
+running execution (recorded Stopped, as StopProcessingJob leaves it) and the schedule. Alarms
+are the alarm watcher's (pipeline/monitoring/alarms.py). Standard library only.
 """
 
 import argparse
+import copy
 import json
 import signal
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.api import runner, submit
-from pipeline.monitoring import dataquality, modelquality, variants
+from pipeline.api import runner, storage, submit
+from pipeline.monitoring import alarms, dataquality, modelquality, schedulerecords, variants
+from pipeline.monitoring.clock import Clock
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
@@ -63,7 +66,8 @@ class Executions:
             time.sleep(0.2)
 
     def baseline(self, analysis: str, item: variants.Captured) -> tuple[str, dict]:
-        """(what it is, its files in the schedule's folder) of the execution's baseline."""
+        """(what it is, its files in the schedule's folder) of the execution's baseline: a
+        model-quality request names constraints only."""
         place = self.folder / MONITORS[analysis][0]
         chosen = self.schedule["baselines"][analysis]
         if item.variant and (place / item.variant).is_dir():
@@ -71,46 +75,115 @@ class Executions:
             chosen = self.schedule.get("variant_baselines", {}).get(analysis, {}).get(
                 item.variant, chosen)
         return chosen["from"], {key: str(place / f"{key}.json")
-                                for key in ("statistics", "constraints")}
+                                for key in ("statistics", "constraints")
+                                if (place / f"{key}.json").is_file() or key == "constraints"}
+
+    def entry(self, analysis: str) -> dict:
+        """The analysis' schedule from its request (pipeline/monitoring/schedulerequests.py);
+        empty in a schedule.json of before requests."""
+        return self.schedule.get("schedules", {}).get(analysis, {})
+
+    def runner_args(self, analysis: str):
+        """The job runner's settings for the analysis' executions: its request's image,
+        entrypoint, environment, ground truth and record preprocessor."""
+        entry = self.entry(analysis)
+        if not entry:
+            return self.args
+        args = copy.copy(self.args)
+        args.image, args.environment = entry["image"], entry["environment"]
+        args.entrypoint, args.arguments = entry["entrypoint"], entry["arguments"]
+        for key in ("ground_truth", "preprocessor"):
+            if entry.get(key):
+                setattr(args, key, storage.file_path(entry[key]) or entry[key])
+        return args
 
     def execute(self, analysis: str, start: datetime, end: datetime,
-                item: variants.Captured) -> int:
+                item: variants.Captured, at: datetime | None = None) -> int:
         """One execution as a monitoring run; its exit code (a refused request: said, 1)."""
         name = runs.job_name(self.args.local, "monitoring", self.args.workload)
+        entry = self.entry(analysis)
+        named = {"MonitoringScheduleName": entry["MonitoringScheduleName"]} if entry else {}
         self.running = name
         try:
-            return MONITORS[analysis][1](
-                self.args, item, self.baseline(analysis, item), start, end, name=name,
-                max_runtime=int(self.schedule.get("max_runtime") or self.schedule["interval"]),
-                schedule=self.schedule["name"])
+            code = MONITORS[analysis][1](
+                self.runner_args(analysis), item, self.baseline(analysis, item), start, end,
+                name=name, max_runtime=int(entry.get("max_runtime") or
+                                           self.schedule.get("max_runtime") or
+                                           self.schedule["interval"]),
+                schedule=self.schedule["name"], **named)
         except RunError as error:
             jobrun.say(f"{analysis} execution {name} not started: {error}")
             return 1
         finally:
             self.running = None
+        if entry:
+            self.recorded(entry, runs.load(self.args.local / "monitoring" / name), at or end)
+        return code
+
+    def recorded(self, entry: dict, run: runs.Run | None, at: datetime) -> None:
+        """The execution in the schedule's Describe record, its results copied where the
+        request's output S3Uri says, laid out as SageMaker lays them out."""
+        found = alarms.violations(run) if run else None
+        schedulerecords.executed(self.folder, entry["MonitoringScheduleName"], run, at,
+                                  len(found or []))
+        results = run.folder / dataquality.RESULTS if run else None
+        if not entry.get("output") or not results or not results.is_dir():
+            return
+        target = storage.join(entry["output"], entry["endpoint"], entry["MonitoringScheduleName"],
+                              *at.strftime("%Y/%m/%d/%H").split("/"))
+        try:
+            storage.from_environment().store(results, target)
+        except storage.StorageError as error:
+            jobrun.say(f"{run.name}: results not copied to {target}: {error}")
 
     def analyses(self) -> list[str]:
         return [name for name in MONITORS if name in self.schedule.get("baselines", {})]
 
-    def tick(self, start: datetime, end: datetime) -> None:
+    def captured(self, analysis: str, start: datetime, end: datetime) -> list:
+        """The variants' capture of the window, of the request's endpoint when the capture
+        folder is laid out by endpoint."""
+        found = variants.captured(self.args.capture, start, end)
+        endpoint = self.entry(analysis).get("endpoint")
+        if endpoint and any(item.endpoint for item in found):
+            found = [item for item in found if item.endpoint == endpoint] or [
+                variants.Captured(endpoint, None, self.args.capture / endpoint)]
+        return found
+
+    def tick(self, start: datetime, end: datetime, analyses: list | None = None,
+             at: datetime | None = None) -> None:
         """A boundary's executions: each monitor's, one per variant with capture in the window
         (the whole capture, one execution, when none has: it fails saying so)."""
-        for analysis in self.analyses():
-            for item in variants.captured(self.args.capture, start, end):
+        for analysis in analyses or self.analyses():
+            for item in self.captured(analysis, start, end):
                 if not self.stopping.is_set():
-                    self.execute(analysis, start, end, item)
+                    self.execute(analysis, start, end, item, at)
+
+    def clock(self, analysis: str) -> Clock:
+        return Clock(self.schedule, self.entry(analysis))
 
     def run(self) -> None:
-        interval, window = self.schedule["interval"], self.schedule["window"]
-        jobrun.say(f"schedule {self.schedule['name']}: {', '.join(self.analyses())} every "
-                   f"{interval:g} s over the last {window:g} s")
-        while not self.stopping.is_set():
-            boundary = (time.time() // interval + 1) * interval
-            if self.stopping.wait(max(boundary - time.time(), 0)):
+        analyses, interval = self.analyses(), self.schedule.get("interval")
+        here = f"every {interval:g} s here" if interval else "at its times"
+        jobrun.say(f"schedule {self.schedule['name']}: " + ", ".join(
+            f"{analysis} ({self.entry(analysis).get('expression', '')} {here})"
+            for analysis in analyses))
+        clocks = {analysis: self.clock(analysis) for analysis in analyses}
+        now = datetime.now(UTC)
+        due = {analysis: clock.next_time(now) for analysis, clock in clocks.items()}
+        while due and not self.stopping.is_set():
+            at = min(due.values())
+            if self.stopping.wait(max((at - datetime.now(UTC)).total_seconds(), 0)):
                 break
-            end = datetime.fromtimestamp(boundary, UTC)
-            self.tick(end - timedelta(seconds=window), end)
-        jobrun.say(f"schedule {self.schedule['name']} stopped")
+            ready = [analysis for analysis in analyses if due.get(analysis) == at]
+            for analysis in ready:
+                self.tick(*clocks[analysis].window(at), [analysis], at)
+            for analysis in ready:  # a time missed while an execution ran is skipped
+                if clocks[analysis].once:
+                    del due[analysis]
+                else:
+                    due[analysis] = clocks[analysis].next_time(datetime.now(UTC))
+        jobrun.say(f"schedule {self.schedule['name']} "
+                   f"{'stopped' if self.stopping.is_set() else 'done: its NOW executions ran'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: executions.stop())
     signal.signal(signal.SIGINT, lambda *_: executions.stop())
     executions.run()
+    if not executions.stopping.is_set():  # NOW schedules, each run once
+        schedulerecords.set_status(folder, "Stopped")
     return 0
 
 

@@ -50,12 +50,14 @@ def monitoring_job(name: str, image: str, folder: Path, inputs: dict, baseline: 
              for input_name, (path, local) in inputs.items()]
     located = {}
     for key in ("statistics", "constraints"):
+        if key not in baseline:
+            continue  # a model-quality baseline may be its constraints alone, as SageMaker's
         path = Path(baseline[key])
         items.append(submit.processing_input(f"baseline_{key}", path, BASELINE))
         located[f"baseline_{key}"] = f"{BASELINE}/{path.name}"
     if code is not None:
         items.append(submit.processing_input("code", code, CODE))
-        located["record_preprocessor_script"] = f"{CODE}/{code.name}"
+        located["record_preprocessor_script"] = f"{CODE}/{Path(code).name}"
     return submit.processing(
         name, image, items, {"result": RESULTS}, folder, ["monitor"], arguments,
         {"dataset_format": json.dumps(CAPTURE_FORMAT), "dataset_source": ENDPOINT,

@@ -1,17 +1,20 @@
 """`python -m pipeline.monitoring.schedule start|stop`: the monitoring schedule.
 
-`start` (`make monitor-schedule`), as CreateMonitoringSchedule: picks the baselines now (each as
-make monitor-data and make monitor-model would: BASELINE_JOB is not used; the served version's,
-else the newest Completed run; and for an endpoint of variants each variant's version's, in
-<monitor>/<variant>/), copies them into LOCAL_DIR/schedules/<workload>/ with schedule.json,
-and (re)starts the schedule's host process (pipeline/monitoring/executions.py, its pid in
-schedule.pid, its output in schedule.log), which runs an execution of each monitor that has a
-baseline (one per variant with capture) every MONITOR_INTERVAL seconds, each a processing job
-through the job runner. A monitor without a baseline is left out and said so; with neither,
-nothing starts. `stop` (`make monitor-schedule-stop`) ends it, and waits while it stops a running
-execution; executions already recorded stay. The endpoint's `make stop`
-leaves the schedule alone, as deleting an endpoint is separate from its schedules on SageMaker.
-Standard library only.
+`start` (`make monitor-schedule`) is CreateMonitoringSchedule: with REQUEST, the user's own
+requests (a CreateMonitoringSchedule body per file, and the Create*JobDefinition bodies it
+names); without, make's own, built by pipeline/monitoring/schedulerequests.py for each monitor
+that has a baseline now (as make monitor-data and make monitor-model pick it, BASELINE_JOB
+unused; a monitor without one is left out and said so, with neither nothing starts). Both go
+through the same parser (pipeline/api/schedules.py). Each schedule's baseline is copied into
+LOCAL_DIR/schedules/<workload>/<monitor>/ (make's own also each variant's version's, in
+<monitor>/<variant>/), its request and DescribeMonitoringSchedule record into
+<workload>/<MonitoringScheduleName>/, and schedule.json tells the schedule's host process
+(pipeline/monitoring/executions.py, its pid in schedule.pid, its output in schedule.log) what to
+run: one execution of each schedule at its times, a processing job through the job runner.
+`stop` (`make monitor-schedule-stop`) ends it, and waits while it stops a running execution; the
+records say Stopped, executions already recorded stay. The endpoint's `make stop` leaves the
+schedule alone, as deleting an endpoint is separate from its schedules on SageMaker. Standard
+library only.
 """
 
 import json
@@ -23,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.monitoring import alarms
+from pipeline.monitoring import alarms, schedulerecords, schedulerequests
 from pipeline.monitoring import dataquality as monitoring
 from pipeline.monitoring import modelquality as modelmonitor
 from pipeline.runs import hooks, jobrun
@@ -38,29 +41,40 @@ STOP_WAIT = 150
 
 def start(args) -> int:
     args.baseline_job = None
-    chosen, skipped = {}, []
-    for analysis, choose in (("DATA_QUALITY", monitoring.choose_baseline),
-                             ("MODEL_QUALITY", modelmonitor.choose_baseline)):
-        try:
-            chosen[analysis] = choose(args)
-        except RunError as error:
-            skipped.append(f"{analysis}: {error}")
-    if not chosen:
-        raise RunError("no baseline for either monitor: " + "; ".join(skipped))
     folder = args.local / "schedules" / args.workload
     name = f"{args.workload}-monitoring-schedule"
+    chosen, skipped, overrides = {}, [], {}
+    if args.request:
+        pairs = schedulerequests.load(args.request)
+        if not pairs:
+            raise RunError(f"REQUEST={' '.join(map(str, args.request))}: no "
+                           "CreateMonitoringSchedule request among them")
+    else:
+        for analysis, choose in (("DATA_QUALITY", monitoring.choose_baseline),
+                                 ("MODEL_QUALITY", modelmonitor.choose_baseline)):
+            try:
+                chosen[analysis] = choose(args)
+            except RunError as error:
+                skipped.append(f"{analysis}: {error}")
+        if not chosen:
+            raise RunError("no baseline for either monitor: " + "; ".join(skipped))
+        bodies, overrides = schedulerequests.builtin(args, chosen)
+        pairs = schedulerequests.parsed(bodies)  # make's requests take the user's path
     # The schedule started before ends first: its running execution reads the baselines.
     stop_process(folder / SCHEDULER_PID, "schedule", STOP_WAIT)
+    for stale in folder.glob(f"*/{schedulerecords.DESCRIBE}"):
+        shutil.rmtree(stale.parent)  # an earlier start's schedules are replaced, not kept
+    entries = schedulerequests.plan(args, folder, pairs)
     baselines, by_variant = {}, {}
-    for analysis, (what, files) in chosen.items():
+    for analysis, entry in entries.items():
         target = folder / FOLDERS[analysis]
-        shutil.rmtree(target, ignore_errors=True)  # no variant's baseline of an earlier config
-        target.mkdir(parents=True)
-        for key, path in files.items():
-            shutil.copyfile(path, target / f"{key}.json")
-        baselines[analysis] = {"from": what, **files}
-        # Each variant of the endpoint compared with its own version's, where it has one.
-        for variant in monitoring.live_variants(args):
+        what = chosen[analysis][0] if analysis in chosen else \
+            f"the baseline of schedule {entry['MonitoringScheduleName']}"
+        baselines[analysis] = {"from": what, **{
+            path.stem: str(path) for path in sorted(target.glob("*.json"))}}
+        # Each variant of the endpoint compared with its own version's, where it has one
+        # (make's own schedules: a request names its one baseline).
+        for variant in monitoring.live_variants(args) if analysis in chosen else []:
             served = monitoring.served_baseline(args, analysis, variant)
             if served:
                 (target / variant).mkdir()
@@ -70,23 +84,34 @@ def start(args) -> int:
     monitoring_dir = args.local / "monitoring"
     monitoring_dir.mkdir(parents=True, exist_ok=True)
     args.ground_truth.mkdir(parents=True, exist_ok=True)
+    if args.request and args.interval:
+        overrides["interval"] = args.interval  # the clock of a user's request, sped up
+    if args.request and args.window:
+        overrides["window"] = args.window
     (folder / "schedule.json").write_text(json.dumps({
-        "name": name, "workload": args.workload, "interval": args.interval,
-        "window": args.window or args.interval, "image": args.image,
-        "max_runtime": args.max_runtime or args.interval,
+        "name": name, "workload": args.workload, "interval": overrides.get("interval"),
+        "window": overrides.get("window"), "image": args.image, "max_runtime": None,
         "capture": str(args.capture), "ground_truth": str(args.ground_truth),
-        "baselines": baselines, "variant_baselines": by_variant}, indent=2) + "\n")
+        "baselines": baselines, "variant_baselines": by_variant, "schedules": entries},
+        indent=2) + "\n")
     for line in skipped:
         jobrun.say(f"left out {line}")
+    for key, value in overrides.items():
+        jobrun.say(f"MONITOR_{key.upper()}={value} s: this machine's setting, in "
+                   "schedule.json only, not in request.json (a CreateMonitoringSchedule runs "
+                   "every 1-24 whole hours, over at most 24 hours)")
     scheduler = background(args, "pipeline.monitoring.executions", [], folder / SCHEDULER_PID,
                            folder / SCHEDULER_LOG)
     stop_watcher(folder)
     if args.on_violation or args.retrain_command:
         start_watcher(args, folder)
-    jobrun.say(f"schedule {name} (process {scheduler}): {', '.join(chosen)} every "
-               f"{args.interval} s ({', '.join(what for what, _ in chosen.values())}); "
-               f"executions appear in {monitoring_dir} (make monitoring), its log in "
-               f"{folder / SCHEDULER_LOG}; stop it with make monitor-schedule-stop")
+    here = f", every {overrides['interval']} s here" if "interval" in overrides else ""
+    jobrun.say(f"schedule {name} (process {scheduler}): " + "; ".join(
+        f"{entry['MonitoringScheduleName']} ({analysis}, {entry['expression']}{here}, "
+        f"against {baselines[analysis]['from']})" for analysis, entry in entries.items()) +
+        f"; requests and DescribeMonitoringSchedule records in {folder}/<schedule>/, "
+        f"executions appear in {monitoring_dir} (make monitoring), its log in "
+        f"{folder / SCHEDULER_LOG}; stop it with make monitor-schedule-stop")
     return 0
 
 
@@ -157,6 +182,7 @@ def stop(args) -> int:
     folder = args.local / "schedules" / args.workload
     stop_watcher(folder)
     stop_process(folder / SCHEDULER_PID, "schedule", STOP_WAIT)
+    schedulerecords.set_status(folder, "Stopped")
     jobrun.say(f"stopped the monitoring schedule of {args.workload}; its executions stay in "
                f"{args.local / 'monitoring'} (make monitoring)")
     return 0
@@ -170,11 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     top.add_argument("step", choices=("start", "stop"))
     top.add_argument("--capture", type=Path, help="CAPTURE_DIR")
     top.add_argument("--ground-truth", type=Path, help="GROUND_TRUTH_DIR")
-    top.add_argument("--interval", type=int, default=3600, help="MONITOR_INTERVAL (seconds)")
+    top.add_argument("--request", type=Path, action="append",
+                     help="REQUEST: a CreateMonitoringSchedule JSON file (and the job "
+                          "definitions it names), instead of make's own")
+    top.add_argument("--interval", type=int,
+                     help="MONITOR_INTERVAL (seconds; default the request's, hourly)")
     top.add_argument("--window", type=int, help="MONITOR_WINDOW (seconds; default the interval)")
     top.add_argument("--max-runtime", type=int,
                      help="MONITOR_MAX_RUNTIME: an execution's MaxRuntimeInSeconds (default "
-                          "the interval)")
+                          "the interval, at most 86400)")
     top.add_argument("--registry", type=Path, help="MODEL_REGISTRY")
     top.add_argument("--endpoint-dir", type=Path, help="ENDPOINT_DIR")
     alarms.add_arguments(top)
@@ -184,10 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.step == "stop":
             return stop(args)
-        if args.interval < 1 or any(value is not None and value < 1
-                                    for value in (args.window, args.max_runtime)):
+        if any(value is not None and value < 1
+               for value in (args.interval, args.window, args.max_runtime)) or \
+                (args.max_runtime or 0) > 86400:
             raise RunError(f"MONITOR_INTERVAL={args.interval} / MONITOR_WINDOW={args.window} / "
-                           f"MONITOR_MAX_RUNTIME={args.max_runtime}: whole seconds, at least 1")
+                           f"MONITOR_MAX_RUNTIME={args.max_runtime}: whole seconds, at least 1 "
+                           "(MONITOR_MAX_RUNTIME at most 86400, SageMaker's limit)")
+        if args.request and args.max_runtime:
+            raise RunError("MONITOR_MAX_RUNTIME with REQUEST: the request's "
+                           "StoppingCondition.MaxRuntimeInSeconds says it")
         if args.on_violation:
             hooks.check("ON_VIOLATION", args.on_violation)
         args.capture = args.capture or args.local / "capture" / args.workload

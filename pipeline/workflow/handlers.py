@@ -1,17 +1,22 @@
 """The program's Lambda functions, as local handlers (pipeline/workflow/lambdas.json maps their
 ARNs here): `deploy` puts a registered model package on the endpoint, `schedule_monitors`
 starts the monitoring schedule. Each is what the Lambda does on AWS (CreateEndpoint or
-UpdateEndpoint; CreateMonitoringSchedule), done by the make target that does it here, so the
-endpoint and schedule are the same ones `make serve`/`make deploy`/`make monitor-schedule`
-manage. make's own variables (IMAGE_TAG, ENDPOINT_PORT...) reach it through MAKEFLAGS.
+UpdateEndpoint; Create*JobDefinition and CreateMonitoringSchedule, whose requests it builds),
+done by the make target that does it here, so the endpoint and schedule are the same ones
+`make serve`/`make deploy`/`make monitor-schedule` manage. make's own variables (IMAGE_TAG,
+ENDPOINT_PORT...) reach it through MAKEFLAGS.
 """
 
+import json
 import os
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 
+from pipeline.api import schedules
 from pipeline.endpoints import deployments
+from pipeline.monitoring import schedulerequests
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = re.compile(r"^arn:aws[a-z-]*:sagemaker:[^:]*:[^:]*:model-package/([^/]+)/(\d+)$")
@@ -53,7 +58,53 @@ def deploy(event: dict, context) -> dict:
             "action": action, "model_package_version": version}
 
 
+# SageMaker's Model Monitor analyzer, the image the program's Lambda names: the training image
+# implements its contract here (pipeline/monitoring/schedulerequests.py maps it).
+ANALYZER = "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+BASELINES = {"DATA_QUALITY": ("data_quality_statistics", "data_quality_constraints"),
+             "MODEL_QUALITY": (None, "model_quality_constraints")}
+
+
+def monitor_requests(event: dict) -> list:
+    """The CreateModelQualityJobDefinition/CreateDataQualityJobDefinition and
+    CreateMonitoringSchedule requests of the event: a monitor for each baseline it names
+    (data_quality_statistics and data_quality_constraints; model_quality_constraints, with
+    ground_truth_s3_uri), on endpoint_name, every schedule_expression (hourly)."""
+    workload = event.get("workload", "penguins")
+    local = os.environ.get("LOCAL_DIR", str(REPO / "local"))
+    baselines = {}
+    for analysis, (statistics, constraints) in BASELINES.items():
+        if event.get(constraints) and (statistics is None or event.get(statistics)):
+            baselines[analysis] = {"constraints": event[constraints]}
+            if statistics:
+                baselines[analysis]["statistics"] = event[statistics]
+    config = {"ScheduleExpression": event.get("schedule_expression", schedules.HOURLY)}
+    config.update({key: event[name] for key, name in (
+        ("DataAnalysisStartTime", "data_analysis_start_time"),
+        ("DataAnalysisEndTime", "data_analysis_end_time")) if event.get(name)})
+    endpoint = event.get("endpoint_name", f"{workload}-endpoint")
+    return schedulerequests.monitors(
+        endpoint, endpoint, {"ImageUri": event.get("image_uri", ANALYZER)}, baselines,
+        event.get("ground_truth_s3_uri", f"file://{local}/ground-truth/{workload}"),
+        event.get("output_s3_uri", f"file://{local}/monitoring-reports"), config,
+        int(event.get("max_runtime_in_seconds", 3600)))
+
+
 def schedule_monitors(event: dict, context) -> dict:
-    """CreateMonitoringSchedule for the endpoint's data (and model) quality."""
-    make("monitor-schedule")
-    return {"schedule": "started", "endpoint_name": event.get("endpoint_name", "")}
+    """CreateMonitoringSchedule for the endpoint's data (and model) quality: the requests of the
+    event's baselines through make monitor-schedule REQUEST=; an event that names none leaves
+    the choice to make monitor-schedule, whose own requests take the served version's."""
+    bodies = monitor_requests(event)
+    if not bodies:
+        make("monitor-schedule")
+        return {"schedule": "started", "endpoint_name": event.get("endpoint_name", ""),
+                "schedules": "make's own"}
+    with tempfile.TemporaryDirectory(prefix="monitor-requests-") as folder:
+        files = []
+        for index, body in enumerate(bodies):
+            files.append(Path(folder) / f"{index}.json")
+            files[-1].write_text(json.dumps(body, indent=2))
+        make("monitor-schedule", f"REQUEST={' '.join(map(str, files))}")
+    names = [body["MonitoringScheduleName"] for body in bodies if "MonitoringScheduleName" in body]
+    return {"schedule": "started", "endpoint_name": event.get("endpoint_name", ""),
+            "schedules": ",".join(names)}

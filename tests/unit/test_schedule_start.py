@@ -1,0 +1,249 @@
+"""make monitor-schedule from CreateMonitoringSchedule requests, in-process: make's own requests for
+the built-in monitors (MONITOR_* where SageMaker's rules allow, this machine's overrides beyond),
+a user's own request (REQUEST=) run by the schedule's host process, and each schedule's
+request.json and DescribeMonitoringSchedule record. A docker stand-in plays the analyzer
+(monitor_cases.FAKE_DOCKER)."""
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import monitor_cases as cases
+import pytest
+
+from pipeline.api import schedules
+from pipeline.monitoring import dataquality, schedule, schedulerequests
+from pipeline.runs import records as runs
+
+pytestmark = pytest.mark.pipeline
+
+
+@pytest.fixture
+def options(tmp_path, monkeypatch) -> list[str]:
+    fake = cases.fake_analyzer(tmp_path, monkeypatch)
+    return ["--local", str(tmp_path / "local"), "--compose", fake["compose"],
+            "--docker", fake["docker"], "--image", "penguins-training:test"]
+
+
+def baseline_run(local: Path, analysis: str = "DATA_QUALITY") -> runs.Run:
+    run = runs.create(local, "baseline", "penguins", analysis_type=analysis)
+    (run.folder / "processing" / "output").mkdir(parents=True)
+    for name in dataquality.BASELINE_FILES:
+        (run.folder / "processing" / "output" / name).write_text(json.dumps({"of": run.name}))
+    runs.finish(run, 0)
+    return run
+
+
+def start(tmp_path: Path, options: list, *extra: str) -> Path:
+    assert schedule.main([*options, "start", "--capture", str(tmp_path / "capture"),
+                          "--ground-truth", str(tmp_path / "truth"), *extra]) == 0
+    return tmp_path / "local" / "schedules" / "penguins"
+
+
+def stop(options: list) -> None:
+    assert schedule.main([*options, "stop"]) == 0
+
+
+def test_make_sends_the_sdks_requests_for_each_monitor_with_a_baseline(tmp_path, options):
+    local = tmp_path / "local"
+    data, model = baseline_run(local), baseline_run(local, "MODEL_QUALITY")
+    folder = start(tmp_path, options)
+    try:
+        plan = json.loads((folder / "schedule.json").read_text())
+        assert (plan["interval"], plan["window"]) == (None, None)  # all in the requests
+        for name, analysis, run in (("penguins-data-quality", "DATA_QUALITY", data),
+                                    ("penguins-model-quality", "MODEL_QUALITY", model)):
+            own = folder / f"{name}-schedule"
+            body = json.loads((own / "request.json").read_text())
+            parsed = schedules.parse(body)
+            assert parsed.expression == "cron(0 * ? * * *)" and parsed.definition_name == name
+            job = schedules.definition(json.loads((own / "job-definition.json").read_text()))
+            assert job.analysis == analysis and job.max_runtime == 3600
+            assert job.constraints == f"file://{run.folder}/processing/output/constraints.json"
+            described = json.loads((own / "describe.json").read_text())
+            assert described["MonitoringScheduleStatus"] == "Scheduled"
+            assert described["MonitoringScheduleArn"].endswith(f":monitoring-schedule/{name}"
+                                                               "-schedule")
+            assert described["EndpointName"] == "penguins-endpoint"
+        assert json.loads((folder / "model-quality" / "constraints.json").read_text()) == {
+            "of": model.name}
+        assert not (folder / "model-quality" / "statistics.json").exists()  # not SageMaker's
+    finally:
+        stop(options)
+    assert json.loads((folder / "penguins-data-quality-schedule" / "describe.json").read_text())[
+        "MonitoringScheduleStatus"] == "Stopped"
+
+
+@pytest.mark.parametrize(("extra", "config", "overrides"), [
+    (["--interval", "7200", "--window", "3600"],
+     {"ScheduleExpression": "cron(0 0/2 ? * * *)", "DataAnalysisStartTime": "-PT3600S"},
+     (None, None)),
+    (["--interval", "86400"], {"ScheduleExpression": "cron(0 0 ? * * *)"}, (None, None)),
+    # a test's clock and window, beyond what a request can say: this machine's only
+    (["--interval", "3", "--window", str(10 ** 9)], {"ScheduleExpression": "cron(0 * ? * * *)"},
+     (3, 10 ** 9)),
+    (["--interval", "18000"], {"ScheduleExpression": "cron(0 * ? * * *)"}, (18000, None)),
+])
+def test_monitor_variables_go_into_the_request_where_sagemaker_allows(tmp_path, options, extra,
+                                                                       config, overrides):
+    baseline_run(tmp_path / "local")
+    folder = start(tmp_path, options, *extra)
+    stop(options)
+    body = json.loads((folder / "penguins-data-quality-schedule" / "request.json").read_text())
+    assert body["MonitoringScheduleConfig"]["ScheduleConfig"] == config
+    plan = json.loads((folder / "schedule.json").read_text())
+    assert (plan["interval"], plan["window"]) == overrides
+
+
+def test_a_users_request_runs_now_once_and_its_record_says_how_it_ended(tmp_path, options):
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    cases.write(tmp_path / "capture", cases.json_lines([{"island": "Biscoe"}], when=hour),
+                hour=hour)
+    baseline = tmp_path / "baseline"
+    baseline.mkdir()
+    for name in ("statistics.json", "constraints.json"):
+        (baseline / name).write_text("{}")
+    request = {
+        "MonitoringScheduleName": "my-schedule",
+        "MonitoringScheduleConfig": {
+            "ScheduleConfig": {"ScheduleExpression": "NOW", "DataAnalysisStartTime": "-PT1H",
+                               "DataAnalysisEndTime": "PT1H"},
+            "MonitoringJobDefinition": {
+                "BaselineConfig": {
+                    "StatisticsResource": {"S3Uri": f"file://{baseline}/statistics.json"},
+                    "ConstraintsResource": {"S3Uri": f"file://{baseline}/constraints.json"}},
+                "MonitoringInputs": [{"EndpointInput": {
+                    "EndpointName": "penguins-endpoint",
+                    "LocalPath": "/opt/ml/processing/input/endpoint"}}],
+                "MonitoringOutputConfig": {"MonitoringOutputs": [{"S3Output": {
+                    "S3Uri": f"file://{tmp_path}/reports",
+                    "LocalPath": "/opt/ml/processing/output"}}]},
+                "MonitoringResources": {"ClusterConfig": {"InstanceCount": 1,
+                                                          "InstanceType": "ml.m5.large"}},
+                "MonitoringAppSpecification": {
+                    "ImageUri": "156813124566.dkr.ecr.us-east-1.amazonaws.com/"
+                                "sagemaker-model-monitor-analyzer"},
+                "Environment": {"team": "ml"},
+                "StoppingCondition": {"MaxRuntimeInSeconds": 120}}}}
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request))
+    folder = start(tmp_path, options, "--request", str(path))
+    record = folder / "my-schedule" / "describe.json"
+    deadline = time.monotonic() + 60
+    while json.loads(record.read_text())["MonitoringScheduleStatus"] != "Stopped":
+        assert time.monotonic() < deadline, (folder / schedule.SCHEDULER_LOG).read_text()
+        time.sleep(0.1)
+    described = json.loads(record.read_text())
+    summary = described["LastMonitoringExecutionSummary"]
+    assert summary["MonitoringExecutionStatus"] == "Completed", summary
+    [run] = runs.runs(tmp_path / "local", "monitoring")
+    assert run.record["MonitoringScheduleName"] == "my-schedule"
+    assert summary["ProcessingJobArn"] == run.record["ProcessingJobArn"]
+    body = json.loads((run.folder / "request.json").read_text())
+    assert body["AppSpecification"]["ImageUri"] == "penguins-training:test"  # the analyzer's
+    assert body["Environment"]["team"] == "ml"
+    assert body["StoppingCondition"] == {"MaxRuntimeInSeconds": 120}
+    assert run.record["window"]["start"] == (datetime.fromisoformat(
+        summary["ScheduledTime"].replace("Z", "+00:00")) - timedelta(hours=1)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    at = datetime.fromisoformat(summary["ScheduledTime"].replace("Z", "+00:00"))
+    copied = tmp_path / "reports" / "penguins-endpoint" / "my-schedule" / at.strftime(
+        "%Y/%m/%d/%H") / "constraint_violations.json"
+    assert copied.is_file()
+    assert json.loads((folder / "my-schedule" / "request.json").read_text()) == request
+    stop(options)
+
+
+def test_a_wrong_request_starts_nothing_and_names_file_and_field(tmp_path, options, capsys):
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps({"MonitoringScheduleName": "x", "MonitoringScheduleConfig": {
+        "MonitoringJobDefinitionName": "missing", "MonitoringType": "ModelQuality"}}))
+    assert schedule.main([*options, "start", "--request", str(path)]) == 1
+    assert f"{path}: MonitoringScheduleConfig.MonitoringJobDefinitionName: no job definition " \
+           "named 'missing'" in capsys.readouterr().err
+    assert not (tmp_path / "local" / "schedules" / "penguins" / schedule.SCHEDULER_PID).exists()
+    assert schedulerequests.expression(5400) is None
+
+
+def test_the_lambda_that_schedules_the_monitors_sends_its_requests_through_make(
+        tmp_path, options, monkeypatch):
+    from pipeline.workflow import handlers
+
+    data = baseline_run(tmp_path / "local")
+    files = data.folder / "processing" / "output"
+    called = []
+
+    def make(*arguments):  # make monitor-schedule REQUEST="..." as the handler runs it
+        called.append(arguments)
+        requests = arguments[1].removeprefix("REQUEST=").split()
+        assert schedule.main([*options, "start", "--capture", str(tmp_path / "capture"),
+                              *[word for path in requests for word in ("--request", path)]]) == 0
+
+    monkeypatch.setattr(handlers, "make", make)
+    answer = handlers.schedule_monitors({
+        "endpoint_name": "penguins-endpoint",
+        "data_quality_statistics": f"file://{files}/statistics.json",
+        "data_quality_constraints": f"file://{files}/constraints.json",
+        "schedule_expression": "cron(0 0/6 ? * * *)"}, None)
+    try:
+        assert answer["schedules"] == "penguins-endpoint-data-quality-schedule"
+        assert called[0][0] == "monitor-schedule"
+        own = tmp_path / "local" / "schedules" / "penguins" / answer["schedules"]
+        body = json.loads((own / "request.json").read_text())
+        assert body["MonitoringScheduleConfig"]["ScheduleConfig"] == {
+            "ScheduleExpression": "cron(0 0/6 ? * * *)"}
+        definition = json.loads((own / "job-definition.json").read_text())
+        assert definition["DataQualityAppSpecification"]["ImageUri"] == handlers.ANALYZER
+        plan = json.loads((own.parent / "schedule.json").read_text())
+        assert plan["schedules"]["DATA_QUALITY"]["image"] == "penguins-training:test"
+        assert plan["schedules"]["DATA_QUALITY"]["hours"] == [0, 6, 12, 18]
+    finally:
+        stop(options)
+    monkeypatch.setattr(handlers, "make", lambda *arguments: called.append(arguments))
+    handlers.schedule_monitors({"endpoint_name": "penguins-endpoint"}, None)
+    assert called[-1] == ("monitor-schedule",)  # no baselines named: make's own requests
+
+
+def test_model_qualitys_endpoint_offsets_set_the_window_when_the_schedule_has_none(tmp_path):
+    constraints = tmp_path / "constraints.json"
+    constraints.write_text("{}")
+    bodies = schedulerequests.monitors(
+        "p", "penguins-endpoint", {"ImageUri": "penguins-training:test"},
+        {"MODEL_QUALITY": {"constraints": f"file://{constraints}"}}, f"file://{tmp_path}",
+        f"file://{tmp_path}/out", {"ScheduleExpression": "cron(0 * ? * * *)"}, 60)
+    bodies[0]["ModelQualityJobInput"]["EndpointInput"].update(StartTimeOffset="-P8D",
+                                                              EndTimeOffset="-P1D")
+    [(found, job)] = schedulerequests.parsed(bodies)
+    args = type("Args", (), {"image": "penguins-training:test", "workload": "penguins"})
+    entry = schedulerequests.entry(args, tmp_path / "schedules", found, job)
+    assert (entry["start_offset"], entry["end_offset"]) == (-8 * 86400, -86400)
+    assert entry["environment"] == {"publish_cloudwatch_metrics": "Disabled",
+                                    "inference_attribute": "prediction",
+                                    "probability_attribute": "confidence",
+                                    "problem_type": "MulticlassClassification"}
+    assert (tmp_path / "schedules" / "model-quality" / "constraints.json").is_file()
+
+
+@pytest.mark.parametrize(("plan", "entry", "runs_at", "window"), [
+    ({}, {"hours": [0, 6, 12, 18], "start_offset": None, "end_offset": None}, "00:00",
+     ("18:00", "00:00")),
+    ({}, {"hours": list(range(24)), "start_offset": -7200, "end_offset": -3600}, "22:00",
+     ("20:00", "21:00")),
+    ({"interval": 60, "window": 600}, {"hours": list(range(24)), "start_offset": None,
+                                       "end_offset": None}, "21:18", ("21:08", "21:18")),
+    ({"interval": 60}, {"hours": None, "start_offset": -3600, "end_offset": 0}, "21:17",
+     ("20:17", "21:17")),  # NOW: at once, whatever the interval here
+    ({"interval": 3600, "window": 3600}, {}, "22:00", ("21:00", "22:00")),  # before requests
+])
+def test_the_clock_takes_the_requests_times_unless_this_machine_overrides_them(plan, entry,
+                                                                               runs_at, window):
+    from pipeline.monitoring.clock import Clock
+
+    if entry:
+        entry.update(MonitoringScheduleName="s", expression="cron(0 * ? * * *)")
+    clock = Clock(plan, entry)
+    at = clock.next_time(datetime(2026, 11, 23, 21, 17, tzinfo=UTC))
+    start, end = clock.window(at)
+    assert at.strftime("%H:%M") == runs_at
+    assert (start.strftime("%H:%M"), end.strftime("%H:%M")) == window
