@@ -219,17 +219,16 @@ def _best_type(accept: str, default: str) -> str | None:
 def encode(answers, accept: str, shape: str) -> bytes:
     """The body for an accepted type; a JSON answer mirrors the shape of a JSON request.
 
-    answers: serving.model.Answers (results() as dicts, pairs() as prediction, confidence).
+    answers: serving.answers.Answers, which writes the records' CSV lines or JSON objects.
     """
     # No trailing newline: batch transform's AssembleWith=Line appends one after each
     # response, and a second would add an empty output line.
     if accept == CSV:
-        return "\n".join(map("{0[0]},{0[1]}".format, answers.pairs())).encode()
-    results = answers.results()
+        return answers.csv()
     if accept == JSONLINES:
-        return b"\n".join(map(orjson.dumps, results))
+        return answers.json(b"\n")
     if shape == RECORD:
-        return orjson.dumps(results[0])
+        return answers.json(b",")
     if shape == INSTANCES:
-        return orjson.dumps({"predictions": results})
-    return orjson.dumps(results)
+        return b'{"predictions":[' + answers.json(b",") + b"]}"
+    return b"[" + answers.json(b",") + b"]"

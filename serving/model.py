@@ -8,15 +8,14 @@ without one is served from its own graph (anyonnx).
 
 import math
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
-from serving import anyonnx, images, records, signature
+from serving import answers, anyonnx, images, records, signature
 from serving.records import RecordError
 
-__all__ = ["MODEL_FILE", "Answers", "Model", "ModelError", "RecordError", "answer", "load",
+__all__ = ["MODEL_FILE", "Model", "ModelError", "RecordError", "answer", "load",
            "predict", "probabilities"]
 
 MODEL_FILE = "model.onnx"
@@ -100,40 +99,18 @@ def probabilities(model: Model, batch: list, limits: images.Limits) -> np.ndarra
     return model.session.run(model.outputs, feeds)[0]
 
 
-class Answers:
-    """A batch's answers as lists of the probabilities: a record's dict, or only its
-    prediction and confidence (a CSV answer), is made when the answer is encoded."""
-
-    __slots__ = ("labels", "rows", "winners")
-
-    def __init__(self, labels: tuple, rows: list, winners: list):
-        self.labels, self.rows, self.winners = labels, rows, winners
-
-    def results(self) -> list[dict]:
-        """One result per record, in order: prediction, confidence and every probability."""
-        labels = self.labels
-        return [{"prediction": labels[winner], "confidence": row[winner],
-                 "probabilities": dict(zip(labels, row, strict=True))}
-                for winner, row in zip(self.winners, self.rows, strict=True)]
-
-    def pairs(self) -> list[tuple]:
-        """(prediction, confidence) per record."""
-        labels = self.labels
-        return [(labels[winner], row[winner])
-                for winner, row in zip(self.winners, self.rows, strict=True)]
-
-
-def answer(model: Model, batch, limits: images.Limits | None = None) -> Answers:
+def answer(model: Model, batch, limits: images.Limits | None = None) -> answers.Answers:
     """The answers to decoded records (a list, or a CSV body's columns), or RecordError."""
     probs = probabilities(model, batch, limits or images.Limits())
-    rows = probs.tolist()
-    if not all(map(math.isfinite, chain.from_iterable(rows))):
+    found = answers.of(model.labels, probs.ravel().tolist(), probs.argmax(axis=1).tolist())
+    if found is None:
         # Numbers within float32 can still overflow inside a graph; a NaN is no answer.
+        rows = probs.tolist()
         number = next(n for n, row in enumerate(rows) if not all(map(math.isfinite, row)))
         raise RecordError(f"record {number}: the model gives no finite answer; "
                           f"{records.largest_number(model.signature, batch[number])} "
                           "is probably out of range")
-    return Answers(model.labels, rows, probs.argmax(axis=1).tolist())
+    return found
 
 
 def predict(model: Model, batch: list, limits: images.Limits | None = None) -> list[dict]:

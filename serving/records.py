@@ -44,7 +44,7 @@ def _number(value, missing: frozenset, record: int, name: str) -> float:
     return number
 
 
-def _numbers(signature: Signature, columns: dict) -> np.ndarray:
+def _numbers(signature: Signature, columns: dict, kinds: set | None) -> np.ndarray:
     """Every float field's values as float64, field after field (missing -> NaN), or
     RecordError naming record and field.
 
@@ -52,11 +52,11 @@ def _numbers(signature: Signature, columns: dict) -> np.ndarray:
     float() (which reads spaces and "nan" as the plain reading does) unless a missing marker
     is a number. Anything else (a marker, a wrong type, a value beyond float32) is read value
     by value. Few numpy calls: between two requests the worker's caches go cold, where each
-    costs several microseconds.
+    costs several microseconds. kinds: the values' types when known (a CSV body's are str).
     """
     names = signature.numbers
     flat = list(chain.from_iterable(columns[name] for name in names))
-    kinds = set(map(type, flat))
+    kinds = kinds or set(map(type, flat))
     values = None
     try:
         if not codecs.COLUMNAR:
@@ -76,10 +76,10 @@ def _numbers(signature: Signature, columns: dict) -> np.ndarray:
     return values
 
 
-def _string_column(signature: Signature, name: str, column: list) -> list:
+def _string_column(signature: Signature, name: str, column: list, kinds: set | None) -> list:
     """One string field, stripped, missing markers and nulls as the signature's missing string.
     Each distinct value is read once: a column holds a few categories."""
-    kinds = set(map(type, column))
+    kinds = kinds or set(map(type, column))
     if not kinds <= STRING_TYPES:
         for row, value in enumerate(column):
             if type(value) not in STRING_TYPES:
@@ -116,13 +116,14 @@ def _columns(signature: Signature, batch) -> dict:
 def tabular(signature: Signature, batch) -> dict:
     """{field: [N, 1] array}: strings stripped, missing markers and nulls as the signature says."""
     columns = _columns(signature, batch)
+    kinds = STR if isinstance(batch, codecs.Columns) else None  # a CSV body's cells: text
     feeds = {}
     if signature.numbers:
-        numbers = _numbers(signature, columns).astype(np.float32).reshape(
+        numbers = _numbers(signature, columns, kinds).astype(np.float32).reshape(
             len(signature.numbers), -1, 1)
         feeds.update(zip(signature.numbers, numbers, strict=True))
     if signature.strings:
-        strings = np.array([_string_column(signature, name, columns[name])
+        strings = np.array([_string_column(signature, name, columns[name], kinds)
                             for name in signature.strings], dtype=object)[:, :, None]
         feeds.update(zip(signature.strings, strings, strict=True))
     return feeds
