@@ -17,7 +17,7 @@ RUN_OPTIONS = --parameter "$(PARAMETERS)" --lambdas $(LAMBDAS) --parallel $(PIPE
   --docker "$(DOCKER)" --project $(COMPOSE_PROJECT) $(if $(PIPELINE_DATA),--upload "$(PIPELINE_DATA)")
 WITH_S3 = eval "$$($(PYTHON) $(S3_CLI) env)" &&
 
-sdk-pipeline: $(VENV)/.installed $(if $(filter examples/penguins_pipeline%,$(PIPELINE)),data) ## Run a SageMaker Pipeline here (PIPELINE=file.py|.json, PARAMETERS="A=1 B=x", LAMBDAS, SDK=3)
+sdk-pipeline: $(VENV)/.installed $(if $(filter 3,$(SDK)),$(SDK3_VENV)/.installed) $(if $(filter examples/penguins_pipeline%,$(PIPELINE)),data) ## Run a SageMaker Pipeline here (PIPELINE=file.py|.json, PARAMETERS="A=1 B=x", LAMBDAS, SDK=3)
 	@$(VENV)/bin/python $(S3_CLI) start >/dev/null
 ifeq ($(SDK),3)
 	@mkdir -p $(LOCAL_DIR)/executions

@@ -1,8 +1,9 @@
-"""examples/penguins_pipeline.py, the program's pipeline written with SDK 2.x, run end to end by
-`make sdk-pipeline` offline: processing with a script, a data-quality baseline, tuning with the
-top two models evaluated, the condition on accuracy, registration with model metrics and drift
-baselines, and the Lambda step that deploys, to an endpoint that answers a real test record.
-Tiny epochs; the images are this checkout's (IMAGE_TAG)."""
+"""examples/penguins_pipeline.py, the program's pipeline written with the SDK, run end to end by
+`make sdk-pipeline` offline, its definition built with SDK 2.x and with SDK 3.x (SDK=3):
+processing with a script, a data-quality baseline, tuning with the top two models evaluated,
+the condition on accuracy, registration with model metrics and drift baselines, and the Lambda
+step that deploys, to an endpoint that answers a real test record. Tiny epochs; the images are
+this checkout's (IMAGE_TAG)."""
 
 import json
 import os
@@ -20,23 +21,28 @@ REPO = Path(__file__).resolve().parents[2]
 TAG = os.environ.get("IMAGE_TAG", "latest")
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, compose_project):
+# The SDK 2.x ModelStep names its RegisterModel step <name>-RegisterModel; 3.x keeps the name.
+REGISTER_STEP = {"2": "register-model-RegisterModel", "3": "register-model"}
+
+
+@pytest.fixture(scope="module", params=sorted(REGISTER_STEP))
+def run(request, tmp_path_factory, compose_project):
     local = tmp_path_factory.mktemp("penguins-pipeline")
-    settings = [f"LOCAL_DIR={local}", f"S3_PORT={free_port()}", f"IMAGE_TAG={TAG}",
-                f"COMPOSE_PROJECT={compose_project}", f"ENDPOINT_PORT={free_port()}"]
+    settings = [f"SDK={request.param}", f"LOCAL_DIR={local}", f"S3_PORT={free_port()}",
+                f"IMAGE_TAG={TAG}", f"COMPOSE_PROJECT={compose_project}",
+                f"ENDPOINT_PORT={free_port()}"]
     done = subprocess.run(
         ["make", "--no-print-directory", "sdk-pipeline", "PARAMETERS=TrainingEpochs=20",
          *settings], cwd=REPO, capture_output=True, text=True, timeout=1500,
         env={**os.environ, "TUNING_MAX_JOBS": "2"})
-    yield local, done, int(settings[-1].split("=")[1])
+    yield local, done, int(settings[-1].split("=")[1]), REGISTER_STEP[request.param]
     subprocess.run(["make", "--no-print-directory", "stop", *settings], cwd=REPO,
                    capture_output=True)
     service.stop(local / "s3")
 
 
 def test_the_penguins_pipeline_runs_end_to_end_to_a_serving_endpoint(run):
-    local, done, port = run
+    local, done, port, register_step = run
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (folder,) = (local / "executions").glob("penguins-pipeline-*")
     steps = {step["StepName"]: step for step in json.loads(
@@ -44,8 +50,7 @@ def test_the_penguins_pipeline_runs_end_to_end_to_a_serving_endpoint(run):
     assert {name: step["StepStatus"] for name, step in steps.items()} == {
         name: "Succeeded" for name in (
             "preprocess-data", "data-quality-baseline", "tune-model", "evaluate-model-1",
-            "evaluate-model-2", "check-accuracy", "register-model-RegisterModel",
-            "deploy-model")}
+            "evaluate-model-2", "check-accuracy", register_step, "deploy-model")}
     meta = json.loads((local / "registry" / "penguins" / "1" / "metadata.json").read_text())
     assert meta["approval_status"] == "Approved" and meta["accuracy"] >= 0.7
     drift = meta["model_package"]["DriftCheckBaselines"]["ModelDataQuality"]
