@@ -161,6 +161,24 @@ def docker_run(docker: str, service: dict, name: str, project: str, host: str,
     return [*words, service["image"], *entrypoint[1:], *service.get("command", [])]
 
 
+def host_network(docker: str, project: str, network: str = "hosts") -> str:
+    """The internal network a job's hosts share, made before they start (`docker run` joins a
+    network, it makes none); its name. Twins of that name, which compose runs starting at once
+    could leave, are removed first: no container can join either ("network … is ambiguous")."""
+    name, docker = f"{project}_{network}", shlex.split(docker)
+    found = subprocess.run([*docker, "network", "ls", "-q", "--filter", f"name=^{name}$"],
+                           capture_output=True, text=True).stdout.split()
+    if len(found) > 1:
+        subprocess.run([*docker, "network", "rm", *found], capture_output=True)
+    if len(found) != 1:
+        # Compose's labels, so that make test-clean and compose itself know it as the project's.
+        subprocess.run([*docker, "network", "create", "--internal",
+                        "--label", f"com.docker.compose.project={project}",
+                        "--label", f"com.docker.compose.network={network}", name],
+                       capture_output=True)
+    return name
+
+
 def remove_network(docker: str, network: str, seconds: float = 30) -> None:
     """The hosts' network once their containers are gone: `docker run --rm` returns when the
     container exits, and the engine removes it (and its endpoint on the network) just after."""
@@ -191,7 +209,7 @@ def run_hosts(job: JobRequest, engine, run: runs.Run, hosts: tuple, sources: dic
     files.write_json(run.folder / COMPOSE, escape(spec))
     project = f"{engine.project}-{job.name}".lower()
     names = container_names(engine, job.name, hosts)
-    network = jobrun.host_network(engine.docker, project) if several else None
+    network = host_network(engine.docker, project) if several else None
     commands = {host: docker_run(engine.docker, services[host], names[host], project, host,
                                  network) for host in hosts}
     codes, stopped = {}, threading.Event()

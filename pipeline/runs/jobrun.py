@@ -81,24 +81,6 @@ def compose_project(words: list[str], default: str | None = None) -> str | None:
     return None if name is None else re.sub(r"[^-_a-z0-9]", "", name.lower())
 
 
-def host_network(docker: str, project: str, network: str = "hosts") -> str:
-    """Makes the internal network of a job's hosts before their containers start at once (the
-    network's name is returned): each making it, two at once made two networks of one name
-    that no container could then join ("network … is ambiguous")."""
-    name, docker = f"{project}_{network}", shlex.split(docker)
-    found = subprocess.run([*docker, "network", "ls", "-q", "--filter", f"name=^{name}$"],
-                           capture_output=True, text=True).stdout.split()
-    if len(found) > 1:  # the twins an earlier race left: no container can join either
-        subprocess.run([*docker, "network", "rm", *found], capture_output=True)
-    if len(found) != 1:
-        # Compose's labels, so that make test-clean and compose itself know it as the project's.
-        subprocess.run([*docker, "network", "create", "--internal",
-                        "--label", f"com.docker.compose.project={project}",
-                        "--label", f"com.docker.compose.network={network}", name],
-                       capture_output=True)
-    return name
-
-
 def report(args, run: runs.Run) -> int:
     """A run that has ended: keep at most KEEP_RUNS runs of its kind, and say how it went."""
     removed = runs.prune(args.local, run.record["kind"], args.keep, args.workload)
