@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.api.monitoringjobs import MAX_RUNTIME
 from pipeline.monitoring import alarms, schedulerecords, schedulerequests
 from pipeline.monitoring import dataquality as monitoring
 from pipeline.monitoring import modelquality as modelmonitor
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     top.add_argument("--window", type=int, help="MONITOR_WINDOW (seconds; default the interval)")
     top.add_argument("--max-runtime", type=int,
                      help="MONITOR_MAX_RUNTIME: an execution's MaxRuntimeInSeconds (default "
-                          "the interval, at most 86400)")
+                          f"the interval, at most {MAX_RUNTIME})")
     top.add_argument("--registry", type=Path, help="MODEL_REGISTRY")
     top.add_argument("--endpoint-dir", type=Path, help="ENDPOINT_DIR")
     alarms.add_arguments(top)
@@ -216,10 +217,10 @@ def main(argv: list[str] | None = None) -> int:
             return stop(args)
         if any(value is not None and value < 1
                for value in (args.interval, args.window, args.max_runtime)) or \
-                (args.max_runtime or 0) > 86400:
+                (args.max_runtime or 0) > MAX_RUNTIME:
             raise RunError(f"MONITOR_INTERVAL={args.interval} / MONITOR_WINDOW={args.window} / "
                            f"MONITOR_MAX_RUNTIME={args.max_runtime}: whole seconds, at least 1 "
-                           "(MONITOR_MAX_RUNTIME at most 86400, SageMaker's limit)")
+                           f"(MONITOR_MAX_RUNTIME at most {MAX_RUNTIME}, SageMaker's limit)")
         if args.request and args.max_runtime:
             raise RunError("MONITOR_MAX_RUNTIME with REQUEST: the request's "
                            "StoppingCondition.MaxRuntimeInSeconds says it")

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline.api import schedules, storage
-from pipeline.api.monitoringjobs import MonitoringJob
+from pipeline.api.monitoringjobs import MAX_RUNTIME, MonitoringJob
 from pipeline.api.requests import RequestError
 from pipeline.api.submit import INSTANCE_TYPE, uri
 from pipeline.monitoring import requests
@@ -60,7 +60,7 @@ def builtin(args, chosen: dict) -> tuple[list, dict]:
              for analysis, (_, files) in chosen.items()}
     return monitors(args.workload, f"{args.workload}-endpoint", app, found,
                     uri(args.ground_truth), uri(args.local / "monitoring-reports"), config,
-                    args.max_runtime or min(args.interval or 3600, 86400)), overrides
+                    args.max_runtime or min(args.interval or 3600, MAX_RUNTIME)), overrides
 
 
 def monitors(prefix: str, endpoint: str, app: dict, baselines: dict, ground_truth: str,
