@@ -15,6 +15,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pipeline.monitoring import baseline
+from pipeline.runs import records as runs
+
 FIELDS = ("island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g",
           "sex")
 ISLANDS, SEXES = ("Biscoe", "Dream", "Torgersen"), ("MALE", "FEMALE")
@@ -173,3 +176,13 @@ def fake_analyzer(folder: Path, monkeypatch) -> dict:
     monkeypatch.setenv("CALLS_FILE", str(calls))
     return {"compose": "docker-compose", "stop_file": stop, "calls": calls,
             "docker": f"{sys.executable} {script}"}
+
+
+def filed_baseline(local: Path, analysis: str = "DATA_QUALITY") -> runs.Run:
+    """A Completed baseline run of `analysis` whose files each hold {"of": <its run's name>}."""
+    run = runs.create(local, "baseline", "penguins", analysis_type=analysis)
+    (run.folder / "processing" / "output").mkdir(parents=True)
+    for name in baseline.FILES:
+        (run.folder / "processing" / "output" / name).write_text(json.dumps({"of": run.name}))
+    runs.finish(run, 0)
+    return run

@@ -107,15 +107,6 @@ def test_make_model_baseline_asks_the_analyzer_for_model_quality(tmp_path, optio
     assert run.record["analysis_type"] == "MODEL_QUALITY"
 
 
-def a_baseline_run(local: Path, analysis: str) -> runs.Run:
-    run = runs.create(local, "baseline", "penguins", analysis_type=analysis)
-    (run.folder / "processing" / "output").mkdir(parents=True)
-    for name in baseline.FILES:
-        (run.folder / "processing" / "output" / name).write_text(json.dumps({"of": run.name}))
-    runs.finish(run, 0)
-    return run
-
-
 def window() -> list[str]:
     return ["--start", f"{cases.HOUR:%Y-%m-%dT%H:%M:%SZ}", "--end", "2026-11-23T22:00:00Z"]
 
@@ -123,7 +114,7 @@ def window() -> list[str]:
 def test_make_monitor_data_is_a_monitoring_execution_request_with_the_baseline_as_inputs(
         tmp_path, options, monkeypatch):
     local = tmp_path / "local"
-    used = a_baseline_run(local, "DATA_QUALITY")
+    used = cases.filed_baseline(local, "DATA_QUALITY")
     capture = tmp_path / "capture"
     cases.write(capture, cases.json_lines([{"island": "Biscoe"}]))
     monkeypatch.setenv("FAKE_VIOLATIONS", "2")
@@ -165,7 +156,7 @@ def test_make_monitor_data_is_a_monitoring_execution_request_with_the_baseline_a
 
 
 def test_a_record_preprocessor_is_the_code_input_the_analyzer_is_told_of(tmp_path, options):
-    a_baseline_run(tmp_path / "local", "DATA_QUALITY")
+    cases.filed_baseline(tmp_path / "local", "DATA_QUALITY")
     capture = tmp_path / "capture"
     cases.write(capture, cases.json_lines([{"island": "Biscoe"}]))
     script = tmp_path / "prep.py"
@@ -181,7 +172,7 @@ def test_a_record_preprocessor_is_the_code_input_the_analyzer_is_told_of(tmp_pat
 
 def test_make_monitor_model_gives_the_ground_truth_as_an_input(tmp_path, options):
     local = tmp_path / "local"
-    a_baseline_run(local, "MODEL_QUALITY")
+    cases.filed_baseline(local, "MODEL_QUALITY")
     capture, truth = tmp_path / "capture", tmp_path / "truth"
     cases.write(capture, cases.json_lines([{"island": "Biscoe"}]))
     truth.mkdir()

@@ -117,11 +117,7 @@ def test_sigterm_stops_the_running_execution_and_starts_no_other(tmp_path, fake,
 
 def test_make_monitor_schedule_starts_the_host_process_and_stop_ends_it(tmp_path, fake):
     local = tmp_path / "local"
-    baseline = runs.create(local, "baseline", "penguins", analysis_type="DATA_QUALITY")
-    (baseline.folder / "processing" / "output").mkdir(parents=True)
-    for name in dataquality.BASELINE_FILES:
-        (baseline.folder / "processing" / "output" / name).write_text("{}")
-    runs.finish(baseline, 0)
+    cases.filed_baseline(local)
     cases.write(tmp_path / "capture", cases.json_lines([{"island": "Biscoe"}]))
     options = ["--local", str(local), "--compose", fake["compose"], "--docker", fake["docker"],
                "--image", "penguins-training:test"]

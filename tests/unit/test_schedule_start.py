@@ -13,7 +13,7 @@ import monitor_cases as cases
 import pytest
 
 from pipeline.api import schedules
-from pipeline.monitoring import dataquality, schedule, schedulerequests
+from pipeline.monitoring import schedule, schedulerequests
 from pipeline.runs import records as runs
 
 pytestmark = pytest.mark.pipeline
@@ -24,15 +24,6 @@ def options(tmp_path, monkeypatch) -> list[str]:
     fake = cases.fake_analyzer(tmp_path, monkeypatch)
     return ["--local", str(tmp_path / "local"), "--compose", fake["compose"],
             "--docker", fake["docker"], "--image", "penguins-training:test"]
-
-
-def baseline_run(local: Path, analysis: str = "DATA_QUALITY") -> runs.Run:
-    run = runs.create(local, "baseline", "penguins", analysis_type=analysis)
-    (run.folder / "processing" / "output").mkdir(parents=True)
-    for name in dataquality.BASELINE_FILES:
-        (run.folder / "processing" / "output" / name).write_text(json.dumps({"of": run.name}))
-    runs.finish(run, 0)
-    return run
 
 
 def start(tmp_path: Path, options: list, *extra: str) -> Path:
@@ -47,7 +38,7 @@ def stop(options: list) -> None:
 
 def test_make_sends_the_sdks_requests_for_each_monitor_with_a_baseline(tmp_path, options):
     local = tmp_path / "local"
-    data, model = baseline_run(local), baseline_run(local, "MODEL_QUALITY")
+    data, model = cases.filed_baseline(local), cases.filed_baseline(local, "MODEL_QUALITY")
     folder = start(tmp_path, options)
     try:
         plan = json.loads((folder / "schedule.json").read_text())
@@ -87,7 +78,7 @@ def test_make_sends_the_sdks_requests_for_each_monitor_with_a_baseline(tmp_path,
 ])
 def test_monitor_variables_go_into_the_request_where_sagemaker_allows(tmp_path, options, extra,
                                                                        config, overrides):
-    baseline_run(tmp_path / "local")
+    cases.filed_baseline(tmp_path / "local")
     folder = start(tmp_path, options, *extra)
     stop(options)
     body = json.loads((folder / "penguins-data-quality-schedule" / "request.json").read_text())
@@ -170,7 +161,7 @@ def test_the_lambda_that_schedules_the_monitors_sends_its_requests_through_make(
         tmp_path, options, monkeypatch):
     from pipeline.workflow import handlers
 
-    data = baseline_run(tmp_path / "local")
+    data = cases.filed_baseline(tmp_path / "local")
     files = data.folder / "processing" / "output"
     called = []
 
