@@ -1,1 +1,1 @@
-"""The inference endpoint: nginx -> gunicorn -> Flask on the SageMaker hosting contract."""
+"""The inference endpoint: nginx -> gunicorn -> a WSGI route table, on the hosting contract."""

@@ -1,12 +1,19 @@
-"""The Flask app: a plain route table over the pure hooks of codecs and model."""
+"""The WSGI app: a plain route table over the pure hooks of codecs and model.
+
+No web framework: a request is a dict lookup of its path and method, and an answer is
+(status, body, content type, headers). Flask's request and response objects, routing and
+hooks cost about 50 µs a request hot and about 100 µs in a loaded container (docs/bench.md),
+more than decoding, checking, running and answering one record.
+"""
 
 import logging
 import sys
 import uuid
+from collections.abc import Callable
+from http import HTTPStatus
 from pathlib import Path
 
-from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.test import Client
 
 from serving import codecs, handlers, multimodel, openapi, utilization
 from serving import config as settings
@@ -21,16 +28,20 @@ REQUEST_ID_KEY = "HTTP_X_REQUEST_ID"  # nginx's id of a request the caller gave 
 CUSTOM_ATTRIBUTES_KEY = "HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"
 MAX_CUSTOM_ATTRIBUTES = 1024
 WORKER_BOOT_ERROR = 3  # gunicorn halts the whole server when a worker exits with this
+JSON = "application/json"
+STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
+# An answer: status, body, content type (None: no body to type), further headers.
+Reply = tuple[int, bytes, str | None, tuple[tuple[str, str], ...]]
 
 
-def error(status: int, message: str) -> Response:
-    return Response(codecs.orjson.dumps({"error": message}), status,
-                    mimetype="application/json")
+def error(status: int, message: str, headers: tuple = ()) -> Reply:
+    return status, codecs.orjson.dumps({"error": message}), JSON, headers
 
 
-def ping(state) -> Response:
+def ping(state, environ) -> Reply:
     # Only a worker that loaded and warmed the model exists to answer.
-    return Response(b"", 200)
+    return 200, b"", None, ()
 
 
 def discard(stream, size: int) -> None:
@@ -48,9 +59,8 @@ def read_body(environ: dict, limit: int) -> bytes:
 
     The one place that enforces SAGEMAKER_MAX_PAYLOAD_IN_MB: it holds with or without nginx
     in front (the in-process tests have none), and nginx's own bound sits above it (see
-    nginx.conf.template). Read straight from the WSGI input: werkzeug's stream wrappers cost
-    more per request than the whole model does, and they would be where Flask's
-    MAX_CONTENT_LENGTH applies.
+    nginx.conf.template). Read straight from the WSGI input: a framework's stream wrappers
+    cost more per request than the whole model does.
     """
     too_large = f"larger than the {limit // (1024 * 1024)} MB limit (SAGEMAKER_MAX_PAYLOAD_IN_MB)"
     length = environ.get("CONTENT_LENGTH")
@@ -77,10 +87,8 @@ def request_body(environ, config) -> bytes:
     return body
 
 
-def invocations(state) -> Response:
+def invocations(state, environ) -> Reply:
     model, config, capture = state
-    # Straight from the WSGI environ: werkzeug's header view costs more than the model.
-    environ = request.environ
     try:
         body = request_body(environ, config)
         accept = codecs.negotiate(environ.get("HTTP_ACCEPT"), config.default_accept)
@@ -93,13 +101,12 @@ def invocations(state) -> Response:
     if capture is not None:  # Data Capture keeps successful invocations only, as SageMaker's
         capture.submit(body, environ.get("CONTENT_TYPE"), answer, accept,
                        environ.get(INFERENCE_ID_KEY) or None)
-    return Response(answer, 200, content_type=accept)
+    return 200, answer, accept, ()
 
 
-def invocations_of_any(state) -> Response:
+def invocations_of_any(state, environ) -> Reply:
     """/invocations of a model that decodes its own requests (any ONNX graph, a handler)."""
     model, config, capture = state
-    environ = request.environ
     try:
         body = request_body(environ, config)
         answer, content_type = model.invoke(body, environ)
@@ -108,56 +115,60 @@ def invocations_of_any(state) -> Response:
     if capture is not None:
         capture.submit(body, environ.get("CONTENT_TYPE"), answer, content_type,
                        environ.get(INFERENCE_ID_KEY) or None)
-    return Response(answer, 200, content_type=content_type)
+    return 200, answer, content_type, ()
 
 
-def execution_parameters(state) -> Response:
+def execution_parameters(state, environ) -> Reply:
     _model, config, _capture = state
-    return Response(codecs.orjson.dumps({
+    return 200, codecs.orjson.dumps({
         "MaxConcurrentTransforms": config.workers,
         "BatchStrategy": "MULTI_RECORD",
         "MaxPayloadInMB": config.max_payload_mb,
-    }), 200, mimetype="application/json")
+    }), JSON, ()
 
 
-def openapi_document(state) -> Response:
+def openapi_document(state, environ) -> Reply:
     model, _config, _capture = state
     document = (openapi.document(model.signature) if isinstance(model, hooks.Model)
                 else model.document())
-    return Response(codecs.orjson.dumps(document), 200, mimetype="application/json")
+    return 200, codecs.orjson.dumps(document), JSON, ()
 
 
-def instance_utilization(state) -> Response:
+def instance_utilization(state, environ) -> Reply:
     """This container's CPU and memory counters, for the router's CPUUtilization and
     MemoryUtilization (serving/utilization.py)."""
-    return Response(codecs.orjson.dumps(utilization.read()), 200, mimetype="application/json")
+    return 200, codecs.orjson.dumps(utilization.read()), JSON, ()
+
+
+def discard_body(environ: dict) -> None:
+    """An answer given without reading the body: an unread body turns it into nginx's 502."""
+    if environ.get("CONTENT_LENGTH"):
+        discard(environ["wsgi.input"], int(environ["CONTENT_LENGTH"]))
 
 
 def targeted(view):
     """The view with the model of the request's target (a multi-model endpoint's state holds
     the cache, multimodel.Models, where a single model's holds the model)."""
-    def of_target(state) -> Response:
+    def of_target(state, environ) -> Reply:
         models, config, capture = state
-        environ = request.environ
         try:
             model = models.get(environ.get(multimodel.TARGET_MODEL_KEY))
         except multimodel.TargetError as mistake:
-            if environ.get("CONTENT_LENGTH"):  # an unread body turns the answer into a 502
-                discard(environ["wsgi.input"], int(environ["CONTENT_LENGTH"]))
+            discard_body(environ)
             return error(mistake.status, mistake.message)
         chosen = invocations_of_any if view is invocations and not isinstance(
             model, hooks.Model) else view
-        return chosen((model, config, capture))
+        return chosen((model, config, capture), environ)
     return of_target
 
 
-def loaded_models(state) -> Response:
+def loaded_models(state, environ) -> Reply:
     """SageMaker's List Model API of a multi-model container: the loaded models, least
     recently used first."""
     models = state[0]
-    return Response(codecs.orjson.dumps({"models": [
+    return 200, codecs.orjson.dumps({"models": [
         {"modelName": target, "modelUrl": str(models.root / target)} for target in models.loaded
-    ]}), 200, mimetype="application/json")
+    ]}), JSON, ()
 
 
 ROUTES = (
@@ -169,31 +180,67 @@ ROUTES = (
 )
 
 
-def echo_headers(response: Response) -> Response:
-    environ = request.environ
-    response.headers[INFERENCE_ID] = (environ.get(INFERENCE_ID_KEY) or environ.get(REQUEST_ID_KEY)
-                                      or uuid.uuid4().hex)
-    attributes = environ.get(CUSTOM_ATTRIBUTES_KEY)
-    if attributes is not None:
-        response.headers[CUSTOM_ATTRIBUTES] = attributes
-    return response
+def request_path(environ: dict) -> str:
+    """The path as the client wrote it (WSGI hands it over as latin-1 of its bytes)."""
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    return path.encode("latin-1").decode("utf-8", "replace")
 
 
-def http_error(exc: HTTPException) -> Response:
-    messages = {
-        404: f"no such path {request.path}; the endpoint serves /ping and /invocations",
-        405: f"{request.method} is not allowed on {request.path}",
-    }
-    response = error(exc.code or 500, messages.get(exc.code, exc.description or exc.name))
-    for name, value in exc.get_headers():
-        if name == "Allow":
-            response.headers[name] = value
-    return response
+def allowed(methods: dict) -> str:
+    return ", ".join(sorted({*methods, "OPTIONS"}))
 
 
-def server_error(exc: Exception) -> Response:
-    log.exception("unexpected error on %s", request.path)
-    return error(500, "internal error; see the endpoint's log")
+def unrouted(methods: dict | None, environ: dict) -> Reply:
+    """No view for this path and method: 404, 405 (with Allow), or OPTIONS' answer."""
+    discard_body(environ)
+    path, method = request_path(environ), environ.get("REQUEST_METHOD", "")
+    if methods is None:
+        return error(404, f"no such path {path}; the endpoint serves /ping and /invocations")
+    if method == "OPTIONS":
+        return 200, b"", None, (("Allow", allowed(methods)),)
+    return error(405, f"{method} is not allowed on {path}", (("Allow", allowed(methods)),))
+
+
+class App:
+    """A WSGI app over a route table, {path: {method: view}}, each view bound to its state.
+
+    Every answer carries the inference id (the caller's, else nginx's request id, else a new
+    one) and echoes the custom attributes, as SageMaker's InvokeEndpoint answers do.
+    """
+
+    def __init__(self, routes: dict[str, dict[str, Callable[[dict], Reply]]],
+                 extensions: dict):
+        self.routes = routes
+        self.extensions = extensions  # what tests reach: the capture, the model cache
+
+    def reply(self, environ: dict) -> Reply:
+        methods = self.routes.get(environ.get("PATH_INFO"))
+        view = methods and methods.get(environ.get("REQUEST_METHOD"))
+        if view is None:
+            return unrouted(methods, environ)
+        try:
+            return view(environ)
+        except Exception:  # a bug, not the client's mistake: logged, never a stack trace out
+            log.exception("unexpected error on %s", request_path(environ))
+            return error(500, "internal error; see the endpoint's log")
+
+    def __call__(self, environ: dict, start_response) -> list[bytes]:
+        status, body, content_type, extra = self.reply(environ)
+        headers = [("Content-Length", str(len(body))),
+                   (INFERENCE_ID, environ.get(INFERENCE_ID_KEY) or environ.get(REQUEST_ID_KEY)
+                    or uuid.uuid4().hex)]
+        if content_type is not None:
+            headers.append(("Content-Type", content_type))
+        attributes = environ.get(CUSTOM_ATTRIBUTES_KEY)
+        if attributes is not None:
+            headers.append((CUSTOM_ATTRIBUTES, attributes))
+        headers.extend(extra)
+        start_response(STATUS_LINES[status], headers)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+    def test_client(self) -> Client:
+        """werkzeug's test client: requests through the whole WSGI app, in-process."""
+        return Client(self)
 
 
 def load(model_dir: Path, config: settings.Config):
@@ -203,7 +250,7 @@ def load(model_dir: Path, config: settings.Config):
     return hooks.load(model_dir)
 
 
-def create_app(model_dir: Path | None = None, config: settings.Config | None = None) -> Flask:
+def create_app(model_dir: Path | None = None, config: settings.Config | None = None) -> App:
     """Load the model (which runs it once), then build the app (ModelError if it is broken)."""
     config = config or settings.from_env()
     if config.multi_model:
@@ -214,25 +261,22 @@ def create_app(model_dir: Path | None = None, config: settings.Config | None = N
     # Started here, in the worker: a thread started before gunicorn forks would not survive.
     capture = Capture(config.capture).start() if config.capture else None
     state = (model, config, capture)
-    app = Flask("serving")
-    app.extensions["capture"] = capture
-    app.extensions["models"] = model if config.multi_model else None
     signed = isinstance(model, hooks.Model)  # the fast path is for models with our signature
+    routes = {}
     for path, methods, view in ROUTES:
         chosen = invocations_of_any if view is invocations and not signed else view
         if config.multi_model and view in (invocations, openapi_document):
             chosen = targeted(view)
-        app.add_url_rule(path, view.__name__, lambda chosen=chosen: chosen(state),
-                         methods=methods)
+        routes[path] = dict.fromkeys(methods, lambda environ, chosen=chosen: chosen(state, environ))
     if config.multi_model:
-        app.add_url_rule("/models", "models", lambda: loaded_models(state), methods=("GET",))
-    app.after_request(echo_headers)
-    app.register_error_handler(HTTPException, http_error)
-    app.register_error_handler(Exception, server_error)
-    return app
+        routes["/models"] = {"GET": lambda environ: loaded_models(state, environ)}
+    for methods in routes.values():
+        if "GET" in methods:  # HEAD is GET without the body
+            methods["HEAD"] = methods["GET"]
+    return App(routes, {"capture": capture, "models": model if config.multi_model else None})
 
 
-def worker_app() -> Flask:
+def worker_app() -> App:
     """The app of one gunicorn worker; a broken model exits it, which halts the server."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

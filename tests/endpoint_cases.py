@@ -1,7 +1,8 @@
 """The endpoint's contract as a table of cases, asserted in-process and against the image.
 
 Each layer supplies a `send(method, path, body, headers) -> Reply`; the cases and their checks
-are the same, so the Flask test client and real HTTP through nginx prove the same things.
+are the same, so the in-process test client (werkzeug's) and real HTTP through nginx prove the
+same things.
 """
 
 import json
