@@ -93,6 +93,21 @@ def check_environment() -> tuple:
     return kind, inference, inference, probability, limit
 
 
+def merged_quality(merged, problem: str, truth: str | None, inference: str | None,
+                   probability: str | None, limit: float | None) -> dict:
+    """statistics.json of the merged records; an error names a record by its request's key (and
+    its place in a multi-record request) and a value by the attribute the user gave."""
+    truth = f"{truth} (ground truth)" if truth in (inference, probability) else truth
+    names = {"truth": truth or "groundTruthData.data", "predicted": inference,
+             "probability": probability}
+    frame = merged.rename(columns={key: name for key, name in names.items() if name})
+    frame.index = [f"captured record {key!r}" + (f" #{n}" if n > 1 else "")
+                   for key, n in zip(merged["id"], merged["n"], strict=True)]
+    statistics, _ = quality.model_quality(frame, names["truth"], inference, problem,
+                                          probability, limit)
+    return statistics
+
+
 def analyse() -> tuple[dict, list, dict, Path]:
     import duckdb
     import pandas as pd
@@ -131,12 +146,8 @@ def analyse() -> tuple[dict, list, dict, Path]:
         raise JobError(f"no captured prediction{window} has ground truth in {truth_source} "
                        f"({counts['predictions']} predictions, {counts['labels']} labels, joined "
                        "on inferenceId, else eventId): write it with make ground-truth")
-    # Errors name a record by its request's key (and its place in a multi-record request).
-    frame = pd.DataFrame(merged).set_index(pd.Index(
-        [f"captured record {key!r}" + (f" #{n}" if n > 1 else "")
-         for key, n in zip(merged["id"], merged["n"], strict=True)]))
-    statistics, _ = quality.model_quality(frame, "truth", inference and "predicted", kind.NAME,
-                                          probability and "probability", limit)
+    statistics = merged_quality(pd.DataFrame(merged), kind.NAME, truth_attribute, inference,
+                                probability, limit)
     found = quality.violations(quality.metrics_of(statistics), constraints)
     atomic_write(output / STATISTICS, json.dumps(statistics, indent=4) + "\n")
     atomic_write(output / VIOLATIONS, json.dumps({"violations": found}, indent=4) + "\n")
