@@ -5,10 +5,10 @@ baseline: build-training ## Data-quality baseline job: statistics.json, constrai
 	  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
 	  $(if $(PROCESSING_JOB),--processing-job $(PROCESSING_JOB))
 
-model-baseline: build-training ## Model-quality baseline job on a transform run's joined ground truth and predictions (TRANSFORM_JOB)
+model-baseline: build-training ## Model-quality baseline job on a transform run's joined ground truth and predictions (TRANSFORM_JOB, PROBLEM_TYPE)
 	@$(PYTHON) -m pipeline.monitoring.baseline --model-quality --local $(LOCAL_DIR) --workload $(WORKLOAD) \
 	  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
-	  $(if $(TRANSFORM_JOB),--transform-job $(TRANSFORM_JOB))
+	  $(if $(TRANSFORM_JOB),--transform-job $(TRANSFORM_JOB)) $(if $(PROBLEM_TYPE),--problem-type $(PROBLEM_TYPE))
 
 # Data-quality monitoring (pipeline/monitoring/dataquality.py): the capture folder of the endpoint, a window
 # START/END (ISO 8601, default the last hour), BASELINE_JOB (default: the served version's

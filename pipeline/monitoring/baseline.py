@@ -12,12 +12,15 @@ gives, `--workload`, as the data-quality monitor checks them). statistics.json a
 constraints.json land in <local>/baseline/<run>/processing/output/. With --model-quality it
 runs on the newest Completed transform run's .out files (TRANSFORM_JOB) instead: ground truth and
 prediction joined by the program's transform (`_c0`, `_c1` of its CSV; JSON: `groundtruth`,
-`SageMakerOutput.prediction`). Standard library only.
+`SageMakerOutput.prediction`), for PROBLEM_TYPE (MulticlassClassification, the built-in
+workloads'; BinaryClassification or Regression for a transform of such a model). Standard
+library only.
 """
 
 import argparse
 import sys
 
+from pipeline.api.monitoringjobs import PROBLEM_TYPES
 from pipeline.api.submit import submit
 from pipeline.monitoring import requests
 from pipeline.runs import jobrun
@@ -77,11 +80,15 @@ def model_baseline(args) -> int:
     dataset_format = {"csv": {"header": False}} if as_csv else {"json": {"lines": True}}
     truth = args.ground_truth_attribute or ("_c0" if as_csv else "groundtruth")
     inference = args.inference_attribute or ("_c1" if as_csv else "SageMakerOutput.prediction")
-    jobrun.say(f"model-quality baseline of transform run {transformed.name} "
+    problem = args.problem_type or "MulticlassClassification"
+    jobrun.say(f"{problem} model-quality baseline of transform run {transformed.name} "
                f"(ground truth {truth}, prediction {inference})")
+    optional = {name: value for name, value in (
+        ("probability_attribute", args.probability_attribute),
+        ("probability_threshold_attribute", args.probability_threshold_attribute)) if value}
     return run_baseline(args, transformed.name, output, dataset_format, [], {
-        "analysis_type": "MODEL_QUALITY", "problem_type": "MulticlassClassification",
-        "ground_truth_attribute": truth, "inference_attribute": inference})
+        "analysis_type": "MODEL_QUALITY", "problem_type": problem,
+        "ground_truth_attribute": truth, "inference_attribute": inference, **optional})
 
 
 def lineage(local, source_run: str, workload: str,
@@ -106,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     top.add_argument("--transform-job", help="TRANSFORM_JOB, with --model-quality")
     top.add_argument("--ground-truth-attribute")
     top.add_argument("--inference-attribute")
+    top.add_argument("--problem-type", choices=PROBLEM_TYPES,
+                     help="PROBLEM_TYPE, with --model-quality (default MulticlassClassification)")
+    top.add_argument("--probability-attribute")
+    top.add_argument("--probability-threshold-attribute")
     args = top.parse_args(argv)
     try:
         return model_baseline(args) if args.model_quality else baseline(args)

@@ -29,13 +29,18 @@ def choose_baseline(args, variant: str | None = None) -> tuple[str, dict]:
     return monitoring.choose_baseline(args, ANALYSIS, variant)
 
 
-def environment(start: datetime, end: datetime) -> dict:
+def environment(start: datetime, end: datetime, constraints: str | None = None) -> dict:
     """The analyzer's environment of a model-quality run, beyond what every monitoring job gets
-    (pipeline/monitoring/requests.py)."""
-    return {"analysis_type": ANALYSIS, "problem_type": "MulticlassClassification",
-            "ground_truth_source": requests.GROUND_TRUTH,
-            "inference_attribute": "prediction", "probability_attribute": "confidence",
-            "start_time": monitoring.zulu(start), "end_time": monitoring.zulu(end)}
+    (pipeline/monitoring/requests.py): the problem type of the baseline's constraints.json and
+    the built-in workloads' answer fields; None for `constraints` leaves both to a schedule's
+    job definition, whose own environment and attributes are all the analyzer gets there, as
+    on SageMaker."""
+    found = {"analysis_type": ANALYSIS, "ground_truth_source": requests.GROUND_TRUTH,
+             "start_time": monitoring.zulu(start), "end_time": monitoring.zulu(end)}
+    if constraints is None:
+        return found
+    return {**found, "problem_type": requests.problem_type(constraints),
+            "inference_attribute": "prediction", "probability_attribute": "confidence"}
 
 
 def monitor(args) -> int:
@@ -55,8 +60,10 @@ def monitor_one(args, item: variants.Captured, baseline: tuple[str, dict], start
     jobrun.say(f"model quality of {item.folder}{variants.words(item)} with ground truth "
                f"{args.ground_truth} from {monitoring.zulu(start)} to "
                f"{monitoring.zulu(end)} against {baseline[0]}")
+    scheduled = getattr(args, "environment", None) is not None
     return monitoring.analyse(
-        args, ANALYSIS, start, end, baseline, environment=environment(start, end),
+        args, ANALYSIS, start, end, baseline, environment=environment(
+            start, end, None if scheduled else baseline[1].get("constraints")),
         inputs={"endpoint": (item.folder, requests.ENDPOINT),
                 "groundtruth": (args.ground_truth, requests.GROUND_TRUTH)},
         outputs=("statistics.json", monitoring.VIOLATIONS, "report.html"), captured=item,

@@ -24,8 +24,24 @@ GROUND_TRUTH = "/opt/ml/processing/groundtruth"
 BASELINE = "/opt/ml/processing/baseline"
 RESULTS = "/opt/ml/processing/resultdata"
 CODE = "/opt/ml/processing/code"
+# Each ProblemType's object in a model-quality constraints.json, as SageMaker's analyzer names it.
+CONSTRAINTS_KEYS = {"BinaryClassification": "binary_classification_constraints",
+                    "MulticlassClassification": "multiclass_classification_constraints",
+                    "Regression": "regression_constraints"}
 CAPTURE_FORMAT = {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput",
                                                                  "endpointOutput"]}}
+
+
+def problem_type(constraints) -> str:
+    """The ProblemType of a model-quality baseline, read from its constraints.json (a local
+    path); MulticlassClassification when the file says none, for the analyzer to refuse it
+    with the reason."""
+    try:
+        found = json.loads(Path(constraints).read_text())
+    except (OSError, ValueError):
+        found = None
+    return next((name for name, key in CONSTRAINTS_KEYS.items()
+                 if isinstance(found, dict) and key in found), "MulticlassClassification")
 
 
 def baselining_job(name: str, image: str, folder: Path, dataset: Path, dataset_format: dict,

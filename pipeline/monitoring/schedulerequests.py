@@ -58,17 +58,22 @@ def builtin(args, chosen: dict) -> tuple[list, dict]:
            "ContainerArguments": ["--workload", args.workload]}
     found = {analysis: {key: uri(path) for key, path in files.items()}
              for analysis, (_, files) in chosen.items()}
+    model = chosen.get("MODEL_QUALITY")
     return monitors(args.workload, f"{args.workload}-endpoint", app, found,
                     uri(args.ground_truth), uri(args.local / "monitoring-reports"), config,
-                    args.max_runtime or min(args.interval or 3600, MAX_RUNTIME)), overrides
+                    args.max_runtime or min(args.interval or 3600, MAX_RUNTIME),
+                    requests.problem_type(model[1]["constraints"]) if model else None), \
+        overrides
 
 
 def monitors(prefix: str, endpoint: str, app: dict, baselines: dict, ground_truth: str,
-             output: str, config: dict, runtime: int) -> list:
+             output: str, config: dict, runtime: int, problem_type: str | None = None) -> list:
     """The requests the SDK's DefaultModelMonitor and ModelQualityMonitor send for `endpoint`:
     per analysis in `baselines` ({analysis: {"statistics": URI, "constraints": URI}}) a
     Create*JobDefinition named <prefix>-<data|model>-quality and a CreateMonitoringSchedule
-    naming it (<that>-schedule), run by `app` (ImageUri, and maybe ContainerEntrypoint...)."""
+    naming it (<that>-schedule), run by `app` (ImageUri, and maybe ContainerEntrypoint...);
+    model quality's ProblemType `problem_type` (default MulticlassClassification, the built-in
+    workloads')."""
     bodies = []
     for analysis, files in baselines.items():
         kind = KINDS[analysis]
@@ -79,7 +84,7 @@ def monitors(prefix: str, endpoint: str, app: dict, baselines: dict, ground_trut
         job_input = {"EndpointInput": endpoint_input}
         baseline = {"ConstraintsResource": {"S3Uri": files["constraints"]}}
         if analysis == "MODEL_QUALITY":
-            spec["ProblemType"] = "MulticlassClassification"
+            spec["ProblemType"] = problem_type or "MulticlassClassification"
             endpoint_input.update(InferenceAttribute="prediction",
                                   ProbabilityAttribute="confidence")
             job_input["GroundTruthS3Input"] = {"S3Uri": ground_truth}

@@ -69,7 +69,8 @@ def monitor_requests(event: dict) -> list:
     """The CreateModelQualityJobDefinition/CreateDataQualityJobDefinition and
     CreateMonitoringSchedule requests of the event: a monitor for each baseline it names
     (data_quality_statistics and data_quality_constraints; model_quality_constraints, with
-    ground_truth_s3_uri), on endpoint_name, every schedule_expression (hourly)."""
+    ground_truth_s3_uri, and problem_type, default MulticlassClassification), on endpoint_name,
+    every schedule_expression (hourly)."""
     workload = event.get("workload", "penguins")
     local = os.environ.get("LOCAL_DIR", str(REPO / "local"))
     baselines = {}
@@ -87,7 +88,7 @@ def monitor_requests(event: dict) -> list:
         endpoint, endpoint, {"ImageUri": event.get("image_uri", ANALYZER)}, baselines,
         event.get("ground_truth_s3_uri", f"file://{local}/ground-truth/{workload}"),
         event.get("output_s3_uri", f"file://{local}/monitoring-reports"), config,
-        int(event.get("max_runtime_in_seconds", 3600)))
+        int(event.get("max_runtime_in_seconds", 3600)), event.get("problem_type"))
 
 
 def schedule_monitors(event: dict, context) -> dict:

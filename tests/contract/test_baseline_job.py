@@ -1,7 +1,10 @@
-"""The data-quality baseline job with the real training image, as a processing job."""
+"""The baseline job with the real training image, as a processing job: data quality, and model
+quality of each problem type."""
 
 import csv
 import json
+
+import pytest
 
 from harness import PROCESSING_IMAGE, run_job
 
@@ -100,3 +103,49 @@ def test_the_model_quality_baseline_of_a_joined_transform_matches_its_lines(
         "multiclass_classification_constraints"]
     assert rules["accuracy"] == {"threshold": metrics["accuracy"]["value"],
                                  "comparison_operator": "LessThanThreshold"}
+
+
+# Model-quality baselines of joined ground truth and predictions the real image computes for
+# each problem type beyond the built-in workloads' (whose transform run is the case above):
+# (problem_type, dataset, the analyzer's attributes, the statistics key, the expected metrics,
+# the constraints key, the comparison operator of each constraint).
+MODEL_QUALITY_CASES = {
+    "binary": ("BinaryClassification", "label,prediction,probability\n0,0,0.1\n0,1,0.8\n"
+               "0,1,0.7\n1,1,0.9\n",
+               {"ground_truth_attribute": "label", "inference_attribute": "prediction",
+                "probability_attribute": "probability"},
+               "binary_classification_metrics",
+               {"recall": 1.0, "precision": 1 / 3, "accuracy": 0.5, "false_positive_rate": 2 / 3,
+                "f1": 0.5, "auc": 1.0},
+               "binary_classification_constraints",
+               {"recall": "LessThanThreshold", "false_positive_rate": "GreaterThanThreshold",
+                "auc": "LessThanThreshold"}),
+    "regression": ("Regression", "y,p\n1,1.5\n2,2\n3,2.5\n4,5\n",
+                   {"ground_truth_attribute": "y", "inference_attribute": "p"},
+                   "regression_metrics", {"mae": 0.5, "mse": 0.375, "r2": 0.7},
+                   "regression_constraints",
+                   {"mae": "GreaterThanThreshold", "rmse": "GreaterThanThreshold",
+                    "r2": "LessThanThreshold"}),
+}
+
+
+@pytest.mark.parametrize("case", list(MODEL_QUALITY_CASES))
+def test_the_model_quality_baseline_of_each_problem_type_is_sagemakers(docker_client, tmp_path,
+                                                                      case):
+    problem, text, attributes, metrics_key, expected, rules_key, operators = \
+        MODEL_QUALITY_CASES[case]
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    (dataset / "joined.csv").write_text(text)
+    result = run_baseline(docker_client, tmp_path / "ml", dataset, {
+        "analysis_type": "MODEL_QUALITY", "problem_type": problem,
+        "dataset_format": '{"csv": {"header": true}}', **attributes})
+    assert result.exit_code == 0, result.logs
+    output = tmp_path / "ml" / "processing" / "output"
+    metrics = json.loads((output / "statistics.json").read_text())[metrics_key]
+    for name, value in expected.items():
+        assert metrics[name] == {"value": pytest.approx(value), "standard_deviation": "NaN"}
+    rules = json.loads((output / "constraints.json").read_text())[rules_key]
+    for name, operator in operators.items():
+        assert rules[name] == {"threshold": metrics[name]["value"],
+                               "comparison_operator": operator}

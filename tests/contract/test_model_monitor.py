@@ -15,12 +15,12 @@ import requests
 from pipeline.monitoring import traffic
 from pipeline.runs import records as runs
 from training.monitor import baseline as baseline_job
-from training.monitor import quality
+from training.monitor import multiclass, quality
 
 from harness import PROCESSING_IMAGE, Endpoint, run_job, served_model
 
 REPO = Path(__file__).resolve().parents[2]
-METRICS = list(quality.METRICS)
+METRICS = list(multiclass.METRICS)
 
 
 def make(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

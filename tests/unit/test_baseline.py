@@ -327,22 +327,22 @@ def joined(truth: list, predicted: list):
 def test_the_best_constant_classifier_predicts_the_most_frequent_label():
     """Truth A 6x, B 3x, C 1x: the constant A has accuracy and weighted recall 0.6, precision
     0.6 on A's 60 % (0.36 weighted), F-beta of A (1 + b2) p / (b2 p + 1) weighted by 0.6."""
-    from training.monitor import quality
+    from training.monitor import multiclass, quality
 
     truth = ["A"] * 6 + ["B"] * 3 + ["C"]
     statistics, constraints = quality.model_quality(
         joined(truth, ["B", "C", "A", "A", "A", "A", "B", "B", "C", "C"]), "truth", "predicted")
     metrics = statistics["multiclass_classification_metrics"]
     names = list(metrics)
-    assert names == ["confusion_matrix", *quality.METRICS, *(
-        f"{name}_best_constant_classifier" for name in quality.METRICS)]
+    assert names == ["confusion_matrix", *multiclass.METRICS, *(
+        f"{name}_best_constant_classifier" for name in multiclass.METRICS)]
     expected = {"accuracy": 0.6, "weighted_recall": 0.6, "weighted_precision": 0.36,
                 "weighted_f0_5": 0.6 * 1.25 * 0.6 / (0.25 * 0.6 + 1),
                 "weighted_f1": 0.6 * 2 * 0.6 / 1.6, "weighted_f2": 0.6 * 5 * 0.6 / (4 * 0.6 + 1)}
     for name, value in expected.items():
         assert metrics[f"{name}_best_constant_classifier"]["value"] == pytest.approx(value)
     # Constraints stay SageMaker's six.
-    assert list(constraints["multiclass_classification_constraints"]) == list(quality.METRICS)
+    assert list(constraints["multiclass_classification_constraints"]) == list(multiclass.METRICS)
 
 
 @pytest.mark.parametrize("count", [52, 199])

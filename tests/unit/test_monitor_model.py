@@ -10,6 +10,7 @@ import monitor_cases as cases
 import pytest
 
 from training.monitor import modelquality as monitor_model
+from training.monitor import multiclass
 
 pytestmark = pytest.mark.training
 
@@ -107,9 +108,9 @@ def test_wrong_labels_break_accuracy_and_every_weighted_metric(tmp_path, monkeyp
     code, violations, statistics, output = analyse(
         tmp_path, monkeypatch, mc.captured(predictions, ids),
         [mc.truth_line(key, wrong[p]) for key, p in zip(ids, predictions, strict=True)],
-        dict.fromkeys(monitor_model.quality.METRICS, 0.8))
+        dict.fromkeys(multiclass.METRICS, 0.8))
     assert code == 0
-    assert [v["metric_name"] for v in violations] == list(monitor_model.quality.METRICS)
+    assert [v["metric_name"] for v in violations] == list(multiclass.METRICS)
     assert statistics["multiclass_classification_metrics"]["accuracy"]["value"] == 0.0
     assert "6 violation(s)" in (output / "report.html").read_text()
 

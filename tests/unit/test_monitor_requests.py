@@ -107,6 +107,26 @@ def test_make_model_baseline_asks_the_analyzer_for_model_quality(tmp_path, optio
     assert run.record["analysis_type"] == "MODEL_QUALITY"
 
 
+def test_make_model_baseline_passes_problem_type_and_probability_attributes_on(tmp_path,
+                                                                               options):
+    local = tmp_path / "local"
+    transformed = runs.create(local, "transform", "penguins", parameters={
+        "DataProcessing": {"JoinSource": "Input"}, "TransformInput": {"ContentType": "text/csv"}})
+    (transformed.folder / "output").mkdir()
+    (transformed.folder / "output" / "test.csv.out").write_text("1,1,0.9\n")
+    runs.finish(transformed, 0)
+    assert baseline.main([*options, "--model-quality", "--problem-type", "BinaryClassification",
+                          "--probability-attribute", "_c2",
+                          "--probability-threshold-attribute", "0.7"]) == 0
+    [run] = runs.runs(local, "baseline")
+    environment = request_of(run)["Environment"]
+    assert {key: environment.get(key) for key in (
+        "problem_type", "inference_attribute", "probability_attribute",
+        "probability_threshold_attribute")} == {
+        "problem_type": "BinaryClassification", "inference_attribute": "_c1",
+        "probability_attribute": "_c2", "probability_threshold_attribute": "0.7"}
+
+
 def window() -> list[str]:
     return ["--start", f"{cases.HOUR:%Y-%m-%dT%H:%M:%SZ}", "--end", "2026-11-23T22:00:00Z"]
 
@@ -189,6 +209,34 @@ def test_make_monitor_model_gives_the_ground_truth_as_an_input(tmp_path, options
         "inference_attribute": "prediction"}
     assert described(run)["ProcessingJobStatus"] == "Completed"
     assert run.record["metric"] == {"name": "violations", "value": 0.0}
+
+
+@pytest.mark.parametrize(("constraints", "problem"), [
+    ({"regression_constraints": {}}, "Regression"),
+    ({"binary_classification_constraints": {}}, "BinaryClassification"),
+    ({"of": "a file of no problem type"}, "MulticlassClassification")])
+def test_make_monitor_model_asks_for_the_problem_type_of_its_baselines_constraints(
+        tmp_path, options, constraints, problem):
+    local = tmp_path / "local"
+    filed = cases.filed_baseline(local, "MODEL_QUALITY")
+    (filed.folder / "processing" / "output" / "constraints.json").write_text(
+        json.dumps(constraints))
+    capture, truth = tmp_path / "capture", tmp_path / "truth"
+    cases.write(capture, cases.json_lines([{"island": "Biscoe"}]))
+    truth.mkdir()
+    assert modelquality.main([*options, "--capture", str(capture), "--ground-truth", str(truth),
+                              *window()]) == 0
+    [run] = runs.runs(local, "monitoring")
+    assert request_of(run)["Environment"]["problem_type"] == problem
+
+
+def test_a_schedules_model_quality_execution_gets_its_job_definitions_attributes_alone():
+    """SageMaker's analyzer sees what the job definition names: no built-in prediction field
+    that would stop a binary monitor from thresholding its probability."""
+    from datetime import timedelta
+
+    found = modelquality.environment(cases.HOUR, cases.HOUR + timedelta(hours=1))
+    assert set(found) == {"analysis_type", "ground_truth_source", "start_time", "end_time"}
 
 
 def test_a_failed_analyzer_is_a_failed_job_with_its_message_as_the_reason(tmp_path, options,

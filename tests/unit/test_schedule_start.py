@@ -238,3 +238,14 @@ def test_the_clock_takes_the_requests_times_unless_this_machine_overrides_them(p
     start, end = clock.window(at)
     assert at.strftime("%H:%M") == runs_at
     assert (start.strftime("%H:%M"), end.strftime("%H:%M")) == window
+
+
+def test_a_lambda_events_problem_type_is_the_model_quality_job_definitions(tmp_path):
+    from pipeline.workflow import handlers
+
+    bodies = handlers.monitor_requests({
+        "endpoint_name": "penguins-endpoint", "problem_type": "Regression",
+        "model_quality_constraints": f"file://{tmp_path}/constraints.json"})
+    [(_, job)] = schedulerequests.parsed(bodies)
+    assert job.problem_type == "Regression"
+    assert bodies[0]["ModelQualityAppSpecification"]["ProblemType"] == "Regression"

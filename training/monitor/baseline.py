@@ -18,8 +18,8 @@ a histogram (at most HISTOGRAM_MAX distinct values) and at most UNIQUE_SHARE_MAX
 histogram's entries (its categories, and missing values as one more) are seen once; the domains
 are its categories, most frequent first (ties in first-seen order).
 
-With analysis_type=MODEL_QUALITY the job writes the model-quality baseline instead
-(training/monitor/quality.py).
+With analysis_type=MODEL_QUALITY the job writes the model-quality baseline instead, of the
+`problem_type` and attributes the environment names (training/monitor/quality.py).
 
 A drift check (a pipeline QualityCheck step with skip_check=False): when the environment names
 `baseline_constraints` (and, for data quality, `baseline_statistics`, which the distribution
@@ -47,6 +47,7 @@ HISTOGRAM_MAX, UNIQUE_SHARE_MAX = 120, 0.1
 FORMAT_ENV, SOURCE_ENV, OUTPUT_ENV = "dataset_format", "dataset_source", "output_path"
 ANALYSIS_ENV, PROBLEM_ENV = "analysis_type", "problem_type"
 TRUTH_ENV, INFERENCE_ENV = "ground_truth_attribute", "inference_attribute"
+PROBABILITY_ENV, THRESHOLD_ENV = "probability_attribute", "probability_threshold_attribute"
 STATISTICS_ENV, CONSTRAINTS_ENV = "baseline_statistics", "baseline_constraints"
 VIOLATIONS = "constraint_violations.json"
 DEFAULT_SOURCE = "/opt/ml/processing/input/baseline_dataset_input"
@@ -217,23 +218,24 @@ def model_violations(current: dict) -> list[dict]:
 
     path = Path(os.environ[CONSTRAINTS_ENV].strip())
     constraints = quality.read_constraints(CONSTRAINTS_ENV, path,
-                                           "the drift check's baseline is missing")
-    return quality.violations(current["multiclass_classification_metrics"], constraints)
+                                           "the drift check's baseline is missing",
+                                           os.environ.get(PROBLEM_ENV))
+    return quality.violations(quality.metrics_of(current), constraints)
 
 
 def model_quality(source: Path, dataset_format: dict) -> tuple[dict, dict]:
+    """The model-quality baseline of the problem type and attributes the environment names."""
     from training.monitor import quality
 
-    problem = os.environ.get(PROBLEM_ENV, quality.PROBLEM_TYPE)
-    if problem != quality.PROBLEM_TYPE:
-        raise JobError(f"{PROBLEM_ENV}={problem!r}: only {quality.PROBLEM_TYPE} is supported")
-    names = {}
-    for variable in (TRUTH_ENV, INFERENCE_ENV):
-        names[variable] = os.environ.get(variable, "")
-        if not names[variable]:
-            raise JobError(f"{variable} is not set: name the column or field, e.g. _c0")
+    kind = quality.problem(os.environ.get(PROBLEM_ENV))
+    names = {variable: os.environ.get(variable, "").strip() or None
+             for variable in (TRUTH_ENV, INFERENCE_ENV, PROBABILITY_ENV)}
+    if not names[TRUTH_ENV]:
+        raise JobError(f"{TRUTH_ENV} is not set: name the column or field, e.g. _c0")
+    limit = quality.threshold(os.environ.get(THRESHOLD_ENV))
     data = read_dataset(source, dataset_format, False, as_text=False)
-    return quality.model_quality(data, names[TRUTH_ENV], names[INFERENCE_ENV])
+    return quality.model_quality(data, names[TRUTH_ENV], names[INFERENCE_ENV], kind.NAME,
+                                 names[PROBABILITY_ENV], limit)
 
 
 def main(argv: list[str] | None = None) -> int:

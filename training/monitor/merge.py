@@ -7,7 +7,8 @@ reads the ground-truth files ({"groundTruthData": {"data", "encoding"}, "eventMe
 a request meets the n-th label of its ground truth (one label, one line, for the usual
 one-record request). When the same key has labels in several files, the newest file's (by its
 yyyy/mm/dd/hh path and name) wins: a later upload corrects an earlier one. Unmatched records on
-either side are left out of the metrics and counted.
+either side are left out of the metrics and counted. A binary classifier's probability (the
+probability_attribute of the answer) is read beside its prediction the same way.
 """
 
 import json
@@ -82,8 +83,9 @@ def exploded(table: str, attribute: str | None, csv_default: int | None) -> str:
 
 
 def merge(con, capture_files: list, truth_files: list, start: str | None, end: str | None,
-          inference: str, ground_truth: str | None) -> dict:
-    """The `merged` table (id, truth, predicted) and counts of what met and what did not."""
+          inference: str, ground_truth: str | None, probability: str | None = None) -> dict:
+    """The `merged` table (id, n, truth, predicted, probability: NULL unless `probability`
+    names the answer's probability) and counts of what met and what did not."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE answers AS
         SELECT coalesce(eventMetadata.inferenceId, eventMetadata.eventId) AS key,
@@ -102,8 +104,15 @@ def merge(con, capture_files: list, truth_files: list, start: str | None, end: s
         FROM read_json({listed(truth_files)}, format = 'newline_delimited',
                        columns = {TRUTH_COLUMNS!r}, filename = true)
         WHERE eventMetadata.eventId IS NOT NULL AND groundTruthData.data IS NOT NULL""")
-    for table, attribute, default in (("answers", inference, 0), ("labels", ground_truth, None)):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_values AS "
+    for target, table, attribute, default in (
+            ("answers_values", "answers", inference, 0),
+            ("labels_values", "labels", ground_truth, None),
+            ("probabilities", "answers", probability, 0)):
+        if target == "probabilities" and not probability:
+            con.execute("CREATE OR REPLACE TEMP TABLE probabilities AS "
+                        "SELECT id, n, value FROM answers_values WHERE false")
+            continue
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS "
                     f"{exploded(table, attribute, default)}")
     # The newest file's label of each (key, n): a later upload corrects an earlier one.
     con.execute("""
@@ -113,9 +122,11 @@ def merge(con, capture_files: list, truth_files: list, start: str | None, end: s
             FROM labels_values) WHERE pick = 1""")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE merged AS
-        SELECT p.id, p.n, t.value AS truth, p.value AS predicted
+        SELECT p.id, p.n, t.value AS truth, p.value AS predicted, s.value AS probability
         FROM answers_values p JOIN truth t ON p.id = t.id AND p.n = t.n
-        WHERE p.value IS NOT NULL AND t.value IS NOT NULL""")
+        LEFT JOIN probabilities s ON p.id = s.id AND p.n = s.n
+        WHERE p.value IS NOT NULL AND t.value IS NOT NULL
+        ORDER BY p.id, p.n""")
     counts = {}
     for name, sql in (
             ("requests", "SELECT count(*) FROM answers"),

@@ -1,11 +1,13 @@
-"""report.html of a model-quality monitoring run: the confusion matrix and every metric against
-its baseline threshold, violations in red. One self-contained page (inline PNG, matplotlib Agg).
+"""report.html of a model-quality monitoring run: every metric against its baseline threshold,
+violations in red, and a classifier's confusion matrix. One self-contained page (inline PNG,
+matplotlib Agg).
 """
 
 import base64
 import math
 from html import escape
 
+from training.monitor.quality import metrics_of
 from training.monitor.report import BASELINE_COLOUR, CURRENT_COLOUR, VIOLATION_COLOUR, png, pyplot
 
 
@@ -44,14 +46,25 @@ def metrics_picture(metrics: dict, constraints: dict, flagged: set) -> str:
                 [i + 0.45 for i in range(len(names))], colors=BASELINE_COLOUR, linewidth=3,
                 label="threshold", zorder=3)
     axes.set_xticks(range(len(names)), names, rotation=20)
-    axes.set_ylim(0, 1.05)
+    if all(0 <= value <= 1 for value in values):  # rates and scores; errors keep their scale
+        axes.set_ylim(0, 1.05)
     axes.legend(loc="lower right", fontsize="small")
     return base64.b64encode(png(figure)).decode()
 
 
+def matrix_section(matrix: dict) -> str:
+    head = "".join(f"<th>{escape(str(label))}</th>" for label in matrix)
+    cells = "".join(f"<tr><th>{escape(str(actual))}</th>" + "".join(
+        f"<td>{matrix[actual].get(guess, 0)}</td>" for guess in matrix) + "</tr>"
+        for actual in matrix)
+    return f"""<h2>Confusion matrix (rows: ground truth, columns: predicted)</h2>
+<table><tr><th></th>{head}</tr>{cells}</table>
+<img alt="confusion matrix" src="data:image/png;base64,{matrix_picture(matrix)}">"""
+
+
 def html(statistics: dict, constraints: dict, violations: list, counts: dict, window: str,
          baseline: str) -> str:
-    metrics = statistics["multiclass_classification_metrics"]
+    metrics = metrics_of(statistics)
     flagged = {v["metric_name"] for v in violations}
     rows = "".join(
         f"<tr{' class=bad' if name in flagged else ''}><td>{escape(name)}</td>"
@@ -59,11 +72,8 @@ def html(statistics: dict, constraints: dict, violations: list, counts: dict, wi
         f"</td><td>{escape(operator)} {threshold:.4f}</td>"
         f"<td>{'violated' if name in flagged else 'ok'}</td></tr>"
         for name, (operator, threshold) in constraints.items())
-    matrix = metrics["confusion_matrix"]
-    head = "".join(f"<th>{escape(str(label))}</th>" for label in matrix)
-    cells = "".join(f"<tr><th>{escape(str(actual))}</th>" + "".join(
-        f"<td>{matrix[actual].get(guess, 0)}</td>" for guess in matrix) + "</tr>"
-        for actual in matrix)
+    matrix = metrics.get("confusion_matrix")  # regression has none
+    confusion = matrix_section(matrix) if matrix else ""
     summary = (f"{counts['merged']} of {counts['predictions']} captured predictions had ground "
                f"truth; {counts['unmatched_predictions']} without a label and "
                f"{counts['unmatched_labels']} labels without a prediction were left out.")
@@ -81,8 +91,6 @@ table{{border-collapse:collapse}}tr.bad,p.bad{{color:{VIOLATION_COLOUR};font-wei
 <h2>Metrics against the baseline's thresholds</h2>
 <table><tr><th>metric</th><th>current</th><th>constraint</th><th></th></tr>{rows}</table>
 <img alt="metrics" src="data:image/png;base64,{metrics_picture(metrics, constraints, flagged)}">
-<h2>Confusion matrix (rows: ground truth, columns: predicted)</h2>
-<table><tr><th></th>{head}</tr>{cells}</table>
-<img alt="confusion matrix" src="data:image/png;base64,{matrix_picture(matrix)}">
+{confusion}
 </body></html>
 """
