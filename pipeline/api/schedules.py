@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline.api import describe
 from pipeline.api.monitoringjobs import CLARIFY, TYPES, MonitoringJob, definition, duration, inline
-from pipeline.api.requests import NAME_PATTERN, RequestError, _get, _known
+from pipeline.api.requests import NAME_PATTERN, RequestError, check_known, get_field
 
 NOW, HOURLY = "NOW", "cron(0 * ? * * *)"
 CRON = re.compile(r"cron\(0 (\*|\d{1,2})(?:/(\d{1,2}))? \? \* \* \*\)")
@@ -88,8 +88,8 @@ def _schedule_config(node: dict | None, path: str) -> tuple:
     SageMaker picks: midnight UTC here."""
     if node is None:
         return "cron(0 0 ? * * *)", (0,), None, None
-    _known(node, {"ScheduleExpression", "DataAnalysisStartTime", "DataAnalysisEndTime"}, path)
-    expression = _get(node, "ScheduleExpression", path, str)
+    check_known(node, {"ScheduleExpression", "DataAnalysisStartTime", "DataAnalysisEndTime"}, path)
+    expression = get_field(node, "ScheduleExpression", path, str)
     hours = hours_of(expression, f"{path}.ScheduleExpression")
     start, end = (duration(node[key], f"{path}.{key}") if key in node else None
                   for key in ("DataAnalysisStartTime", "DataAnalysisEndTime"))
@@ -108,15 +108,15 @@ def _schedule_config(node: dict | None, path: str) -> tuple:
 def parse(body) -> Schedule:
     if not isinstance(body, dict):
         raise RequestError("the request is not a JSON object")
-    _known(body, {"MonitoringScheduleName", "MonitoringScheduleConfig", "Tags"}, "")
-    name = _get(body, "MonitoringScheduleName", "", str)
+    check_known(body, {"MonitoringScheduleName", "MonitoringScheduleConfig", "Tags"}, "")
+    name = get_field(body, "MonitoringScheduleName", "", str)
     if not NAME_PATTERN.fullmatch(name):
         raise RequestError(f"MonitoringScheduleName: {json.dumps(name)} is not a name (1-63 "
                            "letters, digits and hyphens, starting with a letter or digit)")
     path = "MonitoringScheduleConfig"
-    config = _get(body, path, "", dict)
-    _known(config, CONFIG, path)
-    kind = _get(config, "MonitoringType", path, str, required=False)
+    config = get_field(body, path, "", dict)
+    check_known(config, CONFIG, path)
+    kind = get_field(config, "MonitoringType", path, str, required=False)
     if kind in CLARIFY:
         raise RequestError(f"{path}.MonitoringType: {kind}: Clarify's monitors do not run here")
     if kind is not None and kind not in TYPES:
@@ -133,11 +133,11 @@ def parse(body) -> Schedule:
             raise RequestError(f"{path}.MonitoringType: a {kind} schedule names its job "
                                "definition (MonitoringJobDefinitionName); an inline "
                                "MonitoringJobDefinition is a data-quality job")
-        job = inline(_get(config, given[0], path, dict), f"{path}.{given[0]}")
+        job = inline(get_field(config, given[0], path, dict), f"{path}.{given[0]}")
     else:
-        named = _get(config, given[0], path, str)
+        named = get_field(config, given[0], path, str)
     expression, hours, start, end = _schedule_config(
-        _get(config, "ScheduleConfig", path, dict, required=False), f"{path}.ScheduleConfig")
+        get_field(config, "ScheduleConfig", path, dict, required=False), f"{path}.ScheduleConfig")
     return Schedule(name, kind or "DataQuality", expression, hours, start, end, job, named,
                     body)
 
