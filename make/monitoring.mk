@@ -73,8 +73,51 @@ monitor-schedule: build-training ## Start the monitoring schedule: both monitors
 	  $(if $(MONITOR_WINDOW),--window $(MONITOR_WINDOW)) \
 	  $(if $(MONITOR_MAX_RUNTIME),--max-runtime $(MONITOR_MAX_RUNTIME))
 
-monitor-schedule-stop: ## Stop the monitoring schedule (its executions stay listed by make monitoring)
+monitor-schedule-stop: ## Stop every monitoring schedule of the workload (their executions stay listed by make monitoring)
 	@$(SCHEDULE) stop
+
+update-schedule: build-training ## UpdateMonitoringSchedule: REQUEST="update.json [definition.json]" replaces a schedule's request
+	@$(SCHEDULE) update --capture $(CAPTURE_DIR) --ground-truth $(GROUND_TRUTH_DIR) \
+	  --registry $(MODEL_REGISTRY) --endpoint-dir $(ENDPOINT_DIR) \
+	  $(foreach file,$(REQUEST),--request $(file)) \
+	  $(if $(MONITOR_INTERVAL),--interval $(MONITOR_INTERVAL)) \
+	  $(if $(MONITOR_WINDOW),--window $(MONITOR_WINDOW))
+
+# A schedule's life after it is created (pipeline/monitoring/lifecycle.py), SageMaker's answers
+# printed as JSON: NAME is its MonitoringScheduleName; the lists take SageMaker's filters as make
+# variables (or BODY='{...}', the request's whole JSON body): NAME_CONTAINS, STATUS,
+# ENDPOINT_NAME, MONITORING_TYPE, SORT_BY, SORT_ORDER, MAX_RESULTS (default 100 here; SageMaker's
+# 10), NEXT_TOKEN; the executions also SCHEDULED_AFTER/SCHEDULED_BEFORE, CREATED_AFTER/
+# CREATED_BEFORE (ISO 8601).
+NAME ?=
+BODY ?=
+MAX_RESULTS ?= 100
+LIFECYCLE = $(PYTHON) -m pipeline.monitoring.lifecycle --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
+  $(if $(BODY),--body '$(BODY)')
+LIST_FIELDS = --field "EndpointName=$(ENDPOINT_NAME)" --field "StatusEquals=$(STATUS)" \
+  --field "MonitoringTypeEquals=$(MONITORING_TYPE)" --field "SortBy=$(SORT_BY)" \
+  --field "SortOrder=$(SORT_ORDER)" --field "MaxResults=$(MAX_RESULTS)" --field "NextToken=$(NEXT_TOKEN)" \
+  --field "CreationTimeAfter=$(CREATED_AFTER)" --field "CreationTimeBefore=$(CREATED_BEFORE)"
+
+schedules: ## ListMonitoringSchedules (NAME_CONTAINS, STATUS, ENDPOINT_NAME, MONITORING_TYPE, SORT_BY, SORT_ORDER)
+	@$(LIFECYCLE) list $(LIST_FIELDS) --field "NameContains=$(NAME_CONTAINS)"
+
+describe-schedule: ## DescribeMonitoringSchedule NAME=...
+	@$(LIFECYCLE) describe --field "MonitoringScheduleName=$(NAME)"
+
+stop-schedule: ## StopMonitoringSchedule NAME=... (a running execution is stopped too)
+	@$(LIFECYCLE) stop --field "MonitoringScheduleName=$(NAME)"
+
+start-schedule: build-training ## StartMonitoringSchedule NAME=...: a stopped schedule runs again
+	@$(LIFECYCLE) start --field "MonitoringScheduleName=$(NAME)"
+
+delete-schedule: ## DeleteMonitoringSchedule NAME=... (its executions stay)
+	@$(LIFECYCLE) delete --field "MonitoringScheduleName=$(NAME)"
+
+schedule-executions: ## ListMonitoringExecutions (NAME, STATUS, SCHEDULED_AFTER, SCHEDULED_BEFORE, CREATED_AFTER, ...)
+	@$(LIFECYCLE) executions $(LIST_FIELDS) --field "MonitoringScheduleName=$(NAME)" \
+	  --field "ScheduledTimeAfter=$(SCHEDULED_AFTER)" --field "ScheduledTimeBefore=$(SCHEDULED_BEFORE)"
 
 # Traffic for the monitors (pipeline/monitoring/traffic.py): N real records of the newest Completed
 # processing run's test split (PROCESSING_JOB) to the running endpoint, each with an inference id;

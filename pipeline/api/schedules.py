@@ -105,10 +105,13 @@ def _schedule_config(node: dict | None, path: str) -> tuple:
     return expression, hours, start, end
 
 
-def parse(body) -> Schedule:
+def parse(body, update: bool = False) -> Schedule:
+    """A CreateMonitoringSchedule body, or (`update`) an UpdateMonitoringSchedule one: the same
+    without Tags."""
     if not isinstance(body, dict):
         raise RequestError("the request is not a JSON object")
-    check_known(body, {"MonitoringScheduleName", "MonitoringScheduleConfig", "Tags"}, "")
+    check_known(body, {"MonitoringScheduleName", "MonitoringScheduleConfig"} |
+                (set() if update else {"Tags"}), "")
     name = get_field(body, "MonitoringScheduleName", "", str)
     if not NAME_PATTERN.fullmatch(name):
         raise RequestError(f"MonitoringScheduleName: {json.dumps(name)} is not a name (1-63 "
@@ -159,9 +162,10 @@ def resolve(schedule: Schedule, definitions: dict) -> MonitoringJob:
     return job
 
 
-def load(paths: list) -> tuple[dict, list]:
+def load(paths: list, update: bool = False) -> tuple[dict, list]:
     """({JobDefinitionName: job}, [schedule]) of request files, each a CreateMonitoringSchedule
-    or a job definition's body, told apart by its name field; a mistake names the file."""
+    (`update`: UpdateMonitoringSchedule) or a job definition's body, told apart by its name
+    field; a mistake names the file."""
     definitions, schedules, where = {}, [], {}
     for path in paths:
         try:
@@ -174,7 +178,7 @@ def load(paths: list) -> tuple[dict, list]:
                 job = definition(body)
                 definitions[job.name] = job
             else:
-                schedules.append(parse(body))
+                schedules.append(parse(body, update))
                 where[schedules[-1].name] = path
         except RequestError as error:
             raise RequestError(f"{path}: {error}") from None
