@@ -53,7 +53,8 @@ monitor-model: build-training ## Model-quality monitoring job: captured predicti
 	  --endpoint-dir $(ENDPOINT_DIR) $(if $(START),--start $(START)) $(if $(END),--end $(END)) \
 	  $(if $(BASELINE_JOB),--baseline-job $(BASELINE_JOB)) $(if $(VARIANT),--variant $(VARIANT))
 
-# The monitoring schedule (pipeline/monitoring/schedule.py): CreateMonitoringSchedule requests,
+# Monitoring schedules (pipeline/monitoring/schedule.py): CreateMonitoringSchedule requests, each
+# schedule its MonitoringScheduleName with a host process of its own,
 # make's own for both monitors (hourly; MONITOR_INTERVAL seconds, over the window just ended,
 # MONITOR_WINDOW seconds, each execution at most MONITOR_MAX_RUNTIME seconds, default the
 # interval) or REQUEST's files (a CreateMonitoringSchedule body each, with the
@@ -65,7 +66,7 @@ MONITOR_MAX_RUNTIME ?=
 SCHEDULE = $(PYTHON) -m pipeline.monitoring.schedule --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
 
-monitor-schedule: build-training ## Start the monitoring schedule: both monitors hourly (MONITOR_INTERVAL s), or REQUEST="schedule.json [definition.json]" (CreateMonitoringSchedule); ON_VIOLATION, RETRAIN_ON_VIOLATION=1: a host-side alarm watcher
+monitor-schedule: build-training ## CreateMonitoringSchedule: make's own two, both monitors hourly (MONITOR_INTERVAL s; a new start replaces them), or REQUEST="schedule.json [definition.json]" beside any others; ON_VIOLATION, RETRAIN_ON_VIOLATION=1: a host-side alarm watcher
 	@$(SCHEDULE) start --capture $(CAPTURE_DIR) --ground-truth $(GROUND_TRUTH_DIR) $(ALARMS) \
 	  --registry $(MODEL_REGISTRY) --endpoint-dir $(ENDPOINT_DIR) \
 	  $(foreach file,$(REQUEST),--request $(file)) \

@@ -106,7 +106,8 @@ def _select(body, filters: dict, times: tuple, sorts: dict, items: list) -> tupl
         raise RequestError(f"SortOrder: {json.dumps(order)} is not one of {', '.join(ORDERS)}")
     items = sorted(items, key=lambda item: _order(item, sorts[sort]),
                    reverse=order == "Descending")
-    size = get_field(body, "MaxResults", "", int, required=False) or DEFAULT_RESULTS
+    size = get_field(body, "MaxResults", "", int, required=False)
+    size = DEFAULT_RESULTS if size is None else size
     if not 1 <= size <= MAX_RESULTS:
         raise RequestError(f"MaxResults: {size} is outside 1..{MAX_RESULTS}")
     # NextToken: where the page starts, as the answer before it gave it.
