@@ -63,7 +63,10 @@ monitor-model: build-training ## Model-quality monitoring job: captured predicti
 MONITOR_INTERVAL ?=
 MONITOR_WINDOW ?=
 MONITOR_MAX_RUNTIME ?=
-SCHEDULE = $(PYTHON) -m pipeline.monitoring.schedule --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+# The venv's python when there is one: s3:// baselines, ground truth and outputs (the local S3:
+# make s3, then eval "$$(make -s env)") need its boto3.
+SCHEDULE_PYTHON = $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,$(PYTHON))
+SCHEDULE = $(SCHEDULE_PYTHON) -m pipeline.monitoring.schedule --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
 
 monitor-schedule: build-training ## CreateMonitoringSchedule: make's own two, both monitors hourly (MONITOR_INTERVAL s; a new start replaces them), or REQUEST="schedule.json [definition.json]" beside any others; ON_VIOLATION, RETRAIN_ON_VIOLATION=1: a host-side alarm watcher
@@ -93,7 +96,7 @@ update-schedule: build-training ## UpdateMonitoringSchedule: REQUEST="update.jso
 NAME ?=
 BODY ?=
 MAX_RESULTS ?= 100
-LIFECYCLE = $(PYTHON) -m pipeline.monitoring.lifecycle --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+LIFECYCLE = $(SCHEDULE_PYTHON) -m pipeline.monitoring.lifecycle --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
   $(if $(BODY),--body '$(BODY)')
 LIST_FIELDS = --field "EndpointName=$(ENDPOINT_NAME)" --field "StatusEquals=$(STATUS)" \

@@ -111,13 +111,16 @@ def parsed(bodies: list) -> list[tuple[schedules.Schedule, MonitoringJob]]:
 
 
 def baseline_file(resource: str, target: Path) -> None:
-    """A baseline file, file:// or s3:// (through the local S3), copied to `target`."""
+    """A baseline file, file:// or s3:// (through the local S3), copied to `target`. An S3 URI
+    is fetched as a prefix: the object it names lands by its name, beside any other key it
+    begins (constraints.json.old), which is not taken."""
     with tempfile.TemporaryDirectory() as scratch:
         storage.from_environment().fetch(resource, Path(scratch))
+        named = Path(scratch) / resource.rstrip("/").rsplit("/", 1)[-1]
         found = [path for path in Path(scratch).rglob("*") if path.is_file()]
-        if len(found) != 1:
+        if not named.is_file() and len(found) != 1:
             raise storage.StorageError(f"{resource}: not one file")
-        shutil.copyfile(found[0], target)
+        shutil.copyfile(named if named.is_file() else found[0], target)
 
 
 def entry(args, own: Path, schedule: schedules.Schedule, job: MonitoringJob,

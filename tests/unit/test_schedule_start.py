@@ -299,3 +299,40 @@ def test_a_start_whose_second_baseline_is_missing_leaves_nothing_behind(tmp_path
     assert "bad: baseline statistics" in capsys.readouterr().err
     folder = tmp_path / "local" / "schedules" / "penguins"
     assert list(folder.iterdir()) == []  # no schedule, no hidden half-made one
+
+
+def test_a_baseline_at_s3_uris_is_fetched_from_the_local_s3(tmp_path, options, monkeypatch,
+                                                           capsys):
+    import socket
+
+    import boto3
+
+    from pipeline.s3 import service
+
+    with socket.socket() as probe:  # a free port of this machine's
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = tmp_path / "s3"
+    service.start(root, port)
+    try:
+        for key, value in service.client_env(port).items():
+            monkeypatch.setenv(key, value)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="models")
+        for key, body in (("statistics.json", b'{"of": "s3"}'),
+                          ("constraints.json", b'{"version": 0.0}'),
+                          ("constraints.json.old", b"an older one, not taken")):
+            s3.put_object(Bucket="models", Key=f"baselines/penguins/{key}", Body=body)
+        good = requested(tmp_path, "from-s3", baseline="s3://models/baselines/penguins")
+        folder = start(tmp_path, options, *good)
+        stop(options)
+        baseline = folder / "from-s3" / "baseline"
+        assert (baseline / "statistics.json").read_bytes() == b'{"of": "s3"}'
+        assert (baseline / "constraints.json").read_bytes() == b'{"version": 0.0}'
+        missing = requested(tmp_path, "gone", baseline="s3://models/baselines/digits")
+        assert schedule.main([*options, "start", *missing]) == 1
+        assert "gone: baseline statistics: No S3 objects found under S3 URL " \
+               "s3://models/baselines/digits/statistics.json" in capsys.readouterr().err
+        assert not (folder / "gone").exists()
+    finally:
+        service.stop(root)
