@@ -13,24 +13,28 @@ SageMaker refuses it, except make's own two (<workload>-data-quality-schedule,
 <workload>-model-quality-schedule), which a new `make monitor-schedule` without REQUEST replaces:
 it is how make takes newer baselines. Every schedule of a start is made in a hidden folder
 first (its baseline fetched, its request and records written) and only then renamed into place
-and started, so a refused request or an unreachable baseline leaves nothing behind.
-`update` (`make update-schedule`) is UpdateMonitoringSchedule: the schedule's request, job and
-baseline replaced the same way, its creation time and last execution kept, started again if it
-was Scheduled. `stop` (`make monitor-schedule-stop`) stops every schedule of the workload
-(StopMonitoringSchedule of each: pipeline/monitoring/lifecycle.py stops one) and the alarm
-watcher; executions already recorded stay. The endpoint's `make stop` leaves the schedules
-alone, as deleting an endpoint is separate from its schedules on SageMaker. Standard library
-only.
+and started, so a refused request or an unreachable baseline leaves nothing behind
+(pipeline/monitoring/schedulefolders.py). `update` (`make update-schedule`) is
+UpdateMonitoringSchedule: the schedule's request, job and baseline replaced the same way, its
+creation time and last execution kept, started again if it was Scheduled. `stop` (`make
+monitor-schedule-stop`) stops every schedule of the workload (StopMonitoringSchedule of each:
+pipeline/monitoring/lifecycle.py stops one) and the alarm watcher; executions already recorded
+stay. The endpoint's `make stop` leaves the schedules alone, as deleting an endpoint is
+separate from its schedules on SageMaker. Standard library only.
 """
 
 import argparse
-import json
-import shutil
 import sys
 from pathlib import Path
 
 from pipeline.api.monitoringjobs import MAX_RUNTIME
-from pipeline.monitoring import alarms, lifecycle, processes, schedulerequests
+from pipeline.monitoring import (
+    alarms,
+    lifecycle,
+    processes,
+    schedulefolders,
+    schedulerequests,
+)
 from pipeline.monitoring import dataquality as monitoring
 from pipeline.monitoring import modelquality as modelmonitor
 from pipeline.monitoring import schedulerecords as records
@@ -82,56 +86,12 @@ def in_use(args, folder: Path, pairs: list) -> list[Path]:
     return replaced
 
 
-def prepare(args, own: Path, pair: tuple, chosen: dict, overrides: dict,
-            before: dict | None = None) -> None:
-    """A schedule made in `own`, its hidden folder: baseline (make's own also each variant's
-    version's, in baseline/<variant>/), request, Pending record and schedule.json."""
-    schedule, job = pair
-    shutil.rmtree(own, ignore_errors=True)
-    own.mkdir(parents=True)
-    entry = schedulerequests.entry(args, own, schedule, job, before)
-    analysis = job.analysis
-    what = chosen[analysis][0] if analysis in chosen else f"the baseline of schedule " \
-        f"{schedule.name}"
-    by_variant = {}
-    # Each variant of the endpoint compared with its own version's, where it has one (make's
-    # own schedules: a request names its one baseline).
-    for variant in monitoring.live_variants(args) if analysis in chosen else []:
-        served = monitoring.served_baseline(args, analysis, variant)
-        if served:
-            (own / records.BASELINE / variant).mkdir()
-            for key, path in served[1].items():
-                shutil.copyfile(path, own / records.BASELINE / variant / f"{key}.json")
-            by_variant[variant] = {"from": served[0]}
-    (own / records.PLAN).write_text(json.dumps({
-        "name": f"{args.workload}-monitoring-schedule", "workload": args.workload,
-        "interval": overrides.get("interval"), "window": overrides.get("window"),
-        "image": args.image, "max_runtime": None, "capture": str(args.capture),
-        "ground_truth": str(args.ground_truth), "baselines": {analysis: {"from": what}},
-        "variant_baselines": {analysis: by_variant} if by_variant else {},
-        "schedules": {analysis: entry}}, indent=2) + "\n")
-
-
-def made(args, folder: Path, pairs: list, chosen: dict, overrides: dict,
-         before: dict | None = None) -> list[Path]:
-    """Each schedule prepared in its hidden folder, all or none."""
-    hidden = [folder / f".{schedule.name}.partial" for schedule, _ in pairs]
-    try:
-        for own, pair in zip(hidden, pairs, strict=True):
-            prepare(args, own, pair, chosen, overrides, (before or {}).get(pair[0].name))
-    except BaseException:
-        for own in hidden:
-            shutil.rmtree(own, ignore_errors=True)
-        raise
-    return hidden
-
-
 def start(args) -> int:
     args.baseline_job = None
     folder = args.local / records.ROOT / args.workload
     pairs, chosen, skipped, overrides = requested(args)
     replaced = in_use(args, folder, pairs)
-    hidden = made(args, folder, pairs, chosen, overrides)
+    hidden = schedulefolders.made(args, folder, pairs, chosen, overrides)
     # The single process of before schedules had folders of their own: it reads no new ones.
     processes.stop_process(folder / records.PID, "schedule", lifecycle.STOP_WAIT)
     for old in replaced:
@@ -158,45 +118,6 @@ def start(args) -> int:
                f"executions in {args.local / 'monitoring'} (make schedule-executions, make "
                "monitoring), each schedule's log in its schedule.log; make schedules lists "
                "them, make stop-schedule NAME=... stops one, make monitor-schedule-stop all")
-    return 0
-
-
-def update(args) -> int:
-    """UpdateMonitoringSchedule: each named schedule's request replaced."""
-    args.baseline_job = None
-    folder = args.local / records.ROOT / args.workload
-    pairs = schedulerequests.load(args.request, update=True)
-    if not pairs:
-        raise RunError(f"REQUEST={' '.join(map(str, args.request))}: no "
-                       "UpdateMonitoringSchedule request among them")
-    before = {}
-    for schedule, _ in pairs:
-        taken = lifecycle.found(args.local, schedule.name)
-        if taken.parent != folder:
-            raise RunError(f"MonitoringScheduleName {schedule.name}: a schedule of "
-                           f"WORKLOAD={taken.parent.name}: update it with that WORKLOAD")
-        before[schedule.name] = records.read(taken)
-    overrides = {key: value for key, value in (("interval", args.interval),
-                                               ("window", args.window)) if value}
-    hidden = made(args, folder, pairs, {}, overrides, before)
-    for own, (schedule, _) in zip(hidden, pairs, strict=True):
-        old = folder / schedule.name
-        lifecycle.halt(old)
-        log = old / records.LOG
-        if log.is_file():
-            shutil.copyfile(log, own / records.LOG)
-        shutil.rmtree(old.with_name(f".{schedule.name}.old"), ignore_errors=True)
-        old.rename(old.with_name(f".{schedule.name}.old"))
-        own.rename(old)
-        shutil.rmtree(old.with_name(f".{schedule.name}.old"))
-        if before[schedule.name]["MonitoringScheduleStatus"] in ("Scheduled", "Pending"):
-            pid = lifecycle.launch(args, old)
-            jobrun.say(f"updated schedule {schedule.name}: Scheduled (process {pid})")
-        else:
-            records.set_status(old, before[schedule.name]["MonitoringScheduleStatus"])
-            jobrun.say(f"updated schedule {schedule.name}: still "
-                       f"{before[schedule.name]['MonitoringScheduleStatus']} (make "
-                       f"start-schedule NAME={schedule.name} starts it)")
     return 0
 
 
@@ -283,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.request:
                 raise RunError("REQUEST: the UpdateMonitoringSchedule request (and the job "
                                "definition it names)")
-            return update(args)
+            return schedulefolders.update(args)
         return start(args)
     except (RunError, OSError, hooks.HookError) as error:
         print(f"{'monitor-schedule' if args.step == 'start' else args.step + '-schedule'}: "

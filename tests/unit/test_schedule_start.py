@@ -336,3 +336,25 @@ def test_a_baseline_at_s3_uris_is_fetched_from_the_local_s3(tmp_path, options, m
         assert not (folder / "gone").exists()
     finally:
         service.stop(root)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda body: body, "MonitoringScheduleName nobody: ResourceNotFound"),
+    (lambda body: {**body, "Tags": []}, "Tags: unknown field"),  # UpdateMonitoringSchedule's
+    (lambda body: {**body, "MonitoringScheduleConfig": {}},
+     "MonitoringScheduleConfig: give MonitoringJobDefinition or MonitoringJobDefinitionName"),
+])
+def test_an_update_of_no_schedule_or_a_wrong_one_is_refused_and_changes_nothing(
+        tmp_path, options, capsys, change, message):
+    folder = start(tmp_path, options, *requested(tmp_path, "kept"))
+    stop(options)
+    before = sorted((path.name, path.read_bytes()) for path in (folder / "kept").iterdir()
+                    if path.is_file() and path.suffix == ".json")
+    body = json.loads((tmp_path / "kept.json").read_text())
+    body["MonitoringScheduleName"] = "nobody" if "nobody" in message else "kept"
+    (tmp_path / "update.json").write_text(json.dumps(change(body)))
+    assert schedule.main([*options, "update", "--request", str(tmp_path / "update.json")]) == 1
+    assert message in capsys.readouterr().err
+    assert sorted((path.name, path.read_bytes()) for path in (folder / "kept").iterdir()
+                  if path.is_file() and path.suffix == ".json") == before
+    assert sorted(path.name for path in folder.iterdir()) == ["kept"]
