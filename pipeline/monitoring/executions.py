@@ -102,7 +102,6 @@ class Executions:
     def execute(self, analysis: str, start: datetime, end: datetime,
                 item: variants.Captured, at: datetime | None = None) -> int:
         """One execution as a monitoring run; its exit code (a refused request: said, 1)."""
-        name = runs.job_name(self.args.local, "monitoring", self.args.workload)
         entry = self.entry(analysis)
         named = {}
         if entry:  # the fields of its MonitoringExecutionSummary
@@ -112,19 +111,29 @@ class Executions:
                      "MonitoringType": schedulerecords.KINDS[analysis]}
             if entry.get("definition"):
                 named["MonitoringJobDefinitionName"] = entry["definition"]
-        self.running = name
-        try:
-            code = MONITORS[analysis](
-                self.runner_args(analysis), item, self.baseline(analysis, item), start, end,
-                name=name, max_runtime=int(entry.get("max_runtime") or
-                                           self.schedule.get("max_runtime") or
-                                           self.schedule["interval"]),
-                schedule=self.schedule["name"], **named)
-        except RunError as error:
-            jobrun.say(f"{analysis} execution {name} not started: {error}")
+        for _ in range(3):
+            name = runs.job_name(self.args.local, "monitoring", self.args.workload)
+            self.running = name
+            try:
+                code = MONITORS[analysis](
+                    self.runner_args(analysis), item, self.baseline(analysis, item), start, end,
+                    name=name, max_runtime=int(entry.get("max_runtime") or
+                                               self.schedule.get("max_runtime") or
+                                               self.schedule["interval"]),
+                    schedule=self.schedule["name"], **named)
+                break
+            except RunError as error:
+                # Schedules of one workload tick at the same hour in processes of their own:
+                # another's execution may take the same millisecond's name first.
+                if f"named {name} exists already" in str(error):
+                    continue
+                jobrun.say(f"{analysis} execution {name} not started: {error}")
+                return 1
+            finally:
+                self.running = None
+        else:
+            jobrun.say(f"{analysis} execution not started: no free job name")
             return 1
-        finally:
-            self.running = None
         if entry:
             self.recorded(entry, runs.load(self.args.local / "monitoring" / name), at or end)
         return code

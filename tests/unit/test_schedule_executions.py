@@ -142,3 +142,16 @@ def test_make_monitor_schedule_starts_the_host_process_and_stop_ends_it(tmp_path
     assert described["MonitoringScheduleStatus"] == "Stopped"
     assert described["LastMonitoringExecutionSummary"]["MonitoringExecutionStatus"] == \
         "Completed"
+
+
+def test_a_job_name_another_schedule_took_first_is_given_up_for_a_new_one(tmp_path, fake,
+                                                                          monkeypatch):
+    cases.write(tmp_path / "capture", cases.json_lines([{"island": "Biscoe"}]))
+    (tmp_path / "local" / "monitoring" / "penguins-monitoring-taken").mkdir(parents=True)
+    names = iter(["penguins-monitoring-taken", "penguins-monitoring-free"])
+    monkeypatch.setattr(executions.runs, "job_name", lambda *_: next(names))
+    schedule_of = planned(tmp_path, fake)
+    [item] = variants.captured(tmp_path / "capture", cases.HOUR, END)
+    assert schedule_of.execute("MODEL_QUALITY", cases.HOUR, END, item) == 0
+    [run] = runs.runs(tmp_path / "local", "monitoring")
+    assert (run.name, run.status) == ("penguins-monitoring-free", "Completed")
