@@ -92,7 +92,8 @@ TUNING = $(VENV)/bin/python -m pipeline.tuning.job --local $(LOCAL_DIR) --worklo
         deploy rollback invoke demo models approve reject push require-registry test-deps bench \
         jobs job describe lock conformance transform baseline model-baseline tune bench-tune \
         monitor-data monitoring traffic ground-truth monitor-model monitor-schedule \
-        monitor-schedule-stop s3 s3-stop env sdk-pipeline executions
+        monitor-schedule-stop update-schedule schedules describe-schedule stop-schedule \
+        start-schedule delete-schedule schedule-executions s3 s3-stop env sdk-pipeline executions
 
 help: ## List the targets, by lifecycle stage
 	@awk '/^##@ / {printf "\n%s:\n", substr($$0, 5); next} \

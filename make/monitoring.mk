@@ -53,7 +53,8 @@ monitor-model: build-training ## Model-quality monitoring job: captured predicti
 	  --endpoint-dir $(ENDPOINT_DIR) $(if $(START),--start $(START)) $(if $(END),--end $(END)) \
 	  $(if $(BASELINE_JOB),--baseline-job $(BASELINE_JOB)) $(if $(VARIANT),--variant $(VARIANT))
 
-# The monitoring schedule (pipeline/monitoring/schedule.py): CreateMonitoringSchedule requests,
+# Monitoring schedules (pipeline/monitoring/schedule.py): CreateMonitoringSchedule requests, each
+# schedule its MonitoringScheduleName with a host process of its own,
 # make's own for both monitors (hourly; MONITOR_INTERVAL seconds, over the window just ended,
 # MONITOR_WINDOW seconds, each execution at most MONITOR_MAX_RUNTIME seconds, default the
 # interval) or REQUEST's files (a CreateMonitoringSchedule body each, with the
@@ -62,10 +63,13 @@ monitor-model: build-training ## Model-quality monitoring job: captured predicti
 MONITOR_INTERVAL ?=
 MONITOR_WINDOW ?=
 MONITOR_MAX_RUNTIME ?=
-SCHEDULE = $(PYTHON) -m pipeline.monitoring.schedule --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+# The venv's python when there is one: s3:// baselines, ground truth and outputs (the local S3:
+# make s3, then eval "$$(make -s env)") need its boto3.
+SCHEDULE_PYTHON = $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,$(PYTHON))
+SCHEDULE = $(SCHEDULE_PYTHON) -m pipeline.monitoring.schedule --local $(LOCAL_DIR) --workload $(WORKLOAD) \
   --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS)
 
-monitor-schedule: build-training ## Start the monitoring schedule: both monitors hourly (MONITOR_INTERVAL s), or REQUEST="schedule.json [definition.json]" (CreateMonitoringSchedule); ON_VIOLATION, RETRAIN_ON_VIOLATION=1: a host-side alarm watcher
+monitor-schedule: build-training ## CreateMonitoringSchedule: make's own two, both monitors hourly (MONITOR_INTERVAL s; a new start replaces them), or REQUEST="schedule.json [definition.json]" beside any others; ON_VIOLATION, RETRAIN_ON_VIOLATION=1: a host-side alarm watcher
 	@$(SCHEDULE) start --capture $(CAPTURE_DIR) --ground-truth $(GROUND_TRUTH_DIR) $(ALARMS) \
 	  --registry $(MODEL_REGISTRY) --endpoint-dir $(ENDPOINT_DIR) \
 	  $(foreach file,$(REQUEST),--request $(file)) \
@@ -73,8 +77,51 @@ monitor-schedule: build-training ## Start the monitoring schedule: both monitors
 	  $(if $(MONITOR_WINDOW),--window $(MONITOR_WINDOW)) \
 	  $(if $(MONITOR_MAX_RUNTIME),--max-runtime $(MONITOR_MAX_RUNTIME))
 
-monitor-schedule-stop: ## Stop the monitoring schedule (its executions stay listed by make monitoring)
+monitor-schedule-stop: ## Stop every monitoring schedule of the workload (their executions stay listed by make monitoring)
 	@$(SCHEDULE) stop
+
+update-schedule: build-training ## UpdateMonitoringSchedule: REQUEST="update.json [definition.json]" replaces a schedule's request
+	@$(SCHEDULE) update --capture $(CAPTURE_DIR) --ground-truth $(GROUND_TRUTH_DIR) \
+	  --registry $(MODEL_REGISTRY) --endpoint-dir $(ENDPOINT_DIR) \
+	  $(foreach file,$(REQUEST),--request $(file)) \
+	  $(if $(MONITOR_INTERVAL),--interval $(MONITOR_INTERVAL)) \
+	  $(if $(MONITOR_WINDOW),--window $(MONITOR_WINDOW))
+
+# A schedule's life after it is created (pipeline/monitoring/lifecycle.py), SageMaker's answers
+# printed as JSON: NAME is its MonitoringScheduleName; the lists take SageMaker's filters as make
+# variables (or BODY='{...}', the request's whole JSON body): NAME_CONTAINS, STATUS,
+# ENDPOINT_NAME, MONITORING_TYPE, SORT_BY, SORT_ORDER, MAX_RESULTS (default 100 here; SageMaker's
+# 10), NEXT_TOKEN; the executions also SCHEDULED_AFTER/SCHEDULED_BEFORE, CREATED_AFTER/
+# CREATED_BEFORE (ISO 8601).
+NAME ?=
+BODY ?=
+MAX_RESULTS ?= 100
+LIFECYCLE = $(SCHEDULE_PYTHON) -m pipeline.monitoring.lifecycle --local $(LOCAL_DIR) --workload $(WORKLOAD) \
+  --compose "$(COMPOSE)" --docker "$(DOCKER)" --image $(TRAINING_IMAGE) --keep $(KEEP_RUNS) \
+  $(if $(BODY),--body '$(BODY)')
+LIST_FIELDS = --field "EndpointName=$(ENDPOINT_NAME)" --field "StatusEquals=$(STATUS)" \
+  --field "MonitoringTypeEquals=$(MONITORING_TYPE)" --field "SortBy=$(SORT_BY)" \
+  --field "SortOrder=$(SORT_ORDER)" --field "MaxResults=$(MAX_RESULTS)" --field "NextToken=$(NEXT_TOKEN)" \
+  --field "CreationTimeAfter=$(CREATED_AFTER)" --field "CreationTimeBefore=$(CREATED_BEFORE)"
+
+schedules: ## ListMonitoringSchedules (NAME_CONTAINS, STATUS, ENDPOINT_NAME, MONITORING_TYPE, SORT_BY, SORT_ORDER)
+	@$(LIFECYCLE) list $(LIST_FIELDS) --field "NameContains=$(NAME_CONTAINS)"
+
+describe-schedule: ## DescribeMonitoringSchedule NAME=...
+	@$(LIFECYCLE) describe --field "MonitoringScheduleName=$(NAME)"
+
+stop-schedule: ## StopMonitoringSchedule NAME=... (a running execution is stopped too)
+	@$(LIFECYCLE) stop --field "MonitoringScheduleName=$(NAME)"
+
+start-schedule: build-training ## StartMonitoringSchedule NAME=...: a stopped schedule runs again
+	@$(LIFECYCLE) start --field "MonitoringScheduleName=$(NAME)"
+
+delete-schedule: ## DeleteMonitoringSchedule NAME=... (its executions stay)
+	@$(LIFECYCLE) delete --field "MonitoringScheduleName=$(NAME)"
+
+schedule-executions: ## ListMonitoringExecutions (NAME, STATUS, SCHEDULED_AFTER, SCHEDULED_BEFORE, CREATED_AFTER, ...)
+	@$(LIFECYCLE) executions $(LIST_FIELDS) --field "MonitoringScheduleName=$(NAME)" \
+	  --field "ScheduledTimeAfter=$(SCHEDULED_AFTER)" --field "ScheduledTimeBefore=$(SCHEDULED_BEFORE)"
 
 # Traffic for the monitors (pipeline/monitoring/traffic.py): N real records of the newest Completed
 # processing run's test split (PROCESSING_JOB) to the running endpoint, each with an inference id;

@@ -186,3 +186,33 @@ def filed_baseline(local: Path, analysis: str = "DATA_QUALITY") -> runs.Run:
         (run.folder / "processing" / "output" / name).write_text(json.dumps({"of": run.name}))
     runs.finish(run, 0)
     return run
+
+
+ANALYZER = "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+
+
+def inline_request(name: str, baseline: str, reports: str,
+                   config: dict | None = None) -> dict:
+    """A CreateMonitoringSchedule body with its data-quality job inline, as the SDK's generic
+    ModelMonitor sends it: the baseline's statistics.json and constraints.json under the
+    `baseline` URI, results to `reports`; NOW over the hour around it unless `config` says."""
+    return {
+        "MonitoringScheduleName": name,
+        "MonitoringScheduleConfig": {
+            "ScheduleConfig": config or {"ScheduleExpression": "NOW",
+                                         "DataAnalysisStartTime": "-PT1H",
+                                         "DataAnalysisEndTime": "PT1H"},
+            "MonitoringJobDefinition": {
+                "BaselineConfig": {
+                    "StatisticsResource": {"S3Uri": f"{baseline}/statistics.json"},
+                    "ConstraintsResource": {"S3Uri": f"{baseline}/constraints.json"}},
+                "MonitoringInputs": [{"EndpointInput": {
+                    "EndpointName": "penguins-endpoint",
+                    "LocalPath": "/opt/ml/processing/input/endpoint"}}],
+                "MonitoringOutputConfig": {"MonitoringOutputs": [{"S3Output": {
+                    "S3Uri": reports, "LocalPath": "/opt/ml/processing/output"}}]},
+                "MonitoringResources": {"ClusterConfig": {"InstanceCount": 1,
+                                                          "InstanceType": "ml.m5.large"}},
+                "MonitoringAppSpecification": {"ImageUri": ANALYZER},
+                "Environment": {"team": "ml"},
+                "StoppingCondition": {"MaxRuntimeInSeconds": 120}}}}

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pipeline.api.requests import (
     NAME_PATTERN,
     RequestError,
-    _get,
-    _known,
-    _local_path,
-    _strings,
-    _uri,
+    check_known,
+    checked_local_path,
+    checked_uri,
+    get_field,
+    string_list,
 )
 
 DATA_QUALITY, MODEL_QUALITY = "DATA_QUALITY", "MODEL_QUALITY"
@@ -76,7 +76,7 @@ def duration(text, path: str) -> int:
 
 
 def environment(node: dict, path: str) -> dict:
-    values = _get(node, "Environment", path, dict, required=False) or {}
+    values = get_field(node, "Environment", path, dict, required=False) or {}
     where = f"{path}.Environment".lstrip(".")
     for key, value in values.items():
         if not ENV_KEY.fullmatch(key):
@@ -88,16 +88,16 @@ def environment(node: dict, path: str) -> dict:
 
 
 def _app(node: dict, path: str, known: set) -> dict:
-    _known(node, known, path)
+    check_known(node, known, path)
     if "PostAnalyticsProcessorSourceUri" in node:
         raise RequestError(f"{path}.PostAnalyticsProcessorSourceUri: post-analytics scripts do "
                            "not run here (the analyzer has no such step)")
-    found = {"image": _get(node, "ImageUri", path, str),
-             "entrypoint": _strings(node, "ContainerEntrypoint", path),
-             "arguments": _strings(node, "ContainerArguments", path)}
+    found = {"image": get_field(node, "ImageUri", path, str),
+             "entrypoint": string_list(node, "ContainerEntrypoint", path),
+             "arguments": string_list(node, "ContainerArguments", path)}
     if "RecordPreprocessorSourceUri" in node:
-        found["preprocessor"] = _uri(node["RecordPreprocessorSourceUri"],
-                                     f"{path}.RecordPreprocessorSourceUri")
+        found["preprocessor"] = checked_uri(node["RecordPreprocessorSourceUri"],
+                                            f"{path}.RecordPreprocessorSourceUri")
     return found
 
 
@@ -106,14 +106,14 @@ def _baseline(node: dict | None, path: str, statistics: bool) -> dict:
         return {}
     known = {"BaseliningJobName", "ConstraintsResource"} | (
         {"StatisticsResource"} if statistics else set())
-    _known(node, known, path)
-    found = {"baselining_job": _get(node, "BaseliningJobName", path, str, required=False)}
+    check_known(node, known, path)
+    found = {"baselining_job": get_field(node, "BaseliningJobName", path, str, required=False)}
     for key, resource in (("constraints", "ConstraintsResource"),
                           ("statistics", "StatisticsResource")):
-        item = _get(node, resource, path, dict, required=False)
+        item = get_field(node, resource, path, dict, required=False)
         if item is not None:
-            _known(item, {"S3Uri"}, f"{path}.{resource}")
-            found[key] = _uri(item.get("S3Uri"), f"{path}.{resource}.S3Uri")
+            check_known(item, {"S3Uri"}, f"{path}.{resource}")
+            found[key] = checked_uri(item.get("S3Uri"), f"{path}.{resource}.S3Uri")
     return found
 
 
@@ -121,17 +121,17 @@ def _endpoint(inputs: dict, path: str) -> dict:
     if "BatchTransformInput" in inputs:
         raise RequestError(f"{path}.BatchTransformInput: monitoring a batch transform's "
                            "capture does not run here; give an EndpointInput")
-    node = _get(inputs, "EndpointInput", path, dict)
+    node = get_field(inputs, "EndpointInput", path, dict)
     path = f"{path}.EndpointInput"
-    _known(node, ENDPOINT_INPUT, path)
+    check_known(node, ENDPOINT_INPUT, path)
     if node.get("S3InputMode", "File") != "File":
         raise RequestError(f"{path}.S3InputMode: only File runs here")
-    found = {"endpoint": _get(node, "EndpointName", path, str),
-             "local_path": _local_path(node, path), "attributes": {}, "offsets": {}}
+    found = {"endpoint": get_field(node, "EndpointName", path, str),
+             "local_path": checked_local_path(node, path), "attributes": {}, "offsets": {}}
     for key, variable in (("InferenceAttribute", "inference_attribute"),
                           ("ProbabilityAttribute", "probability_attribute")):
         if key in node:
-            found["attributes"][variable] = _get(node, key, path, str)
+            found["attributes"][variable] = get_field(node, key, path, str)
     if "ProbabilityThresholdAttribute" in node:
         value = node["ProbabilityThresholdAttribute"]
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -139,44 +139,45 @@ def _endpoint(inputs: dict, path: str) -> dict:
         found["attributes"]["probability_threshold_attribute"] = str(value)
     for key in ("StartTimeOffset", "EndTimeOffset"):
         if key in node:
-            found["offsets"][key] = duration(_get(node, key, path, str), f"{path}.{key}")
+            found["offsets"][key] = duration(get_field(node, key, path, str), f"{path}.{key}")
     return found
 
 
 def _outputs(node: dict, path: str) -> dict:
-    _known(node, {"MonitoringOutputs", "KmsKeyId"}, path)
-    outputs = _get(node, "MonitoringOutputs", path, list)
+    check_known(node, {"MonitoringOutputs", "KmsKeyId"}, path)
+    outputs = get_field(node, "MonitoringOutputs", path, list)
     if len(outputs) != 1 or not isinstance(outputs[0], dict):
         raise RequestError(f"{path}.MonitoringOutputs: exactly one output object (SageMaker's "
                            f"rule), not {len(outputs)}")
     where = f"{path}.MonitoringOutputs[0]"
-    _known(outputs[0], {"S3Output"}, where)
-    target = _get(outputs[0], "S3Output", where, dict)
-    _known(target, {"S3Uri", "LocalPath", "S3UploadMode"}, f"{where}.S3Output")
+    check_known(outputs[0], {"S3Output"}, where)
+    target = get_field(outputs[0], "S3Output", where, dict)
+    check_known(target, {"S3Uri", "LocalPath", "S3UploadMode"}, f"{where}.S3Output")
     if target.get("S3UploadMode", "Continuous") not in ("Continuous", "EndOfJob"):
         raise RequestError(f"{where}.S3Output.S3UploadMode: Continuous or EndOfJob")
-    return {"output_uri": _uri(target.get("S3Uri"), f"{where}.S3Output.S3Uri"),
-            "output_path": _local_path(target, f"{where}.S3Output")}
+    return {"output_uri": checked_uri(target.get("S3Uri"), f"{where}.S3Output.S3Uri"),
+            "output_path": checked_local_path(target, f"{where}.S3Output")}
 
 
 def _resources(node: dict, path: str) -> int:
-    cluster = _get(node, "ClusterConfig", path, dict)
+    cluster = get_field(node, "ClusterConfig", path, dict)
     path = f"{path}.ClusterConfig"
-    _known(cluster, {"InstanceCount", "InstanceType", "VolumeSizeInGB", "VolumeKmsKeyId"}, path)
-    count = _get(cluster, "InstanceCount", path, int)
+    check_known(cluster, {"InstanceCount", "InstanceType", "VolumeSizeInGB", "VolumeKmsKeyId"},
+                path)
+    count = get_field(cluster, "InstanceCount", path, int)
     if not 1 <= count <= 100:
         raise RequestError(f"{path}.InstanceCount: {count} is outside 1..100")
-    _get(cluster, "InstanceType", path, str)
+    get_field(cluster, "InstanceType", path, str)
     return count
 
 
 def _runtime(node: dict, path: str) -> int:
-    condition = _get(node, "StoppingCondition", path, dict, required=False)
+    condition = get_field(node, "StoppingCondition", path, dict, required=False)
     if condition is None:
         return DEFAULT_RUNTIME
     where = f"{path}.StoppingCondition".lstrip(".")
-    _known(condition, {"MaxRuntimeInSeconds"}, where)
-    seconds = _get(condition, "MaxRuntimeInSeconds", where, int)
+    check_known(condition, {"MaxRuntimeInSeconds"}, where)
+    seconds = get_field(condition, "MaxRuntimeInSeconds", where, int)
     if not 1 <= seconds <= MAX_RUNTIME:
         raise RequestError(f"{where}.MaxRuntimeInSeconds: {seconds} is outside 1..{MAX_RUNTIME}")
     return seconds
@@ -184,24 +185,24 @@ def _runtime(node: dict, path: str) -> int:
 
 def inline(node: dict, path: str) -> MonitoringJob:
     """A schedule's own MonitoringJobDefinition (a data-quality job: it has no ground truth)."""
-    _known(node, COMMON | {"BaselineConfig", "MonitoringInputs", "MonitoringOutputConfig",
-                           "MonitoringResources", "MonitoringAppSpecification", "Environment"},
-           path)
-    inputs = _get(node, "MonitoringInputs", path, list)
+    check_known(node, COMMON | {"BaselineConfig", "MonitoringInputs", "MonitoringOutputConfig",
+                                "MonitoringResources", "MonitoringAppSpecification", "Environment"},
+                path)
+    inputs = get_field(node, "MonitoringInputs", path, list)
     if len(inputs) != 1 or not isinstance(inputs[0], dict):
         raise RequestError(f"{path}.MonitoringInputs: exactly one input object (SageMaker's "
                            f"rule), not {len(inputs)}")
-    _known(inputs[0], {"EndpointInput", "BatchTransformInput"}, f"{path}.MonitoringInputs[0]")
+    check_known(inputs[0], {"EndpointInput", "BatchTransformInput"}, f"{path}.MonitoringInputs[0]")
     return MonitoringJob(
-        DATA_QUALITY, **_app(_get(node, "MonitoringAppSpecification", path, dict),
+        DATA_QUALITY, **_app(get_field(node, "MonitoringAppSpecification", path, dict),
                              f"{path}.MonitoringAppSpecification", APP),
         **_endpoint(inputs[0], f"{path}.MonitoringInputs[0]"),
-        **_outputs(_get(node, "MonitoringOutputConfig", path, dict),
+        **_outputs(get_field(node, "MonitoringOutputConfig", path, dict),
                    f"{path}.MonitoringOutputConfig"),
-        instance_count=_resources(_get(node, "MonitoringResources", path, dict),
+        instance_count=_resources(get_field(node, "MonitoringResources", path, dict),
                                   f"{path}.MonitoringResources"),
         max_runtime=_runtime(node, path), environment=environment(node, path),
-        **_baseline(_get(node, "BaselineConfig", path, dict, required=False),
+        **_baseline(get_field(node, "BaselineConfig", path, dict, required=False),
                     f"{path}.BaselineConfig", statistics=True), body=node)
 
 
@@ -220,34 +221,34 @@ def definition(body: dict) -> MonitoringJob:
                            "ModelQualityJobInput (CreateModelQualityJobDefinition) is given")
     kind = kinds[0]
     quality = kind == "ModelQuality"
-    _known(body, COMMON | {"JobDefinitionName", "JobResources", f"{kind}AppSpecification",
-                           f"{kind}BaselineConfig", f"{kind}JobInput",
-                           f"{kind}JobOutputConfig"}, "")
-    name = _get(body, "JobDefinitionName", "", str)
+    check_known(body, COMMON | {"JobDefinitionName", "JobResources", f"{kind}AppSpecification",
+                                f"{kind}BaselineConfig", f"{kind}JobInput",
+                                f"{kind}JobOutputConfig"}, "")
+    name = get_field(body, "JobDefinitionName", "", str)
     if not NAME_PATTERN.fullmatch(name):
         raise RequestError(f"JobDefinitionName: {name!r} is not a name (1-63 letters, digits "
                            "and hyphens, starting with a letter or digit)")
     app_path = f"{kind}AppSpecification"
-    app = _get(body, app_path, "", dict)
+    app = get_field(body, app_path, "", dict)
     found = _app(app, app_path, APP | {"Environment"} | ({"ProblemType"} if quality else set()))
-    job_input = _get(body, f"{kind}JobInput", "", dict)
-    _known(job_input, {"EndpointInput", "BatchTransformInput"} |
-           ({"GroundTruthS3Input"} if quality else set()), f"{kind}JobInput")
+    job_input = get_field(body, f"{kind}JobInput", "", dict)
+    check_known(job_input, {"EndpointInput", "BatchTransformInput"} |
+                ({"GroundTruthS3Input"} if quality else set()), f"{kind}JobInput")
     extra = {}
     if quality:
-        problem = _get(app, "ProblemType", app_path, str, required=False)
+        problem = get_field(app, "ProblemType", app_path, str, required=False)
         if problem is not None and problem not in PROBLEM_TYPES:
             raise RequestError(f"{app_path}.ProblemType: {problem!r} is not one of "
                                f"{', '.join(PROBLEM_TYPES)}")
-        truth = _get(job_input, "GroundTruthS3Input", f"{kind}JobInput", dict)
-        _known(truth, {"S3Uri"}, f"{kind}JobInput.GroundTruthS3Input")
-        extra = {"problem_type": problem, "ground_truth": _uri(
+        truth = get_field(job_input, "GroundTruthS3Input", f"{kind}JobInput", dict)
+        check_known(truth, {"S3Uri"}, f"{kind}JobInput.GroundTruthS3Input")
+        extra = {"problem_type": problem, "ground_truth": checked_uri(
             truth.get("S3Uri"), f"{kind}JobInput.GroundTruthS3Input.S3Uri")}
     return MonitoringJob(
         TYPES[kind], **found, **_endpoint(job_input, f"{kind}JobInput"),
-        **_outputs(_get(body, f"{kind}JobOutputConfig", "", dict), f"{kind}JobOutputConfig"),
-        instance_count=_resources(_get(body, "JobResources", "", dict), "JobResources"),
+        **_outputs(get_field(body, f"{kind}JobOutputConfig", "", dict), f"{kind}JobOutputConfig"),
+        instance_count=_resources(get_field(body, "JobResources", "", dict), "JobResources"),
         max_runtime=_runtime(body, ""), environment=environment(app, app_path),
-        **_baseline(_get(body, f"{kind}BaselineConfig", "", dict, required=False),
+        **_baseline(get_field(body, f"{kind}BaselineConfig", "", dict, required=False),
                     f"{kind}BaselineConfig", statistics=not quality),
         **extra, name=name, body=body)

@@ -74,7 +74,7 @@ class JobRequest:
     body: dict = field(default_factory=dict)
 
 
-def _get(node: dict, key: str, path: str, kind: type, required: bool = True):
+def get_field(node: dict, key: str, path: str, kind: type, required: bool = True):
     where = f"{path}.{key}".lstrip(".")
     if key not in node:
         if required:
@@ -88,15 +88,15 @@ def _get(node: dict, key: str, path: str, kind: type, required: bool = True):
     return value
 
 
-def _known(node: dict, known: set, path: str) -> None:
+def check_known(node: dict, known: set, path: str) -> None:
     for key in node:
         if key not in known:
             raise RequestError(f"{path}.{key}".lstrip(".") + ": unknown field (known: "
                                f"{', '.join(sorted(known))})")
 
 
-def _strings(node: dict, key: str, path: str) -> tuple | None:
-    values = _get(node, key, path, list, required=False)
+def string_list(node: dict, key: str, path: str) -> tuple | None:
+    values = get_field(node, key, path, list, required=False)
     if values is None:
         return None
     for index, value in enumerate(values):
@@ -105,9 +105,9 @@ def _strings(node: dict, key: str, path: str) -> tuple | None:
     return tuple(values)
 
 
-def _mapping(node: dict, key: str, path: str) -> dict:
+def string_map(node: dict, key: str, path: str) -> dict:
     """A string -> string map (Environment, HyperParameters), as SageMaker requires."""
-    values = _get(node, key, path, dict, required=False) or {}
+    values = get_field(node, key, path, dict, required=False) or {}
     for name, value in values.items():
         if not isinstance(value, str):
             raise RequestError(f"{key}.{name}: {json.dumps(value)} is not a string (SageMaker "
@@ -115,28 +115,28 @@ def _mapping(node: dict, key: str, path: str) -> dict:
     return dict(values)
 
 
-def _name(body: dict, key: str) -> str:
-    name = _get(body, key, "", str)
+def checked_name(body: dict, key: str) -> str:
+    name = get_field(body, key, "", str)
     if not NAME_PATTERN.fullmatch(name):
         raise RequestError(f"{key}: {json.dumps(name)} is not a job name (1-63 letters, digits "
                            "and hyphens, starting with a letter or digit)")
     return name
 
 
-def _uri(value, path: str) -> str:
+def checked_uri(value, path: str) -> str:
     if not isinstance(value, str) or not value.startswith(SCHEMES):
         raise RequestError(f"{path}: {json.dumps(value)} is not an s3:// or file:// URI")
     return value
 
 
 def _runtime(body: dict, kind: str) -> int | None:
-    condition = _get(body, "StoppingCondition", "", dict, required=False)
+    condition = get_field(body, "StoppingCondition", "", dict, required=False)
     if condition is None:
         return DEFAULT_TRAINING_RUNTIME if kind == TRAINING else None
-    _known(condition, {"MaxRuntimeInSeconds", "MaxWaitTimeInSeconds",
-                       "MaxPendingTimeInSeconds"}, "StoppingCondition")
-    seconds = _get(condition, "MaxRuntimeInSeconds", "StoppingCondition", int,
-                   required=kind == PROCESSING)
+    check_known(condition, {"MaxRuntimeInSeconds", "MaxWaitTimeInSeconds",
+                            "MaxPendingTimeInSeconds"}, "StoppingCondition")
+    seconds = get_field(condition, "MaxRuntimeInSeconds", "StoppingCondition", int,
+                        required=kind == PROCESSING)
     if seconds is None:
         return DEFAULT_TRAINING_RUNTIME
     if not 1 <= seconds <= MAX_RUNTIME[kind]:
@@ -146,7 +146,7 @@ def _runtime(body: dict, kind: str) -> int | None:
 
 
 def _count(node: dict, path: str) -> int:
-    count = _get(node, "InstanceCount", path, int)
+    count = get_field(node, "InstanceCount", path, int)
     if count < 1:
         raise RequestError(f"{path}.InstanceCount: {count} is below 1")
     return count
@@ -160,54 +160,55 @@ def _unique(items: list, what: str, path: str) -> None:
 
 
 def processing(body: dict) -> JobRequest:
-    _known(body, FIELDS[PROCESSING], "")
-    name = _name(body, "ProcessingJobName")
-    app = _get(body, "AppSpecification", "", dict)
-    _known(app, {"ImageUri", "ContainerEntrypoint", "ContainerArguments"}, "AppSpecification")
+    check_known(body, FIELDS[PROCESSING], "")
+    name = checked_name(body, "ProcessingJobName")
+    app = get_field(body, "AppSpecification", "", dict)
+    check_known(app, {"ImageUri", "ContainerEntrypoint", "ContainerArguments"}, "AppSpecification")
     inputs = []
-    for index, item in enumerate(_get(body, "ProcessingInputs", "", list, required=False) or []):
+    given = get_field(body, "ProcessingInputs", "", list, required=False) or []
+    for index, item in enumerate(given):
         path = f"ProcessingInputs[{index}]"
         if not isinstance(item, dict):
             raise RequestError(f"{path}: not an object")
         if "DatasetDefinition" in item:
             raise RequestError(f"{path}.DatasetDefinition: Athena and Redshift inputs do not "
                                "run locally; give an S3Input")
-        _known(item, {"InputName", "AppManaged", "S3Input"}, path)
-        source = _get(item, "S3Input", path, dict)
-        _known(source, {"S3Uri", "LocalPath", "S3DataType", "S3InputMode",
-                        "S3DataDistributionType", "S3CompressionType"}, f"{path}.S3Input")
+        check_known(item, {"InputName", "AppManaged", "S3Input"}, path)
+        source = get_field(item, "S3Input", path, dict)
+        check_known(source, {"S3Uri", "LocalPath", "S3DataType", "S3InputMode",
+                             "S3DataDistributionType", "S3CompressionType"}, f"{path}.S3Input")
         if source.get("S3InputMode", "File") != "File":
             raise RequestError(f"{path}.S3Input.S3InputMode: only File runs locally")
-        inputs.append(Input(_get(item, "InputName", path, str),
-                            _uri(source.get("S3Uri"), f"{path}.S3Input.S3Uri"),
-                            _local_path(source, f"{path}.S3Input")))
+        inputs.append(Input(get_field(item, "InputName", path, str),
+                            checked_uri(source.get("S3Uri"), f"{path}.S3Input.S3Uri"),
+                            checked_local_path(source, f"{path}.S3Input")))
     outputs = []
-    config = _get(body, "ProcessingOutputConfig", "", dict, required=False) or {}
-    _known(config, {"Outputs", "KmsKeyId"}, "ProcessingOutputConfig")
+    config = get_field(body, "ProcessingOutputConfig", "", dict, required=False) or {}
+    check_known(config, {"Outputs", "KmsKeyId"}, "ProcessingOutputConfig")
     for index, item in enumerate(config.get("Outputs", [])):
         path = f"ProcessingOutputConfig.Outputs[{index}]"
         if "FeatureStoreOutput" in item:
             raise RequestError(f"{path}.FeatureStoreOutput: Feature Store does not run locally")
-        _known(item, {"OutputName", "S3Output", "AppManaged"}, path)
-        target = _get(item, "S3Output", path, dict)
-        _known(target, {"S3Uri", "LocalPath", "S3UploadMode"}, f"{path}.S3Output")
-        outputs.append(Output(_get(item, "OutputName", path, str),
-                              _local_path(target, f"{path}.S3Output"),
-                              _uri(target.get("S3Uri"), f"{path}.S3Output.S3Uri")))
+        check_known(item, {"OutputName", "S3Output", "AppManaged"}, path)
+        target = get_field(item, "S3Output", path, dict)
+        check_known(target, {"S3Uri", "LocalPath", "S3UploadMode"}, f"{path}.S3Output")
+        outputs.append(Output(get_field(item, "OutputName", path, str),
+                              checked_local_path(target, f"{path}.S3Output"),
+                              checked_uri(target.get("S3Uri"), f"{path}.S3Output.S3Uri")))
     _unique(inputs, "InputName", "ProcessingInputs")
     _unique(outputs, "OutputName", "ProcessingOutputConfig.Outputs")
-    resources = _get(body, "ProcessingResources", "", dict)
-    cluster = _get(resources, "ClusterConfig", "ProcessingResources", dict)
-    return JobRequest(PROCESSING, name, _get(app, "ImageUri", "AppSpecification", str),
-                      _strings(app, "ContainerEntrypoint", "AppSpecification"),
-                      _strings(app, "ContainerArguments", "AppSpecification"),
-                      _mapping(body, "Environment", ""), tuple(inputs), tuple(outputs),
+    resources = get_field(body, "ProcessingResources", "", dict)
+    cluster = get_field(resources, "ClusterConfig", "ProcessingResources", dict)
+    return JobRequest(PROCESSING, name, get_field(app, "ImageUri", "AppSpecification", str),
+                      string_list(app, "ContainerEntrypoint", "AppSpecification"),
+                      string_list(app, "ContainerArguments", "AppSpecification"),
+                      string_map(body, "Environment", ""), tuple(inputs), tuple(outputs),
                       _count(cluster, "ProcessingResources.ClusterConfig"),
                       _runtime(body, PROCESSING), body=body)
 
 
-def _local_path(node: dict, path: str) -> str:
-    local = _get(node, "LocalPath", path, str)
+def checked_local_path(node: dict, path: str) -> str:
+    local = get_field(node, "LocalPath", path, str)
     if not local.startswith(PROCESSING_ROOT) or ".." in Path(local).parts:
         raise RequestError(f"{path}.LocalPath: {json.dumps(local)} is not under "
                            f"{PROCESSING_ROOT}")
@@ -215,55 +216,57 @@ def _local_path(node: dict, path: str) -> str:
 
 
 def training(body: dict) -> JobRequest:
-    _known(body, FIELDS[TRAINING], "")
-    name = _name(body, "TrainingJobName")
-    spec = _get(body, "AlgorithmSpecification", "", dict)
+    check_known(body, FIELDS[TRAINING], "")
+    name = checked_name(body, "TrainingJobName")
+    spec = get_field(body, "AlgorithmSpecification", "", dict)
     if "AlgorithmName" in spec:
         raise RequestError("AlgorithmSpecification.AlgorithmName: Marketplace algorithms do not "
                            "run locally; give a TrainingImage")
-    _known(spec, {"TrainingImage", "TrainingInputMode", "MetricDefinitions",
-                  "EnableSageMakerMetricsTimeSeries", "ContainerEntrypoint",
-                  "ContainerArguments", "TrainingImageConfig"}, "AlgorithmSpecification")
+    check_known(spec, {"TrainingImage", "TrainingInputMode", "MetricDefinitions",
+                       "EnableSageMakerMetricsTimeSeries", "ContainerEntrypoint",
+                       "ContainerArguments", "TrainingImageConfig"}, "AlgorithmSpecification")
     mode = spec.get("TrainingInputMode", "File")
-    metrics = _get(spec, "MetricDefinitions", "AlgorithmSpecification", list, required=False)
+    metrics = get_field(spec, "MetricDefinitions", "AlgorithmSpecification", list, required=False)
     for index, item in enumerate(metrics or []):
         path = f"AlgorithmSpecification.MetricDefinitions[{index}]"
-        _get(item, "Name", path, str)
+        get_field(item, "Name", path, str)
         try:
-            re.compile(_get(item, "Regex", path, str))
+            re.compile(get_field(item, "Regex", path, str))
         except re.error as error:
             raise RequestError(f"{path}.Regex: not a regular expression ({error})") from None
     channels = []
-    for index, item in enumerate(_get(body, "InputDataConfig", "", list, required=False) or []):
+    given = get_field(body, "InputDataConfig", "", list, required=False) or []
+    for index, item in enumerate(given):
         channels.append(_channel(item, f"InputDataConfig[{index}]", mode))
     _unique(channels, "ChannelName", "InputDataConfig")
-    output = _get(body, "OutputDataConfig", "", dict)
-    resources = _get(body, "ResourceConfig", "", dict, required=False) or {"InstanceCount": 1}
-    return JobRequest(TRAINING, name, _get(spec, "TrainingImage", "AlgorithmSpecification", str),
-                      _strings(spec, "ContainerEntrypoint", "AlgorithmSpecification"),
-                      _strings(spec, "ContainerArguments", "AlgorithmSpecification"),
-                      _mapping(body, "Environment", ""), tuple(channels), (),
+    output = get_field(body, "OutputDataConfig", "", dict)
+    resources = get_field(body, "ResourceConfig", "", dict, required=False) or {"InstanceCount": 1}
+    image = get_field(spec, "TrainingImage", "AlgorithmSpecification", str)
+    return JobRequest(TRAINING, name, image,
+                      string_list(spec, "ContainerEntrypoint", "AlgorithmSpecification"),
+                      string_list(spec, "ContainerArguments", "AlgorithmSpecification"),
+                      string_map(body, "Environment", ""), tuple(channels), (),
                       _count(resources, "ResourceConfig"), _runtime(body, TRAINING),
-                      hyperparameters=_mapping(body, "HyperParameters", ""),
-                      output_path=_uri(output.get("S3OutputPath"),
-                                       "OutputDataConfig.S3OutputPath"),
+                      hyperparameters=string_map(body, "HyperParameters", ""),
+                      output_path=checked_uri(output.get("S3OutputPath"),
+                                              "OutputDataConfig.S3OutputPath"),
                       metric_definitions=tuple(metrics or ()), body=body)
 
 
 def _channel(item, path: str, default_mode: str) -> Input:
     if not isinstance(item, dict):
         raise RequestError(f"{path}: not an object")
-    _known(item, {"ChannelName", "DataSource", "ContentType", "CompressionType",
-                  "RecordWrapperType", "InputMode", "ShuffleConfig"}, path)
-    name = _get(item, "ChannelName", path, str)
+    check_known(item, {"ChannelName", "DataSource", "ContentType", "CompressionType",
+                       "RecordWrapperType", "InputMode", "ShuffleConfig"}, path)
+    name = get_field(item, "ChannelName", path, str)
     if not CHANNEL_PATTERN.fullmatch(name):
         raise RequestError(f"{path}.ChannelName: {json.dumps(name)} is not a channel name "
                            "(letters, digits, '.', '-', '_')")
-    source = _get(item, "DataSource", path, dict)
+    source = get_field(item, "DataSource", path, dict)
     if "FileSystemDataSource" in source:
         raise RequestError(f"{path}.DataSource.FileSystemDataSource: EFS and FSx do not run "
                            "locally; give an S3DataSource")
-    s3 = _get(source, "S3DataSource", f"{path}.DataSource", dict)
+    s3 = get_field(source, "S3DataSource", f"{path}.DataSource", dict)
     mode = item.get("InputMode", default_mode)
     if mode == "Pipe":
         raise RequestError(f"{path}.InputMode: Pipe mode does not run locally; use File")
@@ -272,7 +275,7 @@ def _channel(item, path: str, default_mode: str) -> Input:
               "RecordWrapperType": item.get("RecordWrapperType", "None")}
     if "ContentType" in item:
         config["ContentType"] = item["ContentType"]
-    return Input(name, _uri(s3.get("S3Uri"), f"{path}.DataSource.S3DataSource.S3Uri"),
+    return Input(name, checked_uri(s3.get("S3Uri"), f"{path}.DataSource.S3DataSource.S3Uri"),
                  f"/opt/ml/input/data/{name}", config)
 
 

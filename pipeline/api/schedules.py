@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline.api import describe
 from pipeline.api.monitoringjobs import CLARIFY, TYPES, MonitoringJob, definition, duration, inline
-from pipeline.api.requests import NAME_PATTERN, RequestError, _get, _known
+from pipeline.api.requests import NAME_PATTERN, RequestError, check_known, get_field
 
 NOW, HOURLY = "NOW", "cron(0 * ? * * *)"
 CRON = re.compile(r"cron\(0 (\*|\d{1,2})(?:/(\d{1,2}))? \? \* \* \*\)")
@@ -88,8 +88,8 @@ def _schedule_config(node: dict | None, path: str) -> tuple:
     SageMaker picks: midnight UTC here."""
     if node is None:
         return "cron(0 0 ? * * *)", (0,), None, None
-    _known(node, {"ScheduleExpression", "DataAnalysisStartTime", "DataAnalysisEndTime"}, path)
-    expression = _get(node, "ScheduleExpression", path, str)
+    check_known(node, {"ScheduleExpression", "DataAnalysisStartTime", "DataAnalysisEndTime"}, path)
+    expression = get_field(node, "ScheduleExpression", path, str)
     hours = hours_of(expression, f"{path}.ScheduleExpression")
     start, end = (duration(node[key], f"{path}.{key}") if key in node else None
                   for key in ("DataAnalysisStartTime", "DataAnalysisEndTime"))
@@ -105,18 +105,21 @@ def _schedule_config(node: dict | None, path: str) -> tuple:
     return expression, hours, start, end
 
 
-def parse(body) -> Schedule:
+def parse(body, update: bool = False) -> Schedule:
+    """A CreateMonitoringSchedule body, or (`update`) an UpdateMonitoringSchedule one: the same
+    without Tags."""
     if not isinstance(body, dict):
         raise RequestError("the request is not a JSON object")
-    _known(body, {"MonitoringScheduleName", "MonitoringScheduleConfig", "Tags"}, "")
-    name = _get(body, "MonitoringScheduleName", "", str)
+    check_known(body, {"MonitoringScheduleName", "MonitoringScheduleConfig"} |
+                (set() if update else {"Tags"}), "")
+    name = get_field(body, "MonitoringScheduleName", "", str)
     if not NAME_PATTERN.fullmatch(name):
         raise RequestError(f"MonitoringScheduleName: {json.dumps(name)} is not a name (1-63 "
                            "letters, digits and hyphens, starting with a letter or digit)")
     path = "MonitoringScheduleConfig"
-    config = _get(body, path, "", dict)
-    _known(config, CONFIG, path)
-    kind = _get(config, "MonitoringType", path, str, required=False)
+    config = get_field(body, path, "", dict)
+    check_known(config, CONFIG, path)
+    kind = get_field(config, "MonitoringType", path, str, required=False)
     if kind in CLARIFY:
         raise RequestError(f"{path}.MonitoringType: {kind}: Clarify's monitors do not run here")
     if kind is not None and kind not in TYPES:
@@ -133,11 +136,11 @@ def parse(body) -> Schedule:
             raise RequestError(f"{path}.MonitoringType: a {kind} schedule names its job "
                                "definition (MonitoringJobDefinitionName); an inline "
                                "MonitoringJobDefinition is a data-quality job")
-        job = inline(_get(config, given[0], path, dict), f"{path}.{given[0]}")
+        job = inline(get_field(config, given[0], path, dict), f"{path}.{given[0]}")
     else:
-        named = _get(config, given[0], path, str)
+        named = get_field(config, given[0], path, str)
     expression, hours, start, end = _schedule_config(
-        _get(config, "ScheduleConfig", path, dict, required=False), f"{path}.ScheduleConfig")
+        get_field(config, "ScheduleConfig", path, dict, required=False), f"{path}.ScheduleConfig")
     return Schedule(name, kind or "DataQuality", expression, hours, start, end, job, named,
                     body)
 
@@ -159,9 +162,10 @@ def resolve(schedule: Schedule, definitions: dict) -> MonitoringJob:
     return job
 
 
-def load(paths: list) -> tuple[dict, list]:
+def load(paths: list, update: bool = False) -> tuple[dict, list]:
     """({JobDefinitionName: job}, [schedule]) of request files, each a CreateMonitoringSchedule
-    or a job definition's body, told apart by its name field; a mistake names the file."""
+    (`update`: UpdateMonitoringSchedule) or a job definition's body, told apart by its name
+    field; a mistake names the file."""
     definitions, schedules, where = {}, [], {}
     for path in paths:
         try:
@@ -174,7 +178,7 @@ def load(paths: list) -> tuple[dict, list]:
                 job = definition(body)
                 definitions[job.name] = job
             else:
-                schedules.append(parse(body))
+                schedules.append(parse(body, update))
                 where[schedules[-1].name] = path
         except RequestError as error:
             raise RequestError(f"{path}: {error}") from None

@@ -8,7 +8,14 @@ here and hands it to that engine. Standard library only.
 
 from dataclasses import dataclass
 
-from pipeline.api.requests import RequestError, _get, _known, _mapping, _name, _uri
+from pipeline.api.requests import (
+    RequestError,
+    check_known,
+    checked_name,
+    checked_uri,
+    get_field,
+    string_map,
+)
 
 TRANSFORM = "transform"
 FIELDS = {"TransformJobName", "ModelName", "MaxConcurrentTransforms", "ModelClientConfig",
@@ -42,7 +49,7 @@ class TransformRequest:
 
 
 def _choice(node: dict, key: str, path: str, allowed: tuple, default: str | None) -> str | None:
-    value = _get(node, key, path, str, required=False)
+    value = get_field(node, key, path, str, required=False)
     if value is not None and value not in allowed:
         raise RequestError(f"{path}.{key}".lstrip(".") + f": {value!r} is not one of "
                            f"{', '.join(allowed)}")
@@ -52,42 +59,42 @@ def _choice(node: dict, key: str, path: str, allowed: tuple, default: str | None
 def transform(body) -> TransformRequest:
     if not isinstance(body, dict):
         raise RequestError("the request is not a JSON object")
-    _known(body, FIELDS, "")
-    name = _name(body, "TransformJobName")
-    source = _get(body, "TransformInput", "", dict)
-    _known(source, {"DataSource", "ContentType", "CompressionType", "SplitType"},
-           "TransformInput")
+    check_known(body, FIELDS, "")
+    name = checked_name(body, "TransformJobName")
+    source = get_field(body, "TransformInput", "", dict)
+    check_known(source, {"DataSource", "ContentType", "CompressionType", "SplitType"},
+                "TransformInput")
     if source.get("CompressionType", "None") != "None":
         raise RequestError("TransformInput.CompressionType: only None runs locally")
-    s3 = _get(_get(source, "DataSource", "TransformInput", dict), "S3DataSource",
-              "TransformInput.DataSource", dict)
-    output = _get(body, "TransformOutput", "", dict)
-    _known(output, {"S3OutputPath", "Accept", "AssembleWith", "KmsKeyId"}, "TransformOutput")
-    resources = _get(body, "TransformResources", "", dict)
-    count = _get(resources, "InstanceCount", "TransformResources", int)
+    s3 = get_field(get_field(source, "DataSource", "TransformInput", dict), "S3DataSource",
+                   "TransformInput.DataSource", dict)
+    output = get_field(body, "TransformOutput", "", dict)
+    check_known(output, {"S3OutputPath", "Accept", "AssembleWith", "KmsKeyId"}, "TransformOutput")
+    resources = get_field(body, "TransformResources", "", dict)
+    count = get_field(resources, "InstanceCount", "TransformResources", int)
     if count < 1:
         raise RequestError(f"TransformResources.InstanceCount: {count} is below 1")
-    payload = _get(body, "MaxPayloadInMB", "", int, required=False)
+    payload = get_field(body, "MaxPayloadInMB", "", int, required=False)
     if payload is not None and not 0 <= payload <= MAX_PAYLOAD_MB:
         raise RequestError(f"MaxPayloadInMB: {payload} is outside 0..{MAX_PAYLOAD_MB}")
-    concurrent = _get(body, "MaxConcurrentTransforms", "", int, required=False)
+    concurrent = get_field(body, "MaxConcurrentTransforms", "", int, required=False)
     if concurrent is not None and concurrent < 0:
         raise RequestError(f"MaxConcurrentTransforms: {concurrent} is below 0")
-    processing = _get(body, "DataProcessing", "", dict, required=False) or {}
-    _known(processing, {"InputFilter", "JoinSource", "OutputFilter"}, "DataProcessing")
+    processing = get_field(body, "DataProcessing", "", dict, required=False) or {}
+    check_known(processing, {"InputFilter", "JoinSource", "OutputFilter"}, "DataProcessing")
     return TransformRequest(
-        name=name, model=_get(body, "ModelName", "", str),
-        input_uri=_uri(s3.get("S3Uri"), "TransformInput.DataSource.S3DataSource.S3Uri"),
-        output_uri=_uri(output.get("S3OutputPath"), "TransformOutput.S3OutputPath"),
-        content_type=_get(source, "ContentType", "TransformInput", str, required=False),
+        name=name, model=get_field(body, "ModelName", "", str),
+        input_uri=checked_uri(s3.get("S3Uri"), "TransformInput.DataSource.S3DataSource.S3Uri"),
+        output_uri=checked_uri(output.get("S3OutputPath"), "TransformOutput.S3OutputPath"),
+        content_type=get_field(source, "ContentType", "TransformInput", str, required=False),
         split_type=_choice(source, "SplitType", "TransformInput", SPLITS, "None"),
-        accept=_get(output, "Accept", "TransformOutput", str, required=False),
+        accept=get_field(output, "Accept", "TransformOutput", str, required=False),
         batch_strategy=_choice(body, "BatchStrategy", "", STRATEGIES, None),
         max_payload_mb=payload, max_concurrent=concurrent,
-        environment=_mapping(body, "Environment", ""),
-        input_filter=_get(processing, "InputFilter", "DataProcessing", str,
-                          required=False) or "$",
+        environment=string_map(body, "Environment", ""),
+        input_filter=get_field(processing, "InputFilter", "DataProcessing", str,
+                               required=False) or "$",
         join_source=_choice(processing, "JoinSource", "DataProcessing", JOINS, "None"),
-        output_filter=_get(processing, "OutputFilter", "DataProcessing", str,
-                           required=False) or "$",
+        output_filter=get_field(processing, "OutputFilter", "DataProcessing", str,
+                                required=False) or "$",
         instance_count=count, body=body)

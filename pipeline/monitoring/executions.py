@@ -1,23 +1,26 @@
-"""`python -m pipeline.monitoring.executions`: the monitoring schedule's executions, a host process
-that `make monitor-schedule` starts and `make monitor-schedule-stop` ends
-(pipeline/monitoring/schedule.py).
+"""`python -m pipeline.monitoring.executions --schedule NAME`: one monitoring schedule's
+executions, a host process that `make monitor-schedule` (and `make start-schedule`) starts and
+`make stop-schedule`, `make delete-schedule` and `make monitor-schedule-stop` end
+(pipeline/monitoring/schedule.py, pipeline/monitoring/lifecycle.py).
 
-As SageMaker runs a monitoring schedule, at each time of each schedule in schedule.json (its
+As SageMaker runs a monitoring schedule, at each time in the schedule's schedule.json (its
 request's ScheduleExpression, or every MONITOR_INTERVAL seconds when this machine overrides it;
-NOW once, then the process ends: pipeline/monitoring/clock.py) it runs an execution of that
+NOW once, then the process ends: pipeline/monitoring/clock.py) it runs an execution of the
 schedule's monitor over its window, against the baseline the schedule was created with
-(LOCAL_DIR/schedules/<workload>/<monitor>/ and <monitor>/<variant>/): one per production variant
-of the request's endpoint with capture in the window (pipeline/monitoring/variants.py), against
-the variant's own baseline when the schedule has one, else the monitor's. Each execution is a
-monitoring run as make monitor-data's and make monitor-model's are, a CreateProcessingJob request
-handed to the job runner (pipeline/monitoring/requests.py) with the request's image, environment
-and MaxRuntimeInSeconds, its MonitoringScheduleName in its record; one running longer is stopped
-by the runner and recorded Stopped. After it, the schedule's describe.json gets its
-LastMonitoringExecutionSummary (pipeline/monitoring/schedulerecords.py) and its results are
-copied to the request's output S3Uri. A time missed while an execution ran is skipped, as
-SageMaker skips it; a failed execution is recorded and the schedule goes on. SIGTERM stops a
-running execution (recorded Stopped, as StopProcessingJob leaves it) and the schedule. Alarms
-are the alarm watcher's (pipeline/monitoring/alarms.py). Standard library only.
+(LOCAL_DIR/schedules/<workload>/<name>/baseline/ and baseline/<variant>/): one per production
+variant of the request's endpoint with capture in the window (pipeline/monitoring/variants.py),
+against the variant's own baseline when the schedule has one, else the monitor's. Each
+execution is a monitoring run as make monitor-data's and make monitor-model's are, a
+CreateProcessingJob request handed to the job runner (pipeline/monitoring/requests.py) with the
+request's image, environment and MaxRuntimeInSeconds, its MonitoringScheduleName,
+ScheduledTime, EndpointName and MonitoringType in its record (ListMonitoringExecutions reads
+them there); one running longer is stopped by the runner and recorded Stopped. After it, the
+schedule's describe.json gets its LastMonitoringExecutionSummary
+(pipeline/monitoring/schedulerecords.py) and its results are copied to the request's output
+S3Uri. A time missed while an execution ran is skipped, as SageMaker skips it; a failed
+execution is recorded and the schedule goes on. SIGTERM stops a running execution (recorded
+Stopped, as StopProcessingJob leaves it) and the schedule. Alarms are the alarm watcher's
+(pipeline/monitoring/alarms.py). Standard library only.
 """
 
 import argparse
@@ -31,16 +34,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.api import runner, storage, submit
-from pipeline.monitoring import alarms, dataquality, modelquality, schedulerecords, variants
+from pipeline.monitoring import dataquality, modelquality, schedulerecords, variants
 from pipeline.monitoring.clock import Clock
 from pipeline.runs import jobrun
 from pipeline.runs import records as runs
 from pipeline.runs.records import RunError
 
-SCHEDULE = "schedule.json"
-# analysis -> (its folder in the schedule's, the run of one variant's execution)
-MONITORS = {"DATA_QUALITY": ("data-quality", dataquality.monitor_one),
-            "MODEL_QUALITY": ("model-quality", modelquality.monitor_one)}
+# analysis -> the run of one variant's execution
+MONITORS = {"DATA_QUALITY": dataquality.monitor_one,
+            "MODEL_QUALITY": modelquality.monitor_one}
 
 
 class Executions:
@@ -68,7 +70,7 @@ class Executions:
     def baseline(self, analysis: str, item: variants.Captured) -> tuple[str, dict]:
         """(what it is, its files in the schedule's folder) of the execution's baseline: a
         model-quality request names constraints only."""
-        place = self.folder / MONITORS[analysis][0]
+        place = self.folder / schedulerecords.BASELINE
         chosen = self.schedule["baselines"][analysis]
         if item.variant and (place / item.variant).is_dir():
             place = place / item.variant
@@ -100,22 +102,38 @@ class Executions:
     def execute(self, analysis: str, start: datetime, end: datetime,
                 item: variants.Captured, at: datetime | None = None) -> int:
         """One execution as a monitoring run; its exit code (a refused request: said, 1)."""
-        name = runs.job_name(self.args.local, "monitoring", self.args.workload)
         entry = self.entry(analysis)
-        named = {"MonitoringScheduleName": entry["MonitoringScheduleName"]} if entry else {}
-        self.running = name
-        try:
-            code = MONITORS[analysis][1](
-                self.runner_args(analysis), item, self.baseline(analysis, item), start, end,
-                name=name, max_runtime=int(entry.get("max_runtime") or
-                                           self.schedule.get("max_runtime") or
-                                           self.schedule["interval"]),
-                schedule=self.schedule["name"], **named)
-        except RunError as error:
-            jobrun.say(f"{analysis} execution {name} not started: {error}")
+        named = {}
+        if entry:  # the fields of its MonitoringExecutionSummary
+            named = {"MonitoringScheduleName": entry["MonitoringScheduleName"],
+                     "ScheduledTime": (at or end).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                     "EndpointName": entry["endpoint"],
+                     "MonitoringType": schedulerecords.KINDS[analysis]}
+            if entry.get("definition"):
+                named["MonitoringJobDefinitionName"] = entry["definition"]
+        for _ in range(3):
+            name = runs.job_name(self.args.local, "monitoring", self.args.workload)
+            self.running = name
+            try:
+                code = MONITORS[analysis](
+                    self.runner_args(analysis), item, self.baseline(analysis, item), start, end,
+                    name=name, max_runtime=int(entry.get("max_runtime") or
+                                               self.schedule.get("max_runtime") or
+                                               self.schedule["interval"]),
+                    schedule=self.schedule["name"], **named)
+                break
+            except RunError as error:
+                # Schedules of one workload tick at the same hour in processes of their own:
+                # another's execution may take the same millisecond's name first.
+                if f"named {name} exists already" in str(error):
+                    continue
+                jobrun.say(f"{analysis} execution {name} not started: {error}")
+                return 1
+            finally:
+                self.running = None
+        else:
+            jobrun.say(f"{analysis} execution not started: no free job name")
             return 1
-        finally:
-            self.running = None
         if entry:
             self.recorded(entry, runs.load(self.args.local / "monitoring" / name), at or end)
         return code
@@ -123,9 +141,7 @@ class Executions:
     def recorded(self, entry: dict, run: runs.Run | None, at: datetime) -> None:
         """The execution in the schedule's Describe record, its results copied where the
         request's output S3Uri says, laid out as SageMaker lays them out."""
-        found = alarms.violations(run) if run else None
-        schedulerecords.executed(self.folder, entry["MonitoringScheduleName"], run, at,
-                                  len(found or []))
+        schedulerecords.executed(self.folder, run)
         results = run.folder / dataquality.RESULTS if run else None
         if not entry.get("output") or not results or not results.is_dir():
             return
@@ -189,12 +205,14 @@ class Executions:
 def main(argv: list[str] | None = None) -> int:
     top = jobrun.common_arguments(argparse.ArgumentParser(prog="pipeline.monitoring.executions",
                                                           description=__doc__.splitlines()[0]))
+    top.add_argument("--schedule", required=True, help="its MonitoringScheduleName")
     args = top.parse_args(argv)
-    folder = args.local / "schedules" / args.workload
+    folder = args.local / schedulerecords.ROOT / args.workload / args.schedule
     try:
-        schedule = json.loads((folder / SCHEDULE).read_text())
+        schedule = json.loads((folder / schedulerecords.PLAN).read_text())
     except (OSError, ValueError) as error:
-        print(f"{folder / SCHEDULE}: {error} (make monitor-schedule writes it)", file=sys.stderr)
+        print(f"{folder / schedulerecords.PLAN}: {error} (make monitor-schedule writes it)",
+              file=sys.stderr)
         return 1
     args.capture, args.ground_truth = Path(schedule["capture"]), Path(schedule["ground_truth"])
     # The schedule's alarms are the watcher's, which make monitor-schedule starts with a hook.
@@ -203,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: executions.stop())
     signal.signal(signal.SIGINT, lambda *_: executions.stop())
     executions.run()
-    if not executions.stopping.is_set():  # NOW schedules, each run once
+    if not executions.stopping.is_set():  # a NOW schedule, run once
         schedulerecords.set_status(folder, "Stopped")
     return 0
 

@@ -1,133 +1,124 @@
-"""`python -m pipeline.monitoring.schedule start|stop`: the monitoring schedule.
+"""`python -m pipeline.monitoring.schedule start|update|stop`: monitoring schedules, created.
 
 `start` (`make monitor-schedule`) is CreateMonitoringSchedule: with REQUEST, the user's own
-requests (a CreateMonitoringSchedule body per file, and the Create*JobDefinition bodies it
-names); without, make's own, built by pipeline/monitoring/schedulerequests.py for each monitor
+requests (a CreateMonitoringSchedule body per file, and the Create*JobDefinition bodies they
+name); without, make's own, built by pipeline/monitoring/schedulerequests.py for each monitor
 that has a baseline now (as make monitor-data and make monitor-model pick it, BASELINE_JOB
 unused; a monitor without one is left out and said so, with neither nothing starts). Both go
-through the same parser (pipeline/api/schedules.py). Each schedule's baseline is copied into
-LOCAL_DIR/schedules/<workload>/<monitor>/ (make's own also each variant's version's, in
-<monitor>/<variant>/), its request and DescribeMonitoringSchedule record into
-<workload>/<MonitoringScheduleName>/, and schedule.json tells the schedule's host process
-(pipeline/monitoring/executions.py, its pid in schedule.pid, its output in schedule.log) what to
-run: one execution of each schedule at its times, a processing job through the job runner.
-`stop` (`make monitor-schedule-stop`) ends it, and waits while it stops a running execution; the
-records say Stopped, executions already recorded stay. The endpoint's `make stop` leaves the
-schedule alone, as deleting an endpoint is separate from its schedules on SageMaker. Standard
-library only.
+through the same parser (pipeline/api/schedules.py). A schedule is its MonitoringScheduleName:
+any number run side by side, each in its own folder, LOCAL_DIR/schedules/<workload>/<name>/
+(pipeline/monitoring/schedulerecords.py), with its own host process
+(pipeline/monitoring/executions.py). A name already taken is refused, ResourceInUse, as
+SageMaker refuses it, except make's own two (<workload>-data-quality-schedule,
+<workload>-model-quality-schedule), which a new `make monitor-schedule` without REQUEST replaces:
+it is how make takes newer baselines. Every schedule of a start is made in a hidden folder
+first (its baseline fetched, its request and records written) and only then renamed into place
+and started, so a refused request or an unreachable baseline leaves nothing behind
+(pipeline/monitoring/schedulefolders.py). `update` (`make update-schedule`) is
+UpdateMonitoringSchedule: the schedule's request, job and baseline replaced the same way, its
+creation time and last execution kept, started again if it was Scheduled. `stop` (`make
+monitor-schedule-stop`) stops every schedule of the workload (StopMonitoringSchedule of each:
+pipeline/monitoring/lifecycle.py stops one) and the alarm watcher; executions already recorded
+stay. The endpoint's `make stop` leaves the schedules alone, as deleting an endpoint is
+separate from its schedules on SageMaker. Standard library only.
 """
 
-import json
-import os
-import shutil
-import signal
-import subprocess
+import argparse
 import sys
-import time
 from pathlib import Path
 
 from pipeline.api.monitoringjobs import MAX_RUNTIME
-from pipeline.monitoring import alarms, schedulerecords, schedulerequests
+from pipeline.monitoring import (
+    alarms,
+    lifecycle,
+    processes,
+    schedulefolders,
+    schedulerequests,
+)
 from pipeline.monitoring import dataquality as monitoring
 from pipeline.monitoring import modelquality as modelmonitor
+from pipeline.monitoring import schedulerecords as records
 from pipeline.runs import hooks, jobrun
 from pipeline.runs.records import RunError
 
-FOLDERS = {"DATA_QUALITY": "data-quality", "MODEL_QUALITY": "model-quality"}
-SCHEDULER_PID, SCHEDULER_LOG = "schedule.pid", "schedule.log"
-# How long make monitor-schedule-stop waits for the schedule to end: a running execution gets
-# the job runner's grace (SIGTERM, SIGKILL 120 s later), and a little more.
-STOP_WAIT = 150
 
-
-def start(args) -> int:
-    args.baseline_job = None
-    folder = args.local / "schedules" / args.workload
-    name = f"{args.workload}-monitoring-schedule"
+def requested(args) -> tuple[list, dict, list, dict]:
+    """(the (schedule, job) pairs to create, make's chosen baselines, the monitors left out,
+    this machine's overrides)."""
     chosen, skipped, overrides = {}, [], {}
     if args.request:
         pairs = schedulerequests.load(args.request)
         if not pairs:
             raise RunError(f"REQUEST={' '.join(map(str, args.request))}: no "
                            "CreateMonitoringSchedule request among them")
-    else:
-        for analysis, choose in (("DATA_QUALITY", monitoring.choose_baseline),
-                                 ("MODEL_QUALITY", modelmonitor.choose_baseline)):
-            try:
-                chosen[analysis] = choose(args)
-            except RunError as error:
-                skipped.append(f"{analysis}: {error}")
-        if not chosen:
-            raise RunError("no baseline for either monitor: " + "; ".join(skipped))
-        bodies, overrides = schedulerequests.builtin(args, chosen)
-        pairs = schedulerequests.parsed(bodies)  # make's requests take the user's path
-    # The schedule started before ends first: its running execution reads the baselines.
-    stop_process(folder / SCHEDULER_PID, "schedule", STOP_WAIT)
-    for stale in folder.glob(f"*/{schedulerecords.DESCRIBE}"):
-        shutil.rmtree(stale.parent)  # an earlier start's schedules are replaced, not kept
-    entries = schedulerequests.plan(args, folder, pairs)
-    baselines, by_variant = {}, {}
-    for analysis, entry in entries.items():
-        target = folder / FOLDERS[analysis]
-        what = chosen[analysis][0] if analysis in chosen else \
-            f"the baseline of schedule {entry['MonitoringScheduleName']}"
-        baselines[analysis] = {"from": what, **{
-            path.stem: str(path) for path in sorted(target.glob("*.json"))}}
-        # Each variant of the endpoint compared with its own version's, where it has one
-        # (make's own schedules: a request names its one baseline).
-        for variant in monitoring.live_variants(args) if analysis in chosen else []:
-            served = monitoring.served_baseline(args, analysis, variant)
-            if served:
-                (target / variant).mkdir()
-                for key, path in served[1].items():
-                    shutil.copyfile(path, target / variant / f"{key}.json")
-                by_variant.setdefault(analysis, {})[variant] = {"from": served[0], **served[1]}
-    monitoring_dir = args.local / "monitoring"
-    monitoring_dir.mkdir(parents=True, exist_ok=True)
+        if args.interval:
+            overrides["interval"] = args.interval  # the clock of a user's request, sped up
+        if args.window:
+            overrides["window"] = args.window
+        return pairs, chosen, skipped, overrides
+    for analysis, choose in (("DATA_QUALITY", monitoring.choose_baseline),
+                             ("MODEL_QUALITY", modelmonitor.choose_baseline)):
+        try:
+            chosen[analysis] = choose(args)
+        except RunError as error:
+            skipped.append(f"{analysis}: {error}")
+    if not chosen:
+        raise RunError("no baseline for either monitor: " + "; ".join(skipped))
+    bodies, overrides = schedulerequests.builtin(args, chosen)
+    return schedulerequests.parsed(bodies), chosen, skipped, overrides  # the user's path
+
+
+def in_use(args, folder: Path, pairs: list) -> list[Path]:
+    """The folders of make's own schedules a start replaces; ResourceInUse for any other name
+    already taken (or given twice)."""
+    names, replaced = [schedule.name for schedule, _ in pairs], []
+    for name in names:
+        if names.count(name) > 1:
+            raise RunError(f"MonitoringScheduleName {name}: given twice")
+        taken = records.find(args.local, name)
+        if taken is None:
+            continue
+        if args.request or taken.parent != folder:
+            raise RunError(f"MonitoringScheduleName {name}: ResourceInUse: a monitoring "
+                           f"schedule of that name exists ({taken}); make delete-schedule "
+                           f"NAME={name} first, or change it with make update-schedule")
+        replaced.append(taken)
+    return replaced
+
+
+def start(args) -> int:
+    args.baseline_job = None
+    folder = args.local / records.ROOT / args.workload
+    pairs, chosen, skipped, overrides = requested(args)
+    replaced = in_use(args, folder, pairs)
+    hidden = schedulefolders.made(args, folder, pairs, chosen, overrides)
+    # The single process of before schedules had folders of their own: it reads no new ones.
+    processes.stop_process(folder / records.PID, "schedule", lifecycle.STOP_WAIT)
+    for old in replaced:
+        lifecycle.remove(old)
+    (args.local / "monitoring").mkdir(parents=True, exist_ok=True)
     args.ground_truth.mkdir(parents=True, exist_ok=True)
-    if args.request and args.interval:
-        overrides["interval"] = args.interval  # the clock of a user's request, sped up
-    if args.request and args.window:
-        overrides["window"] = args.window
-    (folder / "schedule.json").write_text(json.dumps({
-        "name": name, "workload": args.workload, "interval": overrides.get("interval"),
-        "window": overrides.get("window"), "image": args.image, "max_runtime": None,
-        "capture": str(args.capture), "ground_truth": str(args.ground_truth),
-        "baselines": baselines, "variant_baselines": by_variant, "schedules": entries},
-        indent=2) + "\n")
     for line in skipped:
         jobrun.say(f"left out {line}")
     for key, value in overrides.items():
         jobrun.say(f"MONITOR_{key.upper()}={value} s: this machine's setting, in "
                    "schedule.json only, not in request.json (a CreateMonitoringSchedule runs "
                    "every 1-24 whole hours, over at most 24 hours)")
-    scheduler = background(args, "pipeline.monitoring.executions", [], folder / SCHEDULER_PID,
-                           folder / SCHEDULER_LOG)
+    here = f", every {overrides['interval']} s here" if "interval" in overrides else ""
+    for own, (schedule, job) in zip(hidden, pairs, strict=True):
+        own.rename(folder / schedule.name)
+        pid = lifecycle.launch(args, folder / schedule.name)
+        jobrun.say(f"{'replaced' if folder / schedule.name in replaced else 'created'} "
+                   f"schedule {schedule.name} ({job.analysis}, {schedule.expression}{here}; "
+                   f"{f'process {pid}' if pid else 'Failed: its process did not start'})")
     stop_watcher(folder)
     if args.on_violation or args.retrain_command:
         start_watcher(args, folder)
-    here = f", every {overrides['interval']} s here" if "interval" in overrides else ""
-    jobrun.say(f"schedule {name} (process {scheduler}): " + "; ".join(
-        f"{entry['MonitoringScheduleName']} ({analysis}, {entry['expression']}{here}, "
-        f"against {baselines[analysis]['from']})" for analysis, entry in entries.items()) +
-        f"; requests and DescribeMonitoringSchedule records in {folder}/<schedule>/, "
-        f"executions appear in {monitoring_dir} (make monitoring), its log in "
-        f"{folder / SCHEDULER_LOG}; stop it with make monitor-schedule-stop")
+    jobrun.say(f"requests and DescribeMonitoringSchedule records in {folder}/<schedule>/, "
+               f"executions in {args.local / 'monitoring'} (make schedule-executions, make "
+               "monitoring), each schedule's log in its schedule.log; make schedules lists "
+               "them, make stop-schedule NAME=... stops one, make monitor-schedule-stop all")
     return 0
-
-
-def background(args, module: str, options: list, pid_file: Path, log_file: Path) -> int:
-    """A host process of the schedule's, out of the terminal's session, its pid and start time
-    in `pid_file` (see started) and its output appended to `log_file`; its pid."""
-    command = [sys.executable, "-m", module, "--local", str(args.local),
-               "--workload", args.workload, "--compose", args.compose, "--docker", args.docker,
-               "--image", args.image, "--keep", str(args.keep), *options]
-    with log_file.open("a") as log:
-        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True,
-                                 cwd=Path(__file__).resolve().parents[2])
-    pid_file.write_text(f"{child.pid} {started(child.pid)}\n")
-    return child.pid
 
 
 def start_watcher(args, folder: Path) -> None:
@@ -138,8 +129,9 @@ def start_watcher(args, folder: Path) -> None:
         options += ["--on-violation", args.on_violation]
     if args.retrain_command:
         options += ["--retrain-command", args.retrain_command]
-    pid = background(args, "pipeline.monitoring.alarms", options, folder / alarms.WATCHER_PID,
-                     folder / "alarm-watcher.log")
+    folder.mkdir(parents=True, exist_ok=True)
+    pid = processes.background(args, "pipeline.monitoring.alarms", options,
+                               folder / alarms.WATCHER_PID, folder / "alarm-watcher.log")
     jobrun.say(f"alarm watcher {pid}: executions with violations fire "
                f"{'ON_VIOLATION' if args.on_violation else ''}"
                f"{' and ' if args.on_violation and args.retrain_command else ''}"
@@ -147,59 +139,39 @@ def start_watcher(args, folder: Path) -> None:
                f"(log: {folder / 'alarm-watcher.log'})")
 
 
-def started(pid: int) -> str | None:
-    """A process's start time (clock ticks after boot, /proc/<pid>/stat field 22), None once it
-    has ended (a zombie too): with the pid it names one process, so a pid the system has since
-    given to another is never signalled."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] in ("Z", "X") or len(fields) < 20 else fields[19]
-
-
-def stop_process(pid_file: Path, what: str, wait: float = 0) -> None:
-    """End the process `pid_file` names, if it still runs (SIGTERM), waiting up to `wait`
-    seconds for it to end."""
-    try:
-        pid, when = pid_file.read_text().split()
-        if started(int(pid)) == when:
-            os.kill(int(pid), signal.SIGTERM)
-            deadline = time.monotonic() + wait
-            while started(int(pid)) == when and time.monotonic() < deadline:
-                time.sleep(0.1)
-            jobrun.say(f"stopped {what} {pid}")
-    except (OSError, ValueError):
-        pass  # no pid file, a damaged one, or the process is gone
-    pid_file.unlink(missing_ok=True)
-
-
 def stop_watcher(folder: Path) -> None:
     """End the watcher this schedule started, if it still runs."""
-    stop_process(folder / alarms.WATCHER_PID, "alarm watcher")
+    processes.stop_process(folder / alarms.WATCHER_PID, "alarm watcher")
 
 
 def stop(args) -> int:
-    folder = args.local / "schedules" / args.workload
+    """Every schedule of the workload stopped (and the single process of before schedules had
+    folders of their own), and the alarm watcher."""
+    folder = args.local / records.ROOT / args.workload
     stop_watcher(folder)
-    stop_process(folder / SCHEDULER_PID, "schedule", STOP_WAIT)
-    schedulerecords.set_status(folder, "Stopped")
-    jobrun.say(f"stopped the monitoring schedule of {args.workload}; its executions stay in "
-               f"{args.local / 'monitoring'} (make monitoring)")
+    processes.stop_process(folder / records.PID, "schedule", lifecycle.STOP_WAIT)
+    stopped = []
+    for own in records.folders(args.local):
+        if own.parent == folder:
+            lifecycle.halt(own)
+            records.set_status(own, "Stopped")
+            stopped.append(own.name)
+    jobrun.say(f"stopped the monitoring schedules of {args.workload} "
+               f"({', '.join(stopped) or 'none'}); their executions stay in "
+               f"{args.local / 'monitoring'} (make schedule-executions, make monitoring)")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     top = jobrun.common_arguments(argparse.ArgumentParser(prog="pipeline.monitoring.schedule",
                                                           description=__doc__.splitlines()[0]))
-    top.add_argument("step", choices=("start", "stop"))
+    top.add_argument("step", choices=("start", "update", "stop"))
     top.add_argument("--capture", type=Path, help="CAPTURE_DIR")
     top.add_argument("--ground-truth", type=Path, help="GROUND_TRUTH_DIR")
     top.add_argument("--request", type=Path, action="append",
-                     help="REQUEST: a CreateMonitoringSchedule JSON file (and the job "
-                          "definitions it names), instead of make's own")
+                     help="REQUEST: a CreateMonitoringSchedule (update: "
+                          "UpdateMonitoringSchedule) JSON file, and the job definitions it "
+                          "names; without, make's own")
     top.add_argument("--interval", type=int,
                      help="MONITOR_INTERVAL (seconds; default the request's, hourly)")
     top.add_argument("--window", type=int, help="MONITOR_WINDOW (seconds; default the interval)")
@@ -228,9 +200,15 @@ def main(argv: list[str] | None = None) -> int:
             hooks.check("ON_VIOLATION", args.on_violation)
         args.capture = args.capture or args.local / "capture" / args.workload
         args.ground_truth = args.ground_truth or args.local / "ground-truth" / args.workload
+        if args.step == "update":
+            if not args.request:
+                raise RunError("REQUEST: the UpdateMonitoringSchedule request (and the job "
+                               "definition it names)")
+            return schedulefolders.update(args)
         return start(args)
     except (RunError, OSError, hooks.HookError) as error:
-        print(f"monitor-schedule: {error}", file=sys.stderr)
+        print(f"{'monitor-schedule' if args.step == 'start' else args.step + '-schedule'}: "
+              f"{error}", file=sys.stderr)
         return 1
 
 

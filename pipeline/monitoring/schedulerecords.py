@@ -1,7 +1,13 @@
-"""A monitoring schedule's DescribeMonitoringSchedule record, describe.json in its folder
-(<LOCAL_DIR>/schedules/<workload>/<MonitoringScheduleName>/): written Scheduled when
-make monitor-schedule starts it, its LastMonitoringExecutionSummary by the host process after
-each execution, Stopped when it ends. Standard library only.
+"""Monitoring schedules' records: each schedule a folder of its own,
+<LOCAL_DIR>/schedules/<workload>/<MonitoringScheduleName>/, holding its request.json (and
+job-definition.json), its DescribeMonitoringSchedule record describe.json, the plan its host
+process runs (schedule.json), that process's pid and log, and the baseline it was created with
+(baseline/). describe.json is written Pending while the schedule is being created, Scheduled once
+its process runs, Stopped when it ends (Failed when it could not start); its
+LastMonitoringExecutionSummary after each execution. An execution is a monitoring run whose
+run.json names its MonitoringScheduleName, ScheduledTime, EndpointName and MonitoringType: its
+MonitoringExecutionSummary is read from there. Names are unique in LOCAL_DIR, whatever the
+workload, as SageMaker's are in an account and region. Standard library only.
 """
 
 import json
@@ -10,11 +16,16 @@ from pathlib import Path
 
 from pipeline.api import schedules
 from pipeline.api.monitoringjobs import MonitoringJob
+from pipeline.monitoring import alarms
 from pipeline.runs import records as runs
 
-DESCRIBE = "describe.json"
+ROOT = "schedules"
+DESCRIBE, PLAN, PID, LOG = "describe.json", "schedule.json", "schedule.pid", "schedule.log"
+BASELINE = "baseline"
 # A run's status -> MonitoringExecutionStatus
-EXECUTION = {runs.COMPLETED: "Completed", runs.FAILED: "Failed", runs.STOPPED: "Stopped"}
+EXECUTION = {runs.COMPLETED: "Completed", runs.FAILED: "Failed", runs.STOPPED: "Stopped",
+             runs.IN_PROGRESS: "InProgress"}
+KINDS = {"DATA_QUALITY": "DataQuality", "MODEL_QUALITY": "ModelQuality"}
 
 
 def write(path: Path, record: dict) -> None:
@@ -28,39 +39,74 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def describe(folder: Path, schedule: schedules.Schedule, job: MonitoringJob,
-             status: str) -> None:
-    path = folder / schedule.name / DESCRIBE
-    before = json.loads(path.read_text()) if path.is_file() else None
-    write(path, schedules.described(schedule, job, status, now(), before))
+def folders(local: Path) -> list[Path]:
+    """Every schedule's folder, of every workload (a folder being created or deleted has no
+    describe.json under this name: see pipeline/monitoring/schedule.py)."""
+    return sorted(path.parent for path in (local / ROOT).glob(f"*/*/{DESCRIBE}"))
 
 
-def set_status(folder: Path, status: str) -> None:
-    """Every schedule's record in the folder to `status` (make monitor-schedule-stop's
-    Stopped)."""
-    for path in folder.glob(f"*/{DESCRIBE}"):
-        record = json.loads(path.read_text())
-        record.update(MonitoringScheduleStatus=status, LastModifiedTime=now())
-        write(path, record)
+def find(local: Path, name: str) -> Path | None:
+    found = [path for path in (local / ROOT).glob(f"*/{name}") if (path / DESCRIBE).is_file()]
+    return found[0] if found else None
 
 
-def executed(folder: Path, name: str, run: runs.Run | None, scheduled: datetime,
-             violations: int | None) -> None:
+def read(folder: Path) -> dict:
+    return json.loads((folder / DESCRIBE).read_text())
+
+
+def describe(folder: Path, schedule: schedules.Schedule, job: MonitoringJob, status: str,
+             before: dict | None = None) -> None:
+    """The schedule's record; `before` an earlier one (UpdateMonitoringSchedule's), whose
+    creation time and last execution it keeps."""
+    write(folder / DESCRIBE, schedules.described(schedule, job, status, now(), before))
+
+
+def set_status(folder: Path, status: str, reason: str | None = None) -> None:
+    """The schedule's MonitoringScheduleStatus (and FailureReason when it Failed)."""
+    record = read(folder)
+    record.update(MonitoringScheduleStatus=status, LastModifiedTime=now())
+    record.pop("FailureReason", None)
+    if reason:
+        record["FailureReason"] = reason[:1024]
+    write(folder / DESCRIBE, record)
+
+
+def summary(run: runs.Run) -> dict:
+    """A scheduled execution's MonitoringExecutionSummary, from its run record (one of before
+    these fields: its window's end is its time)."""
+    record = run.record
+    status = EXECUTION.get(run.status, "InProgress")
+    if status == "Completed" and alarms.violations(run):
+        status = "CompletedWithViolations"
+    scheduled = record.get("ScheduledTime") or record.get("window", {}).get("end", "")
+    found = {"MonitoringScheduleName": record["MonitoringScheduleName"],
+             "ScheduledTime": scheduled,
+             "CreationTime": record.get("CreationTime", record.get("start", "")),
+             "LastModifiedTime": record.get("LastModifiedTime", record.get("end") or ""),
+             "MonitoringExecutionStatus": status,
+             "ProcessingJobArn": record.get("ProcessingJobArn", ""),
+             "EndpointName": record.get("EndpointName", record.get("endpoint", "")),
+             "MonitoringType": KINDS.get(record.get("analysis_type"), "")}
+    if record.get("MonitoringJobDefinitionName"):
+        found["MonitoringJobDefinitionName"] = record["MonitoringJobDefinitionName"]
+    if record.get("FailureReason") or (status in ("Failed", "Stopped")
+                                       and record.get("failure_reason")):
+        found["FailureReason"] = record.get("FailureReason") or record["failure_reason"]
+    return found
+
+
+def executions(local: Path) -> list[dict]:
+    """Every scheduled execution's summary, of every schedule (deleted ones' too: deleting a
+    schedule keeps its executions, as on SageMaker)."""
+    return [summary(run) for run in runs.runs(local, "monitoring")
+            if run.record.get("MonitoringScheduleName")]
+
+
+def executed(folder: Path, run: runs.Run | None) -> None:
     """An execution as the schedule's LastMonitoringExecutionSummary."""
-    path = folder / name / DESCRIBE
+    path = folder / DESCRIBE
     if run is None or not path.is_file():
         return
-    record = json.loads(path.read_text())
-    status = EXECUTION.get(run.status, "InProgress")
-    if status == "Completed" and violations:
-        status = "CompletedWithViolations"
-    summary = {"MonitoringScheduleName": name,
-               "ScheduledTime": scheduled.strftime("%Y-%m-%dT%H:%M:%SZ"),
-               "CreationTime": run.record.get("CreationTime", now()), "LastModifiedTime": now(),
-               "MonitoringExecutionStatus": status, "MonitoringType": record["MonitoringType"],
-               "ProcessingJobArn": run.record.get("ProcessingJobArn", ""),
-               "EndpointName": record.get("EndpointName", "")}
-    if run.record.get("FailureReason"):
-        summary["FailureReason"] = run.record["FailureReason"]
-    record.update(LastMonitoringExecutionSummary=summary, LastModifiedTime=now())
+    record = read(folder)
+    record.update(LastMonitoringExecutionSummary=summary(run), LastModifiedTime=now())
     write(path, record)

@@ -9,8 +9,8 @@ divides a day is a cron expression, a window up to 24 hours the DataAnalysisStar
 beyond them (a 3-second interval, a window of years, which tests use) they are this machine's
 overrides, kept in schedule.json and said, never in request.json. Each schedule's folder,
 <LOCAL_DIR>/schedules/<workload>/<MonitoringScheduleName>/, keeps request.json (and
-job-definition.json) and describe.json (pipeline/monitoring/schedulerecords.py). Standard
-library only.
+job-definition.json), describe.json and its baseline (pipeline/monitoring/schedulerecords.py).
+Standard library only.
 """
 
 import json
@@ -116,24 +116,27 @@ def parsed(bodies: list) -> list[tuple[schedules.Schedule, MonitoringJob]]:
 
 
 def baseline_file(resource: str, target: Path) -> None:
-    """A baseline file, file:// or s3:// (through the local S3), copied to `target`."""
+    """A baseline file, file:// or s3:// (through the local S3), copied to `target`. An S3 URI
+    is fetched as a prefix: the object it names lands by its name, beside any other key it
+    begins (constraints.json.old), which is not taken."""
     with tempfile.TemporaryDirectory() as scratch:
         storage.from_environment().fetch(resource, Path(scratch))
+        named = Path(scratch) / resource.rstrip("/").rsplit("/", 1)[-1]
         found = [path for path in Path(scratch).rglob("*") if path.is_file()]
-        if len(found) != 1:
+        if not named.is_file() and len(found) != 1:
             raise storage.StorageError(f"{resource}: not one file")
-        shutil.copyfile(found[0], target)
+        shutil.copyfile(named if named.is_file() else found[0], target)
 
 
-def entry(args, folder: Path, schedule: schedules.Schedule, job: MonitoringJob) -> dict:
-    """A schedule's part of schedule.json; its baseline copied into <monitor>/ (a schedule
-    compares with what it was created with), its request and Describe record written."""
-    analysis = job.analysis
+def entry(args, own: Path, schedule: schedules.Schedule, job: MonitoringJob,
+          before: dict | None = None) -> dict:
+    """A schedule's part of its schedule.json; its baseline copied into `own`/baseline/ (a
+    schedule compares with what it was created with), its request and Describe record (Pending;
+    `before`: the one it updates) written in `own`, the folder it is being made in."""
     if not job.constraints:
         raise RunError(f"{schedule.name}: its job has no ConstraintsResource: nothing to "
                        "compare with (run a baseline job and name its constraints.json)")
-    target = folder / requests_folder(analysis)
-    shutil.rmtree(target, ignore_errors=True)
+    target = own / records.BASELINE
     target.mkdir(parents=True)
     for key in ("statistics", "constraints"):
         resource = getattr(job, key)
@@ -142,12 +145,10 @@ def entry(args, folder: Path, schedule: schedules.Schedule, job: MonitoringJob) 
                 baseline_file(resource, target / f"{key}.json")
             except storage.StorageError as error:
                 raise RunError(f"{schedule.name}: baseline {key}: {error}") from None
-    own = folder / schedule.name
-    own.mkdir(parents=True, exist_ok=True)
     (own / REQUEST).write_text(json.dumps(schedule.body, indent=2) + "\n")
     if job.name:
         (own / DEFINITION).write_text(json.dumps(job.body, indent=2) + "\n")
-    records.describe(folder, schedule, job, "Scheduled")
+    records.describe(own, schedule, job, "Pending", before)
     image = args.image if ANALYZER.match(job.image) else job.image
     # Model quality's EndpointInput offsets (labels come late) when the schedule has none.
     start, end = (job.offsets.get(key) if offset is None else offset for key, offset in (
@@ -159,30 +160,16 @@ def entry(args, folder: Path, schedule: schedules.Schedule, job: MonitoringJob) 
             "arguments": job.arguments or ["--workload", args.workload],
             "environment": {**job.environment, **job.attributes,
                             **({"problem_type": job.problem_type} if job.problem_type else {})},
-            "endpoint": job.endpoint, "ground_truth": job.ground_truth,
-            "preprocessor": job.preprocessor, "output": job.output_uri}
+            "endpoint": job.endpoint, "definition": job.name,
+            "ground_truth": job.ground_truth, "preprocessor": job.preprocessor,
+            "output": job.output_uri}
 
 
-def requests_folder(analysis: str) -> str:
-    return {"DATA_QUALITY": "data-quality", "MODEL_QUALITY": "model-quality"}[analysis]
-
-
-def plan(args, folder: Path, pairs: list) -> dict:
-    """{analysis: entry} of the schedules; one of each type (the schedule's folders are by
-    type)."""
-    entries = {}
-    for schedule, job in pairs:
-        if job.analysis in entries:
-            raise RunError(f"{schedule.name}: a second {schedule.monitoring_type} schedule; "
-                           "one of each type runs per workload here")
-        entries[job.analysis] = entry(args, folder, schedule, job)
-    return entries
-
-
-def load(paths: list) -> list:
-    """The (schedule, job) pairs of REQUEST's files, RunError naming the file and field."""
+def load(paths: list, update: bool = False) -> list:
+    """The (schedule, job) pairs of REQUEST's files (`update`: UpdateMonitoringSchedule
+    bodies), RunError naming the file and field."""
     try:
-        definitions, found = schedules.load(paths)
+        definitions, found = schedules.load(paths, update)
         return [(schedule, schedules.resolve(schedule, definitions)) for schedule in found]
     except RequestError as error:
         raise RunError(str(error)) from None

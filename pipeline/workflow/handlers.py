@@ -3,7 +3,8 @@ ARNs here): `deploy` puts a registered model package on the endpoint, `schedule_
 starts the monitoring schedule. Each is what the Lambda does on AWS (CreateEndpoint or
 UpdateEndpoint; Create*JobDefinition and CreateMonitoringSchedule, whose requests it builds),
 done by the make target that does it here, so the endpoint and schedule are the same ones
-`make serve`/`make deploy`/`make monitor-schedule` manage. make's own variables (IMAGE_TAG,
+`make serve`/`make deploy`/`make monitor-schedule` manage (a schedule the pipeline made before
+is updated: `make update-schedule`). make's own variables (IMAGE_TAG,
 ENDPOINT_PORT...) reach it through MAKEFLAGS.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from pipeline.api import schedules
 from pipeline.endpoints import deployments
-from pipeline.monitoring import schedulerequests
+from pipeline.monitoring import schedulerecords, schedulerequests
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = re.compile(r"^arn:aws[a-z-]*:sagemaker:[^:]*:[^:]*:model-package/([^/]+)/(\d+)$")
@@ -100,12 +101,21 @@ def schedule_monitors(event: dict, context) -> dict:
         make("monitor-schedule")
         return {"schedule": "started", "endpoint_name": event.get("endpoint_name", ""),
                 "schedules": "make's own"}
-    with tempfile.TemporaryDirectory(prefix="monitor-requests-") as folder:
-        files = []
-        for index, body in enumerate(bodies):
-            files.append(Path(folder) / f"{index}.json")
-            files[-1].write_text(json.dumps(body, indent=2))
-        make("monitor-schedule", f"REQUEST={' '.join(map(str, files))}")
+    local = Path(os.environ.get("LOCAL_DIR", str(REPO / "local")))
     names = [body["MonitoringScheduleName"] for body in bodies if "MonitoringScheduleName" in body]
+    # A schedule the pipeline made before is updated, as a Lambda that runs at each execution
+    # must: CreateMonitoringSchedule refuses a name in use.
+    existing = {name for name in names if schedulerecords.find(local, name)}
+    with tempfile.TemporaryDirectory(prefix="monitor-requests-") as folder:
+        definitions, created, updated = [], [], []
+        for index, body in enumerate(bodies):
+            path = Path(folder) / f"{index}.json"
+            path.write_text(json.dumps(body, indent=2))
+            name = body.get("MonitoringScheduleName")
+            (definitions if name is None else updated if name in existing else created).append(
+                str(path))
+        for target, files in (("monitor-schedule", created), ("update-schedule", updated)):
+            if files:
+                make(target, f"REQUEST={' '.join(definitions + files)}")
     return {"schedule": "started", "endpoint_name": event.get("endpoint_name", ""),
             "schedules": ",".join(names)}

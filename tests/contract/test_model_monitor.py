@@ -202,6 +202,16 @@ def test_the_schedule_runs_both_monitors_every_interval_until_stopped(served, co
     assert len(set(windows)) == len(windows)  # one execution per boundary
     listed = make("monitoring", f"LOCAL_DIR={served}")
     assert all(r["name"] in listed.stdout for r in done)
+    # The same schedules and executions as SageMaker's lists answer them.
+    summaries = json.loads(make("schedules", f"LOCAL_DIR={served}").stdout)
+    assert {(s["MonitoringScheduleName"], s["MonitoringScheduleStatus"])
+            for s in summaries["MonitoringScheduleSummaries"]} == {
+        ("penguins-data-quality-schedule", "Stopped"),
+        ("penguins-model-quality-schedule", "Stopped")}
+    answer = json.loads(make("schedule-executions", f"LOCAL_DIR={served}",
+                             "NAME=penguins-model-quality-schedule").stdout)
+    arns = {s["ProcessingJobArn"] for s in answer["MonitoringExecutionSummaries"]}
+    assert {r["ProcessingJobArn"] for r in model} <= arns
     ps = subprocess.run(["docker", "ps", "-q", "--filter",
                          f"label=com.docker.compose.project={compose_project}", "--filter",
                          "label=com.docker.compose.service=monitor"],

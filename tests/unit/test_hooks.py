@@ -258,7 +258,7 @@ def test_the_schedules_watcher_starts_and_stop_ends_it(tmp_path):
     schedule.start_watcher(args, folder)
     pid, when = (folder / alarms.WATCHER_PID).read_text().split()
     pid = int(pid)
-    assert schedule.started(pid) == when
+    assert schedule.processes.started(pid) == when
     schedule.stop_watcher(folder)
     deadline = time.monotonic() + 10
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:

@@ -14,7 +14,7 @@ from pathlib import Path
 import monitor_cases as cases
 import pytest
 
-from pipeline.monitoring import dataquality, executions, schedule, variants
+from pipeline.monitoring import dataquality, executions, processes, schedule, variants
 from pipeline.runs import records as runs
 
 pytestmark = pytest.mark.pipeline
@@ -29,11 +29,10 @@ def fake(tmp_path, monkeypatch) -> dict:
 
 def planned(tmp_path: Path, fake: dict, **options) -> executions.Executions:
     """A schedule as make monitor-schedule leaves it: a model-quality baseline (and v2's own)
-    in LOCAL_DIR/schedules/penguins/, schedule.json beside it."""
+    in its folder, LOCAL_DIR/schedules/penguins/<name>/baseline/, schedule.json beside it."""
     local = tmp_path / "local"
-    folder = local / "schedules" / "penguins"
-    for place, accuracy in ((folder / "model-quality", 0.5), (folder / "model-quality" / "v2",
-                                                              0.9)):
+    folder = local / "schedules" / "penguins" / "penguins-model-quality-schedule"
+    for place, accuracy in ((folder / "baseline", 0.5), (folder / "baseline" / "v2", 0.9)):
         place.mkdir(parents=True)
         (place / "statistics.json").write_text("{}")
         (place / "constraints.json").write_text(json.dumps({"accuracy": accuracy}))
@@ -124,8 +123,8 @@ def test_make_monitor_schedule_starts_the_host_process_and_stop_ends_it(tmp_path
     assert schedule.main([*options, "start", "--capture", str(tmp_path / "capture"),
                           "--ground-truth", str(tmp_path / "truth"), "--interval", "1",
                           "--window", str(10 ** 9)]) == 0
-    folder = local / "schedules" / "penguins"
-    pid, when = (folder / schedule.SCHEDULER_PID).read_text().split()
+    folder = local / "schedules" / "penguins" / "penguins-data-quality-schedule"
+    pid, when = (folder / "schedule.pid").read_text().split()
     try:
         deadline, done = time.monotonic() + 60, []
         while len(done) < 2 and time.monotonic() < deadline:
@@ -133,9 +132,26 @@ def test_make_monitor_schedule_starts_the_host_process_and_stop_ends_it(tmp_path
             time.sleep(0.1)
     finally:
         assert schedule.main([*options, "stop"]) == 0
-    assert len(done) >= 2, (folder / schedule.SCHEDULER_LOG).read_text()
+    assert len(done) >= 2, (folder / "schedule.log").read_text()
     assert all(run.status == "Completed" and run.record["analysis_type"] == "DATA_QUALITY"
                and run.record["schedule"] == "penguins-monitoring-schedule" for run in done)
     assert len({run.record["window"]["end"] for run in done}) == len(done)  # one per boundary
-    assert schedule.started(int(pid)) is None  # it ended
-    assert not (folder / schedule.SCHEDULER_PID).exists()
+    assert processes.started(int(pid)) is None  # it ended
+    assert not (folder / "schedule.pid").exists()
+    described = json.loads((folder / "describe.json").read_text())
+    assert described["MonitoringScheduleStatus"] == "Stopped"
+    assert described["LastMonitoringExecutionSummary"]["MonitoringExecutionStatus"] == \
+        "Completed"
+
+
+def test_a_job_name_another_schedule_took_first_is_given_up_for_a_new_one(tmp_path, fake,
+                                                                          monkeypatch):
+    cases.write(tmp_path / "capture", cases.json_lines([{"island": "Biscoe"}]))
+    (tmp_path / "local" / "monitoring" / "penguins-monitoring-taken").mkdir(parents=True)
+    names = iter(["penguins-monitoring-taken", "penguins-monitoring-free"])
+    monkeypatch.setattr(executions.runs, "job_name", lambda *_: next(names))
+    schedule_of = planned(tmp_path, fake)
+    [item] = variants.captured(tmp_path / "capture", cases.HOUR, END)
+    assert schedule_of.execute("MODEL_QUALITY", cases.HOUR, END, item) == 0
+    [run] = runs.runs(tmp_path / "local", "monitoring")
+    assert (run.name, run.status) == ("penguins-monitoring-free", "Completed")
