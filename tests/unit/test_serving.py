@@ -89,6 +89,13 @@ def test_gunicorn_honours_the_settings_and_runs_as_serve_does(tmp_path):
     assert "--user" not in command and "--group" not in command
 
 
+def test_gunicorns_heartbeat_files_are_on_tmpfs_when_it_is_writable(tmp_path):
+    config = settings.Config(model_dir=tmp_path)
+    command = serve.gunicorn_command(config, tmp_dir=tmp_path)
+    assert command[command.index("--worker-tmp-dir") + 1] == str(tmp_path)
+    assert "--worker-tmp-dir" not in serve.gunicorn_command(config, tmp_dir=tmp_path / "none")
+
+
 # /proc/self/status's CapEff of a container started as root: Docker's default set, and
 # docker-compose.yml's confined colours (CHOWN, KILL, SETGID, SETUID); --cap-drop ALL.
 DOCKER_DEFAULT, CONFINED, NO_CAPABILITIES = "00000000a80425fb", "00000000000000e1", "0" * 16
