@@ -12,10 +12,12 @@ preprocess-data (a processing script) -> data-quality-baseline (QualityCheckStep
 -> check-accuracy (ConditionStep on the best model's accuracy)
    -> register-model (ModelStep: model package group, approval status, ModelMetrics,
       DriftCheckBaselines) -> deploy-model (LambdaStep)
+      -> schedule-monitors (LambdaStep: hourly data-quality monitoring of the endpoint
+         against the data-quality baseline)
    -> else: fail-accuracy (FailStep)
 
-The same file runs on AWS: set PIPELINE_BUCKET, SAGEMAKER_ROLE, the image URIs and
-DEPLOY_LAMBDA_ARN to your account's, drop AWS_ENDPOINT_URL_S3, and call
+The same file runs on AWS: set PIPELINE_BUCKET, SAGEMAKER_ROLE, the image URIs,
+DEPLOY_LAMBDA_ARN and MONITOR_LAMBDA_ARN to your account's, drop AWS_ENDPOINT_URL_S3, and call
 get_pipeline().upsert(role_arn=...) then .start().
 """
 
@@ -107,6 +109,9 @@ TRAINING_IMAGE = os.environ.get("TRAINING_IMAGE", "penguins-training:latest")
 SERVING_IMAGE = os.environ.get("SERVING_IMAGE", "penguins-serving:latest")
 DEPLOY_LAMBDA_ARN = os.environ.get(
     "DEPLOY_LAMBDA_ARN", f"arn:aws:lambda:{REGION}:000000000000:function:deploy-penguins")
+MONITOR_LAMBDA_ARN = os.environ.get(
+    "MONITOR_LAMBDA_ARN",
+    f"arn:aws:lambda:{REGION}:000000000000:function:schedule-penguins-monitors")
 MODEL_PACKAGE_GROUP = os.environ.get("MODEL_PACKAGE_GROUP", "penguins")
 INSTANCE_TYPE = "ml.m5.xlarge"
 
@@ -279,6 +284,20 @@ def deployment_step(pipeline_session, register):
                               output_type=LambdaOutputTypeEnum.String)])
 
 
+def monitoring_step(pipeline_session, deploy, quality):
+    """Schedule data-quality monitoring of the endpoint the deploy step names, against the
+    baseline the quality check used."""
+    return LambdaStep(
+        name="schedule-monitors",
+        lambda_func=Lambda(function_arn=MONITOR_LAMBDA_ARN, session=pipeline_session),
+        inputs={"endpoint_name": deploy.properties.Outputs["endpoint_name"],
+                "data_quality_statistics": quality.properties.BaselineUsedForDriftCheckStatistics,
+                "data_quality_constraints":
+                    quality.properties.BaselineUsedForDriftCheckConstraints},
+        outputs=[LambdaOutput(output_name="schedules",
+                              output_type=LambdaOutputTypeEnum.String)])
+
+
 def get_pipeline() -> Pipeline:
     pipeline_session = session()
     preprocess = preprocessing_step(pipeline_session)
@@ -288,6 +307,7 @@ def get_pipeline() -> Pipeline:
     second, _ = evaluation_step(pipeline_session, preprocess, tune, 1)
     register = registration_step(pipeline_session, tune, best, quality)
     deploy = deployment_step(pipeline_session, register)
+    monitor = monitoring_step(pipeline_session, deploy, quality)
     fail = FailStep(name="fail-accuracy", error_message=Join(
         on=" ", values=["the best model's accuracy is below", accuracy_threshold]))
     condition = ConditionStep(
@@ -296,7 +316,7 @@ def get_pipeline() -> Pipeline:
             left=JsonGet(step_name=best.name, property_file=best_report,
                          json_path="multiclass_classification_metrics.accuracy.value"),
             right=accuracy_threshold)],
-        if_steps=[register, deploy], else_steps=[fail])
+        if_steps=[register, deploy, monitor], else_steps=[fail])
     return Pipeline(
         name=PIPELINE_NAME,
         parameters=[dataset_location, accuracy_threshold, training_epochs, approval_status,

@@ -1,9 +1,10 @@
 """examples/penguins_pipeline.py, the program's pipeline written with the SDK, run end to end by
 `make sdk-pipeline` offline, its definition built with SDK 2.x and with SDK 3.x (SDK=3):
 processing with a script, a data-quality baseline, tuning with the top two models evaluated,
-the condition on accuracy, registration with model metrics and drift baselines, and the Lambda
-step that deploys, to an endpoint that answers a real test record. Tiny epochs; the images are
-this checkout's (IMAGE_TAG)."""
+the condition on accuracy, registration with model metrics and drift baselines, the Lambda
+step that deploys, to an endpoint that answers a real test record, and the Lambda step that
+schedules data-quality monitoring of it against the quality check's baseline. Tiny epochs; the
+images are this checkout's (IMAGE_TAG)."""
 
 import json
 import os
@@ -36,8 +37,9 @@ def run(request, tmp_path_factory, compose_project):
          *settings], cwd=REPO, capture_output=True, text=True, timeout=1500,
         env={**os.environ, "TUNING_MAX_JOBS": "2"})
     yield local, done, int(settings[-1].split("=")[1]), REGISTER_STEP[request.param]
-    subprocess.run(["make", "--no-print-directory", "stop", *settings], cwd=REPO,
-                   capture_output=True)
+    for target in ("monitor-schedule-stop", "stop"):
+        subprocess.run(["make", "--no-print-directory", target, *settings], cwd=REPO,
+                       capture_output=True)
     service.stop(local / "s3")
 
 
@@ -50,12 +52,23 @@ def test_the_penguins_pipeline_runs_end_to_end_to_a_serving_endpoint(run):
     assert {name: step["StepStatus"] for name, step in steps.items()} == {
         name: "Succeeded" for name in (
             "preprocess-data", "data-quality-baseline", "tune-model", "evaluate-model-1",
-            "evaluate-model-2", "check-accuracy", register_step, "deploy-model")}
+            "evaluate-model-2", "check-accuracy", register_step, "deploy-model",
+            "schedule-monitors")}
     meta = json.loads((local / "registry" / "penguins" / "1" / "metadata.json").read_text())
     assert meta["approval_status"] == "Approved" and meta["accuracy"] >= 0.7
     drift = meta["model_package"]["DriftCheckBaselines"]["ModelDataQuality"]
     assert drift["Constraints"]["S3Uri"].endswith("/constraints.json")
     assert (local / "s3" / drift["Constraints"]["S3Uri"].removeprefix("s3://")).is_file()
+
+    # The monitoring schedule the last Lambda made: on the deployed endpoint, against the
+    # baseline the quality check used, running.
+    (schedule,) = (local / "schedules").glob("*/penguins-endpoint-data-quality-schedule")
+    described = json.loads((schedule / "describe.json").read_text())
+    assert described["MonitoringScheduleStatus"] == "Scheduled"
+    assert described["EndpointName"] == "penguins-endpoint"
+    definition = json.loads((schedule / "job-definition.json").read_text())
+    assert definition["DataQualityBaselineConfig"]["ConstraintsResource"]["S3Uri"] == (
+        drift["Constraints"]["S3Uri"])
 
     # The processing job ran as any job does (make jobs lists it); its test split is in S3.
     (job,) = (local / "processing").glob(f"pipelines-{folder.name.rsplit('-', 1)[-1]}"

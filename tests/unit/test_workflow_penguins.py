@@ -58,6 +58,10 @@ def fake_runners(calls):
 HANDLER = '''
 def deploy(event, context):
     return {"endpoint_name": event["endpoint_name"], "seen": event["model_package_arn"]}
+
+
+def schedule(event, context):
+    return {"schedules": ",".join(f"{key}={event[key]}" for key in sorted(event))}
 '''
 
 
@@ -66,7 +70,8 @@ def run(tmp_path, raw, overrides=None, accuracy=0.93):
     handler = tmp_path / "handler.py"
     handler.write_text(HANDLER)
     mapping = tmp_path / "lambdas.json"
-    mapping.write_text(json.dumps({"deploy-penguins": f"{handler}:deploy"}))
+    mapping.write_text(json.dumps({"deploy-penguins": f"{handler}:deploy",
+                                   "schedule-penguins-monitors": f"{handler}:schedule"}))
     runners = {**fake_runners(calls), "Lambda": lambdas.runner(mapping)}
     read = lambda uri: json.dumps(  # noqa: E731
         {"multiclass_classification_metrics": {"accuracy": {"value": accuracy}}}).encode()
@@ -90,6 +95,7 @@ def test_the_penguins_definition_has_the_programs_steps_and_order(penguins):
         "register-model-RegisterModel": ["check-accuracy", "data-quality-baseline",
                                          "evaluate-model-1", "tune-model"],
         "deploy-model": ["check-accuracy", "register-model-RegisterModel"],
+        "schedule-monitors": ["check-accuracy", "data-quality-baseline", "deploy-model"],
         "fail-accuracy": ["check-accuracy"],
     }
 
@@ -115,6 +121,13 @@ def test_a_good_model_is_registered_and_deployed_with_the_values_of_earlier_step
         "s3://penguins/monitoring/data-quality/statistics.json"
     assert listed["deploy-model"]["Metadata"]["Lambda"]["OutputParameters"] == [
         {"Name": "endpoint_name", "Value": "penguins-endpoint"}]
+    # The monitors are scheduled on the endpoint the deploy step answered, against the
+    # baseline the quality check used.
+    baseline = "s3://penguins/monitoring/data-quality"
+    assert listed["schedule-monitors"]["Metadata"]["Lambda"]["OutputParameters"] == [
+        {"Name": "schedules", "Value": f"data_quality_constraints={baseline}/constraints.json,"
+                                       f"data_quality_statistics={baseline}/statistics.json,"
+                                       "endpoint_name=penguins-endpoint"}]
     assert listed["check-accuracy"]["Metadata"] == {"Condition": {"Outcome": "True"}}
 
 
@@ -122,7 +135,7 @@ def test_a_threshold_above_the_models_accuracy_ends_at_the_fail_step(tmp_path, p
     execution, listed, calls = run(tmp_path, penguins[1], {"AccuracyThreshold": "0.95"})
     assert listed["fail-accuracy"]["FailureReason"] == \
         "the best model's accuracy is below 0.95"
-    assert "register-model-RegisterModel" not in listed and "deploy-model" not in listed
+    assert not {"register-model-RegisterModel", "deploy-model", "schedule-monitors"} & set(listed)
     assert execution.record["PipelineExecutionStatus"] == "Failed"
 
 
