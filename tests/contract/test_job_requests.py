@@ -249,3 +249,47 @@ def test_our_training_image_trains_penguins_from_a_request(processed, tmp_path):
     # The run folder keeps the model too, where the make steps read it.
     assert (tmp_path / "local" / "training" / "penguins-from-request" / "output"
             / "model.tar.gz").is_file()
+
+
+def registry_requests(folder: Path) -> list[tuple[str, dict, str]]:
+    """The registry's requests in the order a user sends them, each with what `make job` says:
+    (make target, body or JOB, a line it prints)."""
+    archive, evaluation = folder / "model.tar.gz", folder / "evaluation.json"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(__file__, "code/inference.py")
+    evaluation.write_text(json.dumps({"multiclass_classification_metrics": {
+        "accuracy": {"value": 0.8}}}))
+    return [
+        ("job", {"ModelPackageGroupName": "tiny-group", "InferenceSpecification": {
+            "Containers": [{"Image": "any-image:1", "ModelDataUrl": f"file://{archive}"}]},
+            "ModelMetrics": {"ModelQuality": {"Statistics": {
+                "ContentType": "application/json", "S3Uri": f"file://{evaluation}"}}}},
+         "CreateModelPackage: version 1 of tiny-group, PendingManualApproval"),
+        ("job", {"ModelPackageArn": "arn:aws:sagemaker:us-east-1:000000000000:model-package/"
+                                    "tiny-group/1",
+                 "ModelApprovalStatus": "Approved", "ApprovalDescription": "looks right"},
+         "hook: approved"),
+        ("job", {"ModelName": "tiny-model", "PrimaryContainer": {
+            "Image": "any-image:1", "ModelDataUrl": f"file://{archive}"}},
+         "CreateModel: tiny-model kept"),
+        ("describe", "tiny-group/1", '"ApprovalDescription": "looks right"'),
+        ("describe", "tiny-model", '"ModelArn": "arn:aws:sagemaker:'),
+        ("models", "", "1\tApproved\taccuracy=0.8000"),
+    ]
+
+
+def test_make_job_takes_the_registrys_requests_and_describe_answers_them(tmp_path):
+    settings = [f"LOCAL_DIR={tmp_path / 'local'}", "MODEL_GROUP=tiny-group",
+                "ON_APPROVE=echo hook: approved", "APPROVER=tester"]
+    for index, (target, request, says) in enumerate(registry_requests(tmp_path)):
+        if target == "job":
+            path = tmp_path / f"request-{index}.json"
+            path.write_text(json.dumps(request))
+            done = make("job", f"REQUEST={path}", *settings)
+        else:
+            done = make(target, *([f"JOB={request}"] if request else []), *settings)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert says in done.stdout, (target, done.stdout)
+    history = json.loads((tmp_path / "local" / "registry" / "tiny-group" / "1" /
+                          "metadata.json").read_text())["approval_history"]
+    assert history[-1]["by"] == "tester" and history[-1]["on_approve"]["ok"]
