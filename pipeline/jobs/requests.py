@@ -1,11 +1,10 @@
 """`python -m pipeline.jobs.requests job REQUEST.json | describe NAME`: what `make job` and `make
-describe` run. A request is told by its name fields and handed to the package that owns its
-work: the job runner (pipeline/api) for CreateProcessingJob and CreateTrainingJob, the batch
-transform engine (pipeline/transform/request.py) for CreateTransformJob, the registry
-(pipeline/registry/packages.py) for CreateModelPackage and UpdateModelPackage, and
-pipeline/api/models.py for CreateModel. The choice lives here, above them all, so the api
-package stays below the engines it serves. All but a transform need the standard library only
-(make runs this with the host's python3 when there is no venv); s3:// URIs need the venv.
+describe` run. A job request is told by its job-name field and handed to its engine: the job
+runner (pipeline/api) for CreateProcessingJob and CreateTrainingJob, the batch transform engine
+(pipeline/transform/request.py) for CreateTransformJob; the registry's and the endpoint's
+requests go through resources.py. The choice lives here, above them all, so the api package
+stays below the engines it serves. All but a transform need the standard library only (make
+runs this with the host's python3 when there is no venv); s3:// URIs need the venv.
 """
 
 import argparse
@@ -14,12 +13,10 @@ import sys
 from pathlib import Path
 
 from pipeline.api import describe as describe_fields
-from pipeline.api import models, runner
 from pipeline.api import requests as api
+from pipeline.api import runner
 from pipeline.api.storage import StorageError, from_environment
-from pipeline.registry import models as registry
-from pipeline.registry import packages
-from pipeline.runs import hooks
+from pipeline.jobs import resources
 
 
 def run_request(body, engine: runner.Engine) -> dict:
@@ -30,48 +27,6 @@ def run_request(body, engine: runner.Engine) -> dict:
 
         return transforms.run(transform(body), engine)
     return runner.run(api.parse(body), engine)
-
-
-# The requests that are not jobs, by the fields that tell each apart (in this order: a
-# CreateTransformJob has a ModelName too, an UpdateModelPackage no group; a body missing its
-# name field is still told by the others, so its mistake is named by that request's checks).
-OTHERS = (("TransformJobName", None), ("ModelPackageArn", "UpdateModelPackage"),
-          ("ModelPackageGroupName", "CreateModelPackage"),
-          ("ModelPackageName", "CreateModelPackage"),
-          ("InferenceSpecification", "CreateModelPackage"), ("ModelName", "CreateModel"),
-          ("PrimaryContainer", "CreateModel"), ("Containers", "CreateModel"))
-NAMES = ("ProcessingJobName (CreateProcessingJob), TrainingJobName (CreateTrainingJob), "
-         "TransformJobName (CreateTransformJob), ModelName (CreateModel), ModelPackageGroupName "
-         "(CreateModelPackage) or ModelPackageArn (UpdateModelPackage)")
-
-
-def kind_of(body) -> str | None:
-    """The API action of a request that is not a job's, or None for a job's."""
-    if not isinstance(body, dict):
-        raise api.RequestError("the request is not a JSON object")
-    if "ProcessingJobName" in body or "TrainingJobName" in body:
-        return None
-    for key, kind in OTHERS:
-        if key in body:
-            return kind
-    raise api.RequestError(f"not a request this runs: give {NAMES}")
-
-
-def registry_request(kind: str, body: dict, args) -> int:
-    """CreateModelPackage, UpdateModelPackage or CreateModel: one line says what changed."""
-    if kind == "CreateModel":
-        answer = models.create(args.local, body)
-        print(f"CreateModel: {answer['ModelName']} kept in "
-              f"{models.kept_path(args.local, answer['ModelName'])}")
-        return 0
-    if kind == "UpdateModelPackage":
-        return packages.update(args.local, body, args.by or registry.current_user(),
-                               args.on_approve or None)
-    answer = packages.create(args.local, packages.package(body))
-    print(f"CreateModelPackage: version {answer['ModelPackageVersion']} of "
-          f"{answer['ModelPackageGroupName']}, {answer['ModelApprovalStatus']} "
-          f"({answer['ModelPackageArn']})")
-    return 0
 
 
 def read(path: Path):
@@ -85,9 +40,9 @@ def read(path: Path):
 
 def job(args) -> int:
     body = read(Path(args.request))
-    kind = kind_of(body)
+    kind = resources.kind_of(body)
     if kind is not None:
-        return registry_request(kind, body, args)
+        return resources.run(kind, body, args)
     engine = runner.Engine(args.local, project=args.project, docker=args.docker,
                            storage=from_environment(), workload=args.workload or None)
     answer = run_request(body, engine)
@@ -96,31 +51,18 @@ def job(args) -> int:
 
 
 def describe(args) -> int:
-    """A job's Describe*Job answer; DescribeModelPackage for a version's ARN or
-    <group>/<version>; DescribeModel for a model's ARN, or its name when no job has it (make
-    transform keeps its model under its job's name: the ARN tells them apart)."""
-    name = args.name
-    if ":model/" in name:
-        answer = kept_model(args.local, name.rsplit(":model/", 1)[1])
-    elif "/" in name:
-        answer = packages.describe(args.local, name)
-    else:
+    """A job's Describe*Job answer, or another resource's Describe answer (resources.py)."""
+    answer = resources.describe(args.local, args.name)  # by an ARN or <group>/<version>
+    if answer is None:
         try:
-            answer = runner.describe_job(args.local, name)
-        except api.RequestError as error:
-            if models.describe(args.local, name) is None:
-                raise api.RequestError(f"{error}; no model {name} is kept either") from None
-            answer = kept_model(args.local, name)
+            answer = runner.describe_job(args.local, args.name)
+        except api.RequestError as error:  # a model, endpoint or config may have the name
+            answer = resources.by_name(args.local, args.name)
+            if answer is None:
+                raise api.RequestError(f"{error}; no model, endpoint or endpoint config "
+                                       f"{args.name} is kept either") from None
     print(json.dumps(answer, indent=2))
     return 0
-
-
-def kept_model(local: Path, name: str) -> dict:
-    answer = models.describe(local, name)
-    if answer is None:
-        raise api.RequestError(f"no model {name} is kept in "
-                               f"{models.kept_path(local, name).parent}")
-    return answer
 
 
 def parser() -> argparse.ArgumentParser:
@@ -136,13 +78,13 @@ def parser() -> argparse.ArgumentParser:
                      "UpdateModelPackage approves a version")
     commands = top.add_subparsers(dest="command", required=True)
     commands.add_parser("job", help="run a CreateProcessingJob, CreateTrainingJob, "
-                        "CreateTransformJob, CreateModel, CreateModelPackage or "
-                        "UpdateModelPackage request").add_argument(
+                        "CreateTransformJob, CreateModel, CreateModelPackage, UpdateModelPackage, "
+                        "CreateEndpointConfig, CreateEndpoint or UpdateEndpoint request") \
+        .add_argument(
         "request", help="REQUEST: the request body, a JSON file")
-    commands.add_parser("describe", help="print a job's Describe*Job answer, a model "
-                        "package version's or a model's") \
-        .add_argument("name", help="JOB: the job's name, a version's ARN or <group>/<version>, "
-                      "a model's name or ARN")
+    commands.add_parser("describe", help="print the Describe answer of a job, a model package "
+                        "version, a model, an endpoint or an endpoint config") \
+        .add_argument("name", help="JOB: a name, a version's <group>/<version>, or an ARN")
     return top
 
 
@@ -150,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return {"job": job, "describe": describe}[args.command](args)
-    except (api.RequestError, StorageError, registry.RegistryError, hooks.HookError) as error:
+    except (api.RequestError, StorageError, *resources.ERRORS) as error:
         print(f"{args.command}: {error}", file=sys.stderr)
         return 2 if isinstance(error, api.RequestError) else 1
 

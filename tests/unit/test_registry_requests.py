@@ -282,6 +282,7 @@ def test_describe_names_what_it_looked_for_when_nothing_has_the_name(tmp_path, c
     local = str(tmp_path / "local")
     assert command.main(["--local", local, "describe", "nothing-here"]) == 2
     err = capsys.readouterr().err
-    assert "no job named nothing-here" in err and "no model nothing-here is kept either" in err
+    assert "no job named nothing-here" in err
+    assert "no model, endpoint or endpoint config nothing-here is kept either" in err
     assert command.main(["--local", local, "describe", "penguins/1"]) == 1
     assert "no model package group 'penguins'" in capsys.readouterr().err
