@@ -64,7 +64,9 @@ def group(tmp_path: Path) -> Path:
 
 def test_a_create_model_package_request_adds_the_groups_next_version(tmp_path, files, capsys):
     assert run(tmp_path, package(files)) == 0
-    assert run(tmp_path, package(files, ModelApprovalStatus="Approved")) == 0
+    group_arn = "arn:aws:sagemaker:us-east-1:000000000000:model-package-group/penguins"
+    assert run(tmp_path, package(files, ModelPackageGroupName=group_arn,
+                                 ModelApprovalStatus="Approved")) == 0
     out = capsys.readouterr().out
     assert "CreateModelPackage: version 2 of penguins, Approved" in out
     first, second = registry.versions(group(tmp_path))
