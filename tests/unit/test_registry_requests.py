@@ -288,3 +288,16 @@ def test_describe_names_what_it_looked_for_when_nothing_has_the_name(tmp_path, c
     assert "no model, endpoint or endpoint config nothing-here is kept either" in err
     assert command.main(["--local", local, "describe", "penguins/1"]) == 1
     assert "no model package group 'penguins'" in capsys.readouterr().err
+
+
+def test_a_version_make_register_made_is_described_with_the_registrys_archive(
+        tmp_path, files, capsys):
+    registry.register(group(tmp_path), files["archive"], files["evaluation"], {}, 0.7, 0.5,
+                      lineage={"training": "penguins-train-1"})
+    answer = described(tmp_path, "penguins/1", capsys)
+    assert answer["ModelApprovalStatus"] == "Approved"  # 0.875 is above make's 0.7
+    archive = group(tmp_path) / "1" / "model.tar.gz"
+    assert answer["InferenceSpecification"] == {"Containers": [
+        {"ModelDataUrl": f"file://{archive.absolute()}"}]}
+    assert json.loads(answer["CustomerMetadataProperties"]["lineage"]) == {
+        "training": "penguins-train-1"}
