@@ -21,7 +21,7 @@ from pipeline.jobs import resources
 
 def run_request(body, engine: runner.Engine) -> dict:
     """Any job request on its engine; its Describe*Job answer."""
-    if isinstance(body, dict) and "TransformJobName" in body:
+    if isinstance(body, dict) and ("TransformJobName" in body or "TransformInput" in body):
         from pipeline.api.transforms import transform
         from pipeline.transform import request as transforms
 

@@ -24,7 +24,8 @@ ERRORS = (registry.RegistryError, hooks.HookError, endpoints.ServeFailed)
 # The requests that are not jobs, by the fields that tell each apart (in this order: a
 # CreateTransformJob has a ModelName too, an UpdateModelPackage no group; a body missing its
 # name field is still told by the others, so its mistake is named by that request's checks).
-KINDS = (("TransformJobName", None), ("ModelPackageArn", "UpdateModelPackage"),
+KINDS = (("TransformJobName", None), ("TransformInput", None),
+         ("ModelPackageArn", "UpdateModelPackage"),
          ("ModelPackageGroupName", "CreateModelPackage"),
          ("ModelPackageName", "CreateModelPackage"),
          ("InferenceSpecification", "CreateModelPackage"), ("ModelName", "CreateModel"),

@@ -301,3 +301,12 @@ def test_a_version_make_register_made_is_described_with_the_registrys_archive(
         {"ModelDataUrl": f"file://{archive.absolute()}"}]}
     assert json.loads(answer["CustomerMetadataProperties"]["lineage"]) == {
         "training": "penguins-train-1"}
+
+
+def test_a_transform_request_without_its_name_is_named_as_a_transform_not_a_model(tmp_path,
+                                                                                  capsys):
+    body = {"ModelName": "tiny-model", "TransformInput": {}, "TransformOutput": {},
+            "TransformResources": {"InstanceCount": 1}}
+    assert run(tmp_path, body) == 2
+    assert "TransformJobName: missing (required)" in capsys.readouterr().err
+    assert not (tmp_path / "local" / "models").exists()
