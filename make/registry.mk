@@ -28,11 +28,12 @@ reject: ## Reject a registered version: make reject VERSION=N (APPROVER: who, de
 # make serve prints and make metrics finds.
 ENDPOINT_CLI += $(if $(METRICS_PORT),--metrics-port $(METRICS_PORT))
 
-serve: build-serving ## Endpoint on localhost:ENDPOINT_PORT (latest Approved version; MODEL_VERSION, MODEL_TAR; VARIANTS="v3:90 v4:10", ENDPOINT_CONFIG=file.json)
+serve: build-serving ## Endpoint on localhost:ENDPOINT_PORT (latest Approved version; MODEL_VERSION, MODEL_TAR; VARIANTS="v3:90 v4:10", ENDPOINT_CONFIG=file.json, with DEPLOYMENT_CONFIG on a running endpoint)
 	@$(ENDPOINT_CLI) serve $(if $(MODEL_TAR),--model-tar "$(MODEL_TAR)") \
 	  $(if $(MODEL_VERSION),--version "$(MODEL_VERSION)") \
 	  $(if $(VARIANTS),--variants "$(VARIANTS)") \
-	  $(if $(ENDPOINT_CONFIG),--endpoint-config "$(ENDPOINT_CONFIG)")
+	  $(if $(ENDPOINT_CONFIG),--endpoint-config "$(ENDPOINT_CONFIG)") \
+	  $(if $(and $(ENDPOINT_CONFIG),$(DEPLOYMENT_CONFIG)),--deployment-config "$(DEPLOYMENT_CONFIG)")
 
 weights: ## New production-variant weights, no failed request: make weights VARIANTS="v3:50 v4:50"
 	@test -n "$(VARIANTS)" || { echo 'usage: make weights VARIANTS="v3:50 v4:50"' >&2; exit 1; }

@@ -8,7 +8,9 @@ UpdateEndpoint with a new config), shifting.py (blue/green updates, with guardra
 (the router, the two colours and the variants' services on docker-compose), variants.py
 (endpoint configs, weights and the router's split), guardrails.py (DeploymentConfig: canary and
 linear shifts, alarms), autoscaling.py (`make autoscale`: target tracking), metrics.py
-(`make metrics`) and deployments.py (what is live, and what was before). It may import
-pipeline.registry, pipeline.runs and the model archive module; the monitoring package reads the
-deployment history through it.
+(`make metrics`), deployments.py (what is live, and what was before) and requests.py
+(CreateEndpointConfig, CreateEndpoint, UpdateEndpoint and their Describe answers, for `make
+job`). It may import pipeline.registry, pipeline.api (a request's checks, kept models),
+pipeline.runs and the model archive module; the monitoring package reads the deployment
+history through it.
 """

@@ -13,13 +13,12 @@ Standard library only: make runs it with the host's python3.
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from pipeline.endpoints import deployments, guardrails, variants
+from pipeline.endpoints import deployments, variants
 from pipeline.endpoints.bluegreen import Endpoint, EndpointError, endpoint_options, request, say
-from pipeline.endpoints.fleet import serve_variants, weights
+from pipeline.endpoints.fleet import deployment_plan, serve_variants, weights
 from pipeline.endpoints.reconfigure import running_live, update_endpoint
 from pipeline.endpoints.served import (
     archive_model,
@@ -73,16 +72,6 @@ def serve(endpoint: Endpoint, args) -> None:
         deployments.save(endpoint.folder, history)
     say(f"endpoint ready: http://localhost:{endpoint.port}/invocations "
         "(make invoke; make deploy; make stop)")
-
-
-def deployment_plan(args) -> dict:
-    if not args.deployment_config:
-        return guardrails.deployment_config({})
-    path = Path(args.deployment_config)
-    try:
-        return guardrails.deployment_config(json.loads(path.read_text()))
-    except (OSError, ValueError) as error:
-        raise EndpointError(f"DEPLOYMENT_CONFIG={path}: {error}") from None
 
 
 def deploy(endpoint: Endpoint, args) -> None:
@@ -160,6 +149,8 @@ def parser() -> argparse.ArgumentParser:
     first.add_argument("--version")
     first.add_argument("--variants", help='VARIANTS="v3:90 v4:10[:instances]"')
     first.add_argument("--endpoint-config", help="a CreateEndpointConfig JSON file")
+    first.add_argument("--deployment-config", help="UpdateEndpoint's DeploymentConfig: how a "
+                       "running endpoint moves to the --endpoint-config of one variant")
     change = commands.add_parser("weights", help="new variant weights, no failed request")
     change.add_argument("--variants", help='VARIANTS="v3:50 v4:50"')
     shift = commands.add_parser("deploy", help="the newest Approved version, blue/green")

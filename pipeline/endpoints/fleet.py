@@ -7,7 +7,7 @@ Standard library only.
 import json
 from pathlib import Path
 
-from pipeline.endpoints import deployments, variants
+from pipeline.endpoints import deployments, guardrails, variants
 from pipeline.endpoints.bluegreen import Endpoint, EndpointError, say
 from pipeline.endpoints.reconfigure import generations, running_live, update_endpoint
 from pipeline.endpoints.served import (
@@ -19,6 +19,8 @@ from pipeline.endpoints.served import (
     routed,
     start_router,
 )
+from pipeline.endpoints.shifting import update
+from pipeline.endpoints.updates import deploy_variant
 
 
 def config_of(args) -> list[dict]:
@@ -53,6 +55,10 @@ def serve_variants(endpoint: Endpoint, args) -> None:
     with deployments.locked(endpoint.folder):
         history = deployments.load(endpoint.folder)
         current = running_live(endpoint, history, args.metrics_port)
+        plan = deployment_plan(args)
+        if current is not None and (plan["type"] != "ALL_AT_ONCE" or plan["alarms"]):
+            shift_to(endpoint, history, current, found, plan)
+            return
         if current is not None:
             found = generations(current, found)
             item = {"variants": [described(variant) for variant in found]}
@@ -81,6 +87,41 @@ def serve_variants(endpoint: Endpoint, args) -> None:
     say(f"endpoint ready: http://localhost:{endpoint.port}/invocations, variants "
         + ", ".join(f"{share} {name}" for share, name in variants.shares(found))
         + " (make weights; make metrics; make stop)")
+
+
+def deployment_plan(args) -> dict:
+    """DEPLOYMENT_CONFIG= (UpdateEndpoint's DeploymentConfig) read and checked; all at once
+    when none is given."""
+    if not getattr(args, "deployment_config", None):
+        return guardrails.deployment_config({})
+    path = Path(args.deployment_config)
+    try:
+        return guardrails.deployment_config(json.loads(path.read_text()))
+    except (OSError, ValueError) as error:
+        raise EndpointError(f"DEPLOYMENT_CONFIG={path}: {error}") from None
+
+
+def shift_to(endpoint: Endpoint, history: dict, current: dict, found: list[dict],
+             plan: dict) -> None:
+    """UpdateEndpoint to a config of one variant with a canary or linear DeploymentConfig (or
+    alarms): make deploy's own shifting, onto the one model or the one variant of that name
+    that is live, so no variant is left out of the new config."""
+    live = [item["VariantName"] for item in current.get("variants", [])]
+    if len(found) != 1 or (live and live != [found[0]["VariantName"]]):
+        raise EndpointError(
+            "DEPLOYMENT_CONFIG: canary and linear shifting (and alarms) move one model here: "
+            "give a config of one variant onto an endpoint of one model, or of that one "
+            f"variant (live: {', '.join(live) or 'one model'}); without DeploymentConfig any "
+            "config moves all at once")
+    variant = found[0]
+    if live:
+        deploy_variant(endpoint, history, current, variant["VariantName"], variant["model"],
+                       plan)
+    elif current["sha256"] == variant["model"]["sha256"]:
+        say(f"{variant['model']['label']} is already live on port {endpoint.port}; nothing "
+            "to do")
+    else:
+        update(endpoint, history, current, variant["model"], "deploy", current["id"], plan)
 
 
 def described(variant: dict) -> dict:

@@ -1,10 +1,10 @@
 """`python -m pipeline.jobs.requests job REQUEST.json | describe NAME`: what `make job` and `make
-describe` run. A request is told by its job-name field and handed to its engine: the job runner
-(pipeline/api) for CreateProcessingJob and CreateTrainingJob, the batch transform engine
-(pipeline/transform/request.py) for CreateTransformJob. The choice lives here, above both, so
-the api package stays below the engines it serves. Processing and training need the standard
-library only (make runs this with the host's python3 when there is no venv); a transform
-needs the venv.
+describe` run. A job request is told by its job-name field and handed to its engine: the job
+runner (pipeline/api) for CreateProcessingJob and CreateTrainingJob, the batch transform engine
+(pipeline/transform/request.py) for CreateTransformJob; the registry's and the endpoint's
+requests go through resources.py. The choice lives here, above them all, so the api package
+stays below the engines it serves. All but a transform need the standard library only (make
+runs this with the host's python3 when there is no venv); s3:// URIs need the venv.
 """
 
 import argparse
@@ -16,11 +16,12 @@ from pipeline.api import describe as describe_fields
 from pipeline.api import requests as api
 from pipeline.api import runner
 from pipeline.api.storage import StorageError, from_environment
+from pipeline.jobs import resources
 
 
 def run_request(body, engine: runner.Engine) -> dict:
-    """Any request on its engine; its Describe*Job answer."""
-    if isinstance(body, dict) and "TransformJobName" in body:
+    """Any job request on its engine; its Describe*Job answer."""
+    if isinstance(body, dict) and ("TransformJobName" in body or "TransformInput" in body):
         from pipeline.api.transforms import transform
         from pipeline.transform import request as transforms
 
@@ -38,15 +39,29 @@ def read(path: Path):
 
 
 def job(args) -> int:
+    body = read(Path(args.request))
+    kind = resources.kind_of(body)
+    if kind is not None:
+        return resources.run(kind, body, args)
     engine = runner.Engine(args.local, project=args.project, docker=args.docker,
                            storage=from_environment(), workload=args.workload or None)
-    answer = run_request(read(Path(args.request)), engine)
+    answer = run_request(body, engine)
     status = next(answer[key] for key in describe_fields.STATUS.values() if key in answer)
     return 0 if status == "Completed" else 1
 
 
 def describe(args) -> int:
-    print(json.dumps(runner.describe_job(args.local, args.name), indent=2))
+    """A job's Describe*Job answer, or another resource's Describe answer (resources.py)."""
+    answer = resources.describe(args.local, args.name)  # by an ARN or <group>/<version>
+    if answer is None:
+        try:
+            answer = runner.describe_job(args.local, args.name)
+        except api.RequestError as error:  # a model, endpoint or config may have the name
+            answer = resources.by_name(args.local, args.name)
+            if answer is None:
+                raise api.RequestError(f"{error}; no model, endpoint or endpoint config "
+                                       f"{args.name} is kept either") from None
+    print(json.dumps(answer, indent=2))
     return 0
 
 
@@ -57,12 +72,19 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--project", default="penguins", help="COMPOSE_PROJECT")
     top.add_argument("--docker", default="docker")
     top.add_argument("--workload", default="", help="the workload a step's run belongs to")
+    top.add_argument("--by", default="", help="APPROVER: who an UpdateModelPackage records "
+                     "(default: your login)")
+    top.add_argument("--on-approve", default="", help="ON_APPROVE: run after an "
+                     "UpdateModelPackage approves a version")
     commands = top.add_subparsers(dest="command", required=True)
-    commands.add_parser("job", help="run a CreateProcessingJob, CreateTrainingJob or "
-                        "CreateTransformJob request").add_argument(
+    commands.add_parser("job", help="run a CreateProcessingJob, CreateTrainingJob, "
+                        "CreateTransformJob, CreateModel, CreateModelPackage, UpdateModelPackage, "
+                        "CreateEndpointConfig, CreateEndpoint or UpdateEndpoint request") \
+        .add_argument(
         "request", help="REQUEST: the request body, a JSON file")
-    commands.add_parser("describe", help="print a job's Describe*Job answer") \
-        .add_argument("name", help="JOB: the job's name")
+    commands.add_parser("describe", help="print the Describe answer of a job, a model package "
+                        "version, a model, an endpoint or an endpoint config") \
+        .add_argument("name", help="JOB: a name, a version's <group>/<version>, or an ARN")
     return top
 
 
@@ -70,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return {"job": job, "describe": describe}[args.command](args)
-    except (api.RequestError, StorageError) as error:
+    except (api.RequestError, StorageError, *resources.ERRORS) as error:
         print(f"{args.command}: {error}", file=sys.stderr)
         return 2 if isinstance(error, api.RequestError) else 1
 

@@ -299,6 +299,24 @@ def on_approve(group_dir: Path, meta: dict, hook: str) -> int:
     return 1
 
 
+def change_status(group_dir: Path, version: int, status: str, by: str,
+                  description: str | None = None, hook: str | None = None) -> int:
+    """What make approve and make reject do, and UpdateModelPackage with a ModelApprovalStatus:
+    the status recorded, then ON_APPROVE (`hook`) when it became Approved; 1 when the hook
+    failed (the status stays)."""
+    hook = hook if status == APPROVED else None  # only an approval fires ON_APPROVE
+    if hook:
+        hooks.check("ON_APPROVE", hook)  # a bad hook changes nothing
+    meta, changed = set_status(group_dir, version, status, by, description)
+    if not changed:
+        print(f"version {version} is already {status}; nothing changed"
+              + ("; ON_APPROVE not run" if hook else ""))
+        return 0
+    entry = meta["approval_history"][-1]
+    print(f"version {version} is now {status} (by {entry['by']} at {entry['at']})")
+    return on_approve(group_dir, meta, hook) if hook else 0
+
+
 def resolve(group_dir: Path, version: int | None = None) -> Path:
     """The archive of the given version, or of the latest Approved one."""
     if version is not None:
@@ -385,18 +403,8 @@ def main(argv: list[str] | None = None) -> int:
                 except RegistryError as error:  # the others are still worth seeing
                     print(f"{number}\tdamaged: {error}")
         else:
-            number = parse_number(args.version)
-            if getattr(args, "on_approve", None):
-                hooks.check("ON_APPROVE", args.on_approve)  # a bad hook changes nothing
-            meta, changed = set_status(group, number, args.status, args.by, args.description)
-            if changed:
-                entry = meta["approval_history"][-1]
-                print(f"version {number} is now {args.status} (by {entry['by']} at {entry['at']})")
-                if getattr(args, "on_approve", None):
-                    return on_approve(group, meta, args.on_approve)
-            else:
-                print(f"version {number} is already {args.status}; nothing changed"
-                      + ("; ON_APPROVE not run" if getattr(args, "on_approve", None) else ""))
+            return change_status(group, parse_number(args.version), args.status, args.by,
+                                 args.description, getattr(args, "on_approve", None))
     except (RegistryError, OSError, hooks.HookError) as error:
         print(f"registry: {error}", file=sys.stderr)
         return 1

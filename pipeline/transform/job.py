@@ -15,11 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pipeline.api import models
 from pipeline.api.requests import RequestError
 from pipeline.api.runner import Engine
 from pipeline.api.transforms import transform as parse
 from pipeline.registry import models as registry
-from pipeline.runs import files
 from pipeline.runs import records as runs
 from pipeline.transform import batch
 from pipeline.transform import request as transforms
@@ -114,9 +114,8 @@ def transform(args) -> int:
             request = parse(body)
         except RequestError as error:
             raise TransformError(str(error)) from None
-        kept = args.local / transforms.MODELS / f"{name}.json"
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        files.write_json(kept, model)
+        kept = models.kept_path(args.local, name)
+        models.keep(args.local, name, model)  # what make job keeps for a CreateModel
         print(f"transform run {name}: model {archive}, input {data}", flush=True)
         engine = Engine(args.local, project=args.compose_project, docker=args.docker,
                         workload=args.workload, announce=False)
@@ -132,7 +131,7 @@ def transform(args) -> int:
             raise TransformError(str(error)) from None
     run = runs.load(args.local / "transform" / name)
     for pruned in runs.prune(args.local, "transform", args.keep, args.workload):
-        (args.local / transforms.MODELS / f"{pruned}.json").unlink(missing_ok=True)
+        models.kept_path(args.local, pruned).unlink(missing_ok=True)
     if run.status == runs.COMPLETED:
         print(f"transform run {run.name} Completed in {runs.duration(run.record)}: "
               f"{run.folder / 'output'}", flush=True)

@@ -24,6 +24,7 @@ import zlib
 from pathlib import Path
 
 from pipeline.api import describe
+from pipeline.api.models import MODELS
 from pipeline.api.requests import RequestError
 from pipeline.api.runner import ALGORITHM_ERROR, Engine, open_run
 from pipeline.api.storage import StorageError, file_path
@@ -34,8 +35,6 @@ from pipeline.transform import batch
 from pipeline.transform.dataprocessing import CSV, TransformError
 from training.contract.archive import extract
 
-# <local>/models/<ModelName>.json: a CreateModel request, as a pipeline's Model step keeps it.
-MODELS = "models"
 PING_DEADLINE = 120
 STATUS = "TransformJobStatus"
 

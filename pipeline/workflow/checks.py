@@ -23,8 +23,8 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
+from pipeline.api import objects as storage
 from pipeline.registry import models as registry
-from pipeline.workflow import storage
 from pipeline.workflow.executor import StepFailed, StepResult
 
 AWS_ANALYZER = "sagemaker-model-monitor-analyzer"

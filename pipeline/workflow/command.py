@@ -90,7 +90,8 @@ def upload(pair: str) -> None:
 
 
 def run(args) -> int:
-    from pipeline.workflow import lambdas, steps, storage
+    from pipeline.api import objects as storage
+    from pipeline.workflow import lambdas, steps
     from pipeline.workflow.executor import Executor
 
     for pair in args.upload:

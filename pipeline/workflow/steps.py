@@ -9,80 +9,37 @@ Transform runs the batch transform engine on a CreateModel step's model (transfo
 runner raises StepFailed with the reason a user can act on.
 """
 
-import tempfile
 from pathlib import Path
 
+from pipeline.api import models
+from pipeline.api.requests import RequestError
 from pipeline.registry import models as registry
-from pipeline.runs import files
-from pipeline.transform.request import MODELS
-from pipeline.workflow import records, storage
+from pipeline.registry import packages
 from pipeline.workflow.executor import StepFailed
 
 
-def _get(data: dict, *path, what: str):
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            raise StepFailed(f"{what}: the request has no {'.'.join(path)}")
-        data = data[key]
-    return data
-
-
 def register_model(local: Path):
-    """CreateModelPackage: the model archive and its ModelQuality statistics into the group's
-    next version, with the request's ModelApprovalStatus (PendingManualApproval when absent,
-    as SageMaker's default)."""
+    """CreateModelPackage: the group's next version through the registry's one path for the
+    request (pipeline/registry/packages.py, which `make job` takes too), with the execution as
+    its lineage."""
 
     def run(request) -> dict:
-        package = request.arguments
-        what = f"RegisterModel {request.name}"
-        group = _get(package, "ModelPackageGroupName", what=what)
-        containers = _get(package, "InferenceSpecification", "Containers", what=what)
-        if not containers or "ModelDataUrl" not in containers[0]:
-            raise StepFailed(f"{what}: the first container has no ModelDataUrl")
-        statistics = (package.get("ModelMetrics", {}).get("ModelQuality", {})
-                      .get("Statistics", {}).get("S3Uri"))
-        if not statistics:
-            raise StepFailed(f"{what}: the local registry keeps each version's accuracy; give "
-                             "ModelMetrics(model_statistics=MetricsSource(s3_uri=<the "
-                             "evaluation.json>))")
-        status = package.get("ModelApprovalStatus", registry.PENDING)
-        with tempfile.TemporaryDirectory() as temporary:
-            try:
-                archive = storage.download(containers[0]["ModelDataUrl"],
-                                           Path(temporary) / "model.tar.gz")
-                evaluation = storage.download(statistics, Path(temporary) / "evaluation.json")
-            except OSError as error:
-                raise StepFailed(f"{what}: {error}") from None
-            kept = {key: package[key] for key in (
-                "ModelMetrics", "DriftCheckBaselines", "CustomerMetadataProperties",
-                "InferenceSpecification", "ModelPackageDescription") if key in package}
-            try:
-                meta = registry.register(
-                    Path(local) / "registry" / group, archive, evaluation, {}, 0.0, 0.0,
-                    lineage={"pipeline_execution": request.execution["PipelineExecutionArn"]},
-                    status=status, extra={"model_package": kept})
-            except registry.RegistryError as error:
-                raise StepFailed(f"{what}: {error}") from None
-        version = meta["version"]
-        return {"ModelPackageArn": records.arn("model-package", f"{group}/{version}"),
-                "ModelPackageGroupName": group, "ModelPackageVersion": version,
-                "ModelApprovalStatus": status, "ModelPackageStatus": "Completed"}
+        try:
+            return packages.create(local, packages.package(request.arguments),
+                                   {"pipeline_execution":
+                                    request.execution["PipelineExecutionArn"]})
+        except (RequestError, registry.RegistryError) as error:
+            raise StepFailed(f"RegisterModel {request.name}: {error}") from None
 
     return run
 
 
 def create_model(local: Path):
-    """CreateModel: the model's request kept under LOCAL_DIR/models/<name>.json, which a
-    transform step or a deploy reads."""
+    """CreateModel: the model's request kept under LOCAL_DIR/models/<name>.json (the same
+    record `make job` keeps for one), which a transform step or a deploy reads."""
 
     def run(request) -> dict:
-        name = request.job_name
-        model = {"ModelName": name, "ModelArn": records.arn("model", name),
-                 **request.arguments}
-        folder = Path(local) / MODELS
-        folder.mkdir(parents=True, exist_ok=True)
-        files.write_json(folder / f"{name}.json", model)
-        return model
+        return models.keep(local, request.job_name, request.arguments)
 
     return run
 

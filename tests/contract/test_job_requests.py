@@ -1,14 +1,16 @@
 """Any job from SageMaker's own request: CreateProcessingJob and CreateTrainingJob bodies run on a
 real Docker engine, for an image that is not ours (built here from the local base image) and
-for our training image."""
+for our training image; and the registry's and the endpoint's requests through `make job`."""
 
 import json
 import subprocess
 import tarfile
 import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
+from keepalive import archive, compose_down
 from werkzeug.serving import make_server
 
 from pipeline.api import runner
@@ -16,7 +18,7 @@ from pipeline.api.storage import BotoS3, Storage
 from pipeline.s3.server import S3App
 from training.jobs.train import METRIC_DEFINITIONS
 
-from harness import TRAINING_IMAGE, compose_project
+from harness import TRAINING_IMAGE, compose_project, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 # This module's own compose project, so its containers never meet a user's or another module's.
@@ -249,3 +251,105 @@ def test_our_training_image_trains_penguins_from_a_request(processed, tmp_path):
     # The run folder keeps the model too, where the make steps read it.
     assert (tmp_path / "local" / "training" / "penguins-from-request" / "output"
             / "model.tar.gz").is_file()
+
+
+def registry_requests(folder: Path) -> list[tuple[str, dict, str]]:
+    """The registry's requests in the order a user sends them, each with what `make job` says:
+    (make target, body or JOB, a line it prints)."""
+    archive, evaluation = folder / "model.tar.gz", folder / "evaluation.json"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(__file__, "code/inference.py")
+    evaluation.write_text(json.dumps({"multiclass_classification_metrics": {
+        "accuracy": {"value": 0.8}}}))
+    return [
+        ("job", {"ModelPackageGroupName": "tiny-group", "InferenceSpecification": {
+            "Containers": [{"Image": "any-image:1", "ModelDataUrl": f"file://{archive}"}]},
+            "ModelMetrics": {"ModelQuality": {"Statistics": {
+                "ContentType": "application/json", "S3Uri": f"file://{evaluation}"}}}},
+         "CreateModelPackage: version 1 of tiny-group, PendingManualApproval"),
+        ("job", {"ModelPackageArn": "arn:aws:sagemaker:us-east-1:000000000000:model-package/"
+                                    "tiny-group/1",
+                 "ModelApprovalStatus": "Approved", "ApprovalDescription": "looks right"},
+         "hook: approved"),
+        ("job", {"ModelName": "tiny-model", "PrimaryContainer": {
+            "Image": "any-image:1", "ModelDataUrl": f"file://{archive}"}},
+         "CreateModel: tiny-model kept"),
+        ("describe", "tiny-group/1", '"ApprovalDescription": "looks right"'),
+        ("describe", "tiny-model", '"ModelArn": "arn:aws:sagemaker:'),
+        ("models", "", "1\tApproved\taccuracy=0.8000"),
+    ]
+
+
+def test_make_job_takes_the_registrys_requests_and_describe_answers_them(tmp_path):
+    settings = [f"LOCAL_DIR={tmp_path / 'local'}", "MODEL_GROUP=tiny-group",
+                "ON_APPROVE=echo hook: approved", "APPROVER=tester"]
+    for index, (target, request, says) in enumerate(registry_requests(tmp_path)):
+        if target == "job":
+            path = tmp_path / f"request-{index}.json"
+            path.write_text(json.dumps(request))
+            done = make("job", f"REQUEST={path}", *settings)
+        else:
+            done = make(target, *([f"JOB={request}"] if request else []), *settings)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert says in done.stdout, (target, done.stdout)
+    history = json.loads((tmp_path / "local" / "registry" / "tiny-group" / "1" /
+                          "metadata.json").read_text())["approval_history"]
+    assert history[-1]["by"] == "tester" and history[-1]["on_approve"]["ok"]
+
+
+RECORD = {"island": "Torgersen", "bill_length_mm": 39.1, "bill_depth_mm": 18.7,
+          "flipper_length_mm": 181, "body_mass_g": 3750, "sex": "male"}
+
+
+def endpoint_requests(model_dir: Path, folder: Path) -> list[tuple[dict, str]]:
+    """The endpoint's requests in the order a user sends them, each with a line `make job`
+    prints: two models, a config for each, the endpoint on the first, then a canary update."""
+    canary = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+        "Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+        "WaitIntervalInSeconds": 1}}}
+    found = []
+    for name in ("first", "second"):
+        path = archive(model_dir, folder / f"{name}.tar.gz", name)
+        found.append(({"ModelName": f"{name}-model", "PrimaryContainer": {
+            "Image": "any-image:1", "ModelDataUrl": f"file://{path}"}},
+            f"CreateModel: {name}-model kept"))
+        found.append(({"EndpointConfigName": f"{name}-config", "ProductionVariants": [
+            {"VariantName": "AllTraffic", "ModelName": f"{name}-model",
+             "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}]},
+            f"CreateEndpointConfig: {name}-config kept"))
+    return found + [
+        ({"EndpointName": "tiny-endpoint", "EndpointConfigName": "first-config"},
+         "CreateEndpoint: tiny-endpoint serves first-config (InService)"),
+        ({"EndpointName": "tiny-endpoint", "EndpointConfigName": "second-config",
+          "DeploymentConfig": canary},
+         "UpdateEndpoint: tiny-endpoint serves second-config (InService)"),
+    ]
+
+
+def test_make_job_serves_an_endpoint_from_its_requests_and_moves_it_by_canary(
+        tiny_model_dir, tmp_path):
+    local, port = tmp_path / "local", free_port()
+    settings = [f"LOCAL_DIR={local}", f"COMPOSE_PROJECT={PROJECT}", f"ENDPOINT_PORT={port}",
+                "IMAGES_BUILT=1"]
+    try:
+        for index, (request, says) in enumerate(endpoint_requests(tiny_model_dir, tmp_path)):
+            path = tmp_path / f"request-{index}.json"
+            path.write_text(json.dumps(request))
+            done = make("job", f"REQUEST={path}", *settings)
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+            assert says in done.stdout, done.stdout
+        assert "50% of variant AllTraffic's traffic" in done.stdout
+        reply = urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+            urllib.request.Request(f"http://127.0.0.1:{port}/invocations", method="POST",
+                                   data=json.dumps(RECORD).encode(),
+                                   headers={"Content-Type": "application/json"}), timeout=30)
+        assert reply.status == 200
+        described = json.loads(make("describe", "JOB=tiny-endpoint", *settings).stdout)
+        assert (described["EndpointConfigName"], described["EndpointStatus"]) == (
+            "second-config", "InService")
+        history = json.loads((local / "endpoint" / "penguins" / "deployments.json").read_text())
+        live = next(item for item in history["deployments"] if item["id"] == history["live"])
+        assert live["variants"][0]["archive"] == str(tmp_path / "second.tar.gz")
+    finally:
+        make("stop", *settings)
+        compose_down(PROJECT)

@@ -52,12 +52,13 @@ def test_register_model_adds_a_version_with_the_requests_approval_status(tmp_pat
 
 
 REGISTER_ERRORS = [
-    ("no group", lambda p: p.pop("ModelPackageGroupName"), "has no ModelPackageGroupName"),
-    ("no metrics", lambda p: p.pop("ModelMetrics"), "give ModelMetrics(model_statistics="),
+    ("no group", lambda p: p.pop("ModelPackageGroupName"),
+     "RegisterModel s: ModelPackageGroupName: missing (required)"),
+    ("no metrics", lambda p: p.pop("ModelMetrics"), "the SDK's ModelMetrics(model_statistics="),
     ("no archive", lambda p: p["InferenceSpecification"]["Containers"][0].update(
         ModelDataUrl="/nowhere/model.tar.gz"), "/nowhere/model.tar.gz"),
     ("a bad status", lambda p: p.update(ModelApprovalStatus="Maybe"),
-     "ModelApprovalStatus 'Maybe' is not one of"),
+     "ModelApprovalStatus: \"Maybe\" is not one of"),
 ]
 
 

@@ -1,6 +1,8 @@
-"""Files a pipeline reads between its steps (property files, JsonGet's S3Uri): `s3://` through
-boto3, which goes to the local S3 when AWS_ENDPOINT_URL_S3 is set (`make env`), `file://` and
-plain paths from disk. A file that cannot be read is an OSError, whatever the scheme."""
+"""One object read whole by its URI: what a pipeline reads between its steps (property
+files, JsonGet's S3Uri) and what a CreateModelPackage request names (the model archive, its
+statistics). `s3://` through boto3, which goes to the local S3 when AWS_ENDPOINT_URL_S3 is set
+(`make env`), `file://` and plain paths from disk. A file that cannot be read is an OSError,
+whatever the scheme."""
 
 from pathlib import Path
 from urllib.parse import unquote, urlparse
