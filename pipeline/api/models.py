@@ -4,8 +4,10 @@ LOCAL_DIR/models/<ModelName>.json, and read back as the DescribeModel answer.
 The kept file is what a CreateTransformJob's ModelName names (pipeline/transform/request.py
 reads its PrimaryContainer), whoever wrote it: `make job` with a CreateModel body, a
 pipeline's Model step, `make transform`. One container per model here: an inference pipeline
-(`Containers`) and a model that lives elsewhere than ModelDataUrl (ModelDataSource, a
-container's ModelPackageName) are refused by name. Standard library only.
+(`Containers`) and a model that lives elsewhere than ModelDataUrl (ModelDataSource) are refused
+by name. A container's ModelPackageName (a registered version, what the program's deploy
+Lambda names) takes the place of Image and ModelDataUrl: the endpoint serves the version's
+archive. Standard library only.
 """
 
 import json
@@ -34,8 +36,6 @@ REFUSED_IN_CONTAINER = {
     "ModelDataSource": "give the archive as PrimaryContainer.ModelDataUrl (an s3:// or file:// "
                        "model.tar.gz)",
     "AdditionalModelDataSources": "one archive per model here: PrimaryContainer.ModelDataUrl",
-    "ModelPackageName": "give the version's archive as PrimaryContainer.ModelDataUrl (make "
-                        "describe JOB=<group>/<version> names it)",
 }
 NOT_ECHOED = {"Tags"}
 
@@ -66,7 +66,14 @@ def model(body) -> str:
                            "digits and hyphens, starting with a letter or digit)")
     container = get_field(body, "PrimaryContainer", "", dict)
     check_known(container, CONTAINER_FIELDS, "PrimaryContainer")
-    get_field(container, "Image", "PrimaryContainer", str)
+    if get_field(container, "ModelPackageName", "PrimaryContainer", str, required=False):
+        for key in ("Image", "ModelDataUrl"):
+            if key in container:
+                raise RequestError(f"PrimaryContainer.{key}: a model of a model package takes "
+                                   "its image and archive from the package "
+                                   "(PrimaryContainer.ModelPackageName); give no " + key)
+    else:
+        get_field(container, "Image", "PrimaryContainer", str)
     url = get_field(container, "ModelDataUrl", "PrimaryContainer", str, required=False)
     if url is not None and not url.startswith(("s3://", "file://")):
         raise RequestError(f"PrimaryContainer.ModelDataUrl: {json.dumps(url)} is not an s3:// "

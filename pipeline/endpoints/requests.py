@@ -7,7 +7,8 @@ one), and their Describe answers.
 The endpoint is the workload's, as make runs it (ENDPOINT_PORT, LOCAL_DIR/endpoint/<workload>):
 EndpointName names it in the requests and in LOCAL_DIR/endpoints/<name>.json, DescribeEndpoint's
 record. A variant's ModelName is a registered version ("3" or "v3"), a model archive's path, or
-a model a CreateModel request kept (its file:// ModelDataUrl is the archive served). Every body
+a model a CreateModel request kept (its file:// ModelDataUrl is the archive served; a model of
+a model package, its version's archive in the registry). Every body
 is checked whole, each mistake named by its JSON path, before anything changes. Standard
 library only.
 """
@@ -23,6 +24,8 @@ from pipeline.api.describe import ACCOUNT, region
 from pipeline.api.requests import NAME_PATTERN, RequestError, check_known, get_field
 from pipeline.api.storage import file_path
 from pipeline.endpoints import deployments, guardrails, variants
+from pipeline.registry import models as registry
+from pipeline.registry import packages
 from pipeline.runs import files
 from pipeline.runs import records as runs
 
@@ -79,6 +82,15 @@ def served_config(local: Path, config: dict) -> dict:
         kept = models.describe(local, name) if isinstance(name, str) and \
             NAME_PATTERN.fullmatch(name) else None
         if kept is None:
+            continue
+        package = kept.get("PrimaryContainer", {}).get("ModelPackageName")
+        if package:
+            where = f"ProductionVariants[{index}].ModelName: model {name}'s ModelPackageName"
+            try:
+                folder = registry.version_folder(*packages.version_of(local, package, where))
+            except registry.RegistryError as error:
+                raise RequestError(str(error)) from None
+            item["ModelName"] = str(folder / registry.ARCHIVE)
             continue
         url = kept.get("PrimaryContainer", {}).get("ModelDataUrl", "")
         path = file_path(url)

@@ -68,6 +68,10 @@ def run(kind: str, body: dict, args) -> int:
     """The request done; one line says what changed."""
     local = args.local
     if kind == "CreateModel":
+        package = models.model(body) and body["PrimaryContainer"].get("ModelPackageName")
+        if package:  # a version the registry has, checked before the model is kept
+            registry.version_folder(*packages.version_of(
+                local, package, "PrimaryContainer.ModelPackageName"))
         answer = models.create(local, body)
         print(f"CreateModel: {answer['ModelName']} kept in "
               f"{models.kept_path(local, answer['ModelName'])}")

@@ -1,11 +1,12 @@
 """The program's Lambda functions, as local handlers (pipeline/workflow/lambdas.json maps their
 ARNs here): `deploy` puts a registered model package on the endpoint, `schedule_monitors`
-starts the monitoring schedule. Each is what the Lambda does on AWS (CreateEndpoint or
-UpdateEndpoint; Create*JobDefinition and CreateMonitoringSchedule, whose requests it builds),
-done by the make target that does it here, so the endpoint and schedule are the same ones
-`make serve`/`make deploy`/`make monitor-schedule` manage (a schedule the pipeline made before
-is updated: `make update-schedule`). make's own variables (IMAGE_TAG,
-ENDPOINT_PORT...) reach it through MAKEFLAGS.
+starts the monitoring schedule. Each sends the requests the Lambda sends on AWS (CreateModel of
+the package, CreateEndpointConfig and CreateEndpoint or UpdateEndpoint; Create*JobDefinition and
+CreateMonitoringSchedule), through the make target that takes them here (`make job`, `make
+monitor-schedule`), so the endpoint and schedule are the same ones `make serve`/`make
+deploy`/`make monitor-schedule` manage (a schedule the pipeline made before is updated: `make
+update-schedule`). make's own variables (IMAGE_TAG, ENDPOINT_PORT...) reach it through
+MAKEFLAGS.
 """
 
 import json
@@ -13,10 +14,11 @@ import os
 import re
 import subprocess
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.api import schedules
-from pipeline.endpoints import deployments
+from pipeline.jobs import resources
 from pipeline.monitoring import schedulerecords, schedulerequests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,32 +33,49 @@ def make(*arguments: str) -> None:
         raise RuntimeError(f"make {' '.join(arguments)} failed: {' | '.join(tail)}")
 
 
-def _live() -> bool:
-    folder = os.environ.get("ENDPOINT_DIR")
-    if not folder:
-        return False
-    try:
-        return deployments.live(deployments.load(Path(folder))) is not None
-    except deployments.HistoryError:
-        return False
+def local_dir() -> Path:
+    return Path(os.environ.get("LOCAL_DIR", str(REPO / "local")))
+
+
+def deployment_requests(event: dict, stamp: str) -> list[dict]:
+    """CreateModel of the event's model package, CreateEndpointConfig of one variant serving
+    it, and the CreateEndpoint/UpdateEndpoint of endpoint_name, as the program's Lambda sends
+    them; names made unique by `stamp`, as SageMaker's must be."""
+    arn = str(event.get("model_package_arn", ""))
+    match = PACKAGE.match(arn)
+    if not match:
+        raise ValueError(f"model_package_arn {arn!r} is not a model package version's ARN "
+                         "(…:model-package/<group>/<version>)")
+    group, version = match.groups()
+    endpoint = event.get("endpoint_name", "penguins-endpoint")
+    model = {"ModelName": f"{group}-v{version}-{stamp}",
+             "PrimaryContainer": {"ModelPackageName": arn}}
+    if event.get("role"):
+        model["ExecutionRoleArn"] = event["role"]
+    config = {"EndpointConfigName": f"{endpoint[:38]}-config-{stamp}", "ProductionVariants": [{
+        "VariantName": "AllTraffic", "ModelName": model["ModelName"],
+        "InitialInstanceCount": int(event.get("instance_count", 1)),
+        "InstanceType": event.get("instance_type", "ml.m5.xlarge"),
+        "InitialVariantWeight": 1.0}]}
+    return [model, config, {"EndpointName": endpoint,
+                            "EndpointConfigName": config["EndpointConfigName"]}]
 
 
 def deploy(event: dict, context) -> dict:
-    """Serve the package's version when no endpoint runs (CreateEndpoint), else blue/green to
-    the newest Approved version (UpdateEndpoint)."""
-    match = PACKAGE.match(str(event.get("model_package_arn", "")))
-    if not match:
-        raise ValueError(f"model_package_arn {event.get('model_package_arn')!r} is not a "
-                         "model package version's ARN (…:model-package/<group>/<version>)")
-    group, version = match.groups()
-    if _live():
-        make("deploy", f"MODEL_GROUP={group}")
-        action = "UpdateEndpoint"
-    else:
-        make("serve", f"MODEL_GROUP={group}", f"MODEL_VERSION={version}")
-        action = "CreateEndpoint"
-    return {"endpoint_name": event.get("endpoint_name", "penguins-endpoint"),
-            "action": action, "model_package_version": version}
+    """The package's version on the endpoint: CreateEndpoint when this folder keeps no endpoint
+    of that name, else UpdateEndpoint (blue/green, as make deploy moves it)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")[:17]
+    model, config, endpoint = deployment_requests(event, stamp)
+    action = resources.endpoint_kind(local_dir(), endpoint)
+    with tempfile.TemporaryDirectory(prefix="deploy-requests-") as folder:
+        for index, body in enumerate((model, config, endpoint)):
+            path = Path(folder) / f"{index}.json"
+            path.write_text(json.dumps(body, indent=2))
+            make("job", f"REQUEST={path}")
+    return {"endpoint_name": endpoint["EndpointName"], "action": action,
+            "model_package_version":
+                model["PrimaryContainer"]["ModelPackageName"].rsplit("/", 1)[1],
+            "endpoint_config_name": config["EndpointConfigName"]}
 
 
 # SageMaker's Model Monitor analyzer, the image the program's Lambda names: the training image
@@ -73,7 +92,7 @@ def monitor_requests(event: dict) -> list:
     ground_truth_s3_uri, and problem_type, default MulticlassClassification), on endpoint_name,
     every schedule_expression (hourly)."""
     workload = event.get("workload", "penguins")
-    local = os.environ.get("LOCAL_DIR", str(REPO / "local"))
+    local = str(local_dir())
     baselines = {}
     for analysis, (statistics, constraints) in BASELINES.items():
         if event.get(constraints) and (statistics is None or event.get(statistics)):
@@ -101,7 +120,7 @@ def schedule_monitors(event: dict, context) -> dict:
         make("monitor-schedule")
         return {"schedule": "started", "endpoint_name": event.get("endpoint_name", ""),
                 "schedules": "make's own"}
-    local = Path(os.environ.get("LOCAL_DIR", str(REPO / "local")))
+    local = local_dir()
     names = [body["MonitoringScheduleName"] for body in bodies if "MonitoringScheduleName" in body]
     # A schedule the pipeline made before is updated, as a Lambda that runs at each execution
     # must: CreateMonitoringSchedule refuses a name in use.

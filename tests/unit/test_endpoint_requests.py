@@ -13,6 +13,7 @@ from pipeline.endpoints import deployments, fleet
 from pipeline.endpoints import requests as endpoints
 from pipeline.endpoints.bluegreen import EndpointError
 from pipeline.jobs import requests as command
+from pipeline.workflow import handlers
 
 pytestmark = pytest.mark.pipeline
 
@@ -104,6 +105,67 @@ def test_a_variant_may_name_a_kept_model_whose_archive_is_served(tmp_path, serve
     # The kept config stays as the request gave it: DescribeEndpointConfig echoes it.
     kept = described(tmp_path, "tiny-config", capsys)
     assert kept["ProductionVariants"][0]["ModelName"] == "tiny-model"
+
+
+def registered(tmp_path: Path) -> Path:
+    """Version 1 of the penguins group, by CreateModelPackage; the registry's archive of it."""
+    archive, evaluation = tmp_path / "model.tar.gz", tmp_path / "evaluation.json"
+    archive.write_bytes(b"")
+    evaluation.write_text(json.dumps({"multiclass_classification_metrics": {
+        "accuracy": {"value": 0.9}}}))
+    assert run(tmp_path, {"ModelPackageGroupName": "penguins", "InferenceSpecification": {
+        "Containers": [{"Image": "any:1", "ModelDataUrl": f"file://{archive}"}],
+        "SupportedContentTypes": ["application/json"],
+        "SupportedResponseMIMETypes": ["application/json"]},
+        "ModelMetrics": {"ModelQuality": {"Statistics": {
+            "ContentType": "application/json", "S3Uri": f"file://{evaluation}"}}}}) == 0
+    return tmp_path / "local" / "registry" / "penguins" / "1" / "model.tar.gz"
+
+
+def test_a_variant_may_name_a_model_of_a_model_package_whose_versions_archive_is_served(
+        tmp_path, served):
+    archive = registered(tmp_path)
+    assert run(tmp_path, {"ModelName": "penguins-v1", "PrimaryContainer": {
+        "ModelPackageName": "penguins/1"}}) == 0
+    assert run(tmp_path, variant_with(ModelName="penguins-v1")) == 0
+    assert run(tmp_path, {"EndpointName": "tiny-endpoint",
+                          "EndpointConfigName": "tiny-config"}) == 0
+    (call,) = served
+    assert call["ENDPOINT_CONFIG"]["ProductionVariants"][0]["ModelName"] == str(archive)
+
+
+def test_the_deploy_lambda_creates_then_updates_the_endpoint_through_the_requests(
+        tmp_path, served, monkeypatch, capsys):
+    archive, local = registered(tmp_path), tmp_path / "local"
+    monkeypatch.setenv("LOCAL_DIR", str(local))
+    sent = []
+
+    def make_job(target, request):  # make job REQUEST=…, in-process
+        assert target == "job"
+        sent.append(json.loads(Path(request.split("=", 1)[1]).read_text()))
+        assert command.main(["--local", str(local), "job", request.split("=", 1)[1]]) == 0
+    monkeypatch.setattr(handlers, "make", make_job)
+    event = {"model_package_arn":
+             "arn:aws:sagemaker:us-east-1:000000000000:model-package/penguins/1",
+             "endpoint_name": "penguins-endpoint", "role": "arn:aws:iam::000000000000:role/r"}
+    first = handlers.deploy(event, None)
+    assert first["action"] == "CreateEndpoint" and first["model_package_version"] == "1"
+    model, config, endpoint = sent
+    assert model["PrimaryContainer"] == {"ModelPackageName": event["model_package_arn"]}
+    assert config["ProductionVariants"][0]["ModelName"] == model["ModelName"]
+    assert endpoint == {"EndpointName": "penguins-endpoint",
+                        "EndpointConfigName": config["EndpointConfigName"]}
+    assert served[0]["ENDPOINT_CONFIG"]["ProductionVariants"][0]["ModelName"] == str(archive)
+    second = handlers.deploy(event, None)  # the pipeline run again: new names, an update
+    assert second["action"] == "UpdateEndpoint" and len(served) == 2
+    assert second["endpoint_config_name"] != first["endpoint_config_name"]
+    assert described(tmp_path, "penguins-endpoint", capsys)["EndpointConfigName"] == \
+        second["endpoint_config_name"]
+
+
+def test_the_deploy_lambda_refuses_an_event_without_a_package_version():
+    with pytest.raises(ValueError, match="model_package_arn 'penguins' is not a model package"):
+        handlers.deploy({"model_package_arn": "penguins"}, None)
 
 
 def test_a_kept_model_on_s3_is_refused_by_the_variant_that_names_it(tmp_path, capsys):

@@ -259,8 +259,10 @@ def model_with(path: str, value) -> dict:
 MODEL_MISTAKES = [
     ("an inference pipeline", model_with("Containers", []),
      "Containers: an inference pipeline of several containers does not run here"),
-    ("a model package", model_with("PrimaryContainer.ModelPackageName", "penguins/1"),
-     "PrimaryContainer.ModelPackageName: give the version's archive"),
+    ("a model package and an image", model_with("PrimaryContainer.ModelPackageName",
+                                                 "penguins/1"),
+     "PrimaryContainer.Image: a model of a model package takes its image and archive from "
+     "the package"),
     ("no image", model_with("PrimaryContainer.Image", None), "PrimaryContainer.Image: missing"),
     ("a path for a URI", model_with("PrimaryContainer.ModelDataUrl", "models/m.tar.gz"),
      "PrimaryContainer.ModelDataUrl: \"models/m.tar.gz\" is not an s3:// or file:// URI"),
@@ -278,6 +280,21 @@ def test_a_create_model_mistake_is_named_and_keeps_nothing(tmp_path, capsys, bod
     assert run(tmp_path, body) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "local" / "models").exists()
+
+
+def test_a_model_of_a_model_package_names_a_registered_version(tmp_path, files, capsys):
+    body = {"ModelName": "penguins-v1", "PrimaryContainer": {
+        "ModelPackageName": "arn:aws:sagemaker:us-east-1:000000000000:model-package/penguins/1"}}
+    assert run(tmp_path, body) == 1  # no registry yet: nothing is kept
+    assert "no model package group 'penguins'" in capsys.readouterr().err
+    assert not (tmp_path / "local" / "models").exists()
+    assert run(tmp_path, package(files)) == 0
+    assert run(tmp_path, {**body, "ModelName": "penguins-v2", "PrimaryContainer": {
+        "ModelPackageName": "penguins/2"}}) == 1
+    assert "no version 2 (registered versions: 1)" in capsys.readouterr().err
+    assert run(tmp_path, body) == 0
+    assert described(tmp_path, "penguins-v1", capsys)["PrimaryContainer"] == \
+        body["PrimaryContainer"]
 
 
 def test_describe_names_what_it_looked_for_when_nothing_has_the_name(tmp_path, capsys):
