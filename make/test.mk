@@ -10,11 +10,10 @@ test-deps:
 #    repeat an order): the job modules (TensorFlow jobs, pipelines, SDK local mode) one at a
 #    time, and beside them a second pytest process with the modules that serve (BESIDE_MODULES:
 #    endpoints, monitors, transforms, whose containers mostly wait on HTTP; and test_images,
-#    which mostly reads image layers), then tests/unit in two processes (pytest-xdist: the
-#    in-process tests fill the cores the other lane's containers leave idle), then tests/sdk3
-#    (SDK 3.x, in its own venv), their output in $(BESIDE_LOG), $(UNIT_LOG) and $(SDK3_LOG),
-#    printed when the lane ends. sdk3 goes in the lane that ends first without it (measured
-#    2026-12-04: job modules 700 s, the other 663 s). Two job modules at once starved each other's containers on this 2-core
+#    which mostly reads image layers), then tests/unit, then tests/sdk3 (SDK 3.x, in its own
+#    venv), their output in $(BESIDE_LOG) and $(SDK3_LOG), printed when the lane ends. sdk3
+#    goes in the lane that ends first without it (measured 2026-12-04: job modules 700 s,
+#    the other 663 s). Two job modules at once starved each other's containers on this 2-core
 #    machine; a job module beside an endpoint module does not, and the lanes overlap the time
 #    both spend waiting;
 # 2. the load and timed tests (marker serial) alone on the machine.
@@ -24,8 +23,6 @@ TEST_ORDER_SEED ?= 21
 SHUFFLED = --shuffle-modules $(TEST_ORDER_SEED)
 BESIDE_LOG = $(BUILD_DIR)/test-beside.log
 SDK3_LOG = $(BUILD_DIR)/test-sdk3.log
-UNIT_LOG = $(BUILD_DIR)/test-unit.log
-UNIT_PROCESSES ?= 2
 BESIDE_MODULES = $(foreach name,any_onnx_endpoint autoscaling baseline_job conformance \
   data_capture deploy endpoint guardrails handlers_endpoint images model_monitor monitor_job multi_model \
   openapi published_port push router_keepalive s3 sdk_handlers transform_job transform_parity \
@@ -38,25 +35,21 @@ THEN_PYTEST = $(1) || { code=$$?; if [ $$code -ne 5 ] || [ -z "$(strip $(PYTEST_
 LOGGED = $(1) > $(2) 2>&1; echo $$? > $(2).rc
 PRINTED = echo "== $(1)"; cat $(1); $(call THEN_PYTEST,(exit $$(cat $(1).rc)))
 # $(1): the markers of the contract and unit runs; $(2): the tests of the first lane; $(3): the
-# contract modules of the lane beside it; $(4): the markers of the SDK 3.x run, at the end of the
-# second; $(5): the in-process tests between them (none: no run).
+# tests of the lane beside it; $(4): the markers of the SDK 3.x run, at the end of the second.
 TEST_RUNS = status=0; shared=$$(mktemp -d); export PENGUINS_TEST_SHARED=$$shared; mkdir -p $(BUILD_DIR); \
-  echo "the second lane (BESIDE_MODULES, then tests/unit, then tests/sdk3): $(BESIDE_LOG) $(if $(5),$(UNIT_LOG)) $(SDK3_LOG)"; \
+  echo "the second lane (BESIDE_MODULES, then tests/unit, then tests/sdk3): $(BESIDE_LOG), $(SDK3_LOG)"; \
   { $(call LOGGED,$(VENV)/bin/python -m pytest -p no:cacheprovider $(SHUFFLED) -m "$(1)" \
         $(PYTEST_ARGS) $(3),$(BESIDE_LOG)); \
-    $(if $(5),$(call LOGGED,$(VENV)/bin/python -m pytest -p no:cacheprovider -n $(UNIT_PROCESSES) \
-        -m "$(1)" $(PYTEST_ARGS) $(5),$(UNIT_LOG));) \
     $(call LOGGED,$(SDK3_VENV)/bin/python -m pytest $(4) $(PYTEST_ARGS) tests/sdk3,$(SDK3_LOG)); } & \
   beside=$$!; \
   $(call THEN_PYTEST,$(VENV)/bin/python -m pytest $(SHUFFLED) -m "$(1)" $(PYTEST_ARGS) $(2)); \
-  wait $$beside; $(call PRINTED,$(BESIDE_LOG)); $(if $(5),$(call PRINTED,$(UNIT_LOG));) \
-  $(call PRINTED,$(SDK3_LOG)); \
+  wait $$beside; $(call PRINTED,$(BESIDE_LOG)); $(call PRINTED,$(SDK3_LOG)); \
   $(call THEN_PYTEST,$(VENV)/bin/python -m pytest -m serial $(PYTEST_ARGS) tests/contract); \
   rm -rf "$$shared" 2>/dev/null; \
   $(MAKE) --no-print-directory test-clean
 
 test: build test-deps $(VENV)/.installed $(SDK3_VENV)/.installed ## Contract tests in two lanes (unit tests, then SDK 3.x tests, in the second), then the load tests alone (TEST_ORDER_SEED)
-	@$(call TEST_RUNS,not serial,$(JOB_MODULES),$(BESIDE_MODULES),,tests/unit); \
+	@$(call TEST_RUNS,not serial,$(JOB_MODULES),$(BESIDE_MODULES) tests/unit,); \
 	 exit $$status
 
 test-unit: $(VENV)/.installed ## Only the in-process tests (no Docker)
