@@ -40,9 +40,15 @@ def region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
 
 
+def resource_arn(kind: str, name: str) -> str:
+    """SageMaker's ARN of a resource of `kind` (model, endpoint, pipeline...): its name
+    lower-cased, as the service writes it."""
+    return f"arn:aws:sagemaker:{region()}:{ACCOUNT}:{kind}/{name.lower()}"
+
+
 def arn(kind: str, name: str) -> str:
-    """SageMaker's ARN of a job: its name lower-cased, as the service writes it."""
-    return f"arn:aws:sagemaker:{region()}:{ACCOUNT}:{kind}-job/{name.lower()}"
+    """SageMaker's ARN of a job."""
+    return resource_arn(f"{kind}-job", name)
 
 
 def started(job: JobRequest, at: str) -> dict:

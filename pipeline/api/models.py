@@ -13,7 +13,7 @@ archive. Standard library only.
 import json
 from pathlib import Path
 
-from pipeline.api.describe import ACCOUNT, region
+from pipeline.api.describe import resource_arn
 from pipeline.api.requests import (
     NAME_PATTERN,
     RequestError,
@@ -41,7 +41,7 @@ NOT_ECHOED = {"Tags"}
 
 
 def arn(name: str) -> str:
-    return f"arn:aws:sagemaker:{region()}:{ACCOUNT}:model/{name.lower()}"
+    return resource_arn("model", name)
 
 
 def kept_path(local: Path, name: str) -> Path:

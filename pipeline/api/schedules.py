@@ -193,8 +193,7 @@ def load(paths: list, update: bool = False) -> tuple[dict, list]:
 
 
 def arn(name: str) -> str:
-    return f"arn:aws:sagemaker:{describe.region()}:{describe.ACCOUNT}:monitoring-schedule/" \
-           f"{name.lower()}"
+    return describe.resource_arn("monitoring-schedule", name)
 
 
 def described(schedule: Schedule, job: MonitoringJob, status: str, at: str,

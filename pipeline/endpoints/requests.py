@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline.api import models
-from pipeline.api.describe import ACCOUNT, region
+from pipeline.api.describe import resource_arn as arn
 from pipeline.api.requests import NAME_PATTERN, RequestError, check_known, get_field
 from pipeline.api.storage import file_path
 from pipeline.endpoints import deployments, guardrails, variants
@@ -45,10 +45,6 @@ CREATE_FIELDS = {"EndpointName", "EndpointConfigName", "DeploymentConfig", "Tags
 UPDATE_FIELDS = {"EndpointName", "EndpointConfigName", "DeploymentConfig",
                  "RetainAllVariantProperties", "ExcludeRetainedVariantProperties",
                  "RetainDeploymentConfig"}
-
-
-def arn(kind: str, name: str) -> str:
-    return f"arn:aws:sagemaker:{region()}:{ACCOUNT}:{kind}/{name.lower()}"
 
 
 def _name(body: dict, key: str) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.api import objects
-from pipeline.api.describe import ACCOUNT, region
+from pipeline.api.describe import resource_arn
 from pipeline.api.requests import NAME_PATTERN, RequestError, check_known, get_field
 from pipeline.registry import models as registry
 
@@ -62,7 +62,7 @@ class Package:
 
 def arn(group: str, version: int) -> str:
     """A version's ARN as SageMaker writes it (the group lower-cased)."""
-    return f"arn:aws:sagemaker:{region()}:{ACCOUNT}:model-package/{group.lower()}/{version}"
+    return resource_arn("model-package", f"{group}/{version}")
 
 
 def group_name(value: str, where: str) -> str:

@@ -7,7 +7,6 @@ Metadata with the job ARNs, FailureReason, CacheHitResult; newest first) and
 
 import hashlib
 import json
-import os
 import re
 import secrets
 import string
@@ -15,13 +14,13 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pipeline.api.describe import resource_arn as arn
 from pipeline.runs import files
 
 EXECUTIONS = "executions"
 EXECUTION, STEPS, PROPERTIES = "execution.json", "steps.json", "properties"
 # <local>/executions/.cache/<pipeline>/<cache key>.json: the newest successful run of that work.
 CACHE = ".cache"
-ACCOUNT = "000000000000"
 # ISO 8601 durations as CacheConfig's ExpireAfter writes them (P30D, PT1H, P1Y2M...).
 DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
                       r"(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
@@ -37,14 +36,6 @@ def iso(moment: datetime) -> str:
 
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-
-
-def arn(kind: str, name: str) -> str:
-    return f"arn:aws:sagemaker:{region()}:{ACCOUNT}:{kind}/{name.lower()}"
 
 
 def new_id() -> str:
