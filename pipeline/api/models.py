@@ -15,9 +15,9 @@ from pathlib import Path
 
 from pipeline.api.describe import resource_arn
 from pipeline.api.requests import (
-    NAME_PATTERN,
     RequestError,
     check_known,
+    checked_name,
     get_field,
 )
 from pipeline.runs import files
@@ -60,10 +60,7 @@ def model(body) -> str:
     for where, why in refused.items():
         raise RequestError(f"{where}: {why}")
     check_known(body, FIELDS, "")
-    name = get_field(body, "ModelName", "", str)
-    if not NAME_PATTERN.fullmatch(name):
-        raise RequestError(f"ModelName: {json.dumps(name)} is not a model name (1-63 letters, "
-                           "digits and hyphens, starting with a letter or digit)")
+    name = checked_name(body, "ModelName", "model name")
     container = get_field(body, "PrimaryContainer", "", dict)
     check_known(container, CONTAINER_FIELDS, "PrimaryContainer")
     if get_field(container, "ModelPackageName", "PrimaryContainer", str, required=False):

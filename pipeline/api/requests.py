@@ -115,10 +115,11 @@ def string_map(node: dict, key: str, path: str) -> dict:
     return dict(values)
 
 
-def checked_name(body: dict, key: str) -> str:
+def checked_name(body: dict, key: str, what: str = "job name") -> str:
+    """body[key], a SageMaker resource name; `what` names the kind in the refusal."""
     name = get_field(body, key, "", str)
     if not NAME_PATTERN.fullmatch(name):
-        raise RequestError(f"{key}: {json.dumps(name)} is not a job name (1-63 letters, digits "
+        raise RequestError(f"{key}: {json.dumps(name)} is not a {what} (1-63 letters, digits "
                            "and hyphens, starting with a letter or digit)")
     return name
 

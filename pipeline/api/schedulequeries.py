@@ -10,7 +10,7 @@ epoch) or as ISO 8601 text. Standard library only.
 import json
 from datetime import UTC, datetime
 
-from pipeline.api.requests import NAME_PATTERN, RequestError, check_known, get_field
+from pipeline.api.requests import RequestError, check_known, checked_name, get_field
 
 SCHEDULE_STATUSES = ("Pending", "Failed", "Scheduled", "Stopped")
 EXECUTION_STATUSES = ("Pending", "Completed", "CompletedWithViolations", "InProgress", "Failed",
@@ -43,11 +43,7 @@ def name_of(body) -> str:
     if not isinstance(body, dict):
         raise RequestError("the request is not a JSON object")
     check_known(body, {"MonitoringScheduleName"}, "")
-    name = get_field(body, "MonitoringScheduleName", "", str)
-    if not NAME_PATTERN.fullmatch(name):
-        raise RequestError(f"MonitoringScheduleName: {json.dumps(name)} is not a name (1-63 "
-                           "letters, digits and hyphens, starting with a letter or digit)")
-    return name
+    return checked_name(body, "MonitoringScheduleName", "name")
 
 
 def moment(value, path: str) -> datetime:

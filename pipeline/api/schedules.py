@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline.api import describe
 from pipeline.api.monitoringjobs import CLARIFY, TYPES, MonitoringJob, definition, duration, inline
-from pipeline.api.requests import NAME_PATTERN, RequestError, check_known, get_field
+from pipeline.api.requests import RequestError, check_known, checked_name, get_field
 
 NOW, HOURLY = "NOW", "cron(0 * ? * * *)"
 CRON = re.compile(r"cron\(0 (\*|\d{1,2})(?:/(\d{1,2}))? \? \* \* \*\)")
@@ -112,10 +112,7 @@ def parse(body, update: bool = False) -> Schedule:
         raise RequestError("the request is not a JSON object")
     check_known(body, {"MonitoringScheduleName", "MonitoringScheduleConfig"} |
                 (set() if update else {"Tags"}), "")
-    name = get_field(body, "MonitoringScheduleName", "", str)
-    if not NAME_PATTERN.fullmatch(name):
-        raise RequestError(f"MonitoringScheduleName: {json.dumps(name)} is not a name (1-63 "
-                           "letters, digits and hyphens, starting with a letter or digit)")
+    name = checked_name(body, "MonitoringScheduleName", "name")
     path = "MonitoringScheduleConfig"
     config = get_field(body, path, "", dict)
     check_known(config, CONFIG, path)

@@ -21,7 +21,13 @@ from pathlib import Path
 
 from pipeline.api import models
 from pipeline.api.describe import resource_arn as arn
-from pipeline.api.requests import NAME_PATTERN, RequestError, check_known, get_field
+from pipeline.api.requests import (
+    NAME_PATTERN,
+    RequestError,
+    check_known,
+    checked_name,
+    get_field,
+)
 from pipeline.api.storage import file_path
 from pipeline.endpoints import deployments, guardrails, variants
 from pipeline.registry import models as registry
@@ -48,11 +54,7 @@ UPDATE_FIELDS = {"EndpointName", "EndpointConfigName", "DeploymentConfig",
 
 
 def _name(body: dict, key: str) -> str:
-    name = get_field(body, key, "", str)
-    if not NAME_PATTERN.fullmatch(name):
-        raise RequestError(f"{key}: {json.dumps(name)} is not a SageMaker name (1-63 letters, "
-                           "digits and hyphens, starting with a letter or digit)")
-    return name
+    return checked_name(body, key, "SageMaker name")
 
 
 def _read(path: Path) -> dict | None:
