@@ -88,7 +88,12 @@ def get_field(node: dict, key: str, path: str, kind: type, required: bool = True
     return value
 
 
-def check_known(node: dict, known: set, path: str) -> None:
+def check_known(node: dict, known: set, path: str, refused: dict | None = None) -> None:
+    """Every field of `node` is one this takes; a field the API knows that cannot run here
+    (`refused`: field -> why) is named with its reason first."""
+    for key, why in (refused or {}).items():
+        if key in node:
+            raise RequestError(f"{path}.{key}".lstrip(".") + f": {why}")
     for key in node:
         if key not in known:
             raise RequestError(f"{path}.{key}".lstrip(".") + ": unknown field (known: "

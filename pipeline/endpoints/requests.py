@@ -104,10 +104,7 @@ def create_config(local: Path, body) -> dict:
     """CreateEndpointConfig: checked whole, then kept; a name kept already is refused."""
     if not isinstance(body, dict):
         raise RequestError("the request is not a JSON object")
-    for key, why in CONFIG_REFUSED.items():
-        if key in body:
-            raise RequestError(f"{key}: {why}")
-    check_known(body, CONFIG_FIELDS, "")
+    check_known(body, CONFIG_FIELDS, "", CONFIG_REFUSED)
     name = _name(body, "EndpointConfigName")
     try:
         variants.endpoint_config(served_config(local, body))

@@ -86,10 +86,7 @@ def package(body) -> Package:
     """A CreateModelPackage body checked whole; RequestError names the first mistake."""
     if not isinstance(body, dict):
         raise RequestError("the request is not a JSON object")
-    for key, why in CREATE_REFUSED.items():
-        if key in body:
-            raise RequestError(f"{key}: {why}")
-    check_known(body, CREATE_FIELDS, "")
+    check_known(body, CREATE_FIELDS, "", CREATE_REFUSED)
     group = group_name(get_field(body, "ModelPackageGroupName", "", str), "ModelPackageGroupName")
     spec = get_field(body, "InferenceSpecification", "", dict)
     containers = get_field(spec, "Containers", "InferenceSpecification", list)
