@@ -3,6 +3,7 @@
 import base64
 import binascii
 import contextlib
+import io
 import re
 import tarfile
 import tempfile
@@ -55,20 +56,39 @@ def build_bundle() -> bytes:
     return path.read_bytes() if path.is_file() else b""
 
 
+class Stream(io.RawIOBase):
+    """The chunks docker save yields as a file tarfile reads in stream mode: a 2 GB image is
+    read as the engine writes it, never stored and read again."""
+
+    def __init__(self, chunks):
+        self.chunks, self.left = iter(chunks), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.left:
+            self.left = next(self.chunks, None)
+            if self.left is None:
+                self.left = b""
+                return 0
+        size = min(len(buffer), len(self.left))
+        buffer[:size], self.left = self.left[:size], self.left[size:]
+        return size
+
+
 def image_files(image: str):
     """Yield (path, bytes) of every regular file in every layer of the image."""
     # The engine writes a 2 GB image's tar before its first byte: beside other tests' load that
     # took longer than the client's default 60 s read timeout.
     patient = docker.from_env(timeout=600)
-    with tempfile.TemporaryFile() as saved, contextlib.closing(patient):
-        for chunk in patient.images.get(image).save(named=True):
-            saved.write(chunk)
-        saved.seek(0)
-        with tarfile.open(fileobj=saved) as outer:
-            for member in outer.getmembers():
+    with contextlib.closing(patient):
+        saved = io.BufferedReader(Stream(patient.images.get(image).save(named=True)), 1 << 20)
+        with tarfile.open(fileobj=saved, mode="r|") as outer:
+            for member in outer:
                 if not member.name.endswith(".tar"):
                     continue
-                with tarfile.open(fileobj=outer.extractfile(member)) as layer:
+                with tarfile.open(fileobj=outer.extractfile(member), mode="r|") as layer:
                     for entry in layer:
                         if entry.isfile():
                             yield entry.name, layer.extractfile(entry).read()

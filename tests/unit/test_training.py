@@ -2,15 +2,10 @@
 
 import json
 import os
-import queue
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import tarfile
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -306,54 +301,6 @@ def test_sigterm_in_the_middle_of_an_epoch_neither_logs_nor_checkpoints_it(
     steps = len({batch for _, batch in SigtermMidEpoch.trained})
     assert SigtermMidEpoch.trained == [(e, b) for e in range(cut, 5) for b in range(steps)]
     assert json.loads((base / "checkpoints" / "state.json").read_text()) == {"epoch": 5}
-
-
-def test_sigterm_checkpoints_then_resumes(processed, tmp_path):
-    base = link_channels(tmp_path, processed, hyperparameters={"epochs": "100000"})
-    env = {**os.environ, "SAGEMAKER_BASE_DIR": str(base), "PYTHONPATH": str(REPO)}
-    env.pop("TF_ENABLE_ONEDNN_OPTS", None)
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    job = subprocess.Popen([sys.executable, "-m", "training.jobs.train"], env=env, text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    # A reader thread, so the deadline holds even if the job falls silent.
-    lines: queue.Queue = queue.Queue()
-
-    def read():
-        for line in job.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    first = []
-    deadline = time.monotonic() + 120
-    try:
-        while not first or not first[-1].startswith("epoch=2/"):
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            assert line is not None, "".join(first)
-            first.append(line)
-        job.send_signal(signal.SIGTERM)
-        assert job.wait(timeout=30) == train.SIGTERM_EXIT
-    finally:
-        job.kill()
-    reader.join(timeout=10)
-    while (line := lines.get_nowait()) is not None:
-        first.append(line)
-    assert "SIGTERM" in (base / "output" / "failure").read_text()
-    state = json.loads((base / "checkpoints" / "state.json").read_text())
-    assert state["epoch"] >= 2 and (base / "checkpoints" / "checkpoint.keras").is_file()
-    assert epoch_numbers("".join(first)) == list(range(1, state["epoch"] + 1))
-    assert not any((base / "model").glob("*"))
-
-    config = base / "input" / "config" / "hyperparameters.json"
-    config.write_text(json.dumps({"epochs": str(state["epoch"] + 2)}))
-    done = subprocess.run([sys.executable, "-m", "training.jobs.train"], env=env, text=True,
-                          capture_output=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert f"resuming from checkpoint at epoch {state['epoch']}" in done.stdout
-    assert epoch_numbers(done.stdout) == [state["epoch"] + 1, state["epoch"] + 2]
-    # TensorFlow's start-up notices stay out of the job's log.
-    assert not re.search(r"oneDNN|absl|cpu_feature_guard", done.stdout + done.stderr), done.stderr
 
 
 # Evaluation
