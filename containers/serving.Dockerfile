@@ -1,4 +1,4 @@
-# The endpoint: nginx -> gunicorn -> the WSGI app (serving/app.py), started by `serve`. No TensorFlow, no compilers.
+# The endpoint: nginx -> uWSGI (pyuwsgi) -> the WSGI app (serving/app.py), started by `serve`. No TensorFlow, no compilers.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS builder

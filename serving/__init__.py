@@ -1,1 +1,1 @@
-"""The inference endpoint: nginx -> gunicorn -> a WSGI route table, on the hosting contract."""
+"""The inference endpoint: nginx -> uWSGI -> a WSGI route table, on the hosting contract."""

@@ -27,7 +27,7 @@ INFERENCE_ID_KEY = "HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID"  # the same headers in t
 REQUEST_ID_KEY = "HTTP_X_REQUEST_ID"  # nginx's id of a request the caller gave no id
 CUSTOM_ATTRIBUTES_KEY = "HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"
 MAX_CUSTOM_ATTRIBUTES = 1024
-WORKER_BOOT_ERROR = 3  # gunicorn halts the whole server when a worker exits with this
+WORKER_BOOT_ERROR = 22  # uWSGI's code for an app that cannot load: --need-app halts it
 JSON = "application/json"
 STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 
@@ -258,7 +258,7 @@ def create_app(model_dir: Path | None = None, config: settings.Config | None = N
                                   lambda folder: load(folder, config))
     else:
         model = load(Path(model_dir or config.model_dir), config)
-    # Started here, in the worker: a thread started before gunicorn forks would not survive.
+    # Started here, in the worker: a thread started before uWSGI forks would not survive.
     capture = Capture(config.capture).start() if config.capture else None
     state = (model, config, capture)
     signed = isinstance(model, hooks.Model)  # the fast path is for models with our signature
@@ -277,7 +277,7 @@ def create_app(model_dir: Path | None = None, config: settings.Config | None = N
 
 
 def worker_app() -> App:
-    """The app of one gunicorn worker; a broken model exits it, which halts the server."""
+    """The app of one model server worker; a broken model exits it, which halts the server."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -7,7 +7,7 @@ records wait) and writes them as a new file per flush and hour, in SageMaker's l
 written under a hidden name and renamed whole, so a reader globbing `*.jsonl` never sees half of
 one, and its uuid keeps two workers out of each other's files. A full list drops the record and
 a failed write loses its batch: both are counted and logged, and the request never notices.
-`stop` (atexit: gunicorn's workers exit through sys.exit on SIGTERM) writes what is pending.
+`stop` (atexit: a stopping uWSGI worker finalizes Python, which runs it) writes what is pending.
 
 Unlike SageMaker's, the disk here is the user's: a record whose request and answer together
 pass max_record_bytes is skipped whole (SageMaker truncates nothing, so neither is it cut
@@ -34,7 +34,7 @@ FLUSH_SECONDS = 1.0
 BATCH = 1000  # pending records that wake the writer before its second is up
 MAX_PENDING = 10_000  # records waiting for the writer; beyond, requests are dropped
 MAX_PENDING_BYTES = 64 * 1024 * 1024  # bodies and answers waiting, together
-STOP_SECONDS = 5.0  # gunicorn kills a stopping worker after its graceful timeout (8 s)
+STOP_SECONDS = 5.0  # uWSGI kills a stopping worker after its mercy (serve's 8 s)
 LOG_EVERY_SECONDS = 60.0  # at most one warning a minute per kind of loss
 MB = 1024 * 1024
 # The variant's files are counted this often, and whenever this worker's writes since the last

@@ -36,7 +36,7 @@ class Config:
     timeout: int = 60
     max_payload_mb: int = 6
     default_accept: str = "application/json"
-    socket: str = "/tmp/gunicorn.sock"
+    socket: str = "/tmp/model-server.sock"
     images: Limits = field(default_factory=Limits)  # image decoding and URL fetching
     capture: CaptureSettings | None = None  # Data Capture; None: off
     multi_model: bool = False  # archives under models_dir, picked per request (multimodel)

@@ -44,7 +44,7 @@ def _session(path: Path):
     # Errors only, so each worker's start adds no onnxruntime warnings to the endpoint's log.
     onnxruntime.set_default_logger_severity(3)
     options = onnxruntime.SessionOptions()
-    # One thread per session: gunicorn workers give the parallelism.
+    # One thread per session: the model server's worker processes give the parallelism.
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     try:

@@ -8,7 +8,7 @@ an LRU cache whose size is bounded by MULTI_MODEL_MEMORY_MB; the least recently 
 unloaded, their folders removed, to make room. An archive added to the folder is found on its
 first request; one replaced in place (a new modification time) is loaded again.
 
-Each gunicorn worker keeps its own cache (sync workers answer one request at a time, so no lock).
+Each model server worker keeps its own cache (a worker answers one request at a time, so no lock).
 """
 
 import logging

@@ -1,15 +1,15 @@
-"""`serve` started as root (SageMaker's way) gives up root before it starts nginx and gunicorn.
+"""`serve` started as root (SageMaker's way) gives up root before it starts nginx and uWSGI.
 
 What needs root is done first (serving/prepare.py); then what the unprivileged processes must
 write is handed to them, and the launcher becomes nobody:nogroup itself, so that no process of
-the endpoint runs as uid 0: not nginx's master, not gunicorn's, not `serve`.
+the endpoint runs as uid 0: not nginx's master, not uWSGI's, not `serve`.
 
 Handed over: the run folder (nginx.conf, nginx's pid and temp folders, a model copy) and the
 container's stdout and stderr. Docker makes those pipes root's, mode 0600: nginx opens
 /dev/stdout for its access log, which nobody could not do.
 
 Without the capabilities this takes (a container started as root with --cap-drop CHOWN, say),
-`serve` keeps root and so do nginx and gunicorn: the endpoint works, and the log says why.
+`serve` keeps root and so do nginx and uWSGI: the endpoint works, and the log says why.
 Masters that kept root to run their workers as nobody would need the same three.
 """
 

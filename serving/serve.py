@@ -1,4 +1,5 @@
-"""`serve`: start nginx and gunicorn, stop both gracefully on SIGTERM, exit if either dies.
+"""`serve`: start nginx and the model server (uWSGI), stop both gracefully on SIGTERM, exit if
+either dies.
 
 Started as root (SageMaker's way), it first does what needs root (serving/prepare.py), then
 becomes nobody (serving/privileges.py) before it starts them: no process of the endpoint runs as
@@ -20,16 +21,24 @@ TEMPLATE = Path(__file__).resolve().parent.parent / "nginx" / "nginx.conf.templa
 RUN_DIR = Path(os.environ.get("SERVING_RUN_DIR", "/tmp/serving"))
 # SageMaker sends SIGKILL 30 s after SIGTERM: drain within that.
 NGINX_DRAIN_SECONDS = 20
-GUNICORN_GRACE_SECONDS = 8
-WORKER_RECLAIM_SECONDS = 5  # gunicorn kills a worker this long after nginx answered 504
+WORKER_GRACE_SECONDS = 8  # a stopping worker's time to finish what it has (capture's writes)
+WORKER_RECLAIM_SECONDS = 5  # uWSGI kills a worker this long after nginx answered 504
 UNPRIVILEGED = privileges.UNPRIVILEGED
 TINI = "/usr/bin/tini"
 PREPARED = "--prepared"  # the unprivileged `serve` tini runs: root's work is done
 # nginx reads at most this many times the payload limit: the app decides up to there.
 NGINX_BODY_BOUND = 2
-# A worker touches its heartbeat file before every request: on tmpfs, not the overlay
-# filesystem of the container's /tmp (gunicorn's advice for Docker; ~5-10 µs a request here).
-WORKER_TMP_DIR = Path("/dev/shm")
+# The master's command FIFO: "q" stops it gracefully (SIGTERM would, by uWSGI's default, reload).
+CONTROL_FIFO = "uwsgi.fifo"
+# uWSGI's banner and its notes on each start: kept out of the endpoint's log.
+BANNER = (r"^(\*\*\* |your |detected |lock engine|thunder lock|uwsgi socket|Python |--- |mapped |"
+          r"spawned |WSGI app|current working|machine:|clock source|pcre|compiled with|os: |"
+          r"nodename:|uWSGI running|\[uWSGI\]|python threads|!!! |"
+          r"goodbye to uWSGI|.* - graceful shutdown|Gracefully killing)")
+# Each worker loads the model once (create_app), after the fork; a model it cannot serve ends
+# the worker with uWSGI's code for an app that cannot load, and --need-app stops the server.
+BACKLOG = 1024
+WORKER_APP = "from serving.app import worker_app\napplication = worker_app()"
 
 
 def render_nginx(config: settings.Config, run_dir: Path, root: bool = False,
@@ -53,22 +62,36 @@ def render_nginx(config: settings.Config, run_dir: Path, root: bool = False,
     return text
 
 
-def gunicorn_command(config: settings.Config, tmp_dir: Path = WORKER_TMP_DIR) -> list[str]:
-    """No --user: gunicorn runs as whoever serve is."""
-    heartbeat = ["--worker-tmp-dir", str(tmp_dir)] if os.access(tmp_dir, os.W_OK) else []
+def backlog(somaxconn: Path = Path("/proc/sys/net/core/somaxconn")) -> int:
+    """Connections nginx may queue while every worker is busy: 1024, or the kernel's bound if it
+    is lower (uWSGI refuses to start above it)."""
+    try:
+        return min(BACKLOG, int(somaxconn.read_text()))
+    except (OSError, ValueError):
+        return 128
+
+
+def model_server_command(config: settings.Config, run_dir: Path) -> list[str]:
+    """uWSGI (the pyuwsgi wheel's C core) on a uwsgi-protocol socket nginx passes to: it parses
+    and answers each request in C, where gunicorn's Python took ~110 µs of a CPU a request.
+    No --uid: it runs as whoever serve is."""
     return [
-        sys.executable, "-m", "gunicorn",
-        "--bind", f"unix:{config.socket}",
-        "--workers", str(config.workers),
-        "--worker-class", "sync",
-        # After nginx's: nginx answers the slow request (504), gunicorn reclaims the worker.
-        "--timeout", str(config.timeout + WORKER_RECLAIM_SECONDS),
-        "--graceful-timeout", str(GUNICORN_GRACE_SECONDS),
-        "--error-logfile", "-",
-        "--log-level", "warning",
-        "--no-control-socket",
-        *heartbeat,
-        "serving.app:worker_app()",
+        sys.executable, "-c", "import pyuwsgi; pyuwsgi.run()",
+        "--strict",  # an unknown option is an error, not a warning
+        "--master", "--processes", str(config.workers),
+        "--lazy-apps", "--need-app", "--single-interpreter", "--eval", WORKER_APP,
+        "--enable-threads",  # Data Capture's writer thread
+        "--uwsgi-socket", config.socket,
+        "--listen", str(backlog()),
+        "--buffer-size", "65535",  # request headers up to nginx's own bound
+        # After nginx's: nginx answers the slow request (504), uWSGI reclaims the worker.
+        "--harakiri", str(config.timeout + WORKER_RECLAIM_SECONDS),
+        "--worker-reload-mercy", str(WORKER_GRACE_SECONDS),
+        "--master-fifo", str(run_dir / CONTROL_FIFO),
+        "--die-on-term", "--no-orphans", "--vacuum",
+        # A client that went away is nginx's to log, not a worker's exception.
+        "--ignore-sigpipe", "--ignore-write-errors", "--disable-write-exception",
+        "--disable-logging", "--log-drain", BANNER,
     ]
 
 
@@ -79,7 +102,7 @@ def say(message: str) -> None:
 def give_up_root(config: settings.Config) -> None:
     """Become nobody, having handed it the run folder and stdout/stderr; as PID 1, exec tini."""
     privileges.drop(RUN_DIR)
-    say(f"root's work is done; nginx and gunicorn run as {UNPRIVILEGED[0]}")
+    say(f"root's work is done; nginx and the model server run as {UNPRIVILEGED[0]}")
     if os.getpid() == 1:
         os.execv(TINI, [TINI, "--", sys.executable, "-m", "serving.serve", PREPARED])
 
@@ -97,16 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     except settings.ConfigError as error:
         say(str(error))
         return 2
-    # Root gives up root before nginx and gunicorn start. A container started as root without
-    # the capabilities that takes (docker run --cap-drop ...) still serves, all as root (with
-    # only the capabilities it was given), and says why: masters that kept root to run their
+    # Root gives up root before nginx and the model server start. A container started as root
+    # without the capabilities that takes (docker run --cap-drop ...) still serves, all as root
+    # (with only the capabilities it was given), and says why: masters that kept root to run their
     # workers as nobody would need the same capabilities.
     missing = (privileges.missing_capabilities(privileges.STATUS.read_text())
                if os.geteuid() == 0 else [])
     switch = os.geteuid() == 0 and not missing
     if missing:
         say(f"started as root without {', '.join(missing)}, which giving up root takes: nginx "
-            f"and gunicorn run as root, with no more capabilities than the container has")
+            f"and the model server run as root, with no more capabilities than the container "
+            f"has")
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     # Before root is given up: a root-owned leftover is one nobody could not remove.
     Path(config.socket).unlink(missing_ok=True)
@@ -134,11 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(signal.SIGTERM))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(signal.SIGINT))
-    gunicorn = subprocess.Popen(gunicorn_command(config))
-    # gunicorn's master binds the socket long before the workers are ready; nginx started
-    # earlier would only log connection failures.
+    server = subprocess.Popen(model_server_command(config, RUN_DIR))
+    # uWSGI binds the socket before the workers are ready; nginx started earlier would only log
+    # connection failures.
     deadline = time.monotonic() + 10
-    while not Path(config.socket).exists() and gunicorn.poll() is None:
+    while not Path(config.socket).exists() and server.poll() is None:
         if time.monotonic() > deadline:
             break
         time.sleep(0.01)
@@ -146,30 +170,30 @@ def main(argv: list[str] | None = None) -> int:
     say(f"listening on port {config.port} with {config.workers} worker(s)")
 
     while not stopping:
-        for name, child in (("gunicorn", gunicorn), ("nginx", nginx)):
+        for name, child in (("the model server", server), ("nginx", nginx)):
             code = child.poll()
             if code is not None:
                 say(f"{name} exited with code {code}; stopping")
-                for other in (gunicorn, nginx):
+                for other in (server, nginx):
                     if other.poll() is None:
                         other.terminate()
                         other.wait(timeout=10)
                 return code or 1
         time.sleep(0.1)
 
-    # Graceful: nginx stops accepting and finishes in-flight requests while gunicorn still
-    # answers them; then gunicorn's workers finish theirs.
+    # Graceful: nginx stops accepting and finishes in-flight requests while the workers still
+    # answer them; then the workers finish theirs (and what they write) and exit.
     say("SIGTERM: draining")
     nginx.send_signal(signal.SIGQUIT)
     try:
         nginx.wait(timeout=NGINX_DRAIN_SECONDS)
     except subprocess.TimeoutExpired:
         nginx.kill()
-    gunicorn.terminate()
     try:
-        gunicorn.wait(timeout=GUNICORN_GRACE_SECONDS + 1)
-    except subprocess.TimeoutExpired:
-        gunicorn.kill()
+        (RUN_DIR / CONTROL_FIFO).write_text("q")
+        server.wait(timeout=WORKER_GRACE_SECONDS + 1)
+    except (OSError, subprocess.TimeoutExpired):
+        server.kill()
     say("stopped")
     return 0
 

@@ -25,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from endpoint_cases import RECORD, distinct_records  # noqa: E402
 from harness import (  # noqa: E402
+    MODEL_SERVER,
     SERVING_IMAGE,
     TRAINING_IMAGE,
     Endpoint,
@@ -149,8 +150,8 @@ def cold_start(client, model_dir: Path, runs: int = 5) -> list[float]:
 
 def worker_rss_mb(server: Endpoint) -> list[float]:
     processes = server.container.top(ps_args="-eo pid,ppid,rss,args")["Processes"]
-    masters = {p[0] for p in processes if "gunicorn" in p[3]}
-    return [int(p[2]) / 1024 for p in processes if "gunicorn" in p[3] and p[1] in masters]
+    masters = {p[0] for p in processes if MODEL_SERVER in p[3]}
+    return [int(p[2]) / 1024 for p in processes if MODEL_SERVER in p[3] and p[1] in masters]
 
 
 def in_process(model_dir: Path, processed: Path) -> dict:

@@ -29,6 +29,8 @@ SERVING_IMAGE = os.environ.get("SERVING_IMAGE", "penguins-serving:latest")
 HANDLERS_IMAGE = os.environ.get("HANDLERS_IMAGE", "penguins-serving-handlers:latest")
 LABELS = {"penguins.test": "1"}
 PING_DEADLINE_SECONDS = 60
+# In the command line of the model server's processes (serving/serve.py starts uWSGI so).
+MODEL_SERVER = "pyuwsgi"
 REPO = Path(__file__).resolve().parents[2]
 # `make test-clean` removes the containers and networks of every compose project so named.
 PROJECT_PREFIX = "penguinstest-"
@@ -187,12 +189,12 @@ class Endpoint:
         pytest.fail(f"endpoint not healthy after {deadline_seconds}s:\n{self.logs()}")
 
     def workers(self) -> dict:
-        """pid -> (user, rss KB) of the gunicorn workers (not the master)."""
+        """pid -> (user, rss KB) of the model server's workers (not its master)."""
         rows = self.container.top(ps_args="-eo pid,ppid,user,rss,args")["Processes"]
-        gunicorn = {row[0]: row for row in rows if "gunicorn" in row[4]}
-        # The master is the gunicorn process whose parent is not one: serve, or tini.
-        masters = {pid for pid, row in gunicorn.items() if row[1] not in gunicorn}
-        return {pid: (row[2], int(row[3])) for pid, row in gunicorn.items()
+        server = {row[0]: row for row in rows if MODEL_SERVER in row[4]}
+        # The master is the model server process whose parent is not one: serve, or tini.
+        masters = {pid for pid, row in server.items() if row[1] not in server}
+        return {pid: (row[2], int(row[3])) for pid, row in server.items()
                 if row[1] in masters}
 
     def processes(self) -> list[tuple[str, str, str, str]]:
@@ -206,11 +208,11 @@ class Endpoint:
 
     def wait_workers(self, count: int, deadline_seconds: float = 5) -> dict:
         """The workers once `count` of them run, failing after the deadline."""
-        # /ping answers when the first is up; gunicorn forks the others up to 0.1 s apart.
+        # /ping answers when the first is up; the others may load their model a little later.
         deadline = time.monotonic() + deadline_seconds
         while len(found := self.workers()) < count and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert len(found) == count, f"{len(found)} gunicorn workers, expected {count}"
+        assert len(found) == count, f"{len(found)} model server workers, expected {count}"
         return found
 
     def logs(self) -> str:

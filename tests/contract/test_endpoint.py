@@ -9,6 +9,8 @@ from functools import partial
 import pytest
 import requests
 
+from serving import config as settings
+
 from endpoint_cases import (
     CASES,
     CSV_LINE,
@@ -24,7 +26,7 @@ from endpoint_cases import (
     check_request_id_and_attributes,
     check_spaces_are_insignificant,
 )
-from harness import Endpoint, wait_for
+from harness import MODEL_SERVER, Endpoint, wait_for
 
 
 def send(endpoint, method, path, body=None, headers=None) -> Reply:
@@ -130,8 +132,8 @@ def test_a_model_server_that_does_not_answer_is_a_json_503(docker_client, model_
     server = Endpoint(docker_client, model_dir)
     try:
         server.wait_ready()
-        # gunicorn runs on, but nginx can no longer reach it.
-        removed = server.container.exec_run(["rm", "/tmp/gunicorn.sock"])
+        # The model server runs on, but nginx can no longer reach it.
+        removed = server.container.exec_run(["rm", settings.Config.socket])
         assert removed.exit_code == 0, removed.output
         reply = send(server, "POST", "/invocations", json.dumps(RECORD),
                      {"Content-Type": "application/json",
@@ -258,16 +260,16 @@ def test_sigterm_drains_in_flight_requests(docker_client, tmp_path):
 
 def test_started_as_root_no_process_stays_root(endpoint):
     """SageMaker starts the image as root: serve does what needs root, then becomes nobody
-    before nginx and gunicorn start (tini, PID 1, too)."""
+    before nginx and the model server start (tini, PID 1, too)."""
     reply = send(endpoint, "POST", "/invocations", json.dumps(RECORD),
                  {"Content-Type": "application/json"})
     assert reply.status == 200 and send(endpoint, "GET", "/ping").status == 200
     assert endpoint.container.attrs["Config"]["User"] in ("", "root", "0")
     running = endpoint.processes()
-    for name in ("tini", "serving.serve", "nginx: master", "nginx: worker", "gunicorn"):
+    for name in ("tini", "serving.serve", "nginx: master", "nginx: worker", MODEL_SERVER):
         assert any(name in args for *_ids, args in running), (name, running)
     assert {uid for _pid, _ppid, uid, _args in running} == {"65534"}, running
-    assert "root's work is done; nginx and gunicorn run as nobody" in endpoint.logs()
+    assert "root's work is done; nginx and the model server run as nobody" in endpoint.logs()
 
 
 def test_started_as_root_without_chown_it_serves_as_root_and_says_why(docker_client,

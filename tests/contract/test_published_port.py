@@ -190,7 +190,7 @@ def test_the_colours_are_limited_in_memory_and_processes_and_keep_few_capabiliti
     lines = done.output.decode().split("\n")
     assert lines[:2] == [str(4 * 1024 ** 3), "512"], lines[:2]
     fields = [line.split(":") for line in lines[2:] if line]
-    assert len(fields) >= 9  # tini, serve, nginx master and worker, gunicorn master and worker
+    assert len(fields) >= 9  # tini, serve, nginx master and worker, uWSGI master and worker
     for name, value in fields:
         if name == "NoNewPrivs":
             assert value.strip() == "1"

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from endpoint_cases import RECORD, distinct_records
-from harness import Endpoint
+from harness import MODEL_SERVER, Endpoint
 
 pytestmark = pytest.mark.serial  # load, latency and memory figures: alone on the machine
 SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "60"))
@@ -103,11 +103,11 @@ def test_killed_worker_is_replaced_under_load(docker_client, model_dir):
             time.sleep(0.05)
         before = set(server.wait_workers(2))
         # Container PIDs differ from the host's that `top` shows: pick the victim inside, a
-        # gunicorn process whose parent is gunicorn (the master runs as nobody too).
-        kill_one_worker = ("for d in /proc/[0-9]*; do grep -q gunicorn $d/cmdline 2>/dev/null "
-                           "&& parent=$(awk '/^PPid:/ {print $2}' $d/status) "
-                           "&& grep -q gunicorn /proc/$parent/cmdline && kill -9 ${d#/proc/} "
-                           "&& echo ${d#/proc/} && break; done")
+        # model server process whose parent is one (the master runs as nobody too).
+        kill_one_worker = (f"for d in /proc/[0-9]*; do grep -q {MODEL_SERVER} $d/cmdline "
+                           "2>/dev/null && parent=$(awk '/^PPid:/ {print $2}' $d/status) "
+                           f"&& grep -q {MODEL_SERVER} /proc/$parent/cmdline "
+                           "&& kill -9 ${d#/proc/} && echo ${d#/proc/} && break; done")
         assert server.container.exec_run(["sh", "-c", kill_one_worker]).output.strip()
         killed = time.monotonic()
         while requests.get(f"{server.url}/ping", timeout=2).status_code != 200:

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 
 import numpy as np
 import onnxruntime
@@ -71,7 +72,7 @@ def test_nginx_config_carries_the_settings(tmp_path):
     bound = int(text.split("client_max_body_size ", 1)[1].split(";", 1)[0])
     assert bound > config.max_payload_bytes
     assert f"client_body_buffer_size {config.max_payload_bytes};" in text
-    assert "proxy_read_timeout 90s;" in text  # nginx decides the timeout (504)
+    assert "uwsgi_read_timeout 90s;" in text  # nginx decides the timeout (504)
     assert "server_tokens off;" in text
     assert "__" not in text
     # nginx runs as serve does: no master that keeps root to switch its workers' user; a root
@@ -80,20 +81,43 @@ def test_nginx_config_carries_the_settings(tmp_path):
     assert "\nuser root root;" in serve.render_nginx(config, tmp_path, root=True)
 
 
-def test_gunicorn_honours_the_settings_and_runs_as_serve_does(tmp_path):
-    config = settings.Config(model_dir=tmp_path, workers=3, timeout=45)
-    command = serve.gunicorn_command(config)
-    assert command[command.index("--workers") + 1] == "3"
-    # Later than nginx's 45 s: gunicorn only reclaims a worker nginx gave up on.
-    assert int(command[command.index("--timeout") + 1]) > 45
-    assert "--user" not in command and "--group" not in command
+def option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
 
 
-def test_gunicorns_heartbeat_files_are_on_tmpfs_when_it_is_writable(tmp_path):
-    config = settings.Config(model_dir=tmp_path)
-    command = serve.gunicorn_command(config, tmp_dir=tmp_path)
-    assert command[command.index("--worker-tmp-dir") + 1] == str(tmp_path)
-    assert "--worker-tmp-dir" not in serve.gunicorn_command(config, tmp_dir=tmp_path / "none")
+def test_the_model_server_honours_the_settings_and_runs_as_serve_does(tmp_path):
+    config = settings.Config(model_dir=tmp_path, workers=3, timeout=45,
+                             socket=str(tmp_path / "s.sock"))
+    command = serve.model_server_command(config, tmp_path)
+    assert option(command, "--processes") == "3"
+    assert option(command, "--uwsgi-socket") == str(tmp_path / "s.sock")
+    # Later than nginx's 45 s: uWSGI only reclaims a worker nginx gave up on.
+    assert int(option(command, "--harakiri")) > 45
+    assert option(command, "--master-fifo") == str(tmp_path / serve.CONTROL_FIFO)
+    # Each worker loads its own model after the fork; one that cannot stops the server.
+    assert {"--lazy-apps", "--need-app", "--strict"} <= set(command)
+    assert "--uid" not in command and "--gid" not in command
+
+
+@pytest.mark.parametrize(("somaxconn", "backlog"), [("4096", 1024), ("128", 128), (None, 128)])
+def test_the_backlog_stays_within_the_kernels_bound(tmp_path, somaxconn, backlog):
+    path = tmp_path / "somaxconn"
+    if somaxconn is not None:
+        path.write_text(somaxconn + "\n")
+    assert serve.backlog(path) == backlog
+
+
+def test_uwsgis_banner_is_drained_and_its_warnings_and_errors_are_not():
+    drained = re.compile(serve.BANNER)
+    for line in ("*** Starting uWSGI 2.0.30 (64bit) on [Sat Dec  5 02:22:44 2026] ***",
+                 "spawned uWSGI worker 1 (pid: 8, cores: 1)", "your mercy for graceful "
+                 "operations on workers is 8 seconds", "goodbye to uWSGI."):
+        assert drained.search(line), line
+    for line in ("DAMN ! worker 1 (pid: 8) died, killed by signal 9 :( trying respawn ...",
+                 "OOPS ! failed loading app in worker 1 (pid 7)", "Respawned uWSGI worker 1",
+                 "2026-12-05 02:24:02,563 ERROR serving: cannot serve: model.onnx: missing",
+                 "HARAKIRI ON WORKER 1 (pid: 8, try: 1)", "Traceback (most recent call last):"):
+        assert not drained.search(line), line
 
 
 # /proc/self/status's CapEff of a container started as root: Docker's default set, and
@@ -152,7 +176,7 @@ def test_root_as_pid_1_drops_then_execs_tini_to_serve_unprivileged(monkeypatch, 
 def test_root_below_an_init_drops_and_starts_masters_without_user(monkeypatch, tmp_path):
     command, drops, conf = launch_as_root(monkeypatch, tmp_path, DOCKER_DEFAULT, pid=7)
     assert drops == [tmp_path / "run"]
-    assert "gunicorn" in command and "--user" not in command
+    assert "import pyuwsgi; pyuwsgi.run()" in command and "--uid" not in command
     assert "\nuser " not in conf
 
 
@@ -161,7 +185,7 @@ def test_root_below_an_init_drops_and_starts_masters_without_user(monkeypatch, t
 def test_root_that_cannot_give_up_root_serves_as_root_and_says_why(monkeypatch, tmp_path, capsys,
                                                                    capabilities, missing):
     command, drops, conf = launch_as_root(monkeypatch, tmp_path, capabilities, pid=1)
-    assert drops == [] and "gunicorn" in command and "\nuser root root;" in conf
+    assert drops == [] and "import pyuwsgi; pyuwsgi.run()" in command and "\nuser root root;" in conf
     assert f"started as root without {missing}, which giving up root takes" in \
         capsys.readouterr().err
 
