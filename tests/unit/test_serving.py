@@ -185,7 +185,8 @@ def test_root_below_an_init_drops_and_starts_masters_without_user(monkeypatch, t
 def test_root_that_cannot_give_up_root_serves_as_root_and_says_why(monkeypatch, tmp_path, capsys,
                                                                    capabilities, missing):
     command, drops, conf = launch_as_root(monkeypatch, tmp_path, capabilities, pid=1)
-    assert drops == [] and "import pyuwsgi; pyuwsgi.run()" in command and "\nuser root root;" in conf
+    assert drops == [] and "import pyuwsgi; pyuwsgi.run()" in command
+    assert "\nuser root root;" in conf
     assert f"started as root without {missing}, which giving up root takes" in \
         capsys.readouterr().err
 
