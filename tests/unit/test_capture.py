@@ -6,6 +6,7 @@ import math
 import re
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,28 @@ def test_files_are_laid_out_by_endpoint_variant_and_the_hour_of_their_records(tm
         ("2024", "03", "30", "18"), ("2024", "03", "30", "19")]
     assert files[0].split("/")[-1].startswith("59-59-900-")
     assert [len(captured(tmp_path / Path(name).parent)) for name in files] == [1, 2]
+
+
+def test_event_ids_are_distinct_random_version_4_uuids():
+    ids = capturing.event_ids(2000)
+    assert len(set(ids)) == 2000
+    assert all(str(uuid.UUID(value)) == value and uuid.UUID(value).version == 4
+               and uuid.UUID(value).variant == uuid.RFC_4122 for value in ids)
+    # Every hex digit appears where the random bits are: nothing fixed but version and variant.
+    assert {value[19] for value in ids} == set("89ab")
+    assert {value[0] for value in ids} == set("0123456789abcdef")
+
+
+def test_the_writers_remembered_types_and_seconds_stay_bounded(monkeypatch):
+    monkeypatch.setattr(capturing, "MAX_CACHED", 8)
+    encoder = capturing.Encoder(on(Path("/unused")))
+    items = [(1711824045.0 + second, b"{}", f"application/x-{second}", b"{}",
+              "application/json", None) for second in range(50)]
+    lines = [json.loads(line) for line in encoder.lines(items).splitlines()]
+    assert len(encoder._encodings) <= 8 and len(encoder._stamps) <= 8
+    assert [line["eventMetadata"]["inferenceTime"] for line in lines[-2:]] == [
+        "2024-03-30T18:41:33Z", "2024-03-30T18:41:34Z"]
+    assert {line["captureData"]["endpointInput"]["encoding"] for line in lines} == {"BASE64"}
 
 
 def test_sampling_keeps_about_the_percentage_asked(tmp_path):
