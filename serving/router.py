@@ -61,7 +61,8 @@ def read_pipe(found: metrics.Metrics) -> None:
         chunk = os.read(reader, 1 << 16)
         lines = (rest + chunk).split(b"\n")
         rest = lines.pop()
-        found.add(line.decode("utf-8", "replace") for line in lines)
+        # Whole lines only, so one decode never splits a character.
+        found.add(b"\n".join(lines).decode("utf-8", "replace").split("\n") if lines else ())
 
 
 def handler(found: metrics.Metrics):

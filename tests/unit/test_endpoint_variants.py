@@ -208,6 +208,18 @@ def test_metrics_count_per_variant_in_cloudwatch_names_and_units():
     assert "endpoint ep" in printed and "9,000" in printed
 
 
+def test_lines_that_repeat_count_as_often_as_they_came_as_one_at_a_time_would():
+    lines = [line for line, _ in LINES] * 7 + ["v1 200 0.004 0.003"] * 50
+    together, alone = (metrics.Metrics(clock=lambda: 3600.0) for _ in range(2))
+    together.add(lines)
+    for line in lines:
+        alone.add([line])
+    assert together.totals == alone.totals and together.by_minute == alone.by_minute
+    assert together.totals["v1"]["Invocations"] == 3 * 7 + 50
+    # 3 ms, the first line's model time, falls in the 5 ms bucket: 7 times, then 50.
+    assert together.totals["v1"]["ModelLatency"]["buckets"][metrics.BUCKETS.index(5_000)] == 57
+
+
 def test_minutes_older_than_an_hour_are_forgotten():
     now = [0.0]
     found = metrics.Metrics(clock=lambda: now[0])
