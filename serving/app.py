@@ -15,7 +15,7 @@ from pathlib import Path
 
 from werkzeug.test import Client
 
-from serving import codecs, handlers, multimodel, openapi, utilization
+from serving import bodies, codecs, handlers, multimodel, openapi, utilization
 from serving import config as settings
 from serving import model as hooks
 from serving.capture import Capture
@@ -44,42 +44,10 @@ def ping(state, environ) -> Reply:
     return 200, b"", None, ()
 
 
-def discard(stream, size: int) -> None:
-    """Read and drop a refused body of `size` bytes (nginx bounds it, see read_body).
-
-    nginx is still sending it: a worker that answered and closed the connection first would
-    turn the answer into nginx's 502.
-    """
-    while size > 0 and (chunk := stream.read(min(size, 1024 * 1024))):
-        size -= len(chunk)
-
-
-def read_body(environ: dict, limit: int) -> bytes:
-    """The request body, at most `limit` bytes (413 beyond).
-
-    The one place that enforces SAGEMAKER_MAX_PAYLOAD_IN_MB: it holds with or without nginx
-    in front (the in-process tests have none), and nginx's own bound sits above it (see
-    nginx.conf.template). Read straight from the WSGI input: a framework's stream wrappers
-    cost more per request than the whole model does.
-    """
-    too_large = f"larger than the {limit // (1024 * 1024)} MB limit (SAGEMAKER_MAX_PAYLOAD_IN_MB)"
-    length = environ.get("CONTENT_LENGTH")
-    if length:
-        size = int(length)
-        if size > limit:
-            discard(environ["wsgi.input"], size)
-            raise codecs.CodecError(413, f"request body of {size} bytes is {too_large}")
-        return environ["wsgi.input"].read(size)
-    body = environ["wsgi.input"].read(limit + 1)  # chunked: no length given
-    if len(body) > limit:
-        raise codecs.CodecError(413, f"request body is {too_large}")
-    return body
-
-
 def request_body(environ, config) -> bytes:
     """The body of an /invocations request, with what every model's route checks first."""
     # The body first, whatever the answer: an unread body turns it into nginx's 502.
-    body = read_body(environ, config.max_payload_bytes)
+    body = bodies.read(environ, config.max_payload_bytes)
     if len(environ.get(CUSTOM_ATTRIBUTES_KEY, "")) > MAX_CUSTOM_ATTRIBUTES:
         # InvokeEndpoint refuses these too.
         raise codecs.CodecError(400, f"{CUSTOM_ATTRIBUTES} is longer than "
@@ -140,12 +108,6 @@ def instance_utilization(state, environ) -> Reply:
     return 200, codecs.orjson.dumps(utilization.read()), JSON, ()
 
 
-def discard_body(environ: dict) -> None:
-    """An answer given without reading the body: an unread body turns it into nginx's 502."""
-    if environ.get("CONTENT_LENGTH"):
-        discard(environ["wsgi.input"], int(environ["CONTENT_LENGTH"]))
-
-
 def targeted(view):
     """The view with the model of the request's target (a multi-model endpoint's state holds
     the cache, multimodel.Models, where a single model's holds the model)."""
@@ -154,7 +116,7 @@ def targeted(view):
         try:
             model = models.get(environ.get(multimodel.TARGET_MODEL_KEY))
         except multimodel.TargetError as mistake:
-            discard_body(environ)
+            bodies.discard_unread(environ)
             return error(mistake.status, mistake.message)
         chosen = invocations_of_any if view is invocations and not isinstance(
             model, hooks.Model) else view
@@ -192,7 +154,7 @@ def allowed(methods: dict) -> str:
 
 def unrouted(methods: dict | None, environ: dict) -> Reply:
     """No view for this path and method: 404, 405 (with Allow), or OPTIONS' answer."""
-    discard_body(environ)
+    bodies.discard_unread(environ)
     path, method = request_path(environ), environ.get("REQUEST_METHOD", "")
     if methods is None:
         return error(404, f"no such path {path}; the endpoint serves /ping and /invocations")

@@ -262,7 +262,7 @@ def check_payload_limit(send, megabytes: int = 6) -> None:
     assert send("POST", INV, padded_json(megabytes * MB), JSON_HEADERS).status == 200
     refused = send("POST", INV, padded_json(megabytes * MB + 1), JSON_HEADERS)
     assert refused.status == 413
-    # The app's own words in both layers: one place decides (serving/app.py read_body).
+    # The app's own words in both layers: one place decides (serving/bodies.py read).
     assert f"request body of {megabytes * MB + 1} bytes" in refused.json()["error"]
 
 
