@@ -67,6 +67,11 @@ def media_type(header: str) -> str:
     return header.split(";", 1)[0].strip().lower()
 
 
+# RFC 4122's variant bits (10xx) on the first hex digit of the fourth group.
+VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+MAX_CACHED = 4096  # content types and seconds an Encoder remembers before it starts again
+
+
 def event_ids(count: int) -> list[str]:
     """`count` random (version 4) UUIDs from one read of the system's random source: uuid4()
     reads it once per id, a third of a record's cost when thousands are written at a time."""
@@ -76,11 +81,6 @@ def event_ids(count: int) -> list[str]:
         h = raw[start:start + 32]
         ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{VARIANT[h[16]]}{h[17:20]}-{h[20:]}")
     return ids
-
-
-# RFC 4122's variant bits (10xx) on the first hex digit of the fourth group.
-VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-MAX_CACHED = 4096  # content types and seconds an Encoder remembers before it starts again
 
 
 class Encoder:
@@ -227,9 +227,9 @@ class Capture:
         hours: dict[int, list] = {}
         for item in items:
             hours.setdefault(int(item[0]) // 3600, []).append(item)
-        for hour, group in hours.items():
+        for group in hours.values():
             try:
-                written = self._write(hour, group)
+                written = self._write(group)
                 self.counts["captured"] += len(group)
             except OSError as error:
                 self.counts["failed"] += len(group)
@@ -241,11 +241,11 @@ class Capture:
             except OSError as error:
                 self._warn("removed", f"cannot keep {self.root} under its quota: {error}")
 
-    def _write(self, hour: int, group: list) -> int:
-        folder = self.root / time.strftime("%Y/%m/%d/%H", time.gmtime(hour * 3600))
+    def _write(self, group: list) -> int:
+        first = datetime.fromtimestamp(group[0][0], UTC)  # the group's hour is its first's
+        folder = self.root / f"{first:%Y/%m/%d/%H}"
         if not folder.is_dir():
             self._make(folder)
-        first = datetime.fromtimestamp(group[0][0], UTC)
         name = f"{first:%M-%S}-{first.microsecond // 1000:03d}-{event_ids(1)[0]}.jsonl"
         lines = self._encoder.lines(group)
         hidden = folder / f".{name}.tmp"
