@@ -71,6 +71,19 @@ def test_each_content_type_is_stored_as_sagemaker_stores_it(content_type, body, 
     assert line["eventVersion"] == "0"
 
 
+def test_text_that_json_must_escape_and_odd_content_types_and_ids_come_back_whole():
+    config = on(Path("/unused"))
+    body = 'Dream,"quoted \\ field",\u00e9t\u00e9 \U0001f427\t\n\x00'.encode()
+    odd_type = 'text/csv; note="a \\"quoted\\" value"'
+    line = capturing.record(config, (0.0, body, odd_type, b'{"a": "\\u00e9"}',
+                                     "application/json", 'id "7" \u00e9'))
+    assert line["captureData"]["endpointInput"] == {
+        "observedContentType": odd_type, "mode": "INPUT", "data": body.decode(),
+        "encoding": "CSV"}
+    assert line["captureData"]["endpointOutput"]["data"] == '{"a": "\\u00e9"}'
+    assert line["eventMetadata"]["inferenceId"] == 'id "7" \u00e9'
+
+
 def test_the_content_type_lists_decide_the_encoding_and_the_options_the_sides():
     config = on(Path("/unused"), json_types=frozenset({"application/jsonlines"}),
                 capture_output=False)
