@@ -11,16 +11,14 @@ import argparse
 import importlib.util
 import json
 import logging
-import os
 import sys
 import warnings
 from pathlib import Path
 
 from pipeline.workflow import definition as definitions
-from pipeline.workflow import records
+from pipeline.workflow import records, sdk
 
 LAMBDAS = Path(__file__).with_name("lambdas.json")
-SDK_CONFIG = Path(__file__).with_name("sdk-config.yaml")
 
 
 def load(path: Path, name: str | None = None) -> tuple[str, dict]:
@@ -39,8 +37,7 @@ def load(path: Path, name: str | None = None) -> tuple[str, dict]:
             return name or raw.get("PipelineName") or path.stem, \
                 json.loads(body) if isinstance(body, str) else body
         return name or path.stem, raw
-    os.environ.setdefault("SAGEMAKER_USER_CONFIG_OVERRIDE", str(SDK_CONFIG))
-    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    sdk.prepare()
     spec = importlib.util.spec_from_file_location(f"_pipeline_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(path.parent.resolve()))
