@@ -50,3 +50,18 @@ def monkeypatch_module():
     patch = pytest.MonkeyPatch()
     yield patch
     patch.undo()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sdk_schema_checked_once():
+    """The SageMaker SDK validates its config on every default it looks up, jsonschema checking
+    the SDK's schema itself each time first (60 ms; 230 times, 14 s of CPU, in test_sdk and
+    test_script_mode): the tests that use the SDK run it as make sdk-pipeline does, the schema
+    checked once (pipeline/workflow/sdk.py)."""
+    import jsonschema
+
+    from pipeline.workflow import sdk
+
+    original, jsonschema.validate = jsonschema.validate, sdk.validate
+    yield
+    jsonschema.validate = original

@@ -57,7 +57,7 @@ def test_a_broken_schema_is_refused_on_its_first_use():
 
 def test_prepare_keeps_a_config_override_of_your_own(monkeypatch, tmp_path):
     # All three are put back afterwards.
-    monkeypatch.setattr(jsonschema, "validate", jsonschema.validate)
+    monkeypatch.setattr(jsonschema, "validate", jsonschema.validators.validate)
     monkeypatch.delenv("SAGEMAKER_SUPPRESS_V2_WARNING", raising=False)
     mine = tmp_path / "config.yaml"
     monkeypatch.setenv("SAGEMAKER_USER_CONFIG_OVERRIDE", str(mine))
