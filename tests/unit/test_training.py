@@ -320,6 +320,24 @@ def test_evaluation(processed, trained, tmp_path, monkeypatch):
     assert (root / "evaluation" / "confusion-matrix.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_evaluation_scores_the_serving_graph_from_the_transformed_split_as_keras_answers(
+        processed, trained):
+    """The evaluation job runs model.onnx from its "features" tensor on, not the Keras file."""
+    import keras
+
+    from training.model import graph
+    from training.workloads.penguins import workload as penguins
+
+    model = trained / "model"
+    table = np.loadtxt(processed / "processing" / "test" / "test.csv", delimiter=",")
+    x = table[:, 1:].astype("float32")
+    expected = keras.models.load_model(model / "model.keras")(x, training=False).numpy()
+    got = graph.scores(model / "model.onnx", penguins.TEST_TENSOR, x)
+    assert got.shape == expected.shape == (52, 3)
+    assert np.abs(got - expected).max() <= train.AGREEMENT
+    assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
+
+
 def test_report_on_known_predictions():
     report = evaluate.report(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), ["a", "b", "c"])
     metrics = report["multiclass_classification_metrics"]

@@ -65,7 +65,7 @@ def test_every_registered_workload_implements_the_interface():
         for attribute in ("process_outputs", "training_data", "network", "export", "test_data"):
             assert callable(getattr(module, attribute)), (name, attribute)
         assert set(module.DEFAULTS) == set(train.KINDS)
-        assert module.TITLE and module.CLASS_WORD
+        assert module.TITLE and module.CLASS_WORD and isinstance(module.TEST_TENSOR, str)
 
 
 def test_digits_processing_writes_pixel_csvs_and_the_workload_facts(processed_digits):
@@ -100,6 +100,7 @@ def test_digits_graph_answers_as_keras_on_the_whole_test_split(processed_digits,
 
     from training.model import graph
     from training.workloads.digits import functions as digits
+    from training.workloads.digits import workload as digits_workload
 
     model = trained_digits / "model"
     x, y = digits.read_csv(processed_digits / "processing" / "test" / "test.csv", 8, 8)
@@ -107,6 +108,8 @@ def test_digits_graph_answers_as_keras_on_the_whole_test_split(processed_digits,
     session = onnxruntime.InferenceSession(str(model / "model.onnx"),
                                            providers=["CPUExecutionProvider"])
     got = session.run(None, {"pixels": x})[0]
+    # The evaluation job's scoring: the whole graph, its input the test split's pixels.
+    assert (graph.scores(model / "model.onnx", digits_workload.TEST_TENSOR, x) == got).all()
     assert got.shape == expected.shape == (len(y), 10)
     assert np.abs(got - expected).max() <= train.AGREEMENT
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()

@@ -26,6 +26,7 @@ MISSING_STRING = ""
 SIGNATURE_KEY = "sagemaker_signature"
 SIGNATURE_VERSION = 1
 OUTPUT = "probabilities"
+FEATURES = "features"  # the transformer's output, the network's input
 NETWORK_PREFIX = "network/"  # the Keras graph's names, kept apart from skl2onnx's
 ELEMENT_TYPES = {1: "float", 8: "string", 7: "int64", 11: "double"}  # onnx.TensorProto codes
 
@@ -36,12 +37,12 @@ def _opsets(model) -> dict:
 
 def preprocessing_onnx(features, types: list, opsets: dict | None = None):
     """A fitted transformer as an ONNX model: inputs `types` (skl2onnx types), output
-    "features" (float). opsets: the network's, so that the two graphs can be merged."""
+    FEATURES (float). opsets: the network's, so that the two graphs can be merged."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
     return convert_sklearn(features, initial_types=types, target_opset=opsets,
-                           final_types=[("features", FloatTensorType([None, None]))])
+                           final_types=[(FEATURES, FloatTensorType([None, None]))])
 
 
 def network_onnx(network):
@@ -63,7 +64,7 @@ def network_onnx(network):
 
 
 def join(preprocessing, network):
-    """preprocessing's "features" fed into network's only input; the output named OUTPUT."""
+    """preprocessing's FEATURES fed into network's only input; the output named OUTPUT."""
     import onnx
     from onnx import compose, helper
 
@@ -81,7 +82,7 @@ def join(preprocessing, network):
             entry.version = max(entry.version, theirs.get(entry.domain or "", 0))
     merged = compose.merge_models(
         preprocessing, network,
-        io_map=[("features", network.graph.input[0].name)],
+        io_map=[(FEATURES, network.graph.input[0].name)],
         outputs=[network.graph.output[0].name],
     )
     graph = merged.graph
@@ -156,3 +157,19 @@ def build(features, network, labels, types: list, extra: dict | None = None):
     model.producer_name = "penguins-training graph.py"
     write_signature(model, signature(model, labels, extra))
     return model
+
+
+def scores(path: Path, tensor: str, x):
+    """The one graph's OUTPUT for `x` fed in at `tensor`: one of its inputs, or a tensor inside
+    it (the part of the graph from there on), as onnxruntime serves it."""
+    import numpy as np
+    import onnx
+    import onnxruntime
+    from onnx.utils import Extractor
+
+    model = onnx.load(str(path))
+    if tensor not in {value.name for value in model.graph.input}:
+        model = Extractor(model).extract_model([tensor], [OUTPUT])
+    session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    return session.run([OUTPUT], {tensor: np.asarray(x, dtype=np.float32)})[0]

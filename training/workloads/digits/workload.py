@@ -20,6 +20,7 @@ DEFAULTS = {"epochs": digits.EPOCHS, "batch_size": digits.BATCH_SIZE,
             "learning_rate": digits.LEARNING_RATE, "seed": 42}
 DESCRIPTION = "handwritten digit classifier (Keras CNN, one ONNX graph from raw pixels)"
 FACT_KEYS = ("height", "width", "pixel_max")
+TEST_TENSOR = digits.INPUT  # raw pixels: the whole graph
 DATA_NOTE = ("nothing to copy for digits: processing uses scikit-learn's bundled 8x8 digits "
              f"unless {digits.MNIST_TRAIN} (and {digits.MNIST_TEST}) are in the input folder")
 

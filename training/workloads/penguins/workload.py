@@ -6,7 +6,8 @@ The jobs call a workload through this interface (training/workloads/registry.py 
   network(prepared, learning_rate) -> compiled Keras model, unfitted
   export(model, prepared, folder) -> Exported              the one graph + what it must answer
   test_data(test_dir, model_dir, labels, facts) -> (x, y)  the evaluation job's input
-and the constants NAME, TITLE, CLASS_WORD, DEFAULTS, DESCRIPTION (Prepared and Exported are
+and the constants NAME, TITLE, CLASS_WORD, DEFAULTS, DESCRIPTION, and TEST_TENSOR, the tensor of
+the one graph that test_data's x feeds (Prepared and Exported are
 training/workloads/registry.py's).
 """
 
@@ -18,6 +19,7 @@ import shutil
 from pathlib import Path
 
 from training.contract.jobio import JobError, channel_files
+from training.model.graph import FEATURES
 from training.workloads import registry as workloads
 from training.workloads.penguins import data
 from training.workloads.registry import Exported, Prepared
@@ -29,6 +31,7 @@ DEFAULTS = {"epochs": 50, "batch_size": 32, "learning_rate": 0.01, "seed": 42}
 DESCRIPTION = "penguins species classifier (scikit-learn features + Keras MLP 10-8-softmax, " \
               "one ONNX graph from raw fields)"
 PIPELINE_FILES = ("features.joblib", "target.joblib")
+TEST_TENSOR = FEATURES  # the test split is transformed already: it feeds the network's part
 
 
 def put_data(target: Path) -> str:
