@@ -37,12 +37,14 @@ from harness import (  # noqa: E402
 )
 
 # Penguins' targets; one prediction path costs a little per record (0.8 with the old fast paths).
-# Figures that compare two servers are measured in turns (A, B, A, B, ...), the median of each:
-# one server's turns differ by up to 15 % either way at 7,000-8,000 requests/s on the shared
-# machine, more than the 5-10 % the ratios' targets allow. The best of two turns was decided by
-# whichever server met an upward spike (capture off: 7,178, 6,762, then 8,508 req/s); the
-# median of three is moved by no single turn, up or down.
-TURNS = 3
+# Figures that compare servers are measured in rounds: each server's short turn, every round in
+# the reverse order of the one before (A B, B A, ...), and a ratio is the median of the rounds'
+# own ratios. One server's turns drift by up to 15 % at 6,000-8,000 requests/s on the shared
+# machine, more than the 5-10 % the ratios' targets allow; turns of 10 s, the median of three
+# each, still read 0.887-0.976 for one capture build, while fifteen rounds of 2 s compare a
+# server with itself at 0.997 (docs/bench.md).
+ROUNDS = 15
+ROUND_SECONDS = 2
 TARGETS = {
     "invocations_ping_ratio": (">=", 0.8),
     "inprocess_speedup": (">=", 50),
@@ -127,6 +129,29 @@ def wrk(url: str, body: bytes | None, seconds: int, connections: int, threads: i
         "p50_ms": millis("50"),
         "p99_ms": millis("99"),
     }
+
+
+def in_rounds(turns: dict) -> dict:
+    """{name: [each round's result]}: `turns` maps a name to a call that measures one turn."""
+    results = {name: [] for name in turns}
+    order = list(turns)
+    for _ in range(ROUNDS):
+        for name in order:
+            results[name].append(turns[name]())
+        order.reverse()
+    return results
+
+
+def rate_ratio(results: dict, top: str, bottom: str) -> float:
+    """The median over the rounds of top's requests/s over bottom's in the same round."""
+    return statistics.median(
+        over["requests_per_second"] / under["requests_per_second"]
+        for over, under in zip(results[top], results[bottom], strict=True))
+
+
+def rates(results: dict) -> dict:
+    return {name: [turn["requests_per_second"] for turn in turns]
+            for name, turns in results.items()}
 
 
 def cold_start(client, model_dir: Path, runs: int = 5) -> list[float]:
@@ -262,9 +287,9 @@ def digits(client, work: Path, seconds: int, connections: int) -> dict:
     return {"single": single, "batch_100": batch}
 
 
-def capture_ratio(client, model_dir: Path, work: Path, seconds: int, connections: int) -> dict:
+def capture_ratio(client, model_dir: Path, work: Path, connections: int) -> dict:
     """Invocations per second with Data Capture at 100 % against capture off: two servers,
-    measured in turns (off, on, TURNS times) so a change in the machine's load hits both."""
+    measured in rounds (in_rounds) so a change in the machine's load hits both."""
     import docker as sdk
 
     folder = work / "capture"
@@ -274,14 +299,12 @@ def capture_ratio(client, model_dir: Path, work: Path, seconds: int, connections
         client, model_dir, environment={"DATA_CAPTURE_DESTINATION": "/opt/ml/capture",
                                         "DATA_CAPTURE_SAMPLING_PERCENTAGE": "100"},
         mounts=[sdk.types.Mount("/opt/ml/capture", str(folder), type="bind")])}
-    rates = {"off": [], "on": []}
+    body = json.dumps(RECORD).encode()
     try:
         for server in servers.values():
             server.wait_ready()
-        for _ in range(TURNS):
-            for name, server in servers.items():
-                rates[name].append(wrk(f"{server.url}/invocations", json.dumps(RECORD).encode(),
-                                       seconds, connections)["requests_per_second"])
+        results = in_rounds({name: lambda url=f"{server.url}/invocations": wrk(
+            url, body, ROUND_SECONDS, connections) for name, server in servers.items()})
         servers["on"].container.stop(timeout=30)  # the writers drain on SIGTERM
         logs = servers["on"].logs()
     finally:
@@ -289,19 +312,18 @@ def capture_ratio(client, model_dir: Path, work: Path, seconds: int, connections
             server.remove()
     counts = [tuple(map(int, found)) for found in re.findall(
         r"data capture stopped: (\d+) captured, (\d+) dropped, (\d+) failed", logs)]
-    return {"off_requests_per_second": rates["off"], "on_requests_per_second": rates["on"],
-            "ratio": statistics.median(rates["on"]) / statistics.median(rates["off"]),
+    return {"requests_per_second": rates(results), "ratio": rate_ratio(results, "on", "off"),
             "captured_lines": sum(len(path.read_text().splitlines())
                                   for path in folder.rglob("*.jsonl")),
             "captured_dropped_failed": [sum(column) for column in zip(*counts, strict=True)]
             or None}
 
 
-def served_endpoints(archive: Path, work: Path, seconds: int, connections: int,
+def served_endpoints(archive: Path, work: Path, connections: int,
                      client) -> dict:
     """Single-record invocations/s on the port users get (make serve: the router, keep-alive),
     with the router's metrics on and off, beside the colour measured directly with the same
-    Data Capture (100 %); in turns (colour, on, off, TURNS times) so the machine's load hits all."""
+    Data Capture (100 %); in rounds (in_rounds) so the machine's load hits all."""
     import docker as sdk
     from keepalive import compose_down
 
@@ -319,7 +341,7 @@ def served_endpoints(archive: Path, work: Path, seconds: int, connections: int,
         mounts=[sdk.types.Mount("/opt/ml/capture", str(folder), type="bind")])
     urls = {"colour": f"{colour.url}/invocations",
             **{name: f"http://127.0.0.1:{port}/invocations" for name, port in ports.items()}}
-    rates = {name: [] for name in urls}
+    body = json.dumps(RECORD).encode()
     try:
         for name in ports:
             done = subprocess.run(["make", "--no-print-directory", "serve", *settings[name],
@@ -328,27 +350,23 @@ def served_endpoints(archive: Path, work: Path, seconds: int, connections: int,
             if done.returncode:
                 sys.exit(f"make serve failed:\n{done.stdout}{done.stderr}")
         colour.wait_ready()
-        for _ in range(TURNS):
-            for name, url in urls.items():
-                rates[name].append(wrk(url, json.dumps(RECORD).encode(), seconds,
-                                       connections)["requests_per_second"])
+        results = in_rounds({name: lambda url=url: wrk(url, body, ROUND_SECONDS, connections)
+                             for name, url in urls.items()})
     finally:
         colour.remove()
         for name in ports:
             subprocess.run(["make", "--no-print-directory", "stop", *settings[name]], cwd=REPO,
                            capture_output=True)
             compose_down(f"penguinsbench{name}")  # its networks too
-    middle = {name: statistics.median(turns) for name, turns in rates.items()}
-    return {"requests_per_second": rates,
-            "router_colour_ratio": middle["on"] / middle["colour"],
-            "metrics_on_off_ratio": middle["on"] / middle["off"]}
+    return {"requests_per_second": rates(results),
+            "router_colour_ratio": rate_ratio(results, "on", "colour"),
+            "metrics_on_off_ratio": rate_ratio(results, "on", "off")}
 
 
-def multi_model(client, model_dir: Path, work: Path, seconds: int, connections: int) -> dict:
+def multi_model(client, model_dir: Path, work: Path, connections: int) -> dict:
     """Single-record invocations/s of a multi-model endpoint with two models in its cache (two
     archives of the model, requests alternating between them by TargetModel) against the
-    single-model endpoint of the model; in turns (single, multi, TURNS times), no capture on
-    either."""
+    single-model endpoint of the model; in rounds (in_rounds), no capture on either."""
     from multi_model_cases import lay_out
 
     targets = ["penguins/1.tar.gz", "penguins/2.tar.gz"]
@@ -358,25 +376,23 @@ def multi_model(client, model_dir: Path, work: Path, seconds: int, connections: 
                "multi": Endpoint(client, work / "models", mount="/opt/ml/models",
                                  environment={"SAGEMAKER_MULTI_MODEL": "true"})}
     rotate = {"single": None, "multi": ("X-Amzn-SageMaker-Target-Model", targets)}
-    rates = {name: [] for name in servers}
+    body = json.dumps(RECORD).encode()
     try:
         for server in servers.values():
             server.wait_ready()
         # Every worker loads both models before the clock starts: a load is not the figure.
         wrk(f"{servers['multi'].url}/invocations", json.dumps(RECORD).encode(), 2, connections,
             rotate=rotate["multi"])
-        for _ in range(TURNS):
-            for name, server in servers.items():
-                rates[name].append(wrk(f"{server.url}/invocations", json.dumps(RECORD).encode(),
-                                       seconds, connections,
-                                       rotate=rotate[name])["requests_per_second"])
+        results = in_rounds({name: lambda name=name, url=f"{server.url}/invocations": wrk(
+            url, body, ROUND_SECONDS, connections, rotate=rotate[name])
+            for name, server in servers.items()})
         cached = requests.get(f"{servers['multi'].url}/models", timeout=10).json()["models"]
     finally:
         for server in servers.values():
             server.remove()
-    return {"requests_per_second": rates, "models_in_cache": sorted(
+    return {"requests_per_second": rates(results), "models_in_cache": sorted(
         {model["modelName"] for model in cached}),
-        "ratio": statistics.median(rates["multi"]) / statistics.median(rates["single"])}
+        "ratio": rate_ratio(results, "multi", "single")}
 
 
 def monitor_data(client, work: Path, count: int = 1_000_000, files: int = 100,
@@ -471,8 +487,7 @@ def output_fn(probabilities, accept):
 """
 
 
-def handler_vs_fast_path(client, model_dir: Path, work: Path, seconds: int,
-                         connections: int) -> dict:
+def handler_vs_fast_path(client, model_dir: Path, work: Path, connections: int) -> dict:
     """Single-record throughput of one graph served by the fast path (its signature) and by a
     code/inference.py around it: the handler path's own cost per request."""
     import shutil
@@ -485,7 +500,6 @@ def handler_vs_fast_path(client, model_dir: Path, work: Path, seconds: int,
         path.chmod(0o755 if path.is_dir() else 0o644)
     body = json.dumps(RECORD).encode()
     servers = {"fast_path": Endpoint(client, model_dir), "handler": Endpoint(client, handler_dir)}
-    runs = {name: [] for name in servers}
     try:
         for name, server in servers.items():
             server.wait_ready()
@@ -493,17 +507,17 @@ def handler_vs_fast_path(client, model_dir: Path, work: Path, seconds: int,
                                   headers={"Content-Type": "application/json"})
             if reply.status_code != 200:
                 sys.exit(f"{name}: {reply.status_code} {reply.text}\n{server.logs()}")
-        for _ in range(TURNS):
-            for name, server in servers.items():
-                runs[name].append(wrk(f"{server.url}/invocations", body, seconds, connections))
+        results = in_rounds({name: lambda url=f"{server.url}/invocations": wrk(
+            url, body, ROUND_SECONDS, connections) for name, server in servers.items()})
     finally:
         for server in servers.values():
             server.remove()
-    fast, handler = (sorted(runs[name], key=lambda run: run["requests_per_second"])
-                     [len(runs[name]) // 2] for name in servers)
-    runs = {"fast_path": fast, "handler": handler, "runs": runs}
-    return {**runs,
-            "ratio": handler["requests_per_second"] / fast["requests_per_second"],
+    middle = {name: {figure: statistics.median(turn[figure] for turn in turns)
+                     for figure in ("requests_per_second", "p50_ms")}
+              for name, turns in results.items()}
+    fast, handler = middle["fast_path"], middle["handler"]
+    return {**middle, "requests_per_second": rates(results),
+            "ratio": rate_ratio(results, "handler", "fast_path"),
             # Server time per request (the cores saturated by wrk) the handler path adds.
             "handler_cost_us": 1e6 * (1 / handler["requests_per_second"] -
                                       1 / fast["requests_per_second"]),
@@ -584,21 +598,17 @@ def main() -> int:
             rss = worker_rss_mb(server)
         finally:
             server.remove()
-        handler = handler_vs_fast_path(client, model_dir, Path(scratch), args.seconds,
-                                       args.connections)
+        handler = handler_vs_fast_path(client, model_dir, Path(scratch), args.connections)
         cpu1 = one_cpu(client, model_dir, args.seconds)
         starts = cold_start(client, model_dir)
         inproc = in_process(model_dir, processed)
         digit = digits(client, Path(scratch) / "digits", args.seconds, args.connections)
-        captured = capture_ratio(client, model_dir, Path(scratch) / "capture", args.seconds,
-                                 args.connections)
+        captured = capture_ratio(client, model_dir, Path(scratch) / "capture", args.connections)
         monitored = monitor_data(client, Path(scratch) / "monitor")
         invented = monitor_invented(client, Path(scratch) / "invented", monitored)
         routed = served_endpoints(Path(scratch) / "training" / "output" / "model.tar.gz",
-                                  Path(scratch) / "router", args.seconds, args.connections,
-                                  client)
-        multi = multi_model(client, model_dir, Path(scratch) / "multi", args.seconds,
-                            args.connections)
+                                  Path(scratch) / "router", args.connections, client)
+        multi = multi_model(client, model_dir, Path(scratch) / "multi", args.connections)
         hosts = multihost(client, Path(scratch) / "hosts", Path(scratch) / "digits" / "processing")
         executor = pipeline_overhead(Path(scratch) / "executor")
     size_mb = client.images.get(SERVING_IMAGE).attrs["Size"] / 1e6
