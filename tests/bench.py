@@ -131,13 +131,16 @@ def wrk(url: str, body: bytes | None, seconds: int, connections: int, threads: i
     }
 
 
-def in_rounds(turns: dict) -> dict:
-    """{name: [each round's result]}: `turns` maps a name to a call that measures one turn."""
-    results = {name: [] for name in turns}
-    order = list(turns)
+def in_rounds(urls: dict, body: bytes, connections: int, rotate: dict | None = None) -> dict:
+    """{name: [each round's wrk result]}: `body` posted to each of `urls` (name: url) for a
+    turn of ROUND_SECONDS, ROUNDS times; `rotate` (name: wrk's rotate) for the servers that
+    take it."""
+    results = {name: [] for name in urls}
+    order = list(urls)
     for _ in range(ROUNDS):
         for name in order:
-            results[name].append(turns[name]())
+            results[name].append(wrk(urls[name], body, ROUND_SECONDS, connections,
+                                     rotate=(rotate or {}).get(name)))
         order.reverse()
     return results
 
@@ -303,8 +306,8 @@ def capture_ratio(client, model_dir: Path, work: Path, connections: int) -> dict
     try:
         for server in servers.values():
             server.wait_ready()
-        results = in_rounds({name: lambda url=f"{server.url}/invocations": wrk(
-            url, body, ROUND_SECONDS, connections) for name, server in servers.items()})
+        results = in_rounds({name: f"{server.url}/invocations"
+                             for name, server in servers.items()}, body, connections)
         servers["on"].container.stop(timeout=30)  # the writers drain on SIGTERM
         logs = servers["on"].logs()
     finally:
@@ -350,8 +353,7 @@ def served_endpoints(archive: Path, work: Path, connections: int,
             if done.returncode:
                 sys.exit(f"make serve failed:\n{done.stdout}{done.stderr}")
         colour.wait_ready()
-        results = in_rounds({name: lambda url=url: wrk(url, body, ROUND_SECONDS, connections)
-                             for name, url in urls.items()})
+        results = in_rounds(urls, body, connections)
     finally:
         colour.remove()
         for name in ports:
@@ -381,11 +383,9 @@ def multi_model(client, model_dir: Path, work: Path, connections: int) -> dict:
         for server in servers.values():
             server.wait_ready()
         # Every worker loads both models before the clock starts: a load is not the figure.
-        wrk(f"{servers['multi'].url}/invocations", json.dumps(RECORD).encode(), 2, connections,
-            rotate=rotate["multi"])
-        results = in_rounds({name: lambda name=name, url=f"{server.url}/invocations": wrk(
-            url, body, ROUND_SECONDS, connections, rotate=rotate[name])
-            for name, server in servers.items()})
+        wrk(f"{servers['multi'].url}/invocations", body, 2, connections, rotate=rotate["multi"])
+        results = in_rounds({name: f"{server.url}/invocations"
+                             for name, server in servers.items()}, body, connections, rotate)
         cached = requests.get(f"{servers['multi'].url}/models", timeout=10).json()["models"]
     finally:
         for server in servers.values():
@@ -507,8 +507,8 @@ def handler_vs_fast_path(client, model_dir: Path, work: Path, connections: int) 
                                   headers={"Content-Type": "application/json"})
             if reply.status_code != 200:
                 sys.exit(f"{name}: {reply.status_code} {reply.text}\n{server.logs()}")
-        results = in_rounds({name: lambda url=f"{server.url}/invocations": wrk(
-            url, body, ROUND_SECONDS, connections) for name, server in servers.items()})
+        results = in_rounds({name: f"{server.url}/invocations"
+                             for name, server in servers.items()}, body, connections)
     finally:
         for server in servers.values():
             server.remove()
