@@ -338,6 +338,24 @@ def test_evaluation_scores_the_serving_graph_from_the_transformed_split_as_keras
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
 
 
+def test_evaluation_of_an_archive_whose_graph_cannot_run_names_it(trained, tmp_path, monkeypatch):
+    root = tmp_path / "processing"
+    (root / "test").mkdir(parents=True)
+    (root / "test" / "test.csv").write_text("0," + ",".join(["0.5"] * 10) + "\n")
+    model = tmp_path / "model"
+    shutil.copytree(trained / "model", model)
+    (model / "model.onnx").write_bytes(b"not a graph")
+    (root / "model").mkdir()
+    with tarfile.open(root / "model" / "model.tar.gz", "w:gz") as archive:
+        for path in model.iterdir():
+            archive.add(path, arcname=path.name)
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
+    assert evaluate.main([]) == 1
+    message = (tmp_path / "output" / "message").read_text()
+    assert "model.tar.gz: cannot score its model.onnx on the test split (DecodeError" in message
+    assert not (root / "evaluation").exists()
+
+
 def test_report_on_known_predictions():
     report = evaluate.report(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), ["a", "b", "c"])
     metrics = report["multiclass_classification_metrics"]

@@ -106,7 +106,12 @@ def run(root: Path) -> dict:
 
         # The graph that serves, not the Keras network it came from (the same answers within
         # the training job's 1e-5; TensorFlow's import was half of the job's time).
-        predicted = graph.scores(model_dir / "model.onnx", workload.TEST_TENSOR, x).argmax(axis=1)
+        try:
+            scores = graph.scores(model_dir / "model.onnx", workload.TEST_TENSOR, x)
+        except Exception as error:  # onnx's and onnxruntime's errors share no base class
+            raise JobError(f"{root / 'model' / 'model.tar.gz'}: cannot score its model.onnx on "
+                           f"the test split ({type(error).__name__}: {error})") from None
+        predicted = scores.argmax(axis=1)
     result = report(truth, predicted, labels)
     picture = plot(result["multiclass_classification_metrics"]["confusion_matrix"], labels,
                    workload.TITLE, workload.CLASS_WORD)
